@@ -1,0 +1,362 @@
+//! The portal's texting-authorization API: dealer settings, contacts with their
+//! per-category status, Authorize (texts a code), Verify, Unsubscribe, history.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use lambda_http::http::StatusCode;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Deserialize;
+use serde_json::json;
+
+use consent::approval::{ApprovalCode, CodeHasher};
+use consent::ports::{
+    ConsentReader, ConsentWriter, Contact, ContactStore, Dealer, DealerStore, MessageStore,
+    OutboundQueue, PendingStore, RateLimiter,
+};
+use consent::service::authorization::{self as auth, AuthorizationPorts};
+use consent::service::require_dealer;
+use consent::{AccountId, Category, ContactId, DealId, PhoneNumber};
+use consent_adapters::http::{identity, json, json_body, path_param, respond, Identity, Problem};
+
+/// Everything the handler needs, built once at cold start.
+#[derive(Clone)]
+pub struct App {
+    pub dealers: Arc<dyn DealerStore>,
+    pub contacts: Arc<dyn ContactStore>,
+    pub consent: Arc<dyn ConsentReader>,
+    pub consent_writer: Arc<dyn ConsentWriter>,
+    pub pending: Arc<dyn PendingStore>,
+    pub limits: Arc<dyn RateLimiter>,
+    pub messages: Arc<dyn MessageStore>,
+    pub queue: Arc<dyn OutboundQueue>,
+    pub hasher: CodeHasher,
+    pub number_pool: Vec<PhoneNumber>,
+}
+
+impl App {
+    fn ports(&self) -> AuthorizationPorts<'_> {
+        AuthorizationPorts {
+            dealers: self.dealers.as_ref(),
+            contacts: self.contacts.as_ref(),
+            consent: self.consent.as_ref(),
+            consent_writer: self.consent_writer.as_ref(),
+            pending: self.pending.as_ref(),
+            limits: self.limits.as_ref(),
+            messages: self.messages.as_ref(),
+            queue: self.queue.as_ref(),
+            hasher: &self.hasher,
+            number_pool: &self.number_pool,
+        }
+    }
+}
+
+/// The route API Gateway matched ("PUT /v1/dealer").
+pub fn route_key(req: &Request) -> String {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone().unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+/// Handles one request at `now`.
+pub async fn handle(app: &App, req: Request, now: DateTime<Utc>) -> Response<Body> {
+    respond(route(app, &req, now).await)
+}
+
+async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<Body>, Problem> {
+    let who = identity(req)?;
+    match route_key(req).as_str() {
+        "GET /v1/dealer" => get_dealer(app, &who).await,
+        "PUT /v1/dealer" => put_dealer(app, &who, req).await,
+        "PUT /v1/contacts/{contactId}" => put_contact(app, &who, req, now).await,
+        "GET /v1/accounts/{accountId}/contacts" => {
+            let account = path_param(req, "accountId", |s| AccountId::parse(s))?;
+            let contacts = app
+                .contacts
+                .contacts_by_account(&who.dealer, &account)
+                .await
+                .map_err(store)?;
+            list(app, &who, contacts, now).await
+        }
+        "GET /v1/deals/{dealId}/contacts" => {
+            let deal = path_param(req, "dealId", |s| DealId::parse(s))?;
+            let contacts = app
+                .contacts
+                .contacts_by_deal(&who.dealer, &deal)
+                .await
+                .map_err(store)?;
+            list(app, &who, contacts, now).await
+        }
+        "POST /v1/contacts/{contactId}/authorizations" => request(app, &who, req, now).await,
+        "POST /v1/contacts/{contactId}/authorizations/{category}/verify" => {
+            verify(app, &who, req, now).await
+        }
+        "DELETE /v1/contacts/{contactId}/authorizations/{category}" => {
+            let contact = path_param(req, "contactId", |s| ContactId::parse(s))?;
+            let category = path_param(req, "category", str::parse::<Category>)?;
+            auth::unsubscribe(
+                &app.ports(),
+                &who.dealer,
+                &who.user,
+                &contact,
+                category,
+                now,
+            )
+            .await?;
+            Ok(json(
+                StatusCode::OK,
+                &json!({"category": category, "status": "revoked"}),
+            ))
+        }
+        "GET /v1/contacts/{contactId}/consent-history" => {
+            let contact = path_param(req, "contactId", |s| ContactId::parse(s))?;
+            let (contact, entries) = auth::history(&app.ports(), &who.dealer, &contact).await?;
+            Ok(json(
+                StatusCode::OK,
+                &json!({"contactId": contact.id, "phone": contact.phone, "entries": entries}),
+            ))
+        }
+        other => Err(Problem::not_found(&format!("route {other:?}"))),
+    }
+}
+
+fn store(e: consent::StoreError) -> Problem {
+    Problem::from(consent::DomainError::from(e))
+}
+
+async fn get_dealer(app: &App, who: &Identity) -> Result<Response<Body>, Problem> {
+    let dealer = require_dealer(app.dealers.as_ref(), &who.dealer, &app.number_pool).await?;
+    Ok(json(StatusCode::OK, &dealer))
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct DealerBody {
+    name: String,
+    texting_number: Option<String>,
+    help_contact: Option<String>,
+    time_zone: Option<String>,
+}
+
+fn check_time_zone(tz: Option<&str>) -> Result<(), Problem> {
+    match tz {
+        Some(tz) if tz.parse::<consent::chrono_tz::Tz>().is_err() => Err(Problem::invalid(
+            format!("timeZone {:?} is not an IANA time zone", truncate(tz)),
+        )),
+        _ => Ok(()),
+    }
+}
+
+fn truncate(s: &str) -> String {
+    s.chars().take(60).collect()
+}
+
+fn text_field(name: &str, value: &str, max: usize) -> Result<String, Problem> {
+    let v = value.trim();
+    if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
+        return Err(Problem::invalid(format!(
+            "{name} must be 1 to {max} printable characters"
+        )));
+    }
+    Ok(v.to_owned())
+}
+
+async fn put_dealer(app: &App, who: &Identity, req: &Request) -> Result<Response<Body>, Problem> {
+    let body: DealerBody = json_body(req)?;
+    let name = text_field("name", &body.name, 100)?;
+    check_time_zone(body.time_zone.as_deref())?;
+    let help_contact = body
+        .help_contact
+        .as_deref()
+        .map(|h| text_field("helpContact", h, 100))
+        .transpose()?;
+    let existing = app.dealers.dealer(&who.dealer).await.map_err(store)?;
+    let texting_number = match (&body.texting_number, &existing) {
+        (Some(n), _) => {
+            PhoneNumber::parse(n).map_err(|e| Problem::invalid(format!("textingNumber: {e}")))?
+        }
+        (None, Some(d)) => d.texting_number.clone(),
+        (None, None) => {
+            require_dealer(app.dealers.as_ref(), &who.dealer, &app.number_pool)
+                .await?
+                .texting_number
+        }
+    };
+    let previous = app.dealers.dealer(&who.dealer).await.map_err(store)?;
+    let dealer = Dealer {
+        id: who.dealer.clone(),
+        name,
+        texting_number,
+        help_contact,
+        time_zone: body.time_zone,
+    };
+    match app
+        .dealers
+        .put_dealer(&dealer, previous.as_ref().map(|d| &d.texting_number))
+        .await
+    {
+        Ok(()) => Ok(json(StatusCode::OK, &dealer)),
+        Err(consent::StoreError::Conflict(_)) => Err(Problem::new(
+            StatusCode::CONFLICT,
+            "texting-number-taken",
+            "Texting number taken",
+            "another dealer texts from this number",
+        )),
+        Err(e) => Err(store(e)),
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct ContactBody {
+    name: String,
+    phone: String,
+    #[serde(default)]
+    account_ids: Vec<String>,
+    #[serde(default)]
+    deal_ids: Vec<String>,
+    time_zone: Option<String>,
+}
+
+async fn put_contact(
+    app: &App,
+    who: &Identity,
+    req: &Request,
+    now: DateTime<Utc>,
+) -> Result<Response<Body>, Problem> {
+    let id = path_param(req, "contactId", |s| ContactId::parse(s))?;
+    let body: ContactBody = json_body(req)?;
+    let name = text_field("name", &body.name, 200)?;
+    let phone =
+        PhoneNumber::parse(&body.phone).map_err(|e| Problem::invalid(format!("phone: {e}")))?;
+    check_time_zone(body.time_zone.as_deref())?;
+    if body.account_ids.len() + body.deal_ids.len() > 50 {
+        return Err(Problem::invalid(
+            "a contact may be on at most 50 accounts and deals",
+        ));
+    }
+    let mut account_ids = body
+        .account_ids
+        .into_iter()
+        .map(AccountId::parse)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Problem::invalid(format!("accountIds: {e}")))?;
+    let mut deal_ids = body
+        .deal_ids
+        .into_iter()
+        .map(DealId::parse)
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Problem::invalid(format!("dealIds: {e}")))?;
+    account_ids.sort();
+    account_ids.dedup();
+    deal_ids.sort();
+    deal_ids.dedup();
+    let previous = app
+        .contacts
+        .contact(&who.dealer, &id)
+        .await
+        .map_err(store)?;
+    let contact = Contact {
+        id,
+        dealer_id: who.dealer.clone(),
+        name,
+        phone,
+        account_ids,
+        deal_ids,
+        time_zone: body.time_zone,
+        updated_at: now,
+    };
+    app.contacts
+        .put_contact(&contact, previous.as_ref())
+        .await
+        .map_err(store)?;
+    let status = if previous.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    let views = auth::contact_views(&app.ports(), &who.dealer, vec![contact], now).await?;
+    Ok(json(status, &views.first()))
+}
+
+async fn list(
+    app: &App,
+    who: &Identity,
+    contacts: Vec<Contact>,
+    now: DateTime<Utc>,
+) -> Result<Response<Body>, Problem> {
+    let views = auth::contact_views(&app.ports(), &who.dealer, contacts, now).await?;
+    Ok(json(StatusCode::OK, &json!({ "contacts": views })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AuthorizeBody {
+    category: String,
+}
+
+async fn request(
+    app: &App,
+    who: &Identity,
+    req: &Request,
+    now: DateTime<Utc>,
+) -> Result<Response<Body>, Problem> {
+    let contact = path_param(req, "contactId", |s| ContactId::parse(s))?;
+    let body: AuthorizeBody = json_body(req)?;
+    let category: Category = body
+        .category
+        .parse()
+        .map_err(|e: consent::category::UnknownCategory| Problem::invalid(e.to_string()))?;
+    let requested = auth::request(
+        &app.ports(),
+        &who.dealer,
+        &who.user,
+        &contact,
+        category,
+        now,
+    )
+    .await?;
+    Ok(json(
+        StatusCode::ACCEPTED,
+        &json!({
+            "category": category,
+            "status": "pending",
+            "expiresAt": requested.expires_at,
+            "resent": requested.resent,
+        }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct VerifyBody {
+    code: String,
+}
+
+async fn verify(
+    app: &App,
+    who: &Identity,
+    req: &Request,
+    now: DateTime<Utc>,
+) -> Result<Response<Body>, Problem> {
+    let contact = path_param(req, "contactId", |s| ContactId::parse(s))?;
+    let category = path_param(req, "category", str::parse::<Category>)?;
+    let body: VerifyBody = json_body(req)?;
+    let code = ApprovalCode::parse(&body.code).map_err(|e| Problem::invalid(e.to_string()))?;
+    let entry = auth::verify(
+        &app.ports(),
+        &who.dealer,
+        &who.user,
+        &contact,
+        category,
+        &code,
+        now,
+    )
+    .await?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({"category": category, "status": "authorized", "ledgerEntry": entry}),
+    ))
+}

@@ -1,0 +1,40 @@
+use std::sync::Arc;
+
+use authorize::{handle, App};
+use consent::approval::CodeHasher;
+use consent_adapters::{config, telemetry, DynamoStore, SqsOutboundQueue};
+use lambda_http::{run, service_fn, Error, Request};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let hasher = CodeHasher::new(config::required("CODE_HASH_KEY")?)?;
+    let number_pool = config::number_pool("NUMBER_POOL")?;
+    let aws = config::aws().await;
+    let store = Arc::new(DynamoStore::new(
+        consent_adapters::aws_sdk_dynamodb::Client::new(&aws),
+        config::required("TABLE_NAME")?,
+        config::parsed("DUE_SHARDS", 16u32)?,
+    ));
+    let queue = Arc::new(SqsOutboundQueue::new(
+        consent_adapters::aws_sdk_sqs::Client::new(&aws),
+        config::required("OUTBOUND_QUEUE_URL")?,
+    ));
+    let app = App {
+        dealers: store.clone(),
+        contacts: store.clone(),
+        consent: store.clone(),
+        consent_writer: store.clone(),
+        pending: store.clone(),
+        limits: store.clone(),
+        messages: store,
+        queue,
+        hasher,
+        number_pool,
+    };
+    run(service_fn(|req: Request| {
+        let app = &app;
+        async move { Ok::<_, Error>(handle(app, req, chrono::Utc::now()).await) }
+    }))
+    .await
+}

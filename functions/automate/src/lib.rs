@@ -1,0 +1,123 @@
+//! Automated tasks: DMS events routed by an EventBridge rule to a queue become sends
+//! of the mapped template under the same consent and quiet-hour rules.
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use chrono::{DateTime, Utc};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use consent::ports::{ConsentReader, ContactStore, DealerStore, MessageStore, OutboundQueue};
+use consent::service::sending::{automated_send, template_for_event, SendPorts, SendRequest};
+use consent::{AccountId, ContactId, DealId, DealerId, DomainError, PhoneNumber};
+
+#[derive(Clone)]
+pub struct App {
+    pub dealers: Arc<dyn DealerStore>,
+    pub contacts: Arc<dyn ContactStore>,
+    pub consent: Arc<dyn ConsentReader>,
+    pub messages: Arc<dyn MessageStore>,
+    pub queue: Arc<dyn OutboundQueue>,
+    pub number_pool: Vec<PhoneNumber>,
+}
+
+/// An EventBridge event as the rule delivers it to SQS.
+#[derive(Debug, Deserialize)]
+pub struct BusEnvelope {
+    pub id: String,
+    #[serde(rename = "detail-type")]
+    pub detail_type: String,
+    pub detail: TaskDetail,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct TaskDetail {
+    pub dealer_id: DealerId,
+    pub contact_id: ContactId,
+    pub account_id: Option<AccountId>,
+    pub deal_id: Option<DealId>,
+    #[serde(default)]
+    pub variables: Map<String, Value>,
+}
+
+/// What happened to one record.
+#[derive(Debug, PartialEq, Eq)]
+pub enum RecordOutcome {
+    Accepted,
+    /// Malformed or unmappable: logged and dropped (retrying cannot help).
+    Dropped,
+    /// Infrastructure failure: the record is retried.
+    Retry,
+}
+
+pub async fn process_record(app: &App, body: &str, now: DateTime<Utc>) -> RecordOutcome {
+    let event: BusEnvelope = match serde_json::from_str(body) {
+        Ok(e) => e,
+        Err(e) => {
+            tracing::warn!(error = %e, "automation event is malformed; dropped");
+            return RecordOutcome::Dropped;
+        }
+    };
+    let Some(template) = template_for_event(&event.detail_type) else {
+        tracing::warn!(detail_type = %event.detail_type, event_id = %event.id, "no template for this event type; dropped");
+        return RecordOutcome::Dropped;
+    };
+    let ports = SendPorts {
+        dealers: app.dealers.as_ref(),
+        contacts: app.contacts.as_ref(),
+        consent: app.consent.as_ref(),
+        messages: app.messages.as_ref(),
+        queue: app.queue.as_ref(),
+        number_pool: &app.number_pool,
+    };
+    let request = SendRequest {
+        contact_id: event.detail.contact_id,
+        template: template.to_owned(),
+        variables: event.detail.variables,
+        notes: None,
+        scheduled_at: None,
+        account_id: event.detail.account_id,
+        deal_id: event.detail.deal_id,
+    };
+    match automated_send(
+        &ports,
+        &event.detail.dealer_id,
+        &event.detail_type,
+        &event.id,
+        request,
+        now,
+    )
+    .await
+    {
+        Ok(accepted) => {
+            tracing::info!(event_id = %event.id, message_id = %accepted.message.id, status = %accepted.message.status, "automated send");
+            RecordOutcome::Accepted
+        }
+        Err(DomainError::Store(e)) => {
+            tracing::error!(event_id = %event.id, error = %e, "automated send failed; will retry");
+            RecordOutcome::Retry
+        }
+        Err(e) => {
+            tracing::warn!(event_id = %event.id, reason = %e, "automated send refused; dropped");
+            RecordOutcome::Dropped
+        }
+    }
+}
+
+pub async fn handle(app: &App, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let span = tracing::info_span!("record", message_id = %id);
+        let _enter = span.enter();
+        let outcome = process_record(app, record.body.as_deref().unwrap_or(""), now).await;
+        if outcome == RecordOutcome::Retry {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}

@@ -1,0 +1,105 @@
+//! The outbound queue's consumer: for each record, re-check and claim the message,
+//! call the carrier once, record the result; report only failed records.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use backoff::Visibility;
+use chrono::{DateTime, Utc};
+
+use consent::message::OutboundEnvelope;
+use consent::ports::{Carrier, ConsentReader, ConsentWriter, MessageStore, WorkQueue};
+use consent::service::delivery::{deliver, DeliverOutcome, DeliverPorts};
+
+/// Changing a record's visibility (retry backoff) is an SQS-consumer concern.
+pub mod backoff {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::time::Duration;
+
+    pub type BoxFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
+
+    /// Delays a failed record's next delivery (best effort).
+    pub trait Visibility: Send + Sync {
+        fn delay<'a>(&'a self, receipt_handle: &'a str, by: Duration) -> BoxFuture<'a>;
+    }
+
+    /// No backoff (tests, or when the queue URL is unknown): SQS's own visibility timeout applies.
+    pub struct NoBackoff;
+
+    impl Visibility for NoBackoff {
+        fn delay<'a>(&'a self, _: &'a str, _: Duration) -> BoxFuture<'a> {
+            Box::pin(async {})
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct App {
+    pub consent: Arc<dyn ConsentReader>,
+    pub consent_writer: Arc<dyn ConsentWriter>,
+    pub messages: Arc<dyn MessageStore>,
+    pub carrier: Arc<dyn Carrier>,
+    pub work: Arc<dyn WorkQueue>,
+    pub visibility: Arc<dyn Visibility>,
+    pub public_base_url: Option<String>,
+}
+
+pub async fn handle(app: &App, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
+    let ports = DeliverPorts {
+        consent: app.consent.as_ref(),
+        consent_writer: app.consent_writer.as_ref(),
+        messages: app.messages.as_ref(),
+        carrier: app.carrier.as_ref(),
+        work: app.work.as_ref(),
+    };
+    let mut response = SqsBatchResponse::default();
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        let span = tracing::info_span!("record", sqs_message_id = %id);
+        let _enter = span.enter();
+        let envelope: OutboundEnvelope =
+            match serde_json::from_str(record.body.as_deref().unwrap_or("")) {
+                Ok(e) => e,
+                Err(e) => {
+                    // A poison record: fail it so redrive moves it to the DLQ after maxReceiveCount.
+                    tracing::error!(error = %e, "outbound record is malformed");
+                    push_failure(&mut response, id);
+                    continue;
+                }
+            };
+        let outcome = deliver(
+            &ports,
+            &envelope.message_id,
+            app.public_base_url.as_deref(),
+            now,
+        )
+        .await;
+        match outcome {
+            Ok(DeliverOutcome::RetryLater { after }) => {
+                tracing::warn!(message_id = %envelope.message_id, retry_in_s = after.as_secs(), "carrier unavailable; retrying");
+                if let Some(handle) = record.receipt_handle.as_deref() {
+                    app.visibility
+                        .delay(handle, after.min(Duration::from_secs(43_200)))
+                        .await;
+                }
+                push_failure(&mut response, id);
+            }
+            Ok(outcome) => {
+                tracing::info!(message_id = %envelope.message_id, outcome = ?outcome, "delivered record");
+            }
+            Err(e) => {
+                tracing::error!(message_id = %envelope.message_id, error = %e, "delivery failed; retrying");
+                push_failure(&mut response, id);
+            }
+        }
+    }
+    response
+}
+
+fn push_failure(response: &mut SqsBatchResponse, id: String) {
+    let mut failure = BatchItemFailure::default();
+    failure.item_identifier = id;
+    response.batch_item_failures.push(failure);
+}

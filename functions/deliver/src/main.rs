@@ -1,0 +1,66 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use consent_adapters::{config, telemetry, DynamoStore, TwilioCarrier};
+use deliver::backoff::{BoxFuture, Visibility};
+use deliver::{handle, App};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+
+/// Backoff through ChangeMessageVisibility on the outbound queue.
+struct SqsVisibility {
+    client: consent_adapters::aws_sdk_sqs::Client,
+    queue_url: String,
+}
+
+impl Visibility for SqsVisibility {
+    fn delay<'a>(&'a self, receipt_handle: &'a str, by: Duration) -> BoxFuture<'a> {
+        Box::pin(async move {
+            let result = self
+                .client
+                .change_message_visibility()
+                .queue_url(&self.queue_url)
+                .receipt_handle(receipt_handle)
+                .visibility_timeout(by.as_secs() as i32)
+                .send()
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "ChangeMessageVisibility failed; the queue's timeout applies");
+            }
+        })
+    }
+}
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let carrier = TwilioCarrier::new(
+        config::parsed("CARRIER_BASE_URL", "https://api.twilio.com".to_owned())?,
+        config::required("TWILIO_ACCOUNT_SID")?,
+        config::required("TWILIO_AUTH_TOKEN")?,
+        Duration::from_secs(config::parsed("CARRIER_TIMEOUT_SECONDS", 10u64)?),
+    )?;
+    let aws = config::aws().await;
+    let store = Arc::new(DynamoStore::new(
+        consent_adapters::aws_sdk_dynamodb::Client::new(&aws),
+        config::required("TABLE_NAME")?,
+        config::parsed("DUE_SHARDS", 16u32)?,
+    ));
+    let app = App {
+        consent: store.clone(),
+        consent_writer: store.clone(),
+        messages: store.clone(),
+        work: store,
+        carrier: Arc::new(carrier),
+        visibility: Arc::new(SqsVisibility {
+            client: consent_adapters::aws_sdk_sqs::Client::new(&aws),
+            queue_url: config::required("OUTBOUND_QUEUE_URL")?,
+        }),
+        public_base_url: config::optional("PUBLIC_BASE_URL"),
+    };
+    run(service_fn(|event: LambdaEvent<SqsEvent>| {
+        let app = &app;
+        async move { Ok::<_, Error>(handle(app, event.payload, chrono::Utc::now()).await) }
+    }))
+    .await
+}

@@ -1,0 +1,55 @@
+//! The minute schedule: moves due scheduled messages to the outbound queue.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Utc};
+
+use consent::ports::{ConsentReader, MessageStore, OutboundQueue};
+use consent::service::sending::{dispatch, DispatchPorts, DispatchReport};
+use consent::DomainError;
+
+#[derive(Clone)]
+pub struct App {
+    pub consent: Arc<dyn ConsentReader>,
+    pub messages: Arc<dyn MessageStore>,
+    pub queue: Arc<dyn OutboundQueue>,
+    pub shards: u32,
+    /// Messages read per shard per pass.
+    pub page: u32,
+    /// Stop starting new passes after this long (the function's timeout is longer).
+    pub budget: Duration,
+}
+
+/// Runs passes over every shard until nothing due is left or the time budget is spent.
+pub async fn handle(app: &App, now: DateTime<Utc>) -> Result<DispatchReport, DomainError> {
+    let started = Instant::now();
+    let ports = DispatchPorts {
+        consent: app.consent.as_ref(),
+        messages: app.messages.as_ref(),
+        queue: app.queue.as_ref(),
+    };
+    let mut total = DispatchReport::default();
+    // Bounded: at most 100 passes.
+    for _ in 0..100 {
+        let report = dispatch(&ports, 0..app.shards, now, app.page).await?;
+        let handled = report.queued + report.deferred + report.suppressed;
+        total.queued += report.queued;
+        total.deferred += report.deferred;
+        total.suppressed += report.suppressed;
+        total.skipped += report.skipped;
+        total.failed += report.failed;
+        if handled == 0 || report.failed > 0 || started.elapsed() > app.budget {
+            break;
+        }
+    }
+    tracing::info!(
+        queued = total.queued,
+        deferred = total.deferred,
+        suppressed = total.suppressed,
+        skipped = total.skipped,
+        failed = total.failed,
+        "dispatch run"
+    );
+    Ok(total)
+}

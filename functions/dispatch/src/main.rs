@@ -1,0 +1,38 @@
+use std::sync::Arc;
+use std::time::Duration;
+
+use consent_adapters::{config, telemetry, DynamoStore, SqsOutboundQueue};
+use dispatch::{handle, App};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::{json, Value};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let aws = config::aws().await;
+    let shards = config::parsed("DUE_SHARDS", 16u32)?;
+    let store = Arc::new(DynamoStore::new(
+        consent_adapters::aws_sdk_dynamodb::Client::new(&aws),
+        config::required("TABLE_NAME")?,
+        shards,
+    ));
+    let app = App {
+        consent: store.clone(),
+        messages: store,
+        queue: Arc::new(SqsOutboundQueue::new(
+            consent_adapters::aws_sdk_sqs::Client::new(&aws),
+            config::required("OUTBOUND_QUEUE_URL")?,
+        )),
+        shards,
+        page: config::parsed("DISPATCH_PAGE", 500u32)?,
+        budget: Duration::from_secs(config::parsed("DISPATCH_BUDGET_SECONDS", 40u64)?),
+    };
+    run(service_fn(|_event: LambdaEvent<Value>| {
+        let app = &app;
+        async move {
+            let report = handle(app, chrono::Utc::now()).await?;
+            Ok::<_, Error>(json!({"queued": report.queued, "deferred": report.deferred, "suppressed": report.suppressed, "skipped": report.skipped, "failed": report.failed}))
+        }
+    }))
+    .await
+}

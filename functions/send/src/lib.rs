@@ -1,0 +1,225 @@
+//! "Send a Text": send now or scheduled from a template, read a message's status,
+//! cancel it, list templates; plus the trivial health route used as a baseline.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Utc};
+use lambda_http::http::StatusCode;
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::Deserialize;
+use serde_json::{json, Map, Value};
+
+use consent::message::{request_fingerprint, Message, Origin};
+use consent::ports::{ConsentReader, ContactStore, DealerStore, MessageStore, OutboundQueue};
+use consent::service::sending::{self, SendPorts, SendRequest};
+use consent::{AccountId, ContactId, DealId, MessageId, PhoneNumber};
+use consent_adapters::http::{body_bytes, identity, json, json_body, path_param, respond, Problem};
+
+#[derive(Clone)]
+pub struct App {
+    pub dealers: Arc<dyn DealerStore>,
+    pub contacts: Arc<dyn ContactStore>,
+    pub consent: Arc<dyn ConsentReader>,
+    pub messages: Arc<dyn MessageStore>,
+    pub queue: Arc<dyn OutboundQueue>,
+    pub number_pool: Vec<PhoneNumber>,
+}
+
+impl App {
+    pub fn ports(&self) -> SendPorts<'_> {
+        SendPorts {
+            dealers: self.dealers.as_ref(),
+            contacts: self.contacts.as_ref(),
+            consent: self.consent.as_ref(),
+            messages: self.messages.as_ref(),
+            queue: self.queue.as_ref(),
+            number_pool: &self.number_pool,
+        }
+    }
+}
+
+pub async fn handle(app: &App, req: Request, now: DateTime<Utc>) -> Response<Body> {
+    respond(route(app, &req, now).await)
+}
+
+fn route_key(req: &Request) -> String {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone().unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
+async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<Body>, Problem> {
+    let key = route_key(req);
+    if key == "GET /v1/health" {
+        return Ok(json(StatusCode::OK, &json!({"status": "ok"})));
+    }
+    let who = identity(req)?;
+    match key.as_str() {
+        "GET /v1/templates" => Ok(json(StatusCode::OK, &json!({ "templates": templates() }))),
+        "POST /v1/messages" => {
+            send(
+                app,
+                &who.dealer,
+                Origin::Staff {
+                    user: who.user.clone(),
+                },
+                req,
+                now,
+            )
+            .await
+        }
+        "GET /v1/messages/{messageId}" => {
+            let id = path_param(req, "messageId", |s| MessageId::parse(s))?;
+            let m = sending::message_of(app.messages.as_ref(), &who.dealer, &id).await?;
+            Ok(json(StatusCode::OK, &view(&m)))
+        }
+        "DELETE /v1/messages/{messageId}" => {
+            let id = path_param(req, "messageId", |s| MessageId::parse(s))?;
+            let m = sending::cancel(app.messages.as_ref(), &who.dealer, &id, now).await?;
+            Ok(json(StatusCode::OK, &view(&m)))
+        }
+        other => Err(Problem::not_found(&format!("route {other:?}"))),
+    }
+}
+
+fn templates() -> Vec<Value> {
+    consent::template::catalog()
+        .iter()
+        .map(|t| {
+            json!({
+                "name": t.name,
+                "title": t.title,
+                "version": t.version,
+                "category": t.category,
+                "placeholders": t.placeholder_names().collect::<Vec<_>>(),
+                "placeholderTypes": t.placeholders.iter().map(|p| (p.name.to_owned(), json!(p.kind))).collect::<Map<String, Value>>(),
+                "body": t.body,
+            })
+        })
+        .collect()
+}
+
+/// A message as the portal sees it.
+pub fn view(m: &Message) -> Value {
+    json!({
+        "messageId": m.id,
+        "status": m.status,
+        "statusReason": m.status_reason,
+        "contactId": m.contact_id,
+        "template": m.template,
+        "category": m.category,
+        "body": m.body,
+        "segments": m.segments,
+        "encoding": m.encoding,
+        "notes": m.notes,
+        "origin": m.origin,
+        "accountId": m.account_id,
+        "dealId": m.deal_id,
+        "createdAt": m.created_at,
+        "scheduledAt": m.requested_at,
+        "sendAt": m.send_at,
+        "carrierMessageId": m.carrier_message_id,
+        "history": m.history,
+    })
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct SendBody {
+    contact_id: String,
+    template: String,
+    #[serde(default)]
+    variables: Map<String, Value>,
+    notes: Option<String>,
+    scheduled_at: Option<String>,
+    account_id: Option<String>,
+    deal_id: Option<String>,
+}
+
+const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+async fn send(
+    app: &App,
+    dealer: &consent::DealerId,
+    origin: Origin,
+    req: &Request,
+    now: DateTime<Utc>,
+) -> Result<Response<Body>, Problem> {
+    let idempotency_key = match req.headers().get("idempotency-key") {
+        None => None,
+        Some(v) => {
+            let k = v.to_str().unwrap_or("").trim();
+            if k.is_empty()
+                || k.len() > MAX_IDEMPOTENCY_KEY
+                || !k.bytes().all(|b| b.is_ascii_graphic())
+            {
+                return Err(Problem::bad_request(format!(
+                    "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
+                )));
+            }
+            Some(k.to_owned())
+        }
+    };
+    let body: SendBody = json_body(req)?;
+    let scheduled_at = body
+        .scheduled_at
+        .as_deref()
+        .map(|s| {
+            DateTime::parse_from_rfc3339(s)
+                .map(|d| d.with_timezone(&Utc))
+                .map_err(|e| {
+                    Problem::invalid(format!(
+                        "scheduledAt must be an RFC 3339 date-time with offset: {e}"
+                    ))
+                })
+        })
+        .transpose()?;
+    let request = SendRequest {
+        contact_id: ContactId::parse(body.contact_id)
+            .map_err(|e| Problem::invalid(format!("contactId: {e}")))?,
+        template: body.template,
+        variables: body.variables,
+        notes: body
+            .notes
+            .map(|n| n.trim().to_owned())
+            .filter(|n| !n.is_empty()),
+        scheduled_at,
+        account_id: body
+            .account_id
+            .map(AccountId::parse)
+            .transpose()
+            .map_err(|e| Problem::invalid(format!("accountId: {e}")))?,
+        deal_id: body
+            .deal_id
+            .map(DealId::parse)
+            .transpose()
+            .map_err(|e| Problem::invalid(format!("dealId: {e}")))?,
+    };
+    let idempotency = idempotency_key.map(|k| (k, request_fingerprint(body_bytes(req))));
+    let accepted =
+        sending::request_send(&app.ports(), dealer, origin, request, idempotency, now).await?;
+    let m = &accepted.message;
+    let mut answer = json!({
+        "messageId": m.id,
+        "status": m.status,
+        "segments": m.segments,
+        "encoding": m.encoding,
+        "category": m.category,
+        "sendAt": m.send_at,
+        "replayed": accepted.replayed,
+    });
+    if m.status == consent::message::MessageStatus::Deferred {
+        answer["deferredUntil"] = json!(m.send_at);
+        answer["statusReason"] = json!(m.status_reason);
+    }
+    let mut response = json(StatusCode::ACCEPTED, &answer);
+    if accepted.replayed {
+        response.headers_mut().insert(
+            "idempotent-replayed",
+            lambda_http::http::HeaderValue::from_static("true"),
+        );
+    }
+    Ok(response)
+}

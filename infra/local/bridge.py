@@ -1,0 +1,236 @@
+"""Plays AWS's part for the template's triggers: SQS event source mappings and schedules.
+
+    python -m infra.local.bridge --stack texting-dev [--endpoint http://127.0.0.1:4566]
+
+For each SQS event source it long-polls the queue ({stack}-{QueueLogicalId}), invokes the consumer with
+a real SQS event through the invoke API ($LAMBDA_ENDPOINT, default http://127.0.0.1:9000), and deletes only
+the records not listed in the answer's batchItemFailures (none when the invocation fails): the others
+become visible again after the visibility timeout, and the queue's redrive policy moves poison messages
+to the DLQ. For each Schedule event it invokes the function with an EventBridge "Scheduled Event" every
+SCHEDULE_PERIOD_SECONDS (default 60; the template's rate is printed). Stops on SIGTERM/SIGINT.
+Environment: LAMBDA_ENDPOINT, SCHEDULE_PERIOD_SECONDS, BRIDGE_INVOKE_TIMEOUT_SECONDS (default 900: the
+first invocation waits for cargo-lambda to compile the function).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import hashlib
+import json
+import os
+import signal
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import datetime, timezone
+from typing import Any, Callable, Mapping
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from infra.local import template as tpl
+
+DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
+DEFAULT_LAMBDA = "http://127.0.0.1:9000"
+WAIT_SECONDS = 2
+
+
+class InvokeError(Exception):
+    """The invocation failed: unreachable invoke API, HTTP error, or a function error payload."""
+
+
+def invoke(lambda_endpoint: str, function: str, event: Mapping[str, Any], timeout: float) -> Any:
+    """POST `event` to the invoke API and return the decoded result."""
+    req = urllib.request.Request(f"{lambda_endpoint}/2015-03-31/functions/{function}/invocations",
+                                 data=json.dumps(event).encode(), method="POST",
+                                 headers={"Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - local URL
+            raw, function_error = resp.read(), resp.headers.get("X-Amz-Function-Error")
+    except urllib.error.HTTPError as e:
+        raise InvokeError(f"HTTP {e.code}: {e.read()[:300]!r}") from e
+    except (OSError, urllib.error.URLError) as e:
+        raise InvokeError(str(e)) from e
+    try:
+        result = json.loads(raw) if raw.strip() else None
+    except ValueError as e:
+        raise InvokeError(f"not JSON: {raw[:200]!r}") from e
+    if function_error or (isinstance(result, dict) and "errorType" in result):
+        raise InvokeError(f"{(result or {}).get('errorType')}: {(result or {}).get('errorMessage')}")
+    return result
+
+
+def sqs_record(message: Mapping[str, Any], queue_arn: str, region: str) -> dict[str, Any]:
+    """An SQS ReceiveMessage result -> a Lambda SQS event record."""
+    attributes = dict(message.get("Attributes") or {})
+    attributes.setdefault("ApproximateReceiveCount", "1")
+    attributes.setdefault("SentTimestamp", str(int(time.time() * 1000)))
+    attributes.setdefault("SenderId", tpl.DEFAULT_ACCOUNT)
+    attributes.setdefault("ApproximateFirstReceiveTimestamp", str(int(time.time() * 1000)))
+    message_attributes = {}
+    for name, attr in (message.get("MessageAttributes") or {}).items():
+        message_attributes[name] = {
+            "stringValue": attr.get("StringValue"),
+            "binaryValue": _b64(attr["BinaryValue"]) if "BinaryValue" in attr else None,
+            "stringListValues": attr.get("StringListValues", []),
+            "binaryListValues": [_b64(b) for b in attr.get("BinaryListValues", [])],
+            "dataType": attr.get("DataType", "String"),
+        }
+    body = message.get("Body", "")
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": body,
+        "attributes": attributes,
+        "messageAttributes": message_attributes,
+        "md5OfBody": message.get("MD5OfBody") or hashlib.md5(body.encode()).hexdigest(),  # noqa: S324
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
+
+
+def _b64(data: bytes | str) -> str:
+    return base64.b64encode(data if isinstance(data, bytes) else data.encode()).decode()
+
+
+def failed_ids(result: Any) -> set[str]:
+    """Message ids listed in a partial batch response."""
+    if not isinstance(result, dict):
+        return set()
+    return {str(f.get("itemIdentifier")) for f in result.get("batchItemFailures") or [] if isinstance(f, dict)}
+
+
+def scheduled_event(rule_arn: str, region: str) -> dict[str, Any]:
+    """EventBridge's "Scheduled Event" payload."""
+    return {
+        "version": "0", "id": str(uuid.uuid4()), "detail-type": "Scheduled Event", "source": "aws.events",
+        "account": tpl.DEFAULT_ACCOUNT, "time": datetime.now(timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "region": region, "resources": [rule_arn], "detail": {},
+    }
+
+
+_LOG_LOCK = threading.Lock()
+
+
+def _log_line(line: str) -> None:
+    """One whole line per write, so lines from the poller threads never interleave."""
+    with _LOG_LOCK:
+        sys.stdout.write(line + "\n")
+        sys.stdout.flush()
+
+
+class Bridge:
+    """One thread per SQS source and per schedule; `stop` ends them within about WAIT_SECONDS."""
+
+    def __init__(self, template: Mapping[str, Any], stack: str, endpoint: str = DEFAULT_ENDPOINT,
+                 lambda_endpoint: str = DEFAULT_LAMBDA, region: str = tpl.DEFAULT_REGION,
+                 schedule_period: float = 60.0, invoke_timeout: float = 900.0,
+                 log: Callable[[str], None] | None = None) -> None:
+        self.template, self.stack, self.region = template, stack, region
+        self.lambda_endpoint = lambda_endpoint.rstrip("/")
+        self.schedule_period, self.invoke_timeout = schedule_period, invoke_timeout
+        self.log = log or _log_line
+        self.stopping = threading.Event()
+        self.threads: list[threading.Thread] = []
+        self.sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=region,
+                                aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+                                aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"))
+
+    def start(self) -> None:
+        for source in tpl.sqs_sources(self.template):
+            self._spawn(self.poll_queue, source)
+        for schedule in tpl.schedules(self.template):
+            self.log(f"bridge: {schedule.function} on {schedule.rate} -> every {self.schedule_period:g} s locally")
+            self._spawn(self.fire_schedule, schedule)
+
+    def _spawn(self, target: Callable[[Any], None], arg: Any) -> None:
+        thread = threading.Thread(target=target, args=(arg,), daemon=True)
+        thread.start()
+        self.threads.append(thread)
+
+    def stop(self, timeout: float = 10.0) -> None:
+        self.stopping.set()
+        deadline = time.monotonic() + timeout
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def poll_queue(self, source: tpl.SqsSource) -> None:
+        name = f"{self.stack}-{source.queue}"
+        url = arn = None
+        while not self.stopping.is_set():
+            try:
+                if url is None:
+                    url = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+                    arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
+                        "Attributes"]["QueueArn"]
+                    self.log(f"bridge: {name} -> {source.function} (batch {source.batch_size})")
+                self.poll_once(source, url, arn)  # type: ignore[arg-type]
+            except (ClientError, BotoCoreError) as e:
+                self.log(f"bridge: {name}: {e}")
+                self.stopping.wait(WAIT_SECONDS)
+
+    def poll_once(self, source: tpl.SqsSource, url: str, arn: str) -> None:
+        """One ReceiveMessage, one invocation, one DeleteMessageBatch of the records that succeeded."""
+        messages = self.sqs.receive_message(
+            QueueUrl=url, MaxNumberOfMessages=min(source.batch_size, 10), WaitTimeSeconds=WAIT_SECONDS,
+            AttributeNames=["All"], MessageAttributeNames=["All"]).get("Messages", [])
+        if not messages:
+            return
+        records = [sqs_record(m, arn, self.region) for m in messages]
+        started = time.monotonic()
+        try:
+            result = invoke(self.lambda_endpoint, source.function, {"Records": records}, self.invoke_timeout)
+            failed = failed_ids(result) if source.report_batch_item_failures else set()
+            if not failed <= {r["messageId"] for r in records}:  # Lambda: an unknown id fails the batch
+                failed = {r["messageId"] for r in records}
+            error = ""
+        except InvokeError as e:
+            failed, error = {r["messageId"] for r in records}, f" error: {e}"
+        done = [r for r in records if r["messageId"] not in failed]
+        if done:
+            entries = [{"Id": str(i), "ReceiptHandle": r["receiptHandle"]} for i, r in enumerate(done)]
+            self.sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+        self.log(f"bridge: {source.function} records={len(records)} failures={len(failed)} "
+                 f"{(time.monotonic() - started) * 1000:.0f} ms{error}")
+
+    def fire_schedule(self, schedule: tpl.ScheduleSource) -> None:
+        rule_arn = f"arn:aws:events:{self.region}:{tpl.DEFAULT_ACCOUNT}:rule/{self.stack}-{schedule.name}"
+        while not self.stopping.wait(self.schedule_period):
+            started = time.monotonic()
+            try:
+                invoke(self.lambda_endpoint, schedule.function, scheduled_event(rule_arn, self.region),
+                       self.invoke_timeout)
+                error = ""
+            except InvokeError as e:
+                error = f" error: {e}"
+            self.log(f"bridge: {schedule.function} scheduled {(time.monotonic() - started) * 1000:.0f} ms{error}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.local.bridge", description=__doc__.split("\n")[0])
+    parser.add_argument("--stack", required=True)
+    parser.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL", DEFAULT_ENDPOINT))
+    parser.add_argument("--template", default=str(tpl.TEMPLATE_PATH))
+    args = parser.parse_args(argv)
+    bridge = Bridge(tpl.load(args.template), args.stack, endpoint=args.endpoint,
+                    lambda_endpoint=os.environ.get("LAMBDA_ENDPOINT", DEFAULT_LAMBDA),
+                    region=os.environ.get("AWS_REGION", tpl.DEFAULT_REGION),
+                    schedule_period=float(os.environ.get("SCHEDULE_PERIOD_SECONDS", 60)),
+                    invoke_timeout=float(os.environ.get("BRIDGE_INVOKE_TIMEOUT_SECONDS", 900)))
+    stop = threading.Event()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(sig, lambda *_: stop.set())
+    bridge.start()
+    stop.wait()
+    print("bridge: stopping", flush=True)
+    bridge.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,439 @@
+"""`make dev`: the whole local stack in one command, stopped cleanly with Ctrl-C.
+
+    python -m infra.local.dev [--stack texting-dev] [--emulator-port 4566] [--gateway-port 3000]
+        [--carrier-port 4010] [--lambda-port 9000] [--env-file .env.local] [--health-timeout SECONDS]
+        [--no-build] [--no-seed] [--no-lambda]
+
+1. Loads .env.local (created from .env.example with fresh secrets if absent).
+2. Checks that the gateway, carrier and lambda ports are free. If the emulator port is taken by something
+   that answers as an AWS emulator (LocalStack, or a moto you started) it is used as is; otherwise
+   `.venv/bin/moto_server` is started on it.
+3. Creates infra/template.yaml's resources on the emulator (infra.local.bootstrap) and writes the
+   functions' environment to .local/<stack>.env.
+4. Builds each function binary (`cargo build --bin <name>`: what `cargo lambda watch` runs on a function's
+   first use; skip with --no-build), then starts, each in its own process group: `cargo lambda watch`
+   (every function, with that environment, AWS_ENDPOINT_URL pointing at the emulator and dummy
+   credentials), the gateway, the fake carrier and the bridge (SQS triggers and the dispatch schedule).
+5. Waits for GET /v1/health through the gateway (the first compile takes minutes), seeds the demo dealer
+   and contacts from infra/local/seed.json through the HTTP API, prints the addresses and a token.
+
+Tests can run a second stack beside the first with other ports and a stack name, e.g.
+`python -m infra.local.dev --stack texting-test --emulator-port 4567 --gateway-port 3001
+--carrier-port 4011 --lambda-port 9001 --no-seed` (or DEV_STACK, DEV_EMULATOR_PORT, DEV_GATEWAY_PORT,
+DEV_CARRIER_PORT, DEV_LAMBDA_PORT). With a non-default gateway or carrier port, PUBLIC_BASE_URL and
+CARRIER_BASE_URL follow those ports. The line "dev: ready" is printed once everything answers.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from infra.local import template as tpl
+from infra.local.bootstrap import Bootstrap, BootstrapError, write_env
+from infra.local.common import ENV_LOCAL, ensure_env_local, read_env_file
+from infra.local.token import make_token
+
+VENV_BIN = tpl.REPO_ROOT / ".venv" / "bin"
+SEED_FILE = Path(__file__).with_name("seed.json")
+HEALTH_TIMEOUT = 20 * 60  # the first compile of the workspace can take minutes
+STOP_GRACE = 5.0
+
+# Template parameter <- .env.local variable.
+PARAMS_FROM_ENV = {
+    "JwtIssuer": "PORTAL_JWT_ISSUER",
+    "JwtAudience": "PORTAL_JWT_AUDIENCE",
+    "TwilioAccountSid": "TWILIO_ACCOUNT_SID",
+    "TwilioAuthToken": "TWILIO_AUTH_TOKEN",
+    "CodeHashKey": "CODE_HASH_KEY",
+    "CarrierBaseUrl": "CARRIER_BASE_URL",
+    "PublicBaseUrl": "PUBLIC_BASE_URL",
+    "NumberPool": "NUMBER_POOL",
+    "DueShards": "DUE_SHARDS",
+    "LogLevel": "LOG_LEVEL",
+}
+
+
+class DevError(Exception):
+    """Why the stack could not start, in one line."""
+
+
+@dataclass(frozen=True)
+class Ports:
+    emulator: int = 4566
+    gateway: int = 3000
+    carrier: int = 4010
+    lambda_: int = 9000
+
+
+# ------------------------------------------------------------------------------------------------ ports
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def who_listens(port: int) -> str | None:
+    """The command line of the process listening on `port` (Linux /proc; None if unknown)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
+                inodes.add(fields[9])
+    for proc in Path("/proc").iterdir():
+        if not proc.name.isdigit():
+            continue
+        try:
+            for fd in (proc / "fd").iterdir():
+                m = re.fullmatch(r"socket:\[(\d+)\]", os.readlink(fd))
+                if m and m.group(1) in inodes:
+                    cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
+                    return f"pid {proc.name}: {cmd[:120]}"
+        except OSError:
+            continue
+    return None
+
+
+def answers_as_aws(port: int) -> bool:
+    """True if an AWS emulator (moto, LocalStack) answers DynamoDB ListTables on the port."""
+    import boto3
+    from botocore.config import Config
+
+    client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
+                          aws_access_key_id="test", aws_secret_access_key="test",
+                          config=Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 1}))
+    try:
+        client.list_tables(Limit=1)
+        return True
+    except Exception:  # noqa: BLE001 - anything else is "not an emulator"
+        return False
+
+
+def check_ports(ports: Ports) -> bool:
+    """Fail if a service port is taken; True if an emulator already answers on the emulator port."""
+    for port, what in ((ports.gateway, "gateway"), (ports.carrier, "fake carrier"), (ports.lambda_, "lambda")):
+        if port_in_use(port):
+            user = who_listens(port)
+            raise DevError(f"port {port} ({what}) is in use{f' by {user}' if user else ''} "
+                           "— is another `make dev` running?")
+    if not port_in_use(ports.emulator):
+        return False
+    if answers_as_aws(ports.emulator):
+        return True
+    user = who_listens(ports.emulator)
+    raise DevError(f"port {ports.emulator} (AWS emulator) is in use{f' by {user}' if user else ''} "
+                   "and does not answer as an AWS emulator")
+
+
+# -------------------------------------------------------------------------------------------- processes
+
+class Children:
+    """Child processes, each in its own process group, with their output prefixed by name."""
+
+    def __init__(self) -> None:
+        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
+
+    def start(self, name: str, cmd: list[str], env: Mapping[str, str],
+              log_file: Path | None = None) -> subprocess.Popen[bytes]:
+        """Start `cmd`; its output goes to our stdout prefixed with [name], or to `log_file`."""
+        if log_file is not None:
+            log_file.parent.mkdir(parents=True, exist_ok=True)
+            with open(log_file, "ab") as out:
+                proc = subprocess.Popen(cmd, cwd=tpl.REPO_ROOT, env=dict(env), stdin=subprocess.DEVNULL,
+                                        stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
+        else:
+            proc = subprocess.Popen(cmd, cwd=tpl.REPO_ROOT, env=dict(env), stdin=subprocess.DEVNULL,
+                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+            threading.Thread(target=self._pump, args=(name, proc), daemon=True).start()
+        self.procs.append((name, proc))
+        return proc
+
+    @staticmethod
+    def _pump(name: str, proc: subprocess.Popen[bytes]) -> None:
+        assert proc.stdout is not None
+        for raw in iter(proc.stdout.readline, b""):
+            sys.stdout.write(f"[{name}] {raw.decode(errors='replace').rstrip()}\n")
+            sys.stdout.flush()
+
+    def run_step(self, name: str, cmd: list[str], env: Mapping[str, str]) -> int:
+        """Run `cmd` to completion (output prefixed), still stoppable by Ctrl-C; returns its exit code."""
+        proc = self.start(name, cmd, env)
+        try:
+            return proc.wait()
+        finally:
+            if proc.poll() is not None:
+                self.procs.remove((name, proc))
+
+    def dead(self) -> str | None:
+        """Name and exit code of a child that exited, if any."""
+        for name, proc in self.procs:
+            if proc.poll() is not None:
+                return f"{name} exited with code {proc.returncode}"
+        return None
+
+    def stop(self) -> None:
+        """Newest first: SIGTERM the process group, SIGKILL it if still there after STOP_GRACE seconds."""
+        for _, proc in reversed(self.procs):
+            _signal_group(proc, signal.SIGTERM)
+            try:
+                proc.wait(STOP_GRACE)
+            except subprocess.TimeoutExpired:
+                pass
+            _signal_group(proc, signal.SIGKILL)  # also reaps anything the child left in its group
+            try:
+                proc.wait(2)
+            except subprocess.TimeoutExpired:
+                pass
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
+    try:
+        os.killpg(proc.pid, sig)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return True
+        time.sleep(interval)
+    return False
+
+
+# ----------------------------------------------------------------------------------------------- HTTP API
+
+def http(method: str, url: str, body: Any = None, token: str | None = None,
+         timeout: float = 40.0) -> tuple[int, str]:
+    """A JSON request; returns (status, body text); status 0 when the server could not be reached."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    req = urllib.request.Request(url, data=data, method=method, headers=headers)
+    try:
+        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - local URL
+            return resp.status, resp.read().decode(errors="replace")
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode(errors="replace")
+    except (OSError, urllib.error.URLError) as e:
+        return 0, str(e)
+
+
+def prebuild(children: Children, env: Mapping[str, str]) -> None:
+    """Build each function binary as `cargo lambda watch` will run it (`cargo run --bin <name>`), so the first
+    invocations do not wait for a compile. A failure is a warning: watch rebuilds when the code is fixed."""
+    binaries = sorted({tpl.binary_name(lid, res) for lid, res in tpl.functions(tpl.load()).items()})
+    print(f"dev: building {', '.join(binaries)} (the first build takes several minutes)", flush=True)
+    for binary in binaries:
+        started = time.monotonic()
+        code = children.run_step("build", ["cargo", "build", "--manifest-path", "Cargo.toml", "--bin", binary], env)
+        if code == 0:
+            print(f"dev: built {binary} in {time.monotonic() - started:.0f} s", flush=True)
+        else:
+            print(f"dev: warning: `cargo build --bin {binary}` failed (exit {code}); continuing", flush=True)
+
+
+def wait_for_health(base: str, children: Children, timeout: float) -> None:
+    started = time.monotonic()
+    last_report = started
+    print(f"dev: waiting for {base}/v1/health (the first compile can take several minutes)", flush=True)
+    while True:
+        status, _ = http("GET", f"{base}/v1/health", timeout=35)
+        if status == 200:
+            print(f"dev: functions answer after {time.monotonic() - started:.0f} s", flush=True)
+            return
+        if (dead := children.dead()) is not None:
+            raise DevError(f"{dead} while waiting for the functions")
+        elapsed = time.monotonic() - started
+        if elapsed > timeout:
+            raise DevError(f"GET /v1/health did not answer 200 within {timeout:.0f} s (last status {status}); "
+                           "see the [lambda] lines above")
+        if time.monotonic() - last_report >= 15:
+            print(f"dev: still waiting for the functions ({elapsed:.0f} s, last status {status})", flush=True)
+            last_report = time.monotonic()
+        time.sleep(2)
+
+
+def _expand(value: Any, env: Mapping[str, str]) -> Any:
+    if isinstance(value, str):
+        return re.sub(r"\$\{(\w+)\}", lambda m: env.get(m.group(1), ""), value)
+    if isinstance(value, list):
+        return [_expand(v, env) for v in value]
+    if isinstance(value, dict):
+        return {k: _expand(v, env) for k, v in value.items()}
+    return value
+
+
+def seed(base: str, settings: Mapping[str, str], token: str, retry_for: float = 300.0) -> None:
+    """Create the demo dealer and contacts through the HTTP API; failures are warnings."""
+    data = _expand(json.loads(SEED_FILE.read_text(encoding="utf-8")), settings)
+    requests = [("PUT", "/v1/dealer", data["dealer"]["settings"])]
+    requests += [("PUT", f"/v1/contacts/{c['id']}", {k: v for k, v in c.items() if k != "id"})
+                 for c in data["contacts"]]
+    deadline = time.monotonic() + retry_for
+    for method, path, body in requests:
+        while True:  # 502/503/0: a function still compiling (cargo-lambda builds each on first use)
+            status, text = http(method, base + path, body, token)
+            if status not in (0, 502, 503, 504) or time.monotonic() > deadline:
+                break
+            time.sleep(3)
+        if 200 <= status < 300:
+            print(f"dev: seeded {method} {path} -> {status}", flush=True)
+        else:
+            print(f"dev: warning: seeding {method} {path} -> {status} {text[:200]} "
+                  "(is the function implemented yet?)", flush=True)
+
+
+# ------------------------------------------------------------------------------------------------- main
+
+def child_environment(settings: Mapping[str, str], stack_env: Mapping[str, str], ports: Ports) -> dict[str, str]:
+    """What every child sees: the shell, .env.local, the stack's resources, and the local endpoints."""
+    env = {**os.environ, **settings, **stack_env}
+    env.update({
+        "PATH": f"{VENV_BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{ports.emulator}",
+        "AWS_REGION": settings.get("AWS_REGION") or tpl.DEFAULT_REGION,
+        "AWS_DEFAULT_REGION": settings.get("AWS_REGION") or tpl.DEFAULT_REGION,
+        "AWS_ACCESS_KEY_ID": settings.get("AWS_ACCESS_KEY_ID") or "test",
+        "AWS_SECRET_ACCESS_KEY": settings.get("AWS_SECRET_ACCESS_KEY") or "test",
+        "LAMBDA_ENDPOINT": f"http://127.0.0.1:{ports.lambda_}",
+        "INBOUND_WEBHOOK_URL": f"http://127.0.0.1:{ports.gateway}/v1/carrier/twilio/inbound",
+        "PYTHONUNBUFFERED": "1",
+    })
+    env.pop("AWS_PROFILE", None)
+    return env
+
+
+def local_settings(env_file: Path, ports: Ports) -> dict[str, str]:
+    """.env.local, with the base URLs following non-default gateway/carrier ports."""
+    settings = read_env_file(env_file)
+    if ports.gateway != Ports.gateway:
+        settings["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{ports.gateway}"
+    if ports.carrier != Ports.carrier:
+        settings["CARRIER_BASE_URL"] = f"http://127.0.0.1:{ports.carrier}"
+    return settings
+
+
+def _interrupt(*_: Any) -> None:
+    raise KeyboardInterrupt
+
+
+def run(args: argparse.Namespace) -> int:
+    """Start everything, wait for Ctrl-C / SIGTERM (KeyboardInterrupt), stop everything."""
+    ports = Ports(args.emulator_port, args.gateway_port, args.carrier_port, args.lambda_port)
+    env_file = Path(args.env_file)
+    if env_file == ENV_LOCAL and ensure_env_local():
+        print(f"dev: created {ENV_LOCAL} from .env.example with fresh secrets", flush=True)
+    settings = local_settings(env_file, ports)
+    children = Children()
+    try:
+        reuse_emulator = check_ports(ports)
+        endpoint = f"http://127.0.0.1:{ports.emulator}"
+        if reuse_emulator:
+            print(f"dev: using the AWS emulator already answering on {endpoint}", flush=True)
+        else:
+            moto_log = tpl.REPO_ROOT / ".local" / f"{args.stack}-moto.log"
+            print(f"dev: starting moto_server on {endpoint} (log: {moto_log})", flush=True)
+            children.start("moto", [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(ports.emulator)],
+                           {**os.environ, "PYTHONUNBUFFERED": "1"}, log_file=moto_log)
+            if not wait_until(lambda: answers_as_aws(ports.emulator), 30):
+                raise DevError(f"moto_server did not answer on {endpoint} within 30 s")
+
+        params = {p: settings[v] for p, v in PARAMS_FROM_ENV.items() if v in settings}
+        boot = Bootstrap(tpl.load(), args.stack, params, endpoint=endpoint,
+                         region=settings.get("AWS_REGION") or tpl.DEFAULT_REGION,
+                         log=lambda line: print(f"[bootstrap] {line}", flush=True))
+        boot.run()
+        stack_env = boot.environment()
+        stack_env_file = tpl.REPO_ROOT / ".local" / f"{args.stack}.env"
+        write_env(stack_env_file, stack_env)
+        env = child_environment(settings, stack_env, ports)
+
+        if not args.no_lambda:
+            if not args.no_build:
+                prebuild(children, env)
+            children.start("lambda", [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "--invoke-address",
+                                      "127.0.0.1", "--invoke-port", str(ports.lambda_)], env)
+        py = [sys.executable, "-m"]
+        children.start("gateway", py + ["infra.local.gateway", "--port", str(ports.gateway)], env)
+        children.start("carrier", py + ["infra.local.fake_carrier", "--port", str(ports.carrier)], env)
+        children.start("bridge", py + ["infra.local.bridge", "--stack", args.stack, "--endpoint", endpoint], env)
+        base = f"http://127.0.0.1:{ports.gateway}"
+        if not wait_until(lambda: port_in_use(ports.gateway) and port_in_use(ports.carrier), 15):
+            raise DevError(children.dead() or "the gateway or the fake carrier did not start within 15 s")
+
+        token = make_token("demo-dealer", "staff-1", 12 * 3600, settings)
+        if not args.no_lambda:
+            wait_for_health(base, children, args.health_timeout)
+            if not args.no_seed:
+                seed(base, settings, token)
+        print(f"""
+dev: ready — stack {args.stack}
+  HTTP API (gateway)  {base}
+  AWS emulator        {endpoint}
+  fake carrier        http://127.0.0.1:{ports.carrier}   (open it in a browser to play the phone)
+  lambda invoke API   http://127.0.0.1:{ports.lambda_}
+  functions' env      {stack_env_file}
+  demo dealer token (demo-dealer / staff-1, 12 h):
+{token}
+Ctrl-C stops everything.""", flush=True)
+
+        while (dead := children.dead()) is None:
+            time.sleep(1)
+        raise DevError(dead)
+    except KeyboardInterrupt:
+        print("dev: stopping", flush=True)
+        return 0
+    except (DevError, BootstrapError, tpl.TemplateError) as e:
+        print(f"dev: {e}", file=sys.stderr, flush=True)
+        return 1
+    finally:
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
+        children.stop()
+
+
+def main(argv: list[str] | None = None) -> int:
+    env = os.environ
+    parser = argparse.ArgumentParser(prog="python -m infra.local.dev", description=__doc__.split("\n")[0])
+    parser.add_argument("--stack", default=env.get("DEV_STACK", "texting-dev"))
+    parser.add_argument("--emulator-port", type=int, default=int(env.get("DEV_EMULATOR_PORT", Ports.emulator)))
+    parser.add_argument("--gateway-port", type=int, default=int(env.get("DEV_GATEWAY_PORT", Ports.gateway)))
+    parser.add_argument("--carrier-port", type=int, default=int(env.get("DEV_CARRIER_PORT", Ports.carrier)))
+    parser.add_argument("--lambda-port", type=int, default=int(env.get("DEV_LAMBDA_PORT", Ports.lambda_)))
+    parser.add_argument("--env-file", default=str(ENV_LOCAL))
+    parser.add_argument("--health-timeout", type=float, default=HEALTH_TIMEOUT)
+    parser.add_argument("--no-seed", action="store_true", help="do not create the demo dealer and contacts")
+    parser.add_argument("--no-build", action="store_true",
+                        help="do not build the functions first (cargo lambda watch compiles each on first use)")
+    parser.add_argument("--no-lambda", action="store_true",
+                        help="do not start cargo lambda watch (something else serves the invoke API)")
+    args = parser.parse_args(argv)
+    for sig in (signal.SIGINT, signal.SIGTERM):  # explicit: a background job may inherit SIGINT ignored
+        signal.signal(sig, _interrupt)
+    return run(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,400 @@
+"""The local API Gateway (HTTP API, payload format 2.0) in front of `cargo lambda watch`.
+
+    python -m infra.local.gateway [--host 127.0.0.1] [--port 3000]
+
+Routes come from infra/template.yaml (each function's HttpApi events). Routes behind the JWT authorizer
+need `Authorization: Bearer <HS256 JWT>` signed with PORTAL_JWT_SECRET (iss/aud checked against
+PORTAL_JWT_ISSUER/PORTAL_JWT_AUDIENCE when set), else 401 {"message":"Unauthorized"} as API Gateway
+answers. The request becomes a v2.0 event POSTed to the invoke API at
+$LAMBDA_ENDPOINT/2015-03-31/functions/<binary>/invocations (default http://127.0.0.1:9000); the function's
+answer is translated back. Environment: PORTAL_JWT_SECRET (else read from .env.local), PORTAL_JWT_ISSUER,
+PORTAL_JWT_AUDIENCE, LAMBDA_ENDPOINT, INVOKE_TIMEOUT_SECONDS (default 30, API Gateway's limit).
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import http.client
+import json
+import os
+import re
+import sys
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+from email.utils import formatdate
+from typing import Any, Mapping
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from infra.local import jwt
+from infra.local import template as tpl
+from infra.local.common import ENV_LOCAL, MAX_BODY, JsonHandler, Server, read_env_file
+
+TEXT_TYPES = re.compile(r"^(text/|application/(json|.*\+json|xml|.*\+xml|javascript|graphql))", re.I)
+UNAUTHORIZED = {"message": "Unauthorized"}
+
+
+# ------------------------------------------------------------------------------------------------ routing
+
+@dataclass(frozen=True)
+class CompiledRoute:
+    """A template route with its path regex; `specificity` orders candidates as API Gateway does."""
+
+    route: tpl.Route
+    pattern: re.Pattern[str]
+    specificity: tuple[int, int, int]
+
+    @classmethod
+    def compile(cls, route: tpl.Route) -> "CompiledRoute":
+        parts, literals, greedy = [], 0, False
+        for segment in route.path.strip("/").split("/"):
+            m = re.fullmatch(r"\{([A-Za-z0-9_.\-]+)(\+?)\}", segment)
+            if m and m.group(2):
+                parts.append(f"(?P<{_group(m.group(1))}>.+)")
+                greedy = True
+            elif m:
+                parts.append(f"(?P<{_group(m.group(1))}>[^/]+)")
+            else:
+                parts.append(re.escape(segment))
+                literals += 1
+        regex = "^/" + "/".join(parts) + "/?$" if route.path != "/" else "^/$"
+        return cls(route, re.compile(regex), (0 if greedy else 1, literals, len(parts)))
+
+    def match(self, path: str) -> dict[str, str] | None:
+        m = self.pattern.match(path)
+        if m is None:
+            return None
+        return {_ungroup(k): unquote(v) for k, v in m.groupdict().items()}
+
+
+def _group(name: str) -> str:
+    return "p_" + name.encode().hex()
+
+
+def _ungroup(group: str) -> str:
+    return bytes.fromhex(group[2:]).decode()
+
+
+class Router:
+    """Finds the route for (method, path): the most specific match wins."""
+
+    def __init__(self, routes: list[tpl.Route]) -> None:
+        self.routes = [CompiledRoute.compile(r) for r in routes]
+
+    def match(self, method: str, path: str) -> tuple[tpl.Route | None, dict[str, str], list[str]]:
+        """(route, path parameters, methods allowed on the path); route is None when nothing matched."""
+        found = [(c, p) for c in self.routes if (p := c.match(path)) is not None]
+        allowed = sorted({c.route.method for c, _ in found})
+        with_method = [(c, p) for c, p in found if c.route.method in (method, "ANY")]
+        if not with_method:
+            return None, {}, allowed
+        best, params = max(with_method, key=lambda cp: cp[0].specificity)
+        return best.route, params, allowed
+
+
+# ------------------------------------------------------------------------------------------------- events
+
+def stringify_claim(value: Any) -> str:
+    """API Gateway hands JWT claims to the function as strings (lists as "[a b]")."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(int(value)) if float(value).is_integer() else str(value)
+    if isinstance(value, list):
+        return "[" + " ".join(stringify_claim(v) for v in value) + "]"
+    return json.dumps(value, separators=(",", ":"))
+
+
+def build_event(*, method: str, raw_path: str, raw_query: str, headers: list[tuple[str, str]], body: bytes,
+                route: tpl.Route, path_params: Mapping[str, str], source_ip: str,
+                claims: Mapping[str, Any] | None, protocol: str = "HTTP/1.1") -> dict[str, Any]:
+    """An API Gateway HTTP API payload format 2.0 event."""
+    merged: dict[str, str] = {}
+    cookies: list[str] = []
+    for name, value in headers:
+        key = name.lower()
+        if key == "cookie":
+            cookies.extend(c.strip() for c in value.split(";") if c.strip())
+            continue
+        merged[key] = f"{merged[key]},{value}" if key in merged else value
+    merged["x-forwarded-proto"] = "http"
+    merged["x-forwarded-for"] = f"{merged['x-forwarded-for']}, {source_ip}" if "x-forwarded-for" in merged \
+        else source_ip
+    query: dict[str, str] = {}
+    for k, v in parse_qsl(raw_query, keep_blank_values=True):
+        query[k] = f"{query[k]},{v}" if k in query else v
+    host = merged.get("host", "127.0.0.1")
+    now = time.time()
+    request_id = str(uuid.uuid4())
+    event: dict[str, Any] = {
+        "version": "2.0",
+        "routeKey": route.route_key,
+        "rawPath": raw_path,
+        "rawQueryString": raw_query,
+        "headers": merged,
+        "requestContext": {
+            "accountId": tpl.DEFAULT_ACCOUNT,
+            "apiId": "local",
+            "domainName": host,
+            "domainPrefix": host.split(".")[0].split(":")[0],
+            "http": {"method": method, "path": raw_path, "protocol": protocol, "sourceIp": source_ip,
+                     "userAgent": merged.get("user-agent", "")},
+            "requestId": request_id,
+            "routeKey": route.route_key,
+            "stage": "$default",
+            "time": time.strftime("%d/%b/%Y:%H:%M:%S +0000", time.gmtime(now)),
+            "timeEpoch": int(now * 1000),
+        },
+        "isBase64Encoded": False,
+    }
+    if cookies:
+        event["cookies"] = cookies
+    if query:
+        event["queryStringParameters"] = query
+    if path_params:
+        event["pathParameters"] = dict(path_params)
+    if claims is not None:
+        scope = claims.get("scope")
+        event["requestContext"]["authorizer"] = {"jwt": {
+            "claims": {k: stringify_claim(v) for k, v in claims.items()},
+            "scopes": scope.split() if isinstance(scope, str) else None,
+        }}
+    if body:
+        if TEXT_TYPES.match(merged.get("content-type", "")):
+            try:
+                event["body"] = body.decode("utf-8")
+            except UnicodeDecodeError:
+                event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
+        else:  # like API Gateway: form posts and binary arrive base64-encoded
+            event["body"], event["isBase64Encoded"] = base64.b64encode(body).decode(), True
+    return event
+
+
+@dataclass
+class HttpAnswer:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+
+
+def translate_response(payload: Any) -> HttpAnswer:
+    """A v2.0 function result -> HTTP answer (a result without statusCode is a 200 JSON body)."""
+    if not isinstance(payload, dict) or "statusCode" not in payload:
+        return HttpAnswer(200, [("content-type", "application/json")], json.dumps(payload).encode())
+    headers: list[tuple[str, str]] = [(k, str(v)) for k, v in (payload.get("headers") or {}).items()]
+    for k, values in (payload.get("multiValueHeaders") or {}).items():
+        headers.extend((k, str(v)) for v in values)
+    headers.extend(("set-cookie", c) for c in payload.get("cookies") or [])
+    raw = payload.get("body")
+    if raw is None:
+        body = b""
+    elif payload.get("isBase64Encoded"):
+        body = base64.b64decode(raw)
+    else:
+        body = raw.encode() if isinstance(raw, str) else json.dumps(raw).encode()
+    if not any(k.lower() == "content-type" for k, _ in headers) and body:
+        headers.append(("content-type", "application/json"))
+    return HttpAnswer(int(payload["statusCode"]), headers, body)
+
+
+# ------------------------------------------------------------------------------------------------ invoker
+
+class FunctionError(Exception):
+    """The function failed (error payload) or the invoke API could not be reached."""
+
+
+class Invoker:
+    """Calls the Lambda invoke API over one keep-alive connection per thread."""
+
+    def __init__(self, endpoint: str, timeout: float) -> None:
+        parts = urlsplit(endpoint)
+        self.host, self.port = parts.hostname or "127.0.0.1", parts.port or 80
+        self.timeout = timeout
+        self._local = threading.local()
+
+    def _connection(self) -> http.client.HTTPConnection:
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+            self._local.conn = conn
+        return conn
+
+    def invoke(self, function: str, event: Mapping[str, Any]) -> Any:
+        """Invoke `function` with `event` and return its decoded result; FunctionError on failure."""
+        data = json.dumps(event).encode()
+        path = f"/2015-03-31/functions/{function}/invocations"
+        for attempt in (1, 2):  # a pooled connection the server closed is retried once
+            conn = self._connection()
+            try:
+                conn.request("POST", path, body=data, headers={"Content-Type": "application/json"})
+                resp = conn.getresponse()
+                raw = resp.read()
+                break
+            except (ConnectionError, http.client.HTTPException, OSError) as e:
+                conn.close()
+                self._local.conn = None
+                if attempt == 2 or isinstance(e, (TimeoutError, ConnectionRefusedError)):
+                    raise FunctionError(f"invoke {function}: {e}") from e
+        if resp.status >= 300 or resp.getheader("X-Amz-Function-Error"):
+            raise FunctionError(f"invoke {function}: HTTP {resp.status}: {raw[:500]!r}")
+        try:
+            result = json.loads(raw) if raw else None
+        except ValueError as e:
+            raise FunctionError(f"invoke {function}: not JSON: {raw[:200]!r}") from e
+        if isinstance(result, dict) and "errorType" in result and "statusCode" not in result:
+            raise FunctionError(f"invoke {function}: {result.get('errorType')}: {result.get('errorMessage')}")
+        return result
+
+
+# ------------------------------------------------------------------------------------------------ handler
+
+@dataclass
+class GatewayConfig:
+    secret: str
+    issuer: str | None
+    audience: str | None
+    lambda_endpoint: str = "http://127.0.0.1:9000"
+    invoke_timeout: float = 30.0
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str]) -> "GatewayConfig":
+        secret = env.get("PORTAL_JWT_SECRET")
+        if not secret and ENV_LOCAL.exists():
+            file_env = read_env_file(ENV_LOCAL)
+            secret = file_env.get("PORTAL_JWT_SECRET")
+            env = {**file_env, **env}
+        if not secret:
+            raise SystemExit("gateway: PORTAL_JWT_SECRET is not set (and no .env.local)")
+        return cls(secret=secret, issuer=env.get("PORTAL_JWT_ISSUER") or None,
+                   audience=env.get("PORTAL_JWT_AUDIENCE") or None,
+                   lambda_endpoint=env.get("LAMBDA_ENDPOINT", cls.lambda_endpoint),
+                   invoke_timeout=float(env.get("INVOKE_TIMEOUT_SECONDS", cls.invoke_timeout)))
+
+
+def problem(status: int, title: str, detail: str) -> bytes:
+    return json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
+
+
+class GatewayHandler(JsonHandler):
+    """Routes, authorizes, invokes, translates. One instance per request (stdlib style)."""
+
+    server_version = "gateway"
+    router: Router
+    config: GatewayConfig
+    invoker: Invoker
+
+    def do_GET(self) -> None:
+        self.handle_api()
+
+    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
+
+    def handle_api(self) -> None:
+        started = time.monotonic()
+        parts = urlsplit(self.path)
+        raw_path, raw_query = parts.path or "/", parts.query
+        length = int(self.headers.get("Content-Length") or 0)
+        if length > MAX_BODY:
+            self.refuse_large_body(length)
+            return
+        body = self.rfile.read(length) if length else b""
+        route, path_params, allowed = self.router.match(self.command, raw_path)
+        if route is None:
+            if allowed:
+                self.send_bytes(405, problem(405, "Method Not Allowed", f"{self.command} is not allowed on "
+                                             f"{raw_path}"), "application/problem+json",
+                                {"Allow": ", ".join(allowed)})
+            else:
+                self.send_bytes(404, problem(404, "Not Found", f"no route for {self.command} {raw_path}"),
+                                "application/problem+json")
+            return
+        claims = None
+        if not route.auth_none:
+            claims = self.authorize()
+            if claims is None:
+                self.send_json(401, UNAUTHORIZED)
+                return
+        event = build_event(method=self.command, raw_path=raw_path, raw_query=raw_query,
+                            headers=list(self.headers.items()), body=body, route=route,
+                            path_params=path_params, source_ip=self.client_address[0], claims=claims,
+                            protocol=self.request_version)
+        try:
+            answer = translate_response(self.invoker.invoke(route.function, event))
+        except FunctionError as e:
+            # A timeout, or no invoke API yet (cargo-lambda still starting): 503 like an integration timeout.
+            unavailable = isinstance(e.__cause__, (TimeoutError, ConnectionRefusedError))
+            sys.stderr.write(f"gateway: {route.route_key} -> {route.function} failed: {e}\n")
+            status, message = (503, "Service Unavailable") if unavailable else (500, "Internal Server Error")
+            self.send_json(status, {"message": message})
+            return
+        extra = [("Apigw-Requestid", event["requestContext"]["requestId"]), ("Date", formatdate(usegmt=True))]
+        self.send_response(answer.status)
+        for k, v in answer.headers + extra:
+            if k.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(k, v)
+        self.send_header("Content-Length", str(len(answer.body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(answer.body)
+        sys.stderr.write(f"gateway: {route.route_key} -> {route.function} {answer.status} "
+                         f"{(time.monotonic() - started) * 1000:.0f} ms\n")
+
+    def refuse_large_body(self, length: int) -> None:
+        """413 like API Gateway; the body is drained (up to a bound) so the client reads the answer."""
+        if length <= 8 * MAX_BODY:
+            while length > 0 and (chunk := self.rfile.read(min(length, 1 << 20))):
+                length -= len(chunk)
+        else:
+            self.close_connection = True
+        self.send_json(413, {"message": "Request Entity Too Large"},
+                       headers={"Connection": "close"} if self.close_connection else None)
+
+    def authorize(self) -> dict[str, Any] | None:
+        header = self.headers.get("Authorization", "")
+        token = header[7:].strip() if header[:7].lower() == "bearer " else header.strip()
+        if not token:
+            return None
+        try:
+            return jwt.decode(token, self.config.secret, self.config.issuer, self.config.audience)
+        except jwt.InvalidToken:
+            return None
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the handler logs its own line
+        pass
+
+
+def make_server(host: str, port: int, config: GatewayConfig,
+                routes: list[tpl.Route] | None = None) -> Server:
+    """A ready-to-serve gateway (call serve_forever); routes default to infra/template.yaml's."""
+    handler = type("BoundGatewayHandler", (GatewayHandler,), {
+        "router": Router(routes if routes is not None else tpl.routes(tpl.load())),
+        "config": config,
+        "invoker": Invoker(config.lambda_endpoint, config.invoke_timeout),
+    })
+    return Server((host, port), handler)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m infra.local.gateway", description=__doc__.split("\n")[0])
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GATEWAY_PORT", 3000)))
+    parser.add_argument("--template", default=str(tpl.TEMPLATE_PATH))
+    args = parser.parse_args(argv)
+    config = GatewayConfig.from_env(os.environ)
+    server = make_server(args.host, args.port, config, tpl.routes(tpl.load(args.template)))
+    print(f"gateway: http://{args.host}:{args.port} -> {config.lambda_endpoint} "
+          f"({len(server.RequestHandlerClass.router.routes)} routes)", flush=True)  # type: ignore[attr-defined]
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,114 @@
+"""Fixtures for the local-stack tests: a moto server on a free port and a fake Lambda invoke API.
+
+Everything listens on 127.0.0.1 only, and every wait is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+import uuid
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[3]
+if str(REPO_ROOT) not in sys.path:
+    sys.path.insert(0, str(REPO_ROOT))
+
+from infra.local.common import JsonHandler, Server  # noqa: E402
+
+# Values for the template's parameters that have no default.
+PARAMS = {
+    "JwtIssuer": "http://127.0.0.1/test-issuer",
+    "JwtAudience": "texting-portal",
+    "TwilioAccountSid": "AC" + "1" * 32,
+    "TwilioAuthToken": "test-auth-token",
+    "CodeHashKey": "test-code-key",
+    "PublicBaseUrl": "http://127.0.0.1:3000",
+}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def serve(server: Server) -> threading.Thread:
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    return thread
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """A moto_server from the virtualenv on a free port; fails loudly if it cannot start."""
+    binary = Path(sys.executable).parent / "moto_server"
+    if not binary.exists():
+        pytest.fail(f"moto_server not found at {binary}: run the tests from the project venv (make test-local)")
+    port = free_port()
+    proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    endpoint = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).read()  # noqa: S310
+            break
+        except OSError:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                proc.kill()
+                pytest.fail(f"moto_server did not start on {endpoint}: {proc.stderr.read().decode()[-500:]}")
+            time.sleep(0.1)
+    yield endpoint
+    proc.terminate()
+    try:
+        proc.wait(5)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+class FakeLambda:
+    """A stand-in for cargo-lambda's invoke API that records events and answers with `respond`."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, dict[str, Any]]] = []
+        self.respond: Callable[[str, dict[str, Any]], tuple[int, Any, dict[str, str]]] = \
+            lambda fn, ev: (200, {"statusCode": 200, "body": "ok"}, {})
+        fake = self
+
+        class Handler(JsonHandler):
+            quiet = True
+
+            def do_POST(self) -> None:
+                parts = self.path.split("/")  # /2015-03-31/functions/<name>/invocations
+                event = json.loads(self.read_body())
+                fake.calls.append((parts[3], event))
+                status, body, headers = fake.respond(parts[3], event)
+                self.send_json(status, body, headers=headers)
+
+        self.server = Server(("127.0.0.1", 0), Handler)
+        self.endpoint = f"http://127.0.0.1:{self.server.server_address[1]}"
+        serve(self.server)
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def fake_lambda() -> Iterator[FakeLambda]:
+    fake = FakeLambda()
+    yield fake
+    fake.close()

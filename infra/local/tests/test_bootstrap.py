@@ -1,0 +1,129 @@
+"""The bootstrap creates the template's resources on a real moto server, idempotently."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import pytest
+import yaml
+from conftest import PARAMS, REPO_ROOT, unique
+
+from infra.local import template as tpl
+
+
+def run_bootstrap(endpoint: str, stack: str, tmp_path: Path, template: Path = tpl.TEMPLATE_PATH,
+                  params: dict[str, str] = PARAMS) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "infra.local.bootstrap", "--stack", stack, "--endpoint", endpoint,
+           "--template", str(template), "--env-out", str(tmp_path / f"{stack}.env")]
+    for key, value in params.items():
+        cmd += ["--param", f"{key}={value}"]
+    env = {"PATH": "/usr/bin:/bin", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+           "AWS_REGION": "us-east-1"}
+    return subprocess.run(cmd, cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+
+
+def client(service: str, endpoint: str):  # noqa: ANN201 - boto3 clients are untyped
+    return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+@pytest.fixture(scope="module")
+def stack(moto_endpoint: str, tmp_path_factory: pytest.TempPathFactory) -> tuple[str, dict[str, str]]:
+    name = unique("boot")
+    out = tmp_path_factory.mktemp("env")
+    result = run_bootstrap(moto_endpoint, name, out)
+    assert result.returncode == 0, result.stderr
+    env = dict(line.split("=", 1) for line in (out / f"{name}.env").read_text().splitlines())
+    return name, env
+
+
+def test_table_with_gsis_and_ttl(moto_endpoint: str, stack: tuple[str, dict[str, str]]) -> None:
+    name, env = stack
+    ddb = client("dynamodb", moto_endpoint)
+    table = ddb.describe_table(TableName=f"{name}-Table")["Table"]
+    assert env["TABLE_NAME"] == f"{name}-Table"
+    assert {k["AttributeName"]: k["KeyType"] for k in table["KeySchema"]} == {"PK": "HASH", "SK": "RANGE"}
+    assert table["BillingModeSummary"]["BillingMode"] == "PAY_PER_REQUEST"
+    gsis = {g["IndexName"]: {k["AttributeName"]: k["KeyType"] for k in g["KeySchema"]}
+            for g in table["GlobalSecondaryIndexes"]}
+    assert gsis == {"GSI1": {"GSI1PK": "HASH", "GSI1SK": "RANGE"}, "GSI2": {"GSI2PK": "HASH", "GSI2SK": "RANGE"},
+                    "Due": {"DuePK": "HASH", "DueSK": "RANGE"}}
+    ttl = ddb.describe_time_to_live(TableName=f"{name}-Table")["TimeToLiveDescription"]
+    assert (ttl["TimeToLiveStatus"], ttl["AttributeName"]) == ("ENABLED", "ttl")
+
+
+def test_queues_with_redrive_to_their_dlq(moto_endpoint: str, stack: tuple[str, dict[str, str]]) -> None:
+    name, env = stack
+    sqs = client("sqs", moto_endpoint)
+    for queue, dlq in (("OutboundQueue", "OutboundDLQ"), ("AutomationQueue", "AutomationDLQ")):
+        url = sqs.get_queue_url(QueueName=f"{name}-{queue}")["QueueUrl"]
+        attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        dlq_url = sqs.get_queue_url(QueueName=f"{name}-{dlq}")["QueueUrl"]
+        dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        assert json.loads(attrs["RedrivePolicy"]) == {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}
+        assert attrs["VisibilityTimeout"] == "60"
+    assert env["OUTBOUND_QUEUE_URL"].endswith(f"/{name}-OutboundQueue")
+    assert env["AUTOMATION_QUEUE_URL"].endswith(f"/{name}-AutomationQueue")
+    dlq = sqs.get_queue_url(QueueName=f"{name}-OutboundDLQ")["QueueUrl"]
+    assert sqs.get_queue_attributes(QueueUrl=dlq, AttributeNames=["MessageRetentionPeriod"])[
+        "Attributes"]["MessageRetentionPeriod"] == "1209600"
+
+
+def test_bus_rule_routes_automation_events_to_the_queue(moto_endpoint: str,
+                                                         stack: tuple[str, dict[str, str]]) -> None:
+    name, env = stack
+    events = client("events", moto_endpoint)
+    bus = f"{name}-texting"
+    assert env["EVENT_BUS_NAME"] == bus
+    (target,) = events.list_targets_by_rule(Rule=f"{name}-AutomationRule", EventBusName=bus)["Targets"]
+    assert target["Arn"].endswith(f":{name}-AutomationQueue")
+    detail = {"dealerId": "demo-dealer", "contactId": "C-3001", "accountId": "A-1001", "variables": {}}
+    sent = events.put_events(Entries=[
+        {"EventBusName": bus, "Source": "dms", "DetailType": "AutoPayFailed", "Detail": json.dumps(detail)},
+        {"EventBusName": bus, "Source": "dms", "DetailType": "SomethingElse", "Detail": "{}"},
+    ])
+    assert sent["FailedEntryCount"] == 0
+    sqs = client("sqs", moto_endpoint)
+    received: list[dict] = []
+    deadline = time.monotonic() + 10
+    while not received and time.monotonic() < deadline:
+        received = sqs.receive_message(QueueUrl=env["AUTOMATION_QUEUE_URL"], MaxNumberOfMessages=10,
+                                       WaitTimeSeconds=1).get("Messages", [])
+    assert len(received) == 1, "only the AutoPayFailed event matches the rule"
+    event = json.loads(received[0]["Body"])
+    assert event["detail-type"] == "AutoPayFailed" and event["detail"] == detail
+
+
+def test_running_twice_is_fine(moto_endpoint: str, stack: tuple[str, dict[str, str]], tmp_path: Path) -> None:
+    name, env = stack
+    result = run_bootstrap(moto_endpoint, name, tmp_path)
+    assert result.returncode == 0, result.stderr
+    again = dict(line.split("=", 1) for line in (tmp_path / f"{name}.env").read_text().splitlines())
+    assert again == env
+
+
+def test_unknown_resource_type_is_one_clear_line(moto_endpoint: str, tmp_path: Path) -> None:
+    doc = tpl.load()
+    doc["Resources"]["Foo"] = {"Type": "AWS::Made::Up", "Properties": {}}
+    broken = tmp_path / "template.yaml"
+    broken.write_text(yaml.safe_dump(doc))
+    name = unique("bad")
+    result = run_bootstrap(moto_endpoint, name, tmp_path, template=broken)
+    assert result.returncode != 0
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines() == [
+        "bootstrap: resource 'Foo' has type 'AWS::Made::Up' which the local stack does not know"]
+    names = client("dynamodb", moto_endpoint).list_tables()["TableNames"]
+    assert f"{name}-Table" not in names, "nothing is created when the template has an unknown type"
+
+
+def test_missing_parameter_is_one_clear_line(moto_endpoint: str, tmp_path: Path) -> None:
+    params = {k: v for k, v in PARAMS.items() if k != "TwilioAuthToken"}
+    result = run_bootstrap(moto_endpoint, unique("miss"), tmp_path, params=params)
+    assert result.returncode != 0 and "Traceback" not in result.stderr
+    assert "TwilioAuthToken" in result.stderr and len(result.stderr.strip().splitlines()) == 1

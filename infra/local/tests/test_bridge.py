@@ -1,0 +1,111 @@
+"""The bridge turns queue messages into SQS events and honours batchItemFailures."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import boto3
+import pytest
+from conftest import PARAMS, FakeLambda, unique
+
+from infra.local import template as tpl
+from infra.local.bootstrap import Bootstrap
+from infra.local.bridge import Bridge
+
+
+def sqs_client(endpoint: str):  # noqa: ANN201 - boto3 clients are untyped
+    return boto3.client("sqs", endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id="test", aws_secret_access_key="test")
+
+
+@pytest.fixture
+def stack(moto_endpoint: str) -> tuple[str, dict[str, str]]:
+    name = unique("bridge")
+    boot = Bootstrap(tpl.load(), name, PARAMS, endpoint=moto_endpoint, log=lambda line: None)
+    boot.run()
+    return name, boot.environment()
+
+
+def counts(sqs, url: str) -> tuple[int, int]:  # noqa: ANN001
+    attrs = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=[
+        "ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"])["Attributes"]
+    return int(attrs["ApproximateNumberOfMessages"]), int(attrs["ApproximateNumberOfMessagesNotVisible"])
+
+
+def outbound_source() -> tpl.SqsSource:
+    (source,) = [s for s in tpl.sqs_sources(tpl.load()) if s.function == "deliver"]
+    return source
+
+
+def test_only_failed_records_stay_in_the_queue(moto_endpoint: str, stack: tuple[str, dict[str, str]],
+                                               fake_lambda: FakeLambda) -> None:
+    name, env = stack
+    sqs = sqs_client(moto_endpoint)
+    url = env["OUTBOUND_QUEUE_URL"]
+    for i in range(3):
+        sqs.send_message(QueueUrl=url, MessageBody=json.dumps({"messageId": f"m{i}"}),
+                         MessageAttributes={"kind": {"DataType": "String", "StringValue": "send"}})
+    fake_lambda.respond = lambda fn, ev: (200, {"batchItemFailures": [
+        {"itemIdentifier": r["messageId"]} for r in ev["Records"] if json.loads(r["body"])["messageId"] == "m1"]}, {})
+    bridge = Bridge(tpl.load(), name, endpoint=moto_endpoint, lambda_endpoint=fake_lambda.endpoint,
+                    invoke_timeout=5, log=lambda line: None)
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    deadline = time.monotonic() + 10
+    while sum(len(ev["Records"]) for _, ev in fake_lambda.calls) < 3 and time.monotonic() < deadline:
+        bridge.poll_once(outbound_source(), url, arn)
+    records = [r for fn, ev in fake_lambda.calls for r in ev["Records"]]
+    assert {fn for fn, _ in fake_lambda.calls} == {"deliver"}
+    assert sorted(json.loads(r["body"])["messageId"] for r in records) == ["m0", "m1", "m2"]
+    record = records[0]
+    assert record["eventSource"] == "aws:sqs" and record["eventSourceARN"] == arn
+    assert record["awsRegion"] == "us-east-1" and record["md5OfBody"]
+    assert {"ApproximateReceiveCount", "SentTimestamp", "SenderId", "ApproximateFirstReceiveTimestamp"} \
+        <= set(record["attributes"])
+    assert record["messageAttributes"]["kind"]["stringValue"] == "send"
+    assert record["messageAttributes"]["kind"]["dataType"] == "String"
+    assert counts(sqs, url) == (0, 1), "m1 waits for its visibility timeout; m0 and m2 were deleted"
+
+
+def test_a_failed_invocation_keeps_every_record(moto_endpoint: str, stack: tuple[str, dict[str, str]],
+                                                fake_lambda: FakeLambda) -> None:
+    name, env = stack
+    sqs = sqs_client(moto_endpoint)
+    url = env["OUTBOUND_QUEUE_URL"]
+    sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"b{i}"} for i in range(2)])
+    fake_lambda.respond = lambda fn, ev: (200, {"errorType": "Panic", "errorMessage": "boom"},
+                                          {"X-Amz-Function-Error": "Unhandled"})
+    bridge = Bridge(tpl.load(), name, endpoint=moto_endpoint, lambda_endpoint=fake_lambda.endpoint,
+                    invoke_timeout=5, log=lambda line: None)
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    deadline = time.monotonic() + 10
+    while sum(len(ev["Records"]) for _, ev in fake_lambda.calls) < 2 and time.monotonic() < deadline:
+        bridge.poll_once(outbound_source(), url, arn)
+    assert counts(sqs, url) == (0, 2)
+
+
+def test_threads_poll_and_stop(moto_endpoint: str, stack: tuple[str, dict[str, str]],
+                               fake_lambda: FakeLambda) -> None:
+    name, env = stack
+    sqs = sqs_client(moto_endpoint)
+    fake_lambda.respond = lambda fn, ev: (200, {"batchItemFailures": []}, {})
+    bridge = Bridge(tpl.load(), name, endpoint=moto_endpoint, lambda_endpoint=fake_lambda.endpoint,
+                    schedule_period=0.2, invoke_timeout=5, log=lambda line: None)
+    bridge.start()
+    try:
+        sqs.send_message(QueueUrl=env["AUTOMATION_QUEUE_URL"], MessageBody='{"detail-type":"AutoPayFailed"}')
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            functions = {fn for fn, _ in fake_lambda.calls}
+            if {"automate", "dispatch"} <= functions:
+                break
+            time.sleep(0.05)
+        assert {"automate", "dispatch"} <= {fn for fn, _ in fake_lambda.calls}
+        scheduled = next(ev for fn, ev in fake_lambda.calls if fn == "dispatch")
+        assert scheduled["detail-type"] == "Scheduled Event" and scheduled["source"] == "aws.events"
+        assert scheduled["resources"][0].startswith("arn:aws:events:us-east-1:")
+    finally:
+        started = time.monotonic()
+        bridge.stop(timeout=5)
+        assert time.monotonic() - started < 5
+    assert counts(sqs, env["AUTOMATION_QUEUE_URL"]) == (0, 0)

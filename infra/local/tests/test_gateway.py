@@ -1,0 +1,153 @@
+"""The gateway routes the template's HTTP API, authorizes like API Gateway and speaks payload v2.0."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import time
+from typing import Any, Iterator
+
+import pytest
+from conftest import FakeLambda, serve
+
+from infra.local import jwt
+from infra.local.gateway import GatewayConfig, make_server
+
+SECRET = "gateway-test-secret"
+ISSUER = "http://127.0.0.1:3000/dev-issuer"
+AUDIENCE = "texting-portal"
+
+
+def token(secret: str = SECRET, **overrides: Any) -> str:
+    now = int(time.time())
+    claims = {"dealer_id": "demo-dealer", "sub": "staff-1", "iat": now, "exp": now + 300, "iss": ISSUER,
+              "aud": AUDIENCE, **overrides}
+    return jwt.encode({k: v for k, v in claims.items() if v is not None}, secret)
+
+
+@pytest.fixture
+def gateway(fake_lambda: FakeLambda) -> Iterator[tuple[http.client.HTTPConnection, FakeLambda]]:
+    config = GatewayConfig(secret=SECRET, issuer=ISSUER, audience=AUDIENCE, lambda_endpoint=fake_lambda.endpoint,
+                           invoke_timeout=5)
+    server = make_server("127.0.0.1", 0, config)
+    serve(server)
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+    yield conn, fake_lambda
+    conn.close()
+    server.shutdown()
+    server.server_close()
+
+
+def request(conn: http.client.HTTPConnection, method: str, path: str, body: bytes | None = None,
+            headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    conn.request(method, path, body=body, headers=headers or {})
+    resp = conn.getresponse()
+    headers: dict[str, str] = {}
+    for k, v in resp.getheaders():  # repeated headers joined, as a client would fold them
+        headers[k.lower()] = f"{headers[k.lower()]}, {v}" if k.lower() in headers else v
+    return resp.status, headers, resp.read()
+
+
+def test_authorized_request_arrives_as_a_v2_event(gateway: tuple[http.client.HTTPConnection, FakeLambda]) -> None:
+    conn, fake = gateway
+    status, _, _ = request(conn, "POST", "/v1/contacts/C%2D1/authorizations/marketing/verify?a=1&a=2&b=x%20y",
+                           b'{"code":"123456"}', {"Authorization": f"Bearer {token()}",
+                                                  "Content-Type": "application/json",
+                                                  "Cookie": "s=1; t=2", "X-Multi": "v"})
+    assert status == 200
+    ((function, event),) = fake.calls
+    assert function == "authorize"
+    assert event["version"] == "2.0"
+    assert event["routeKey"] == "POST /v1/contacts/{contactId}/authorizations/{category}/verify"
+    assert event["rawPath"] == "/v1/contacts/C%2D1/authorizations/marketing/verify"
+    assert event["rawQueryString"] == "a=1&a=2&b=x%20y"
+    assert event["queryStringParameters"] == {"a": "1,2", "b": "x y"}
+    assert event["pathParameters"] == {"contactId": "C-1", "category": "marketing"}
+    assert event["cookies"] == ["s=1", "t=2"] and "cookie" not in event["headers"]
+    assert event["headers"]["x-multi"] == "v" and event["headers"]["x-forwarded-proto"] == "http"
+    assert event["headers"]["x-forwarded-for"] == "127.0.0.1"
+    assert (event["body"], event["isBase64Encoded"]) == ('{"code":"123456"}', False)
+    ctx = event["requestContext"]
+    assert ctx["http"]["method"] == "POST" and ctx["http"]["sourceIp"] == "127.0.0.1"
+    assert ctx["stage"] == "$default" and ctx["routeKey"] == event["routeKey"]
+    assert ctx["domainName"].startswith("127.0.0.1") and isinstance(ctx["timeEpoch"], int)
+    claims = ctx["authorizer"]["jwt"]["claims"]
+    assert claims["dealer_id"] == "demo-dealer" and claims["sub"] == "staff-1"
+    assert all(isinstance(v, str) for v in claims.values()), "API Gateway hands claims over as strings"
+
+
+@pytest.mark.parametrize("authorization", [
+    None,
+    "Bearer ",
+    f"Bearer {token(exp=int(time.time()) - 10)}",
+    f"Bearer {token(secret='another-secret')}",
+    f"Bearer {token(aud='someone-else')}",
+    f"Bearer {token(iss='https://evil.example')}",
+    f"Bearer {token(nbf=int(time.time()) + 600)}",
+    "Bearer not.a.jwt",
+])
+def test_bad_or_missing_token_is_401_and_the_function_is_not_called(
+        gateway: tuple[http.client.HTTPConnection, FakeLambda], authorization: str | None) -> None:
+    conn, fake = gateway
+    headers = {"Authorization": authorization} if authorization is not None else {}
+    status, hdrs, body = request(conn, "GET", "/v1/dealer", headers=headers)
+    assert (status, json.loads(body)) == (401, {"message": "Unauthorized"})
+    assert fake.calls == []
+
+
+def test_carrier_routes_need_no_token_and_form_bodies_are_base64(
+        gateway: tuple[http.client.HTTPConnection, FakeLambda]) -> None:
+    conn, fake = gateway
+    status, _, _ = request(conn, "POST", "/v1/carrier/twilio/inbound", b"From=%2B1&Body=Agree",
+                           {"Content-Type": "application/x-www-form-urlencoded"})
+    assert status == 200
+    ((function, event),) = fake.calls
+    assert function == "inbound" and "authorizer" not in event["requestContext"]
+    assert event["isBase64Encoded"] is True
+    assert base64.b64decode(event["body"]) == b"From=%2B1&Body=Agree"
+
+
+def test_unknown_path_404_and_wrong_method_405(gateway: tuple[http.client.HTTPConnection, FakeLambda]) -> None:
+    conn, fake = gateway
+    status, headers, body = request(conn, "GET", "/v1/nothing-here")
+    assert status == 404 and headers["content-type"] == "application/problem+json"
+    assert json.loads(body)["status"] == 404
+    status, headers, _ = request(conn, "PATCH", "/v1/dealer", headers={"Authorization": f"Bearer {token()}"})
+    assert status == 405 and headers["allow"] == "GET, PUT"
+    assert fake.calls == []
+
+
+def test_response_translation(gateway: tuple[http.client.HTTPConnection, FakeLambda]) -> None:
+    conn, fake = gateway
+    fake.respond = lambda fn, ev: (200, {
+        "statusCode": 202, "headers": {"content-type": "application/problem+json", "x-one": "1"},
+        "multiValueHeaders": {"x-many": ["a", "b"]}, "cookies": ["c=1; Path=/"],
+        "body": base64.b64encode(b'{"ok":true}').decode(), "isBase64Encoded": True}, {})
+    status, headers, body = request(conn, "POST", "/v1/messages", b"{}",
+                                    {"Authorization": f"Bearer {token()}", "Content-Type": "application/json"})
+    assert (status, body) == (202, b'{"ok":true}')
+    assert headers["content-type"] == "application/problem+json" and headers["x-one"] == "1"
+    assert headers["set-cookie"] == "c=1; Path=/" and headers["x-many"] == "a, b"
+    assert headers["content-length"] == str(len(body))
+    # keep-alive: the same connection serves the next request
+    fake.respond = lambda fn, ev: (200, {"hello": "world"}, {})
+    status, headers, body = request(conn, "GET", "/v1/health")
+    assert (status, json.loads(body), headers["content-type"]) == (200, {"hello": "world"}, "application/json")
+
+
+def test_function_error_is_500(gateway: tuple[http.client.HTTPConnection, FakeLambda]) -> None:
+    conn, fake = gateway
+    fake.respond = lambda fn, ev: (200, {"errorType": "Panic", "errorMessage": "boom"},
+                                   {"X-Amz-Function-Error": "Unhandled"})
+    status, _, body = request(conn, "GET", "/v1/health")
+    assert (status, json.loads(body)) == (500, {"message": "Internal Server Error"})
+    fake.respond = lambda fn, ev: (500, {"errorType": "x", "errorMessage": "y"}, {})
+    assert request(conn, "GET", "/v1/health")[0] == 500
+
+
+def test_body_over_6_mb_is_413(gateway: tuple[http.client.HTTPConnection, FakeLambda]) -> None:
+    conn, fake = gateway
+    status, _, _ = request(conn, "POST", "/v1/carrier/twilio/inbound", b"x" * (6 * 1024 * 1024 + 1),
+                           {"Content-Type": "application/octet-stream"})
+    assert status == 413 and fake.calls == []

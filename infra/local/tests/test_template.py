@@ -1,0 +1,72 @@
+"""The template loader reads the real infra/template.yaml."""
+
+from __future__ import annotations
+
+import pytest
+
+from infra.local import template as tpl
+
+
+@pytest.fixture(scope="module")
+def doc() -> dict:
+    return tpl.load()
+
+
+def test_short_tags_become_long_form(doc: dict) -> None:
+    env = doc["Globals"]["Function"]["Environment"]["Variables"]
+    assert env["TABLE_NAME"] == {"Ref": "Table"}
+    redrive = doc["Resources"]["OutboundQueue"]["Properties"]["RedrivePolicy"]
+    assert redrive["deadLetterTargetArn"] == {"Fn::GetAtt": ["OutboundDLQ", "Arn"]}
+
+
+def test_routes(doc: dict) -> None:
+    routes = {r.route_key: r for r in tpl.routes(doc)}
+    assert routes["PUT /v1/dealer"].function == "authorize"
+    assert routes["POST /v1/contacts/{contactId}/authorizations/{category}/verify"].function == "authorize"
+    assert routes["POST /v1/messages"].function == "send"
+    assert routes["GET /v1/messages/{messageId}"].function == "send"
+    assert routes["POST /v1/carrier/twilio/inbound"].function == "inbound"
+    no_auth = {k for k, r in routes.items() if r.auth_none}
+    assert no_auth == {"POST /v1/carrier/twilio/inbound", "POST /v1/carrier/twilio/status", "GET /v1/health"}
+    assert len(routes) == 16
+
+
+def test_sqs_sources_and_schedule(doc: dict) -> None:
+    sources = {s.function: s for s in tpl.sqs_sources(doc)}
+    assert sources["deliver"] == tpl.SqsSource("OutboundQueue", "deliver", 10, True)
+    assert sources["automate"] == tpl.SqsSource("AutomationQueue", "automate", 10, True)
+    (schedule,) = tpl.schedules(doc)
+    assert (schedule.function, schedule.rate) == ("dispatch", "rate(1 minute)")
+    assert tpl.rate_seconds(schedule.rate) == 60
+
+
+def test_environment_resolution(doc: dict) -> None:
+    resolver = tpl.Resolver.from_template(doc, {"JwtIssuer": "i", "JwtAudience": "a", "TwilioAccountSid": "AC1",
+                                                "TwilioAuthToken": "tok", "CodeHashKey": "k"}, stack="s1")
+    resolver.resources.update({
+        "Table": {"Ref": "s1-Table"},
+        "OutboundQueue": {"Ref": "http://q/outbound"},
+        "EventBus": {"Ref": "s1-texting"},
+        "HttpApi": {"Ref": "api123"},
+    })
+    env = tpl.function_environment(doc, resolver)
+    assert set(env) == {"authorize", "inbound", "send", "automate", "dispatch", "deliver"}
+    assert env["send"] == {"TABLE_NAME": "s1-Table", "RUST_LOG": "info", "OUTBOUND_QUEUE_URL": "http://q/outbound",
+                           "NUMBER_POOL": "", "DUE_SHARDS": "16"}
+    assert env["inbound"]["EVENT_BUS_NAME"] == "s1-texting"
+    assert env["inbound"]["TWILIO_AUTH_TOKEN"] == "tok"
+    assert env["authorize"]["CODE_HASH_KEY"] == "k"
+    # PublicBaseUrl empty: deliver falls back to the API's execute-api URL (Fn::If + Fn::Sub).
+    assert env["deliver"]["PUBLIC_BASE_URL"] == "https://api123.execute-api.us-east-1.amazonaws.com"
+    assert env["deliver"]["CARRIER_BASE_URL"] == "https://api.twilio.com"
+
+
+def test_sub_and_references() -> None:
+    r = tpl.Resolver({"Resources": {}}, {"P": "v"}, {"Res": {"Ref": "r", "Arn": "arn:x"}}, stack="st")
+    assert r.resolve({"Fn::Sub": "${AWS::StackName}-${P}-${Res}-${Res.Arn}-${!Literal}"}) == "st-v-r-arn:x-${Literal}"
+    assert r.resolve({"Fn::Sub": ["${X}/${P}", {"X": {"Ref": "Res"}}]}) == "r/v"
+    assert r.resolve({"Fn::Join": [",", ["a", {"Ref": "P"}]]}) == "a,v"
+    assert tpl.references({"a": [{"Ref": "A"}, {"Fn::GetAtt": ["B", "Arn"]}, {"Fn::Sub": "${C.Arn}${!D}"}]}) \
+        == {"A", "B", "C"}
+    with pytest.raises(tpl.TemplateError):
+        r.resolve({"Ref": "Nope"})

@@ -1,0 +1,140 @@
+//! The Twilio-compatible REST carrier: `POST {base}/2010-04-01/Accounts/{sid}/Messages.json`,
+//! form-encoded, basic auth, StatusCallback set. The base URL is configuration, so the
+//! same adapter talks to Twilio in AWS and to the fake carrier locally.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde::Deserialize;
+
+use consent::ports::{Carrier, CarrierError, CarrierReceipt, CarrierSend};
+
+/// Twilio error codes meaning the recipient opted out / is blocked.
+pub const OPT_OUT_CODES: [u32; 1] = [21610];
+
+#[derive(Clone)]
+pub struct TwilioCarrier {
+    http: reqwest::Client,
+    base_url: String,
+    account_sid: String,
+    auth_token: String,
+}
+
+impl std::fmt::Debug for TwilioCarrier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("TwilioCarrier")
+            .field("base_url", &self.base_url)
+            .field("account_sid", &self.account_sid)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Deserialize)]
+struct Created {
+    sid: String,
+}
+
+#[derive(Deserialize, Default)]
+struct TwilioError {
+    code: Option<u32>,
+    message: Option<String>,
+}
+
+impl TwilioCarrier {
+    pub fn new(
+        base_url: impl Into<String>,
+        account_sid: impl Into<String>,
+        auth_token: impl Into<String>,
+        timeout: Duration,
+    ) -> Result<Self, reqwest::Error> {
+        Ok(Self {
+            http: reqwest::Client::builder()
+                .timeout(timeout)
+                .connect_timeout(Duration::from_secs(3))
+                .build()?,
+            base_url: base_url.into().trim_end_matches('/').to_owned(),
+            account_sid: account_sid.into(),
+            auth_token: auth_token.into(),
+        })
+    }
+
+    fn url(&self) -> String {
+        format!(
+            "{}/2010-04-01/Accounts/{}/Messages.json",
+            self.base_url, self.account_sid
+        )
+    }
+}
+
+#[async_trait]
+impl Carrier for TwilioCarrier {
+    async fn send(&self, m: &CarrierSend) -> Result<CarrierReceipt, CarrierError> {
+        let mut form = vec![
+            ("To", m.to.as_str()),
+            ("From", m.from.as_str()),
+            ("Body", m.body.as_str()),
+        ];
+        if let Some(cb) = &m.status_callback {
+            form.push(("StatusCallback", cb.as_str()));
+        }
+        let body = serde_urlencoded::to_string(&form).map_err(|e| CarrierError::Permanent {
+            code: None,
+            reason: format!("cannot encode request: {e}"),
+        })?;
+        let response = self
+            .http
+            .post(self.url())
+            .basic_auth(&self.account_sid, Some(&self.auth_token))
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| CarrierError::Retryable {
+                reason: if e.is_timeout() {
+                    "timeout".into()
+                } else {
+                    "connection failed".into()
+                },
+                retry_after: None,
+            })?;
+        let status = response.status();
+        let retry_after = response
+            .headers()
+            .get("retry-after")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.parse::<u64>().ok())
+            .map(Duration::from_secs);
+        let text = response.text().await.map_err(|_| CarrierError::Retryable {
+            reason: "response body not read".into(),
+            retry_after: None,
+        })?;
+        if status.is_success() {
+            let created: Created =
+                serde_json::from_str(&text).map_err(|_| CarrierError::Retryable {
+                    reason: "unreadable success response".into(),
+                    retry_after: None,
+                })?;
+            return Ok(CarrierReceipt {
+                carrier_message_id: created.sid,
+            });
+        }
+        let err: TwilioError = serde_json::from_str(&text).unwrap_or_default();
+        if status.as_u16() == 429 || status.is_server_error() {
+            return Err(CarrierError::Retryable {
+                reason: format!("HTTP {}", status.as_u16()),
+                retry_after,
+            });
+        }
+        match err.code {
+            Some(code) if OPT_OUT_CODES.contains(&code) => Err(CarrierError::OptedOut { code }),
+            code => Err(CarrierError::Permanent {
+                code,
+                reason: format!(
+                    "HTTP {}: {}",
+                    status.as_u16(),
+                    err.message.unwrap_or_else(|| "refused".into())
+                ),
+            }),
+        }
+    }
+}

@@ -1,0 +1,913 @@
+//! The single DynamoDB table behind every storage port.
+//!
+//! Key design and access patterns: docs/data-model.md. In short:
+//!
+//! | item              | PK                          | SK                 | secondary                                   |
+//! |-------------------|-----------------------------|--------------------|---------------------------------------------|
+//! | dealer settings   | `DEALER#d`                  | `PROFILE`          |                                             |
+//! | number owner      | `NUMBER#+1..`               | `OWNER`            |                                             |
+//! | contact           | `DEALER#d`                  | `CONTACT#c`        | GSI1 `DEALER#d#PHONE#p` / `CONTACT#c`       |
+//! | account/deal link | `DEALER#d#ACCOUNT#a` (`DEAL#`) | `CONTACT#c`     | (a copy of the contact)                     |
+//! | consent state     | `DEALER#d#PHONE#p`          | `CONSENT`          | `version` for optimistic writes             |
+//! | ledger entry      | `DEALER#d#PHONE#p`          | `LEDGER#ulid`      | never expires                               |
+//! | pending request   | `DEALER#d#PHONE#p`          | `PENDING#category` | `ttl`                                       |
+//! | message           | `MSG#id`                    | `MESSAGE`          | GSI1 `DEALER#d#PHONE#p` / `MSG#id`; Due `DUE#shard` / `epochms#id` while waiting |
+//! | idempotency key   | `DEALER#d#IDEM#key`         | `IDEM`             | `ttl`                                       |
+//! | inbound dedup     | `INBOUND#sid`               | `DEDUP`            | `ttl`                                       |
+//! | rate bucket       | `RATE#key`                  | `bucket`           | `ttl`                                       |
+//! | work item         | `DEALER#d#QUEUE#q`          | `ITEM#ulid`        | GSI2 `DEALER#d#QUEUE#q#STATUS#s` / `ITEM#ulid` |
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{
+    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
+};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+
+use consent::approval::PendingAuthorization;
+use consent::ledger::{ConsentState, LedgerEntry};
+use consent::message::{Message, MessageStatus};
+use consent::ports::*;
+use consent::{
+    AccountId, Category, ContactId, DealId, DealerId, MessageId, PhoneNumber, StoreError,
+};
+
+use crate::attr::{from_item, get_n, n, s, to_attr, to_item, Item};
+
+/// How long de-duplication and idempotency keys are kept (checked on read too:
+/// DynamoDB deletes expired items only eventually).
+pub const DEDUP_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+
+const BATCH_GET_MAX: usize = 100;
+const BATCH_RETRIES: u32 = 8;
+
+#[derive(Clone, Debug)]
+pub struct DynamoStore {
+    client: Client,
+    table: String,
+    due_shards: u32,
+}
+
+fn unavailable<E>(context: &'static str) -> impl FnOnce(E) -> StoreError
+where
+    E: std::error::Error + Send + Sync + 'static,
+{
+    move |e| StoreError::unavailable(context, e)
+}
+
+fn corrupt(key: &str) -> impl FnOnce(serde_json::Error) -> StoreError + '_ {
+    move |e| StoreError::Corrupt {
+        key: key.to_owned(),
+        reason: e.to_string(),
+    }
+}
+
+fn phone_pk(dealer: &DealerId, phone: &PhoneNumber) -> String {
+    format!("DEALER#{dealer}#PHONE#{phone}")
+}
+
+fn msg_pk(id: &MessageId) -> String {
+    format!("MSG#{id}")
+}
+
+fn epoch(at: DateTime<Utc>) -> i64 {
+    at.timestamp()
+}
+
+fn key(pk: String, sk: impl Into<String>) -> Item {
+    HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))])
+}
+
+impl DynamoStore {
+    pub fn new(client: Client, table: impl Into<String>, due_shards: u32) -> Self {
+        Self {
+            client,
+            table: table.into(),
+            due_shards: due_shards.max(1),
+        }
+    }
+
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// The shard of the due-time index a message lives in (stable per id).
+    pub fn shard_of(&self, id: &MessageId) -> u32 {
+        // FNV-1a: stable across processes and versions, unlike the std hasher.
+        let mut h: u32 = 0x811c_9dc5;
+        for b in id.as_str().bytes() {
+            h ^= u32::from(b);
+            h = h.wrapping_mul(0x0100_0193);
+        }
+        h % self.due_shards
+    }
+
+    pub fn due_shards(&self) -> u32 {
+        self.due_shards
+    }
+
+    async fn get(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .send()
+            .await
+            .map_err(unavailable("DynamoDB GetItem"))?;
+        Ok(out.item)
+    }
+
+    async fn query_all(
+        &self,
+        index: Option<&str>,
+        pk_name: &str,
+        pk: String,
+        sk_name: &str,
+        sk_prefix: &str,
+    ) -> Result<Vec<Item>, StoreError> {
+        let mut items = Vec::new();
+        let mut start = None;
+        // Bounded: 50 pages of up to 1 MB each.
+        for _ in 0..50 {
+            let out = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .set_index_name(index.map(str::to_owned))
+                .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
+                .expression_attribute_names("#pk", pk_name)
+                .expression_attribute_names("#sk", sk_name)
+                .expression_attribute_values(":pk", s(pk.clone()))
+                .expression_attribute_values(":prefix", s(sk_prefix))
+                .set_exclusive_start_key(start)
+                .send()
+                .await
+                .map_err(unavailable("DynamoDB Query"))?;
+            items.extend(out.items.unwrap_or_default());
+            start = out.last_evaluated_key;
+            if start.is_none() {
+                break;
+            }
+        }
+        Ok(items)
+    }
+
+    /// BatchGetItem in chunks of 100, retrying unprocessed keys with backoff.
+    async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
+        let mut found = Vec::new();
+        for chunk in keys.chunks(BATCH_GET_MAX) {
+            let mut pending: Vec<Item> = chunk.to_vec();
+            let mut attempt = 0;
+            while !pending.is_empty() {
+                if attempt == BATCH_RETRIES {
+                    return Err(StoreError::Partial(format!(
+                        "BatchGetItem left {} keys unprocessed",
+                        pending.len()
+                    )));
+                }
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(20 << attempt.min(6))).await;
+                }
+                attempt += 1;
+                let request = KeysAndAttributes::builder()
+                    .set_keys(Some(std::mem::take(&mut pending)))
+                    .consistent_read(true)
+                    .build()
+                    .map_err(unavailable("building BatchGetItem"))?;
+                let out = self
+                    .client
+                    .batch_get_item()
+                    .request_items(&self.table, request)
+                    .send()
+                    .await
+                    .map_err(unavailable("DynamoDB BatchGetItem"))?;
+                if let Some(mut r) = out.responses {
+                    found.extend(r.remove(&self.table).unwrap_or_default());
+                }
+                if let Some(mut u) = out.unprocessed_keys {
+                    if let Some(k) = u.remove(&self.table) {
+                        pending = k.keys;
+                    }
+                }
+            }
+        }
+        Ok(found)
+    }
+
+    fn message_item(&self, m: &Message) -> Result<Item, StoreError> {
+        let mut item = to_item(m).map_err(corrupt(m.id.as_str()))?;
+        item.extend(key(msg_pk(&m.id), "MESSAGE"));
+        item.insert("GSI1PK".into(), s(phone_pk(&m.dealer_id, &m.to)));
+        item.insert("GSI1SK".into(), s(format!("MSG#{}", m.id)));
+        item.insert("dueEpoch".into(), n(epoch(m.send_at)));
+        if m.status.is_waiting() {
+            item.insert("DuePK".into(), s(format!("DUE#{}", self.shard_of(&m.id))));
+            item.insert(
+                "DueSK".into(),
+                s(format!(
+                    "{:013}#{}",
+                    m.send_at.timestamp_millis().max(0),
+                    m.id
+                )),
+            );
+        }
+        Ok(item)
+    }
+}
+
+fn is_conditional<E, R>(e: &aws_sdk_dynamodb::error::SdkError<E, R>) -> bool
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata,
+{
+    e.as_service_error()
+        .and_then(|se| se.code())
+        .is_some_and(|c| c == "ConditionalCheckFailedException")
+}
+
+fn is_canceled_by_condition(
+    e: &aws_sdk_dynamodb::error::SdkError<
+        aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
+        aws_smithy_runtime_api::http::Response,
+    >,
+) -> bool {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+    match e.as_service_error() {
+        Some(E::TransactionCanceledException(t)) => t
+            .cancellation_reasons()
+            .iter()
+            .any(|r| r.code() == Some("ConditionalCheckFailed")),
+        _ => false,
+    }
+}
+
+fn put(table: &str, item: Item, condition: Option<&str>) -> Result<TransactWriteItem, StoreError> {
+    let put = Put::builder()
+        .table_name(table)
+        .set_item(Some(item))
+        .set_condition_expression(condition.map(str::to_owned))
+        .build()
+        .map_err(unavailable("building Put"))?;
+    Ok(TransactWriteItem::builder().put(put).build())
+}
+
+async fn transact(
+    client: &Client,
+    items: Vec<TransactWriteItem>,
+    conflict: &'static str,
+) -> Result<(), StoreError> {
+    match client
+        .transact_write_items()
+        .set_transact_items(Some(items))
+        .send()
+        .await
+    {
+        Ok(_) => Ok(()),
+        Err(e) if is_canceled_by_condition(&e) => Err(StoreError::Conflict(conflict)),
+        Err(e) => Err(StoreError::unavailable("DynamoDB TransactWriteItems", e)),
+    }
+}
+
+#[async_trait]
+impl DealerStore for DynamoStore {
+    async fn dealer(&self, id: &DealerId) -> StoreResult<Option<Dealer>> {
+        self.get(format!("DEALER#{id}"), "PROFILE")
+            .await?
+            .map(|i| from_item(&i).map_err(corrupt(id.as_str())))
+            .transpose()
+    }
+
+    async fn put_dealer(
+        &self,
+        dealer: &Dealer,
+        previous_number: Option<&PhoneNumber>,
+    ) -> StoreResult<()> {
+        let mut profile = to_item(dealer).map_err(corrupt(dealer.id.as_str()))?;
+        profile.extend(key(format!("DEALER#{}", dealer.id), "PROFILE"));
+        let mut owner = key(format!("NUMBER#{}", dealer.texting_number), "OWNER");
+        owner.insert("dealerId".into(), s(dealer.id.as_str()));
+        let owner_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(owner))
+            .condition_expression("attribute_not_exists(PK) OR dealerId = :me")
+            .expression_attribute_values(":me", s(dealer.id.as_str()));
+        let mut items = vec![
+            put(&self.table, profile, None)?,
+            TransactWriteItem::builder()
+                .put(owner_put.build().map_err(unavailable("building Put"))?)
+                .build(),
+        ];
+        if let Some(prev) = previous_number.filter(|p| *p != &dealer.texting_number) {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(format!("NUMBER#{prev}"), "OWNER")))
+                .condition_expression("attribute_not_exists(PK) OR dealerId = :me")
+                .expression_attribute_values(":me", s(dealer.id.as_str()))
+                .build()
+                .map_err(unavailable("building Delete"))?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        transact(
+            &self.client,
+            items,
+            "texting number belongs to another dealer",
+        )
+        .await
+    }
+
+    async fn dealer_by_number(&self, number: &PhoneNumber) -> StoreResult<Option<DealerId>> {
+        let Some(item) = self.get(format!("NUMBER#{number}"), "OWNER").await? else {
+            return Ok(None);
+        };
+        crate::attr::get_s(&item, "dealerId")
+            .map(DealerId::parse)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt {
+                key: format!("NUMBER#{}", number.redacted()),
+                reason: e.to_string(),
+            })
+    }
+}
+
+impl DynamoStore {
+    fn contact_from(item: &Item) -> Result<Contact, StoreError> {
+        from_item(item).map_err(corrupt("contact"))
+    }
+
+    async fn linked(&self, pk: String) -> StoreResult<Vec<Contact>> {
+        self.query_all(None, "PK", pk, "SK", "CONTACT#")
+            .await?
+            .iter()
+            .map(Self::contact_from)
+            .collect()
+    }
+}
+
+#[async_trait]
+impl ContactStore for DynamoStore {
+    async fn contact(&self, dealer: &DealerId, id: &ContactId) -> StoreResult<Option<Contact>> {
+        self.get(format!("DEALER#{dealer}"), &format!("CONTACT#{id}"))
+            .await?
+            .map(|i| Self::contact_from(&i))
+            .transpose()
+    }
+
+    async fn put_contact(&self, contact: &Contact, previous: Option<&Contact>) -> StoreResult<()> {
+        let d = &contact.dealer_id;
+        let sk = format!("CONTACT#{}", contact.id);
+        let body = to_item(contact).map_err(corrupt(contact.id.as_str()))?;
+        let mut main = body.clone();
+        main.extend(key(format!("DEALER#{d}"), sk.clone()));
+        main.insert("GSI1PK".into(), s(phone_pk(d, &contact.phone)));
+        main.insert("GSI1SK".into(), s(sk.clone()));
+        let mut items = vec![put(&self.table, main, None)?];
+        let links: Vec<String> = contact
+            .account_ids
+            .iter()
+            .map(|a| format!("DEALER#{d}#ACCOUNT#{a}"))
+            .chain(
+                contact
+                    .deal_ids
+                    .iter()
+                    .map(|x| format!("DEALER#{d}#DEAL#{x}")),
+            )
+            .collect();
+        for pk in &links {
+            let mut link = body.clone();
+            link.extend(key(pk.clone(), sk.clone()));
+            items.push(put(&self.table, link, None)?);
+        }
+        if let Some(prev) = previous {
+            let stale = prev
+                .account_ids
+                .iter()
+                .map(|a| format!("DEALER#{d}#ACCOUNT#{a}"))
+                .chain(prev.deal_ids.iter().map(|x| format!("DEALER#{d}#DEAL#{x}")))
+                .filter(|pk| !links.contains(pk));
+            for pk in stale {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(pk, sk.clone())))
+                    .build()
+                    .map_err(unavailable("building Delete"))?;
+                items.push(TransactWriteItem::builder().delete(delete).build());
+            }
+        }
+        if items.len() > 100 {
+            return Err(StoreError::Partial(
+                "a contact may be on at most 99 accounts and deals".into(),
+            ));
+        }
+        transact(&self.client, items, "contact changed").await
+    }
+
+    async fn contacts_by_account(
+        &self,
+        dealer: &DealerId,
+        account: &AccountId,
+    ) -> StoreResult<Vec<Contact>> {
+        self.linked(format!("DEALER#{dealer}#ACCOUNT#{account}"))
+            .await
+    }
+
+    async fn contacts_by_deal(
+        &self,
+        dealer: &DealerId,
+        deal: &DealId,
+    ) -> StoreResult<Vec<Contact>> {
+        self.linked(format!("DEALER#{dealer}#DEAL#{deal}")).await
+    }
+
+    async fn contacts_by_phone(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+    ) -> StoreResult<Vec<Contact>> {
+        self.query_all(
+            Some("GSI1"),
+            "GSI1PK",
+            phone_pk(dealer, phone),
+            "GSI1SK",
+            "CONTACT#",
+        )
+        .await?
+        .iter()
+        .map(Self::contact_from)
+        .collect()
+    }
+}
+
+fn consent_from(item: &Item) -> Result<Versioned<ConsentState>, StoreError> {
+    let version = get_n(item, "version").unwrap_or(0);
+    let value = match item.get("state") {
+        Some(a) => serde_json::from_value(crate::attr::from_attr(a)).map_err(corrupt("consent"))?,
+        None => ConsentState::default(),
+    };
+    Ok(Versioned { value, version })
+}
+
+#[async_trait]
+impl ConsentReader for DynamoStore {
+    async fn consent(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+    ) -> StoreResult<Versioned<ConsentState>> {
+        match self.get(phone_pk(dealer, phone), "CONSENT").await? {
+            Some(item) => consent_from(&item),
+            None => Ok(Versioned::default()),
+        }
+    }
+
+    async fn consents(
+        &self,
+        dealer: &DealerId,
+        phones: &[PhoneNumber],
+    ) -> StoreResult<HashMap<PhoneNumber, ConsentState>> {
+        let keys = phones
+            .iter()
+            .map(|p| key(phone_pk(dealer, p), "CONSENT"))
+            .collect();
+        let mut out: HashMap<PhoneNumber, ConsentState> = phones
+            .iter()
+            .map(|p| (p.clone(), ConsentState::default()))
+            .collect();
+        for item in self.batch_get(keys).await? {
+            let phone =
+                crate::attr::get_s(&item, "phone").and_then(|p| PhoneNumber::from_e164(p).ok());
+            if let Some(phone) = phone {
+                out.insert(phone, consent_from(&item)?.value);
+            }
+        }
+        Ok(out)
+    }
+
+    async fn history(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+    ) -> StoreResult<Vec<LedgerEntry>> {
+        self.query_all(None, "PK", phone_pk(dealer, phone), "SK", "LEDGER#")
+            .await?
+            .iter()
+            .map(|i| from_item(i).map_err(corrupt("ledger entry")))
+            .collect()
+    }
+}
+
+#[async_trait]
+impl ConsentWriter for DynamoStore {
+    async fn append(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        expected_version: u64,
+        entries: &[LedgerEntry],
+        new_state: &ConsentState,
+        consumed: &[PendingKey],
+    ) -> StoreResult<()> {
+        let pk = phone_pk(dealer, phone);
+        let state = serde_json::to_value(new_state).map_err(corrupt(&pk))?;
+        let mut state_item = key(pk.clone(), "CONSENT");
+        state_item.insert("version".into(), n(expected_version + 1));
+        state_item.insert("state".into(), to_attr(&state));
+        state_item.insert("phone".into(), s(phone.as_str()));
+        state_item.insert("dealerId".into(), s(dealer.as_str()));
+        let condition = if expected_version == 0 {
+            "attribute_not_exists(PK)"
+        } else {
+            "version = :v"
+        };
+        let mut state_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(state_item))
+            .condition_expression(condition);
+        if expected_version != 0 {
+            state_put = state_put.expression_attribute_values(":v", n(expected_version));
+        }
+        let mut items = vec![TransactWriteItem::builder()
+            .put(state_put.build().map_err(unavailable("building Put"))?)
+            .build()];
+        for e in entries {
+            let mut item = to_item(e).map_err(corrupt(&pk))?;
+            item.extend(key(pk.clone(), format!("LEDGER#{}", e.id)));
+            items.push(put(&self.table, item, Some("attribute_not_exists(PK)"))?);
+        }
+        for c in consumed {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(pk.clone(), format!("PENDING#{}", c.category))))
+                .condition_expression("requestId = :r")
+                .expression_attribute_values(":r", s(c.request_id.clone()))
+                .build()
+                .map_err(unavailable("building Delete"))?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        transact(&self.client, items, "consent changed concurrently").await
+    }
+}
+
+fn pending_from(item: &Item) -> Result<PendingAuthorization, StoreError> {
+    from_item(item).map_err(corrupt("pending authorization"))
+}
+
+#[async_trait]
+impl PendingStore for DynamoStore {
+    async fn pending(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        category: Category,
+    ) -> StoreResult<Option<PendingAuthorization>> {
+        self.get(phone_pk(dealer, phone), &format!("PENDING#{category}"))
+            .await?
+            .map(|i| pending_from(&i))
+            .transpose()
+    }
+
+    async fn pending_for_number(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+    ) -> StoreResult<Vec<PendingAuthorization>> {
+        self.query_all(None, "PK", phone_pk(dealer, phone), "SK", "PENDING#")
+            .await?
+            .iter()
+            .map(pending_from)
+            .collect()
+    }
+
+    async fn pending_for_numbers(
+        &self,
+        dealer: &DealerId,
+        phones: &[PhoneNumber],
+    ) -> StoreResult<Vec<PendingAuthorization>> {
+        let keys = phones
+            .iter()
+            .flat_map(|p| Category::ALL.map(|c| key(phone_pk(dealer, p), format!("PENDING#{c}"))))
+            .collect();
+        self.batch_get(keys)
+            .await?
+            .iter()
+            .map(pending_from)
+            .collect()
+    }
+
+    async fn put_pending(&self, p: &PendingAuthorization) -> StoreResult<()> {
+        let pk = phone_pk(&p.dealer_id, &p.phone);
+        let mut item = to_item(p).map_err(corrupt(&pk))?;
+        item.extend(key(pk, format!("PENDING#{}", p.category)));
+        // Kept a day past expiry so "expired" can be told apart from "never asked".
+        item.insert("ttl".into(), n(epoch(p.expires_at) + 24 * 3600));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable("DynamoDB PutItem"))?;
+        Ok(())
+    }
+
+    async fn record_failed_attempt(
+        &self,
+        p: &PendingAuthorization,
+        seen_attempts: u32,
+    ) -> StoreResult<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                phone_pk(&p.dealer_id, &p.phone),
+                format!("PENDING#{}", p.category),
+            )))
+            .update_expression("SET attempts = attempts + :one")
+            .condition_expression("requestId = :r AND attempts = :seen")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":r", s(p.request_id.clone()))
+            .expression_attribute_values(":seen", n(seen_attempts))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional(&e) => {
+                Err(StoreError::Conflict("pending authorization changed"))
+            }
+            Err(e) => Err(StoreError::unavailable("DynamoDB UpdateItem", e)),
+        }
+    }
+}
+
+#[async_trait]
+impl RateLimiter for DynamoStore {
+    async fn acquire(
+        &self,
+        key_name: &str,
+        limit: u32,
+        window: Duration,
+        at: DateTime<Utc>,
+    ) -> StoreResult<RateDecision> {
+        let secs = window.as_secs().max(1) as i64;
+        let bucket = at.timestamp().div_euclid(secs);
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("RATE#{key_name}"), bucket.to_string())))
+            .update_expression("ADD #c :one SET #ttl = :ttl")
+            .condition_expression("attribute_not_exists(#c) OR #c < :limit")
+            .expression_attribute_names("#c", "count")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":limit", n(limit))
+            .expression_attribute_values(":ttl", n((bucket + 2) * secs))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(RateDecision::Allowed),
+            Err(e) if is_conditional(&e) => Ok(RateDecision::Limited {
+                retry_after: Duration::from_secs(
+                    ((bucket + 1) * secs - at.timestamp()).max(1) as u64
+                ),
+            }),
+            Err(e) => Err(StoreError::unavailable("DynamoDB UpdateItem (rate)", e)),
+        }
+    }
+}
+
+fn message_from(item: &Item) -> Result<Message, StoreError> {
+    from_item(item).map_err(corrupt("message"))
+}
+
+#[async_trait]
+impl MessageStore for DynamoStore {
+    async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>> {
+        self.get(msg_pk(id), "MESSAGE")
+            .await?
+            .map(|i| message_from(&i))
+            .transpose()
+    }
+
+    async fn create(
+        &self,
+        message: &Message,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> StoreResult<()> {
+        let item = self.message_item(message)?;
+        let Some(record) = idempotency else {
+            let result = self
+                .client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .condition_expression("attribute_not_exists(PK)")
+                .send()
+                .await;
+            return match result {
+                Ok(_) => Ok(()),
+                Err(e) if is_conditional(&e) => Err(StoreError::Conflict("message exists")),
+                Err(e) => Err(StoreError::unavailable("DynamoDB PutItem", e)),
+            };
+        };
+        let mut idem = to_item(record).map_err(corrupt("idempotency"))?;
+        idem.extend(key(
+            format!("DEALER#{}#IDEM#{}", record.dealer_id, record.key),
+            "IDEM",
+        ));
+        idem.insert(
+            "ttl".into(),
+            n(epoch(record.created_at) + IDEMPOTENCY_TTL.as_secs() as i64),
+        );
+        transact(
+            &self.client,
+            vec![
+                put(&self.table, idem, Some("attribute_not_exists(PK)"))?,
+                put(&self.table, item, Some("attribute_not_exists(PK)"))?,
+            ],
+            "idempotency key exists",
+        )
+        .await
+    }
+
+    async fn idempotency(
+        &self,
+        dealer: &DealerId,
+        key_name: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        let Some(item) = self
+            .get(format!("DEALER#{dealer}#IDEM#{key_name}"), "IDEM")
+            .await?
+        else {
+            return Ok(None);
+        };
+        let record: IdempotencyRecord = from_item(&item).map_err(corrupt("idempotency"))?;
+        // TTL deletion is eventual: an expired key is treated as absent.
+        let expired =
+            Utc::now().timestamp() > get_n(&item, "ttl").map(|t| t as i64).unwrap_or(i64::MAX);
+        Ok((!expired).then_some(record))
+    }
+
+    async fn save(&self, message: &Message, expected: MessageStatus) -> StoreResult<()> {
+        let item = self.message_item(message)?;
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("#status = :expected")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":expected", s(expected.as_str()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional(&e) => Err(StoreError::Conflict("message status changed")),
+            Err(e) => Err(StoreError::unavailable("DynamoDB PutItem", e)),
+        }
+    }
+
+    async fn claim(&self, id: &MessageId, at: DateTime<Utc>) -> StoreResult<Claim> {
+        let change = serde_json::json!({"status": "sending", "at": at});
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(msg_pk(id), "MESSAGE")))
+            .update_expression(
+                "SET #status = :sending, #history = list_append(#history, :change) REMOVE DuePK, DueSK, statusReason",
+            )
+            .condition_expression(
+                "attribute_exists(PK) AND (#status = :queued OR ((#status = :scheduled OR #status = :deferred) AND dueEpoch <= :horizon))",
+            )
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#history", "history")
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":queued", s("queued"))
+            .expression_attribute_values(":scheduled", s("scheduled"))
+            .expression_attribute_values(":deferred", s("deferred"))
+            .expression_attribute_values(":horizon", n(epoch(at) + 60))
+            .expression_attribute_values(":change", AttributeValue::L(vec![to_attr(&change)]))
+            .return_values(ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => {
+                let item = out.attributes.unwrap_or_default();
+                Ok(Claim::Claimed(Box::new(message_from(&item)?)))
+            }
+            Err(e) if is_conditional(&e) => match self.message(id).await? {
+                Some(m) => Ok(Claim::NotClaimable(m.status)),
+                None => Ok(Claim::NotFound),
+            },
+            Err(e) => Err(StoreError::unavailable("DynamoDB UpdateItem (claim)", e)),
+        }
+    }
+
+    async fn due(&self, shard: u32, until: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Message>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("Due")
+            .key_condition_expression("DuePK = :pk AND DueSK <= :until")
+            .expression_attribute_values(":pk", s(format!("DUE#{shard}")))
+            .expression_attribute_values(
+                ":until",
+                s(format!("{:013}#~", until.timestamp_millis().max(0))),
+            )
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .map_err(unavailable("DynamoDB Query (due)"))?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(message_from)
+            // The index is eventually consistent: keep only what is still waiting.
+            .filter(|m| m.as_ref().map(|m| m.status.is_waiting()).unwrap_or(true))
+            .collect()
+    }
+
+    async fn by_recipient(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        statuses: &[MessageStatus],
+    ) -> StoreResult<Vec<Message>> {
+        let items = self
+            .query_all(
+                Some("GSI1"),
+                "GSI1PK",
+                phone_pk(dealer, phone),
+                "GSI1SK",
+                "MSG#",
+            )
+            .await?;
+        let mut out = Vec::new();
+        for item in &items {
+            let m = message_from(item)?;
+            if statuses.contains(&m.status) {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+}
+
+#[async_trait]
+impl InboundLog for DynamoStore {
+    async fn first_delivery(
+        &self,
+        carrier_message_id: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        let mut item = key(format!("INBOUND#{carrier_message_id}"), "DEDUP");
+        item.insert("receivedAt".into(), s(at.to_rfc3339()));
+        item.insert("ttl".into(), n(epoch(at) + DEDUP_TTL.as_secs() as i64));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            // An expired key that DynamoDB has not deleted yet counts as absent.
+            .condition_expression("attribute_not_exists(PK) OR #ttl < :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", n(epoch(at)))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional(&e) => Ok(false),
+            Err(e) => Err(StoreError::unavailable("DynamoDB PutItem (dedup)", e)),
+        }
+    }
+}
+
+#[async_trait]
+impl WorkQueue for DynamoStore {
+    async fn add_item(&self, w: &WorkItem) -> StoreResult<()> {
+        let queue = serde_json::to_value(w.queue)
+            .ok()
+            .and_then(|v| v.as_str().map(str::to_owned))
+            .unwrap_or_default();
+        let pk = format!("DEALER#{}#QUEUE#{queue}", w.dealer_id);
+        let mut item = to_item(w).map_err(corrupt(&pk))?;
+        item.extend(key(pk.clone(), format!("ITEM#{}", w.id)));
+        item.insert("GSI2PK".into(), s(format!("{pk}#STATUS#{}", w.status)));
+        item.insert("GSI2SK".into(), s(format!("ITEM#{}", w.id)));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await
+            .map_err(unavailable("DynamoDB PutItem (work item)"))?;
+        Ok(())
+    }
+}

@@ -1,0 +1,309 @@
+//! The HTTP edge shared by the portal and carrier functions: RFC 9457 problem
+//! responses, the one mapping from domain errors to status codes, JSON bodies,
+//! and the portal identity from the JWT authorizer's claims.
+
+use lambda_http::http::{header, StatusCode};
+use lambda_http::request::RequestContext;
+use lambda_http::{Body, Request, RequestExt, Response};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+
+use consent::{DealerId, DomainError, StaffUserId};
+
+/// Largest JSON body accepted from the portal.
+pub const MAX_JSON_BODY: usize = 64 * 1024;
+
+/// A finished HTTP answer (handlers return `Result<Response<Body>, Problem>`).
+#[derive(Debug)]
+pub struct Problem {
+    pub status: StatusCode,
+    pub slug: &'static str,
+    pub title: &'static str,
+    pub detail: String,
+    pub extra: Map<String, Value>,
+}
+
+impl Problem {
+    pub fn new(
+        status: StatusCode,
+        slug: &'static str,
+        title: &'static str,
+        detail: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            slug,
+            title,
+            detail: detail.into(),
+            extra: Map::new(),
+        }
+    }
+
+    pub fn with(mut self, key: &str, value: impl Into<Value>) -> Self {
+        self.extra.insert(key.to_owned(), value.into());
+        self
+    }
+
+    pub fn bad_request(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+            "Bad request",
+            detail,
+        )
+    }
+
+    pub fn invalid(detail: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-failed",
+            "Validation failed",
+            detail,
+        )
+    }
+
+    pub fn not_found(what: &str) -> Self {
+        Self::new(
+            StatusCode::NOT_FOUND,
+            "not-found",
+            "Not found",
+            format!("{what} not found"),
+        )
+    }
+
+    pub fn unauthorized() -> Self {
+        Self::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "Unauthorized",
+            "a valid portal token is required",
+        )
+    }
+
+    pub fn forbidden(detail: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "forbidden", "Forbidden", detail)
+    }
+
+    /// An infrastructure failure: opaque to the client, the cause chain logged.
+    pub fn internal(err: &(dyn std::error::Error + 'static)) -> Self {
+        let mut chain = err.to_string();
+        let mut source = err.source();
+        while let Some(s) = source {
+            chain.push_str(": ");
+            chain.push_str(&s.to_string());
+            source = s.source();
+        }
+        tracing::error!(error = %chain, "request failed");
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily-unavailable",
+            "Temporarily unavailable",
+            "the service could not complete the request; it is safe to retry",
+        )
+    }
+
+    pub fn into_response(self) -> Response<Body> {
+        let mut body = Map::new();
+        body.insert(
+            "type".into(),
+            Value::String(format!("/problems/{}", self.slug)),
+        );
+        body.insert("title".into(), Value::String(self.title.into()));
+        body.insert("status".into(), Value::from(self.status.as_u16()));
+        body.insert("detail".into(), Value::String(self.detail));
+        body.extend(self.extra);
+        let mut response = Response::builder()
+            .status(self.status)
+            .header(header::CONTENT_TYPE, "application/problem+json");
+        if let Some(retry) = body.get("retryAfter").and_then(Value::as_u64) {
+            response = response.header(header::RETRY_AFTER, retry.to_string());
+        }
+        response
+            .body(Body::Text(Value::Object(body).to_string()))
+            .unwrap_or_else(|_| Response::new(Body::Empty))
+    }
+}
+
+impl From<DomainError> for Problem {
+    fn from(e: DomainError) -> Self {
+        use DomainError as E;
+        match e {
+            E::NotFound { what } => Problem::not_found(what),
+            E::Invalid(detail) => Problem::invalid(detail),
+            E::ConsentRequired { category } => Problem::new(
+                StatusCode::FORBIDDEN,
+                "consent-required",
+                "Consent required",
+                format!("the person has not authorized {category} texts"),
+            )
+            .with("category", category.as_str()),
+            E::WrongCode { attempts_left } => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid-code",
+                "Invalid approval code",
+                "the approval code does not match",
+            )
+            .with("attemptsLeft", attempts_left),
+            E::CodeExpired => Problem::new(
+                StatusCode::GONE,
+                "code-expired",
+                "Approval request expired",
+                "the approval request expired or used up its attempts; request a new code",
+            ),
+            E::NoPendingRequest => Problem::new(
+                StatusCode::NOT_FOUND,
+                "no-pending-request",
+                "No pending request",
+                "no approval request is pending for this category; click Authorize first",
+            ),
+            E::RateLimited { retry_after } => Problem::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate-limited",
+                "Too many requests",
+                "too many approval codes were requested; try again later",
+            )
+            .with("retryAfter", retry_after.as_secs().max(1)),
+            E::Render(r) => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "template-variables",
+                "Template cannot be rendered",
+                r.to_string(),
+            ),
+            E::IdempotencyKeyReused => Problem::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency-key-reused",
+                "Idempotency-Key reused",
+                "this Idempotency-Key was used for a different request",
+            ),
+            E::NotCancelable { status } => Problem::new(
+                StatusCode::CONFLICT,
+                "not-cancelable",
+                "Message cannot be canceled",
+                format!(
+                    "the message is {status}; only scheduled or deferred messages can be canceled"
+                ),
+            )
+            .with("messageStatus", status),
+            E::NoTextingNumber => Problem::new(
+                StatusCode::CONFLICT,
+                "no-texting-number",
+                "No texting number",
+                "the dealer has no texting number; set one with PUT /v1/dealer",
+            ),
+            E::Conflict(detail) => {
+                Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
+            }
+            E::Store(err) => Problem::internal(&err),
+        }
+    }
+}
+
+/// A JSON response.
+pub fn json<T: Serialize>(status: StatusCode, value: &T) -> Response<Body> {
+    match serde_json::to_string(value) {
+        Ok(text) => Response::builder()
+            .status(status)
+            .header(header::CONTENT_TYPE, "application/json")
+            .body(Body::Text(text))
+            .unwrap_or_else(|_| Response::new(Body::Empty)),
+        Err(e) => Problem::internal(&e).into_response(),
+    }
+}
+
+/// Turns a handler result into a response.
+pub fn respond(result: Result<Response<Body>, Problem>) -> Response<Body> {
+    result.unwrap_or_else(Problem::into_response)
+}
+
+/// Who is calling: the dealer and staff user from the JWT authorizer's claims.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub dealer: DealerId,
+    pub user: StaffUserId,
+}
+
+/// Reads the identity API Gateway's JWT authorizer put in the request context.
+/// No claims (no authorizer ran) or malformed ids -> 401.
+pub fn identity(req: &Request) -> Result<Identity, Problem> {
+    let claims = match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx
+            .authorizer
+            .as_ref()
+            .and_then(|a| a.jwt.as_ref())
+            .map(|j| &j.claims),
+        _ => None,
+    }
+    .ok_or_else(Problem::unauthorized)?;
+    let dealer = claims
+        .get("dealer_id")
+        .and_then(|d| DealerId::parse(d.as_str()).ok())
+        .ok_or_else(Problem::unauthorized)?;
+    let user = claims
+        .get("sub")
+        .and_then(|u| StaffUserId::parse(u.as_str()).ok())
+        .ok_or_else(Problem::unauthorized)?;
+    Ok(Identity { dealer, user })
+}
+
+/// The request body as bytes (text or binary).
+pub fn body_bytes(req: &Request) -> &[u8] {
+    match req.body() {
+        Body::Empty => &[],
+        Body::Text(t) => t.as_bytes(),
+        Body::Binary(b) => b,
+        _ => &[],
+    }
+}
+
+/// Parses a JSON body: 415 for another content type, 413 when too large, 400 with the
+/// parser's reason when malformed.
+pub fn json_body<T: DeserializeOwned>(req: &Request) -> Result<T, Problem> {
+    let content_type = req
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let media = content_type.split(';').next().unwrap_or("").trim();
+    if !media.eq_ignore_ascii_case("application/json") {
+        return Err(Problem::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+            "Unsupported media type",
+            "send the body as application/json",
+        ));
+    }
+    let bytes = body_bytes(req);
+    if bytes.len() > MAX_JSON_BODY {
+        return Err(Problem::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "body-too-large",
+            "Body too large",
+            format!("the body is larger than {MAX_JSON_BODY} bytes"),
+        ));
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| Problem::bad_request(format!("malformed JSON body: {e}")))
+}
+
+/// A path parameter from the route (`{contactId}`), parsed by `parse`.
+pub fn path_param<T, E: std::fmt::Display>(
+    req: &Request,
+    name: &str,
+    parse: impl FnOnce(&str) -> Result<T, E>,
+) -> Result<T, Problem> {
+    let params = req.path_parameters();
+    let raw = params
+        .first(name)
+        .ok_or_else(|| Problem::bad_request(format!("missing path parameter {name}")))?;
+    parse(raw).map_err(|e| Problem::bad_request(format!("{name}: {e}")))
+}
+
+/// A small JSON object helper for answers.
+pub fn object(value: Value) -> Value {
+    if value.is_object() {
+        value
+    } else {
+        json!({ "value": value })
+    }
+}

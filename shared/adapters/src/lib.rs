@@ -1,0 +1,24 @@
+//! Adapters: the consent library's ports on AWS (DynamoDB, SQS, EventBridge) and on
+//! a Twilio-compatible carrier, plus the pieces every function's edge shares
+//! (configuration, tracing, HTTP problem responses, portal identity).
+//!
+//! Adapters only translate between the domain and the outside world; rules live in
+//! the `consent` crate.
+
+pub mod attr;
+pub mod carrier;
+pub mod config;
+pub mod dynamo;
+pub mod events;
+pub mod http;
+pub mod sqs;
+pub mod telemetry;
+
+pub use carrier::TwilioCarrier;
+pub use dynamo::DynamoStore;
+pub use events::EventBridgePublisher;
+pub use sqs::SqsOutboundQueue;
+
+pub use aws_sdk_dynamodb;
+pub use aws_sdk_eventbridge;
+pub use aws_sdk_sqs;

@@ -1,0 +1,68 @@
+//! The outbound queue on SQS: SendMessageBatch in tens, partial failures reported.
+
+use async_trait::async_trait;
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
+use aws_sdk_sqs::Client;
+
+use consent::message::Outbound;
+use consent::ports::{OutboundQueue, StoreResult};
+use consent::{MessageId, StoreError};
+
+/// SQS's batch limit.
+pub const SQS_BATCH: usize = 10;
+
+#[derive(Clone, Debug)]
+pub struct SqsOutboundQueue {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsOutboundQueue {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl OutboundQueue for SqsOutboundQueue {
+    async fn enqueue(&self, items: &[Outbound]) -> StoreResult<Vec<MessageId>> {
+        let mut failed = Vec::new();
+        for chunk in items.chunks(SQS_BATCH) {
+            let mut entries = Vec::with_capacity(chunk.len());
+            for (i, o) in chunk.iter().enumerate() {
+                let body = serde_json::to_string(&o.envelope).map_err(|e| StoreError::Corrupt {
+                    key: o.envelope.message_id.to_string(),
+                    reason: e.to_string(),
+                })?;
+                entries.push(
+                    SendMessageBatchRequestEntry::builder()
+                        .id(i.to_string())
+                        .message_body(body)
+                        .delay_seconds(o.delay_seconds.min(900) as i32)
+                        .build()
+                        .map_err(|e| {
+                            StoreError::unavailable("building SendMessageBatch entry", e)
+                        })?,
+                );
+            }
+            let out = self
+                .client
+                .send_message_batch()
+                .queue_url(&self.queue_url)
+                .set_entries(Some(entries))
+                .send()
+                .await
+                .map_err(|e| StoreError::unavailable("SQS SendMessageBatch", e))?;
+            for f in out.failed {
+                tracing::warn!(entry = %f.id, code = %f.code, sender_fault = f.sender_fault, "SendMessageBatch entry failed");
+                if let Some(o) = f.id.parse::<usize>().ok().and_then(|i| chunk.get(i)) {
+                    failed.push(o.envelope.message_id.clone());
+                }
+            }
+        }
+        Ok(failed)
+    }
+}

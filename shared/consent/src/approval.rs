@@ -1,0 +1,277 @@
+//! Approval codes: the six digits a person reads back to staff to authorize a category.
+//!
+//! Rules (DESIGN.md): 6 random digits from a CSPRNG, stored only as a keyed hash,
+//! valid 10 minutes, at most 5 wrong tries, compared in constant time, never logged.
+
+use std::fmt;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+use subtle::ConstantTimeEq;
+
+use crate::category::Category;
+use crate::ids::DealerId;
+use crate::phone::PhoneNumber;
+
+/// How long a code is valid.
+pub const CODE_TTL: Duration = Duration::from_secs(10 * 60);
+/// Wrong tries before the request is void.
+pub const MAX_ATTEMPTS: u32 = 5;
+/// Code texts per number per day (SMS pumping protection).
+pub const MAX_CODES_PER_NUMBER_PER_DAY: u32 = 5;
+/// Code texts per dealer per hour.
+pub const MAX_CODES_PER_DEALER_PER_HOUR: u32 = 300;
+
+/// A six-digit approval code. `Debug` and `Display` never show the digits.
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApprovalCode([u8; 6]);
+
+/// Why a typed code was refused before any comparison.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("an approval code is exactly 6 digits")]
+pub struct MalformedCode;
+
+impl ApprovalCode {
+    /// A new code from the operating system's CSPRNG, uniform over 000000..=999999.
+    pub fn generate() -> Result<Self, getrandom::Error> {
+        // Rejection sampling over u32 keeps the distribution uniform.
+        const LIMIT: u32 = u32::MAX - (u32::MAX % 1_000_000);
+        loop {
+            let mut buf = [0u8; 4];
+            getrandom::fill(&mut buf)?;
+            let n = u32::from_le_bytes(buf);
+            if n < LIMIT {
+                return Ok(Self::from_number(n % 1_000_000));
+            }
+        }
+    }
+
+    fn from_number(mut n: u32) -> Self {
+        let mut digits = [b'0'; 6];
+        for d in digits.iter_mut().rev() {
+            *d = b'0' + (n % 10) as u8;
+            n /= 10;
+        }
+        Self(digits)
+    }
+
+    /// Parses what staff typed: 6 digits, surrounding spaces and one inner space or
+    /// dash allowed ("123 456", "123-456").
+    pub fn parse(input: &str) -> Result<Self, MalformedCode> {
+        let mut digits = [0u8; 6];
+        let mut n = 0;
+        for c in input.trim().bytes() {
+            match c {
+                b'0'..=b'9' if n < 6 => {
+                    digits[n] = c;
+                    n += 1;
+                }
+                b' ' | b'-' if n == 3 => {}
+                _ => return Err(MalformedCode),
+            }
+        }
+        if n == 6 {
+            Ok(Self(digits))
+        } else {
+            Err(MalformedCode)
+        }
+    }
+
+    /// The digits, for the text that carries them (and nowhere else).
+    pub fn reveal(&self) -> &str {
+        // Only ASCII digits are ever stored.
+        std::str::from_utf8(&self.0).unwrap_or("")
+    }
+}
+
+impl fmt::Debug for ApprovalCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApprovalCode(******)")
+    }
+}
+
+/// Keyed hashing of codes, bound to what the code authorizes, so a stored hash is
+/// useless without the key and cannot be replayed for another number or category.
+#[derive(Clone)]
+pub struct CodeHasher {
+    key: Vec<u8>,
+}
+
+impl fmt::Debug for CodeHasher {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("CodeHasher(..)")
+    }
+}
+
+/// The key is too short to be a secret.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the code hash key must be at least 16 bytes")]
+pub struct WeakKey;
+
+impl CodeHasher {
+    pub fn new(key: impl Into<Vec<u8>>) -> Result<Self, WeakKey> {
+        let key = key.into();
+        if key.len() < 16 {
+            return Err(WeakKey);
+        }
+        Ok(Self { key })
+    }
+
+    fn mac(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        category: Category,
+        request_id: &str,
+    ) -> Hmac<Sha256> {
+        // HMAC accepts keys of any length; the constructor cannot fail.
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        for part in [
+            dealer.as_str(),
+            phone.as_str(),
+            category.as_str(),
+            request_id,
+        ] {
+            mac.update(part.as_bytes());
+            mac.update(&[0]);
+        }
+        mac
+    }
+
+    /// Hex of HMAC-SHA256(key, dealer|phone|category|request|code).
+    pub fn hash(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        category: Category,
+        request_id: &str,
+        code: &ApprovalCode,
+    ) -> String {
+        let mut mac = self.mac(dealer, phone, category, request_id);
+        mac.update(&code.0);
+        hex(&mac.finalize().into_bytes())
+    }
+
+    /// Constant-time comparison of a typed code against the stored hash.
+    pub fn verify(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        category: Category,
+        request_id: &str,
+        code: &ApprovalCode,
+        stored_hash: &str,
+    ) -> bool {
+        let computed = self.hash(dealer, phone, category, request_id, code);
+        computed.as_bytes().ct_eq(stored_hash.as_bytes()).into()
+    }
+}
+
+pub(crate) fn hex(bytes: &[u8]) -> String {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut s = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        s.push(HEX[(b >> 4) as usize] as char);
+        s.push(HEX[(b & 0xf) as usize] as char);
+    }
+    s
+}
+
+/// A pending authorization: a code was texted and has not been verified yet.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PendingAuthorization {
+    pub dealer_id: DealerId,
+    pub phone: PhoneNumber,
+    pub category: Category,
+    pub request_id: String,
+    pub code_hash: String,
+    pub contact_id: crate::ids::ContactId,
+    pub requested_by: crate::ids::StaffUserId,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub attempts: u32,
+    /// How many times the same request's text was (re)sent.
+    pub sends: u32,
+    /// The disclosure the person is asked to agree to (marketing needs it recorded).
+    pub disclosure_version: String,
+}
+
+impl PendingAuthorization {
+    /// Still usable at `at`: not expired and tries left.
+    pub fn is_live(&self, at: DateTime<Utc>) -> bool {
+        at < self.expires_at && self.attempts < MAX_ATTEMPTS
+    }
+
+    pub fn attempts_left(&self) -> u32 {
+        MAX_ATTEMPTS.saturating_sub(self.attempts)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ids() -> (DealerId, PhoneNumber) {
+        (
+            DealerId::parse("d1").unwrap(),
+            PhoneNumber::from_e164("+14155552671").unwrap(),
+        )
+    }
+
+    #[test]
+    fn generated_codes_are_six_digits_and_vary() {
+        let codes: Vec<String> = (0..50)
+            .map(|_| ApprovalCode::generate().unwrap().reveal().to_owned())
+            .collect();
+        assert!(codes
+            .iter()
+            .all(|c| c.len() == 6 && c.bytes().all(|b| b.is_ascii_digit())));
+        let distinct: std::collections::HashSet<_> = codes.iter().collect();
+        assert!(
+            distinct.len() > 45,
+            "50 codes gave only {} distinct",
+            distinct.len()
+        );
+    }
+
+    #[test]
+    fn codes_parse_in_typed_forms_and_reject_others() {
+        assert_eq!(ApprovalCode::parse(" 123456 ").unwrap().reveal(), "123456");
+        assert_eq!(ApprovalCode::parse("123-456").unwrap().reveal(), "123456");
+        assert_eq!(ApprovalCode::parse("123 456").unwrap().reveal(), "123456");
+        for bad in ["12345", "1234567", "12a456", "", "12-3456", "１２３４５６"] {
+            assert_eq!(ApprovalCode::parse(bad), Err(MalformedCode), "{bad}");
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_the_digits() {
+        let code = ApprovalCode::parse("987654").unwrap();
+        assert!(!format!("{code:?}").contains("987654"));
+    }
+
+    #[test]
+    fn hash_verifies_only_the_same_code_for_the_same_request() {
+        let (dealer, phone) = ids();
+        let hasher = CodeHasher::new("0123456789abcdef-key").unwrap();
+        let code = ApprovalCode::parse("123456").unwrap();
+        let stored = hasher.hash(&dealer, &phone, Category::Accounting, "r1", &code);
+        assert!(!stored.contains("123456"));
+        assert!(hasher.verify(&dealer, &phone, Category::Accounting, "r1", &code, &stored));
+        let other = ApprovalCode::parse("123457").unwrap();
+        assert!(!hasher.verify(&dealer, &phone, Category::Accounting, "r1", &other, &stored));
+        assert!(!hasher.verify(&dealer, &phone, Category::Marketing, "r1", &code, &stored));
+        assert!(!hasher.verify(&dealer, &phone, Category::Accounting, "r2", &code, &stored));
+        let other_key = CodeHasher::new("another-key-0123456").unwrap();
+        assert!(!other_key.verify(&dealer, &phone, Category::Accounting, "r1", &code, &stored));
+    }
+
+    #[test]
+    fn short_keys_are_refused() {
+        assert_eq!(CodeHasher::new("short").unwrap_err(), WeakKey);
+    }
+}

@@ -1,0 +1,615 @@
+//! In-memory implementations of every port, for tests of services and handlers
+//! (enabled by the `test-util` feature). They keep the same conditional-write
+//! semantics as the real adapters, so races and replays can be tested without AWS.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::approval::PendingAuthorization;
+use crate::category::Category;
+use crate::error::StoreError;
+use crate::ids::{AccountId, ContactId, DealId, DealerId, MessageId};
+use crate::ledger::{ConsentState, LedgerEntry};
+use crate::message::{Message, MessageStatus, Outbound};
+use crate::phone::PhoneNumber;
+use crate::ports::*;
+
+#[derive(Default)]
+struct State {
+    dealers: HashMap<DealerId, Dealer>,
+    numbers: HashMap<PhoneNumber, DealerId>,
+    contacts: BTreeMap<(DealerId, ContactId), Contact>,
+    consent: HashMap<(DealerId, PhoneNumber), Versioned<ConsentState>>,
+    ledger: HashMap<(DealerId, PhoneNumber), Vec<LedgerEntry>>,
+    pending: HashMap<(DealerId, PhoneNumber, Category), PendingAuthorization>,
+    rates: HashMap<(String, i64), u32>,
+    messages: BTreeMap<MessageId, Message>,
+    idempotency: HashMap<(DealerId, String), IdempotencyRecord>,
+    inbound: HashMap<String, DateTime<Utc>>,
+    work: Vec<WorkItem>,
+}
+
+/// Every storage port in one in-memory store.
+#[derive(Clone, Default)]
+pub struct InMemoryStore {
+    state: Arc<Mutex<State>>,
+}
+
+impl InMemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic in another test thread must not hide this test's result.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// All messages, oldest id first.
+    pub fn messages(&self) -> Vec<Message> {
+        self.lock().messages.values().cloned().collect()
+    }
+
+    pub fn work_items(&self) -> Vec<WorkItem> {
+        self.lock().work.clone()
+    }
+
+    pub fn ledger(&self, dealer: &DealerId, phone: &PhoneNumber) -> Vec<LedgerEntry> {
+        self.lock()
+            .ledger
+            .get(&(dealer.clone(), phone.clone()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Changes a stored message behind the services' back (tests of races).
+    pub fn put_message_raw(&self, message: Message) {
+        self.lock().messages.insert(message.id.clone(), message);
+    }
+}
+
+#[async_trait]
+impl DealerStore for InMemoryStore {
+    async fn dealer(&self, id: &DealerId) -> StoreResult<Option<Dealer>> {
+        Ok(self.lock().dealers.get(id).cloned())
+    }
+
+    async fn put_dealer(
+        &self,
+        dealer: &Dealer,
+        previous_number: Option<&PhoneNumber>,
+    ) -> StoreResult<()> {
+        let mut s = self.lock();
+        if let Some(owner) = s.numbers.get(&dealer.texting_number) {
+            if owner != &dealer.id {
+                return Err(StoreError::Conflict(
+                    "texting number belongs to another dealer",
+                ));
+            }
+        }
+        if let Some(prev) = previous_number.filter(|p| **p != dealer.texting_number) {
+            s.numbers.remove(prev);
+        }
+        s.numbers
+            .insert(dealer.texting_number.clone(), dealer.id.clone());
+        s.dealers.insert(dealer.id.clone(), dealer.clone());
+        Ok(())
+    }
+
+    async fn dealer_by_number(&self, number: &PhoneNumber) -> StoreResult<Option<DealerId>> {
+        Ok(self.lock().numbers.get(number).cloned())
+    }
+}
+
+#[async_trait]
+impl ContactStore for InMemoryStore {
+    async fn contact(&self, dealer: &DealerId, id: &ContactId) -> StoreResult<Option<Contact>> {
+        Ok(self
+            .lock()
+            .contacts
+            .get(&(dealer.clone(), id.clone()))
+            .cloned())
+    }
+
+    async fn put_contact(&self, contact: &Contact, _previous: Option<&Contact>) -> StoreResult<()> {
+        self.lock().contacts.insert(
+            (contact.dealer_id.clone(), contact.id.clone()),
+            contact.clone(),
+        );
+        Ok(())
+    }
+
+    async fn contacts_by_account(
+        &self,
+        dealer: &DealerId,
+        account: &AccountId,
+    ) -> StoreResult<Vec<Contact>> {
+        Ok(self
+            .lock()
+            .contacts
+            .values()
+            .filter(|c| &c.dealer_id == dealer && c.account_ids.contains(account))
+            .cloned()
+            .collect())
+    }
+
+    async fn contacts_by_deal(
+        &self,
+        dealer: &DealerId,
+        deal: &DealId,
+    ) -> StoreResult<Vec<Contact>> {
+        Ok(self
+            .lock()
+            .contacts
+            .values()
+            .filter(|c| &c.dealer_id == dealer && c.deal_ids.contains(deal))
+            .cloned()
+            .collect())
+    }
+
+    async fn contacts_by_phone(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+    ) -> StoreResult<Vec<Contact>> {
+        Ok(self
+            .lock()
+            .contacts
+            .values()
+            .filter(|c| &c.dealer_id == dealer && &c.phone == phone)
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl ConsentReader for InMemoryStore {
+    async fn consent(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+    ) -> StoreResult<Versioned<ConsentState>> {
+        Ok(self
+            .lock()
+            .consent
+            .get(&(dealer.clone(), phone.clone()))
+            .cloned()
+            .unwrap_or_default())
+    }
+
+    async fn consents(
+        &self,
+        dealer: &DealerId,
+        phones: &[PhoneNumber],
+    ) -> StoreResult<HashMap<PhoneNumber, ConsentState>> {
+        let s = self.lock();
+        Ok(phones
+            .iter()
+            .map(|p| {
+                let state = s
+                    .consent
+                    .get(&(dealer.clone(), p.clone()))
+                    .map(|v| v.value.clone())
+                    .unwrap_or_default();
+                (p.clone(), state)
+            })
+            .collect())
+    }
+
+    async fn history(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+    ) -> StoreResult<Vec<LedgerEntry>> {
+        Ok(self.ledger(dealer, phone))
+    }
+}
+
+#[async_trait]
+impl ConsentWriter for InMemoryStore {
+    async fn append(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        expected_version: u64,
+        entries: &[LedgerEntry],
+        new_state: &ConsentState,
+        consumed: &[PendingKey],
+    ) -> StoreResult<()> {
+        let mut s = self.lock();
+        let key = (dealer.clone(), phone.clone());
+        let current = s.consent.get(&key).map(|v| v.version).unwrap_or(0);
+        if current != expected_version {
+            return Err(StoreError::Conflict("consent version changed"));
+        }
+        for k in consumed {
+            let pk = (dealer.clone(), phone.clone(), k.category);
+            match s.pending.get(&pk) {
+                Some(p) if p.request_id == k.request_id => {}
+                _ => return Err(StoreError::Conflict("pending authorization changed")),
+            }
+        }
+        for k in consumed {
+            s.pending
+                .remove(&(dealer.clone(), phone.clone(), k.category));
+        }
+        s.consent.insert(
+            key.clone(),
+            Versioned {
+                value: new_state.clone(),
+                version: expected_version + 1,
+            },
+        );
+        s.ledger
+            .entry(key)
+            .or_default()
+            .extend(entries.iter().cloned());
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl PendingStore for InMemoryStore {
+    async fn pending(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        category: Category,
+    ) -> StoreResult<Option<PendingAuthorization>> {
+        Ok(self
+            .lock()
+            .pending
+            .get(&(dealer.clone(), phone.clone(), category))
+            .cloned())
+    }
+
+    async fn pending_for_number(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+    ) -> StoreResult<Vec<PendingAuthorization>> {
+        self.pending_for_numbers(dealer, std::slice::from_ref(phone))
+            .await
+    }
+
+    async fn pending_for_numbers(
+        &self,
+        dealer: &DealerId,
+        phones: &[PhoneNumber],
+    ) -> StoreResult<Vec<PendingAuthorization>> {
+        Ok(self
+            .lock()
+            .pending
+            .values()
+            .filter(|p| &p.dealer_id == dealer && phones.contains(&p.phone))
+            .cloned()
+            .collect())
+    }
+
+    async fn put_pending(&self, pending: &PendingAuthorization) -> StoreResult<()> {
+        self.lock().pending.insert(
+            (
+                pending.dealer_id.clone(),
+                pending.phone.clone(),
+                pending.category,
+            ),
+            pending.clone(),
+        );
+        Ok(())
+    }
+
+    async fn record_failed_attempt(
+        &self,
+        pending: &PendingAuthorization,
+        seen_attempts: u32,
+    ) -> StoreResult<()> {
+        let mut s = self.lock();
+        match s.pending.get_mut(&(
+            pending.dealer_id.clone(),
+            pending.phone.clone(),
+            pending.category,
+        )) {
+            Some(p) if p.request_id == pending.request_id && p.attempts == seen_attempts => {
+                p.attempts += 1;
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict("pending authorization changed")),
+        }
+    }
+}
+
+#[async_trait]
+impl RateLimiter for InMemoryStore {
+    async fn acquire(
+        &self,
+        key: &str,
+        limit: u32,
+        window: Duration,
+        at: DateTime<Utc>,
+    ) -> StoreResult<RateDecision> {
+        let secs = window.as_secs().max(1) as i64;
+        let bucket = at.timestamp().div_euclid(secs);
+        let mut s = self.lock();
+        let count = s.rates.entry((key.to_owned(), bucket)).or_insert(0);
+        if *count >= limit {
+            let retry = (bucket + 1) * secs - at.timestamp();
+            return Ok(RateDecision::Limited {
+                retry_after: Duration::from_secs(retry.max(1) as u64),
+            });
+        }
+        *count += 1;
+        Ok(RateDecision::Allowed)
+    }
+}
+
+/// The statuses a delivery worker may claim (mirrors the DynamoDB adapter's condition).
+pub fn claimable(m: &Message, at: DateTime<Utc>) -> bool {
+    m.status == MessageStatus::Queued
+        || (m.status.is_waiting() && m.send_at <= at + chrono::Duration::seconds(60))
+}
+
+#[async_trait]
+impl MessageStore for InMemoryStore {
+    async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>> {
+        Ok(self.lock().messages.get(id).cloned())
+    }
+
+    async fn create(
+        &self,
+        message: &Message,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> StoreResult<()> {
+        let mut s = self.lock();
+        if let Some(r) = idempotency {
+            let k = (r.dealer_id.clone(), r.key.clone());
+            if s.idempotency.contains_key(&k) {
+                return Err(StoreError::Conflict("idempotency key exists"));
+            }
+            s.idempotency.insert(k, r.clone());
+        }
+        if s.messages.contains_key(&message.id) {
+            return Err(StoreError::Conflict("message exists"));
+        }
+        s.messages.insert(message.id.clone(), message.clone());
+        Ok(())
+    }
+
+    async fn idempotency(
+        &self,
+        dealer: &DealerId,
+        key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        Ok(self
+            .lock()
+            .idempotency
+            .get(&(dealer.clone(), key.to_owned()))
+            .cloned())
+    }
+
+    async fn save(&self, message: &Message, expected: MessageStatus) -> StoreResult<()> {
+        let mut s = self.lock();
+        match s.messages.get_mut(&message.id) {
+            Some(m) if m.status == expected => {
+                *m = message.clone();
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict("message status changed")),
+        }
+    }
+
+    async fn claim(&self, id: &MessageId, at: DateTime<Utc>) -> StoreResult<Claim> {
+        let mut s = self.lock();
+        let Some(m) = s.messages.get_mut(id) else {
+            return Ok(Claim::NotFound);
+        };
+        if !claimable(m, at) {
+            return Ok(Claim::NotClaimable(m.status));
+        }
+        m.transition(MessageStatus::Sending, at, None);
+        Ok(Claim::Claimed(Box::new(m.clone())))
+    }
+
+    async fn due(&self, shard: u32, until: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Message>> {
+        let _ = shard; // one shard in memory: shard 0 holds everything
+        if shard != 0 {
+            return Ok(Vec::new());
+        }
+        let mut due: Vec<Message> = self
+            .lock()
+            .messages
+            .values()
+            .filter(|m| m.status.is_waiting() && m.send_at <= until)
+            .cloned()
+            .collect();
+        due.sort_by_key(|m| m.send_at);
+        due.truncate(limit as usize);
+        Ok(due)
+    }
+
+    async fn by_recipient(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        statuses: &[MessageStatus],
+    ) -> StoreResult<Vec<Message>> {
+        Ok(self
+            .lock()
+            .messages
+            .values()
+            .filter(|m| &m.dealer_id == dealer && &m.to == phone && statuses.contains(&m.status))
+            .cloned()
+            .collect())
+    }
+}
+
+#[async_trait]
+impl InboundLog for InMemoryStore {
+    async fn first_delivery(
+        &self,
+        carrier_message_id: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool> {
+        Ok(self
+            .lock()
+            .inbound
+            .insert(carrier_message_id.to_owned(), at)
+            .is_none())
+    }
+}
+
+#[async_trait]
+impl WorkQueue for InMemoryStore {
+    async fn add_item(&self, item: &WorkItem) -> StoreResult<()> {
+        self.lock().work.push(item.clone());
+        Ok(())
+    }
+}
+
+/// The outbound queue in memory: records what was queued; can refuse the next sends.
+#[derive(Clone, Default)]
+pub struct FakeQueue {
+    inner: Arc<Mutex<(Vec<Outbound>, u32)>>,
+}
+
+impl FakeQueue {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Everything queued so far, in order.
+    pub fn sent(&self) -> Vec<Outbound> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .clone()
+    }
+
+    /// Takes what was queued (as a consumer would).
+    pub fn drain(&self) -> Vec<Outbound> {
+        std::mem::take(&mut self.inner.lock().unwrap_or_else(|e| e.into_inner()).0)
+    }
+
+    /// The next `n` enqueue calls refuse every item.
+    pub fn fail_next(&self, n: u32) {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner()).1 = n;
+    }
+}
+
+#[async_trait]
+impl OutboundQueue for FakeQueue {
+    async fn enqueue(&self, items: &[Outbound]) -> StoreResult<Vec<MessageId>> {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if g.1 > 0 {
+            g.1 -= 1;
+            return Ok(items
+                .iter()
+                .map(|o| o.envelope.message_id.clone())
+                .collect());
+        }
+        g.0.extend(items.iter().cloned());
+        Ok(Vec::new())
+    }
+}
+
+/// The event bus in memory.
+#[derive(Clone, Default)]
+pub struct FakeBus {
+    events: Arc<Mutex<Vec<BusEvent>>>,
+}
+
+impl FakeBus {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn published(&self) -> Vec<BusEvent> {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
+    }
+}
+
+#[async_trait]
+impl EventPublisher for FakeBus {
+    async fn publish(&self, events: &[BusEvent]) -> StoreResult<()> {
+        self.events
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .extend(events.iter().cloned());
+        Ok(())
+    }
+}
+
+/// How the fake carrier answers the next sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CarrierScript {
+    Retryable,
+    OptedOut,
+    Permanent,
+}
+
+/// The carrier in memory: records every send; can fail the next ones.
+#[derive(Clone, Default)]
+pub struct FakeCarrier {
+    inner: Arc<Mutex<(Vec<CarrierSend>, VecDeque<CarrierScript>, u64)>>,
+}
+
+impl FakeCarrier {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn sent(&self) -> Vec<CarrierSend> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .0
+            .clone()
+    }
+
+    /// Texts received by a number, oldest first.
+    pub fn inbox(&self, to: &PhoneNumber) -> Vec<String> {
+        self.sent()
+            .into_iter()
+            .filter(|s| &s.to == to)
+            .map(|s| s.body)
+            .collect()
+    }
+
+    pub fn fail_next(&self, n: usize, how: CarrierScript) {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        g.1.extend(std::iter::repeat_n(how, n));
+    }
+}
+
+#[async_trait]
+impl Carrier for FakeCarrier {
+    async fn send(&self, message: &CarrierSend) -> Result<CarrierReceipt, CarrierError> {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        match g.1.pop_front() {
+            Some(CarrierScript::Retryable) => Err(CarrierError::Retryable {
+                reason: "HTTP 500".into(),
+                retry_after: None,
+            }),
+            Some(CarrierScript::OptedOut) => Err(CarrierError::OptedOut { code: 21610 }),
+            Some(CarrierScript::Permanent) => Err(CarrierError::Permanent {
+                code: Some(21211),
+                reason: "invalid 'To' number".into(),
+            }),
+            None => {
+                g.2 += 1;
+                let sid = format!("SM{:032x}", g.2);
+                g.0.push(message.clone());
+                Ok(CarrierReceipt {
+                    carrier_message_id: sid,
+                })
+            }
+        }
+    }
+}

@@ -1,0 +1,382 @@
+//! Consent: an append-only ledger of events per (dealer, number, category), and the
+//! state derived from it.
+//!
+//! The current state is a fold of the ledger ([`ConsentState::from_ledger`]); the
+//! stored state is only a cache of that fold, written in the same transaction as
+//! the entries it folds (see the store adapter). `may_send` is the one decision
+//! every send goes through.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::category::Category;
+use crate::ids::{DealerId, StaffUserId};
+use crate::phone::PhoneNumber;
+
+/// What happened to consent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ConsentEvent {
+    /// Staff verified the approval code the person read back.
+    GrantedByCode,
+    /// The person replied "Agree" to a pending request.
+    GrantedByReply,
+    /// Staff unsubscribed the category in the portal.
+    RevokedByPortal,
+    /// The person replied STOP (or a plain-language revocation).
+    RevokedByReply,
+    /// The carrier reported the number blocked us (e.g. Twilio 21610).
+    RevokedByCarrier,
+    /// The person replied START/UNSTOP/YES after a STOP.
+    RestoredByStart,
+}
+
+impl ConsentEvent {
+    pub fn is_grant(self) -> bool {
+        matches!(
+            self,
+            ConsentEvent::GrantedByCode
+                | ConsentEvent::GrantedByReply
+                | ConsentEvent::RestoredByStart
+        )
+    }
+}
+
+/// Who made the change.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "id", rename_all = "kebab-case")]
+pub enum Actor {
+    /// A staff user of the portal.
+    Staff(StaffUserId),
+    /// The phone itself (a reply).
+    Phone,
+    /// The carrier (a block report).
+    Carrier,
+}
+
+/// One append-only ledger entry. Entries are never updated or deleted.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct LedgerEntry {
+    /// Unique and time-ordered (ULID).
+    pub id: String,
+    pub dealer_id: DealerId,
+    pub phone: PhoneNumber,
+    pub category: Category,
+    pub event: ConsentEvent,
+    pub actor: Actor,
+    pub at: DateTime<Utc>,
+    /// The carrier message id of the reply, or the approval request id.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub evidence: Option<String>,
+    /// Version of the disclosure text the person agreed to (grants).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disclosure_version: Option<String>,
+}
+
+/// The state of one category for one number.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "camelCase")]
+pub struct CategoryConsent {
+    pub status: ConsentStatus,
+    /// The event that set the status (None while never touched).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_event: Option<ConsentEvent>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<DateTime<Utc>>,
+}
+
+/// Ledger-derived status. `pending` is not here: it comes from a live approval request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum ConsentStatus {
+    #[default]
+    None,
+    Authorized,
+    Revoked,
+}
+
+/// Consent of one number with one dealer, all categories.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+pub struct ConsentState {
+    categories: [CategoryConsent; 4],
+}
+
+/// Why a send was refused, or that it may go.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    Allowed,
+    NeverAuthorized,
+    Revoked {
+        by: ConsentEvent,
+        since: DateTime<Utc>,
+    },
+}
+
+impl Decision {
+    pub fn is_allowed(self) -> bool {
+        self == Decision::Allowed
+    }
+
+    /// A short machine-readable reason (message status reasons, logs).
+    pub fn reason(self) -> &'static str {
+        match self {
+            Decision::Allowed => "allowed",
+            Decision::NeverAuthorized => "not-authorized",
+            Decision::Revoked {
+                by: ConsentEvent::RevokedByReply,
+                ..
+            } => "revoked-by-reply",
+            Decision::Revoked {
+                by: ConsentEvent::RevokedByCarrier,
+                ..
+            } => "revoked-by-carrier",
+            Decision::Revoked { .. } => "revoked",
+        }
+    }
+}
+
+fn index(c: Category) -> usize {
+    match c {
+        Category::Accounting => 0,
+        Category::Service => 1,
+        Category::Sales => 2,
+        Category::Marketing => 3,
+    }
+}
+
+impl ConsentState {
+    /// The fold of a ledger, in order.
+    pub fn from_ledger<'a>(entries: impl IntoIterator<Item = &'a LedgerEntry>) -> Self {
+        let mut state = Self::default();
+        for e in entries {
+            state.apply(e);
+        }
+        state
+    }
+
+    /// Applies one entry. Applying an entry that changes nothing is harmless.
+    pub fn apply(&mut self, entry: &LedgerEntry) {
+        let slot = &mut self.categories[index(entry.category)];
+        let status = match entry.event {
+            ConsentEvent::GrantedByCode | ConsentEvent::GrantedByReply => ConsentStatus::Authorized,
+            ConsentEvent::RestoredByStart => {
+                // START restores only what a STOP (or carrier block) removed: a portal
+                // unsubscribe or a never-given consent stays as it is.
+                if !Self::restorable(*slot) {
+                    return;
+                }
+                ConsentStatus::Authorized
+            }
+            ConsentEvent::RevokedByPortal
+            | ConsentEvent::RevokedByReply
+            | ConsentEvent::RevokedByCarrier => ConsentStatus::Revoked,
+        };
+        *slot = CategoryConsent {
+            status,
+            last_event: Some(entry.event),
+            since: Some(entry.at),
+        };
+    }
+
+    fn restorable(c: CategoryConsent) -> bool {
+        c.status == ConsentStatus::Revoked
+            && matches!(
+                c.last_event,
+                Some(ConsentEvent::RevokedByReply | ConsentEvent::RevokedByCarrier)
+            )
+    }
+
+    pub fn get(&self, category: Category) -> CategoryConsent {
+        self.categories[index(category)]
+    }
+
+    /// May a text of `category` go to this number now? Only an authorization that no
+    /// later revocation undid says yes.
+    pub fn may_send(&self, category: Category) -> Decision {
+        let c = self.get(category);
+        match (c.status, c.last_event, c.since) {
+            (ConsentStatus::Authorized, _, _) => Decision::Allowed,
+            (ConsentStatus::Revoked, Some(by), Some(since)) => Decision::Revoked { by, since },
+            _ => Decision::NeverAuthorized,
+        }
+    }
+
+    /// Categories a STOP would revoke now: every one not already revoked.
+    /// (A STOP from a number that never consented still gets a ledger entry per
+    /// category, so a later grant needs a new, explicit consent.)
+    pub fn categories_to_revoke(&self) -> Vec<Category> {
+        Category::ALL
+            .into_iter()
+            .filter(|c| self.get(*c).status != ConsentStatus::Revoked)
+            .collect()
+    }
+
+    /// Categories a START would restore.
+    pub fn categories_to_restore(&self) -> Vec<Category> {
+        Category::ALL
+            .into_iter()
+            .filter(|c| Self::restorable(self.get(*c)))
+            .collect()
+    }
+
+    /// Categories currently authorized.
+    pub fn authorized(&self) -> Vec<Category> {
+        Category::ALL
+            .into_iter()
+            .filter(|c| self.get(*c).status == ConsentStatus::Authorized)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+    use proptest::prelude::*;
+
+    fn entry(category: Category, event: ConsentEvent, minute: u32) -> LedgerEntry {
+        LedgerEntry {
+            id: format!("e{minute:05}"),
+            dealer_id: DealerId::parse("d1").unwrap(),
+            phone: PhoneNumber::from_e164("+14155552671").unwrap(),
+            category,
+            event,
+            actor: Actor::Phone,
+            at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+                + chrono::Duration::minutes(minute.into()),
+            evidence: None,
+            disclosure_version: None,
+        }
+    }
+
+    #[test]
+    fn nothing_is_allowed_before_a_grant() {
+        let s = ConsentState::default();
+        for c in Category::ALL {
+            assert_eq!(s.may_send(c), Decision::NeverAuthorized);
+        }
+    }
+
+    #[test]
+    fn a_grant_allows_only_its_category() {
+        let s = ConsentState::from_ledger(&[entry(
+            Category::Accounting,
+            ConsentEvent::GrantedByCode,
+            1,
+        )]);
+        assert!(s.may_send(Category::Accounting).is_allowed());
+        assert_eq!(s.may_send(Category::Marketing), Decision::NeverAuthorized);
+    }
+
+    #[test]
+    fn stop_then_start_restores_but_portal_unsubscribe_stays() {
+        let ledger = [
+            entry(Category::Accounting, ConsentEvent::GrantedByCode, 1),
+            entry(Category::Service, ConsentEvent::GrantedByCode, 2),
+            entry(Category::Service, ConsentEvent::RevokedByPortal, 3),
+            entry(Category::Accounting, ConsentEvent::RevokedByReply, 4),
+        ];
+        let s = ConsentState::from_ledger(&ledger);
+        assert_eq!(s.categories_to_restore(), vec![Category::Accounting]);
+        assert_eq!(
+            s.may_send(Category::Accounting).reason(),
+            "revoked-by-reply"
+        );
+        let mut s2 = s.clone();
+        s2.apply(&entry(
+            Category::Accounting,
+            ConsentEvent::RestoredByStart,
+            5,
+        ));
+        s2.apply(&entry(Category::Service, ConsentEvent::RestoredByStart, 5));
+        assert!(s2.may_send(Category::Accounting).is_allowed());
+        assert!(!s2.may_send(Category::Service).is_allowed());
+    }
+
+    #[test]
+    fn stop_revokes_every_category_not_already_revoked() {
+        let s = ConsentState::from_ledger(&[
+            entry(Category::Sales, ConsentEvent::GrantedByReply, 1),
+            entry(Category::Marketing, ConsentEvent::RevokedByPortal, 2),
+        ]);
+        assert_eq!(
+            s.categories_to_revoke(),
+            vec![Category::Accounting, Category::Service, Category::Sales]
+        );
+    }
+
+    fn arb_event() -> impl Strategy<Value = ConsentEvent> {
+        prop_oneof![
+            Just(ConsentEvent::GrantedByCode),
+            Just(ConsentEvent::GrantedByReply),
+            Just(ConsentEvent::RevokedByPortal),
+            Just(ConsentEvent::RevokedByReply),
+            Just(ConsentEvent::RevokedByCarrier),
+            Just(ConsentEvent::RestoredByStart),
+        ]
+    }
+
+    fn arb_category() -> impl Strategy<Value = Category> {
+        prop_oneof![
+            Just(Category::Accounting),
+            Just(Category::Service),
+            Just(Category::Sales),
+            Just(Category::Marketing),
+        ]
+    }
+
+    fn arb_ledger() -> impl Strategy<Value = Vec<LedgerEntry>> {
+        prop::collection::vec((arb_category(), arb_event()), 0..40).prop_map(|v| {
+            v.into_iter()
+                .enumerate()
+                .map(|(i, (c, e))| entry(c, e, i as u32))
+                .collect()
+        })
+    }
+
+    proptest! {
+        /// Replaying the whole ledger equals applying entries one at a time onto a
+        /// state restored from any prefix (the cached state agrees with the ledger).
+        #[test]
+        fn replay_equals_incremental(ledger in arb_ledger(), split in 0usize..40) {
+            let split = split.min(ledger.len());
+            let mut incremental = ConsentState::from_ledger(&ledger[..split]);
+            let json = serde_json::to_string(&incremental).unwrap();
+            incremental = serde_json::from_str(&json).unwrap();
+            for e in &ledger[split..] {
+                incremental.apply(e);
+            }
+            prop_assert_eq!(incremental, ConsentState::from_ledger(&ledger));
+        }
+
+        /// No sequence lets may_send say yes after the latest revocation of a
+        /// category unless a later grant (code, Agree, or START after a STOP) exists.
+        #[test]
+        fn no_yes_after_revocation_without_later_grant(ledger in arb_ledger()) {
+            let state = ConsentState::from_ledger(&ledger);
+            for c in Category::ALL {
+                let allowed = state.may_send(c).is_allowed();
+                let mine: Vec<&LedgerEntry> = ledger.iter().filter(|e| e.category == c).collect();
+                let last_revocation = mine.iter().rposition(|e| !e.event.is_grant());
+                let grant_after = |from: usize| mine[from..].iter().any(|e| e.event.is_grant());
+                match last_revocation {
+                    Some(i) => {
+                        if allowed {
+                            prop_assert!(grant_after(i + 1), "allowed after revocation with no later grant");
+                            // A START only counts after a STOP or carrier block, never after a portal unsubscribe.
+                            if mine[i].event == ConsentEvent::RevokedByPortal {
+                                prop_assert!(mine[i + 1..].iter().any(|e| matches!(e.event, ConsentEvent::GrantedByCode | ConsentEvent::GrantedByReply)));
+                            }
+                        }
+                    }
+                    None => {
+                        if allowed {
+                            prop_assert!(mine.iter().any(|e| matches!(e.event, ConsentEvent::GrantedByCode | ConsentEvent::GrantedByReply)));
+                        }
+                    }
+                }
+            }
+        }
+    }
+}

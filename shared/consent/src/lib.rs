@@ -1,0 +1,31 @@
+//! The consent library: everything the texting service decides, as pure Rust.
+//!
+//! No AWS, Lambda or HTTP dependency and no clock of its own: every rule takes the
+//! time it is asked about. Adapters implement the [`ports`]; the [`service`] layer
+//! composes the rules over those ports; functions only wire.
+
+pub mod approval;
+pub mod category;
+pub mod error;
+pub mod ids;
+pub mod ledger;
+pub mod message;
+pub mod phone;
+pub mod ports;
+pub mod quiet_hours;
+pub mod reply;
+pub mod service;
+pub mod sms;
+pub mod template;
+pub mod webhook;
+
+#[cfg(any(test, feature = "test-util"))]
+pub mod fakes;
+
+pub use category::Category;
+pub use error::{DomainError, StoreError};
+pub use ids::{AccountId, ContactId, DealId, DealerId, MessageId, StaffUserId};
+pub use phone::PhoneNumber;
+
+/// Re-exported so callers name time zones with the same version the rules use.
+pub use chrono_tz;

@@ -1,0 +1,209 @@
+//! Outbound messages and their life cycle.
+//!
+//! ```text
+//! scheduled ──dispatch──▶ queued ──deliver claims──▶ sending ──▶ sent ──callback──▶ delivered
+//!     │  ╲                  │                           │
+//!     │   deferred (quiet)  └─▶ suppressed (consent)    └─▶ failed (permanent) / queued again (retryable)
+//!     └─▶ canceled (staff, until queued)
+//! ```
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::category::Category;
+use crate::ids::{AccountId, ContactId, DealId, DealerId, MessageId, StaffUserId};
+use crate::phone::PhoneNumber;
+use crate::sms::Encoding;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MessageStatus {
+    Scheduled,
+    Deferred,
+    Queued,
+    Sending,
+    Sent,
+    Delivered,
+    Failed,
+    Suppressed,
+    Canceled,
+}
+
+impl MessageStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MessageStatus::Scheduled => "scheduled",
+            MessageStatus::Deferred => "deferred",
+            MessageStatus::Queued => "queued",
+            MessageStatus::Sending => "sending",
+            MessageStatus::Sent => "sent",
+            MessageStatus::Delivered => "delivered",
+            MessageStatus::Failed => "failed",
+            MessageStatus::Suppressed => "suppressed",
+            MessageStatus::Canceled => "canceled",
+        }
+    }
+
+    /// Waiting in the time index for dispatch.
+    pub fn is_waiting(self) -> bool {
+        matches!(self, MessageStatus::Scheduled | MessageStatus::Deferred)
+    }
+
+    /// Nothing more will happen to it (apart from carrier callbacks on sent).
+    pub fn is_final(self) -> bool {
+        matches!(
+            self,
+            MessageStatus::Delivered
+                | MessageStatus::Failed
+                | MessageStatus::Suppressed
+                | MessageStatus::Canceled
+        )
+    }
+}
+
+impl std::fmt::Display for MessageStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Why a message exists; decides which rules apply at delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum MessageKind {
+    /// A template text from staff or an automated task: consent and quiet hours apply.
+    Template,
+    /// The approval code text the person asked staff for: transactional, no consent yet.
+    ApprovalCode,
+    /// A required answer to the person's own message (STOP/HELP/Agree confirmations):
+    /// sent even after a STOP, never marketing.
+    Reply,
+}
+
+/// Who asked for the message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case")]
+pub enum Origin {
+    Staff { user: StaffUserId },
+    Automation { event: String, event_id: String },
+    System,
+}
+
+/// One status change, kept on the message as its visible history.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct StatusChange {
+    pub status: MessageStatus,
+    pub at: DateTime<Utc>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// An outbound text.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Message {
+    pub id: MessageId,
+    pub dealer_id: DealerId,
+    pub kind: MessageKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<ContactId>,
+    pub to: PhoneNumber,
+    pub from: PhoneNumber,
+    pub category: Category,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub template_version: Option<u32>,
+    pub body: String,
+    /// The template variables as given (kept with the message for history and PAY).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub variables: Option<serde_json::Map<String, serde_json::Value>>,
+    pub encoding: Encoding,
+    pub segments: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub notes: Option<String>,
+    pub origin: Origin,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<AccountId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deal_id: Option<DealId>,
+    /// The recipient's own IANA zone when the contact has one (quiet hours).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_time_zone: Option<String>,
+    pub created_at: DateTime<Utc>,
+    /// What staff asked for (None = now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_at: Option<DateTime<Utc>>,
+    /// When it is due to go (after any quiet-hours deferral).
+    pub send_at: DateTime<Utc>,
+    pub status: MessageStatus,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status_reason: Option<String>,
+    pub history: Vec<StatusChange>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub carrier_message_id: Option<String>,
+    #[serde(default)]
+    pub attempts: u32,
+}
+
+impl Message {
+    /// Records a status change (the store makes it conditional on the previous status).
+    pub fn transition(&mut self, status: MessageStatus, at: DateTime<Utc>, reason: Option<String>) {
+        self.status = status;
+        self.status_reason = reason.clone();
+        self.history.push(StatusChange { status, at, reason });
+    }
+
+    /// Is consent needed for this message at delivery?
+    pub fn needs_consent(&self) -> bool {
+        self.kind == MessageKind::Template
+    }
+
+    /// Do quiet hours apply? Answers to the person's own message and codes they are
+    /// waiting for go at once.
+    pub fn honours_quiet_hours(&self) -> bool {
+        self.kind == MessageKind::Template
+    }
+}
+
+/// What travels on the outbound queue: a pointer to the message, in an envelope.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct OutboundEnvelope {
+    pub id: String,
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub version: u32,
+    pub time: DateTime<Utc>,
+    pub dealer_id: DealerId,
+    pub message_id: MessageId,
+}
+
+impl OutboundEnvelope {
+    pub const KIND: &'static str = "message.queued";
+
+    pub fn new(dealer_id: DealerId, message_id: MessageId, time: DateTime<Utc>) -> Self {
+        Self {
+            id: crate::ids::new_ulid(),
+            kind: Self::KIND.to_owned(),
+            version: 1,
+            time,
+            dealer_id,
+            message_id,
+        }
+    }
+}
+
+/// A queue send request: the envelope and how long SQS should hold it (0..=900 s).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outbound {
+    pub envelope: OutboundEnvelope,
+    pub delay_seconds: u32,
+}
+
+/// A stable fingerprint of a request body (idempotency: same key, different body).
+pub fn request_fingerprint(bytes: &[u8]) -> String {
+    use sha2::Digest;
+    crate::approval::hex(&sha2::Sha256::digest(bytes))
+}

@@ -1,0 +1,342 @@
+//! Ports: narrow traits, one per capability, that the services use and the adapters
+//! implement (DynamoDB, SQS, EventBridge, carrier HTTP) — and the fakes, in memory.
+//!
+//! Each function's IAM policy in infra/template.yaml grants exactly the actions of the
+//! ports it is wired with.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::approval::PendingAuthorization;
+use crate::category::Category;
+use crate::error::StoreError;
+use crate::ids::{AccountId, ContactId, DealId, DealerId, MessageId};
+use crate::ledger::{ConsentState, LedgerEntry};
+use crate::message::{Message, MessageStatus, Outbound};
+use crate::phone::PhoneNumber;
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// A dealer's texting settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Dealer {
+    pub id: DealerId,
+    pub name: String,
+    pub texting_number: PhoneNumber,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub help_contact: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+}
+
+/// A person on accounts and deals, with the cell number they are texted on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Contact {
+    pub id: ContactId,
+    pub dealer_id: DealerId,
+    pub name: String,
+    pub phone: PhoneNumber,
+    #[serde(default)]
+    pub account_ids: Vec<AccountId>,
+    #[serde(default)]
+    pub deal_ids: Vec<DealId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait DealerStore: Send + Sync {
+    async fn dealer(&self, id: &DealerId) -> StoreResult<Option<Dealer>>;
+    /// Saves the settings and claims the texting number for this dealer atomically
+    /// (`Conflict` when another dealer holds it); releases `previous_number`.
+    async fn put_dealer(
+        &self,
+        dealer: &Dealer,
+        previous_number: Option<&PhoneNumber>,
+    ) -> StoreResult<()>;
+    /// Which dealer texts from this number.
+    async fn dealer_by_number(&self, number: &PhoneNumber) -> StoreResult<Option<DealerId>>;
+}
+
+#[async_trait]
+pub trait ContactStore: Send + Sync {
+    async fn contact(&self, dealer: &DealerId, id: &ContactId) -> StoreResult<Option<Contact>>;
+    /// Upserts the contact and its account/deal links (`previous` is what was stored).
+    async fn put_contact(&self, contact: &Contact, previous: Option<&Contact>) -> StoreResult<()>;
+    async fn contacts_by_account(
+        &self,
+        dealer: &DealerId,
+        account: &AccountId,
+    ) -> StoreResult<Vec<Contact>>;
+    async fn contacts_by_deal(&self, dealer: &DealerId, deal: &DealId)
+        -> StoreResult<Vec<Contact>>;
+    async fn contacts_by_phone(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+    ) -> StoreResult<Vec<Contact>>;
+}
+
+/// Consent state with the version it was read at (optimistic concurrency).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Versioned<T> {
+    pub value: T,
+    pub version: u64,
+}
+
+/// Identifies a pending authorization to consume in the same write as a grant.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PendingKey {
+    pub category: Category,
+    pub request_id: String,
+}
+
+#[async_trait]
+pub trait ConsentReader: Send + Sync {
+    async fn consent(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+    ) -> StoreResult<Versioned<ConsentState>>;
+    /// Many numbers at once (BatchGetItem): numbers never touched map to the default state.
+    async fn consents(
+        &self,
+        dealer: &DealerId,
+        phones: &[PhoneNumber],
+    ) -> StoreResult<HashMap<PhoneNumber, ConsentState>>;
+    /// The whole ledger of a number, oldest first.
+    async fn history(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+    ) -> StoreResult<Vec<LedgerEntry>>;
+}
+
+#[async_trait]
+pub trait ConsentWriter: Send + Sync {
+    /// Appends ledger entries and stores the state they fold to, in one transaction,
+    /// only if the stored version is still `expected_version` (else `Conflict`).
+    /// Pending authorizations named in `consumed` are deleted in the same transaction.
+    async fn append(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        expected_version: u64,
+        entries: &[LedgerEntry],
+        new_state: &ConsentState,
+        consumed: &[PendingKey],
+    ) -> StoreResult<()>;
+}
+
+#[async_trait]
+pub trait PendingStore: Send + Sync {
+    async fn pending(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        category: Category,
+    ) -> StoreResult<Option<PendingAuthorization>>;
+    async fn pending_for_number(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+    ) -> StoreResult<Vec<PendingAuthorization>>;
+    /// Pending requests for many numbers at once (contact listings).
+    async fn pending_for_numbers(
+        &self,
+        dealer: &DealerId,
+        phones: &[PhoneNumber],
+    ) -> StoreResult<Vec<PendingAuthorization>>;
+    /// Creates or replaces the request for (dealer, phone, category).
+    async fn put_pending(&self, pending: &PendingAuthorization) -> StoreResult<()>;
+    /// Counts a wrong try, only if the stored attempts still equal `seen_attempts` and
+    /// the request id matches (`Conflict` otherwise), so parallel guesses cannot exceed the limit.
+    async fn record_failed_attempt(
+        &self,
+        pending: &PendingAuthorization,
+        seen_attempts: u32,
+    ) -> StoreResult<()>;
+}
+
+/// The outcome of taking one unit of a rate limit.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateDecision {
+    Allowed,
+    Limited { retry_after: Duration },
+}
+
+#[async_trait]
+pub trait RateLimiter: Send + Sync {
+    /// Takes one unit of `key` for the fixed window containing `at` if fewer than `limit` were taken.
+    async fn acquire(
+        &self,
+        key: &str,
+        limit: u32,
+        window: Duration,
+        at: DateTime<Utc>,
+    ) -> StoreResult<RateDecision>;
+}
+
+/// An idempotency key and what it produced.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct IdempotencyRecord {
+    pub dealer_id: DealerId,
+    pub key: String,
+    /// Fingerprint of the request body, so reuse with another body is detected.
+    pub request_hash: String,
+    pub message_id: MessageId,
+    pub created_at: DateTime<Utc>,
+}
+
+/// The result of trying to claim a queued message for delivery.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Claim {
+    Claimed(Box<Message>),
+    /// It is not queued (already sending/sent/canceled...): do nothing.
+    NotClaimable(MessageStatus),
+    NotFound,
+}
+
+#[async_trait]
+pub trait MessageStore: Send + Sync {
+    async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>>;
+    /// Stores a new message (and its idempotency record, atomically). `Conflict` when
+    /// the idempotency key exists already.
+    async fn create(
+        &self,
+        message: &Message,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> StoreResult<()>;
+    async fn idempotency(
+        &self,
+        dealer: &DealerId,
+        key: &str,
+    ) -> StoreResult<Option<IdempotencyRecord>>;
+    /// Replaces the message if its stored status is still `expected` (`Conflict` otherwise).
+    async fn save(&self, message: &Message, expected: MessageStatus) -> StoreResult<()>;
+    /// queued -> sending, atomically, returning the claimed message.
+    async fn claim(&self, id: &MessageId, at: DateTime<Utc>) -> StoreResult<Claim>;
+    /// Waiting messages of one shard of the time index due at or before `until`.
+    async fn due(&self, shard: u32, until: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Message>>;
+    /// Messages to a number from a dealer that are in one of `statuses`.
+    async fn by_recipient(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        statuses: &[MessageStatus],
+    ) -> StoreResult<Vec<Message>>;
+}
+
+#[async_trait]
+pub trait OutboundQueue: Send + Sync {
+    /// Queues messages (batched by the adapter). Returns the ids that could not be queued.
+    async fn enqueue(&self, items: &[Outbound]) -> StoreResult<Vec<MessageId>>;
+}
+
+/// An event published to the bus, in an envelope (`detail` carries id, version, time).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct BusEvent {
+    pub source: String,
+    pub detail_type: String,
+    pub detail: serde_json::Value,
+}
+
+#[async_trait]
+pub trait EventPublisher: Send + Sync {
+    /// Publishes all events (batched by 10); fails if any entry failed.
+    async fn publish(&self, events: &[BusEvent]) -> StoreResult<()>;
+}
+
+/// What to hand the carrier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarrierSend {
+    pub from: PhoneNumber,
+    pub to: PhoneNumber,
+    pub body: String,
+    /// Where the carrier reports delivery status.
+    pub status_callback: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarrierReceipt {
+    pub carrier_message_id: String,
+}
+
+/// How a carrier call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CarrierError {
+    /// 429, 5xx, timeouts, network: try again later.
+    #[error("carrier temporarily unavailable: {reason}")]
+    Retryable {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// The number has opted out at the carrier (Twilio 21610).
+    #[error("recipient has opted out at the carrier (code {code})")]
+    OptedOut { code: u32 },
+    /// Any other refusal: sending again will not help.
+    #[error("carrier refused the message (code {code:?}): {reason}")]
+    Permanent { code: Option<u32>, reason: String },
+}
+
+#[async_trait]
+pub trait Carrier: Send + Sync {
+    async fn send(&self, message: &CarrierSend) -> Result<CarrierReceipt, CarrierError>;
+}
+
+#[async_trait]
+pub trait InboundLog: Send + Sync {
+    /// Records a carrier message id; false when it was seen before (a redelivered webhook).
+    async fn first_delivery(
+        &self,
+        carrier_message_id: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<bool>;
+}
+
+/// A texting queue (worklist) for staff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum WorkQueueName {
+    Replies,
+    FailedSends,
+    Authorizations,
+}
+
+/// An item on a texting queue.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct WorkItem {
+    pub id: String,
+    pub dealer_id: DealerId,
+    pub queue: WorkQueueName,
+    /// reply-needs-attention, send-failed, authorization-pending-too-long, ...
+    pub kind: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<ContactId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub phone: Option<PhoneNumber>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<AccountId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deal_id: Option<DealId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub message_id: Option<MessageId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    pub created_at: DateTime<Utc>,
+    pub status: String,
+}
+
+#[async_trait]
+pub trait WorkQueue: Send + Sync {
+    async fn add_item(&self, item: &WorkItem) -> StoreResult<()>;
+}

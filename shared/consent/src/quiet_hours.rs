@@ -1,0 +1,1120 @@
+//! Quiet hours in the recipient's local time.
+//!
+//! The policy comes from two tables embedded at build time and parsed once:
+//! `data/nanp-area-codes.tsv` (area code -> country, state or province, IANA time
+//! zones) and `data/state-texting-rules.tsv` (federal and state windows and caps,
+//! each row with its legal source).
+//!
+//! # Rules
+//!
+//! * **Time zone.** The contact's own zone when it is known. Otherwise the area
+//!   code's zones; when an area code spans several zones (208 Idaho: Boise and Los
+//!   Angeles) a text is allowed only when the window holds in *every* one of them.
+//! * **Unknown area code** (not a US or Canadian geographic code: Caribbean NANP
+//!   members, non-geographic codes): the conservative set Atlantic
+//!   (`America/Puerto_Rico`), Eastern (`America/New_York`) and Pacific
+//!   (`America/Los_Angeles`) must all be inside the window, which covers every
+//!   continental US zone and the Caribbean; in practice 11:00-21:00 Eastern (20:00
+//!   in winter). No state row applies, only the federal window.
+//! * **Federal window** (the `*` row, 08:00-21:00 every day, 47 CFR 64.1200(c)(1))
+//!   applies to every category.
+//! * **State windows.** The state is the area code's region (Canadian provinces
+//!   have no row, so only the federal window). A state row's window for the day of
+//!   the week (weekday, Saturday, Sunday) is intersected with the federal window
+//!   and, as the conservative product default ([`StateWindowScope::EveryCategory`]),
+//!   applies to every category, even though the statutes target solicitations: a
+//!   Florida payment notice at 20:30 waits for 08:00. [`StateWindowScope::RuleCategoryOnly`]
+//!   limits state windows to the row's `applies_to` category (marketing), leaving
+//!   the others on the federal window.
+//! * **Closed days.** A day marked `closed` blocks only the row's `applies_to`
+//!   category (marketing in every row): a closed day forbids solicitation, not an
+//!   account or service notice, so other categories fall back to the federal
+//!   window that day. (Blocking a payment-failure notice for a whole Sunday would
+//!   help no one.)
+//! * **Caps.** `max_per_24h_same_subject` applies only to the row's `applies_to`
+//!   category.
+//!
+//! Windows are half-open, `[start, end)`, in whole local minutes: with 08:00-21:00,
+//! 08:00:00 and 20:59:59 are allowed, 21:00:00 is not.
+//!
+//! # DST
+//!
+//! Local times are computed with chrono-tz. When a window start does not exist
+//! (spring-forward gap) the first instant after the gap is used; when it exists
+//! twice (fall-back) the earlier one. [`QuietHours::next_allowed`] looks at window
+//! starts only, which is exact as long as no zone changes its UTC offset inside an
+//! allowed window; every zone of the table changes at 02:00 local, and a property
+//! test checks the search against a minute-by-minute scan. If the search ever found
+//! nothing it falls back to that scan, bounded to 14 days.
+
+use std::sync::LazyLock;
+
+use chrono::{
+    DateTime, Datelike, Days, NaiveDateTime, TimeDelta, TimeZone, Timelike, Utc, Weekday,
+};
+use chrono_tz::Tz;
+
+use crate::{Category, PhoneNumber};
+
+static AREA_CODES_TSV: &str = include_str!("../data/nanp-area-codes.tsv");
+static STATE_RULES_TSV: &str = include_str!("../data/state-texting-rules.tsv");
+
+/// Area codes indexed by their number (0-999); `None` for codes not in the table.
+static AREAS: LazyLock<Vec<Option<AreaInfo>>> = LazyLock::new(|| {
+    parse_area_codes(AREA_CODES_TSV)
+        .unwrap_or_else(|e| panic!("embedded nanp-area-codes.tsv is invalid (a build bug): {e}"))
+});
+
+static STANDARD: LazyLock<QuietHours> = LazyLock::new(|| {
+    QuietHours::from_tsv(STATE_RULES_TSV).unwrap_or_else(|e| {
+        panic!("embedded state-texting-rules.tsv is invalid (a build bug): {e}")
+    })
+});
+
+/// How far ahead [`QuietHours::next_allowed`] searches.
+const MAX_DEFERRAL: TimeDelta = TimeDelta::days(14);
+
+/// Zones that must all be inside the window when the area code is unknown.
+const FALLBACK_ZONES: [Tz; 3] = [
+    Tz::America__Puerto_Rico,
+    Tz::America__New_York,
+    Tz::America__Los_Angeles,
+];
+
+/// What the numbering plan says about one area code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AreaInfo {
+    pub area_code: u16,
+    /// `US` or `CA`.
+    pub country: &'static str,
+    /// Two-letter state, district or province code (`NJ`, `DC`, `ON`).
+    pub region: String,
+    /// Place name from the numbering plan ("San Antonio, TX").
+    pub name: &'static str,
+    /// Every zone the area code spans; never empty.
+    pub time_zones: Vec<Tz>,
+}
+
+/// What the table says about an area code, or `None` when it is not a US or
+/// Canadian geographic area code.
+pub fn area_info(area_code: u16) -> Option<&'static AreaInfo> {
+    AREAS.get(usize::from(area_code))?.as_ref()
+}
+
+/// Every area code in the table, ascending.
+pub fn area_codes() -> impl Iterator<Item = &'static AreaInfo> {
+    AREAS.iter().flatten()
+}
+
+/// A row of an embedded table that does not parse.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("line {line}: {reason}")]
+pub struct DataError {
+    pub line: usize,
+    pub reason: String,
+}
+
+impl DataError {
+    fn new(line: usize, reason: impl Into<String>) -> Self {
+        Self {
+            line,
+            reason: reason.into(),
+        }
+    }
+}
+
+/// Data rows of a TSV file: (1-based line number, columns), skipping comments and
+/// blank lines.
+fn rows(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
+        .map(|(i, l)| (i + 1, l.split('\t').map(str::trim).collect()))
+}
+
+fn parse_area_codes(text: &'static str) -> Result<Vec<Option<AreaInfo>>, DataError> {
+    let mut areas: Vec<Option<AreaInfo>> = vec![None; 1000];
+    for (line, cols) in rows(text) {
+        let [code, country, region, name, zones] = cols[..] else {
+            return Err(DataError::new(
+                line,
+                format!("expected 5 columns, found {}", cols.len()),
+            ));
+        };
+        let area_code: u16 = code
+            .parse()
+            .ok()
+            .filter(|c| (200..=999).contains(c))
+            .ok_or_else(|| DataError::new(line, format!("bad area code {code:?}")))?;
+        if !matches!(country, "US" | "CA") {
+            return Err(DataError::new(line, format!("bad country {country:?}")));
+        }
+        if region.len() != 2 || !region.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(DataError::new(line, format!("bad region {region:?}")));
+        }
+        let time_zones = zones
+            .split(',')
+            .map(|z| {
+                z.trim()
+                    .parse::<Tz>()
+                    .map_err(|_| DataError::new(line, format!("unknown time zone {z:?}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let slot = &mut areas[usize::from(area_code)];
+        if slot.is_some() {
+            return Err(DataError::new(
+                line,
+                format!("duplicate area code {area_code}"),
+            ));
+        }
+        *slot = Some(AreaInfo {
+            area_code,
+            country,
+            region: region.to_owned(),
+            name,
+            time_zones,
+        });
+    }
+    Ok(areas)
+}
+
+/// A local time-of-day window, `[start, end)`, in minutes after midnight.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Window {
+    start: u16,
+    end: u16,
+}
+
+impl Window {
+    /// Minutes after local midnight when the window opens.
+    pub fn start_minute(self) -> u16 {
+        self.start
+    }
+
+    /// Minutes after local midnight when the window closes (exclusive).
+    pub fn end_minute(self) -> u16 {
+        self.end
+    }
+
+    fn contains(self, minute: u16) -> bool {
+        self.start <= minute && minute < self.end
+    }
+
+    fn intersect(self, other: Window) -> Option<Window> {
+        let w = Window {
+            start: self.start.max(other.start),
+            end: self.end.min(other.end),
+        };
+        (w.start < w.end).then_some(w)
+    }
+
+    fn parse(s: &str) -> Option<Window> {
+        let (a, b) = s.split_once('-')?;
+        let w = Window {
+            start: parse_hhmm(a)?,
+            end: parse_hhmm(b)?,
+        };
+        (w.start < w.end).then_some(w)
+    }
+}
+
+fn parse_hhmm(s: &str) -> Option<u16> {
+    let (h, m) = s.split_once(':')?;
+    if h.len() != 2 || m.len() != 2 {
+        return None;
+    }
+    let (h, m): (u16, u16) = (h.parse().ok()?, m.parse().ok()?);
+    (m < 60 && (h < 24 || (h == 24 && m == 0))).then_some(h * 60 + m)
+}
+
+/// A day's rule: a window, or no texts of the row's category at all.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DayWindow {
+    Open(Window),
+    Closed,
+}
+
+impl DayWindow {
+    fn parse(s: &str) -> Option<DayWindow> {
+        if s == "closed" {
+            Some(DayWindow::Closed)
+        } else {
+            Window::parse(s).map(DayWindow::Open)
+        }
+    }
+}
+
+/// One row of the state rules table.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StateRule {
+    /// Two-letter state code, or `*` for the federal row.
+    pub region: String,
+    pub weekdays: DayWindow,
+    pub saturday: DayWindow,
+    pub sunday: DayWindow,
+    /// At most this many texts of `applies_to` per 24 hours on the same subject.
+    pub max_per_24h: Option<u32>,
+    /// The category that closed days and the cap restrict.
+    pub applies_to: Category,
+    /// Where the row comes from (statute or vendor table).
+    pub source: String,
+}
+
+impl StateRule {
+    /// The rule for a day of the week.
+    pub fn day(&self, weekday: Weekday) -> DayWindow {
+        match weekday {
+            Weekday::Sat => self.saturday,
+            Weekday::Sun => self.sunday,
+            _ => self.weekdays,
+        }
+    }
+}
+
+/// Which categories a state row's time windows restrict. Closed days and caps
+/// always restrict only the row's `applies_to` category.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum StateWindowScope {
+    /// Every category (the conservative product default).
+    #[default]
+    EveryCategory,
+    /// Only the row's `applies_to` category; the others get the federal window.
+    RuleCategoryOnly,
+}
+
+/// The quiet-hours policy: the federal window plus state rows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct QuietHours {
+    federal: StateRule,
+    states: Vec<StateRule>,
+    scope: StateWindowScope,
+}
+
+impl QuietHours {
+    /// The policy from the embedded `state-texting-rules.tsv`.
+    pub fn standard() -> &'static QuietHours {
+        &STANDARD
+    }
+
+    /// Parses a rules table in the format of `state-texting-rules.tsv`. It must have
+    /// exactly one federal (`*`) row, open every day.
+    pub fn from_tsv(text: &str) -> Result<QuietHours, DataError> {
+        let mut federal = None;
+        let mut states: Vec<StateRule> = Vec::new();
+        for (line, cols) in rows(text) {
+            let [region, weekdays, saturday, sunday, max, applies_to, source] = cols[..] else {
+                return Err(DataError::new(
+                    line,
+                    format!("expected 7 columns, found {}", cols.len()),
+                ));
+            };
+            let day = |s: &str| {
+                DayWindow::parse(s).ok_or_else(|| {
+                    DataError::new(
+                        line,
+                        format!("bad window {s:?}: expected HH:MM-HH:MM or closed"),
+                    )
+                })
+            };
+            let max_per_24h = match max {
+                "" => None,
+                n => Some(
+                    n.parse::<u32>()
+                        .ok()
+                        .filter(|n| *n > 0)
+                        .ok_or_else(|| DataError::new(line, format!("bad cap {n:?}")))?,
+                ),
+            };
+            let rule = StateRule {
+                region: region.to_owned(),
+                weekdays: day(weekdays)?,
+                saturday: day(saturday)?,
+                sunday: day(sunday)?,
+                max_per_24h,
+                applies_to: applies_to
+                    .parse()
+                    .map_err(|e| DataError::new(line, format!("{e}")))?,
+                source: source.to_owned(),
+            };
+            if rule.source.is_empty() {
+                return Err(DataError::new(line, "a rule needs its source"));
+            }
+            if region == "*" {
+                let all_open = [Weekday::Mon, Weekday::Sat, Weekday::Sun]
+                    .into_iter()
+                    .all(|d| matches!(rule.day(d), DayWindow::Open(_)));
+                if !all_open || federal.is_some() {
+                    return Err(DataError::new(
+                        line,
+                        "exactly one federal row, open every day",
+                    ));
+                }
+                federal = Some(rule);
+            } else if region.len() != 2 || !region.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(DataError::new(line, format!("bad region {region:?}")));
+            } else if states.iter().any(|r| r.region == region) {
+                return Err(DataError::new(line, format!("duplicate region {region}")));
+            } else {
+                states.push(rule);
+            }
+        }
+        let federal = federal.ok_or_else(|| DataError::new(0, "no federal (*) row"))?;
+        Ok(QuietHours {
+            federal,
+            states,
+            scope: StateWindowScope::default(),
+        })
+    }
+
+    /// The same policy with state windows restricting the given categories.
+    pub fn with_state_window_scope(mut self, scope: StateWindowScope) -> QuietHours {
+        self.scope = scope;
+        self
+    }
+
+    pub fn state_window_scope(&self) -> StateWindowScope {
+        self.scope
+    }
+
+    /// The federal (`*`) row.
+    pub fn federal(&self) -> &StateRule {
+        &self.federal
+    }
+
+    /// The state row for a region, if it has one.
+    pub fn state_rule(&self, region: &str) -> Option<&StateRule> {
+        self.states.iter().find(|r| r.region == region)
+    }
+
+    /// Every state row, in table order.
+    pub fn state_rules(&self) -> &[StateRule] {
+        &self.states
+    }
+
+    /// true if a text of `category` may be sent to `phone` at `at`.
+    pub fn is_allowed(
+        &self,
+        phone: &PhoneNumber,
+        contact_tz: Option<Tz>,
+        category: Category,
+        at: DateTime<Utc>,
+    ) -> bool {
+        let area = area_info(phone.area_code());
+        let rule = self.rule_for(area);
+        let zones = zones_for(&contact_tz, area);
+        self.allowed_in_all(zones, rule, category, at)
+    }
+
+    /// `at` itself if allowed, else the first allowed whole minute after it. Always
+    /// returns a time for which [`QuietHours::is_allowed`] is true (the embedded
+    /// policy opens every day for every category and zone set, which a test checks);
+    /// searches at most 14 days ahead, and returns `at + 14 days` if a policy ever
+    /// allowed nothing in that span.
+    pub fn next_allowed(
+        &self,
+        phone: &PhoneNumber,
+        contact_tz: Option<Tz>,
+        category: Category,
+        at: DateTime<Utc>,
+    ) -> DateTime<Utc> {
+        let area = area_info(phone.area_code());
+        let rule = self.rule_for(area);
+        let zones = zones_for(&contact_tz, area);
+        if self.allowed_in_all(zones, rule, category, at) {
+            return at;
+        }
+        let Some(limit) = at.checked_add_signed(MAX_DEFERRAL) else {
+            return at;
+        };
+
+        // The allowed set is an intersection (over zones) of unions of windows, so
+        // the first allowed instant after a disallowed `at` is the start of some
+        // zone's window: try those in time order.
+        const DAYS_BEFORE: u64 = 1;
+        const DAYS_AFTER: u64 = 16;
+        let mut candidates =
+            [DateTime::<Utc>::MIN_UTC; 4 * (DAYS_BEFORE + DAYS_AFTER + 1) as usize];
+        let mut n = 0;
+        for tz in zones.iter().take(4) {
+            let today = at.with_timezone(tz).date_naive();
+            let Some(first) = today.checked_sub_days(Days::new(DAYS_BEFORE)) else {
+                continue;
+            };
+            for offset in 0..=DAYS_BEFORE + DAYS_AFTER {
+                let Some(day) = first.checked_add_days(Days::new(offset)) else {
+                    break;
+                };
+                let Some(window) = self.window_for(rule, category, day.weekday()) else {
+                    continue;
+                };
+                let Some(start) = day.and_hms_opt(
+                    u32::from(window.start / 60),
+                    u32::from(window.start % 60),
+                    0,
+                ) else {
+                    continue;
+                };
+                if let Some(t) = resolve_local(tz, start) {
+                    if t > at && t <= limit {
+                        candidates[n] = t;
+                        n += 1;
+                    }
+                }
+            }
+        }
+        let candidates = &mut candidates[..n];
+        candidates.sort_unstable();
+        if let Some(t) = candidates
+            .iter()
+            .find(|t| self.allowed_in_all(zones, rule, category, **t))
+        {
+            return *t;
+        }
+
+        // Not reachable with the embedded data; kept so a policy change can never
+        // turn this into a wrong answer or an endless loop.
+        let mut t = ceil_minute(at);
+        while t <= limit {
+            if self.allowed_in_all(zones, rule, category, t) {
+                return t;
+            }
+            t += TimeDelta::minutes(1);
+        }
+        limit
+    }
+
+    /// The per-24h cap on texts of this category to this number (Some(3) for FL,
+    /// OK and MD marketing), else None.
+    pub fn cap_per_24h(&self, phone: &PhoneNumber, category: Category) -> Option<u32> {
+        self.rule_for(area_info(phone.area_code()))
+            .filter(|r| r.applies_to == category)
+            .and_then(|r| r.max_per_24h)
+    }
+
+    fn rule_for(&self, area: Option<&AreaInfo>) -> Option<&StateRule> {
+        area.and_then(|a| self.state_rule(&a.region))
+    }
+
+    /// The window a category has on a day of the week, or `None` when closed.
+    fn window_for(
+        &self,
+        rule: Option<&StateRule>,
+        category: Category,
+        weekday: Weekday,
+    ) -> Option<Window> {
+        let DayWindow::Open(federal) = self.federal.day(weekday) else {
+            return None; // from_tsv refuses such a federal row
+        };
+        match rule.map(|r| (r, r.day(weekday))) {
+            None => Some(federal),
+            Some((r, DayWindow::Closed)) if r.applies_to == category => None,
+            Some((_, DayWindow::Closed)) => Some(federal),
+            Some((r, DayWindow::Open(state)))
+                if self.scope == StateWindowScope::EveryCategory || r.applies_to == category =>
+            {
+                federal.intersect(state)
+            }
+            Some((_, DayWindow::Open(_))) => Some(federal),
+        }
+    }
+
+    fn allowed_in_all(
+        &self,
+        zones: &[Tz],
+        rule: Option<&StateRule>,
+        category: Category,
+        at: DateTime<Utc>,
+    ) -> bool {
+        zones.iter().all(|tz| {
+            let local = at.with_timezone(tz);
+            let minute = (local.hour() * 60 + local.minute()) as u16;
+            self.window_for(rule, category, local.weekday())
+                .is_some_and(|w| w.contains(minute))
+        })
+    }
+}
+
+/// The zones whose local time must be inside the window.
+fn zones_for<'a>(contact_tz: &'a Option<Tz>, area: Option<&'static AreaInfo>) -> &'a [Tz] {
+    match (contact_tz, area) {
+        (Some(tz), _) => std::slice::from_ref(tz),
+        (None, Some(a)) if !a.time_zones.is_empty() => &a.time_zones,
+        _ => &FALLBACK_ZONES,
+    }
+}
+
+/// The instant a local wall-clock time happens: the earlier one when it happens
+/// twice (fall-back), the end of the gap when it does not happen (spring-forward).
+fn resolve_local(tz: &Tz, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    if let Some(t) = tz.from_local_datetime(&local).earliest() {
+        return Some(t.with_timezone(&Utc));
+    }
+    // In a gap: the first local minute that exists is the transition instant.
+    (1..=24 * 60).find_map(|m| {
+        let later = local.checked_add_signed(TimeDelta::minutes(m))?;
+        tz.from_local_datetime(&later)
+            .earliest()
+            .map(|t| t.with_timezone(&Utc))
+    })
+}
+
+/// `at` rounded up to a whole minute.
+fn ceil_minute(at: DateTime<Utc>) -> DateTime<Utc> {
+    let floor = at.timestamp().div_euclid(60) * 60;
+    let exact = at.timestamp() == floor && at.timestamp_subsec_nanos() == 0;
+    let secs = if exact { floor } else { floor + 60 };
+    DateTime::from_timestamp(secs, 0).unwrap_or(at)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono_tz::America::{Boise, Chicago, Los_Angeles, New_York, Toronto};
+    use proptest::prelude::*;
+
+    fn phone(area_code: u16) -> PhoneNumber {
+        PhoneNumber::from_e164(&format!("+1{area_code}5550123")).unwrap()
+    }
+
+    fn local(tz: Tz, y: i32, mo: u32, d: u32, h: u32, mi: u32) -> DateTime<Utc> {
+        tz.with_ymd_and_hms(y, mo, d, h, mi, 0)
+            .earliest()
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    fn qh() -> &'static QuietHours {
+        QuietHours::standard()
+    }
+
+    // ---- data ----------------------------------------------------------------
+
+    #[test]
+    fn every_row_of_both_tables_parses() {
+        // GIVEN the embedded tables WHEN parsed THEN no error and every row is kept
+        let areas = parse_area_codes(AREA_CODES_TSV).unwrap();
+        let area_rows = AREA_CODES_TSV
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .count();
+        assert_eq!(areas.iter().flatten().count(), area_rows);
+        assert!(area_rows > 400);
+
+        let rules = QuietHours::from_tsv(STATE_RULES_TSV).unwrap();
+        let rule_rows = STATE_RULES_TSV
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+            .count();
+        assert_eq!(rules.state_rules().len() + 1, rule_rows);
+        for r in rules.state_rules() {
+            assert!(!r.source.is_empty(), "{} keeps its source", r.region);
+        }
+        assert!(rules.federal().source.contains("64.1200"));
+    }
+
+    #[test]
+    fn every_state_dc_and_province_has_an_area_code() {
+        let regions: std::collections::BTreeSet<(&str, &str)> = area_codes()
+            .map(|a| (a.country, a.region.as_str()))
+            .collect();
+        let states = [
+            "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL",
+            "IN", "IA", "KS", "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE",
+            "NV", "NH", "NJ", "NM", "NY", "NC", "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD",
+            "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY",
+        ];
+        for s in states {
+            assert!(regions.contains(&("US", s)), "no area code for {s}");
+        }
+        // PE shares 902/782 with NS; YT and NU share 867 with NT.
+        for p in ["AB", "BC", "MB", "NB", "NL", "NS", "ON", "QC", "SK", "NT"] {
+            assert!(regions.contains(&("CA", p)), "no area code for {p}");
+        }
+        // Every state with a rule row is reachable from some area code.
+        for r in qh().state_rules() {
+            assert!(regions.contains(&("US", r.region.as_str())), "{}", r.region);
+        }
+    }
+
+    #[test]
+    fn lookups_match_the_table() {
+        let a = area_info(208).unwrap();
+        assert_eq!((a.country, a.region.as_str()), ("US", "ID"));
+        assert_eq!(a.time_zones, vec![Boise, Los_Angeles]);
+        assert_eq!(area_info(416).unwrap().region, "ON");
+        assert_eq!(area_info(800), None);
+        assert_eq!(area_info(0), None);
+        assert_eq!(area_info(u16::MAX), None);
+    }
+
+    #[test]
+    fn bad_rows_are_refused_with_their_line() {
+        let err =
+            parse_area_codes("# header\n201\tUS\tNJ\tNew Jersey\tMars/Olympus\n").unwrap_err();
+        assert_eq!(err.line, 2);
+        assert!(err.reason.contains("Mars/Olympus"));
+        assert!(parse_area_codes("201\tUS\tNJ\n").is_err());
+        assert!(parse_area_codes("101\tUS\tNJ\tx\tAmerica/New_York\n").is_err());
+        assert!(parse_area_codes("201\tMX\tNJ\tx\tAmerica/New_York\n").is_err());
+        let dup = "201\tUS\tNJ\tx\tAmerica/New_York\n201\tUS\tNJ\tx\tAmerica/New_York\n";
+        assert!(parse_area_codes(dup).is_err());
+
+        let fed = "*\t08:00-21:00\t08:00-21:00\t08:00-21:00\t\tmarketing\tTCPA\n";
+        assert!(QuietHours::from_tsv(fed).is_ok());
+        assert!(QuietHours::from_tsv("").is_err(), "federal row required");
+        for bad in [
+            "FL\t08:00-25:00\t08:00-20:00\t08:00-20:00\t3\tmarketing\tx\n",
+            "FL\t20:00-08:00\t08:00-20:00\t08:00-20:00\t3\tmarketing\tx\n",
+            "FL\t08:00-20:00\t08:00-20:00\tshut\t3\tmarketing\tx\n",
+            "FL\t08:00-20:00\t08:00-20:00\t08:00-20:00\tthree\tmarketing\tx\n",
+            "FL\t08:00-20:00\t08:00-20:00\t08:00-20:00\t3\tbilling\tx\n",
+            "FL\t08:00-20:00\t08:00-20:00\t08:00-20:00\t3\tmarketing\t\n",
+            "FL\t08:00-20:00\t08:00-20:00\n",
+        ] {
+            assert!(
+                QuietHours::from_tsv(&format!("{fed}{bad}")).is_err(),
+                "{bad}"
+            );
+        }
+        let closed_federal = "*\t08:00-21:00\t08:00-21:00\tclosed\t\tmarketing\tTCPA\n";
+        assert!(QuietHours::from_tsv(closed_federal).is_err());
+    }
+
+    // ---- windows ---------------------------------------------------------------
+
+    #[test]
+    fn federal_window_is_half_open() {
+        // GIVEN a New York number (no state row) on a Wednesday
+        let ny = phone(212);
+        let at = |h, m, s| {
+            New_York
+                .with_ymd_and_hms(2026, 6, 10, h, m, s)
+                .unwrap()
+                .with_timezone(&Utc)
+        };
+        for c in Category::ALL {
+            assert!(!qh().is_allowed(&ny, None, c, at(7, 59, 59)));
+            assert!(qh().is_allowed(&ny, None, c, at(8, 0, 0)));
+            assert!(qh().is_allowed(&ny, None, c, at(20, 59, 59)));
+            assert!(!qh().is_allowed(&ny, None, c, at(21, 0, 0)));
+        }
+    }
+
+    #[test]
+    fn across_midnight_defers_to_eight_next_morning() {
+        // GIVEN 23:00 in New York WHEN a service text is due
+        let at = local(New_York, 2026, 6, 10, 23, 0);
+        // THEN it waits until 08:00 the next day
+        let next = qh().next_allowed(&phone(212), None, Category::Service, at);
+        assert_eq!(next, local(New_York, 2026, 6, 11, 8, 0));
+        // AND from 00:30 it waits until 08:00 the same day
+        let at = local(New_York, 2026, 6, 11, 0, 30);
+        assert_eq!(
+            qh().next_allowed(&phone(212), None, Category::Service, at),
+            local(New_York, 2026, 6, 11, 8, 0)
+        );
+    }
+
+    #[test]
+    fn allowed_instant_is_returned_unchanged_even_mid_minute() {
+        let at = local(New_York, 2026, 6, 10, 12, 0) + TimeDelta::seconds(17);
+        assert_eq!(
+            qh().next_allowed(&phone(212), None, Category::Sales, at),
+            at
+        );
+        // A deferred time is a whole minute.
+        let at = local(New_York, 2026, 6, 10, 7, 59) + TimeDelta::seconds(17);
+        let next = qh().next_allowed(&phone(212), None, Category::Sales, at);
+        assert_eq!(next, local(New_York, 2026, 6, 10, 8, 0));
+        assert_eq!(next.second(), 0);
+    }
+
+    #[test]
+    fn spring_forward_day_in_new_york() {
+        // GIVEN 2026-03-08, clocks jump 02:00 EST -> 03:00 EDT
+        // WHEN a text is due at 01:30 EST (06:30 UTC)
+        let at = Utc.with_ymd_and_hms(2026, 3, 8, 6, 30, 0).unwrap();
+        // THEN it goes at 08:00 EDT = 12:00 UTC (not 13:00 UTC, 08:00 EST)
+        let next = qh().next_allowed(&phone(212), None, Category::Accounting, at);
+        assert_eq!(next, Utc.with_ymd_and_hms(2026, 3, 8, 12, 0, 0).unwrap());
+        // AND 20:59 EDT is still allowed, 21:00 EDT (01:00 UTC next day) is not
+        let before_close = Utc.with_ymd_and_hms(2026, 3, 9, 0, 59, 0).unwrap();
+        assert!(qh().is_allowed(&phone(212), None, Category::Accounting, before_close));
+        let close = Utc.with_ymd_and_hms(2026, 3, 9, 1, 0, 0).unwrap();
+        assert!(!qh().is_allowed(&phone(212), None, Category::Accounting, close));
+    }
+
+    #[test]
+    fn fall_back_day_in_new_york() {
+        // GIVEN 2026-11-01, clocks go back 02:00 EDT -> 01:00 EST
+        // WHEN a text is due at 22:00 EDT the evening before (02:00 UTC)
+        let at = Utc.with_ymd_and_hms(2026, 11, 1, 2, 0, 0).unwrap();
+        // THEN it goes at 08:00 EST = 13:00 UTC
+        let next = qh().next_allowed(&phone(212), None, Category::Service, at);
+        assert_eq!(next, Utc.with_ymd_and_hms(2026, 11, 1, 13, 0, 0).unwrap());
+        // AND the repeated 01:30 is refused both times
+        for utc_hour in [5, 6] {
+            let t = Utc.with_ymd_and_hms(2026, 11, 1, utc_hour, 30, 0).unwrap();
+            assert!(!qh().is_allowed(&phone(212), None, Category::Service, t));
+        }
+    }
+
+    #[test]
+    fn dst_gap_and_overlap_resolve_to_real_instants() {
+        // GIVEN 02:30 on the spring-forward day, which does not exist in New York
+        let gap = chrono::NaiveDate::from_ymd_opt(2026, 3, 8)
+            .unwrap()
+            .and_hms_opt(2, 30, 0)
+            .unwrap();
+        // THEN it resolves to the end of the gap, 03:00 EDT = 07:00 UTC
+        assert_eq!(
+            resolve_local(&New_York, gap),
+            Some(Utc.with_ymd_and_hms(2026, 3, 8, 7, 0, 0).unwrap())
+        );
+        // GIVEN 01:30 on the fall-back day, which happens twice
+        let twice = chrono::NaiveDate::from_ymd_opt(2026, 11, 1)
+            .unwrap()
+            .and_hms_opt(1, 30, 0)
+            .unwrap();
+        // THEN the earlier one, 01:30 EDT = 05:30 UTC
+        assert_eq!(
+            resolve_local(&New_York, twice),
+            Some(Utc.with_ymd_and_hms(2026, 11, 1, 5, 30, 0).unwrap())
+        );
+    }
+
+    #[test]
+    fn multi_zone_area_code_needs_every_zone_inside() {
+        // GIVEN 208 (Idaho: Boise Mountain and Los Angeles Pacific), a Wednesday
+        let idaho = phone(208);
+        // WHEN it is 08:30 in Boise (07:30 in the Pacific part) THEN refused
+        let at = local(Boise, 2026, 6, 10, 8, 30);
+        assert!(!qh().is_allowed(&idaho, None, Category::Service, at));
+        // AND deferred to 08:00 Pacific = 09:00 Boise
+        let next = qh().next_allowed(&idaho, None, Category::Service, at);
+        assert_eq!(next, local(Los_Angeles, 2026, 6, 10, 8, 0));
+        assert_eq!(next, local(Boise, 2026, 6, 10, 9, 0));
+        // WHEN it is 20:30 Boise / 19:30 Pacific THEN both are inside
+        assert!(qh().is_allowed(
+            &idaho,
+            None,
+            Category::Service,
+            local(Boise, 2026, 6, 10, 20, 30)
+        ));
+        // WHEN 21:30 Boise / 20:30 Pacific THEN refused (Boise is closed)
+        assert!(!qh().is_allowed(
+            &idaho,
+            None,
+            Category::Service,
+            local(Boise, 2026, 6, 10, 21, 30)
+        ));
+        // WHEN the contact's own zone is known to be Boise THEN 08:30 Boise is fine
+        assert!(qh().is_allowed(&idaho, Some(Boise), Category::Service, at));
+    }
+
+    #[test]
+    fn contact_zone_overrides_the_area_code() {
+        // GIVEN a 212 number whose owner lives in Los Angeles
+        // WHEN it is 06:00 there (09:00 in New York) THEN refused, deferred to 08:00 LA
+        let at = local(Los_Angeles, 2026, 6, 10, 6, 0);
+        assert!(qh().is_allowed(&phone(212), None, Category::Service, at));
+        assert!(!qh().is_allowed(&phone(212), Some(Los_Angeles), Category::Service, at));
+        assert_eq!(
+            qh().next_allowed(&phone(212), Some(Los_Angeles), Category::Service, at),
+            local(Los_Angeles, 2026, 6, 10, 8, 0)
+        );
+    }
+
+    #[test]
+    fn florida_window_applies_to_every_category_by_default() {
+        // GIVEN a Miami number at 20:30 local on a Wednesday, the standard policy
+        let miami = phone(305);
+        let at = local(New_York, 2026, 6, 10, 20, 30);
+        assert_eq!(qh().state_window_scope(), StateWindowScope::EveryCategory);
+        // THEN marketing is refused (FL 08:00-20:00) and so is accounting
+        assert!(!qh().is_allowed(&miami, None, Category::Marketing, at));
+        assert!(!qh().is_allowed(&miami, None, Category::Accounting, at));
+        // AND 19:59 is fine for both
+        let earlier = local(New_York, 2026, 6, 10, 19, 59);
+        assert!(qh().is_allowed(&miami, None, Category::Marketing, earlier));
+        assert!(qh().is_allowed(&miami, None, Category::Accounting, earlier));
+        // AND marketing goes at 08:00 next morning
+        assert_eq!(
+            qh().next_allowed(&miami, None, Category::Marketing, at),
+            local(New_York, 2026, 6, 11, 8, 0)
+        );
+        // AND the cap is 3 per 24h for marketing only
+        assert_eq!(qh().cap_per_24h(&miami, Category::Marketing), Some(3));
+        assert_eq!(qh().cap_per_24h(&miami, Category::Accounting), None);
+    }
+
+    #[test]
+    fn florida_marketing_stops_at_eight_but_accounting_runs_to_nine_when_scoped() {
+        // GIVEN state windows limited to their rule's category (marketing)
+        let scoped = QuietHours::standard()
+            .clone()
+            .with_state_window_scope(StateWindowScope::RuleCategoryOnly);
+        let miami = phone(305);
+        let at = local(New_York, 2026, 6, 10, 20, 30);
+        // THEN marketing at 20:30 is refused but accounting is allowed (federal 21:00)
+        assert!(!scoped.is_allowed(&miami, None, Category::Marketing, at));
+        assert!(scoped.is_allowed(&miami, None, Category::Accounting, at));
+        assert!(!scoped.is_allowed(
+            &miami,
+            None,
+            Category::Accounting,
+            local(New_York, 2026, 6, 10, 21, 0)
+        ));
+        // AND a Texas weekday accounting text may go at 08:30 (state opens at 09:00)
+        let tx = local(Chicago, 2026, 6, 15, 8, 30);
+        assert!(scoped.is_allowed(&phone(214), None, Category::Accounting, tx));
+        assert!(!scoped.is_allowed(&phone(214), None, Category::Marketing, tx));
+    }
+
+    #[test]
+    fn caps_only_where_the_table_says() {
+        for (ac, cap) in [
+            (405, Some(3)),
+            (410, Some(3)),
+            (305, Some(3)),
+            (212, None),
+            (206, None),
+            (416, None),
+            (800, None),
+        ] {
+            assert_eq!(
+                qh().cap_per_24h(&phone(ac), Category::Marketing),
+                cap,
+                "{ac}"
+            );
+            for c in [Category::Accounting, Category::Service, Category::Sales] {
+                assert_eq!(qh().cap_per_24h(&phone(ac), c), None, "{ac} {c}");
+            }
+        }
+    }
+
+    #[test]
+    fn alabama_sunday_marketing_waits_for_monday_but_service_does_not() {
+        // GIVEN Birmingham (205) on Sunday 2026-06-14 at 10:00 Central
+        let al = phone(205);
+        let at = local(Chicago, 2026, 6, 14, 10, 0);
+        // THEN marketing is refused and deferred to Monday 08:00
+        assert!(!qh().is_allowed(&al, None, Category::Marketing, at));
+        assert_eq!(
+            qh().next_allowed(&al, None, Category::Marketing, at),
+            local(Chicago, 2026, 6, 15, 8, 0)
+        );
+        // AND a Saturday 20:30 marketing text also waits for Monday
+        assert_eq!(
+            qh().next_allowed(
+                &al,
+                None,
+                Category::Marketing,
+                local(Chicago, 2026, 6, 13, 20, 30)
+            ),
+            local(Chicago, 2026, 6, 15, 8, 0)
+        );
+        // AND a service text on Sunday uses the federal window
+        assert!(qh().is_allowed(&al, None, Category::Service, at));
+        assert!(qh().is_allowed(
+            &al,
+            None,
+            Category::Service,
+            local(Chicago, 2026, 6, 14, 20, 30)
+        ));
+    }
+
+    #[test]
+    fn texas_sunday_opens_at_noon() {
+        // GIVEN Dallas (214) on Sunday 10:00 Central
+        let tx = phone(214);
+        let at = local(Chicago, 2026, 6, 14, 10, 0);
+        // THEN deferred to 12:00 the same day
+        assert_eq!(
+            qh().next_allowed(&tx, None, Category::Marketing, at),
+            local(Chicago, 2026, 6, 14, 12, 0)
+        );
+        // AND on a weekday the state's 09:00 start applies to every category
+        let weekday = local(Chicago, 2026, 6, 15, 8, 30);
+        assert_eq!(
+            qh().next_allowed(&tx, None, Category::Accounting, weekday),
+            local(Chicago, 2026, 6, 15, 9, 0)
+        );
+    }
+
+    #[test]
+    fn rhode_island_saturday_window_and_closed_sunday() {
+        let ri = phone(401);
+        // GIVEN Saturday 09:30: the state's 10:00-17:00 applies to every category
+        let sat = local(New_York, 2026, 6, 13, 9, 30);
+        assert!(!qh().is_allowed(&ri, None, Category::Service, sat));
+        assert_eq!(
+            qh().next_allowed(&ri, None, Category::Service, sat),
+            local(New_York, 2026, 6, 13, 10, 0)
+        );
+        // GIVEN Saturday 17:30 marketing THEN it waits for Monday 09:00
+        assert_eq!(
+            qh().next_allowed(
+                &ri,
+                None,
+                Category::Marketing,
+                local(New_York, 2026, 6, 13, 17, 30)
+            ),
+            local(New_York, 2026, 6, 15, 9, 0)
+        );
+        // GIVEN Sunday 08:30 service THEN the federal window applies
+        assert!(qh().is_allowed(
+            &ri,
+            None,
+            Category::Service,
+            local(New_York, 2026, 6, 14, 8, 30)
+        ));
+    }
+
+    #[test]
+    fn canadian_numbers_use_the_federal_window() {
+        let toronto = phone(416);
+        assert!(qh().is_allowed(
+            &toronto,
+            None,
+            Category::Marketing,
+            local(Toronto, 2026, 6, 14, 8, 0)
+        ));
+        assert!(qh().is_allowed(
+            &toronto,
+            None,
+            Category::Marketing,
+            local(Toronto, 2026, 6, 14, 20, 59)
+        ));
+        assert!(!qh().is_allowed(
+            &toronto,
+            None,
+            Category::Marketing,
+            local(Toronto, 2026, 6, 14, 21, 0)
+        ));
+    }
+
+    #[test]
+    fn unknown_area_code_must_fit_atlantic_to_pacific() {
+        // GIVEN 800 (not geographic) in summer: Atlantic = Eastern, Pacific 3h behind
+        let tollfree = phone(800);
+        assert!(area_info(800).is_none());
+        // WHEN 10:30 Eastern (07:30 Pacific) THEN refused, deferred to 11:00 Eastern
+        let at = local(New_York, 2026, 6, 10, 10, 30);
+        assert!(!qh().is_allowed(&tollfree, None, Category::Service, at));
+        assert_eq!(
+            qh().next_allowed(&tollfree, None, Category::Service, at),
+            local(New_York, 2026, 6, 10, 11, 0)
+        );
+        // GIVEN winter: 20:30 EST is 21:30 in Puerto Rico THEN refused
+        assert!(!qh().is_allowed(
+            &tollfree,
+            None,
+            Category::Service,
+            local(New_York, 2026, 1, 14, 20, 30)
+        ));
+        assert!(qh().is_allowed(
+            &tollfree,
+            None,
+            Category::Service,
+            local(New_York, 2026, 1, 14, 19, 30)
+        ));
+    }
+
+    #[test]
+    fn every_area_code_and_category_opens_within_a_few_days() {
+        // GIVEN every area code, every category, starts every 5 hours over a week
+        let start = Utc.with_ymd_and_hms(2026, 3, 2, 0, 7, 0).unwrap();
+        let mut codes: Vec<u16> = area_codes().map(|a| a.area_code).collect();
+        codes.push(800);
+        for ac in codes {
+            let p = phone(ac);
+            for c in Category::ALL {
+                for k in 0..34 {
+                    let at = start + TimeDelta::hours(5 * k);
+                    let next = qh().next_allowed(&p, None, c, at);
+                    // THEN the answer is allowed and at most 3 days away
+                    assert!(qh().is_allowed(&p, None, c, next), "{ac} {c} {at}");
+                    assert!(
+                        next >= at && next - at <= TimeDelta::days(3),
+                        "{ac} {c} {at} -> {next}"
+                    );
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn extreme_instants_do_not_panic() {
+        for at in [DateTime::<Utc>::MIN_UTC, DateTime::<Utc>::MAX_UTC] {
+            let _ = qh().is_allowed(&phone(212), None, Category::Service, at);
+            let _ = qh().next_allowed(&phone(212), None, Category::Service, at);
+            let _ = qh().next_allowed(&phone(800), Some(New_York), Category::Marketing, at);
+        }
+    }
+
+    // ---- properties ------------------------------------------------------------
+
+    fn table_codes() -> Vec<u16> {
+        let mut codes: Vec<u16> = area_codes().map(|a| a.area_code).collect();
+        codes.extend([800, 787, 671]); // not in the table
+        codes
+    }
+
+    const OTHER_ZONES: [Tz; 8] = [
+        Tz::America__New_York,
+        Tz::America__St_Johns,
+        Tz::Pacific__Honolulu,
+        Tz::America__Adak,
+        Tz::Europe__London,
+        Tz::Australia__Lord_Howe,
+        Tz::Asia__Kolkata,
+        Tz::Pacific__Chatham,
+    ];
+
+    fn arb_case() -> impl Strategy<Value = (u16, Option<Tz>, Category, DateTime<Utc>)> {
+        let codes = table_codes();
+        (
+            prop::sample::select(codes),
+            prop::option::weighted(0.3, prop::sample::select(OTHER_ZONES.to_vec())),
+            prop::sample::select(Category::ALL.to_vec()),
+            // 2024-01-01 .. 2031-01-01, any second
+            1_704_067_200i64..1_924_992_000i64,
+        )
+            .prop_map(|(ac, tz, c, secs)| (ac, tz, c, DateTime::from_timestamp(secs, 0).unwrap()))
+    }
+
+    proptest! {
+        #[test]
+        fn next_allowed_is_allowed_soon_and_not_before(case in arb_case()) {
+            let (ac, tz, c, at) = case;
+            let p = phone(ac);
+            let next = qh().next_allowed(&p, tz, c, at);
+            prop_assert!(next >= at);
+            prop_assert!(next - at <= TimeDelta::days(14));
+            prop_assert!(qh().is_allowed(&p, tz, c, next));
+            if qh().is_allowed(&p, tz, c, at) {
+                prop_assert_eq!(next, at);
+            } else {
+                prop_assert_eq!(next.second(), 0);
+            }
+        }
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(96))]
+        #[test]
+        fn next_allowed_matches_a_minute_by_minute_scan(case in arb_case()) {
+            let (ac, tz, c, at) = case;
+            let p = phone(ac);
+            let mut expected = at;
+            if !qh().is_allowed(&p, tz, c, at) {
+                expected = ceil_minute(at);
+                while !qh().is_allowed(&p, tz, c, expected) {
+                    expected += TimeDelta::minutes(1);
+                }
+            }
+            prop_assert_eq!(qh().next_allowed(&p, tz, c, at), expected);
+        }
+    }
+}

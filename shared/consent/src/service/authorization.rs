@@ -1,0 +1,355 @@
+//! Texting authorization from the portal: request a code, verify it, unsubscribe,
+//! list contacts with their status, consent history.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+
+use crate::approval::{
+    ApprovalCode, CodeHasher, PendingAuthorization, CODE_TTL, MAX_ATTEMPTS,
+    MAX_CODES_PER_DEALER_PER_HOUR, MAX_CODES_PER_NUMBER_PER_DAY,
+};
+use crate::category::Category;
+use crate::error::{DomainError, StoreError};
+use crate::ids::{new_ulid, ContactId, DealerId, StaffUserId};
+use crate::ledger::{Actor, ConsentEvent, ConsentState, ConsentStatus, LedgerEntry};
+use crate::message::MessageKind;
+use crate::phone::PhoneNumber;
+use crate::ports::{
+    ConsentReader, ConsentWriter, Contact, ContactStore, DealerStore, MessageStore, OutboundQueue,
+    PendingKey, PendingStore, RateDecision, RateLimiter,
+};
+
+use super::{ledger_entry, require_dealer, send_system_text, update_consent};
+
+/// The ports the authorization use cases need.
+pub struct AuthorizationPorts<'a> {
+    pub dealers: &'a dyn DealerStore,
+    pub contacts: &'a dyn ContactStore,
+    pub consent: &'a dyn ConsentReader,
+    pub consent_writer: &'a dyn ConsentWriter,
+    pub pending: &'a dyn PendingStore,
+    pub limits: &'a dyn RateLimiter,
+    pub messages: &'a dyn MessageStore,
+    pub queue: &'a dyn OutboundQueue,
+    pub hasher: &'a CodeHasher,
+    /// Texting numbers handed to dealers on first use (empty in production).
+    pub number_pool: &'a [PhoneNumber],
+}
+
+/// The version of the consent disclosure shown in code texts and Agree requests.
+pub fn disclosure_version(category: Category) -> String {
+    format!("{category}-v1")
+}
+
+/// The code text. States the dealer, the category, the code, that AGREE works and how to stop.
+pub fn code_text(dealer_name: &str, category: Category, code: &ApprovalCode) -> String {
+    let recurring = if category == Category::Marketing {
+        " recurring automated marketing texts (consent not required to buy)"
+    } else {
+        ""
+    };
+    format!(
+        "{dealer_name}: your approval code for {label} texts{recurring} is {code}. Give it to our staff or reply AGREE to accept. Expires in 10 min. Msg&data rates may apply. Reply HELP for help, STOP to opt out.",
+        label = category.label(),
+        code = code.reveal(),
+    )
+}
+
+/// What the portal sees for one category of one contact.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AuthorizationView {
+    None,
+    Pending,
+    Authorized,
+    Revoked,
+}
+
+/// A contact with its per-category authorization.
+#[derive(Debug, Clone, serde::Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ContactView {
+    #[serde(flatten)]
+    pub contact: Contact,
+    pub authorizations: HashMap<Category, AuthorizationView>,
+}
+
+/// Combines contacts with their consent and live pending requests (two batched reads).
+pub async fn contact_views(
+    ports: &AuthorizationPorts<'_>,
+    dealer: &DealerId,
+    contacts: Vec<Contact>,
+    now: DateTime<Utc>,
+) -> Result<Vec<ContactView>, DomainError> {
+    let mut phones: Vec<PhoneNumber> = contacts.iter().map(|c| c.phone.clone()).collect();
+    phones.sort();
+    phones.dedup();
+    let states = ports.consent.consents(dealer, &phones).await?;
+    let pending = ports.pending.pending_for_numbers(dealer, &phones).await?;
+    Ok(contacts
+        .into_iter()
+        .map(|contact| {
+            let state = states.get(&contact.phone).cloned().unwrap_or_default();
+            let authorizations = Category::ALL
+                .into_iter()
+                .map(|c| {
+                    let live = pending
+                        .iter()
+                        .any(|p| p.phone == contact.phone && p.category == c && p.is_live(now));
+                    (c, view(&state, c, live))
+                })
+                .collect();
+            ContactView {
+                contact,
+                authorizations,
+            }
+        })
+        .collect())
+}
+
+fn view(state: &ConsentState, category: Category, pending: bool) -> AuthorizationView {
+    match state.get(category).status {
+        ConsentStatus::Authorized => AuthorizationView::Authorized,
+        _ if pending => AuthorizationView::Pending,
+        ConsentStatus::Revoked => AuthorizationView::Revoked,
+        ConsentStatus::None => AuthorizationView::None,
+    }
+}
+
+async fn contact(
+    ports: &AuthorizationPorts<'_>,
+    dealer: &DealerId,
+    id: &ContactId,
+) -> Result<Contact, DomainError> {
+    ports
+        .contacts
+        .contact(dealer, id)
+        .await?
+        .ok_or(DomainError::NotFound { what: "contact" })
+}
+
+/// The answer to an authorization request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Requested {
+    pub expires_at: DateTime<Utc>,
+    /// True when an existing live request was texted again instead of a new one.
+    pub resent: bool,
+}
+
+/// Staff clicked Authorize: text the person a code (or resend the live request's
+/// text with a fresh code), within the per-number and per-dealer limits.
+pub async fn request(
+    ports: &AuthorizationPorts<'_>,
+    dealer_id: &DealerId,
+    staff: &StaffUserId,
+    contact_id: &ContactId,
+    category: Category,
+    now: DateTime<Utc>,
+) -> Result<Requested, DomainError> {
+    let dealer = require_dealer(ports.dealers, dealer_id, ports.number_pool).await?;
+    let contact = contact(ports, dealer_id, contact_id).await?;
+    let phone = &contact.phone;
+    let state = ports.consent.consent(dealer_id, phone).await?;
+    if state.value.get(category).status == ConsentStatus::Authorized {
+        return Err(DomainError::Conflict(format!(
+            "the person has already authorized {category} texts"
+        )));
+    }
+    for (key, limit, window) in [
+        (
+            format!("code#{dealer_id}#{phone}"),
+            MAX_CODES_PER_NUMBER_PER_DAY,
+            Duration::from_secs(24 * 3600),
+        ),
+        (
+            format!("code#{dealer_id}"),
+            MAX_CODES_PER_DEALER_PER_HOUR,
+            Duration::from_secs(3600),
+        ),
+    ] {
+        if let RateDecision::Limited { retry_after } =
+            ports.limits.acquire(&key, limit, window, now).await?
+        {
+            return Err(DomainError::RateLimited { retry_after });
+        }
+    }
+    let existing = ports.pending.pending(dealer_id, phone, category).await?;
+    let code = ApprovalCode::generate().map_err(|e| {
+        DomainError::Store(StoreError::unavailable("operating system random source", e))
+    })?;
+    // A repeat inside the validity window keeps the same request (same expiry and
+    // tries); its text carries a fresh code, since the old one is only stored hashed.
+    let (request_id, expires_at, attempts, sends, resent) = match existing {
+        Some(p) if p.is_live(now) => (p.request_id, p.expires_at, p.attempts, p.sends + 1, true),
+        _ => (new_ulid(), now + CODE_TTL, 0, 1, false),
+    };
+    let pending = PendingAuthorization {
+        dealer_id: dealer_id.clone(),
+        phone: phone.clone(),
+        category,
+        code_hash: ports
+            .hasher
+            .hash(dealer_id, phone, category, &request_id, &code),
+        request_id,
+        contact_id: contact.id.clone(),
+        requested_by: staff.clone(),
+        created_at: now,
+        expires_at,
+        attempts,
+        sends,
+        disclosure_version: disclosure_version(category),
+    };
+    ports.pending.put_pending(&pending).await?;
+    send_system_text(
+        ports.messages,
+        ports.queue,
+        &dealer,
+        phone,
+        category,
+        MessageKind::ApprovalCode,
+        code_text(&dealer.name, category, &code),
+        now,
+    )
+    .await?;
+    Ok(Requested { expires_at, resent })
+}
+
+/// Staff typed the Approval #: right code -> authorized (ledger names the staff user);
+/// wrong -> `WrongCode` with tries left; expired or used up -> `CodeExpired`.
+pub async fn verify(
+    ports: &AuthorizationPorts<'_>,
+    dealer_id: &DealerId,
+    staff: &StaffUserId,
+    contact_id: &ContactId,
+    category: Category,
+    code: &ApprovalCode,
+    now: DateTime<Utc>,
+) -> Result<LedgerEntry, DomainError> {
+    let contact = contact(ports, dealer_id, contact_id).await?;
+    let phone = &contact.phone;
+    let pending = ports
+        .pending
+        .pending(dealer_id, phone, category)
+        .await?
+        .ok_or(DomainError::NoPendingRequest)?;
+    if !pending.is_live(now) {
+        return Err(DomainError::CodeExpired);
+    }
+    let ok = ports.hasher.verify(
+        dealer_id,
+        phone,
+        category,
+        &pending.request_id,
+        code,
+        &pending.code_hash,
+    );
+    if !ok {
+        match ports
+            .pending
+            .record_failed_attempt(&pending, pending.attempts)
+            .await
+        {
+            Ok(()) => {}
+            // Another guess raced this one: count it as used up rather than allow more.
+            Err(StoreError::Conflict(_)) => return Err(DomainError::CodeExpired),
+            Err(e) => return Err(e.into()),
+        }
+        let left = MAX_ATTEMPTS.saturating_sub(pending.attempts + 1);
+        return Err(if left == 0 {
+            DomainError::CodeExpired
+        } else {
+            DomainError::WrongCode {
+                attempts_left: left,
+            }
+        });
+    }
+    let consumed = [PendingKey {
+        category,
+        request_id: pending.request_id.clone(),
+    }];
+    let (entries, _) = update_consent(
+        ports.consent,
+        ports.consent_writer,
+        dealer_id,
+        phone,
+        &consumed,
+        |_| {
+            vec![ledger_entry(
+                dealer_id,
+                phone,
+                category,
+                ConsentEvent::GrantedByCode,
+                Actor::Staff(staff.clone()),
+                now,
+                Some(pending.request_id.clone()),
+                Some(pending.disclosure_version.clone()),
+            )]
+        },
+    )
+    .await?;
+    entries
+        .into_iter()
+        .next()
+        .ok_or(DomainError::Conflict("nothing was recorded".into()))
+}
+
+/// Staff unsubscribed a category in the portal. Idempotent: unsubscribing a category
+/// that is not authorized records nothing new.
+pub async fn unsubscribe(
+    ports: &AuthorizationPorts<'_>,
+    dealer_id: &DealerId,
+    staff: &StaffUserId,
+    contact_id: &ContactId,
+    category: Category,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    let contact = contact(ports, dealer_id, contact_id).await?;
+    let phone = &contact.phone;
+    let consumed: Vec<PendingKey> = ports
+        .pending
+        .pending(dealer_id, phone, category)
+        .await?
+        .map(|p| PendingKey {
+            category,
+            request_id: p.request_id,
+        })
+        .into_iter()
+        .collect();
+    update_consent(
+        ports.consent,
+        ports.consent_writer,
+        dealer_id,
+        phone,
+        &consumed,
+        |state| {
+            if state.get(category).status == ConsentStatus::Revoked {
+                return Vec::new();
+            }
+            vec![ledger_entry(
+                dealer_id,
+                phone,
+                category,
+                ConsentEvent::RevokedByPortal,
+                Actor::Staff(staff.clone()),
+                now,
+                None,
+                None,
+            )]
+        },
+    )
+    .await?;
+    Ok(())
+}
+
+/// The ledger of the contact's number (consent belongs to the number).
+pub async fn history(
+    ports: &AuthorizationPorts<'_>,
+    dealer_id: &DealerId,
+    contact_id: &ContactId,
+) -> Result<(Contact, Vec<LedgerEntry>), DomainError> {
+    let contact = contact(ports, dealer_id, contact_id).await?;
+    let entries = ports.consent.history(dealer_id, &contact.phone).await?;
+    Ok((contact, entries))
+}

@@ -1,0 +1,177 @@
+//! The service layer: the use cases, written once over the ports.
+//!
+//! Every use case takes the ports it needs (nothing more) and the current time.
+//! Functions wire adapters into these and translate their results to HTTP or SQS.
+
+pub mod authorization;
+pub mod delivery;
+pub mod replies;
+pub mod sending;
+
+use chrono::{DateTime, Utc};
+
+use crate::category::Category;
+use crate::error::{DomainError, StoreError};
+use crate::ids::MessageId;
+use crate::ids::{new_ulid, DealerId};
+use crate::ledger::{Actor, ConsentEvent, ConsentState, LedgerEntry};
+use crate::message::{Message, MessageKind, MessageStatus, Origin, Outbound, OutboundEnvelope};
+use crate::phone::PhoneNumber;
+use crate::ports::{
+    ConsentReader, ConsentWriter, Dealer, DealerStore, MessageStore, OutboundQueue, PendingKey,
+};
+use crate::sms;
+
+/// How many times an optimistic write is retried when another writer won.
+const MAX_CONFLICT_RETRIES: u32 = 5;
+
+/// Appends ledger entries computed from the current state, retrying when another
+/// writer changed the state in between. `decide` returns the entries to append
+/// given the current state (empty = nothing to do). Returns the entries written and
+/// the resulting state.
+pub async fn update_consent<F>(
+    reader: &dyn ConsentReader,
+    writer: &dyn ConsentWriter,
+    dealer: &DealerId,
+    phone: &PhoneNumber,
+    consumed: &[PendingKey],
+    mut decide: F,
+) -> Result<(Vec<LedgerEntry>, ConsentState), DomainError>
+where
+    F: FnMut(&ConsentState) -> Vec<LedgerEntry>,
+{
+    for _ in 0..MAX_CONFLICT_RETRIES {
+        let current = reader.consent(dealer, phone).await?;
+        let entries = decide(&current.value);
+        if entries.is_empty() && consumed.is_empty() {
+            return Ok((entries, current.value));
+        }
+        let mut next = current.value.clone();
+        for e in &entries {
+            next.apply(e);
+        }
+        match writer
+            .append(dealer, phone, current.version, &entries, &next, consumed)
+            .await
+        {
+            Ok(()) => return Ok((entries, next)),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(DomainError::Conflict(
+        "consent changed concurrently too many times; try again".into(),
+    ))
+}
+
+/// Builds a ledger entry.
+pub fn ledger_entry(
+    dealer: &DealerId,
+    phone: &PhoneNumber,
+    category: Category,
+    event: ConsentEvent,
+    actor: Actor,
+    at: DateTime<Utc>,
+    evidence: Option<String>,
+    disclosure_version: Option<String>,
+) -> LedgerEntry {
+    LedgerEntry {
+        id: new_ulid(),
+        dealer_id: dealer.clone(),
+        phone: phone.clone(),
+        category,
+        event,
+        actor,
+        at,
+        evidence,
+        disclosure_version,
+    }
+}
+
+/// Looks up a dealer's settings. A dealer without settings gets a texting number on
+/// first use from the configured pool (local development and tests; empty in
+/// production, where a dealer without settings cannot text).
+pub async fn require_dealer(
+    dealers: &dyn DealerStore,
+    dealer: &DealerId,
+    pool: &[PhoneNumber],
+) -> Result<Dealer, DomainError> {
+    if let Some(d) = dealers.dealer(dealer).await? {
+        return Ok(d);
+    }
+    for number in pool {
+        let candidate = Dealer {
+            id: dealer.clone(),
+            name: dealer.to_string(),
+            texting_number: number.clone(),
+            help_contact: None,
+            time_zone: None,
+        };
+        match dealers.put_dealer(&candidate, None).await {
+            Ok(()) => return Ok(candidate),
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Err(DomainError::NoTextingNumber)
+}
+
+/// A system text (approval code, STOP/HELP/Agree answers): stored, then queued at once.
+/// These bypass consent and quiet hours by kind (see [`Message::needs_consent`]).
+pub async fn send_system_text(
+    messages: &dyn MessageStore,
+    queue: &dyn OutboundQueue,
+    dealer: &Dealer,
+    to: &PhoneNumber,
+    category: Category,
+    kind: MessageKind,
+    body: String,
+    now: DateTime<Utc>,
+) -> Result<Message, DomainError> {
+    let mut message = Message {
+        id: MessageId::generate(),
+        dealer_id: dealer.id.clone(),
+        kind,
+        contact_id: None,
+        to: to.clone(),
+        from: dealer.texting_number.clone(),
+        category,
+        template: None,
+        template_version: None,
+        variables: None,
+        encoding: sms::encoding(&body),
+        segments: sms::segments(&body),
+        body,
+        notes: None,
+        origin: Origin::System,
+        account_id: None,
+        deal_id: None,
+        recipient_time_zone: None,
+        created_at: now,
+        requested_at: None,
+        send_at: now,
+        status: MessageStatus::Queued,
+        status_reason: None,
+        history: Vec::new(),
+        carrier_message_id: None,
+        attempts: 0,
+    };
+    message.history.push(crate::message::StatusChange {
+        status: MessageStatus::Queued,
+        at: now,
+        reason: None,
+    });
+    messages.create(&message, None).await?;
+    let failed = queue
+        .enqueue(&[Outbound {
+            envelope: OutboundEnvelope::new(dealer.id.clone(), message.id.clone(), now),
+            delay_seconds: 0,
+        }])
+        .await?;
+    if !failed.is_empty() {
+        return Err(DomainError::Store(StoreError::Partial(
+            "the outbound queue refused the message".into(),
+        )));
+    }
+    Ok(message)
+}

@@ -1,0 +1,623 @@
+//! Inbound texts from people and delivery reports from the carrier.
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::json;
+
+use crate::category::Category;
+use crate::error::DomainError;
+use crate::ids::{new_ulid, MessageId};
+use crate::ledger::{Actor, ConsentEvent, LedgerEntry};
+use crate::message::{Message, MessageKind, MessageStatus};
+use crate::phone::PhoneNumber;
+use crate::ports::{
+    BusEvent, ConsentReader, ConsentWriter, Contact, ContactStore, Dealer, DealerStore,
+    EventPublisher, InboundLog, MessageStore, OutboundQueue, PendingKey, PendingStore, WorkItem,
+    WorkQueue, WorkQueueName,
+};
+use crate::reply::{classify, ReplyKind};
+
+use super::{ledger_entry, send_system_text, update_consent};
+
+/// Template name of the Text to Pay reminder a PAY answers.
+pub const TEXT_TO_PAY_TEMPLATE: &str = "text-to-pay-reminder";
+/// Marker on the "reply CONFIRM" text that a CONFIRM answers.
+pub const PAY_CONFIRM_MARKER: &str = "text-to-pay-confirm-request";
+/// Event published when a person confirms a Text to Pay payment.
+pub const TEXT_TO_PAY_CONFIRMED: &str = "TextToPayConfirmed";
+/// Source of the events this service publishes.
+pub const EVENT_SOURCE: &str = "texting.consent";
+
+pub struct InboundPorts<'a> {
+    pub dealers: &'a dyn DealerStore,
+    pub contacts: &'a dyn ContactStore,
+    pub consent: &'a dyn ConsentReader,
+    pub consent_writer: &'a dyn ConsentWriter,
+    pub pending: &'a dyn PendingStore,
+    pub messages: &'a dyn MessageStore,
+    pub queue: &'a dyn OutboundQueue,
+    pub events: &'a dyn EventPublisher,
+    pub work: &'a dyn WorkQueue,
+    pub inbound: &'a dyn InboundLog,
+}
+
+/// An inbound SMS, as the carrier reported it.
+#[derive(Debug, Clone)]
+pub struct InboundSms {
+    pub carrier_message_id: String,
+    pub from: PhoneNumber,
+    pub to: PhoneNumber,
+    pub body: String,
+}
+
+/// What was done with a reply.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ReplyOutcome {
+    Duplicate,
+    UnknownDealer,
+    Agreed(Vec<Category>),
+    OptedOut {
+        revoked: Vec<Category>,
+        suppressed: usize,
+    },
+    OptedIn(Vec<Category>),
+    Help,
+    PayConfirmationRequested,
+    PaymentConfirmed,
+    Queued,
+}
+
+pub fn help_text(dealer: &Dealer) -> String {
+    let contact = dealer
+        .help_contact
+        .as_deref()
+        .map(|c| format!(" Help: {c}."))
+        .unwrap_or_default();
+    format!(
+        "{}: account, service and offer texts you authorized. Msg frequency varies. Msg&data rates may apply.{contact} Reply STOP to opt out.",
+        dealer.name
+    )
+}
+
+pub fn stop_confirmation(dealer: &Dealer) -> String {
+    format!(
+        "{}: you are unsubscribed and will receive no more texts. Reply START to resubscribe.",
+        dealer.name
+    )
+}
+
+fn list(categories: &[Category]) -> String {
+    categories
+        .iter()
+        .map(|c| c.label())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// Acts on an inbound text: once per carrier message id.
+pub async fn handle_inbound(
+    ports: &InboundPorts<'_>,
+    sms: &InboundSms,
+    now: DateTime<Utc>,
+) -> Result<ReplyOutcome, DomainError> {
+    let Some(dealer_id) = ports.dealers.dealer_by_number(&sms.to).await? else {
+        return Ok(ReplyOutcome::UnknownDealer);
+    };
+    let Some(dealer) = ports.dealers.dealer(&dealer_id).await? else {
+        return Ok(ReplyOutcome::UnknownDealer);
+    };
+    if !ports
+        .inbound
+        .first_delivery(&sms.carrier_message_id, now)
+        .await?
+    {
+        return Ok(ReplyOutcome::Duplicate);
+    }
+    let outcome = match classify(&sms.body) {
+        ReplyKind::OptOut => Some(opt_out(ports, &dealer, sms, now).await?),
+        ReplyKind::Agree => agree(ports, &dealer, sms, now).await?,
+        ReplyKind::OptIn => opt_in(ports, &dealer, sms, now).await?,
+        ReplyKind::Help => {
+            reply(ports, &dealer, &sms.from, help_text(&dealer), now).await?;
+            Some(ReplyOutcome::Help)
+        }
+        ReplyKind::Pay => pay(ports, &dealer, sms, now).await?,
+        ReplyKind::Confirm => confirm(ports, &dealer, sms, now).await?,
+        ReplyKind::Other => None,
+    };
+    match outcome {
+        Some(o) => Ok(o),
+        None => {
+            to_staff(ports, &dealer, sms, now).await?;
+            Ok(ReplyOutcome::Queued)
+        }
+    }
+}
+
+async fn reply(
+    ports: &InboundPorts<'_>,
+    dealer: &Dealer,
+    to: &PhoneNumber,
+    body: String,
+    now: DateTime<Utc>,
+) -> Result<Message, DomainError> {
+    send_system_text(
+        ports.messages,
+        ports.queue,
+        dealer,
+        to,
+        Category::Accounting,
+        MessageKind::Reply,
+        body,
+        now,
+    )
+    .await
+}
+
+fn by_reply(
+    dealer: &Dealer,
+    sms: &InboundSms,
+    category: Category,
+    event: ConsentEvent,
+    now: DateTime<Utc>,
+    disclosure: Option<String>,
+) -> LedgerEntry {
+    ledger_entry(
+        &dealer.id,
+        &sms.from,
+        category,
+        event,
+        Actor::Phone,
+        now,
+        Some(sms.carrier_message_id.clone()),
+        disclosure,
+    )
+}
+
+async fn agree(
+    ports: &InboundPorts<'_>,
+    dealer: &Dealer,
+    sms: &InboundSms,
+    now: DateTime<Utc>,
+) -> Result<Option<ReplyOutcome>, DomainError> {
+    let live: Vec<_> = ports
+        .pending
+        .pending_for_number(&dealer.id, &sms.from)
+        .await?
+        .into_iter()
+        .filter(|p| p.is_live(now))
+        .collect();
+    if live.is_empty() {
+        return Ok(None);
+    }
+    let consumed: Vec<PendingKey> = live
+        .iter()
+        .map(|p| PendingKey {
+            category: p.category,
+            request_id: p.request_id.clone(),
+        })
+        .collect();
+    let (entries, _) = update_consent(
+        ports.consent,
+        ports.consent_writer,
+        &dealer.id,
+        &sms.from,
+        &consumed,
+        |_| {
+            live.iter()
+                .map(|p| {
+                    by_reply(
+                        dealer,
+                        sms,
+                        p.category,
+                        ConsentEvent::GrantedByReply,
+                        now,
+                        Some(p.disclosure_version.clone()),
+                    )
+                })
+                .collect()
+        },
+    )
+    .await?;
+    let categories: Vec<Category> = entries.iter().map(|e| e.category).collect();
+    reply(
+        ports,
+        dealer,
+        &sms.from,
+        format!(
+            "{}: thanks, you will receive {} texts. Msg&data rates may apply. Reply HELP for help, STOP to opt out.",
+            dealer.name,
+            list(&categories)
+        ),
+        now,
+    )
+    .await?;
+    Ok(Some(ReplyOutcome::Agreed(categories)))
+}
+
+/// STOP: revoke every category with this dealer, void pending requests, suppress
+/// everything waiting or queued, and confirm once.
+async fn opt_out(
+    ports: &InboundPorts<'_>,
+    dealer: &Dealer,
+    sms: &InboundSms,
+    now: DateTime<Utc>,
+) -> Result<ReplyOutcome, DomainError> {
+    let consumed: Vec<PendingKey> = ports
+        .pending
+        .pending_for_number(&dealer.id, &sms.from)
+        .await?
+        .into_iter()
+        .map(|p| PendingKey {
+            category: p.category,
+            request_id: p.request_id,
+        })
+        .collect();
+    let (entries, _) = update_consent(
+        ports.consent,
+        ports.consent_writer,
+        &dealer.id,
+        &sms.from,
+        &consumed,
+        |state| {
+            state
+                .categories_to_revoke()
+                .into_iter()
+                .map(|c| by_reply(dealer, sms, c, ConsentEvent::RevokedByReply, now, None))
+                .collect()
+        },
+    )
+    .await?;
+    let suppressed = suppress_waiting(ports.messages, dealer, &sms.from, "opted-out", now).await?;
+    let revoked: Vec<Category> = entries.iter().map(|e| e.category).collect();
+    // One confirmation per opt-out: a repeated STOP that changes nothing is not answered again.
+    if !revoked.is_empty() {
+        reply(ports, dealer, &sms.from, stop_confirmation(dealer), now).await?;
+    }
+    Ok(ReplyOutcome::OptedOut {
+        revoked,
+        suppressed,
+    })
+}
+
+/// Marks this number's template messages that are waiting or queued as suppressed.
+/// Deliver re-checks consent too, so a message that slips past this is still stopped.
+pub async fn suppress_waiting(
+    messages: &dyn MessageStore,
+    dealer: &Dealer,
+    phone: &PhoneNumber,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<usize, DomainError> {
+    let waiting = messages
+        .by_recipient(
+            &dealer.id,
+            phone,
+            &[
+                MessageStatus::Scheduled,
+                MessageStatus::Deferred,
+                MessageStatus::Queued,
+            ],
+        )
+        .await?;
+    let mut count = 0;
+    for mut m in waiting
+        .into_iter()
+        .filter(|m| m.kind == MessageKind::Template)
+    {
+        let expected = m.status;
+        m.transition(MessageStatus::Suppressed, now, Some(reason.to_owned()));
+        match messages.save(&m, expected).await {
+            Ok(()) => count += 1,
+            // It moved on meanwhile (deliver claimed it): deliver's own re-check decides.
+            Err(crate::error::StoreError::Conflict(_)) => {}
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(count)
+}
+
+async fn opt_in(
+    ports: &InboundPorts<'_>,
+    dealer: &Dealer,
+    sms: &InboundSms,
+    now: DateTime<Utc>,
+) -> Result<Option<ReplyOutcome>, DomainError> {
+    let (entries, _) = update_consent(
+        ports.consent,
+        ports.consent_writer,
+        &dealer.id,
+        &sms.from,
+        &[],
+        |state| {
+            state
+                .categories_to_restore()
+                .into_iter()
+                .map(|c| by_reply(dealer, sms, c, ConsentEvent::RestoredByStart, now, None))
+                .collect()
+        },
+    )
+    .await?;
+    if entries.is_empty() {
+        return Ok(None);
+    }
+    let categories: Vec<Category> = entries.iter().map(|e| e.category).collect();
+    reply(
+        ports,
+        dealer,
+        &sms.from,
+        format!(
+            "{}: you are resubscribed to {} texts. Msg&data rates may apply. Reply HELP for help, STOP to opt out.",
+            dealer.name,
+            list(&categories)
+        ),
+        now,
+    )
+    .await?;
+    Ok(Some(ReplyOutcome::OptedIn(categories)))
+}
+
+/// The newest message of `template` sent to the number within `within`.
+async fn recent_sent(
+    ports: &InboundPorts<'_>,
+    dealer: &Dealer,
+    phone: &PhoneNumber,
+    template: &str,
+    within: Duration,
+    now: DateTime<Utc>,
+) -> Result<Option<Message>, DomainError> {
+    let sent = ports
+        .messages
+        .by_recipient(
+            &dealer.id,
+            phone,
+            &[
+                MessageStatus::Sending,
+                MessageStatus::Sent,
+                MessageStatus::Delivered,
+            ],
+        )
+        .await?;
+    Ok(sent
+        .into_iter()
+        .filter(|m| m.template.as_deref() == Some(template) && now - m.created_at <= within)
+        .max_by_key(|m| m.created_at))
+}
+
+async fn pay(
+    ports: &InboundPorts<'_>,
+    dealer: &Dealer,
+    sms: &InboundSms,
+    now: DateTime<Utc>,
+) -> Result<Option<ReplyOutcome>, DomainError> {
+    let Some(reminder) = recent_sent(
+        ports,
+        dealer,
+        &sms.from,
+        TEXT_TO_PAY_TEMPLATE,
+        Duration::days(7),
+        now,
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    let amount = reminder
+        .variables
+        .as_ref()
+        .and_then(|v| v.get("amount"))
+        .and_then(|v| {
+            v.as_str()
+                .map(str::to_owned)
+                .or_else(|| v.as_f64().map(|f| format!("{f:.2}")))
+        })
+        .unwrap_or_default();
+    let mut message = reply(
+        ports,
+        dealer,
+        &sms.from,
+        format!(
+            "{}: reply CONFIRM within 30 min to pay {} on your account. We never ask for card details by text. Reply STOP to opt out.",
+            dealer.name,
+            if amount.starts_with('$') { amount.clone() } else { format!("${amount}") }
+        ),
+        now,
+    )
+    .await?;
+    // Remember what CONFIRM confirms on the answer itself.
+    let expected = message.status;
+    message.template = Some(PAY_CONFIRM_MARKER.to_owned());
+    message.contact_id = reminder.contact_id.clone();
+    message.account_id = reminder.account_id.clone();
+    message.variables = Some(
+        json!({"amount": amount, "reminderMessageId": reminder.id})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    ports.messages.save(&message, expected).await?;
+    Ok(Some(ReplyOutcome::PayConfirmationRequested))
+}
+
+async fn confirm(
+    ports: &InboundPorts<'_>,
+    dealer: &Dealer,
+    sms: &InboundSms,
+    now: DateTime<Utc>,
+) -> Result<Option<ReplyOutcome>, DomainError> {
+    let Some(request) = recent_sent(
+        ports,
+        dealer,
+        &sms.from,
+        PAY_CONFIRM_MARKER,
+        Duration::minutes(30),
+        now,
+    )
+    .await?
+    else {
+        return Ok(None);
+    };
+    let vars = request.variables.clone().unwrap_or_default();
+    ports
+        .events
+        .publish(&[BusEvent {
+            source: EVENT_SOURCE.to_owned(),
+            detail_type: TEXT_TO_PAY_CONFIRMED.to_owned(),
+            detail: json!({
+                "id": new_ulid(),
+                "type": TEXT_TO_PAY_CONFIRMED,
+                "version": 1,
+                "time": now,
+                "dealerId": dealer.id,
+                "contactId": request.contact_id,
+                "accountId": request.account_id,
+                "amount": vars.get("amount"),
+                "reminderMessageId": vars.get("reminderMessageId"),
+                "confirmationCarrierMessageId": sms.carrier_message_id,
+            }),
+        }])
+        .await?;
+    reply(
+        ports,
+        dealer,
+        &sms.from,
+        format!(
+            "{}: thank you, your payment request was sent. You will get a receipt when it is processed.",
+            dealer.name
+        ),
+        now,
+    )
+    .await?;
+    Ok(Some(ReplyOutcome::PaymentConfirmed))
+}
+
+async fn to_staff(
+    ports: &InboundPorts<'_>,
+    dealer: &Dealer,
+    sms: &InboundSms,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    let contacts: Vec<Contact> = ports
+        .contacts
+        .contacts_by_phone(&dealer.id, &sms.from)
+        .await?;
+    let contact = contacts.into_iter().next();
+    ports
+        .work
+        .add_item(&WorkItem {
+            id: new_ulid(),
+            dealer_id: dealer.id.clone(),
+            queue: WorkQueueName::Replies,
+            kind: if contact.is_some() {
+                "reply-needs-attention".into()
+            } else {
+                "reply-from-unknown-number".into()
+            },
+            contact_id: contact.as_ref().map(|c| c.id.clone()),
+            phone: Some(sms.from.clone()),
+            account_id: contact
+                .as_ref()
+                .and_then(|c| c.account_ids.first().cloned()),
+            deal_id: contact.as_ref().and_then(|c| c.deal_ids.first().cloned()),
+            message_id: None,
+            text: Some(sms.body.chars().take(1600).collect()),
+            created_at: now,
+            status: "open".into(),
+        })
+        .await?;
+    Ok(())
+}
+
+/// A delivery status callback.
+#[derive(Debug, Clone)]
+pub struct StatusReport {
+    pub message_id: MessageId,
+    pub carrier_message_id: String,
+    pub status: String,
+    pub error_code: Option<u32>,
+}
+
+/// Twilio's "unsubscribed recipient" error: the carrier blocks us for this number.
+pub const CARRIER_OPT_OUT_CODES: [u32; 1] = [21610];
+
+pub struct StatusPorts<'a> {
+    pub dealers: &'a dyn DealerStore,
+    pub consent: &'a dyn ConsentReader,
+    pub consent_writer: &'a dyn ConsentWriter,
+    pub messages: &'a dyn MessageStore,
+}
+
+/// Applies a carrier status callback. Unknown messages or stale reports change nothing.
+pub async fn handle_status(
+    ports: &StatusPorts<'_>,
+    report: &StatusReport,
+    now: DateTime<Utc>,
+) -> Result<Option<MessageStatus>, DomainError> {
+    let Some(mut message) = ports.messages.message(&report.message_id).await? else {
+        return Ok(None);
+    };
+    if message.carrier_message_id.as_deref() != Some(report.carrier_message_id.as_str()) {
+        return Ok(None);
+    }
+    if let Some(code) = report
+        .error_code
+        .filter(|c| CARRIER_OPT_OUT_CODES.contains(c))
+    {
+        revoke_by_carrier(
+            ports.consent,
+            ports.consent_writer,
+            &message.dealer_id,
+            &message.to,
+            code,
+            &report.carrier_message_id,
+            now,
+        )
+        .await?;
+    }
+    let next = match report.status.as_str() {
+        "delivered" => MessageStatus::Delivered,
+        "failed" | "undelivered" => MessageStatus::Failed,
+        _ => return Ok(Some(message.status)),
+    };
+    if message.status != MessageStatus::Sent && message.status != MessageStatus::Sending {
+        return Ok(Some(message.status));
+    }
+    let expected = message.status;
+    let reason = report.error_code.map(|c| format!("carrier error {c}"));
+    message.transition(next, now, reason);
+    match ports.messages.save(&message, expected).await {
+        Ok(()) | Err(crate::error::StoreError::Conflict(_)) => Ok(Some(next)),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// The carrier says the number blocked us: record it so app and carrier agree.
+pub async fn revoke_by_carrier(
+    consent: &dyn ConsentReader,
+    writer: &dyn ConsentWriter,
+    dealer: &crate::ids::DealerId,
+    phone: &PhoneNumber,
+    code: u32,
+    carrier_message_id: &str,
+    now: DateTime<Utc>,
+) -> Result<Vec<LedgerEntry>, DomainError> {
+    let (entries, _) = update_consent(consent, writer, dealer, phone, &[], |state| {
+        state
+            .categories_to_revoke()
+            .into_iter()
+            .map(|c| {
+                ledger_entry(
+                    dealer,
+                    phone,
+                    c,
+                    ConsentEvent::RevokedByCarrier,
+                    Actor::Carrier,
+                    now,
+                    Some(format!("{carrier_message_id} error {code}")),
+                    None,
+                )
+            })
+            .collect()
+    })
+    .await?;
+    Ok(entries)
+}

@@ -1,0 +1,528 @@
+//! Sending: a staff or automated request becomes a stored message, queued now or
+//! waiting in the time index; dispatch moves due messages to the queue.
+
+use std::collections::HashMap;
+use std::str::FromStr;
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Map, Value};
+
+use crate::error::{DomainError, StoreError};
+use crate::ids::{AccountId, ContactId, DealId, DealerId, MessageId};
+use crate::message::{
+    Message, MessageKind, MessageStatus, Origin, Outbound, OutboundEnvelope, StatusChange,
+};
+use crate::phone::PhoneNumber;
+use crate::ports::{
+    ConsentReader, ContactStore, DealerStore, IdempotencyRecord, MessageStore, OutboundQueue,
+};
+use crate::quiet_hours::QuietHours;
+use crate::template;
+
+use super::require_dealer;
+
+pub struct SendPorts<'a> {
+    pub dealers: &'a dyn DealerStore,
+    pub contacts: &'a dyn ContactStore,
+    pub consent: &'a dyn ConsentReader,
+    pub messages: &'a dyn MessageStore,
+    pub queue: &'a dyn OutboundQueue,
+    /// Texting numbers handed to dealers on first use (empty in production).
+    pub number_pool: &'a [PhoneNumber],
+}
+
+/// How far ahead a text may be scheduled.
+pub const MAX_SCHEDULE_AHEAD_DAYS: i64 = 365;
+/// A `scheduledAt` this far in the past is refused (clock skew tolerance below it).
+pub const PAST_TOLERANCE_SECONDS: i64 = 60;
+/// Longest staff note kept with a message.
+pub const MAX_NOTES_CHARS: usize = 2000;
+
+/// A send request from the portal or an automated task.
+#[derive(Debug, Clone)]
+pub struct SendRequest {
+    pub contact_id: ContactId,
+    pub template: String,
+    pub variables: Map<String, Value>,
+    pub notes: Option<String>,
+    pub scheduled_at: Option<DateTime<Utc>>,
+    pub account_id: Option<AccountId>,
+    pub deal_id: Option<DealId>,
+}
+
+/// The confirmation staff see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendAccepted {
+    pub message: Message,
+    /// The same Idempotency-Key was seen before: this is the first answer again.
+    pub replayed: bool,
+}
+
+pub fn parse_time_zone(tz: Option<&str>) -> Option<chrono_tz::Tz> {
+    tz.and_then(|s| chrono_tz::Tz::from_str(s).ok())
+}
+
+/// Requests a send: idempotency, template, consent, rendering, quiet hours, then
+/// stored and either queued now or left for dispatch.
+pub async fn request_send(
+    ports: &SendPorts<'_>,
+    dealer_id: &DealerId,
+    origin: Origin,
+    request: SendRequest,
+    idempotency: Option<(String, String)>,
+    now: DateTime<Utc>,
+) -> Result<SendAccepted, DomainError> {
+    if let Some((key, hash)) = &idempotency {
+        if let Some(found) = replay(ports, dealer_id, key, hash).await? {
+            return Ok(found);
+        }
+    }
+    let tpl = template::find(&request.template).ok_or_else(|| {
+        DomainError::Invalid(format!(
+            "unknown template {:?}",
+            truncate(&request.template, 60)
+        ))
+    })?;
+    if let Some(notes) = &request.notes {
+        if notes.chars().count() > MAX_NOTES_CHARS {
+            return Err(DomainError::Invalid(format!(
+                "notes are longer than {MAX_NOTES_CHARS} characters"
+            )));
+        }
+    }
+    if let Some(at) = request.scheduled_at {
+        if at < now - Duration::seconds(PAST_TOLERANCE_SECONDS) {
+            return Err(DomainError::Invalid("scheduledAt is in the past".into()));
+        }
+        if at > now + Duration::days(MAX_SCHEDULE_AHEAD_DAYS) {
+            return Err(DomainError::Invalid(format!(
+                "scheduledAt is more than {MAX_SCHEDULE_AHEAD_DAYS} days ahead"
+            )));
+        }
+    }
+    let contact = ports
+        .contacts
+        .contact(dealer_id, &request.contact_id)
+        .await?
+        .ok_or(DomainError::NotFound { what: "contact" })?;
+    let dealer = require_dealer(ports.dealers, dealer_id, ports.number_pool).await?;
+    let state = ports.consent.consent(dealer_id, &contact.phone).await?;
+    if !state.value.may_send(tpl.category).is_allowed() {
+        return Err(DomainError::ConsentRequired {
+            category: tpl.category,
+        });
+    }
+    let rendered = tpl.render(&request.variables, &dealer.name)?;
+    let tz = parse_time_zone(contact.time_zone.as_deref());
+    let wanted = request.scheduled_at.unwrap_or(now).max(now);
+    let send_at = QuietHours::standard().next_allowed(&contact.phone, tz, tpl.category, wanted);
+    let (status, reason) = if send_at > wanted {
+        (MessageStatus::Deferred, Some("quiet-hours".to_owned()))
+    } else if wanted > now + Duration::seconds(1) {
+        (MessageStatus::Scheduled, None)
+    } else {
+        (MessageStatus::Queued, None)
+    };
+    let mut message = Message {
+        id: MessageId::generate(),
+        dealer_id: dealer_id.clone(),
+        kind: MessageKind::Template,
+        contact_id: Some(contact.id.clone()),
+        to: contact.phone.clone(),
+        from: dealer.texting_number.clone(),
+        category: tpl.category,
+        template: Some(tpl.name.to_owned()),
+        template_version: Some(tpl.version),
+        body: rendered.body,
+        variables: Some(request.variables),
+        encoding: rendered.encoding,
+        segments: rendered.segments,
+        notes: request.notes,
+        origin,
+        account_id: request
+            .account_id
+            .or_else(|| contact.account_ids.first().cloned()),
+        deal_id: request.deal_id,
+        recipient_time_zone: contact.time_zone.clone(),
+        created_at: now,
+        requested_at: request.scheduled_at,
+        send_at,
+        status,
+        status_reason: reason.clone(),
+        history: vec![StatusChange {
+            status,
+            at: now,
+            reason,
+        }],
+        carrier_message_id: None,
+        attempts: 0,
+    };
+    let record = idempotency.as_ref().map(|(key, hash)| IdempotencyRecord {
+        dealer_id: dealer_id.clone(),
+        key: key.clone(),
+        request_hash: hash.clone(),
+        message_id: message.id.clone(),
+        created_at: now,
+    });
+    match ports.messages.create(&message, record.as_ref()).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => {
+            // Another request with the same key won the race: answer as it did.
+            if let Some((key, hash)) = &idempotency {
+                if let Some(found) = replay(ports, dealer_id, key, hash).await? {
+                    return Ok(found);
+                }
+            }
+            return Err(DomainError::Conflict(
+                "the message could not be stored".into(),
+            ));
+        }
+        Err(e) => return Err(e.into()),
+    }
+    if status == MessageStatus::Queued {
+        let outbound = Outbound {
+            envelope: OutboundEnvelope::new(dealer_id.clone(), message.id.clone(), now),
+            delay_seconds: 0,
+        };
+        let failed = match ports.queue.enqueue(&[outbound]).await {
+            Ok(failed) => !failed.is_empty(),
+            Err(e) => {
+                tracing::warn!(message_id = %message.id, error = %e, "enqueue failed; leaving the message to dispatch");
+                true
+            }
+        };
+        if failed {
+            // Not lost: back into the time index, due now, for the next dispatch run.
+            message.transition(
+                MessageStatus::Scheduled,
+                now,
+                Some("queue-unavailable".into()),
+            );
+            ports.messages.save(&message, MessageStatus::Queued).await?;
+        }
+    }
+    Ok(SendAccepted {
+        message,
+        replayed: false,
+    })
+}
+
+async fn replay(
+    ports: &SendPorts<'_>,
+    dealer_id: &DealerId,
+    key: &str,
+    hash: &str,
+) -> Result<Option<SendAccepted>, DomainError> {
+    let Some(record) = ports.messages.idempotency(dealer_id, key).await? else {
+        return Ok(None);
+    };
+    if record.request_hash != hash {
+        return Err(DomainError::IdempotencyKeyReused);
+    }
+    let message =
+        ports
+            .messages
+            .message(&record.message_id)
+            .await?
+            .ok_or(DomainError::Conflict(
+                "the idempotent message is missing".into(),
+            ))?;
+    Ok(Some(SendAccepted {
+        message,
+        replayed: true,
+    }))
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
+/// A message of the token's dealer (another dealer's is "not found").
+pub async fn message_of(
+    messages: &dyn MessageStore,
+    dealer_id: &DealerId,
+    id: &MessageId,
+) -> Result<Message, DomainError> {
+    match messages.message(id).await? {
+        Some(m) if &m.dealer_id == dealer_id => Ok(m),
+        _ => Err(DomainError::NotFound { what: "message" }),
+    }
+}
+
+/// Cancels a message that is not yet queued.
+pub async fn cancel(
+    messages: &dyn MessageStore,
+    dealer_id: &DealerId,
+    id: &MessageId,
+    now: DateTime<Utc>,
+) -> Result<Message, DomainError> {
+    let mut message = message_of(messages, dealer_id, id).await?;
+    if message.status == MessageStatus::Canceled {
+        return Ok(message);
+    }
+    if !message.status.is_waiting() {
+        return Err(DomainError::NotCancelable {
+            status: message.status.to_string(),
+        });
+    }
+    let expected = message.status;
+    message.transition(
+        MessageStatus::Canceled,
+        now,
+        Some("canceled by staff".into()),
+    );
+    match messages.save(&message, expected).await {
+        Ok(()) => Ok(message),
+        Err(StoreError::Conflict(_)) => {
+            let now_status = message_of(messages, dealer_id, id).await?.status;
+            Err(DomainError::NotCancelable {
+                status: now_status.to_string(),
+            })
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+pub struct DispatchPorts<'a> {
+    pub consent: &'a dyn ConsentReader,
+    pub messages: &'a dyn MessageStore,
+    pub queue: &'a dyn OutboundQueue,
+}
+
+/// What one dispatch run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct DispatchReport {
+    pub queued: usize,
+    pub deferred: usize,
+    pub suppressed: usize,
+    /// Lost a conditional write to another run or a cancel: left alone.
+    pub skipped: usize,
+    pub failed: usize,
+}
+
+/// The schedule's window: a run at `now` takes what is due before the next run and
+/// delays each by its seconds within the minute.
+pub const DISPATCH_HORIZON_SECONDS: i64 = 60;
+
+/// Moves due messages of the given shards to the outbound queue.
+///
+/// Order matters for safety: the queue send happens before the status write, so a
+/// crash in between only causes a duplicate queue record (deliver's claim makes the
+/// carrier call once), never a message marked queued that is not on the queue.
+pub async fn dispatch(
+    ports: &DispatchPorts<'_>,
+    shards: std::ops::Range<u32>,
+    now: DateTime<Utc>,
+    limit_per_shard: u32,
+) -> Result<DispatchReport, DomainError> {
+    let horizon = now + Duration::seconds(DISPATCH_HORIZON_SECONDS);
+    let mut report = DispatchReport::default();
+    let mut due = Vec::new();
+    for shard in shards {
+        due.extend(ports.messages.due(shard, horizon, limit_per_shard).await?);
+    }
+    // Consent for every (dealer, number) in one batched read per dealer.
+    let mut by_dealer: HashMap<DealerId, Vec<PhoneNumber>> = HashMap::new();
+    for m in due.iter().filter(|m| m.needs_consent()) {
+        by_dealer
+            .entry(m.dealer_id.clone())
+            .or_default()
+            .push(m.to.clone());
+    }
+    let mut consent = HashMap::new();
+    for (dealer, mut phones) in by_dealer {
+        phones.sort();
+        phones.dedup();
+        for (phone, state) in ports.consent.consents(&dealer, &phones).await? {
+            consent.insert((dealer.clone(), phone), state);
+        }
+    }
+    let mut to_queue = Vec::new();
+    for mut m in due {
+        let expected = m.status;
+        if m.needs_consent() {
+            let allowed = consent
+                .get(&(m.dealer_id.clone(), m.to.clone()))
+                .map(|s| s.may_send(m.category))
+                .unwrap_or(crate::ledger::Decision::NeverAuthorized);
+            if !allowed.is_allowed() {
+                m.transition(
+                    MessageStatus::Suppressed,
+                    now,
+                    Some(allowed.reason().into()),
+                );
+                tally(
+                    ports.messages.save(&m, expected).await,
+                    &mut report.suppressed,
+                    &mut report.skipped,
+                )?;
+                continue;
+            }
+        }
+        if m.honours_quiet_hours() {
+            let tz = parse_time_zone(m.recipient_time_zone.as_deref());
+            let at = m.send_at.max(now);
+            let allowed_at = QuietHours::standard().next_allowed(&m.to, tz, m.category, at);
+            if allowed_at > at {
+                m.send_at = allowed_at;
+                m.transition(MessageStatus::Deferred, now, Some("quiet-hours".into()));
+                tally(
+                    ports.messages.save(&m, expected).await,
+                    &mut report.deferred,
+                    &mut report.skipped,
+                )?;
+                continue;
+            }
+        }
+        to_queue.push((m, expected));
+    }
+    let outbound: Vec<Outbound> = to_queue
+        .iter()
+        .map(|(m, _)| Outbound {
+            envelope: OutboundEnvelope::new(m.dealer_id.clone(), m.id.clone(), now),
+            delay_seconds: (m.send_at - now).num_seconds().clamp(0, 900) as u32,
+        })
+        .collect();
+    let failed = ports.queue.enqueue(&outbound).await?;
+    for (mut m, expected) in to_queue {
+        if failed.contains(&m.id) {
+            report.failed += 1;
+            continue;
+        }
+        m.transition(MessageStatus::Queued, now, None);
+        tally(
+            ports.messages.save(&m, expected).await,
+            &mut report.queued,
+            &mut report.skipped,
+        )?;
+    }
+    Ok(report)
+}
+
+fn tally(
+    result: Result<(), StoreError>,
+    done: &mut usize,
+    skipped: &mut usize,
+) -> Result<(), DomainError> {
+    match result {
+        Ok(()) => *done += 1,
+        Err(StoreError::Conflict(_)) => *skipped += 1,
+        Err(e) => return Err(e.into()),
+    }
+    Ok(())
+}
+
+/// The template an automated-task event sends.
+pub fn template_for_event(detail_type: &str) -> Option<&'static str> {
+    Some(match detail_type {
+        "AutoPayFailed" => "auto-pay-failure",
+        "PaymentPastDue" => "past-due-alert",
+        "PaymentReceived" => "payment-received",
+        "TextToPayReminder" => "text-to-pay-reminder",
+        "ServiceDue" => "service-reminder",
+        "AppointmentBooked" => "appointment-confirmation",
+        _ => return None,
+    })
+}
+
+/// An automated-task send. A refusal by the rules (no consent, bad variables,
+/// unknown contact) is recorded as a suppressed message with the reason instead of
+/// failing, so the event is not retried in a loop. Only infrastructure errors fail.
+pub async fn automated_send(
+    ports: &SendPorts<'_>,
+    dealer_id: &DealerId,
+    event: &str,
+    event_id: &str,
+    request: SendRequest,
+    now: DateTime<Utc>,
+) -> Result<SendAccepted, DomainError> {
+    let key = format!("event:{}", truncate(event_id, 200));
+    let fingerprint = crate::message::request_fingerprint(key.as_bytes());
+    let origin = Origin::Automation {
+        event: event.to_owned(),
+        event_id: event_id.to_owned(),
+    };
+    let contact_id = request.contact_id.clone();
+    let template_name = request.template.clone();
+    match request_send(
+        ports,
+        dealer_id,
+        origin.clone(),
+        request,
+        Some((key.clone(), fingerprint.clone())),
+        now,
+    )
+    .await
+    {
+        Ok(accepted) => Ok(accepted),
+        Err(DomainError::Store(e)) => Err(DomainError::Store(e)),
+        Err(refusal) => {
+            let reason = match &refusal {
+                DomainError::ConsentRequired { category } => {
+                    format!("consent-required: {category}")
+                }
+                other => other.to_string(),
+            };
+            let contact = ports.contacts.contact(dealer_id, &contact_id).await?;
+            let dealer = ports.dealers.dealer(dealer_id).await?;
+            let (Some(contact), Some(dealer)) = (contact, dealer) else {
+                tracing::warn!(dealer = %dealer_id, event_id, reason = %reason, "automated send dropped: unknown contact or dealer");
+                return Err(refusal);
+            };
+            let tpl = template::find(&template_name);
+            let message = Message {
+                id: MessageId::generate(),
+                dealer_id: dealer_id.clone(),
+                kind: MessageKind::Template,
+                contact_id: Some(contact.id.clone()),
+                to: contact.phone.clone(),
+                from: dealer.texting_number.clone(),
+                category: tpl
+                    .map(|t| t.category)
+                    .unwrap_or(crate::Category::Accounting),
+                template: Some(template_name),
+                template_version: tpl.map(|t| t.version),
+                body: String::new(),
+                variables: None,
+                encoding: crate::sms::Encoding::Gsm7,
+                segments: 0,
+                notes: None,
+                origin,
+                account_id: contact.account_ids.first().cloned(),
+                deal_id: None,
+                recipient_time_zone: contact.time_zone.clone(),
+                created_at: now,
+                requested_at: None,
+                send_at: now,
+                status: MessageStatus::Suppressed,
+                status_reason: Some(reason.clone()),
+                history: vec![StatusChange {
+                    status: MessageStatus::Suppressed,
+                    at: now,
+                    reason: Some(reason),
+                }],
+                carrier_message_id: None,
+                attempts: 0,
+            };
+            let record = IdempotencyRecord {
+                dealer_id: dealer_id.clone(),
+                key: key.clone(),
+                request_hash: fingerprint.clone(),
+                message_id: message.id.clone(),
+                created_at: now,
+            };
+            match ports.messages.create(&message, Some(&record)).await {
+                Ok(()) => Ok(SendAccepted {
+                    message,
+                    replayed: false,
+                }),
+                Err(StoreError::Conflict(_)) => {
+                    replay(ports, dealer_id, &key, &fingerprint).await?.ok_or(
+                        DomainError::Conflict("the idempotent message is missing".into()),
+                    )
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+    }
+}

@@ -1,0 +1,239 @@
+//! SMS character encoding and segment counting.
+//!
+//! A text goes out as GSM-7 when every character is in the GSM 03.38 basic table
+//! or its extension table, else as UCS-2 (UTF-16). One segment holds 160 septets
+//! (GSM-7) or 70 UTF-16 units (UCS-2); a longer text is split into concatenated
+//! segments of 153 septets or 67 units, the rest of each being the concatenation
+//! header.
+//!
+//! Segments are counted the way they are actually packed: an extension character
+//! (escape + character, 2 septets) is never split across two segments, and neither
+//! is a UTF-16 surrogate pair (an emoji). So a long text whose 153rd septet would be
+//! the first half of `€` needs one more segment than `ceil(septets / 153)`; for every
+//! other text the two agree.
+
+use serde::Serialize;
+
+/// How a text is encoded on the air.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Encoding {
+    /// GSM 03.38 7-bit default alphabet (with its extension table).
+    Gsm7,
+    /// UCS-2 / UTF-16: anything outside the GSM alphabet, such as emoji or curly quotes.
+    Ucs2,
+}
+
+/// Septets in one single-segment GSM-7 text.
+const GSM_SINGLE: u32 = 160;
+/// Septets per segment of a concatenated GSM-7 text.
+const GSM_MULTI: u32 = 153;
+/// UTF-16 units in one single-segment UCS-2 text.
+const UCS2_SINGLE: u32 = 70;
+/// UTF-16 units per segment of a concatenated UCS-2 text.
+const UCS2_MULTI: u32 = 67;
+
+/// The non-ASCII characters of the GSM 03.38 basic table.
+const GSM_BASIC_NON_ASCII: &str = "£¥èéùìòÇØøÅåΔΦΓΛΩΠΨΣΘΞÆæßÉ¤¡ÄÖÑÜ§¿äöñüà";
+
+/// Septets a character takes in GSM-7: 1 (basic table), 2 (extension table,
+/// sent as escape + character), or `None` when GSM-7 cannot carry it.
+fn gsm_septets(c: char) -> Option<u32> {
+    match c {
+        // Extension table: form feed ^ { } \ [ ~ ] | €
+        '\u{0C}' | '^' | '{' | '}' | '\\' | '[' | '~' | ']' | '|' | '€' => Some(2),
+        // ASCII characters of the basic table: LF, CR and printable ASCII except
+        // the ones GSM lacks (` and the extension characters handled above).
+        '\n' | '\r' => Some(1),
+        ' '..='~' if c != '`' => Some(1),
+        _ if GSM_BASIC_NON_ASCII.contains(c) => Some(1),
+        _ => None,
+    }
+}
+
+/// The encoding a text needs: GSM-7 when every character is in the GSM 03.38
+/// basic or extension table, else UCS-2.
+pub fn encoding(text: &str) -> Encoding {
+    if text.chars().all(|c| gsm_septets(c).is_some()) {
+        Encoding::Gsm7
+    } else {
+        Encoding::Ucs2
+    }
+}
+
+/// How many SMS segments the text takes. Empty text is one segment.
+pub fn segments(text: &str) -> u32 {
+    match encoding(text) {
+        Encoding::Gsm7 => pack(
+            text.chars().map(|c| gsm_septets(c).unwrap_or(1)),
+            GSM_SINGLE,
+            GSM_MULTI,
+        ),
+        Encoding::Ucs2 => pack(
+            text.chars().map(|c| c.len_utf16() as u32),
+            UCS2_SINGLE,
+            UCS2_MULTI,
+        ),
+    }
+}
+
+/// Packs indivisible units of the given sizes into segments.
+fn pack(sizes: impl Iterator<Item = u32> + Clone, single: u32, multi: u32) -> u32 {
+    let total: u64 = sizes.clone().map(u64::from).sum();
+    if total <= u64::from(single) {
+        return 1;
+    }
+    let mut count = 1u32;
+    let mut used = 0u32;
+    for size in sizes {
+        if used + size > multi {
+            count = count.saturating_add(1);
+            used = 0;
+        }
+        used += size;
+    }
+    count
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn plain_ascii_is_gsm7() {
+        // GIVEN an ordinary English text  WHEN encoded  THEN GSM-7 in one segment
+        let text = "Sunrise Motors: your car is ready. Reply STOP to opt out.";
+        assert_eq!(encoding(text), Encoding::Gsm7);
+        assert_eq!(segments(text), 1);
+    }
+
+    #[test]
+    fn empty_text_is_one_gsm7_segment() {
+        assert_eq!(encoding(""), Encoding::Gsm7);
+        assert_eq!(segments(""), 1);
+    }
+
+    #[test]
+    fn gsm7_boundary_is_160_then_153_per_segment() {
+        // GIVEN 160 GSM characters THEN one segment; 161 THEN two
+        assert_eq!(segments(&"a".repeat(160)), 1);
+        assert_eq!(segments(&"a".repeat(161)), 2);
+        // 306 = 2 x 153 fits two; 307 needs three
+        assert_eq!(segments(&"a".repeat(306)), 2);
+        assert_eq!(segments(&"a".repeat(307)), 3);
+    }
+
+    #[test]
+    fn ucs2_boundary_is_70_then_67_per_segment() {
+        // GIVEN a non-GSM character forcing UCS-2
+        let seventy = format!("{}{}", "ア", "a".repeat(69));
+        assert_eq!(encoding(&seventy), Encoding::Ucs2);
+        assert_eq!(segments(&seventy), 1);
+        let seventy_one = format!("{seventy}a");
+        assert_eq!(segments(&seventy_one), 2);
+        assert_eq!(segments(&format!("ア{}", "a".repeat(133))), 2);
+        assert_eq!(segments(&format!("ア{}", "a".repeat(134))), 3);
+    }
+
+    #[test]
+    fn emoji_is_two_utf16_units() {
+        // GIVEN 68 ASCII characters and one emoji (2 units) = 70 units THEN one segment
+        let text = format!("{}😀", "a".repeat(68));
+        assert_eq!(encoding(&text), Encoding::Ucs2);
+        assert_eq!(segments(&text), 1);
+        // WHEN one more character is added THEN 71 units, two segments
+        assert_eq!(segments(&format!("a{text}")), 2);
+    }
+
+    #[test]
+    fn emoji_is_never_split_across_segments() {
+        // GIVEN 66 units then an emoji straddling the 67-unit boundary, 72 units in all
+        let text = format!("{}😀{}", "a".repeat(66), "a".repeat(4));
+        // THEN ceil(72/67) would say 2, and packing also gives 2 (66 | 2+4)
+        assert_eq!(segments(&text), 2);
+        // GIVEN 66 + emoji + 66 = 134 units: ceil(134/67) = 2
+        let text = format!("{}😀{}", "a".repeat(66), "a".repeat(66));
+        // THEN the emoji moves whole to segment two (66 | 2+65 | 1): 3 segments
+        assert_eq!(segments(&text), 3);
+    }
+
+    #[test]
+    fn euro_and_other_extension_characters_count_two_septets() {
+        // GIVEN 159 septets of which one is € (2 septets) = 160 THEN one segment
+        let text = format!("{}€", "a".repeat(158));
+        assert_eq!(encoding(&text), Encoding::Gsm7);
+        assert_eq!(segments(&text), 1);
+        // 159 + 2 = 161 septets THEN two segments
+        assert_eq!(segments(&format!("{}€", "a".repeat(159))), 2);
+        for c in ['^', '{', '}', '\\', '[', '~', ']', '|', '€'] {
+            assert_eq!(
+                segments(&format!("{}{c}", "a".repeat(159))),
+                2,
+                "{c} counts 2"
+            );
+        }
+    }
+
+    #[test]
+    fn extension_character_is_never_split_across_segments() {
+        // GIVEN 152 septets then € at the 153-septet boundary, 164 septets in all
+        let text = format!("{}€{}", "a".repeat(152), "a".repeat(10));
+        // THEN the escape pair moves to segment two: 152 | 2+10
+        assert_eq!(segments(&text), 2);
+        // GIVEN 152 + € + 152: ceil(306/153) = 2 but packing needs 3
+        let text = format!("{}€{}", "a".repeat(152), "a".repeat(152));
+        assert_eq!(segments(&text), 3);
+    }
+
+    #[test]
+    fn curly_quotes_and_backtick_force_ucs2() {
+        for text in ["It’s ready", "“Hello”", "use `code`", "tab\there"] {
+            assert_eq!(encoding(text), Encoding::Ucs2, "{text}");
+        }
+    }
+
+    #[test]
+    fn gsm_specials_stay_gsm7() {
+        for text in [
+            "Café déjà? ¿Qué? £5, ¥5, §1, Ñu, Øre Ü ß",
+            "@_!\"#%&'()*+,-./:;<=>?\r\n",
+        ] {
+            assert_eq!(encoding(text), Encoding::Gsm7, "{text}");
+        }
+        // GIVEN accented letters that GSM lacks THEN UCS-2
+        assert_eq!(encoding("á"), Encoding::Ucs2);
+        assert_eq!(encoding("ç"), Encoding::Ucs2);
+    }
+
+    #[test]
+    fn encoding_serializes_kebab_case() {
+        assert_eq!(serde_json::json!(Encoding::Gsm7), serde_json::json!("gsm7"));
+        assert_eq!(serde_json::json!(Encoding::Ucs2), serde_json::json!("ucs2"));
+    }
+
+    proptest! {
+        #[test]
+        fn segments_never_panic_and_grow_with_length(s in "\\PC{0,400}") {
+            let n = segments(&s);
+            prop_assert!(n >= 1);
+            let units: usize = match encoding(&s) {
+                Encoding::Gsm7 => s.chars().map(|c| gsm_septets(c).unwrap_or(1) as usize).sum(),
+                Encoding::Ucs2 => s.encode_utf16().count(),
+            };
+            // Packing never needs fewer segments than the plain division.
+            let (single, multi) = match encoding(&s) {
+                Encoding::Gsm7 => (160, 153),
+                Encoding::Ucs2 => (70, 67),
+            };
+            if units <= single {
+                prop_assert_eq!(n, 1);
+            } else {
+                // Packing never needs fewer segments than the plain division, and
+                // wastes at most one unit per segment.
+                prop_assert!(n as usize >= units.div_ceil(multi));
+                prop_assert!(n as usize <= units.div_ceil(multi - 1));
+            }
+        }
+    }
+}
