@@ -180,9 +180,9 @@ static CATALOG: [Template; 7] = [
         title: "Appointment Confirmation",
         version: 1,
         category: Category::Service,
-        body: "{dealerName}: Hi {firstName}, your service appointment for your {vehicle} is \
-               confirmed for {appointmentDate} at {appointmentTime}. Reply here to \
-               reschedule. Reply STOP to opt out.",
+        body: "{dealerName}: Hi {firstName}, your {vehicle} service appointment is confirmed \
+               for {appointmentDate} at {appointmentTime}. Reply to reschedule. Reply STOP to \
+               opt out.",
         placeholders: &[
             ph("firstName", Text),
             ph("vehicle", Text),

@@ -91,18 +91,23 @@ mod tests {
             .collect()
     }
 
-    /// Twilio's published example (docs: "Validating Signatures from Twilio").
-    fn example() -> (String, Vec<(String, String)>) {
+    /// Twilio's published example (docs: "Validating Signatures from Twilio"; the
+    /// api-snippets signature_validation examples), with the caller's number varying.
+    fn example_with(caller: &str) -> (String, Vec<(String, String)>) {
         (
             "https://mycompany.com/myapp.php?foo=1&bar=2".into(),
             owned(&[
                 ("CallSid", "CA1234567890ABCDE"),
-                ("Caller", "+12349013030"),
+                ("Caller", caller),
                 ("Digits", "1234"),
-                ("From", "+12349013030"),
+                ("From", caller),
                 ("To", "+18005551212"),
             ]),
         )
+    }
+
+    fn example() -> (String, Vec<(String, String)>) {
+        example_with("+14158675309")
     }
 
     #[test]
@@ -118,6 +123,11 @@ mod tests {
             &params,
             "RSOYDt4T1cUTdK1PDd93/VVr8B8="
         ));
+        let (url, params) = example_with("+14158675310");
+        assert_eq!(
+            twilio_signature("12345", &url, &params),
+            "GvWf1cFY/Q7PnoempGyD5oXAezc="
+        );
     }
 
     #[test]

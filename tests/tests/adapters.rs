@@ -1,0 +1,494 @@
+//! The AWS adapters against the emulator: conditional writes, batching, partial
+//! failures, the sharded due index. Each test bootstraps its own stack (own table
+//! and queues) from infra/template.yaml, so they run in parallel.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::{DateTime, TimeZone, Utc};
+
+use consent::approval::PendingAuthorization;
+use consent::category::Category;
+use consent::ledger::{Actor, ConsentEvent, ConsentState, LedgerEntry};
+use consent::message::{
+    Message, MessageKind, MessageStatus, Origin, Outbound, OutboundEnvelope, StatusChange,
+};
+use consent::ports::*;
+use consent::sms::Encoding;
+use consent::{
+    AccountId, ContactId, DealId, DealerId, MessageId, PhoneNumber, StaffUserId, StoreError,
+};
+use consent_adapters::{DynamoStore, EventBridgePublisher, SqsOutboundQueue};
+use stack_tests::Stack;
+
+fn t(h: u32, m: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 10, h, m, 0).unwrap()
+}
+
+fn dealer_id() -> DealerId {
+    DealerId::parse("d-1").unwrap()
+}
+
+fn phone(s: &str) -> PhoneNumber {
+    PhoneNumber::parse(s).unwrap()
+}
+
+async fn store(stack: &Stack) -> DynamoStore {
+    DynamoStore::new(
+        aws_sdk_dynamodb::Client::new(&stack.sdk),
+        stack.var("TABLE_NAME"),
+        4,
+    )
+}
+
+fn message(id: &str, status: MessageStatus, send_at: DateTime<Utc>) -> Message {
+    Message {
+        id: MessageId::parse(id).unwrap(),
+        dealer_id: dealer_id(),
+        kind: MessageKind::Template,
+        contact_id: Some(ContactId::parse("c-1").unwrap()),
+        to: phone("(202) 555-0143"),
+        from: phone("(202) 555-0100"),
+        category: Category::Accounting,
+        template: Some("auto-pay-failure".into()),
+        template_version: Some(1),
+        body: "Demo Motors: your auto pay failed.".into(),
+        variables: None,
+        encoding: Encoding::Gsm7,
+        segments: 1,
+        notes: Some("called twice".into()),
+        origin: Origin::Staff {
+            user: StaffUserId::parse("staff-1").unwrap(),
+        },
+        account_id: None,
+        deal_id: None,
+        recipient_time_zone: None,
+        created_at: t(12, 0),
+        requested_at: None,
+        send_at,
+        status,
+        status_reason: None,
+        history: vec![StatusChange {
+            status,
+            at: t(12, 0),
+            reason: None,
+        }],
+        carrier_message_id: None,
+        attempts: 0,
+    }
+}
+
+#[tokio::test]
+async fn dealer_numbers_are_claimed_once() {
+    // GIVEN a dealer with a texting number
+    let stack = Stack::create("dealers").await;
+    let s = store(&stack).await;
+    let number = phone("(202) 555-0100");
+    let d1 = Dealer {
+        id: dealer_id(),
+        name: "Demo Motors".into(),
+        texting_number: number.clone(),
+        help_contact: None,
+        time_zone: None,
+    };
+    s.put_dealer(&d1, None).await.unwrap();
+    // WHEN another dealer claims the same number THEN it conflicts
+    let d2 = Dealer {
+        id: DealerId::parse("d-2").unwrap(),
+        ..d1.clone()
+    };
+    assert!(matches!(
+        s.put_dealer(&d2, None).await,
+        Err(StoreError::Conflict(_))
+    ));
+    // AND the owner can save again, and is found by number
+    s.put_dealer(&d1, Some(&number)).await.unwrap();
+    assert_eq!(
+        s.dealer_by_number(&number).await.unwrap(),
+        Some(dealer_id())
+    );
+    assert_eq!(s.dealer(&dealer_id()).await.unwrap(), Some(d1.clone()));
+    // WHEN the owner moves to another number THEN the old one is released
+    let moved = Dealer {
+        texting_number: phone("(202) 555-0101"),
+        ..d1
+    };
+    s.put_dealer(&moved, Some(&number)).await.unwrap();
+    assert_eq!(s.dealer_by_number(&number).await.unwrap(), None);
+    s.put_dealer(&d2, None).await.unwrap();
+}
+
+#[tokio::test]
+async fn contacts_are_listed_by_account_deal_and_phone_and_stale_links_removed() {
+    let stack = Stack::create("contacts").await;
+    let s = store(&stack).await;
+    let mut c = Contact {
+        id: ContactId::parse("c-1").unwrap(),
+        dealer_id: dealer_id(),
+        name: "Ann".into(),
+        phone: phone("(202) 555-0143"),
+        account_ids: vec![AccountId::parse("A-1").unwrap()],
+        deal_ids: vec![DealId::parse("D-1").unwrap()],
+        time_zone: None,
+        updated_at: t(12, 0),
+    };
+    s.put_contact(&c, None).await.unwrap();
+    let a1 = AccountId::parse("A-1").unwrap();
+    assert_eq!(
+        s.contacts_by_account(&dealer_id(), &a1).await.unwrap(),
+        vec![c.clone()]
+    );
+    assert_eq!(
+        s.contacts_by_deal(&dealer_id(), &DealId::parse("D-1").unwrap())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert_eq!(
+        s.contacts_by_phone(&dealer_id(), &c.phone)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // WHEN the contact moves to another account THEN the old link is gone
+    let previous = c.clone();
+    c.account_ids = vec![AccountId::parse("A-2").unwrap()];
+    s.put_contact(&c, Some(&previous)).await.unwrap();
+    assert!(s
+        .contacts_by_account(&dealer_id(), &a1)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.contacts_by_account(&dealer_id(), &AccountId::parse("A-2").unwrap())
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    // AND another dealer sees nothing
+    assert!(s
+        .contact(&DealerId::parse("other").unwrap(), &c.id)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+fn entry(category: Category, event: ConsentEvent, at: DateTime<Utc>) -> LedgerEntry {
+    LedgerEntry {
+        id: consent::ids::new_ulid(),
+        dealer_id: dealer_id(),
+        phone: phone("(202) 555-0143"),
+        category,
+        event,
+        actor: Actor::Phone,
+        at,
+        evidence: Some("SM1".into()),
+        disclosure_version: None,
+    }
+}
+
+#[tokio::test]
+async fn consent_appends_are_versioned_and_consume_pending_requests() {
+    let stack = Stack::create("consent").await;
+    let s = store(&stack).await;
+    let p = phone("(202) 555-0143");
+    let pending = PendingAuthorization {
+        dealer_id: dealer_id(),
+        phone: p.clone(),
+        category: Category::Accounting,
+        request_id: "r1".into(),
+        code_hash: "abc".into(),
+        contact_id: ContactId::parse("c-1").unwrap(),
+        requested_by: StaffUserId::parse("staff-1").unwrap(),
+        created_at: t(12, 0),
+        expires_at: t(12, 10),
+        attempts: 0,
+        sends: 1,
+        disclosure_version: "accounting-v1".into(),
+    };
+    s.put_pending(&pending).await.unwrap();
+    // A wrong try is counted once; a stale count conflicts.
+    s.record_failed_attempt(&pending, 0).await.unwrap();
+    assert!(matches!(
+        s.record_failed_attempt(&pending, 0).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        s.pending(&dealer_id(), &p, Category::Accounting)
+            .await
+            .unwrap()
+            .unwrap()
+            .attempts,
+        1
+    );
+    assert_eq!(
+        s.pending_for_numbers(&dealer_id(), &[p.clone()])
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+
+    let grant = entry(Category::Accounting, ConsentEvent::GrantedByCode, t(12, 1));
+    let state = ConsentState::from_ledger([&grant]);
+    let consumed = [PendingKey {
+        category: Category::Accounting,
+        request_id: "r1".into(),
+    }];
+    s.append(
+        &dealer_id(),
+        &p,
+        0,
+        std::slice::from_ref(&grant),
+        &state,
+        &consumed,
+    )
+    .await
+    .unwrap();
+    // The same expected version again loses.
+    assert!(matches!(
+        s.append(&dealer_id(), &p, 0, &[], &state, &[]).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let read = s.consent(&dealer_id(), &p).await.unwrap();
+    assert_eq!(read.version, 1);
+    assert!(read.value.may_send(Category::Accounting).is_allowed());
+    assert!(s
+        .pending(&dealer_id(), &p, Category::Accounting)
+        .await
+        .unwrap()
+        .is_none());
+
+    let stop = entry(Category::Accounting, ConsentEvent::RevokedByReply, t(12, 2));
+    let mut next = read.value.clone();
+    next.apply(&stop);
+    s.append(&dealer_id(), &p, 1, std::slice::from_ref(&stop), &next, &[])
+        .await
+        .unwrap();
+    let history = s.history(&dealer_id(), &p).await.unwrap();
+    assert_eq!(history, vec![grant, stop]);
+    assert_eq!(
+        ConsentState::from_ledger(&history),
+        s.consent(&dealer_id(), &p).await.unwrap().value
+    );
+    // Many numbers at once: untouched ones are the default state.
+    let other = phone("(202) 555-0199");
+    let many = s
+        .consents(&dealer_id(), &[p.clone(), other.clone()])
+        .await
+        .unwrap();
+    assert!(!many[&p].may_send(Category::Accounting).is_allowed());
+    assert_eq!(many[&other], ConsentState::default());
+}
+
+#[tokio::test]
+async fn rate_limits_and_inbound_dedup_are_conditional() {
+    let stack = Stack::create("limits").await;
+    let s = store(&stack).await;
+    for _ in 0..3 {
+        assert_eq!(
+            s.acquire("k", 3, Duration::from_secs(3600), t(12, 0))
+                .await
+                .unwrap(),
+            RateDecision::Allowed
+        );
+    }
+    match s
+        .acquire("k", 3, Duration::from_secs(3600), t(12, 30))
+        .await
+        .unwrap()
+    {
+        RateDecision::Limited { retry_after } => assert_eq!(retry_after, Duration::from_secs(1800)),
+        other => panic!("expected a limit, got {other:?}"),
+    }
+    assert!(s.first_delivery("SM1", t(12, 0)).await.unwrap());
+    assert!(!s.first_delivery("SM1", t(12, 1)).await.unwrap());
+    // Past its TTL a key counts as new even before DynamoDB deletes it.
+    assert!(s
+        .first_delivery("SM1", t(12, 0) + chrono::Duration::days(8))
+        .await
+        .unwrap());
+}
+
+#[tokio::test]
+async fn messages_claim_once_and_follow_the_due_index() {
+    let stack = Stack::create("messages").await;
+    let s = Arc::new(store(&stack).await);
+    // An idempotent create conflicts the second time.
+    let m = message(
+        "01JMSG000000000000000000A1",
+        MessageStatus::Queued,
+        t(12, 0),
+    );
+    let record = IdempotencyRecord {
+        dealer_id: dealer_id(),
+        key: "k1".into(),
+        request_hash: "h".into(),
+        message_id: m.id.clone(),
+        created_at: Utc::now(),
+    };
+    s.create(&m, Some(&record)).await.unwrap();
+    let again = message(
+        "01JMSG000000000000000000A2",
+        MessageStatus::Queued,
+        t(12, 0),
+    );
+    assert!(matches!(
+        s.create(&again, Some(&record)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(s.message(&again.id).await.unwrap().is_none());
+    assert_eq!(
+        s.idempotency(&dealer_id(), "k1")
+            .await
+            .unwrap()
+            .unwrap()
+            .message_id,
+        m.id
+    );
+
+    // Two workers race to claim: exactly one wins.
+    let (a, b) = tokio::join!(s.claim(&m.id, t(12, 0)), s.claim(&m.id, t(12, 0)));
+    let wins = [a.unwrap(), b.unwrap()]
+        .into_iter()
+        .filter(|c| matches!(c, Claim::Claimed(_)))
+        .count();
+    assert_eq!(wins, 1);
+    let claimed = s.message(&m.id).await.unwrap().unwrap();
+    assert_eq!(claimed.status, MessageStatus::Sending);
+    assert_eq!(
+        claimed.history.last().unwrap().status,
+        MessageStatus::Sending
+    );
+    // Saving with a stale expected status conflicts.
+    assert!(matches!(
+        s.save(&claimed, MessageStatus::Queued).await,
+        Err(StoreError::Conflict(_))
+    ));
+
+    // Scheduled messages are found by the due index across shards, only when due.
+    let mut ids = Vec::new();
+    for i in 0..12 {
+        let sm = message(
+            &format!("01JMSG0000000000000000B{i:03}"),
+            MessageStatus::Scheduled,
+            t(13, i),
+        );
+        s.create(&sm, None).await.unwrap();
+        ids.push(sm.id);
+    }
+    let mut due = Vec::new();
+    for shard in 0..s.due_shards() {
+        due.extend(s.due(shard, t(13, 5), 100).await.unwrap());
+    }
+    assert_eq!(due.len(), 6, "minutes 0..=5 are due");
+    // A claim of a due scheduled message works; one far in the future does not.
+    assert!(matches!(
+        s.claim(&ids[0], t(13, 0)).await.unwrap(),
+        Claim::Claimed(_)
+    ));
+    assert_eq!(
+        s.claim(&ids[11], t(13, 0)).await.unwrap(),
+        Claim::NotClaimable(MessageStatus::Scheduled)
+    );
+    // Leaving the waiting states removes it from the index.
+    let mut again_due = Vec::new();
+    for shard in 0..s.due_shards() {
+        again_due.extend(s.due(shard, t(13, 5), 100).await.unwrap());
+    }
+    assert_eq!(again_due.len(), 5);
+    let to_number = s
+        .by_recipient(
+            &dealer_id(),
+            &phone("(202) 555-0143"),
+            &[MessageStatus::Scheduled],
+        )
+        .await
+        .unwrap();
+    assert_eq!(to_number.len(), 11);
+}
+
+#[tokio::test]
+async fn outbound_queue_batches_in_tens() {
+    let stack = Stack::create("queue").await;
+    let url = stack.var("OUTBOUND_QUEUE_URL").to_owned();
+    let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
+    let queue = SqsOutboundQueue::new(sqs.clone(), url.clone());
+    let items: Vec<Outbound> = (0..23)
+        .map(|i| Outbound {
+            envelope: OutboundEnvelope::new(
+                dealer_id(),
+                MessageId::parse(format!("m{i}")).unwrap(),
+                t(12, 0),
+            ),
+            delay_seconds: 0,
+        })
+        .collect();
+    assert!(queue.enqueue(&items).await.unwrap().is_empty());
+    let mut seen = std::collections::BTreeSet::new();
+    for _ in 0..10 {
+        let out = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        for m in out.messages.unwrap_or_default() {
+            let env: OutboundEnvelope = serde_json::from_str(m.body.as_deref().unwrap()).unwrap();
+            assert_eq!(env.kind, "message.queued");
+            seen.insert(env.message_id.to_string());
+        }
+        if seen.len() == 23 {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 23);
+}
+
+#[tokio::test]
+async fn events_reach_the_automation_queue_through_the_rule() {
+    let stack = Stack::create("events").await;
+    let bus = EventBridgePublisher::new(
+        aws_sdk_eventbridge::Client::new(&stack.sdk),
+        stack.var("EVENT_BUS_NAME"),
+    );
+    let events: Vec<BusEvent> = (0..12)
+        .map(|i| BusEvent {
+            source: "dms".into(),
+            detail_type: if i % 2 == 0 {
+                "AutoPayFailed".into()
+            } else {
+                "Unrouted".into()
+            },
+            detail: serde_json::json!({"dealerId": "d-1", "contactId": "c-1", "n": i}),
+        })
+        .collect();
+    bus.publish(&events).await.unwrap();
+    let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
+    let url = stack.var("AUTOMATION_QUEUE_URL");
+    let mut got = 0;
+    for _ in 0..10 {
+        let out = sqs
+            .receive_message()
+            .queue_url(url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        for m in out.messages.unwrap_or_default() {
+            let v: serde_json::Value = serde_json::from_str(m.body.as_deref().unwrap()).unwrap();
+            assert_eq!(v["detail-type"], "AutoPayFailed");
+            got += 1;
+        }
+        if got == 6 {
+            break;
+        }
+    }
+    assert_eq!(got, 6, "only the routed detail-type arrives");
+}
