@@ -38,16 +38,39 @@ lint-template: venv ## cfn-lint infra/template.yaml
 test-local: venv ## tests of the local stack (infra/local/tests)
 	$(PY) -m pytest -q infra/local/tests
 
-# --- Rust targets (lead) ---
-# Placeholders: the lead fills these in (cargo fmt/clippy/test, cargo lambda build, benchmarks).
+# --- Rust targets ---
+# One build profile for everything (dev, with the test-util features unified), so CI compiles
+# the AWS SDK once: clippy, the tests and cargo lambda watch all reuse it.
 
-build: ## build every function (placeholder)
-	@echo "build: not wired yet (lead)"
+CARGO ?= cargo
+CARGO_FEATURES := --workspace --all-targets --all-features
 
-test: lint-template test-local ## every test (Rust tests to be added by the lead)
+.PHONY: fmt fmt-check clippy test-rust bench-lib deploy
 
-lint: ## fmt/clippy (placeholder)
-	@echo "lint: not wired yet (lead)"
+fmt: ## format the code
+	$(CARGO) fmt --all
 
-bench: ## benchmarks (placeholder)
-	@echo "bench: not wired yet (lead)"
+fmt-check: ## check formatting
+	$(CARGO) fmt --all -- --check
+
+clippy: ## lint the Rust code, warnings are errors
+	$(CARGO) clippy $(CARGO_FEATURES) -- -D warnings
+
+lint: fmt-check clippy lint-template ## every static check (fmt, clippy, cfn-lint)
+
+test-rust: venv ## unit, property, handler and emulator tests (the harness starts the emulator)
+	$(CARGO) test $(CARGO_FEATURES)
+
+test: lint test-rust test-local ## everything CI runs
+
+build: venv ## release build of every function with cargo-lambda (x86_64 here; arm64 for AWS needs its target)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release $(LAMBDA_BUILD_FLAGS)
+
+bench-lib: ## criterion benchmarks of the consent library
+	$(CARGO) bench -p consent --bench domain
+
+bench: bench-lib ## every benchmark
+
+deploy: ## deploy with SAM (needs the AWS SAM CLI and credentials): make deploy STACK=texting-prod
+	sam build --template-file infra/template.yaml --beta-features
+	sam deploy --guided --stack-name $(or $(STACK),texting) --capabilities CAPABILITY_IAM

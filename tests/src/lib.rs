@@ -30,6 +30,8 @@ fn venv_bin(name: &str) -> PathBuf {
 
 pub struct Emulator {
     pub endpoint: String,
+    /// The watchdog shell that owns the emulator (it exits with this process).
+    _watchdog: Option<std::process::Child>,
 }
 
 fn free_port() -> u16 {
@@ -54,7 +56,10 @@ pub fn emulator() -> &'static Emulator {
     EMULATOR.get_or_init(|| {
         if let Ok(endpoint) = std::env::var("EMULATOR_ENDPOINT") {
             assert!(answers(&endpoint), "EMULATOR_ENDPOINT={endpoint} does not answer");
-            return Emulator { endpoint };
+            return Emulator {
+                endpoint,
+                _watchdog: None,
+            };
         }
         let moto = venv_bin("moto_server");
         assert!(
@@ -69,7 +74,7 @@ pub fn emulator() -> &'static Emulator {
             moto.display(),
             parent = std::process::id()
         );
-        Command::new("sh")
+        let watchdog = Command::new("sh")
             .args(["-c", &script])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -85,7 +90,10 @@ pub fn emulator() -> &'static Emulator {
             );
             std::thread::sleep(Duration::from_millis(100));
         }
-        Emulator { endpoint }
+        Emulator {
+            endpoint,
+            _watchdog: Some(watchdog),
+        }
     })
 }
 

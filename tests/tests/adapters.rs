@@ -225,7 +225,7 @@ async fn consent_appends_are_versioned_and_consume_pending_requests() {
         1
     );
     assert_eq!(
-        s.pending_for_numbers(&dealer_id(), &[p.clone()])
+        s.pending_for_numbers(&dealer_id(), std::slice::from_ref(&p))
             .await
             .unwrap()
             .len(),

@@ -554,10 +554,17 @@ pub enum CarrierScript {
     Permanent,
 }
 
+#[derive(Default)]
+struct CarrierState {
+    sent: Vec<CarrierSend>,
+    script: VecDeque<CarrierScript>,
+    counter: u64,
+}
+
 /// The carrier in memory: records every send; can fail the next ones.
 #[derive(Clone, Default)]
 pub struct FakeCarrier {
-    inner: Arc<Mutex<(Vec<CarrierSend>, VecDeque<CarrierScript>, u64)>>,
+    inner: Arc<Mutex<CarrierState>>,
 }
 
 impl FakeCarrier {
@@ -569,7 +576,7 @@ impl FakeCarrier {
         self.inner
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .0
+            .sent
             .clone()
     }
 
@@ -584,7 +591,7 @@ impl FakeCarrier {
 
     pub fn fail_next(&self, n: usize, how: CarrierScript) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        g.1.extend(std::iter::repeat_n(how, n));
+        g.script.extend(std::iter::repeat_n(how, n));
     }
 }
 
@@ -592,7 +599,7 @@ impl FakeCarrier {
 impl Carrier for FakeCarrier {
     async fn send(&self, message: &CarrierSend) -> Result<CarrierReceipt, CarrierError> {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
-        match g.1.pop_front() {
+        match g.script.pop_front() {
             Some(CarrierScript::Retryable) => Err(CarrierError::Retryable {
                 reason: "HTTP 500".into(),
                 retry_after: None,
@@ -603,9 +610,9 @@ impl Carrier for FakeCarrier {
                 reason: "invalid 'To' number".into(),
             }),
             None => {
-                g.2 += 1;
-                let sid = format!("SM{:032x}", g.2);
-                g.0.push(message.clone());
+                g.counter += 1;
+                let sid = format!("SM{:032x}", g.counter);
+                g.sent.push(message.clone());
                 Ok(CarrierReceipt {
                     carrier_message_id: sid,
                 })

@@ -74,6 +74,42 @@ pub struct LedgerEntry {
     pub disclosure_version: Option<String>,
 }
 
+impl LedgerEntry {
+    /// A new entry (fresh ULID) without evidence or disclosure.
+    pub fn new(
+        dealer_id: &DealerId,
+        phone: &PhoneNumber,
+        category: Category,
+        event: ConsentEvent,
+        actor: Actor,
+        at: DateTime<Utc>,
+    ) -> Self {
+        Self {
+            id: crate::ids::new_ulid(),
+            dealer_id: dealer_id.clone(),
+            phone: phone.clone(),
+            category,
+            event,
+            actor,
+            at,
+            evidence: None,
+            disclosure_version: None,
+        }
+    }
+
+    /// The carrier message id or approval request id behind the change.
+    pub fn with_evidence(mut self, evidence: impl Into<String>) -> Self {
+        self.evidence = Some(evidence.into());
+        self
+    }
+
+    /// The disclosure version the person agreed to.
+    pub fn with_disclosure(mut self, version: impl Into<String>) -> Self {
+        self.disclosure_version = Some(version.into());
+        self
+    }
+}
+
 /// The state of one category for one number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "camelCase")]

@@ -21,7 +21,7 @@ use crate::ports::{
     PendingKey, PendingStore, RateDecision, RateLimiter,
 };
 
-use super::{ledger_entry, require_dealer, send_system_text, update_consent};
+use super::{require_dealer, send_system_text, update_consent, Outbox};
 
 /// The ports the authorization use cases need.
 pub struct AuthorizationPorts<'a> {
@@ -203,8 +203,10 @@ pub async fn request(
     };
     ports.pending.put_pending(&pending).await?;
     send_system_text(
-        ports.messages,
-        ports.queue,
+        Outbox {
+            messages: ports.messages,
+            queue: ports.queue,
+        },
         &dealer,
         phone,
         category,
@@ -276,16 +278,16 @@ pub async fn verify(
         phone,
         &consumed,
         |_| {
-            vec![ledger_entry(
+            vec![LedgerEntry::new(
                 dealer_id,
                 phone,
                 category,
                 ConsentEvent::GrantedByCode,
                 Actor::Staff(staff.clone()),
                 now,
-                Some(pending.request_id.clone()),
-                Some(pending.disclosure_version.clone()),
-            )]
+            )
+            .with_evidence(pending.request_id.clone())
+            .with_disclosure(pending.disclosure_version.clone())]
         },
     )
     .await?;
@@ -327,15 +329,13 @@ pub async fn unsubscribe(
             if state.get(category).status == ConsentStatus::Revoked {
                 return Vec::new();
             }
-            vec![ledger_entry(
+            vec![LedgerEntry::new(
                 dealer_id,
                 phone,
                 category,
                 ConsentEvent::RevokedByPortal,
                 Actor::Staff(staff.clone()),
                 now,
-                None,
-                None,
             )]
         },
     )

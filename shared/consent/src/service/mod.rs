@@ -12,9 +12,9 @@ use chrono::{DateTime, Utc};
 
 use crate::category::Category;
 use crate::error::{DomainError, StoreError};
+use crate::ids::DealerId;
 use crate::ids::MessageId;
-use crate::ids::{new_ulid, DealerId};
-use crate::ledger::{Actor, ConsentEvent, ConsentState, LedgerEntry};
+use crate::ledger::{ConsentState, LedgerEntry};
 use crate::message::{Message, MessageKind, MessageStatus, Origin, Outbound, OutboundEnvelope};
 use crate::phone::PhoneNumber;
 use crate::ports::{
@@ -64,30 +64,6 @@ where
     ))
 }
 
-/// Builds a ledger entry.
-pub fn ledger_entry(
-    dealer: &DealerId,
-    phone: &PhoneNumber,
-    category: Category,
-    event: ConsentEvent,
-    actor: Actor,
-    at: DateTime<Utc>,
-    evidence: Option<String>,
-    disclosure_version: Option<String>,
-) -> LedgerEntry {
-    LedgerEntry {
-        id: new_ulid(),
-        dealer_id: dealer.clone(),
-        phone: phone.clone(),
-        category,
-        event,
-        actor,
-        at,
-        evidence,
-        disclosure_version,
-    }
-}
-
 /// Looks up a dealer's settings. A dealer without settings gets a texting number on
 /// first use from the configured pool (local development and tests; empty in
 /// production, where a dealer without settings cannot text).
@@ -116,11 +92,16 @@ pub async fn require_dealer(
     Err(DomainError::NoTextingNumber)
 }
 
+/// Where system texts go: stored, then queued at once.
+pub struct Outbox<'a> {
+    pub messages: &'a dyn MessageStore,
+    pub queue: &'a dyn OutboundQueue,
+}
+
 /// A system text (approval code, STOP/HELP/Agree answers): stored, then queued at once.
 /// These bypass consent and quiet hours by kind (see [`Message::needs_consent`]).
 pub async fn send_system_text(
-    messages: &dyn MessageStore,
-    queue: &dyn OutboundQueue,
+    outbox: Outbox<'_>,
     dealer: &Dealer,
     to: &PhoneNumber,
     category: Category,
@@ -161,8 +142,9 @@ pub async fn send_system_text(
         at: now,
         reason: None,
     });
-    messages.create(&message, None).await?;
-    let failed = queue
+    outbox.messages.create(&message, None).await?;
+    let failed = outbox
+        .queue
         .enqueue(&[Outbound {
             envelope: OutboundEnvelope::new(dealer.id.clone(), message.id.clone(), now),
             delay_seconds: 0,

@@ -16,7 +16,7 @@ use crate::ports::{
 };
 use crate::reply::{classify, ReplyKind};
 
-use super::{ledger_entry, send_system_text, update_consent};
+use super::{send_system_text, update_consent, Outbox};
 
 /// Template name of the Text to Pay reminder a PAY answers.
 pub const TEXT_TO_PAY_TEMPLATE: &str = "text-to-pay-reminder";
@@ -141,8 +141,10 @@ async fn reply(
     now: DateTime<Utc>,
 ) -> Result<Message, DomainError> {
     send_system_text(
-        ports.messages,
-        ports.queue,
+        Outbox {
+            messages: ports.messages,
+            queue: ports.queue,
+        },
         dealer,
         to,
         Category::Accounting,
@@ -161,16 +163,12 @@ fn by_reply(
     now: DateTime<Utc>,
     disclosure: Option<String>,
 ) -> LedgerEntry {
-    ledger_entry(
-        &dealer.id,
-        &sms.from,
-        category,
-        event,
-        Actor::Phone,
-        now,
-        Some(sms.carrier_message_id.clone()),
-        disclosure,
-    )
+    let entry = LedgerEntry::new(&dealer.id, &sms.from, category, event, Actor::Phone, now)
+        .with_evidence(sms.carrier_message_id.clone());
+    match disclosure {
+        Some(d) => entry.with_disclosure(d),
+        None => entry,
+    }
 }
 
 async fn agree(
@@ -605,16 +603,15 @@ pub async fn revoke_by_carrier(
             .categories_to_revoke()
             .into_iter()
             .map(|c| {
-                ledger_entry(
+                LedgerEntry::new(
                     dealer,
                     phone,
                     c,
                     ConsentEvent::RevokedByCarrier,
                     Actor::Carrier,
                     now,
-                    Some(format!("{carrier_message_id} error {code}")),
-                    None,
                 )
+                .with_evidence(format!("{carrier_message_id} error {code}"))
             })
             .collect()
     })
