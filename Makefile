@@ -39,8 +39,8 @@ test-local: venv ## tests of the local stack (infra/local/tests)
 	$(PY) -m pytest -q infra/local/tests
 
 # --- Rust targets ---
-# One build profile for everything (dev, with the test-util features unified), so CI compiles
-# the AWS SDK once: clippy, the tests and cargo lambda watch all reuse it.
+# One build profile (dev) for tests and the local stack, so the AWS SDK compiles once; only the
+# small workspace crates differ between the test build (test-util fakes) and the functions'.
 
 CARGO ?= cargo
 CARGO_FEATURES := --workspace --all-targets --all-features

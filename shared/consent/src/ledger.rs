@@ -120,6 +120,11 @@ pub struct CategoryConsent {
     pub last_event: Option<ConsentEvent>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub since: Option<DateTime<Utc>>,
+    /// A STOP or carrier block took away an authorization here, so START may give it
+    /// back. False when the category was revoked without ever being authorized (a
+    /// STOP revokes every category): START must not grant what was never given.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub restorable: bool,
 }
 
 /// Ledger-derived status. `pending` is not here: it comes from a live approval request.
@@ -208,15 +213,23 @@ impl ConsentState {
             | ConsentEvent::RevokedByReply
             | ConsentEvent::RevokedByCarrier => ConsentStatus::Revoked,
         };
+        let restorable = match entry.event {
+            ConsentEvent::RevokedByReply | ConsentEvent::RevokedByCarrier => {
+                slot.status == ConsentStatus::Authorized || Self::restorable(*slot)
+            }
+            _ => false,
+        };
         *slot = CategoryConsent {
             status,
             last_event: Some(entry.event),
             since: Some(entry.at),
+            restorable,
         };
     }
 
     fn restorable(c: CategoryConsent) -> bool {
         c.status == ConsentStatus::Revoked
+            && c.restorable
             && matches!(
                 c.last_event,
                 Some(ConsentEvent::RevokedByReply | ConsentEvent::RevokedByCarrier)
@@ -328,6 +341,37 @@ mod tests {
         s2.apply(&entry(Category::Service, ConsentEvent::RestoredByStart, 5));
         assert!(s2.may_send(Category::Accounting).is_allowed());
         assert!(!s2.may_send(Category::Service).is_allowed());
+    }
+
+    #[test]
+    fn start_does_not_grant_what_a_stop_revoked_without_a_prior_authorization() {
+        // GIVEN accounting authorized, then a STOP (which revokes every category)
+        let s = ConsentState::from_ledger(&[
+            entry(Category::Accounting, ConsentEvent::GrantedByCode, 1),
+            entry(Category::Accounting, ConsentEvent::RevokedByReply, 2),
+            entry(Category::Marketing, ConsentEvent::RevokedByReply, 2),
+        ]);
+        // THEN START would restore accounting only
+        assert_eq!(s.categories_to_restore(), vec![Category::Accounting]);
+        // AND a START entry for marketing changes nothing
+        let mut s2 = s.clone();
+        s2.apply(&entry(
+            Category::Marketing,
+            ConsentEvent::RestoredByStart,
+            3,
+        ));
+        assert_eq!(
+            s2.may_send(Category::Marketing).reason(),
+            "revoked-by-reply"
+        );
+        // AND a carrier block after the STOP keeps accounting restorable
+        let mut s3 = s.clone();
+        s3.apply(&entry(
+            Category::Accounting,
+            ConsentEvent::RevokedByCarrier,
+            3,
+        ));
+        assert_eq!(s3.categories_to_restore(), vec![Category::Accounting]);
     }
 
     #[test]

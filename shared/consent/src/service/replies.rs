@@ -277,8 +277,10 @@ async fn opt_out(
     })
 }
 
-/// Marks this number's template messages that are waiting or queued as suppressed.
-/// Deliver re-checks consent too, so a message that slips past this is still stopped.
+/// Marks this number's template messages and approval code texts that are waiting or
+/// queued as suppressed (a code text is void once the STOP consumed its request; only
+/// answers to the person's own texts still go). Deliver re-checks consent for
+/// templates too, so a template message that slips past this is still stopped.
 pub async fn suppress_waiting(
     messages: &dyn MessageStore,
     dealer: &Dealer,
@@ -298,10 +300,7 @@ pub async fn suppress_waiting(
         )
         .await?;
     let mut count = 0;
-    for mut m in waiting
-        .into_iter()
-        .filter(|m| m.kind == MessageKind::Template)
-    {
+    for mut m in waiting.into_iter().filter(|m| m.kind != MessageKind::Reply) {
         let expected = m.status;
         m.transition(MessageStatus::Suppressed, now, Some(reason.to_owned()));
         match messages.save(&m, expected).await {

@@ -1,0 +1,1842 @@
+//! The use cases of the consent library, end to end over the in-memory ports:
+//! authorization (codes), replies and carrier status, sending, dispatch and delivery.
+//!
+//! Every test builds its own `World` and passes explicit times. The customer has a
+//! Washington D.C. number (+1 202, America/New_York): `noon()` is Wednesday
+//! 2026-06-10 16:00 UTC = 12:00 EDT, inside the 08:00-21:00 window; `late_evening()`
+//! is 2026-06-11 03:00 UTC = 23:00 EDT on the 10th, outside it.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use consent::approval::{ApprovalCode, CodeHasher};
+use consent::chrono_tz::America::New_York;
+use consent::fakes::{CarrierScript, FakeBus, FakeCarrier, FakeQueue, InMemoryStore};
+use consent::ledger::{Actor, ConsentEvent, ConsentState, ConsentStatus, LedgerEntry};
+use consent::message::{request_fingerprint, Message, MessageKind, MessageStatus, Origin};
+use consent::ports::{
+    CarrierSend, ConsentReader, Contact, ContactStore, Dealer, DealerStore, PendingStore,
+    WorkQueueName,
+};
+use consent::service::authorization::{
+    self as auth, AuthorizationPorts, AuthorizationView, Requested,
+};
+use consent::service::delivery::{self, DeliverOutcome, DeliverPorts};
+use consent::service::replies::{
+    self, InboundPorts, InboundSms, ReplyOutcome, StatusPorts, StatusReport, TEXT_TO_PAY_CONFIRMED,
+};
+use consent::service::sending::{
+    self, DispatchPorts, DispatchReport, SendAccepted, SendPorts, SendRequest,
+};
+use consent::{
+    AccountId, Category, ContactId, DealerId, DomainError, MessageId, PhoneNumber, StaffUserId,
+};
+use serde_json::{json, Map, Value};
+
+const DEALER: &str = "sunrise-motors";
+const DEALER_NAME: &str = "Sunrise Motors";
+const DEALER_NUMBER: &str = "+12025550100";
+const CUSTOMER: &str = "+12025550143";
+
+/// 12:00 EDT in Washington, D.C.
+fn noon() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 10, 16, 0, 0).unwrap()
+}
+
+/// 23:00 EDT on 2026-06-10.
+fn late_evening() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 11, 3, 0, 0).unwrap()
+}
+
+fn mins(n: i64) -> Duration {
+    Duration::minutes(n)
+}
+
+fn phone(s: &str) -> PhoneNumber {
+    PhoneNumber::from_e164(s).unwrap()
+}
+
+fn vars(v: Value) -> Map<String, Value> {
+    v.as_object().cloned().unwrap()
+}
+
+fn reminder_vars() -> Map<String, Value> {
+    vars(json!({"firstName": "Maria", "amount": "412.37", "dueDate": "2026-06-15"}))
+}
+
+fn past_due_vars() -> Map<String, Value> {
+    vars(json!({
+        "firstName": "Maria",
+        "amount": "412.37",
+        "dueDate": "2026-06-01",
+        "paymentUrl": "https://pay.sunrise.example/p/7Hq2x",
+    }))
+}
+
+fn offer_vars() -> Map<String, Value> {
+    vars(json!({
+        "offer": "0% APR on new Civics.",
+        "endDate": "2026-06-30",
+        "offerUrl": "https://sunrise.example/o/june",
+    }))
+}
+
+/// The six digits of a code text.
+fn code_in(body: &str) -> ApprovalCode {
+    let digits: Vec<&str> = body
+        .split(|c: char| !c.is_ascii_digit())
+        .filter(|t| t.len() == 6)
+        .collect();
+    assert_eq!(digits.len(), 1, "one 6-digit code in {body:?}");
+    ApprovalCode::parse(digits[0]).unwrap()
+}
+
+/// A code that differs from `code` in its first digit.
+fn wrong(code: &ApprovalCode) -> ApprovalCode {
+    let mut s = code.reveal().to_owned();
+    let first = (s.as_bytes()[0] - b'0' + 1) % 10;
+    s.replace_range(0..1, &first.to_string());
+    ApprovalCode::parse(&s).unwrap()
+}
+
+/// One dealer, one contact on one account, and every port in memory.
+struct World {
+    store: InMemoryStore,
+    queue: FakeQueue,
+    bus: FakeBus,
+    carrier: FakeCarrier,
+    hasher: CodeHasher,
+    dealer: DealerId,
+    contact: ContactId,
+    phone: PhoneNumber,
+    staff: StaffUserId,
+}
+
+impl World {
+    async fn new() -> Self {
+        let w = World {
+            store: InMemoryStore::new(),
+            queue: FakeQueue::new(),
+            bus: FakeBus::new(),
+            carrier: FakeCarrier::new(),
+            hasher: CodeHasher::new("test-key-0123456789abcdef").unwrap(),
+            dealer: DealerId::parse(DEALER).unwrap(),
+            contact: ContactId::parse("C-1001").unwrap(),
+            phone: phone(CUSTOMER),
+            staff: StaffUserId::parse("jane@sunrise.example").unwrap(),
+        };
+        w.seed_dealer_and_contact().await;
+        w
+    }
+
+    async fn seed_dealer_and_contact(&self) {
+        let dealer = Dealer {
+            id: self.dealer.clone(),
+            name: DEALER_NAME.into(),
+            texting_number: phone(DEALER_NUMBER),
+            help_contact: Some("(202) 555-0100".into()),
+            time_zone: None,
+        };
+        self.store.put_dealer(&dealer, None).await.unwrap();
+        let contact = Contact {
+            id: self.contact.clone(),
+            dealer_id: self.dealer.clone(),
+            name: "Maria Lopez".into(),
+            phone: self.phone.clone(),
+            account_ids: vec![AccountId::parse("A-77").unwrap()],
+            deal_ids: vec![],
+            time_zone: None,
+            updated_at: noon(),
+        };
+        self.store.put_contact(&contact, None).await.unwrap();
+    }
+
+    // ---- ports ----
+
+    fn auth(&self) -> AuthorizationPorts<'_> {
+        AuthorizationPorts {
+            dealers: &self.store,
+            contacts: &self.store,
+            consent: &self.store,
+            consent_writer: &self.store,
+            pending: &self.store,
+            limits: &self.store,
+            messages: &self.store,
+            queue: &self.queue,
+            hasher: &self.hasher,
+            number_pool: &[],
+        }
+    }
+
+    fn inbound(&self) -> InboundPorts<'_> {
+        InboundPorts {
+            dealers: &self.store,
+            contacts: &self.store,
+            consent: &self.store,
+            consent_writer: &self.store,
+            pending: &self.store,
+            messages: &self.store,
+            queue: &self.queue,
+            events: &self.bus,
+            work: &self.store,
+            inbound: &self.store,
+        }
+    }
+
+    fn status_ports(&self) -> StatusPorts<'_> {
+        StatusPorts {
+            dealers: &self.store,
+            consent: &self.store,
+            consent_writer: &self.store,
+            messages: &self.store,
+        }
+    }
+
+    fn send_ports(&self) -> SendPorts<'_> {
+        SendPorts {
+            dealers: &self.store,
+            contacts: &self.store,
+            consent: &self.store,
+            messages: &self.store,
+            queue: &self.queue,
+            number_pool: &[],
+        }
+    }
+
+    fn deliver_ports(&self) -> DeliverPorts<'_> {
+        DeliverPorts {
+            consent: &self.store,
+            consent_writer: &self.store,
+            messages: &self.store,
+            carrier: &self.carrier,
+            work: &self.store,
+        }
+    }
+
+    // ---- authorization ----
+
+    async fn request(
+        &self,
+        category: Category,
+        now: DateTime<Utc>,
+    ) -> Result<Requested, DomainError> {
+        auth::request(
+            &self.auth(),
+            &self.dealer,
+            &self.staff,
+            &self.contact,
+            category,
+            now,
+        )
+        .await
+    }
+
+    async fn verify(
+        &self,
+        category: Category,
+        code: &ApprovalCode,
+        now: DateTime<Utc>,
+    ) -> Result<LedgerEntry, DomainError> {
+        let ports = self.auth();
+        auth::verify(
+            &ports,
+            &self.dealer,
+            &self.staff,
+            &self.contact,
+            category,
+            code,
+            now,
+        )
+        .await
+    }
+
+    async fn unsubscribe(&self, category: Category, now: DateTime<Utc>) {
+        let ports = self.auth();
+        auth::unsubscribe(
+            &ports,
+            &self.dealer,
+            &self.staff,
+            &self.contact,
+            category,
+            now,
+        )
+        .await
+        .unwrap();
+    }
+
+    /// The newest approval code text queued for the customer.
+    fn last_code_text(&self) -> Message {
+        self.queue
+            .sent()
+            .iter()
+            .rev()
+            .map(|o| self.message(&o.envelope.message_id))
+            .find(|m| m.kind == MessageKind::ApprovalCode && m.to == self.phone)
+            .expect("an approval code text was queued")
+    }
+
+    fn last_code(&self) -> ApprovalCode {
+        code_in(&self.last_code_text().body)
+    }
+
+    /// The customer authorizes `category` the code way: staff request, the code text
+    /// is delivered, the person reads it to staff, staff type it.
+    async fn grant(&self, category: Category, now: DateTime<Utc>) {
+        self.request(category, now).await.unwrap();
+        let text = self.last_code_text();
+        let delivered = self.deliver(&text.id, now).await;
+        assert!(
+            matches!(delivered, DeliverOutcome::Sent { .. }),
+            "{delivered:?}"
+        );
+        self.verify(category, &code_in(&text.body), now)
+            .await
+            .unwrap();
+    }
+
+    async fn consent(&self) -> ConsentState {
+        ConsentReader::consent(&self.store, &self.dealer, &self.phone)
+            .await
+            .unwrap()
+            .value
+    }
+
+    async fn status_of(&self, category: Category) -> ConsentStatus {
+        self.consent().await.get(category).status
+    }
+
+    async fn views(&self, now: DateTime<Utc>) -> Vec<(Category, AuthorizationView)> {
+        let contact = self
+            .store
+            .contact(&self.dealer, &self.contact)
+            .await
+            .unwrap()
+            .unwrap();
+        let views = auth::contact_views(&self.auth(), &self.dealer, vec![contact], now)
+            .await
+            .unwrap();
+        assert_eq!(views.len(), 1);
+        Category::ALL
+            .into_iter()
+            .map(|c| (c, views[0].authorizations[&c]))
+            .collect()
+    }
+
+    fn ledger(&self) -> Vec<LedgerEntry> {
+        self.store.ledger(&self.dealer, &self.phone)
+    }
+
+    // ---- replies ----
+
+    async fn reply(&self, sid: &str, body: &str, now: DateTime<Utc>) -> ReplyOutcome {
+        let sms = InboundSms {
+            carrier_message_id: sid.into(),
+            from: self.phone.clone(),
+            to: phone(DEALER_NUMBER),
+            body: body.into(),
+        };
+        replies::handle_inbound(&self.inbound(), &sms, now)
+            .await
+            .unwrap()
+    }
+
+    // ---- sending ----
+
+    fn request_for(
+        &self,
+        template: &str,
+        variables: Map<String, Value>,
+        scheduled_at: Option<DateTime<Utc>>,
+    ) -> SendRequest {
+        SendRequest {
+            contact_id: self.contact.clone(),
+            template: template.into(),
+            variables,
+            notes: None,
+            scheduled_at,
+            account_id: None,
+            deal_id: None,
+        }
+    }
+
+    async fn send(
+        &self,
+        template: &str,
+        variables: Map<String, Value>,
+        scheduled_at: Option<DateTime<Utc>>,
+        now: DateTime<Utc>,
+    ) -> Result<SendAccepted, DomainError> {
+        self.send_with_key(template, variables, scheduled_at, None, now)
+            .await
+    }
+
+    async fn send_with_key(
+        &self,
+        template: &str,
+        variables: Map<String, Value>,
+        scheduled_at: Option<DateTime<Utc>>,
+        key: Option<(&str, &str)>,
+        now: DateTime<Utc>,
+    ) -> Result<SendAccepted, DomainError> {
+        sending::request_send(
+            &self.send_ports(),
+            &self.dealer,
+            Origin::Staff {
+                user: self.staff.clone(),
+            },
+            self.request_for(template, variables, scheduled_at),
+            key.map(|(k, body)| (k.to_owned(), request_fingerprint(body.as_bytes()))),
+            now,
+        )
+        .await
+    }
+
+    async fn dispatch(&self, now: DateTime<Utc>) -> DispatchReport {
+        let ports = DispatchPorts {
+            consent: &self.store,
+            messages: &self.store,
+            queue: &self.queue,
+        };
+        sending::dispatch(&ports, 0..4, now, 100).await.unwrap()
+    }
+
+    async fn deliver(&self, id: &MessageId, now: DateTime<Utc>) -> DeliverOutcome {
+        delivery::deliver(&self.deliver_ports(), id, None, now)
+            .await
+            .unwrap()
+    }
+
+    fn message(&self, id: &MessageId) -> Message {
+        self.store
+            .messages()
+            .into_iter()
+            .find(|m| &m.id == id)
+            .expect("message is stored")
+    }
+
+    fn messages_of(&self, kind: MessageKind) -> Vec<Message> {
+        self.store
+            .messages()
+            .into_iter()
+            .filter(|m| m.kind == kind)
+            .collect()
+    }
+
+    /// Texts the carrier accepted for `m` (same recipient and body).
+    fn carrier_copies(&self, m: &Message) -> Vec<CarrierSend> {
+        self.carrier
+            .sent()
+            .into_iter()
+            .filter(|s| s.to == m.to && s.body == m.body)
+            .collect()
+    }
+
+    fn queued_ids(&self) -> Vec<MessageId> {
+        self.queue
+            .sent()
+            .into_iter()
+            .map(|o| o.envelope.message_id)
+            .collect()
+    }
+}
+
+// ============================== Authorization ==============================
+
+#[tokio::test]
+async fn requesting_authorization_texts_a_code_that_names_dealer_category_agree_and_stop() {
+    // GIVEN a contact with no consent
+    let w = World::new().await;
+
+    // WHEN staff request accounting texts
+    let requested = w.request(Category::Accounting, noon()).await.unwrap();
+
+    // THEN a code text is stored and queued at once, valid for 10 minutes
+    assert_eq!(requested.expires_at, noon() + mins(10));
+    assert!(!requested.resent);
+    let text = w.last_code_text();
+    assert_eq!(text.kind, MessageKind::ApprovalCode);
+    assert_eq!(text.to, w.phone);
+    assert_eq!(text.from, phone(DEALER_NUMBER));
+    assert_eq!(text.status, MessageStatus::Queued);
+    assert_eq!(w.queued_ids(), vec![text.id.clone()]);
+    assert_eq!(w.queue.sent()[0].delay_seconds, 0);
+    // AND its body names the dealer and the category, carries 6 digits, AGREE and STOP
+    assert!(text.body.starts_with(DEALER_NAME), "{}", text.body);
+    assert!(text.body.contains("account and payment"), "{}", text.body);
+    assert!(text.body.contains("AGREE"), "{}", text.body);
+    assert!(text.body.contains("STOP"), "{}", text.body);
+    code_in(&text.body);
+    // AND the request is pending, consent untouched
+    assert_eq!(
+        w.views(noon()).await[0],
+        (Category::Accounting, AuthorizationView::Pending)
+    );
+    assert!(w.ledger().is_empty());
+}
+
+#[tokio::test]
+async fn the_right_code_authorizes_and_the_ledger_names_the_staff_user() {
+    // GIVEN a code texted for accounting
+    let w = World::new().await;
+    w.request(Category::Accounting, noon()).await.unwrap();
+    let code = w.last_code();
+
+    // WHEN staff type it four minutes later
+    let entry = w
+        .verify(Category::Accounting, &code, noon() + mins(4))
+        .await
+        .unwrap();
+
+    // THEN one ledger entry records a grant by code, by that staff user, with the disclosure
+    assert_eq!(entry.event, ConsentEvent::GrantedByCode);
+    assert_eq!(entry.actor, Actor::Staff(w.staff.clone()));
+    assert_eq!(entry.category, Category::Accounting);
+    assert_eq!(entry.at, noon() + mins(4));
+    assert_eq!(entry.disclosure_version.as_deref(), Some("accounting-v1"));
+    assert_eq!(w.ledger(), vec![entry]);
+    // AND the number is authorized for accounting only
+    assert_eq!(
+        w.status_of(Category::Accounting).await,
+        ConsentStatus::Authorized
+    );
+    assert_eq!(w.status_of(Category::Marketing).await, ConsentStatus::None);
+    // AND the pending request is consumed: the same code cannot be used again
+    let pending = w
+        .store
+        .pending(&w.dealer, &w.phone, Category::Accounting)
+        .await
+        .unwrap();
+    assert!(pending.is_none());
+    assert!(matches!(
+        w.verify(Category::Accounting, &code, noon() + mins(5))
+            .await,
+        Err(DomainError::NoPendingRequest)
+    ));
+}
+
+#[tokio::test]
+async fn wrong_codes_count_down_and_the_fifth_voids_the_request() {
+    // GIVEN a code texted for service
+    let w = World::new().await;
+    w.request(Category::Service, noon()).await.unwrap();
+    let code = w.last_code();
+    let bad = wrong(&code);
+
+    // WHEN staff type a wrong code four times
+    for left in [4, 3, 2, 1] {
+        // THEN each answer says how many tries are left
+        match w.verify(Category::Service, &bad, noon() + mins(1)).await {
+            Err(DomainError::WrongCode { attempts_left }) => assert_eq!(attempts_left, left),
+            other => panic!("expected WrongCode({left}), got {other:?}"),
+        }
+    }
+    // AND the fifth wrong try voids the request
+    assert!(matches!(
+        w.verify(Category::Service, &bad, noon() + mins(1)).await,
+        Err(DomainError::CodeExpired)
+    ));
+    // AND afterwards even the right code is refused
+    assert!(matches!(
+        w.verify(Category::Service, &code, noon() + mins(2)).await,
+        Err(DomainError::CodeExpired)
+    ));
+    assert!(w.ledger().is_empty());
+    assert_eq!(w.status_of(Category::Service).await, ConsentStatus::None);
+}
+
+#[tokio::test]
+async fn a_code_expires_after_ten_minutes() {
+    // GIVEN a code texted at noon
+    let w = World::new().await;
+    w.request(Category::Accounting, noon()).await.unwrap();
+    let code = w.last_code();
+
+    // WHEN staff type the right code exactly 10 minutes later
+    let result = w
+        .verify(Category::Accounting, &code, noon() + mins(10))
+        .await;
+
+    // THEN it has expired and nothing was granted
+    assert!(
+        matches!(result, Err(DomainError::CodeExpired)),
+        "{result:?}"
+    );
+    assert!(w.ledger().is_empty());
+    // AND the portal no longer shows it pending
+    assert_eq!(
+        w.views(noon() + mins(10)).await[0],
+        (Category::Accounting, AuthorizationView::None)
+    );
+}
+
+#[tokio::test]
+async fn a_repeat_request_within_the_window_resends_the_same_request() {
+    // GIVEN a code texted at noon
+    let w = World::new().await;
+    let first = w.request(Category::Sales, noon()).await.unwrap();
+
+    // WHEN staff click Authorize again three minutes later
+    let second = w.request(Category::Sales, noon() + mins(3)).await.unwrap();
+
+    // THEN the same request is texted again, keeping its expiry
+    assert!(second.resent);
+    assert_eq!(second.expires_at, first.expires_at);
+    assert_eq!(w.messages_of(MessageKind::ApprovalCode).len(), 2);
+    // AND the code in the newest text authorizes
+    let entry = w
+        .verify(Category::Sales, &w.last_code(), noon() + mins(4))
+        .await
+        .unwrap();
+    assert_eq!(entry.event, ConsentEvent::GrantedByCode);
+
+    // AND after the window a request is a new one with a new expiry
+    w.unsubscribe(Category::Sales, noon() + mins(5)).await;
+    let third = w.request(Category::Sales, noon() + mins(20)).await.unwrap();
+    assert!(!third.resent);
+    assert_eq!(third.expires_at, noon() + mins(30));
+}
+
+#[tokio::test]
+async fn more_than_five_code_texts_per_number_per_day_are_rate_limited() {
+    // GIVEN five code texts to the number today (across categories)
+    let w = World::new().await;
+    for (i, c) in [
+        Category::Accounting,
+        Category::Service,
+        Category::Sales,
+        Category::Marketing,
+        Category::Accounting,
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        w.request(c, noon() + mins(i as i64)).await.unwrap();
+    }
+
+    // WHEN staff ask for a sixth
+    let result = w.request(Category::Service, noon() + mins(30)).await;
+
+    // THEN it is refused with a time to retry, and no text goes out
+    match result {
+        Err(DomainError::RateLimited { retry_after }) => {
+            assert!(retry_after > std::time::Duration::ZERO);
+            assert!(retry_after <= std::time::Duration::from_secs(24 * 3600));
+        }
+        other => panic!("expected RateLimited, got {other:?}"),
+    }
+    assert_eq!(w.messages_of(MessageKind::ApprovalCode).len(), 5);
+    assert_eq!(w.queue.sent().len(), 5);
+}
+
+#[tokio::test]
+async fn unsubscribing_revokes_by_portal_and_is_idempotent() {
+    // GIVEN the number authorized accounting
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+
+    // WHEN staff unsubscribe accounting, twice
+    w.unsubscribe(Category::Accounting, noon() + mins(1)).await;
+    w.unsubscribe(Category::Accounting, noon() + mins(2)).await;
+
+    // THEN one portal revocation by that staff user is on the ledger
+    let ledger = w.ledger();
+    assert_eq!(ledger.len(), 2);
+    assert_eq!(ledger[1].event, ConsentEvent::RevokedByPortal);
+    assert_eq!(ledger[1].actor, Actor::Staff(w.staff.clone()));
+    assert_eq!(ledger[1].at, noon() + mins(1));
+    assert_eq!(
+        w.status_of(Category::Accounting).await,
+        ConsentStatus::Revoked
+    );
+}
+
+#[tokio::test]
+async fn contact_views_show_none_pending_authorized_and_revoked() {
+    // GIVEN accounting authorized, sales authorized then unsubscribed,
+    // service requested (pending), marketing never touched
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    w.grant(Category::Sales, noon()).await;
+    w.unsubscribe(Category::Sales, noon() + mins(1)).await;
+    w.request(Category::Service, noon() + mins(2))
+        .await
+        .unwrap();
+
+    // WHEN the portal lists the contact
+    let views = w.views(noon() + mins(3)).await;
+
+    // THEN each category shows its own state
+    assert_eq!(
+        views,
+        vec![
+            (Category::Accounting, AuthorizationView::Authorized),
+            (Category::Service, AuthorizationView::Pending),
+            (Category::Sales, AuthorizationView::Revoked),
+            (Category::Marketing, AuthorizationView::None),
+        ]
+    );
+    // AND once the service code expires it is no longer pending
+    assert_eq!(
+        w.views(noon() + mins(13)).await[1],
+        (Category::Service, AuthorizationView::None)
+    );
+}
+
+#[tokio::test]
+async fn history_returns_the_ledger_oldest_first() {
+    // GIVEN a grant, an unsubscribe and a grant again, an hour apart
+    let w = World::new().await;
+    w.grant(Category::Service, noon()).await;
+    w.unsubscribe(Category::Service, noon() + mins(60)).await;
+    w.grant(Category::Service, noon() + mins(120)).await;
+
+    // WHEN the portal asks for the history
+    let (contact, entries) = auth::history(&w.auth(), &w.dealer, &w.contact)
+        .await
+        .unwrap();
+
+    // THEN it is the contact's number's ledger, oldest first
+    assert_eq!(contact.id, w.contact);
+    let events: Vec<_> = entries.iter().map(|e| (e.event, e.at)).collect();
+    assert_eq!(
+        events,
+        vec![
+            (ConsentEvent::GrantedByCode, noon()),
+            (ConsentEvent::RevokedByPortal, noon() + mins(60)),
+            (ConsentEvent::GrantedByCode, noon() + mins(120)),
+        ]
+    );
+}
+
+#[tokio::test]
+async fn requesting_an_already_authorized_category_is_a_conflict() {
+    // GIVEN accounting authorized
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    let texts = w.queue.sent().len();
+
+    // WHEN staff request accounting again
+    let result = w.request(Category::Accounting, noon() + mins(1)).await;
+
+    // THEN it is a conflict and no code is texted
+    assert!(
+        matches!(result, Err(DomainError::Conflict(_))),
+        "{result:?}"
+    );
+    assert_eq!(w.queue.sent().len(), texts);
+}
+
+// ============================== Replies ==============================
+
+#[tokio::test]
+async fn agree_confirms_every_live_pending_request_and_answers_once() {
+    // GIVEN codes texted for accounting and service
+    let w = World::new().await;
+    w.request(Category::Accounting, noon()).await.unwrap();
+    w.request(Category::Service, noon()).await.unwrap();
+
+    // WHEN the person replies "Agree" (with spaces and punctuation)
+    let outcome = w.reply("SM-agree-1", "  Agree! ", noon() + mins(2)).await;
+
+    // THEN both categories are granted by reply, with the carrier message id as evidence
+    let ReplyOutcome::Agreed(mut categories) = outcome else {
+        panic!("expected Agreed, got {outcome:?}");
+    };
+    categories.sort();
+    assert_eq!(categories, vec![Category::Accounting, Category::Service]);
+    let ledger = w.ledger();
+    assert_eq!(ledger.len(), 2);
+    for e in &ledger {
+        assert_eq!(e.event, ConsentEvent::GrantedByReply);
+        assert_eq!(e.actor, Actor::Phone);
+        assert_eq!(e.evidence.as_deref(), Some("SM-agree-1"));
+        assert_eq!(
+            e.disclosure_version,
+            Some(format!("{}-v1", e.category.as_str()))
+        );
+    }
+    assert_eq!(
+        w.status_of(Category::Service).await,
+        ConsentStatus::Authorized
+    );
+    // AND the pending requests are consumed
+    assert!(w
+        .store
+        .pending_for_number(&w.dealer, &w.phone)
+        .await
+        .unwrap()
+        .is_empty());
+    // AND exactly one confirmation is texted
+    let answers = w.messages_of(MessageKind::Reply);
+    assert_eq!(answers.len(), 1);
+    assert!(answers[0].body.starts_with(DEALER_NAME));
+    assert!(answers[0].body.contains("STOP"));
+}
+
+#[tokio::test]
+async fn a_redelivered_webhook_is_a_duplicate_and_changes_nothing() {
+    // GIVEN the person agreed to accounting with message SM-1
+    let w = World::new().await;
+    w.request(Category::Accounting, noon()).await.unwrap();
+    w.reply("SM-1", "Agree", noon() + mins(1)).await;
+    // AND staff then requested service
+    w.request(Category::Service, noon() + mins(2))
+        .await
+        .unwrap();
+    let ledger = w.ledger().len();
+    let messages = w.store.messages().len();
+
+    // WHEN the carrier posts SM-1 again
+    let outcome = w.reply("SM-1", "Agree", noon() + mins(3)).await;
+
+    // THEN it is a duplicate: service stays pending, nothing is recorded or texted
+    assert_eq!(outcome, ReplyOutcome::Duplicate);
+    assert_eq!(w.ledger().len(), ledger);
+    assert_eq!(w.store.messages().len(), messages);
+    assert_eq!(
+        w.views(noon() + mins(3)).await[1],
+        (Category::Service, AuthorizationView::Pending)
+    );
+}
+
+/// GIVEN accounting authorized, a pending service request whose code text is not
+/// delivered yet, and three waiting accounting texts (scheduled, deferred, queued);
+/// WHEN the person sends `body`; THEN everything is revoked, the four waiting texts
+/// are suppressed and exactly one confirmation goes out.
+async fn opt_out_scenario(body: &str) {
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    w.request(Category::Service, noon()).await.unwrap();
+    let code_text = w.last_code_text();
+    let scheduled = w
+        .send(
+            "past-due-alert",
+            past_due_vars(),
+            Some(noon() + mins(120)),
+            noon(),
+        )
+        .await
+        .unwrap()
+        .message;
+    let deferred = w
+        .send(
+            "past-due-alert",
+            past_due_vars(),
+            Some(late_evening()),
+            noon(),
+        )
+        .await
+        .unwrap()
+        .message;
+    let queued = w
+        .send("past-due-alert", past_due_vars(), None, noon())
+        .await
+        .unwrap()
+        .message;
+    assert_eq!(
+        [scheduled.status, deferred.status, queued.status],
+        [
+            MessageStatus::Scheduled,
+            MessageStatus::Deferred,
+            MessageStatus::Queued
+        ]
+    );
+
+    let outcome = w.reply("SM-stop-1", body, noon() + mins(5)).await;
+
+    assert_eq!(
+        outcome,
+        ReplyOutcome::OptedOut {
+            revoked: Category::ALL.to_vec(),
+            suppressed: 4
+        }
+    );
+    for c in Category::ALL {
+        assert!(
+            !w.consent().await.may_send(c).is_allowed(),
+            "{c} still allowed"
+        );
+    }
+    let ledger = w.ledger();
+    let stops: Vec<_> = ledger
+        .iter()
+        .filter(|e| e.event == ConsentEvent::RevokedByReply)
+        .collect();
+    assert_eq!(stops.len(), 4);
+    assert!(stops
+        .iter()
+        .all(|e| e.actor == Actor::Phone && e.evidence.as_deref() == Some("SM-stop-1")));
+    for m in [&scheduled, &deferred, &queued, &code_text] {
+        let now = w.message(&m.id);
+        assert_eq!(now.status, MessageStatus::Suppressed);
+        assert_eq!(now.status_reason.as_deref(), Some("opted-out"));
+    }
+    // The pending service request is void, and its code text never goes out.
+    assert_eq!(
+        w.views(noon() + mins(5)).await[1],
+        (Category::Service, AuthorizationView::Revoked)
+    );
+    let answers = w.messages_of(MessageKind::Reply);
+    assert_eq!(answers.len(), 1, "exactly one confirmation");
+    assert!(
+        answers[0].body.contains("unsubscribed"),
+        "{}",
+        answers[0].body
+    );
+    assert!(w.queued_ids().contains(&answers[0].id));
+    let late = w.deliver(&code_text.id, noon() + mins(5)).await;
+    assert_eq!(
+        late,
+        DeliverOutcome::Skipped {
+            status: Some(MessageStatus::Suppressed)
+        }
+    );
+    assert!(w.carrier_copies(&code_text).is_empty());
+
+    // AND a second STOP changes nothing and is not answered again
+    let again = w.reply("SM-stop-2", "STOP", noon() + mins(6)).await;
+    assert_eq!(
+        again,
+        ReplyOutcome::OptedOut {
+            revoked: vec![],
+            suppressed: 0
+        }
+    );
+    assert_eq!(w.messages_of(MessageKind::Reply).len(), 1);
+    assert_eq!(w.ledger().len(), ledger.len());
+}
+
+#[tokio::test]
+async fn stop_revokes_everything_suppresses_waiting_texts_and_confirms_once() {
+    opt_out_scenario("STOP").await;
+}
+
+#[tokio::test]
+async fn a_revocation_in_plain_words_works_like_stop() {
+    opt_out_scenario("Stop texting me please").await;
+}
+
+#[tokio::test]
+async fn start_restores_what_stop_removed_but_not_a_portal_unsubscribe() {
+    // GIVEN accounting and service authorized, service then unsubscribed in the portal,
+    // sales and marketing never authorized, and then a STOP
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    w.grant(Category::Service, noon()).await;
+    w.unsubscribe(Category::Service, noon() + mins(1)).await;
+    w.reply("SM-stop", "STOP", noon() + mins(2)).await;
+
+    // WHEN the person replies START
+    let outcome = w.reply("SM-start", "START", noon() + mins(3)).await;
+
+    // THEN only accounting, which the STOP removed, is restored
+    assert_eq!(outcome, ReplyOutcome::OptedIn(vec![Category::Accounting]));
+    let state = w.consent().await;
+    assert!(state.may_send(Category::Accounting).is_allowed());
+    assert!(
+        !state.may_send(Category::Service).is_allowed(),
+        "portal unsubscribe stays"
+    );
+    assert!(
+        !state.may_send(Category::Sales).is_allowed(),
+        "never authorized"
+    );
+    assert!(
+        !state.may_send(Category::Marketing).is_allowed(),
+        "never authorized"
+    );
+    let restored: Vec<_> = w
+        .ledger()
+        .into_iter()
+        .filter(|e| e.event == ConsentEvent::RestoredByStart)
+        .map(|e| e.category)
+        .collect();
+    assert_eq!(restored, vec![Category::Accounting]);
+    // AND the STOP confirmation and the START confirmation were texted
+    let answers = w.messages_of(MessageKind::Reply);
+    assert_eq!(answers.len(), 2);
+}
+
+#[tokio::test]
+async fn help_answers_with_the_dealer_name_and_how_to_stop() {
+    // GIVEN a known dealer number
+    let w = World::new().await;
+
+    // WHEN the person texts HELP
+    let outcome = w.reply("SM-help", "help", noon()).await;
+
+    // THEN the answer names the dealer and says how to stop
+    assert_eq!(outcome, ReplyOutcome::Help);
+    let answers = w.messages_of(MessageKind::Reply);
+    assert_eq!(answers.len(), 1);
+    assert!(answers[0].body.contains(DEALER_NAME), "{}", answers[0].body);
+    assert!(answers[0].body.contains("STOP"), "{}", answers[0].body);
+    assert!(answers[0].body.contains("Msg&data rates may apply"));
+    assert!(w.ledger().is_empty());
+}
+
+#[tokio::test]
+async fn pay_then_confirm_publishes_a_payment_request_event() {
+    // GIVEN a Text to Pay reminder for $412.37, sent to the person
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    let reminder = w
+        .send("text-to-pay-reminder", reminder_vars(), None, noon())
+        .await
+        .unwrap()
+        .message;
+    assert!(matches!(
+        w.deliver(&reminder.id, noon()).await,
+        DeliverOutcome::Sent { .. }
+    ));
+
+    // WHEN the person replies PAY
+    let outcome = w.reply("SM-pay", "PAY", noon() + mins(5)).await;
+
+    // THEN they are asked to CONFIRM the amount, and nothing is published yet
+    assert_eq!(outcome, ReplyOutcome::PayConfirmationRequested);
+    let ask = w
+        .messages_of(MessageKind::Reply)
+        .into_iter()
+        .find(|m| m.template.as_deref() == Some(replies::PAY_CONFIRM_MARKER))
+        .expect("a CONFIRM request");
+    assert!(ask.body.contains("CONFIRM"), "{}", ask.body);
+    assert!(ask.body.contains("$412.37"), "{}", ask.body);
+    assert!(w.bus.published().is_empty());
+
+    // WHEN that text is delivered and the person replies CONFIRM
+    assert!(matches!(
+        w.deliver(&ask.id, noon() + mins(5)).await,
+        DeliverOutcome::Sent { .. }
+    ));
+    let outcome = w.reply("SM-confirm", "CONFIRM", noon() + mins(7)).await;
+
+    // THEN one payment request event goes to the bus with the amount and the dealer
+    assert_eq!(outcome, ReplyOutcome::PaymentConfirmed);
+    let events = w.bus.published();
+    assert_eq!(events.len(), 1);
+    assert_eq!(events[0].detail_type, TEXT_TO_PAY_CONFIRMED);
+    assert_eq!(events[0].source, replies::EVENT_SOURCE);
+    let d = &events[0].detail;
+    assert_eq!(d["dealerId"], json!(DEALER));
+    assert_eq!(d["amount"], json!("412.37"));
+    assert_eq!(d["contactId"], json!("C-1001"));
+    assert_eq!(d["accountId"], json!("A-77"));
+    assert_eq!(d["reminderMessageId"], json!(reminder.id.as_str()));
+    assert_eq!(d["confirmationCarrierMessageId"], json!("SM-confirm"));
+    assert_eq!(d["type"], json!(TEXT_TO_PAY_CONFIRMED));
+}
+
+#[tokio::test]
+async fn pay_without_a_reminder_goes_to_staff() {
+    // GIVEN no Text to Pay reminder was sent
+    let w = World::new().await;
+
+    // WHEN the person replies PAY
+    let outcome = w.reply("SM-pay", "pay", noon()).await;
+
+    // THEN a person looks at it; nothing is asked or published
+    assert_eq!(outcome, ReplyOutcome::Queued);
+    assert_eq!(w.store.work_items().len(), 1);
+    assert!(w.messages_of(MessageKind::Reply).is_empty());
+    assert!(w.bus.published().is_empty());
+}
+
+#[tokio::test]
+async fn free_text_goes_to_the_replies_queue_linked_to_the_contact() {
+    // GIVEN a known contact
+    let w = World::new().await;
+
+    // WHEN they text something that needs a person ("weekend" is not END)
+    let body = "Can I bring the car in this weekend?";
+    let outcome = w.reply("SM-free", body, noon()).await;
+
+    // THEN one open work item on the Replies queue links the contact and account
+    assert_eq!(outcome, ReplyOutcome::Queued);
+    let items = w.store.work_items();
+    assert_eq!(items.len(), 1);
+    let item = &items[0];
+    assert_eq!(item.queue, WorkQueueName::Replies);
+    assert_eq!(item.kind, "reply-needs-attention");
+    assert_eq!(item.contact_id.as_ref(), Some(&w.contact));
+    assert_eq!(item.account_id.as_ref().map(|a| a.as_str()), Some("A-77"));
+    assert_eq!(item.phone.as_ref(), Some(&w.phone));
+    assert_eq!(item.text.as_deref(), Some(body));
+    assert_eq!(item.status, "open");
+    // AND consent is untouched and nothing is texted back
+    assert!(w.ledger().is_empty());
+    assert!(w.store.messages().is_empty());
+}
+
+#[tokio::test]
+async fn a_text_to_an_unknown_dealer_number_is_not_acted_on() {
+    // GIVEN a number no dealer texts from
+    let w = World::new().await;
+    let sms = InboundSms {
+        carrier_message_id: "SM-x".into(),
+        from: w.phone.clone(),
+        to: phone("+13125550199"),
+        body: "STOP".into(),
+    };
+
+    // WHEN a text arrives for it
+    let outcome = replies::handle_inbound(&w.inbound(), &sms, noon())
+        .await
+        .unwrap();
+
+    // THEN it is reported as an unknown dealer and nothing changes
+    assert_eq!(outcome, ReplyOutcome::UnknownDealer);
+    assert!(w.ledger().is_empty());
+    assert!(w.store.messages().is_empty());
+    assert!(w.store.work_items().is_empty());
+}
+
+/// Sends and delivers a past-due alert; returns the stored message and its carrier id.
+async fn sent_alert(w: &World) -> (Message, String) {
+    let m = w
+        .send("past-due-alert", past_due_vars(), None, noon())
+        .await
+        .unwrap()
+        .message;
+    let DeliverOutcome::Sent { carrier_message_id } = w.deliver(&m.id, noon()).await else {
+        panic!("not sent");
+    };
+    (w.message(&m.id), carrier_message_id)
+}
+
+#[tokio::test]
+async fn a_carrier_opt_out_report_becomes_ledger_entries() {
+    // GIVEN an accounting text the carrier accepted
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    let (m, sid) = sent_alert(&w).await;
+
+    // WHEN the carrier reports it undelivered with error 21610 (unsubscribed recipient)
+    let report = StatusReport {
+        message_id: m.id.clone(),
+        carrier_message_id: sid.clone(),
+        status: "undelivered".into(),
+        error_code: Some(21610),
+    };
+    let status = replies::handle_status(&w.status_ports(), &report, noon() + mins(1))
+        .await
+        .unwrap();
+
+    // THEN the message failed and every category is revoked by the carrier
+    assert_eq!(status, Some(MessageStatus::Failed));
+    assert_eq!(w.message(&m.id).status, MessageStatus::Failed);
+    let by_carrier: Vec<_> = w
+        .ledger()
+        .into_iter()
+        .filter(|e| e.event == ConsentEvent::RevokedByCarrier)
+        .collect();
+    assert_eq!(by_carrier.len(), 4);
+    assert!(by_carrier
+        .iter()
+        .all(|e| e.actor == Actor::Carrier
+            && e.evidence.as_deref().is_some_and(|ev| ev.contains(&sid))));
+    assert_eq!(
+        w.consent().await.may_send(Category::Accounting).reason(),
+        "revoked-by-carrier"
+    );
+}
+
+#[tokio::test]
+async fn a_delivered_report_marks_the_message_delivered() {
+    // GIVEN an accounting text the carrier accepted
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    let (m, sid) = sent_alert(&w).await;
+    assert_eq!(m.status, MessageStatus::Sent);
+
+    // WHEN a report with another carrier id arrives, THEN it changes nothing
+    let stale = StatusReport {
+        message_id: m.id.clone(),
+        carrier_message_id: "SM-someone-else".into(),
+        status: "delivered".into(),
+        error_code: None,
+    };
+    let result = replies::handle_status(&w.status_ports(), &stale, noon())
+        .await
+        .unwrap();
+    assert_eq!(result, None);
+    assert_eq!(w.message(&m.id).status, MessageStatus::Sent);
+
+    // WHEN the carrier reports "delivered"
+    let report = StatusReport {
+        carrier_message_id: sid,
+        ..stale
+    };
+    let status = replies::handle_status(&w.status_ports(), &report, noon() + mins(1))
+        .await
+        .unwrap();
+
+    // THEN the message is delivered
+    assert_eq!(status, Some(MessageStatus::Delivered));
+    assert_eq!(w.message(&m.id).status, MessageStatus::Delivered);
+    assert_eq!(
+        w.status_of(Category::Accounting).await,
+        ConsentStatus::Authorized
+    );
+}
+
+// ============================== Sending ==============================
+
+#[tokio::test]
+async fn a_template_of_a_category_the_number_has_not_authorized_is_refused() {
+    // GIVEN only accounting authorized
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+
+    // WHEN staff send a marketing offer
+    let result = w.send("marketing-offer", offer_vars(), None, noon()).await;
+
+    // THEN consent for marketing is required and nothing is stored
+    assert!(
+        matches!(
+            result,
+            Err(DomainError::ConsentRequired {
+                category: Category::Marketing
+            })
+        ),
+        "{result:?}"
+    );
+    assert!(w.messages_of(MessageKind::Template).is_empty());
+}
+
+#[tokio::test]
+async fn missing_template_variables_are_a_render_error() {
+    // GIVEN accounting authorized
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    let mut variables = past_due_vars();
+    variables.remove("paymentUrl");
+
+    // WHEN staff send a past due alert without its payment link
+    let result = w.send("past-due-alert", variables, None, noon()).await;
+
+    // THEN the render error names the missing variable and nothing is stored
+    match result {
+        Err(DomainError::Render(consent::template::RenderError::MissingVariables(names))) => {
+            assert_eq!(names, vec!["paymentUrl".to_owned()]);
+        }
+        other => panic!("expected a render error, got {other:?}"),
+    }
+    assert!(w.messages_of(MessageKind::Template).is_empty());
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_and_body_replays_the_first_message() {
+    // GIVEN a send with key K
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    let key = Some(("K-1", "body-a"));
+    let first = w
+        .send_with_key("past-due-alert", past_due_vars(), None, key, noon())
+        .await
+        .unwrap();
+    assert!(!first.replayed);
+
+    // WHEN the same request comes again with K
+    let second = w
+        .send_with_key(
+            "past-due-alert",
+            past_due_vars(),
+            None,
+            key,
+            noon() + mins(1),
+        )
+        .await
+        .unwrap();
+
+    // THEN it is the first message again; one message is stored and queued
+    assert!(second.replayed);
+    assert_eq!(second.message.id, first.message.id);
+    assert_eq!(w.messages_of(MessageKind::Template).len(), 1);
+    let queued = w.queued_ids();
+    assert_eq!(
+        queued.iter().filter(|id| **id == first.message.id).count(),
+        1
+    );
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_with_another_body_is_refused() {
+    // GIVEN a send with key K
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    w.send_with_key(
+        "past-due-alert",
+        past_due_vars(),
+        None,
+        Some(("K-1", "body-a")),
+        noon(),
+    )
+    .await
+    .unwrap();
+
+    // WHEN another request reuses K
+    let result = w
+        .send_with_key(
+            "text-to-pay-reminder",
+            reminder_vars(),
+            None,
+            Some(("K-1", "body-b")),
+            noon(),
+        )
+        .await;
+
+    // THEN it is refused and nothing new is stored
+    assert!(
+        matches!(result, Err(DomainError::IdempotencyKeyReused)),
+        "{result:?}"
+    );
+    assert_eq!(w.messages_of(MessageKind::Template).len(), 1);
+}
+
+#[tokio::test]
+async fn a_schedule_more_than_a_minute_in_the_past_is_invalid() {
+    // GIVEN accounting authorized
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+
+    // WHEN staff schedule a text 61 s in the past
+    let result = w
+        .send(
+            "past-due-alert",
+            past_due_vars(),
+            Some(noon() - Duration::seconds(61)),
+            noon(),
+        )
+        .await;
+
+    // THEN it is invalid
+    assert!(matches!(result, Err(DomainError::Invalid(_))), "{result:?}");
+    assert!(w.messages_of(MessageKind::Template).is_empty());
+
+    // AND 30 s in the past is clock skew: it goes now
+    let ok = w
+        .send(
+            "past-due-alert",
+            past_due_vars(),
+            Some(noon() - Duration::seconds(30)),
+            noon(),
+        )
+        .await
+        .unwrap();
+    assert_eq!(ok.message.status, MessageStatus::Queued);
+}
+
+#[tokio::test]
+async fn a_send_at_23_00_local_is_deferred_to_08_00_the_next_morning() {
+    // GIVEN accounting authorized
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    let queued_before = w.queue.sent().len();
+
+    // WHEN staff send a text at 23:00 in the recipient's zone
+    let m = w
+        .send("past-due-alert", past_due_vars(), None, late_evening())
+        .await
+        .unwrap()
+        .message;
+
+    // THEN it is deferred, visibly, to 08:00 local the next day, and not queued
+    assert_eq!(m.status, MessageStatus::Deferred);
+    assert_eq!(m.status_reason.as_deref(), Some("quiet-hours"));
+    assert_eq!(
+        m.send_at,
+        New_York.with_ymd_and_hms(2026, 6, 11, 8, 0, 0).unwrap()
+    );
+    assert_eq!(
+        m.send_at,
+        Utc.with_ymd_and_hms(2026, 6, 11, 12, 0, 0).unwrap()
+    );
+    assert_eq!(w.queue.sent().len(), queued_before);
+    // AND dispatch leaves it until then, and queues it at 08:00
+    assert_eq!(w.dispatch(late_evening() + mins(60)).await.queued, 0);
+    assert_eq!(w.dispatch(m.send_at).await.queued, 1);
+    assert_eq!(w.message(&m.id).status, MessageStatus::Queued);
+}
+
+#[tokio::test]
+async fn a_scheduled_message_can_be_canceled_but_a_queued_one_cannot() {
+    // GIVEN a scheduled text and a queued text
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    let scheduled = w
+        .send(
+            "past-due-alert",
+            past_due_vars(),
+            Some(noon() + mins(90)),
+            noon(),
+        )
+        .await
+        .unwrap()
+        .message;
+    let queued = w
+        .send("past-due-alert", past_due_vars(), None, noon())
+        .await
+        .unwrap()
+        .message;
+
+    // WHEN staff cancel both
+    let canceled = sending::cancel(&w.store, &w.dealer, &scheduled.id, noon() + mins(1))
+        .await
+        .unwrap();
+    let refused = sending::cancel(&w.store, &w.dealer, &queued.id, noon() + mins(1)).await;
+
+    // THEN the scheduled one is canceled and dispatch never queues it
+    assert_eq!(canceled.status, MessageStatus::Canceled);
+    assert_eq!(w.message(&scheduled.id).status, MessageStatus::Canceled);
+    assert_eq!(w.dispatch(noon() + mins(90)).await.queued, 0);
+    assert!(!w.queued_ids().contains(&scheduled.id));
+    // AND the queued one cannot be canceled
+    match refused {
+        Err(DomainError::NotCancelable { status }) => assert_eq!(status, "queued"),
+        other => panic!("expected NotCancelable, got {other:?}"),
+    }
+    assert_eq!(w.message(&queued.id).status, MessageStatus::Queued);
+}
+
+#[tokio::test]
+async fn another_dealers_message_is_not_found() {
+    // GIVEN a scheduled text of our dealer
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    let m = w
+        .send(
+            "past-due-alert",
+            past_due_vars(),
+            Some(noon() + mins(90)),
+            noon(),
+        )
+        .await
+        .unwrap()
+        .message;
+    let other = DealerId::parse("other-dealer").unwrap();
+
+    // WHEN another dealer reads or cancels it
+    let read = sending::message_of(&w.store, &other, &m.id).await;
+    let cancel = sending::cancel(&w.store, &other, &m.id, noon()).await;
+
+    // THEN it does not exist for them, and it is unchanged
+    assert!(
+        matches!(read, Err(DomainError::NotFound { .. })),
+        "{read:?}"
+    );
+    assert!(
+        matches!(cancel, Err(DomainError::NotFound { .. })),
+        "{cancel:?}"
+    );
+    assert_eq!(w.message(&m.id).status, MessageStatus::Scheduled);
+}
+
+#[tokio::test]
+async fn a_queue_failure_leaves_an_immediate_send_scheduled_not_lost() {
+    // GIVEN accounting authorized and a queue that refuses the next send
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    w.queue.fail_next(1);
+
+    // WHEN staff send now
+    let m = w
+        .send("past-due-alert", past_due_vars(), None, noon())
+        .await
+        .unwrap()
+        .message;
+
+    // THEN the message waits in the time index, due now
+    assert_eq!(m.status, MessageStatus::Scheduled);
+    assert_eq!(m.status_reason.as_deref(), Some("queue-unavailable"));
+    assert_eq!(w.message(&m.id).status, MessageStatus::Scheduled);
+    assert!(!w.queued_ids().contains(&m.id));
+    // AND the next dispatch run queues it
+    assert_eq!(w.dispatch(noon() + mins(1)).await.queued, 1);
+    assert!(w.queued_ids().contains(&m.id));
+}
+
+#[tokio::test]
+async fn an_automated_send_without_consent_is_recorded_suppressed_once() {
+    // GIVEN a contact with no consent
+    let w = World::new().await;
+    let event = || w.request_for("auto-pay-failure", past_due_vars(), None);
+    let auto = |now| {
+        let ports = w.send_ports();
+        let dealer = w.dealer.clone();
+        async move {
+            sending::automated_send(&ports, &dealer, "AutoPayFailed", "evt-42", event(), now).await
+        }
+    };
+
+    // WHEN the DMS event arrives, and is delivered again
+    let first = auto(noon()).await.unwrap();
+    let second = auto(noon() + mins(1)).await.unwrap();
+
+    // THEN one suppressed message records why, and the redelivery replays it
+    assert_eq!(first.message.status, MessageStatus::Suppressed);
+    assert_eq!(
+        first.message.status_reason.as_deref(),
+        Some("consent-required: accounting")
+    );
+    assert!(
+        matches!(first.message.origin, Origin::Automation { ref event_id, .. } if event_id == "evt-42")
+    );
+    assert!(second.replayed);
+    assert_eq!(second.message.id, first.message.id);
+    assert_eq!(w.messages_of(MessageKind::Template).len(), 1);
+    assert!(w.queue.sent().is_empty());
+}
+
+// ============================== Dispatch ==============================
+
+#[tokio::test]
+async fn dispatch_queues_due_messages_once_with_sub_minute_delays() {
+    // GIVEN two texts due at 12:10:00 and 12:10:30 EDT and one due at 14:00
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    let at = noon() + mins(10);
+    let a = w
+        .send("past-due-alert", past_due_vars(), Some(at), noon())
+        .await
+        .unwrap()
+        .message;
+    let b = w
+        .send(
+            "past-due-alert",
+            past_due_vars(),
+            Some(at + Duration::seconds(30)),
+            noon(),
+        )
+        .await
+        .unwrap()
+        .message;
+    let later = w
+        .send(
+            "past-due-alert",
+            past_due_vars(),
+            Some(noon() + mins(120)),
+            noon(),
+        )
+        .await
+        .unwrap()
+        .message;
+    let before = w.queue.sent().len();
+
+    // WHEN dispatch runs at 12:10, twice
+    let first = w.dispatch(at).await;
+    let second = w.dispatch(at).await;
+
+    // THEN the due ones are queued once, each with its delay within the minute
+    assert_eq!(first.queued, 2, "{first:?}");
+    assert_eq!(second, DispatchReport::default());
+    let sent = w.queue.sent();
+    assert_eq!(sent.len(), before + 2);
+    let delay = |id: &MessageId| {
+        let found: Vec<_> = sent
+            .iter()
+            .filter(|o| &o.envelope.message_id == id)
+            .collect();
+        assert_eq!(found.len(), 1, "queued exactly once");
+        found[0].delay_seconds
+    };
+    assert_eq!(delay(&a.id), 0);
+    assert_eq!(delay(&b.id), 30);
+    assert!(sent[before..].iter().all(|o| o.delay_seconds <= 60));
+    assert_eq!(w.message(&a.id).status, MessageStatus::Queued);
+    assert_eq!(w.message(&b.id).status, MessageStatus::Queued);
+    // AND the later one still waits
+    assert_eq!(w.message(&later.id).status, MessageStatus::Scheduled);
+}
+
+#[tokio::test]
+async fn a_stop_between_scheduling_and_dispatch_keeps_the_text_from_going() {
+    // GIVEN a text scheduled for 12:30
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    let m = w
+        .send(
+            "past-due-alert",
+            past_due_vars(),
+            Some(noon() + mins(30)),
+            noon(),
+        )
+        .await
+        .unwrap()
+        .message;
+
+    // WHEN the person replies STOP at 12:05 and dispatch runs at 12:30
+    w.reply("SM-stop", "STOP", noon() + mins(5)).await;
+    let report = w.dispatch(noon() + mins(30)).await;
+
+    // THEN it is suppressed and never queued
+    assert_eq!(report.queued, 0);
+    assert_eq!(w.message(&m.id).status, MessageStatus::Suppressed);
+    assert!(!w.queued_ids().contains(&m.id));
+}
+
+#[tokio::test]
+async fn dispatch_rechecks_consent_and_suppresses_after_a_portal_unsubscribe() {
+    // GIVEN a text scheduled for 12:30, and accounting unsubscribed in the portal at 12:05
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    let m = w
+        .send(
+            "past-due-alert",
+            past_due_vars(),
+            Some(noon() + mins(30)),
+            noon(),
+        )
+        .await
+        .unwrap()
+        .message;
+    w.unsubscribe(Category::Accounting, noon() + mins(5)).await;
+    assert_eq!(w.message(&m.id).status, MessageStatus::Scheduled);
+
+    // WHEN dispatch runs at 12:30
+    let report = w.dispatch(noon() + mins(30)).await;
+
+    // THEN dispatch suppresses it with the reason instead of queueing it
+    assert_eq!(report.suppressed, 1, "{report:?}");
+    assert_eq!(report.queued, 0);
+    let now = w.message(&m.id);
+    assert_eq!(now.status, MessageStatus::Suppressed);
+    assert_eq!(now.status_reason.as_deref(), Some("revoked"));
+    assert!(!w.queued_ids().contains(&m.id));
+}
+
+// ============================== Deliver ==============================
+
+/// Accounting authorized and one past-due alert queued at noon.
+async fn queued_alert() -> (World, Message) {
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    let m = w
+        .send("past-due-alert", past_due_vars(), None, noon())
+        .await
+        .unwrap()
+        .message;
+    assert_eq!(m.status, MessageStatus::Queued);
+    (w, m)
+}
+
+#[tokio::test]
+async fn deliver_calls_the_carrier_once_and_records_its_id() {
+    // GIVEN a queued text
+    let (w, m) = queued_alert().await;
+
+    // WHEN the worker delivers it, and SQS redelivers the record
+    let first = w.deliver(&m.id, noon()).await;
+    let second = w.deliver(&m.id, noon() + Duration::seconds(30)).await;
+
+    // THEN the carrier got it once, from the dealer's number, and the id is recorded
+    let DeliverOutcome::Sent { carrier_message_id } = first else {
+        panic!("expected Sent, got {first:?}");
+    };
+    let sent = w.carrier_copies(&m);
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].from, phone(DEALER_NUMBER));
+    assert_eq!(sent[0].to, w.phone);
+    assert_eq!(sent[0].body, m.body);
+    let stored = w.message(&m.id);
+    assert_eq!(stored.status, MessageStatus::Sent);
+    assert_eq!(
+        stored.carrier_message_id.as_deref(),
+        Some(carrier_message_id.as_str())
+    );
+    assert_eq!(stored.attempts, 1);
+    // AND the redelivery is skipped
+    assert_eq!(
+        second,
+        DeliverOutcome::Skipped {
+            status: Some(MessageStatus::Sent)
+        }
+    );
+}
+
+#[tokio::test]
+async fn retryable_carrier_failures_retry_then_send_once() {
+    // GIVEN a queued text and a carrier failing the first two attempts
+    let (w, m) = queued_alert().await;
+    w.carrier.fail_next(2, CarrierScript::Retryable);
+
+    // WHEN the worker delivers it three times
+    let a = w.deliver(&m.id, noon()).await;
+    let status_between = w.message(&m.id).status;
+    let b = w.deliver(&m.id, noon() + Duration::seconds(10)).await;
+    let c = w.deliver(&m.id, noon() + Duration::seconds(30)).await;
+
+    // THEN it backs off twice, then it is sent, and the carrier has one copy
+    assert_eq!(
+        a,
+        DeliverOutcome::RetryLater {
+            after: std::time::Duration::from_secs(10)
+        }
+    );
+    assert_eq!(status_between, MessageStatus::Queued);
+    assert_eq!(
+        b,
+        DeliverOutcome::RetryLater {
+            after: std::time::Duration::from_secs(20)
+        }
+    );
+    assert!(matches!(c, DeliverOutcome::Sent { .. }), "{c:?}");
+    assert_eq!(w.carrier_copies(&m).len(), 1);
+    let stored = w.message(&m.id);
+    assert_eq!(stored.status, MessageStatus::Sent);
+    assert_eq!(stored.attempts, 3);
+}
+
+#[tokio::test]
+async fn a_permanent_carrier_failure_fails_and_goes_to_staff() {
+    // GIVEN a queued text and a carrier that refuses it for good
+    let (w, m) = queued_alert().await;
+    w.carrier.fail_next(1, CarrierScript::Permanent);
+
+    // WHEN the worker delivers it
+    let outcome = w.deliver(&m.id, noon()).await;
+
+    // THEN the message failed visibly and a work item on FailedSends points at it
+    assert!(
+        matches!(outcome, DeliverOutcome::Failed { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(w.message(&m.id).status, MessageStatus::Failed);
+    let items = w.store.work_items();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].queue, WorkQueueName::FailedSends);
+    assert_eq!(items[0].message_id.as_ref(), Some(&m.id));
+    assert_eq!(items[0].contact_id.as_ref(), Some(&w.contact));
+    assert!(w.carrier_copies(&m).is_empty());
+}
+
+#[tokio::test]
+async fn a_carrier_opt_out_suppresses_and_is_recorded_on_the_ledger() {
+    // GIVEN a queued text and a carrier that says the number opted out
+    let (w, m) = queued_alert().await;
+    w.carrier.fail_next(1, CarrierScript::OptedOut);
+
+    // WHEN the worker delivers it
+    let outcome = w.deliver(&m.id, noon()).await;
+
+    // THEN the text is suppressed and the block is a ledger entry, so app and carrier agree
+    assert!(
+        matches!(outcome, DeliverOutcome::Suppressed { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(w.message(&m.id).status, MessageStatus::Suppressed);
+    let by_carrier: Vec<_> = w
+        .ledger()
+        .into_iter()
+        .filter(|e| e.event == ConsentEvent::RevokedByCarrier)
+        .collect();
+    assert_eq!(by_carrier.len(), 4);
+    assert!(by_carrier.iter().all(|e| e.actor == Actor::Carrier));
+    assert!(!w
+        .consent()
+        .await
+        .may_send(Category::Accounting)
+        .is_allowed());
+}
+
+#[tokio::test]
+async fn consent_revoked_after_queueing_suppresses_without_calling_the_carrier() {
+    // GIVEN a queued text, and accounting unsubscribed in the portal before delivery
+    let (w, m) = queued_alert().await;
+    w.unsubscribe(Category::Accounting, noon() + Duration::seconds(5))
+        .await;
+
+    // WHEN the worker delivers it
+    let outcome = w.deliver(&m.id, noon() + Duration::seconds(10)).await;
+
+    // THEN it is suppressed and the carrier is never called
+    assert_eq!(
+        outcome,
+        DeliverOutcome::Suppressed {
+            reason: "revoked".into()
+        }
+    );
+    assert_eq!(w.message(&m.id).status, MessageStatus::Suppressed);
+    assert!(w.carrier_copies(&m).is_empty());
+}
+
+#[tokio::test]
+async fn a_text_reaching_the_worker_in_quiet_hours_is_deferred_not_sent() {
+    // GIVEN a text queued at noon whose record reaches the worker only at 23:00 local
+    let (w, m) = queued_alert().await;
+
+    // WHEN the worker delivers it at 23:00
+    let outcome = w.deliver(&m.id, late_evening()).await;
+
+    // THEN it goes back to the time index until 08:00 local, without a carrier call
+    let eight = Utc.with_ymd_and_hms(2026, 6, 11, 12, 0, 0).unwrap();
+    assert_eq!(outcome, DeliverOutcome::Deferred { until: eight });
+    let stored = w.message(&m.id);
+    assert_eq!(stored.status, MessageStatus::Deferred);
+    assert_eq!(stored.send_at, eight);
+    assert!(w.carrier_copies(&m).is_empty());
+    // AND at 08:00 dispatch queues it again and it is sent
+    assert_eq!(w.dispatch(eight).await.queued, 1);
+    assert!(matches!(
+        w.deliver(&m.id, eight).await,
+        DeliverOutcome::Sent { .. }
+    ));
+    assert_eq!(w.carrier_copies(&m).len(), 1);
+}
+
+#[tokio::test]
+async fn a_claim_older_than_five_minutes_fails_visibly_and_goes_to_staff() {
+    // GIVEN a message a worker claimed at noon and never finished
+    let (w, m) = queued_alert().await;
+    let mut stuck = w.message(&m.id);
+    stuck.transition(MessageStatus::Sending, noon(), None);
+    w.store.put_message_raw(stuck);
+
+    // WHEN the record comes back four minutes later, THEN it is left alone
+    let early = w.deliver(&m.id, noon() + mins(4)).await;
+    assert_eq!(
+        early,
+        DeliverOutcome::Skipped {
+            status: Some(MessageStatus::Sending)
+        }
+    );
+    assert!(w.store.work_items().is_empty());
+
+    // WHEN it comes back after five minutes
+    let late = w
+        .deliver(&m.id, noon() + mins(5) + Duration::seconds(1))
+        .await;
+
+    // THEN it fails (the carrier may have it, so it is not sent again) and goes to staff
+    assert!(matches!(late, DeliverOutcome::Failed { .. }), "{late:?}");
+    assert_eq!(w.message(&m.id).status, MessageStatus::Failed);
+    let items = w.store.work_items();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].queue, WorkQueueName::FailedSends);
+    assert_eq!(items[0].message_id.as_ref(), Some(&m.id));
+    assert!(w.carrier_copies(&m).is_empty());
+}
+
+#[tokio::test]
+async fn approval_codes_and_replies_are_delivered_without_consent_even_at_night() {
+    // GIVEN a number with no consent and a code text requested at 23:00 local
+    let w = World::new().await;
+    w.request(Category::Accounting, late_evening())
+        .await
+        .unwrap();
+    let code_text = w.last_code_text();
+
+    // WHEN it is delivered at 23:00 local
+    let a = w.deliver(&code_text.id, late_evening()).await;
+
+    // THEN it reaches the carrier
+    assert!(matches!(a, DeliverOutcome::Sent { .. }), "{a:?}");
+
+    // AND WHEN the person replies STOP and the confirmation is delivered
+    w.reply("SM-stop", "STOP", late_evening() + mins(1)).await;
+    let confirmation = w.messages_of(MessageKind::Reply).remove(0);
+    let b = w.deliver(&confirmation.id, late_evening() + mins(1)).await;
+
+    // THEN the confirmation reaches the carrier too, though every category is revoked
+    assert!(matches!(b, DeliverOutcome::Sent { .. }), "{b:?}");
+    let inbox = w.carrier.inbox(&w.phone);
+    assert_eq!(inbox, vec![code_text.body, confirmation.body]);
+}
