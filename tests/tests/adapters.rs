@@ -306,6 +306,9 @@ async fn rate_limits_and_inbound_dedup_are_conditional() {
     }
     assert!(s.first_delivery("SM1", t(12, 0)).await.unwrap());
     assert!(!s.first_delivery("SM1", t(12, 1)).await.unwrap());
+    // A released key (processing failed) lets the retry through.
+    s.forget("SM1").await.unwrap();
+    assert!(s.first_delivery("SM1", t(12, 2)).await.unwrap());
     // Past its TTL a key counts as new even before DynamoDB deletes it.
     assert!(s
         .first_delivery("SM1", t(12, 0) + chrono::Duration::days(8))

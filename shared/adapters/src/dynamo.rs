@@ -886,6 +886,17 @@ impl InboundLog for DynamoStore {
             Err(e) => Err(StoreError::unavailable("DynamoDB PutItem (dedup)", e)),
         }
     }
+
+    async fn forget(&self, carrier_message_id: &str) -> StoreResult<()> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("INBOUND#{carrier_message_id}"), "DEDUP")))
+            .send()
+            .await
+            .map_err(unavailable("DynamoDB DeleteItem (dedup)"))?;
+        Ok(())
+    }
 }
 
 #[async_trait]

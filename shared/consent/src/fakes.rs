@@ -459,6 +459,11 @@ impl InboundLog for InMemoryStore {
             .insert(carrier_message_id.to_owned(), at)
             .is_none())
     }
+
+    async fn forget(&self, carrier_message_id: &str) -> StoreResult<()> {
+        self.lock().inbound.remove(carrier_message_id);
+        Ok(())
+    }
 }
 
 #[async_trait]

@@ -251,13 +251,15 @@ impl ConsentState {
         }
     }
 
-    /// Categories a STOP would revoke now: every one not already revoked.
-    /// (A STOP from a number that never consented still gets a ledger entry per
-    /// category, so a later grant needs a new, explicit consent.)
-    pub fn categories_to_revoke(&self) -> Vec<Category> {
+    /// Categories a revocation `by` (a STOP reply or a carrier block) records an entry
+    /// for: every category whose latest event is not already that revocation. A STOP
+    /// after a portal unsubscribe is still recorded (it is the person's own word), and a
+    /// STOP from a number that never consented gets an entry per category, so a later
+    /// grant needs a new, explicit consent; a repeated STOP records nothing.
+    pub fn categories_to_revoke(&self, by: ConsentEvent) -> Vec<Category> {
         Category::ALL
             .into_iter()
-            .filter(|c| self.get(*c).status != ConsentStatus::Revoked)
+            .filter(|c| self.get(*c).last_event != Some(by))
             .collect()
     }
 
@@ -375,15 +377,28 @@ mod tests {
     }
 
     #[test]
-    fn stop_revokes_every_category_not_already_revoked() {
+    fn stop_records_every_category_once() {
+        // GIVEN sales granted, marketing unsubscribed in the portal, service already stopped
         let s = ConsentState::from_ledger(&[
             entry(Category::Sales, ConsentEvent::GrantedByReply, 1),
             entry(Category::Marketing, ConsentEvent::RevokedByPortal, 2),
+            entry(Category::Service, ConsentEvent::RevokedByReply, 3),
         ]);
+        // THEN a STOP records the person's word for every category but the one it already covers
         assert_eq!(
-            s.categories_to_revoke(),
-            vec![Category::Accounting, Category::Service, Category::Sales]
+            s.categories_to_revoke(ConsentEvent::RevokedByReply),
+            vec![Category::Accounting, Category::Sales, Category::Marketing]
         );
+        // AND after it, a repeated STOP records nothing
+        let mut after = s.clone();
+        for c in s.categories_to_revoke(ConsentEvent::RevokedByReply) {
+            after.apply(&entry(c, ConsentEvent::RevokedByReply, 4));
+        }
+        assert!(after
+            .categories_to_revoke(ConsentEvent::RevokedByReply)
+            .is_empty());
+        // AND START restores only sales, the one the STOP took away
+        assert_eq!(after.categories_to_restore(), vec![Category::Sales]);
     }
 
     fn arb_event() -> impl Strategy<Value = ConsentEvent> {

@@ -300,6 +300,8 @@ pub trait InboundLog: Send + Sync {
         carrier_message_id: &str,
         at: DateTime<Utc>,
     ) -> StoreResult<bool>;
+    /// Releases a carrier message id whose processing failed, so a retry is acted on.
+    async fn forget(&self, carrier_message_id: &str) -> StoreResult<()>;
 }
 
 /// A texting queue (worklist) for staff.

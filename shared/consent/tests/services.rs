@@ -1840,3 +1840,104 @@ async fn approval_codes_and_replies_are_delivered_without_consent_even_at_night(
     let inbox = w.carrier.inbox(&w.phone);
     assert_eq!(inbox, vec![code_text.body, confirmation.body]);
 }
+
+/// A texting queue that is down: every add fails like an unreachable table.
+struct DownWorkQueue;
+
+#[derive(Debug)]
+struct Down;
+
+impl std::fmt::Display for Down {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("down")
+    }
+}
+
+impl std::error::Error for Down {}
+
+#[async_trait::async_trait]
+impl consent::ports::WorkQueue for DownWorkQueue {
+    async fn add_item(&self, _: &consent::ports::WorkItem) -> consent::ports::StoreResult<()> {
+        Err(consent::StoreError::unavailable("work queue", Down))
+    }
+}
+
+#[tokio::test]
+async fn a_reply_that_failed_is_acted_on_when_the_carrier_retries() {
+    // GIVEN the texting queues are down when a free-text reply arrives
+    let w = World::new().await;
+    let sms = InboundSms {
+        carrier_message_id: "SM-retry".into(),
+        from: w.phone.clone(),
+        to: phone(DEALER_NUMBER),
+        body: "Is my car ready?".into(),
+    };
+    let mut ports = w.inbound();
+    ports.work = &DownWorkQueue;
+    // WHEN it is handled THEN it fails (the webhook answers 5xx)
+    assert!(replies::handle_inbound(&ports, &sms, noon()).await.is_err());
+    // AND the carrier's retry of the same MessageSid is acted on, not dropped as a duplicate
+    assert_eq!(
+        replies::handle_inbound(&w.inbound(), &sms, noon())
+            .await
+            .unwrap(),
+        ReplyOutcome::Queued
+    );
+    assert_eq!(w.store.work_items().len(), 1);
+}
+
+#[tokio::test]
+async fn stop_after_a_portal_unsubscribe_is_recorded_and_confirmed_once() {
+    // GIVEN every category unsubscribed in the portal
+    let w = World::new().await;
+    for c in Category::ALL {
+        auth::unsubscribe(&w.auth(), &w.dealer, &w.staff, &w.contact, c, noon())
+            .await
+            .unwrap();
+    }
+    // WHEN the person texts STOP
+    let outcome = w.reply("SM-stop-1", "STOP", noon() + mins(1)).await;
+    // THEN their own revocation is on the ledger for every category, with one confirmation
+    match outcome {
+        ReplyOutcome::OptedOut { revoked, .. } => assert_eq!(revoked.len(), 4),
+        other => panic!("expected an opt-out, got {other:?}"),
+    }
+    let by_reply = w
+        .ledger()
+        .iter()
+        .filter(|e| e.event == ConsentEvent::RevokedByReply)
+        .count();
+    assert_eq!(by_reply, 4);
+    assert_eq!(w.messages_of(MessageKind::Reply).len(), 1);
+    // AND a second STOP records and sends nothing more
+    w.reply("SM-stop-2", "stop", noon() + mins(2)).await;
+    assert_eq!(w.ledger().len(), 8);
+    assert_eq!(w.messages_of(MessageKind::Reply).len(), 1);
+    // AND START restores nothing the portal removed
+    w.reply("SM-start", "START", noon() + mins(3)).await;
+    assert!(w.consent().await.authorized().is_empty());
+}
+
+#[tokio::test]
+async fn the_confirm_request_carries_its_marker_from_the_start() {
+    // GIVEN a sent Text to Pay reminder and a PAY reply
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    let reminder = w
+        .send("text-to-pay-reminder", reminder_vars(), None, noon())
+        .await
+        .unwrap()
+        .message;
+    w.deliver(&reminder.id, noon()).await;
+    w.reply("SM-pay", "PAY", noon() + mins(1)).await;
+    // THEN the queued CONFIRM request already names what it confirms (no later rewrite
+    // that a delivery worker could race)
+    let ask = w
+        .messages_of(MessageKind::Reply)
+        .into_iter()
+        .find(|m| m.template.as_deref() == Some(replies::PAY_CONFIRM_MARKER))
+        .expect("a CONFIRM request");
+    assert_eq!(ask.status, MessageStatus::Queued);
+    assert_eq!(ask.history.len(), 1);
+    assert_eq!(ask.contact_id, Some(w.contact.clone()));
+}

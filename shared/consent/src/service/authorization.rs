@@ -298,7 +298,8 @@ pub async fn verify(
 }
 
 /// Staff unsubscribed a category in the portal. Idempotent: unsubscribing a category
-/// that is not authorized records nothing new.
+/// that is already revoked records nothing new (a never-authorized one is recorded, so
+/// the person's wish is on the ledger before any later request).
 pub async fn unsubscribe(
     ports: &AuthorizationPorts<'_>,
     dealer_id: &DealerId,

@@ -98,18 +98,17 @@ pub struct Outbox<'a> {
     pub queue: &'a dyn OutboundQueue,
 }
 
-/// A system text (approval code, STOP/HELP/Agree answers): stored, then queued at once.
+/// A system text (approval code, STOP/HELP/Agree answers), ready to queue at once.
 /// These bypass consent and quiet hours by kind (see [`Message::needs_consent`]).
-pub async fn send_system_text(
-    outbox: Outbox<'_>,
+pub fn system_message(
     dealer: &Dealer,
     to: &PhoneNumber,
     category: Category,
     kind: MessageKind,
     body: String,
     now: DateTime<Utc>,
-) -> Result<Message, DomainError> {
-    let mut message = Message {
+) -> Message {
+    Message {
         id: MessageId::generate(),
         dealer_id: dealer.id.clone(),
         kind,
@@ -133,20 +132,27 @@ pub async fn send_system_text(
         send_at: now,
         status: MessageStatus::Queued,
         status_reason: None,
-        history: Vec::new(),
+        history: vec![crate::message::StatusChange {
+            status: MessageStatus::Queued,
+            at: now,
+            reason: None,
+        }],
         carrier_message_id: None,
         attempts: 0,
-    };
-    message.history.push(crate::message::StatusChange {
-        status: MessageStatus::Queued,
-        at: now,
-        reason: None,
-    });
-    outbox.messages.create(&message, None).await?;
+    }
+}
+
+/// Stores a queued system message and puts it on the outbound queue.
+pub async fn store_and_queue(
+    outbox: Outbox<'_>,
+    message: &Message,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    outbox.messages.create(message, None).await?;
     let failed = outbox
         .queue
         .enqueue(&[Outbound {
-            envelope: OutboundEnvelope::new(dealer.id.clone(), message.id.clone(), now),
+            envelope: OutboundEnvelope::new(message.dealer_id.clone(), message.id.clone(), now),
             delay_seconds: 0,
         }])
         .await?;
@@ -155,5 +161,20 @@ pub async fn send_system_text(
             "the outbound queue refused the message".into(),
         )));
     }
+    Ok(())
+}
+
+/// Builds, stores and queues a system text.
+pub async fn send_system_text(
+    outbox: Outbox<'_>,
+    dealer: &Dealer,
+    to: &PhoneNumber,
+    category: Category,
+    kind: MessageKind,
+    body: String,
+    now: DateTime<Utc>,
+) -> Result<Message, DomainError> {
+    let message = system_message(dealer, to, category, kind, body, now);
+    store_and_queue(outbox, &message, now).await?;
     Ok(message)
 }

@@ -112,22 +112,40 @@ pub async fn handle_inbound(
     {
         return Ok(ReplyOutcome::Duplicate);
     }
+    match act(ports, &dealer, sms, now).await {
+        Ok(outcome) => Ok(outcome),
+        Err(e) => {
+            // Not acted on: let the carrier's retry of this webhook through again.
+            if let Err(forget) = ports.inbound.forget(&sms.carrier_message_id).await {
+                tracing::error!(error = %forget, "could not release the de-duplication key");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn act(
+    ports: &InboundPorts<'_>,
+    dealer: &Dealer,
+    sms: &InboundSms,
+    now: DateTime<Utc>,
+) -> Result<ReplyOutcome, DomainError> {
     let outcome = match classify(&sms.body) {
-        ReplyKind::OptOut => Some(opt_out(ports, &dealer, sms, now).await?),
-        ReplyKind::Agree => agree(ports, &dealer, sms, now).await?,
-        ReplyKind::OptIn => opt_in(ports, &dealer, sms, now).await?,
+        ReplyKind::OptOut => Some(opt_out(ports, dealer, sms, now).await?),
+        ReplyKind::Agree => agree(ports, dealer, sms, now).await?,
+        ReplyKind::OptIn => opt_in(ports, dealer, sms, now).await?,
         ReplyKind::Help => {
-            reply(ports, &dealer, &sms.from, help_text(&dealer), now).await?;
+            reply(ports, dealer, &sms.from, help_text(dealer), now).await?;
             Some(ReplyOutcome::Help)
         }
-        ReplyKind::Pay => pay(ports, &dealer, sms, now).await?,
-        ReplyKind::Confirm => confirm(ports, &dealer, sms, now).await?,
+        ReplyKind::Pay => pay(ports, dealer, sms, now).await?,
+        ReplyKind::Confirm => confirm(ports, dealer, sms, now).await?,
         ReplyKind::Other => None,
     };
     match outcome {
         Some(o) => Ok(o),
         None => {
-            to_staff(ports, &dealer, sms, now).await?;
+            to_staff(ports, dealer, sms, now).await?;
             Ok(ReplyOutcome::Queued)
         }
     }
@@ -258,7 +276,7 @@ async fn opt_out(
         &consumed,
         |state| {
             state
-                .categories_to_revoke()
+                .categories_to_revoke(ConsentEvent::RevokedByReply)
                 .into_iter()
                 .map(|c| by_reply(dealer, sms, c, ConsentEvent::RevokedByReply, now, None))
                 .collect()
@@ -408,20 +426,19 @@ async fn pay(
                 .or_else(|| v.as_f64().map(|f| format!("{f:.2}")))
         })
         .unwrap_or_default();
-    let mut message = reply(
-        ports,
+    // What CONFIRM confirms travels on the answer itself, stored before it is queued.
+    let mut message = super::system_message(
         dealer,
         &sms.from,
+        Category::Accounting,
+        MessageKind::Reply,
         format!(
             "{}: reply CONFIRM within 30 min to pay {} on your account. We never ask for card details by text. Reply STOP to opt out.",
             dealer.name,
             if amount.starts_with('$') { amount.clone() } else { format!("${amount}") }
         ),
         now,
-    )
-    .await?;
-    // Remember what CONFIRM confirms on the answer itself.
-    let expected = message.status;
+    );
     message.template = Some(PAY_CONFIRM_MARKER.to_owned());
     message.contact_id = reminder.contact_id.clone();
     message.account_id = reminder.account_id.clone();
@@ -431,7 +448,15 @@ async fn pay(
             .cloned()
             .unwrap_or_default(),
     );
-    ports.messages.save(&message, expected).await?;
+    super::store_and_queue(
+        super::Outbox {
+            messages: ports.messages,
+            queue: ports.queue,
+        },
+        &message,
+        now,
+    )
+    .await?;
     Ok(Some(ReplyOutcome::PayConfirmationRequested))
 }
 
@@ -599,7 +624,7 @@ pub async fn revoke_by_carrier(
 ) -> Result<Vec<LedgerEntry>, DomainError> {
     let (entries, _) = update_consent(consent, writer, dealer, phone, &[], |state| {
         state
-            .categories_to_revoke()
+            .categories_to_revoke(ConsentEvent::RevokedByCarrier)
             .into_iter()
             .map(|c| {
                 LedgerEntry::new(
