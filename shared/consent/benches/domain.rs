@@ -90,12 +90,45 @@ fn quiet_hours_next_allowed(c: &mut Criterion) {
     });
 }
 
+fn consent_decision(c: &mut Criterion) {
+    use consent::ledger::{Actor, ConsentEvent, ConsentState, LedgerEntry};
+    use consent::DealerId;
+    let dealer = DealerId::parse("d1").expect("valid id");
+    let phone = PhoneNumber::from_e164("+12025550143").expect("valid number");
+    let at = Utc.with_ymd_and_hms(2026, 6, 10, 16, 0, 0).unwrap();
+    let ledger: Vec<LedgerEntry> = [
+        (Category::Accounting, ConsentEvent::GrantedByCode),
+        (Category::Marketing, ConsentEvent::GrantedByReply),
+        (Category::Service, ConsentEvent::RevokedByPortal),
+        (Category::Marketing, ConsentEvent::RevokedByReply),
+        (Category::Marketing, ConsentEvent::RestoredByStart),
+        (Category::Sales, ConsentEvent::RevokedByCarrier),
+    ]
+    .into_iter()
+    .map(|(category, event)| LedgerEntry::new(&dealer, &phone, category, event, Actor::Phone, at))
+    .collect();
+    let state = ConsentState::from_ledger(&ledger);
+    let mut group = c.benchmark_group("consent_decision");
+    group.throughput(Throughput::Elements(Category::ALL.len() as u64));
+    group.bench_function("may_send x4", |b| {
+        b.iter(|| {
+            for category in Category::ALL {
+                black_box(black_box(&state).may_send(black_box(category)));
+            }
+        })
+    });
+    group.finish();
+    c.bench_function("consent_fold_6_entries", |b| {
+        b.iter(|| black_box(ConsentState::from_ledger(black_box(&ledger))))
+    });
+}
+
 criterion_group!(
     benches,
     reply_classify,
     template_render,
     quiet_hours_is_allowed,
     quiet_hours_next_allowed,
-    // consent_decision: added by the engineer writing the service layer.
+    consent_decision,
 );
 criterion_main!(benches);

@@ -54,51 +54,117 @@ fn gsm_septets(c: char) -> Option<u32> {
 /// The encoding a text needs: GSM-7 when every character is in the GSM 03.38
 /// basic or extension table, else UCS-2.
 pub fn encoding(text: &str) -> Encoding {
-    if text.chars().all(|c| gsm_septets(c).is_some()) {
-        Encoding::Gsm7
-    } else {
-        Encoding::Ucs2
-    }
+    measure(text).0
 }
 
 /// How many SMS segments the text takes. Empty text is one segment.
 pub fn segments(text: &str) -> u32 {
-    match encoding(text) {
-        Encoding::Gsm7 => pack(
-            text.chars().map(|c| gsm_septets(c).unwrap_or(1)),
-            GSM_SINGLE,
-            GSM_MULTI,
-        ),
-        Encoding::Ucs2 => pack(
-            text.chars().map(|c| c.len_utf16() as u32),
-            UCS2_SINGLE,
-            UCS2_MULTI,
-        ),
+    measure(text).1
+}
+
+/// Segments are filled with indivisible units (an escaped GSM character or a
+/// surrogate pair is never split across two segments).
+#[derive(Clone, Copy)]
+struct Packer {
+    total: u32,
+    count: u32,
+    used: u32,
+    multi: u32,
+}
+
+impl Packer {
+    fn new(multi: u32) -> Self {
+        Self {
+            total: 0,
+            count: 1,
+            used: 0,
+            multi,
+        }
+    }
+
+    fn add(&mut self, size: u32) {
+        self.total = self.total.saturating_add(size);
+        if self.used + size > self.multi {
+            self.count = self.count.saturating_add(1);
+            self.used = 0;
+        }
+        self.used += size;
+    }
+
+    fn segments(&self, single: u32) -> u32 {
+        if self.total <= single {
+            1
+        } else {
+            self.count
+        }
     }
 }
 
-/// Packs indivisible units of the given sizes into segments.
-fn pack(sizes: impl Iterator<Item = u32> + Clone, single: u32, multi: u32) -> u32 {
-    let total: u64 = sizes.clone().map(u64::from).sum();
-    if total <= u64::from(single) {
-        return 1;
+/// Septets of each ASCII byte in GSM-7 (0 = not in GSM-7), built from `gsm_septets`.
+const ASCII_SEPTETS: [u8; 128] = {
+    let mut table = [0u8; 128];
+    let mut b = 0;
+    while b < 128 {
+        table[b] = match b as u8 {
+            0x0C | b'^' | b'{' | b'}' | b'\\' | b'[' | b'~' | b']' | b'|' => 2,
+            b'\n' | b'\r' => 1,
+            b'`' => 0,
+            b' '..=b'~' => 1,
+            _ => 0,
+        };
+        b += 1;
     }
-    let mut count = 1u32;
-    let mut used = 0u32;
-    for size in sizes {
-        if used + size > multi {
-            count = count.saturating_add(1);
-            used = 0;
+    table
+};
+
+/// Encoding and segment count in one pass over the text (both packings are kept
+/// until a character rules GSM-7 out). Plain ASCII, the common case, takes a byte
+/// table instead of decoding characters.
+pub fn measure(text: &str) -> (Encoding, u32) {
+    if text.is_ascii() {
+        let mut gsm = Packer::new(GSM_MULTI);
+        let all_gsm = text.bytes().all(|b| {
+            let n = ASCII_SEPTETS[usize::from(b)];
+            gsm.add(u32::from(n));
+            n != 0
+        });
+        if all_gsm {
+            return (Encoding::Gsm7, gsm.segments(GSM_SINGLE));
         }
-        used += size;
     }
-    count
+    let mut gsm = Some(Packer::new(GSM_MULTI));
+    let mut ucs2 = Packer::new(UCS2_MULTI);
+    for c in text.chars() {
+        if let Some(p) = gsm.as_mut() {
+            match gsm_septets(c) {
+                Some(n) => p.add(n),
+                None => gsm = None,
+            }
+        }
+        ucs2.add(c.len_utf16() as u32);
+    }
+    match gsm {
+        Some(p) => (Encoding::Gsm7, p.segments(GSM_SINGLE)),
+        None => (Encoding::Ucs2, ucs2.segments(UCS2_SINGLE)),
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_ascii_table_agrees_with_the_character_rules() {
+        for b in 0u8..128 {
+            let expected = gsm_septets(char::from(b)).unwrap_or(0);
+            assert_eq!(
+                u32::from(ASCII_SEPTETS[usize::from(b)]),
+                expected,
+                "byte {b:#x}"
+            );
+        }
+    }
 
     #[test]
     fn plain_ascii_is_gsm7() {

@@ -21,7 +21,7 @@
 use std::collections::BTreeSet;
 use std::fmt::Write as _;
 
-use chrono::{NaiveDate, NaiveTime};
+use chrono::{Datelike, NaiveDate, NaiveTime, Timelike};
 use serde::Serialize;
 use serde_json::{Map, Value};
 
@@ -244,8 +244,7 @@ impl Template {
             ));
         }
 
-        let dealer = check_text(&Value::String(dealer_name.to_owned()))
-            .map_err(|reason| invalid(DEALER_NAME, reason))?;
+        let dealer = check_text_str(dealer_name).map_err(|reason| invalid(DEALER_NAME, reason))?;
         let mut values: Vec<(&str, String)> = Vec::with_capacity(self.placeholders.len() + 1);
         values.push((DEALER_NAME, dealer));
         for p in self.placeholders {
@@ -256,14 +255,16 @@ impl Template {
         }
 
         let body = substitute(self.body, &values);
-        if body.chars().count() > MAX_RENDERED_CHARS {
+        // Bytes bound characters from above: count characters only when it can matter.
+        if body.len() > MAX_RENDERED_CHARS && body.chars().count() > MAX_RENDERED_CHARS {
             return Err(RenderError::TooLong {
                 max: MAX_RENDERED_CHARS,
             });
         }
+        let (encoding, segments) = sms::measure(&body);
         Ok(Rendered {
-            encoding: sms::encoding(&body),
-            segments: sms::segments(&body),
+            encoding,
+            segments,
             body,
         })
     }
@@ -315,13 +316,20 @@ fn format_value(kind: PlaceholderKind, value: &Value) -> Result<String, String> 
             }?;
             Ok(format_money(cents))
         }
+        // Formatted by hand: chrono's strftime parses its pattern on every call.
         PlaceholderKind::Date => {
             let date = as_str(value).and_then(parse_date)?;
-            Ok(date.format("%b %-d, %Y").to_string())
+            const MONTHS: [&str; 12] = [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+            ];
+            let month = MONTHS[date.month0() as usize];
+            Ok(format!("{month} {}, {}", date.day(), date.year()))
         }
         PlaceholderKind::Time => {
             let time = as_str(value).and_then(parse_time)?;
-            Ok(time.format("%-I:%M %p").to_string())
+            let (pm, hour) = time.hour12();
+            let half = if pm { "PM" } else { "AM" };
+            Ok(format!("{hour}:{:02} {half}", time.minute()))
         }
         PlaceholderKind::Url => as_str(value).and_then(check_url).map(str::to_owned),
     }
@@ -332,25 +340,25 @@ fn as_str(value: &Value) -> Result<&str, String> {
 }
 
 fn check_text(value: &Value) -> Result<String, String> {
-    let owned;
-    let s = match value {
-        Value::String(s) => s.trim(),
-        Value::Number(n) => {
-            owned = n.to_string();
-            owned.as_str()
-        }
-        _ => return Err("expected a string".to_owned()),
-    };
+    match value {
+        Value::String(s) => check_text_str(s),
+        Value::Number(n) => check_text_str(&n.to_string()),
+        _ => Err("expected a string".to_owned()),
+    }
+}
+
+fn check_text_str(s: &str) -> Result<String, String> {
+    let s = s.trim();
     if s.is_empty() {
         return Err("must not be empty".to_owned());
     }
-    if s.chars().count() > MAX_TEXT_CHARS {
+    if s.len() > MAX_TEXT_CHARS && s.chars().count() > MAX_TEXT_CHARS {
         return Err(format!("longer than {MAX_TEXT_CHARS} characters"));
     }
     if s.chars().any(char::is_control) {
         return Err("must not contain control characters or line breaks".to_owned());
     }
-    if s.contains(['{', '}']) {
+    if s.bytes().any(|b| b == b'{' || b == b'}') {
         return Err("must not contain { or }".to_owned());
     }
     Ok(s.to_owned())
