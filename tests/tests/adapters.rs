@@ -495,3 +495,174 @@ async fn events_reach_the_automation_queue_through_the_rule() {
     }
     assert_eq!(got, 6, "only the routed detail-type arrives");
 }
+
+#[tokio::test]
+async fn work_queues_page_filter_and_claim_once() {
+    use consent::service::queues;
+    let stack = Stack::create("work").await;
+    let s = store(&stack).await;
+    // GIVEN 7 replies, 3 of them from contact c-2
+    let mut ids = Vec::new();
+    for i in 0..7u32 {
+        let item = WorkItem {
+            id: consent::ids::new_ulid(),
+            dealer_id: dealer_id(),
+            queue: WorkQueueName::Replies,
+            kind: "reply-needs-attention".into(),
+            contact_id: Some(ContactId::parse(if i % 2 == 0 { "c-1" } else { "c-2" }).unwrap()),
+            phone: None,
+            account_id: None,
+            deal_id: None,
+            message_id: None,
+            text: Some(format!("reply {i}")),
+            created_at: t(12, i),
+            status: WorkItemStatus::Open,
+            handling: Default::default(),
+        };
+        s.add_item(&item).await.unwrap();
+        ids.push(item.id);
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    // WHEN listed 3 at a time, newest first THEN every item comes once, in order
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    for _ in 0..5 {
+        let page = s
+            .items(
+                &dealer_id(),
+                WorkQueueName::Replies,
+                &ItemQuery {
+                    status: Some(WorkItemStatus::Open),
+                    contact_id: None,
+                    account_id: None,
+                    newest_first: true,
+                    limit: 3,
+                    cursor: cursor.clone(),
+                },
+            )
+            .await
+            .unwrap();
+        seen.extend(page.items.into_iter().map(|w| w.id));
+        cursor = page.next_cursor;
+        if cursor.is_none() {
+            break;
+        }
+    }
+    let mut expected = ids.clone();
+    expected.reverse();
+    assert_eq!(seen, expected);
+    // AND a filter by contact
+    let c2 = s
+        .items(
+            &dealer_id(),
+            WorkQueueName::Replies,
+            &ItemQuery {
+                status: None,
+                contact_id: Some(ContactId::parse("c-2").unwrap()),
+                account_id: None,
+                newest_first: false,
+                limit: 10,
+                cursor: None,
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(c2.items.len(), 3);
+    // AND a cursor from another list is refused
+    let other = s
+        .items(
+            &DealerId::parse("other").unwrap(),
+            WorkQueueName::Replies,
+            &ItemQuery {
+                status: Some(WorkItemStatus::Open),
+                contact_id: None,
+                account_id: None,
+                newest_first: true,
+                limit: 3,
+                cursor: Some(encode_first_cursor(&s).await),
+            },
+        )
+        .await;
+    assert!(matches!(other, Err(StoreError::Corrupt { .. })));
+
+    // WHEN two staff users race to claim the same item THEN exactly one wins
+    let (a, b) = (
+        StaffUserId::parse("ann").unwrap(),
+        StaffUserId::parse("bob").unwrap(),
+    );
+    let d = dealer_id();
+    let (ra, rb) = tokio::join!(
+        queues::claim(
+            &s,
+            &d,
+            WorkQueueName::Replies,
+            &ids[0],
+            &a,
+            t(13, 0)
+        ),
+        queues::claim(
+            &s,
+            &d,
+            WorkQueueName::Replies,
+            &ids[0],
+            &b,
+            t(13, 0)
+        ),
+    );
+    assert_eq!(
+        [ra.is_ok(), rb.is_ok()].iter().filter(|ok| **ok).count(),
+        1,
+        "{ra:?} {rb:?}"
+    );
+    assert_eq!(
+        s.open_count(&dealer_id(), WorkQueueName::Replies)
+            .await
+            .unwrap(),
+        6
+    );
+    // AND resolving removes it from the open list for good
+    let winner = if ra.is_ok() { &a } else { &b };
+    queues::resolve(
+        &s,
+        &dealer_id(),
+        WorkQueueName::Replies,
+        &ids[0],
+        winner,
+        Some("called back".into()),
+        t(13, 5),
+    )
+    .await
+    .unwrap();
+    let resolved = s
+        .item(&dealer_id(), WorkQueueName::Replies, &ids[0])
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(resolved.status, WorkItemStatus::Resolved);
+    assert_eq!(resolved.handling.note.as_deref(), Some("called back"));
+    assert_eq!(
+        s.open_count(&dealer_id(), WorkQueueName::Replies)
+            .await
+            .unwrap(),
+        6
+    );
+}
+
+async fn encode_first_cursor(s: &DynamoStore) -> String {
+    s.items(
+        &dealer_id(),
+        WorkQueueName::Replies,
+        &ItemQuery {
+            status: Some(WorkItemStatus::Open),
+            contact_id: None,
+            account_id: None,
+            newest_first: true,
+            limit: 1,
+            cursor: None,
+        },
+    )
+    .await
+    .unwrap()
+    .next_cursor
+    .expect("more than one item")
+}

@@ -191,6 +191,13 @@ impl From<DomainError> for Problem {
                 "No texting number",
                 "the dealer has no texting number; set one with PUT /v1/dealer",
             ),
+            E::AlreadyClaimed { by } => Problem::new(
+                StatusCode::CONFLICT,
+                "already-claimed",
+                "Already claimed",
+                "another staff user is working this item",
+            )
+            .with("claimedBy", by.as_str()),
             E::Conflict(detail) => {
                 Problem::new(StatusCode::CONFLICT, "conflict", "Conflict", detail)
             }

@@ -66,6 +66,8 @@ pub enum DomainError {
     NotCancelable { status: String },
     #[error("the dealer has no texting number configured")]
     NoTextingNumber,
+    #[error("the item is claimed by {by}")]
+    AlreadyClaimed { by: crate::ids::StaffUserId },
     #[error("conflict: {0}")]
     Conflict(String),
     #[error(transparent)]

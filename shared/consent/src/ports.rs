@@ -335,10 +335,107 @@ pub struct WorkItem {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
     pub created_at: DateTime<Utc>,
-    pub status: String,
+    pub status: WorkItemStatus,
+    /// Who works it and how it ended.
+    #[serde(default, flatten)]
+    pub handling: Handling,
+}
+
+/// Where a work item is in its life: open -> claimed (by one user) -> resolved.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WorkItemStatus {
+    Open,
+    Claimed,
+    Resolved,
+}
+
+impl WorkItemStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkItemStatus::Open => "open",
+            WorkItemStatus::Claimed => "claimed",
+            WorkItemStatus::Resolved => "resolved",
+        }
+    }
+}
+
+impl WorkQueueName {
+    pub const ALL: [WorkQueueName; 3] = [
+        WorkQueueName::Replies,
+        WorkQueueName::FailedSends,
+        WorkQueueName::Authorizations,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkQueueName::Replies => "replies",
+            WorkQueueName::FailedSends => "failed-sends",
+            WorkQueueName::Authorizations => "authorizations",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|q| q.as_str() == s)
+    }
+}
+
+/// Claim and resolution details of a work item.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Handling {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_by: Option<crate::ids::StaffUserId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub claimed_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_by: Option<crate::ids::StaffUserId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resolved_at: Option<DateTime<Utc>>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+}
+
+/// A worklist query: filters, order and a cursor (opaque to callers).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemQuery {
+    pub status: Option<WorkItemStatus>,
+    pub contact_id: Option<ContactId>,
+    pub account_id: Option<AccountId>,
+    pub newest_first: bool,
+    pub limit: u32,
+    pub cursor: Option<String>,
+}
+
+/// One page of a worklist.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ItemPage {
+    pub items: Vec<WorkItem>,
+    /// Pass back to get the next page; None at the end.
+    pub next_cursor: Option<String>,
 }
 
 #[async_trait]
 pub trait WorkQueue: Send + Sync {
     async fn add_item(&self, item: &WorkItem) -> StoreResult<()>;
+}
+
+/// Reading and working the texting queues (the portal's worklists).
+#[async_trait]
+pub trait WorkQueueDesk: Send + Sync {
+    async fn item(
+        &self,
+        dealer: &DealerId,
+        queue: WorkQueueName,
+        id: &str,
+    ) -> StoreResult<Option<WorkItem>>;
+    async fn items(
+        &self,
+        dealer: &DealerId,
+        queue: WorkQueueName,
+        query: &ItemQuery,
+    ) -> StoreResult<ItemPage>;
+    async fn open_count(&self, dealer: &DealerId, queue: WorkQueueName) -> StoreResult<u64>;
+    /// Replaces the item if its stored status is still `expected` (`Conflict` otherwise).
+    async fn save_item(&self, item: &WorkItem, expected: WorkItemStatus) -> StoreResult<()>;
 }

@@ -9,7 +9,7 @@ use crate::ids::{new_ulid, MessageId};
 use crate::message::{Message, MessageStatus};
 use crate::ports::{
     Carrier, CarrierError, CarrierSend, Claim, ConsentReader, ConsentWriter, MessageStore,
-    WorkItem, WorkQueue, WorkQueueName,
+    WorkItem, WorkItemStatus, WorkQueue, WorkQueueName,
 };
 use crate::quiet_hours::QuietHours;
 
@@ -253,7 +253,8 @@ async fn to_failed_sends(
             message_id: Some(message.id.clone()),
             text: Some(reason.chars().take(500).collect()),
             created_at: now,
-            status: "open".into(),
+            status: WorkItemStatus::Open,
+            handling: Default::default(),
         })
         .await?;
     Ok(())

@@ -12,7 +12,7 @@ use crate::phone::PhoneNumber;
 use crate::ports::{
     BusEvent, ConsentReader, ConsentWriter, Contact, ContactStore, Dealer, DealerStore,
     EventPublisher, InboundLog, MessageStore, OutboundQueue, PendingKey, PendingStore, WorkItem,
-    WorkQueue, WorkQueueName,
+    WorkItemStatus, WorkQueue, WorkQueueName,
 };
 use crate::reply::{classify, ReplyKind};
 
@@ -543,7 +543,8 @@ async fn to_staff(
             message_id: None,
             text: Some(sms.body.chars().take(1600).collect()),
             created_at: now,
-            status: "open".into(),
+            status: WorkItemStatus::Open,
+            handling: Default::default(),
         })
         .await?;
     Ok(())
