@@ -1060,7 +1060,7 @@ async fn free_text_goes_to_the_replies_queue_linked_to_the_contact() {
     assert_eq!(item.account_id.as_ref().map(|a| a.as_str()), Some("A-77"));
     assert_eq!(item.phone.as_ref(), Some(&w.phone));
     assert_eq!(item.text.as_deref(), Some(body));
-    assert_eq!(item.status, "open");
+    assert_eq!(item.status, consent::ports::WorkItemStatus::Open);
     // AND consent is untouched and nothing is texted back
     assert!(w.ledger().is_empty());
     assert!(w.store.messages().is_empty());
