@@ -185,3 +185,176 @@ impl Stack {
             .unwrap_or_else(|| panic!("the bootstrap env has no {key}: {:?}", self.env.keys()))
     }
 }
+
+/// The whole local stack (`make dev`'s orchestrator) on free ports with its own
+/// emulator, stack name and settings; stopped (process group SIGTERM) on drop.
+pub struct LocalStack {
+    pub gateway: String,
+    pub carrier: String,
+    pub emulator: String,
+    pub stack: String,
+    pub settings: HashMap<String, String>,
+    pub resources: HashMap<String, String>,
+    child: std::process::Child,
+    pub log: PathBuf,
+}
+
+/// Settings every test stack uses (known secrets, a short schedule period).
+fn write_test_env(path: &std::path::Path, overrides: &[(&str, &str)]) -> HashMap<String, String> {
+    let example =
+        std::fs::read_to_string(repo_root().join(".env.example")).expect(".env.example is missing");
+    let mut settings: Vec<(String, String)> = example
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+        .collect();
+    let fixed = [
+        ("PORTAL_JWT_SECRET", "test-portal-secret-0123456789abcdef"),
+        ("TWILIO_AUTH_TOKEN", "test-twilio-auth-token"),
+        ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
+        ("CODE_HASH_KEY", "test-code-hash-key-0123456789abcdef"),
+        ("SCHEDULE_PERIOD_SECONDS", "2"),
+    ];
+    for (k, v) in fixed.iter().chain(overrides) {
+        match settings.iter_mut().find(|(key, _)| key == k) {
+            Some(entry) => entry.1 = (*v).to_owned(),
+            None => settings.push(((*k).to_owned(), (*v).to_owned())),
+        }
+    }
+    let text: String = settings.iter().map(|(k, v)| format!("{k}={v}\n")).collect();
+    std::fs::write(path, text).expect("cannot write the test env file");
+    settings.into_iter().collect()
+}
+
+impl LocalStack {
+    /// Starts the stack and waits for `dev: ready` (the first build of the functions
+    /// can take minutes; the bound is generous and the failure names the log).
+    pub fn start(name: &str, overrides: &[(&str, &str)]) -> LocalStack {
+        let stack = format!("{name}-{}", std::process::id());
+        let dir = repo_root().join(".local");
+        std::fs::create_dir_all(&dir).expect("cannot create .local");
+        let env_file = dir.join(format!("{stack}.settings.env"));
+        let settings = write_test_env(&env_file, overrides);
+        let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+        let log = dir.join(format!("{stack}.log"));
+        let log_file = std::fs::File::create(&log).expect("cannot create the stack log");
+        let mut command = Command::new(venv_bin("python"));
+        command
+            .current_dir(repo_root())
+            .args(["-m", "infra.local.dev", "--no-seed", "--stack", &stack])
+            .args(["--emulator-port", &ports[0].to_string()])
+            .args(["--gateway-port", &ports[1].to_string()])
+            .args(["--carrier-port", &ports[2].to_string()])
+            .args(["--lambda-port", &ports[3].to_string()])
+            .arg("--env-file")
+            .arg(&env_file)
+            .stdin(Stdio::null())
+            .stdout(log_file.try_clone().expect("log handle"))
+            .stderr(log_file);
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        let child = command.spawn().expect("cannot start infra.local.dev");
+        let mut me = LocalStack {
+            gateway: format!("http://127.0.0.1:{}", ports[1]),
+            carrier: format!("http://127.0.0.1:{}", ports[2]),
+            emulator: format!("http://127.0.0.1:{}", ports[0]),
+            stack: stack.clone(),
+            settings,
+            resources: HashMap::new(),
+            child,
+            log: log.clone(),
+        };
+        let started = Instant::now();
+        loop {
+            let text = std::fs::read_to_string(&log).unwrap_or_default();
+            if text.contains("dev: ready") {
+                break;
+            }
+            if let Ok(Some(status)) = me.child.try_wait() {
+                panic!(
+                    "the local stack exited ({status}) before it was ready; log {}:\n{}",
+                    log.display(),
+                    tail(&text)
+                );
+            }
+            assert!(
+                started.elapsed() < Duration::from_secs(25 * 60),
+                "the local stack was not ready within 25 min; log {}:\n{}",
+                log.display(),
+                tail(&text)
+            );
+            std::thread::sleep(Duration::from_millis(500));
+        }
+        let resources =
+            std::fs::read_to_string(dir.join(format!("{stack}.env"))).unwrap_or_default();
+        me.resources = resources
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
+            .collect();
+        me
+    }
+
+    pub fn setting(&self, key: &str) -> &str {
+        self.settings.get(key).map(String::as_str).unwrap_or("")
+    }
+
+    /// A portal token for `dealer` / `user`, signed like `make token`.
+    pub fn token(&self, dealer: &str, user: &str) -> String {
+        portal_token(
+            self.setting("PORTAL_JWT_SECRET"),
+            self.setting("PORTAL_JWT_ISSUER"),
+            self.setting("PORTAL_JWT_AUDIENCE"),
+            dealer,
+            user,
+        )
+    }
+}
+
+fn tail(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(60)..].join("\n")
+}
+
+impl Drop for LocalStack {
+    fn drop(&mut self) {
+        let pgid = format!("-{}", self.child.id());
+        let _ = Command::new("kill").args(["-TERM", &pgid]).status();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+        let _ = Command::new("kill").args(["-KILL", &pgid]).status();
+        let _ = self.child.wait();
+    }
+}
+
+/// An HS256 JWT with the portal's claims.
+pub fn portal_token(
+    secret: &str,
+    issuer: &str,
+    audience: &str,
+    dealer: &str,
+    user: &str,
+) -> String {
+    use base64::Engine;
+    use hmac::Mac;
+    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0);
+    let header = b64(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let claims = serde_json::json!({
+        "dealer_id": dealer, "sub": user, "iss": issuer, "aud": audience,
+        "iat": now, "exp": now + 3600,
+    });
+    let payload = b64(claims.to_string().as_bytes());
+    let mut mac =
+        hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
+    mac.update(format!("{header}.{payload}").as_bytes());
+    format!("{header}.{payload}.{}", b64(&mac.finalize().into_bytes()))
+}

@@ -592,22 +592,8 @@ async fn work_queues_page_filter_and_claim_once() {
     );
     let d = dealer_id();
     let (ra, rb) = tokio::join!(
-        queues::claim(
-            &s,
-            &d,
-            WorkQueueName::Replies,
-            &ids[0],
-            &a,
-            t(13, 0)
-        ),
-        queues::claim(
-            &s,
-            &d,
-            WorkQueueName::Replies,
-            &ids[0],
-            &b,
-            t(13, 0)
-        ),
+        queues::claim(&s, &d, WorkQueueName::Replies, &ids[0], &a, t(13, 0)),
+        queues::claim(&s, &d, WorkQueueName::Replies, &ids[0], &b, t(13, 0)),
     );
     assert_eq!(
         [ra.is_ok(), rb.is_ok()].iter().filter(|ok| **ok).count(),

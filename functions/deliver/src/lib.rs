@@ -8,9 +8,9 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use backoff::Visibility;
 use chrono::{DateTime, Utc};
 
-use consent::message::OutboundEnvelope;
+use consent::message::{MessageStatus, OutboundEnvelope};
 use consent::ports::{Carrier, ConsentReader, ConsentWriter, MessageStore, WorkQueue};
-use consent::service::delivery::{deliver, DeliverOutcome, DeliverPorts};
+use consent::service::delivery::{deliver, DeliverOutcome, DeliverPorts, STALE_CLAIM};
 
 /// Changing a record's visibility (retry backoff) is an SQS-consumer concern.
 pub mod backoff {
@@ -83,6 +83,19 @@ pub async fn handle(app: &App, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchR
                     app.visibility
                         .delay(handle, after.min(Duration::from_secs(43_200)))
                         .await;
+                }
+                push_failure(&mut response, id);
+            }
+            Ok(DeliverOutcome::Skipped {
+                status: Some(MessageStatus::Sending),
+            }) => {
+                // A fresh claim by another worker, or by one that died mid-call. Dropping
+                // the record would leave the message in `sending` for good in the second
+                // case: come back once the claim is stale, when deliver fails it for staff.
+                tracing::warn!(message_id = %envelope.message_id, "message is claimed by another delivery; checking again later");
+                if let Some(handle) = record.receipt_handle.as_deref() {
+                    let stale = STALE_CLAIM.to_std().unwrap_or(Duration::from_secs(300));
+                    app.visibility.delay(handle, stale).await;
                 }
                 push_failure(&mut response, id);
             }

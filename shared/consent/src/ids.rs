@@ -102,13 +102,22 @@ id_type!(
 impl MessageId {
     /// A new, unique, time-ordered message id.
     pub fn generate() -> Self {
-        Self(ulid::Ulid::new().to_string())
+        Self(new_ulid())
     }
 }
 
 /// A new unique id for ledger entries, queue items and the like.
+/// Monotonic within the process: two ids made in the same millisecond still sort in
+/// the order they were made (ledger entries of one STOP, a burst of messages).
 pub fn new_ulid() -> String {
-    ulid::Ulid::new().to_string()
+    static GENERATOR: std::sync::Mutex<Option<ulid::Generator>> = std::sync::Mutex::new(None);
+    let mut guard = GENERATOR.lock().unwrap_or_else(|e| e.into_inner());
+    let generator = guard.get_or_insert_with(ulid::Generator::new);
+    // The generator only fails when 2^80 ids were made in one millisecond.
+    generator
+        .generate()
+        .unwrap_or_else(|_| ulid::Ulid::new())
+        .to_string()
 }
 
 #[cfg(test)]
@@ -132,6 +141,14 @@ mod tests {
         assert!(DealerId::parse("x".repeat(129)).is_err());
         assert!(ContactId::parse("a b").is_err());
         assert!(ContactId::parse("{\"$ne\":1}").is_err());
+    }
+
+    #[test]
+    fn ids_made_in_a_burst_sort_in_order() {
+        let ids: Vec<String> = (0..1000).map(|_| new_ulid()).collect();
+        let mut sorted = ids.clone();
+        sorted.sort();
+        assert_eq!(ids, sorted);
     }
 
     #[test]

@@ -1,0 +1,880 @@
+//! Handler tests of the authorize function: the API Gateway HTTP API v2 events in
+//! events/ (changed only where a test needs it), turned into `lambda_http::Request`s
+//! and handled in-process over the consent library's in-memory fakes.
+//!
+//! Times are explicit: `noon()` is Wednesday 2026-06-10 16:00 UTC = 12:00 EDT for the
+//! customer's Washington, D.C. number (+1 202 555 0143).
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use lambda_http::http::{header, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde_json::{json, Value};
+
+use authorize::{handle, App};
+use consent::approval::{ApprovalCode, CodeHasher};
+use consent::fakes::{FakeQueue, InMemoryStore};
+use consent::ledger::{ConsentEvent, ConsentStatus};
+use consent::message::{MessageKind, MessageStatus};
+use consent::ports::{ConsentReader, ContactStore, DealerStore};
+use consent::{Category, ContactId, DealerId, PhoneNumber};
+
+const PUT_DEALER: &str = include_str!("../../../events/authorize-put-dealer.json");
+const PUT_CONTACT: &str = include_str!("../../../events/authorize-put-contact.json");
+const LIST_ACCOUNT: &str = include_str!("../../../events/authorize-list-account-contacts.json");
+const REQUEST: &str = include_str!("../../../events/authorize-request.json");
+const VERIFY: &str = include_str!("../../../events/authorize-verify.json");
+const UNSUBSCRIBE: &str = include_str!("../../../events/authorize-unsubscribe.json");
+const HISTORY: &str = include_str!("../../../events/authorize-history.json");
+
+const DEALER: &str = "demo-dealer";
+const CUSTOMER: &str = "+12025550143";
+
+fn noon() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 10, 16, 0, 0).unwrap()
+}
+
+// ------------------------------------------------------------------ events
+
+fn event(fixture: &str) -> Value {
+    serde_json::from_str(fixture).expect("fixture is JSON")
+}
+
+/// The request Lambda would hand the function for this API Gateway v2 event.
+fn request(event: &Value) -> Request {
+    lambda_http::request::from_str(&event.to_string()).expect("an API Gateway v2 event")
+}
+
+fn with_body(mut event: Value, body: Value) -> Value {
+    event["body"] = Value::String(body.to_string());
+    event
+}
+
+fn with_raw_body(mut event: Value, body: &str) -> Value {
+    event["body"] = Value::String(body.to_owned());
+    event
+}
+
+fn with_claim(mut event: Value, claim: &str, value: &str) -> Value {
+    event["requestContext"]["authorizer"]["jwt"]["claims"][claim] = json!(value);
+    event
+}
+
+/// The event as another dealer's staff user would send it.
+fn as_dealer(event: Value, dealer: &str) -> Value {
+    with_claim(event, "dealer_id", dealer)
+}
+
+/// Points `{contactId}` (and the raw path) at another contact.
+fn for_contact(mut event: Value, contact: &str) -> Value {
+    event["pathParameters"]["contactId"] = json!(contact);
+    let path = event["rawPath"]
+        .as_str()
+        .unwrap()
+        .replace("/C-1001", &format!("/{contact}"));
+    event["rawPath"] = json!(path);
+    event["requestContext"]["http"]["path"] = json!(path);
+    event
+}
+
+/// Points `{category}` (and the raw path) at another category.
+fn for_category(mut event: Value, category: &str) -> Value {
+    event["pathParameters"]["category"] = json!(category);
+    let path = event["rawPath"]
+        .as_str()
+        .unwrap()
+        .replace("/accounting", &format!("/{category}"));
+    event["rawPath"] = json!(path);
+    event["requestContext"]["http"]["path"] = json!(path);
+    event
+}
+
+fn contact_body(name: &str, phone: &str, accounts: &[&str]) -> Value {
+    json!({"name": name, "phone": phone, "accountIds": accounts, "dealIds": []})
+}
+
+fn body_json(response: &Response<Body>) -> Value {
+    serde_json::from_slice(response.body().as_ref()).unwrap_or_else(|e| {
+        panic!(
+            "response body is not JSON ({e}): {:?}",
+            String::from_utf8_lossy(response.body().as_ref())
+        )
+    })
+}
+
+fn content_type(response: &Response<Body>) -> &str {
+    response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+}
+
+/// Asserts an RFC 9457 problem with this status and `type` slug; returns the body.
+fn problem(response: &Response<Body>, status: StatusCode, slug: &str) -> Value {
+    let body = body_json(response);
+    assert_eq!(response.status(), status, "{body}");
+    assert_eq!(content_type(response), "application/problem+json");
+    assert_eq!(body["type"], json!(format!("/problems/{slug}")), "{body}");
+    assert_eq!(body["status"], json!(status.as_u16()));
+    body
+}
+
+// ------------------------------------------------------------------ world
+
+struct World {
+    store: InMemoryStore,
+    queue: FakeQueue,
+    app: App,
+}
+
+impl World {
+    fn new() -> Self {
+        let store = InMemoryStore::new();
+        let queue = FakeQueue::new();
+        let app = App {
+            dealers: Arc::new(store.clone()),
+            contacts: Arc::new(store.clone()),
+            consent: Arc::new(store.clone()),
+            consent_writer: Arc::new(store.clone()),
+            pending: Arc::new(store.clone()),
+            limits: Arc::new(store.clone()),
+            messages: Arc::new(store.clone()),
+            queue: Arc::new(queue.clone()),
+            hasher: CodeHasher::new("handler-test-code-hash-key").unwrap(),
+            number_pool: Vec::new(),
+        };
+        World { store, queue, app }
+    }
+
+    /// The demo dealer and its contact C-1001, created through the handler itself.
+    async fn seeded() -> Self {
+        let w = Self::new();
+        assert_eq!(w.call(event(PUT_DEALER)).await.status(), StatusCode::OK);
+        assert_eq!(
+            w.call(event(PUT_CONTACT)).await.status(),
+            StatusCode::CREATED
+        );
+        w
+    }
+
+    async fn call(&self, event: Value) -> Response<Body> {
+        self.call_at(event, noon()).await
+    }
+
+    async fn call_at(&self, event: Value, now: DateTime<Utc>) -> Response<Body> {
+        handle(&self.app, request(&event), now).await
+    }
+
+    fn dealer(&self) -> DealerId {
+        DealerId::parse(DEALER).unwrap()
+    }
+
+    async fn stored_contact(&self, id: &str) -> Option<consent::ports::Contact> {
+        self.store
+            .contact(&self.dealer(), &ContactId::parse(id).unwrap())
+            .await
+            .unwrap()
+    }
+
+    /// Authorize clicked for `category` of C-1001: 202; returns the code texted.
+    async fn request_code(&self, category: &str, now: DateTime<Utc>) -> ApprovalCode {
+        let response = self
+            .call_at(
+                with_body(event(REQUEST), json!({ "category": category })),
+                now,
+            )
+            .await;
+        assert_eq!(
+            response.status(),
+            StatusCode::ACCEPTED,
+            "{}",
+            body_json(&response)
+        );
+        self.last_code().await
+    }
+
+    /// The code in the newest queued text (as the person's phone would show it).
+    async fn last_code(&self) -> ApprovalCode {
+        use consent::ports::MessageStore;
+        let newest = self.queue.sent().pop().expect("a queued code text");
+        let text = self
+            .store
+            .message(&newest.envelope.message_id)
+            .await
+            .unwrap()
+            .expect("the queued text is stored");
+        assert_eq!(text.kind, MessageKind::ApprovalCode);
+        let body = &text.body;
+        let codes: Vec<&str> = body
+            .split(|c: char| !c.is_ascii_digit())
+            .filter(|t| t.len() == 6)
+            .collect();
+        assert_eq!(codes.len(), 1, "one 6-digit code in {body:?}");
+        ApprovalCode::parse(codes[0]).unwrap()
+    }
+
+    async fn verify(&self, category: &str, code: &ApprovalCode) -> Response<Body> {
+        self.call(with_body(
+            for_category(event(VERIFY), category),
+            json!({ "code": code.reveal() }),
+        ))
+        .await
+    }
+
+    /// Request and verify: the person authorized `category`.
+    async fn authorize(&self, category: &str) {
+        let code = self.request_code(category, noon()).await;
+        let response = self.verify(category, &code).await;
+        assert_eq!(
+            response.status(),
+            StatusCode::OK,
+            "{}",
+            body_json(&response)
+        );
+    }
+
+    async fn consent_status(&self, category: Category) -> ConsentStatus {
+        self.store
+            .consent(&self.dealer(), &phone(CUSTOMER))
+            .await
+            .unwrap()
+            .value
+            .get(category)
+            .status
+    }
+}
+
+fn phone(s: &str) -> PhoneNumber {
+    PhoneNumber::from_e164(s).unwrap()
+}
+
+/// A valid code that is not `code`.
+fn wrong(code: &ApprovalCode) -> ApprovalCode {
+    let mut s = code.reveal().to_owned();
+    let first = (s.as_bytes()[0] - b'0' + 1) % 10;
+    s.replace_range(0..1, &first.to_string());
+    ApprovalCode::parse(&s).unwrap()
+}
+
+// ------------------------------------------------------------------ dealer
+
+#[tokio::test]
+async fn put_dealer_stores_the_settings_and_get_returns_them() {
+    // GIVEN no settings for the token's dealer
+    let w = World::new();
+
+    // WHEN the portal PUTs the fixture's settings
+    let response = w.call(event(PUT_DEALER)).await;
+
+    // THEN 200 with the settings, stored and readable with GET
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(content_type(&response), "application/json");
+    let expected = json!({
+        "id": DEALER,
+        "name": "Demo Motors",
+        "textingNumber": "+12025550100",
+        "helpContact": "Demo Motors service desk, (202) 555-0199",
+        "timeZone": "America/New_York",
+    });
+    assert_eq!(body_json(&response), expected);
+    let stored = w.store.dealer(&w.dealer()).await.unwrap().unwrap();
+    assert_eq!(stored.texting_number, phone("+12025550100"));
+    assert_eq!(
+        w.store
+            .dealer_by_number(&phone("+12025550100"))
+            .await
+            .unwrap(),
+        Some(w.dealer())
+    );
+
+    let mut get = event(PUT_DEALER);
+    get["routeKey"] = json!("GET /v1/dealer");
+    get["requestContext"]["routeKey"] = json!("GET /v1/dealer");
+    get["requestContext"]["http"]["method"] = json!("GET");
+    get.as_object_mut().unwrap().remove("body");
+    let response = w.call(get).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_json(&response), expected);
+}
+
+#[tokio::test]
+async fn a_texting_number_of_another_dealer_is_a_conflict() {
+    // GIVEN the demo dealer texts from +12025550100
+    let w = World::seeded().await;
+
+    // WHEN another dealer claims the same number
+    let response = w.call(as_dealer(event(PUT_DEALER), "other-dealer")).await;
+
+    // THEN 409 and the number still belongs to the demo dealer
+    problem(&response, StatusCode::CONFLICT, "texting-number-taken");
+    assert_eq!(
+        w.store
+            .dealer_by_number(&phone("+12025550100"))
+            .await
+            .unwrap(),
+        Some(w.dealer())
+    );
+    assert!(w
+        .store
+        .dealer(&DealerId::parse("other-dealer").unwrap())
+        .await
+        .unwrap()
+        .is_none());
+}
+
+// ------------------------------------------------------------------ contacts
+
+#[tokio::test]
+async fn put_contact_creates_then_updates_and_stores_the_phone_as_e164() {
+    let w = World::new();
+
+    // WHEN the fixture (phone "(202) 555-0143") is PUT
+    let response = w.call(event(PUT_CONTACT)).await;
+
+    // THEN 201 with the contact, the phone in E.164, every category "none"
+    assert_eq!(response.status(), StatusCode::CREATED);
+    let body = body_json(&response);
+    assert_eq!(body["id"], "C-1001");
+    assert_eq!(body["dealerId"], DEALER);
+    assert_eq!(body["name"], "Maria Lopez");
+    assert_eq!(body["phone"], CUSTOMER);
+    assert_eq!(body["accountIds"], json!(["A-1001"]));
+    assert_eq!(body["dealIds"], json!(["D-2001"]));
+    assert_eq!(body["timeZone"], "America/New_York");
+    for c in ["accounting", "service", "sales", "marketing"] {
+        assert_eq!(body["authorizations"][c], "none", "{c}");
+    }
+    let stored = w.stored_contact("C-1001").await.unwrap();
+    assert_eq!(stored.phone, phone(CUSTOMER));
+    assert_eq!(stored.updated_at, noon());
+
+    // WHEN it is PUT again with another name and a second account
+    let later = noon() + Duration::minutes(5);
+    let mut changed = contact_body("Maria L. Lopez", "202.555.0143", &["A-1001", "A-1002"]);
+    changed["dealIds"] = json!(["D-2001"]);
+    let response = w
+        .call_at(with_body(event(PUT_CONTACT), changed), later)
+        .await;
+
+    // THEN 200 and the stored contact is replaced
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_json(&response)["name"], "Maria L. Lopez");
+    let stored = w.stored_contact("C-1001").await.unwrap();
+    assert_eq!(stored.name, "Maria L. Lopez");
+    assert_eq!(stored.phone, phone(CUSTOMER));
+    assert_eq!(stored.account_ids.len(), 2);
+    assert_eq!(stored.updated_at, later);
+}
+
+#[tokio::test]
+async fn bad_contact_input_is_refused_and_nothing_is_written() {
+    let w = World::new();
+    let cases: Vec<(&str, Value, StatusCode, &str)> = vec![
+        (
+            "bad phone",
+            with_body(
+                event(PUT_CONTACT),
+                contact_body("Maria Lopez", "555-0143", &["A-1001"]),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-failed",
+        ),
+        (
+            "letters in the phone",
+            with_body(
+                event(PUT_CONTACT),
+                contact_body("Maria Lopez", "call me maybe", &["A-1001"]),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-failed",
+        ),
+        (
+            "bad time zone",
+            with_body(
+                event(PUT_CONTACT),
+                json!({"name": "Maria Lopez", "phone": "(202) 555-0143", "timeZone": "Mars/Olympus"}),
+            ),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-failed",
+        ),
+        (
+            "malformed JSON",
+            with_raw_body(event(PUT_CONTACT), "{\"name\": \"Maria\", \"phone\": "),
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+        ),
+        (
+            "unknown field",
+            with_body(
+                event(PUT_CONTACT),
+                json!({"name": "Maria Lopez", "phone": "(202) 555-0143", "email": "m@example.com"}),
+            ),
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+        ),
+        (
+            "wrong content type",
+            {
+                let mut e = event(PUT_CONTACT);
+                e["headers"]["content-type"] = json!("text/plain");
+                e
+            },
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported-media-type",
+        ),
+    ];
+    for (what, event, status, slug) in cases {
+        let response = w.call(event).await;
+        let body = problem(&response, status, slug);
+        assert!(
+            body["detail"].as_str().is_some_and(|d| !d.is_empty()),
+            "{what}: {body}"
+        );
+        assert!(w.stored_contact("C-1001").await.is_none(), "{what}");
+    }
+
+    // The reasons say what is wrong.
+    let response = w
+        .call(with_body(
+            event(PUT_CONTACT),
+            contact_body("Maria Lopez", "555-0143", &[]),
+        ))
+        .await;
+    let detail = body_json(&response)["detail"].as_str().unwrap().to_owned();
+    assert!(detail.starts_with("phone: "), "{detail}");
+    let response = w
+        .call(with_body(
+            event(PUT_CONTACT),
+            json!({"name": "Maria Lopez", "phone": "(202) 555-0143", "email": "m@example.com"}),
+        ))
+        .await;
+    let detail = body_json(&response)["detail"].as_str().unwrap().to_owned();
+    assert!(detail.contains("email"), "{detail}");
+    assert!(w.store.messages().is_empty());
+}
+
+#[tokio::test]
+async fn account_contacts_show_each_categorys_authorization() {
+    // GIVEN C-1001 authorized accounting, has a pending service request and revoked
+    // sales; C-1002 on the same account never did anything; C-1003 is on another account
+    let w = World::seeded().await;
+    let put = |id: &str, body: Value| with_body(for_contact(event(PUT_CONTACT), id), body);
+    let r = w
+        .call(put(
+            "C-1002",
+            contact_body("Jordan Lee", "(202) 555-0144", &["A-1001"]),
+        ))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = w
+        .call(put(
+            "C-1003",
+            contact_body("Sam Patel", "(202) 555-0145", &["A-9999"]),
+        ))
+        .await;
+    assert_eq!(r.status(), StatusCode::CREATED);
+    w.authorize("accounting").await;
+    w.request_code("service", noon()).await;
+    w.authorize("sales").await;
+    let r = w.call(for_category(event(UNSUBSCRIBE), "sales")).await;
+    assert_eq!(r.status(), StatusCode::OK);
+
+    // WHEN the account's contacts are listed
+    let response = w.call(event(LIST_ACCOUNT)).await;
+
+    // THEN both account contacts, each with its per-category status
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = body_json(&response);
+    let contacts = body["contacts"].as_array().unwrap();
+    let ids: Vec<&str> = contacts.iter().map(|c| c["id"].as_str().unwrap()).collect();
+    assert_eq!(ids, ["C-1001", "C-1002"]);
+    assert_eq!(
+        contacts[0]["authorizations"],
+        json!({"accounting": "authorized", "service": "pending", "sales": "revoked", "marketing": "none"})
+    );
+    assert_eq!(contacts[0]["phone"], CUSTOMER);
+    assert_eq!(
+        contacts[1]["authorizations"],
+        json!({"accounting": "none", "service": "none", "sales": "none", "marketing": "none"})
+    );
+
+    // AND a pending request that expired shows as none again
+    let response = w
+        .call_at(event(LIST_ACCOUNT), noon() + Duration::minutes(11))
+        .await;
+    assert_eq!(
+        body_json(&response)["contacts"][0]["authorizations"]["service"],
+        "none"
+    );
+}
+
+// ------------------------------------------------------------------ authorize / verify
+
+#[tokio::test]
+async fn authorize_texts_a_code_and_answers_202_pending() {
+    let w = World::seeded().await;
+
+    // WHEN staff click Authorize for accounting
+    let response = w.call(event(REQUEST)).await;
+
+    // THEN 202 pending, expiring in 10 minutes
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let body = body_json(&response);
+    assert_eq!(body["status"], "pending");
+    assert_eq!(body["category"], "accounting");
+    assert_eq!(body["resent"], false);
+    let expires: DateTime<Utc> = body["expiresAt"].as_str().unwrap().parse().unwrap();
+    assert_eq!(expires, noon() + Duration::minutes(10));
+
+    // AND one code text is stored and queued, from the dealer's number, naming the dealer
+    let messages = w.store.messages();
+    assert_eq!(messages.len(), 1);
+    let text = &messages[0];
+    assert_eq!(text.kind, MessageKind::ApprovalCode);
+    assert_eq!(text.status, MessageStatus::Queued);
+    assert_eq!(text.to, phone(CUSTOMER));
+    assert_eq!(text.from, phone("+12025550100"));
+    assert!(text.body.starts_with("Demo Motors: "), "{}", text.body);
+    assert!(text.body.contains("STOP"), "{}", text.body);
+    let code = w.last_code().await;
+    assert!(text.body.contains(code.reveal()));
+    let queued = w.queue.sent();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].envelope.message_id, text.id);
+    assert_eq!(queued[0].envelope.kind, "message.queued");
+    assert_eq!(queued[0].delay_seconds, 0);
+
+    // AND the contact shows pending
+    let list = body_json(&w.call(event(LIST_ACCOUNT)).await);
+    assert_eq!(
+        list["contacts"][0]["authorizations"]["accounting"],
+        "pending"
+    );
+}
+
+#[tokio::test]
+async fn the_right_code_authorizes_and_records_the_staff_user() {
+    let w = World::seeded().await;
+    let code = w.request_code("accounting", noon()).await;
+
+    // WHEN staff type the code the person read back
+    let response = w.verify("accounting", &code).await;
+
+    // THEN 200 authorized, with the ledger entry naming the staff user
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = body_json(&response);
+    assert_eq!(body["status"], "authorized");
+    assert_eq!(body["category"], "accounting");
+    assert_eq!(body["ledgerEntry"]["event"], "granted-by-code");
+    assert_eq!(
+        body["ledgerEntry"]["actor"],
+        json!({"type": "staff", "id": "staff-1"})
+    );
+    assert_eq!(body["ledgerEntry"]["phone"], CUSTOMER);
+    assert_eq!(
+        w.consent_status(Category::Accounting).await,
+        ConsentStatus::Authorized
+    );
+    assert_eq!(
+        w.consent_status(Category::Service).await,
+        ConsentStatus::None
+    );
+
+    // AND the code cannot be used twice
+    let again = w.verify("accounting", &code).await;
+    problem(&again, StatusCode::NOT_FOUND, "no-pending-request");
+}
+
+#[tokio::test]
+async fn a_wrong_code_is_422_with_attempts_left_and_changes_nothing() {
+    let w = World::seeded().await;
+    let code = w.request_code("accounting", noon()).await;
+
+    let response = w.verify("accounting", &wrong(&code)).await;
+
+    let body = problem(&response, StatusCode::UNPROCESSABLE_ENTITY, "invalid-code");
+    assert_eq!(body["attemptsLeft"], 4);
+    assert_eq!(
+        w.consent_status(Category::Accounting).await,
+        ConsentStatus::None
+    );
+    assert!(w.store.ledger(&w.dealer(), &phone(CUSTOMER)).is_empty());
+
+    // AND the right code still works afterwards
+    let response = w.verify("accounting", &code).await;
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn five_wrong_codes_use_the_request_up_410() {
+    let w = World::seeded().await;
+    let code = w.request_code("accounting", noon()).await;
+    let bad = wrong(&code);
+
+    for left in (1..=4).rev() {
+        let body = problem(
+            &w.verify("accounting", &bad).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid-code",
+        );
+        assert_eq!(body["attemptsLeft"], left);
+    }
+    problem(
+        &w.verify("accounting", &bad).await,
+        StatusCode::GONE,
+        "code-expired",
+    );
+
+    // THEN even the right code is refused now
+    problem(
+        &w.verify("accounting", &code).await,
+        StatusCode::GONE,
+        "code-expired",
+    );
+    assert_eq!(
+        w.consent_status(Category::Accounting).await,
+        ConsentStatus::None
+    );
+}
+
+#[tokio::test]
+async fn an_expired_code_is_410() {
+    let w = World::seeded().await;
+    let code = w.request_code("accounting", noon()).await;
+
+    let response = w
+        .call_at(
+            with_body(event(VERIFY), json!({ "code": code.reveal() })),
+            noon() + Duration::minutes(10),
+        )
+        .await;
+
+    problem(&response, StatusCode::GONE, "code-expired");
+    assert_eq!(
+        w.consent_status(Category::Accounting).await,
+        ConsentStatus::None
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_code_is_422_and_costs_no_attempt() {
+    let w = World::seeded().await;
+    let code = w.request_code("accounting", noon()).await;
+
+    let response = w
+        .call(with_body(event(VERIFY), json!({"code": "12345"})))
+        .await;
+
+    problem(
+        &response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-failed",
+    );
+    let body = problem(
+        &w.verify("accounting", &wrong(&code)).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "invalid-code",
+    );
+    assert_eq!(body["attemptsLeft"], 4);
+}
+
+#[tokio::test]
+async fn codes_per_number_are_rate_limited_with_retry_after() {
+    let w = World::seeded().await;
+    for i in 0..5 {
+        let response = w
+            .call_at(event(REQUEST), noon() + Duration::minutes(i))
+            .await;
+        assert_eq!(response.status(), StatusCode::ACCEPTED);
+        // A repeat inside the 10 minutes resends the same request.
+        assert_eq!(body_json(&response)["resent"], i > 0);
+    }
+
+    let response = w
+        .call_at(event(REQUEST), noon() + Duration::minutes(6))
+        .await;
+
+    let body = problem(&response, StatusCode::TOO_MANY_REQUESTS, "rate-limited");
+    let retry = body["retryAfter"].as_u64().unwrap();
+    assert!(retry > 0);
+    assert_eq!(
+        response.headers()[header::RETRY_AFTER].to_str().unwrap(),
+        retry.to_string()
+    );
+    assert_eq!(w.store.messages().len(), 5);
+}
+
+#[tokio::test]
+async fn an_unknown_category_is_refused() {
+    let w = World::seeded().await;
+
+    // In the body of a request: 422
+    let response = w
+        .call(with_body(event(REQUEST), json!({"category": "billing"})))
+        .await;
+    let body = problem(
+        &response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-failed",
+    );
+    assert!(body["detail"].as_str().unwrap().contains("billing"));
+
+    // In the path of verify or unsubscribe: 400
+    let response = w
+        .call(with_body(
+            for_category(event(VERIFY), "billing"),
+            json!({"code": "123456"}),
+        ))
+        .await;
+    problem(&response, StatusCode::BAD_REQUEST, "bad-request");
+    let response = w.call(for_category(event(UNSUBSCRIBE), "billing")).await;
+    problem(&response, StatusCode::BAD_REQUEST, "bad-request");
+
+    assert!(w.store.messages().is_empty());
+    assert!(w.store.ledger(&w.dealer(), &phone(CUSTOMER)).is_empty());
+}
+
+// ------------------------------------------------------------------ unsubscribe / history
+
+#[tokio::test]
+async fn unsubscribe_revokes_the_category() {
+    let w = World::seeded().await;
+    w.authorize("accounting").await;
+    w.authorize("service").await;
+
+    let response = w.call(event(UNSUBSCRIBE)).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(
+        body_json(&response),
+        json!({"category": "accounting", "status": "revoked"})
+    );
+    assert_eq!(
+        w.consent_status(Category::Accounting).await,
+        ConsentStatus::Revoked
+    );
+    assert_eq!(
+        w.consent_status(Category::Service).await,
+        ConsentStatus::Authorized
+    );
+    let ledger = w.store.ledger(&w.dealer(), &phone(CUSTOMER));
+    let last = ledger.last().unwrap();
+    assert_eq!(last.event, ConsentEvent::RevokedByPortal);
+    assert_eq!(last.category, Category::Accounting);
+
+    // AND unsubscribing again records nothing new
+    let again = w.call(event(UNSUBSCRIBE)).await;
+    assert_eq!(again.status(), StatusCode::OK);
+    assert_eq!(
+        w.store.ledger(&w.dealer(), &phone(CUSTOMER)).len(),
+        ledger.len()
+    );
+}
+
+#[tokio::test]
+async fn history_lists_the_ledger_entries_of_the_contacts_number() {
+    let w = World::seeded().await;
+    w.authorize("accounting").await;
+    assert_eq!(w.call(event(UNSUBSCRIBE)).await.status(), StatusCode::OK);
+
+    let response = w.call(event(HISTORY)).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = body_json(&response);
+    assert_eq!(body["contactId"], "C-1001");
+    assert_eq!(body["phone"], CUSTOMER);
+    let events: Vec<&str> = body["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(events, ["granted-by-code", "revoked-by-portal"]);
+    for e in body["entries"].as_array().unwrap() {
+        assert_eq!(e["category"], "accounting");
+        assert_eq!(e["actor"], json!({"type": "staff", "id": "staff-1"}));
+        assert_eq!(e["dealerId"], DEALER);
+    }
+    assert_eq!(body["entries"][0]["disclosureVersion"], "accounting-v1");
+}
+
+// ------------------------------------------------------------------ identity and tenancy
+
+#[tokio::test]
+async fn missing_or_malformed_claims_are_401() {
+    let w = World::seeded().await;
+    let mut no_authorizer = event(LIST_ACCOUNT);
+    no_authorizer["requestContext"]
+        .as_object_mut()
+        .unwrap()
+        .remove("authorizer");
+    let mut no_dealer = event(LIST_ACCOUNT);
+    no_dealer["requestContext"]["authorizer"]["jwt"]["claims"]
+        .as_object_mut()
+        .unwrap()
+        .remove("dealer_id");
+    let mut no_sub = event(REQUEST);
+    no_sub["requestContext"]["authorizer"]["jwt"]["claims"]
+        .as_object_mut()
+        .unwrap()
+        .remove("sub");
+    let bad_dealer = with_claim(event(PUT_CONTACT), "dealer_id", "demo#dealer");
+
+    for (what, e) in [
+        ("no authorizer", no_authorizer),
+        ("no dealer_id", no_dealer),
+        ("no sub", no_sub),
+        ("malformed dealer_id", bad_dealer),
+    ] {
+        let response = w.call(e).await;
+        let body = problem(&response, StatusCode::UNAUTHORIZED, "unauthorized");
+        assert_eq!(body["title"], "Unauthorized", "{what}");
+    }
+    assert_eq!(w.store.messages().len(), 0);
+}
+
+#[tokio::test]
+async fn another_dealers_contact_is_not_found() {
+    // GIVEN another dealer has contact C-9001
+    let w = World::seeded().await;
+    let theirs = with_body(
+        as_dealer(for_contact(event(PUT_CONTACT), "C-9001"), "other-dealer"),
+        contact_body("Pat Other", "(202) 555-0146", &["A-1001"]),
+    );
+    assert_eq!(w.call(theirs).await.status(), StatusCode::CREATED);
+
+    // WHEN the demo dealer's staff act on C-9001
+    for e in [
+        for_contact(event(REQUEST), "C-9001"),
+        with_body(
+            for_contact(event(VERIFY), "C-9001"),
+            json!({"code": "123456"}),
+        ),
+        for_contact(event(UNSUBSCRIBE), "C-9001"),
+        for_contact(event(HISTORY), "C-9001"),
+    ] {
+        // THEN 404, as if it did not exist
+        let response = w.call(e).await;
+        problem(&response, StatusCode::NOT_FOUND, "not-found");
+    }
+
+    // AND the demo dealer's account list does not show it
+    let list = body_json(&w.call(event(LIST_ACCOUNT)).await);
+    let ids: Vec<&str> = list["contacts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["C-1001"]);
+    assert!(w.store.messages().is_empty());
+    assert!(w
+        .store
+        .ledger(
+            &DealerId::parse("other-dealer").unwrap(),
+            &phone("+12025550146")
+        )
+        .is_empty());
+}

@@ -1,0 +1,552 @@
+//! Handler tests of the deliver function: the outbound-queue SQS event in events/
+//! (its body an `OutboundEnvelope`, pointed at a message the test queued) handled
+//! in-process over the in-memory fakes and the fake carrier.
+//!
+//! `noon()` is 2026-06-10 16:00 UTC = 12:00 EDT for the customer's +1 202 number.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration as StdDuration;
+
+use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::{json, Value};
+
+use consent::approval::{ApprovalCode, CodeHasher};
+use consent::fakes::{CarrierScript, FakeCarrier, FakeQueue, InMemoryStore};
+use consent::ledger::{Actor, ConsentEvent};
+use consent::message::{Message, MessageStatus, Origin, OutboundEnvelope};
+use consent::ports::{Contact, ContactStore, Dealer, DealerStore, MessageStore, WorkQueueName};
+use consent::service::authorization::{self as auth, AuthorizationPorts};
+use consent::service::sending::{self, SendPorts, SendRequest};
+use consent::{AccountId, Category, ContactId, DealerId, PhoneNumber, StaffUserId};
+use deliver::backoff::{BoxFuture, Visibility};
+use deliver::{handle, App};
+
+const DELIVER_SQS: &str = include_str!("../../../events/deliver-sqs.json");
+
+const DEALER: &str = "demo-dealer";
+const DEALER_NUMBER: &str = "+12025550100";
+const CUSTOMER: &str = "+12025550143";
+const BASE_URL: &str = "http://127.0.0.1:3000";
+
+fn noon() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 10, 16, 0, 0).unwrap()
+}
+
+fn phone(s: &str) -> PhoneNumber {
+    PhoneNumber::from_e164(s).unwrap()
+}
+
+fn dealer() -> DealerId {
+    DealerId::parse(DEALER).unwrap()
+}
+
+fn staff() -> StaffUserId {
+    StaffUserId::parse("staff-1").unwrap()
+}
+
+// ------------------------------------------------------------------ events
+
+fn fixture_record() -> Value {
+    let event: Value = serde_json::from_str(DELIVER_SQS).expect("fixture is JSON");
+    event["Records"][0].clone()
+}
+
+/// The fixture's record carrying `body`, under this SQS message id.
+fn record(body: &str, sqs_message_id: &str) -> Value {
+    let mut r = fixture_record();
+    r["body"] = json!(body);
+    r["messageId"] = json!(sqs_message_id);
+    r["receiptHandle"] = json!(format!("receipt-{sqs_message_id}"));
+    r
+}
+
+/// The record SQS delivers for what the function queued: the envelope, serialized
+/// as the SQS adapter serializes it.
+fn record_for(envelope: &OutboundEnvelope, sqs_message_id: &str) -> Value {
+    record(&serde_json::to_string(envelope).unwrap(), sqs_message_id)
+}
+
+fn sqs(records: Vec<Value>) -> SqsEvent {
+    serde_json::from_value(json!({ "Records": records })).expect("an SQS event")
+}
+
+fn failed_ids(response: &SqsBatchResponse) -> Vec<&str> {
+    response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect()
+}
+
+/// Records the visibility changes the handler asks for.
+#[derive(Clone, Default)]
+struct RecordingVisibility {
+    delays: Arc<Mutex<Vec<(String, StdDuration)>>>,
+}
+
+impl Visibility for RecordingVisibility {
+    fn delay<'a>(&'a self, receipt_handle: &'a str, by: StdDuration) -> BoxFuture<'a> {
+        self.delays
+            .lock()
+            .unwrap()
+            .push((receipt_handle.to_owned(), by));
+        Box::pin(async {})
+    }
+}
+
+// ------------------------------------------------------------------ world
+
+struct World {
+    store: InMemoryStore,
+    queue: FakeQueue,
+    carrier: FakeCarrier,
+    visibility: RecordingVisibility,
+    app: App,
+}
+
+impl World {
+    /// The demo dealer and contact C-1001, who authorized accounting texts.
+    async fn new() -> Self {
+        let store = InMemoryStore::new();
+        let queue = FakeQueue::new();
+        let carrier = FakeCarrier::new();
+        let visibility = RecordingVisibility::default();
+        let app = App {
+            consent: Arc::new(store.clone()),
+            consent_writer: Arc::new(store.clone()),
+            messages: Arc::new(store.clone()),
+            carrier: Arc::new(carrier.clone()),
+            work: Arc::new(store.clone()),
+            visibility: Arc::new(visibility.clone()),
+            public_base_url: Some(BASE_URL.into()),
+        };
+        let w = World {
+            store,
+            queue,
+            carrier,
+            visibility,
+            app,
+        };
+        w.store
+            .put_dealer(
+                &Dealer {
+                    id: dealer(),
+                    name: "Demo Motors".into(),
+                    texting_number: phone(DEALER_NUMBER),
+                    help_contact: None,
+                    time_zone: None,
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        w.store
+            .put_contact(
+                &Contact {
+                    id: ContactId::parse("C-1001").unwrap(),
+                    dealer_id: dealer(),
+                    name: "Maria Lopez".into(),
+                    phone: phone(CUSTOMER),
+                    account_ids: vec![AccountId::parse("A-1001").unwrap()],
+                    deal_ids: Vec::new(),
+                    time_zone: None,
+                    updated_at: noon() - Duration::days(30),
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        w.grant(Category::Accounting).await;
+        w
+    }
+
+    fn hasher() -> CodeHasher {
+        CodeHasher::new("handler-test-code-hash-key").unwrap()
+    }
+
+    fn auth_ports<'a>(&'a self, hasher: &'a CodeHasher) -> AuthorizationPorts<'a> {
+        AuthorizationPorts {
+            dealers: &self.store,
+            contacts: &self.store,
+            consent: &self.store,
+            consent_writer: &self.store,
+            pending: &self.store,
+            limits: &self.store,
+            messages: &self.store,
+            queue: &self.queue,
+            hasher,
+            number_pool: &[],
+        }
+    }
+
+    async fn grant(&self, category: Category) {
+        let hasher = Self::hasher();
+        let ports = self.auth_ports(&hasher);
+        let contact = ContactId::parse("C-1001").unwrap();
+        let at = noon() - Duration::hours(1);
+        auth::request(&ports, &dealer(), &staff(), &contact, category, at)
+            .await
+            .unwrap();
+        let newest = self.queue.sent().pop().expect("a queued code text");
+        let text = self.message(&newest.envelope.message_id).await;
+        let code = text
+            .body
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|t| t.len() == 6)
+            .unwrap();
+        auth::verify(
+            &ports,
+            &dealer(),
+            &staff(),
+            &contact,
+            category,
+            &ApprovalCode::parse(code).unwrap(),
+            at,
+        )
+        .await
+        .unwrap();
+        // The code text itself is not delivered in these tests.
+        self.queue.drain();
+    }
+
+    /// Staff send an Auto Pay Failure text now: stored queued; returns what went on the
+    /// outbound queue.
+    async fn queued_message(&self) -> OutboundEnvelope {
+        let ports = SendPorts {
+            dealers: &self.store,
+            contacts: &self.store,
+            consent: &self.store,
+            messages: &self.store,
+            queue: &self.queue,
+            number_pool: &[],
+        };
+        let variables = json!({
+            "firstName": "Maria",
+            "amount": "412.37",
+            "dueDate": "2026-06-15",
+            "paymentUrl": "https://pay.demo-motors.example/p/7Hq2x",
+        });
+        let accepted = sending::request_send(
+            &ports,
+            &dealer(),
+            Origin::Staff { user: staff() },
+            SendRequest {
+                contact_id: ContactId::parse("C-1001").unwrap(),
+                template: "auto-pay-failure".into(),
+                variables: variables.as_object().cloned().unwrap(),
+                notes: None,
+                scheduled_at: None,
+                account_id: None,
+                deal_id: None,
+            },
+            None,
+            noon() - Duration::seconds(5),
+        )
+        .await
+        .unwrap();
+        assert_eq!(accepted.message.status, MessageStatus::Queued);
+        let mut queued = self.queue.drain();
+        assert_eq!(queued.len(), 1);
+        queued.pop().unwrap().envelope
+    }
+
+    async fn message(&self, id: &consent::MessageId) -> Message {
+        self.store.message(id).await.unwrap().unwrap()
+    }
+}
+
+// ------------------------------------------------------------------ tests
+
+#[tokio::test]
+async fn the_fixture_carries_an_outbound_envelope_and_an_unknown_message_is_skipped() {
+    let w = World::new().await;
+    let event: SqsEvent = serde_json::from_str(DELIVER_SQS).unwrap();
+    let envelope: OutboundEnvelope =
+        serde_json::from_str(event.records[0].body.as_deref().unwrap()).unwrap();
+    assert_eq!(envelope.kind, OutboundEnvelope::KIND);
+    assert_eq!(envelope.version, 1);
+    assert_eq!(envelope.dealer_id, dealer());
+
+    // The fixture's message does not exist here: nothing to do, nothing to retry.
+    let response = handle(&w.app, event, noon()).await;
+
+    assert!(response.batch_item_failures.is_empty());
+    assert!(w.carrier.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_queued_message_goes_to_the_carrier_and_is_marked_sent() {
+    let w = World::new().await;
+    let envelope = w.queued_message().await;
+
+    let response = handle(&w.app, sqs(vec![record_for(&envelope, "sqs-1")]), noon()).await;
+
+    // THEN no failure, and the carrier got the text once, with the status callback
+    assert!(response.batch_item_failures.is_empty());
+    let sent = w.carrier.sent();
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].from, phone(DEALER_NUMBER));
+    assert_eq!(sent[0].to, phone(CUSTOMER));
+    assert_eq!(
+        sent[0].status_callback.as_deref(),
+        Some(&*format!(
+            "{BASE_URL}/v1/carrier/twilio/status?messageId={}",
+            envelope.message_id
+        ))
+    );
+    let inbox = w.carrier.inbox(&phone(CUSTOMER));
+    assert_eq!(inbox.len(), 1);
+    assert!(
+        inbox[0].starts_with("Demo Motors: Hi Maria, your automatic payment of $412.37"),
+        "{}",
+        inbox[0]
+    );
+
+    // AND the message is sent, with the carrier's id
+    let m = w.message(&envelope.message_id).await;
+    assert_eq!(m.status, MessageStatus::Sent);
+    assert_eq!(m.attempts, 1);
+    assert_eq!(
+        m.carrier_message_id.as_deref(),
+        Some("SM00000000000000000000000000000001")
+    );
+    let statuses: Vec<MessageStatus> = m.history.iter().map(|h| h.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            MessageStatus::Queued,
+            MessageStatus::Sending,
+            MessageStatus::Sent
+        ]
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_record_is_reported_and_the_rest_of_the_batch_is_delivered() {
+    let w = World::new().await;
+    let envelope = w.queued_message().await;
+    let mut wrong_shape = serde_json::to_value(&envelope).unwrap();
+    wrong_shape.as_object_mut().unwrap().remove("messageId");
+
+    let response = handle(
+        &w.app,
+        sqs(vec![
+            record("{\"id\": \"01JX", "sqs-poison"),
+            record(&wrong_shape.to_string(), "sqs-no-message-id"),
+            record_for(&envelope, "sqs-good"),
+        ]),
+        noon(),
+    )
+    .await;
+
+    assert_eq!(failed_ids(&response), ["sqs-poison", "sqs-no-message-id"]);
+    assert_eq!(w.carrier.sent().len(), 1);
+    assert_eq!(
+        w.message(&envelope.message_id).await.status,
+        MessageStatus::Sent
+    );
+}
+
+#[tokio::test]
+async fn a_retryable_carrier_failure_fails_the_record_and_requeues_the_message() {
+    let w = World::new().await;
+    let envelope = w.queued_message().await;
+    w.carrier.fail_next(1, CarrierScript::Retryable);
+
+    let response = handle(&w.app, sqs(vec![record_for(&envelope, "sqs-1")]), noon()).await;
+
+    // THEN the record is reported failed, with a backoff on its visibility
+    assert_eq!(failed_ids(&response), ["sqs-1"]);
+    assert_eq!(
+        *w.visibility.delays.lock().unwrap(),
+        [("receipt-sqs-1".to_owned(), StdDuration::from_secs(10))]
+    );
+    // AND the message is queued again, the attempt counted; the carrier has nothing
+    assert!(w.carrier.sent().is_empty());
+    let m = w.message(&envelope.message_id).await;
+    assert_eq!(m.status, MessageStatus::Queued);
+    assert_eq!(m.status_reason.as_deref(), Some("retrying: HTTP 500"));
+    assert_eq!(m.attempts, 1);
+
+    // AND SQS's redelivery sends it
+    let response = handle(
+        &w.app,
+        sqs(vec![record_for(&envelope, "sqs-1")]),
+        noon() + Duration::seconds(10),
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(w.carrier.sent().len(), 1);
+    let m = w.message(&envelope.message_id).await;
+    assert_eq!(m.status, MessageStatus::Sent);
+    assert_eq!(m.attempts, 2);
+}
+
+#[tokio::test]
+async fn the_same_record_twice_calls_the_carrier_once() {
+    let w = World::new().await;
+    let envelope = w.queued_message().await;
+
+    // A duplicate in the same batch (dispatch crashed between queue and status write)
+    let response = handle(
+        &w.app,
+        sqs(vec![
+            record_for(&envelope, "sqs-1"),
+            record_for(&envelope, "sqs-2"),
+        ]),
+        noon(),
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty());
+
+    // ... and the same record redelivered later
+    let response = handle(
+        &w.app,
+        sqs(vec![record_for(&envelope, "sqs-1")]),
+        noon() + Duration::minutes(1),
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty());
+
+    assert_eq!(w.carrier.sent().len(), 1);
+    let m = w.message(&envelope.message_id).await;
+    assert_eq!(m.status, MessageStatus::Sent);
+    assert_eq!(m.attempts, 1);
+}
+
+#[tokio::test]
+async fn a_message_whose_consent_was_revoked_after_queueing_is_suppressed() {
+    let w = World::new().await;
+    let envelope = w.queued_message().await;
+    let hasher = World::hasher();
+    auth::unsubscribe(
+        &w.auth_ports(&hasher),
+        &dealer(),
+        &staff(),
+        &ContactId::parse("C-1001").unwrap(),
+        Category::Accounting,
+        noon() - Duration::seconds(1),
+    )
+    .await
+    .unwrap();
+
+    let response = handle(&w.app, sqs(vec![record_for(&envelope, "sqs-1")]), noon()).await;
+
+    assert!(response.batch_item_failures.is_empty());
+    assert!(w.carrier.sent().is_empty());
+    let m = w.message(&envelope.message_id).await;
+    assert_eq!(m.status, MessageStatus::Suppressed);
+    assert_eq!(m.status_reason.as_deref(), Some("revoked"));
+}
+
+#[tokio::test]
+async fn a_carrier_opt_out_suppresses_and_revokes_by_carrier() {
+    let w = World::new().await;
+    let envelope = w.queued_message().await;
+    w.carrier.fail_next(1, CarrierScript::OptedOut);
+
+    let response = handle(&w.app, sqs(vec![record_for(&envelope, "sqs-1")]), noon()).await;
+
+    assert!(response.batch_item_failures.is_empty());
+    let m = w.message(&envelope.message_id).await;
+    assert_eq!(m.status, MessageStatus::Suppressed);
+    assert_eq!(m.status_reason.as_deref(), Some("carrier-opt-out (21610)"));
+    let ledger = w.store.ledger(&dealer(), &phone(CUSTOMER));
+    let by_carrier: Vec<_> = ledger
+        .iter()
+        .filter(|e| e.event == ConsentEvent::RevokedByCarrier)
+        .collect();
+    assert_eq!(by_carrier.len(), 4);
+    assert!(by_carrier.iter().all(|e| e.actor == Actor::Carrier));
+}
+
+#[tokio::test]
+async fn a_permanent_carrier_failure_fails_the_message_for_staff_not_the_record() {
+    let w = World::new().await;
+    let envelope = w.queued_message().await;
+    w.carrier.fail_next(1, CarrierScript::Permanent);
+
+    let response = handle(&w.app, sqs(vec![record_for(&envelope, "sqs-1")]), noon()).await;
+
+    assert!(response.batch_item_failures.is_empty());
+    let m = w.message(&envelope.message_id).await;
+    assert_eq!(m.status, MessageStatus::Failed);
+    let items = w.store.work_items();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].queue, WorkQueueName::FailedSends);
+    assert_eq!(items[0].message_id.as_ref(), Some(&envelope.message_id));
+    assert_eq!(
+        items[0].contact_id,
+        Some(ContactId::parse("C-1001").unwrap())
+    );
+}
+
+#[tokio::test]
+async fn a_record_arriving_in_quiet_hours_is_deferred_not_sent() {
+    let w = World::new().await;
+    let envelope = w.queued_message().await;
+    // 22:00 EDT
+    let late = Utc.with_ymd_and_hms(2026, 6, 11, 2, 0, 0).unwrap();
+
+    let response = handle(&w.app, sqs(vec![record_for(&envelope, "sqs-1")]), late).await;
+
+    assert!(response.batch_item_failures.is_empty());
+    assert!(w.carrier.sent().is_empty());
+    let m = w.message(&envelope.message_id).await;
+    assert_eq!(m.status, MessageStatus::Deferred);
+    assert_eq!(
+        m.send_at,
+        Utc.with_ymd_and_hms(2026, 6, 11, 12, 0, 0).unwrap()
+    );
+}
+
+#[tokio::test]
+async fn a_claim_left_by_a_worker_that_died_is_retried_until_stale_then_failed_for_staff() {
+    // GIVEN a worker claimed the message (queued -> sending) and died before recording
+    // a result: its record comes back after the queue's 60 s visibility timeout
+    let w = World::new().await;
+    let envelope = w.queued_message().await;
+    let claimed_at = noon();
+    let claim = w
+        .store
+        .claim(&envelope.message_id, claimed_at)
+        .await
+        .unwrap();
+    assert!(matches!(claim, consent::ports::Claim::Claimed(_)));
+
+    // WHEN the record is redelivered while the claim is fresh
+    let response = handle(
+        &w.app,
+        sqs(vec![record_for(&envelope, "sqs-1")]),
+        claimed_at + Duration::seconds(60),
+    )
+    .await;
+
+    // THEN the carrier is not called again, and the record is NOT dropped: it is
+    // reported failed and comes back once the claim is stale
+    assert!(w.carrier.sent().is_empty());
+    assert_eq!(failed_ids(&response), ["sqs-1"]);
+    let delays = w.visibility.delays.lock().unwrap().clone();
+    assert_eq!(delays.len(), 1);
+    assert_eq!(delays[0].0, "receipt-sqs-1");
+    assert!(delays[0].1 >= StdDuration::from_secs(4 * 60), "{delays:?}");
+    assert_eq!(
+        w.message(&envelope.message_id).await.status,
+        MessageStatus::Sending
+    );
+
+    // WHEN it comes back after the claim went stale
+    let later = claimed_at + Duration::seconds(60) + Duration::from_std(delays[0].1).unwrap();
+    let response = handle(&w.app, sqs(vec![record_for(&envelope, "sqs-1")]), later).await;
+
+    // THEN the message fails visibly, for staff, without a second carrier call
+    assert!(response.batch_item_failures.is_empty());
+    assert!(w.carrier.sent().is_empty());
+    let m = w.message(&envelope.message_id).await;
+    assert_eq!(m.status, MessageStatus::Failed);
+    let items = w.store.work_items();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].queue, WorkQueueName::FailedSends);
+    assert_eq!(items[0].message_id.as_ref(), Some(&envelope.message_id));
+}

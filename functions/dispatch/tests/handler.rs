@@ -1,0 +1,318 @@
+//! Handler tests of the dispatch function: the EventBridge "Scheduled Event" in events/
+//! fires a run at its `time` (2026-06-10 16:00 UTC = 12:00 EDT for the +1 202
+//! customers) over the in-memory fakes.
+
+use std::sync::Arc;
+use std::time::Duration as StdDuration;
+
+use aws_lambda_events::event::eventbridge::EventBridgeEvent;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use serde_json::{json, Value};
+
+use consent::approval::{ApprovalCode, CodeHasher};
+use consent::fakes::{FakeQueue, InMemoryStore};
+use consent::message::{Message, MessageStatus, Origin};
+use consent::ports::{Contact, ContactStore, Dealer, DealerStore, MessageStore};
+use consent::service::authorization::{self as auth, AuthorizationPorts};
+use consent::service::sending::{self, SendPorts, SendRequest};
+use consent::{AccountId, Category, ContactId, DealerId, PhoneNumber, StaffUserId};
+use dispatch::{handle, App};
+
+const SCHEDULED_EVENT: &str = include_str!("../../../events/dispatch-scheduled-event.json");
+
+const DEALER: &str = "demo-dealer";
+
+fn phone(s: &str) -> PhoneNumber {
+    PhoneNumber::from_e164(s).unwrap()
+}
+
+fn dealer() -> DealerId {
+    DealerId::parse(DEALER).unwrap()
+}
+
+fn staff() -> StaffUserId {
+    StaffUserId::parse("staff-1").unwrap()
+}
+
+/// When the schedule fired: the fixture's `time`.
+fn fired_at() -> DateTime<Utc> {
+    let event: EventBridgeEvent<Value> = serde_json::from_str(SCHEDULED_EVENT).unwrap();
+    assert_eq!(event.detail_type, "Scheduled Event");
+    assert_eq!(event.source, "aws.events");
+    event.time.expect("a scheduled event has a time")
+}
+
+struct World {
+    store: InMemoryStore,
+    queue: FakeQueue,
+    app: App,
+}
+
+impl World {
+    /// The demo dealer with contacts C-1001 (+12025550143) and C-1002 (+12025550144),
+    /// both of whom authorized accounting texts, stored through the ports and services.
+    async fn new() -> Self {
+        let store = InMemoryStore::new();
+        let queue = FakeQueue::new();
+        let app = App {
+            consent: Arc::new(store.clone()),
+            messages: Arc::new(store.clone()),
+            queue: Arc::new(queue.clone()),
+            shards: 16,
+            page: 500,
+            budget: StdDuration::from_secs(40),
+        };
+        let w = World { store, queue, app };
+        w.store
+            .put_dealer(
+                &Dealer {
+                    id: dealer(),
+                    name: "Demo Motors".into(),
+                    texting_number: phone("+12025550100"),
+                    help_contact: None,
+                    time_zone: None,
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        for (id, number) in [("C-1001", "+12025550143"), ("C-1002", "+12025550144")] {
+            w.store
+                .put_contact(
+                    &Contact {
+                        id: ContactId::parse(id).unwrap(),
+                        dealer_id: dealer(),
+                        name: format!("Customer {id}"),
+                        phone: phone(number),
+                        account_ids: vec![AccountId::parse("A-1001").unwrap()],
+                        deal_ids: Vec::new(),
+                        time_zone: None,
+                        updated_at: fired_at() - Duration::days(30),
+                    },
+                    None,
+                )
+                .await
+                .unwrap();
+            w.grant(id, Category::Accounting).await;
+        }
+        w
+    }
+
+    fn hasher() -> CodeHasher {
+        CodeHasher::new("handler-test-code-hash-key").unwrap()
+    }
+
+    fn auth_ports<'a>(&'a self, hasher: &'a CodeHasher) -> AuthorizationPorts<'a> {
+        AuthorizationPorts {
+            dealers: &self.store,
+            contacts: &self.store,
+            consent: &self.store,
+            consent_writer: &self.store,
+            pending: &self.store,
+            limits: &self.store,
+            messages: &self.store,
+            queue: &self.queue,
+            hasher,
+            number_pool: &[],
+        }
+    }
+
+    async fn grant(&self, contact: &str, category: Category) {
+        let hasher = Self::hasher();
+        let ports = self.auth_ports(&hasher);
+        let contact = ContactId::parse(contact).unwrap();
+        let at = fired_at() - Duration::hours(2);
+        auth::request(&ports, &dealer(), &staff(), &contact, category, at)
+            .await
+            .unwrap();
+        let newest = self.queue.sent().pop().expect("a queued code text");
+        let text = self.message(&newest.envelope.message_id).await;
+        let code = text
+            .body
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|t| t.len() == 6)
+            .unwrap();
+        auth::verify(
+            &ports,
+            &dealer(),
+            &staff(),
+            &contact,
+            category,
+            &ApprovalCode::parse(code).unwrap(),
+            at,
+        )
+        .await
+        .unwrap();
+        self.queue.drain();
+    }
+
+    /// Staff schedule a Text to Pay reminder an hour before the run.
+    async fn schedule(&self, contact: &str, at: DateTime<Utc>) -> Message {
+        let ports = SendPorts {
+            dealers: &self.store,
+            contacts: &self.store,
+            consent: &self.store,
+            messages: &self.store,
+            queue: &self.queue,
+            number_pool: &[],
+        };
+        let variables = json!({"firstName": "Maria", "amount": "412.37", "dueDate": "2026-06-15"});
+        let accepted = sending::request_send(
+            &ports,
+            &dealer(),
+            Origin::Staff { user: staff() },
+            SendRequest {
+                contact_id: ContactId::parse(contact).unwrap(),
+                template: "text-to-pay-reminder".into(),
+                variables: variables.as_object().cloned().unwrap(),
+                notes: None,
+                scheduled_at: Some(at),
+                account_id: None,
+                deal_id: None,
+            },
+            None,
+            fired_at() - Duration::hours(1),
+        )
+        .await
+        .unwrap();
+        assert_eq!(accepted.message.status, MessageStatus::Scheduled);
+        accepted.message
+    }
+
+    async fn message(&self, id: &consent::MessageId) -> Message {
+        self.store.message(id).await.unwrap().unwrap()
+    }
+
+    async fn unsubscribe(&self, contact: &str, category: Category) {
+        let hasher = Self::hasher();
+        auth::unsubscribe(
+            &self.auth_ports(&hasher),
+            &dealer(),
+            &staff(),
+            &ContactId::parse(contact).unwrap(),
+            category,
+            fired_at() - Duration::minutes(30),
+        )
+        .await
+        .unwrap();
+    }
+}
+
+#[tokio::test]
+async fn due_scheduled_messages_are_queued_and_marked_queued() {
+    // GIVEN reminders due at the run, 30 s into its minute, and two hours later
+    let w = World::new().await;
+    let now = fired_at();
+    let due = w.schedule("C-1001", now).await;
+    let due_soon = w.schedule("C-1001", now + Duration::seconds(30)).await;
+    let later = w.schedule("C-1001", now + Duration::hours(2)).await;
+    assert!(w.queue.sent().is_empty());
+
+    // WHEN the schedule fires
+    let report = handle(&w.app, now).await.unwrap();
+
+    // THEN the two due ones are on the outbound queue (delayed to their second) ...
+    assert_eq!(report.queued, 2);
+    assert_eq!(report.failed, 0);
+    let queued = w.queue.sent();
+    assert_eq!(queued.len(), 2);
+    let delay_of = |m: &Message| {
+        queued
+            .iter()
+            .find(|o| o.envelope.message_id == m.id)
+            .map(|o| o.delay_seconds)
+    };
+    assert_eq!(delay_of(&due), Some(0));
+    assert_eq!(delay_of(&due_soon), Some(30));
+    for o in &queued {
+        assert_eq!(o.envelope.kind, "message.queued");
+        assert_eq!(o.envelope.version, 1);
+        assert_eq!(o.envelope.dealer_id, dealer());
+        assert_eq!(o.envelope.time, now);
+    }
+
+    // ... and marked queued; the later one still waits
+    for m in [&due, &due_soon] {
+        let stored = w.message(&m.id).await;
+        assert_eq!(stored.status, MessageStatus::Queued);
+        assert_eq!(stored.history.last().unwrap().at, now);
+    }
+    assert_eq!(w.message(&later.id).await.status, MessageStatus::Scheduled);
+
+    // AND the next run finds nothing new to queue
+    let report = handle(&w.app, now + Duration::minutes(1)).await.unwrap();
+    assert_eq!(report.queued, 0);
+    assert_eq!(w.queue.sent().len(), 2);
+
+    // AND the later one goes when it is due
+    let report = handle(&w.app, now + Duration::hours(2)).await.unwrap();
+    assert_eq!(report.queued, 1);
+    assert_eq!(w.message(&later.id).await.status, MessageStatus::Queued);
+}
+
+#[tokio::test]
+async fn a_due_message_whose_consent_was_revoked_is_suppressed_not_queued() {
+    let w = World::new().await;
+    let now = fired_at();
+    let kept = w.schedule("C-1001", now).await;
+    let revoked = w.schedule("C-1002", now).await;
+    w.unsubscribe("C-1002", Category::Accounting).await;
+
+    let report = handle(&w.app, now).await.unwrap();
+
+    assert_eq!(report.queued, 1);
+    assert_eq!(report.suppressed, 1);
+    let queued = w.queue.sent();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].envelope.message_id, kept.id);
+    let m = w.message(&revoked.id).await;
+    assert_eq!(m.status, MessageStatus::Suppressed);
+    assert_eq!(m.status_reason.as_deref(), Some("revoked"));
+}
+
+#[tokio::test]
+async fn a_message_due_in_quiet_hours_is_deferred_to_the_window() {
+    let w = World::new().await;
+    // Scheduled for 20:59:30 EDT; the run at 21:00 EDT finds it inside quiet hours.
+    let at = Utc.with_ymd_and_hms(2026, 6, 11, 0, 59, 30).unwrap();
+    let m = w.schedule("C-1001", at).await;
+    let run = Utc.with_ymd_and_hms(2026, 6, 11, 1, 0, 0).unwrap();
+
+    let report = handle(&w.app, run).await.unwrap();
+
+    assert_eq!(report.deferred, 1);
+    assert_eq!(report.queued, 0);
+    assert!(w.queue.sent().is_empty());
+    let stored = w.message(&m.id).await;
+    assert_eq!(stored.status, MessageStatus::Deferred);
+    assert_eq!(stored.status_reason.as_deref(), Some("quiet-hours"));
+    // 08:00 EDT next morning
+    assert_eq!(
+        stored.send_at,
+        Utc.with_ymd_and_hms(2026, 6, 11, 12, 0, 0).unwrap()
+    );
+
+    // AND the morning run queues it
+    let report = handle(&w.app, stored.send_at).await.unwrap();
+    assert_eq!(report.queued, 1);
+    assert_eq!(w.queue.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn when_the_queue_refuses_the_message_keeps_waiting_for_the_next_run() {
+    let w = World::new().await;
+    let now = fired_at();
+    let m = w.schedule("C-1001", now).await;
+    w.queue.fail_next(1);
+
+    let report = handle(&w.app, now).await.unwrap();
+
+    assert_eq!(report.failed, 1);
+    assert_eq!(report.queued, 0);
+    assert_eq!(w.message(&m.id).await.status, MessageStatus::Scheduled);
+
+    let report = handle(&w.app, now + Duration::minutes(1)).await.unwrap();
+    assert_eq!(report.queued, 1);
+    assert_eq!(w.message(&m.id).await.status, MessageStatus::Queued);
+    assert_eq!(w.queue.sent().len(), 1);
+}

@@ -1,0 +1,719 @@
+//! Handler tests of the inbound function: the carrier webhooks in events/ (API Gateway
+//! HTTP API v2 events; the form body base64-encoded as API Gateway delivers form
+//! posts) handled in-process over the in-memory fakes.
+//!
+//! Requests a test changes are signed again the way Twilio signs them: over the URL
+//! `inbound::public_url` rebuilds from `PUBLIC_BASE_URL` and the raw path and query,
+//! plus the POST parameters. The fixtures themselves are signed with
+//! `FIXTURE_TOKEN` (see events/README.md).
+
+use std::sync::Arc;
+
+use base64::Engine;
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use lambda_http::http::{header, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde_json::{json, Map, Value};
+
+use consent::approval::{ApprovalCode, CodeHasher};
+use consent::fakes::{FakeBus, FakeCarrier, FakeQueue, InMemoryStore};
+use consent::ledger::{Actor, ConsentEvent, ConsentStatus};
+use consent::message::{Message, MessageKind, MessageStatus, Origin};
+use consent::ports::{
+    ConsentReader, Contact, ContactStore, Dealer, DealerStore, MessageStore, WorkQueueName,
+};
+use consent::service::authorization::{self as auth, AuthorizationPorts};
+use consent::service::delivery::{self, DeliverOutcome, DeliverPorts};
+use consent::service::sending::{self, SendPorts, SendRequest};
+use consent::webhook::twilio_signature;
+use consent::{AccountId, Category, ContactId, DealerId, MessageId, PhoneNumber, StaffUserId};
+use inbound::{handle, public_url, App};
+
+const INBOUND_SMS: &str = include_str!("../../../events/inbound-sms.json");
+const INBOUND_STATUS: &str = include_str!("../../../events/inbound-status.json");
+
+/// The auth token the fixtures' `x-twilio-signature` headers were computed with.
+const FIXTURE_TOKEN: &str = "fixture-twilio-auth-token";
+const BASE_URL: &str = "http://127.0.0.1:3000";
+
+const DEALER: &str = "demo-dealer";
+const DEALER_NUMBER: &str = "+12025550100";
+const CUSTOMER: &str = "+12025550143";
+
+fn noon() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 10, 16, 0, 0).unwrap()
+}
+
+fn phone(s: &str) -> PhoneNumber {
+    PhoneNumber::from_e164(s).unwrap()
+}
+
+fn dealer() -> DealerId {
+    DealerId::parse(DEALER).unwrap()
+}
+
+// ------------------------------------------------------------------ events
+
+type Form = Vec<(String, String)>;
+
+fn event(fixture: &str) -> Value {
+    serde_json::from_str(fixture).expect("fixture is JSON")
+}
+
+fn request(event: &Value) -> Request {
+    lambda_http::request::from_str(&event.to_string()).expect("an API Gateway v2 event")
+}
+
+/// The POST parameters of a webhook event, in order.
+fn form(event: &Value) -> Form {
+    let raw = event["body"].as_str().unwrap();
+    let bytes = if event["isBase64Encoded"] == json!(true) {
+        base64::engine::general_purpose::STANDARD
+            .decode(raw)
+            .unwrap()
+    } else {
+        raw.as_bytes().to_vec()
+    };
+    serde_urlencoded::from_bytes(&bytes).unwrap()
+}
+
+/// The event with these POST parameters (base64-encoded, as API Gateway delivers them).
+fn with_form(mut event: Value, form: &Form) -> Value {
+    let body = serde_urlencoded::to_string(form).unwrap();
+    event["headers"]["content-length"] = json!(body.len().to_string());
+    event["body"] = json!(base64::engine::general_purpose::STANDARD.encode(body));
+    event["isBase64Encoded"] = json!(true);
+    event
+}
+
+/// Sets (or adds) one parameter.
+fn set(mut form: Form, name: &str, value: &str) -> Form {
+    match form.iter_mut().find(|(k, _)| k == name) {
+        Some(slot) => slot.1 = value.to_owned(),
+        None => form.push((name.to_owned(), value.to_owned())),
+    }
+    form
+}
+
+fn with_query(mut event: Value, query: &str) -> Value {
+    event["rawQueryString"] = json!(query);
+    let params: Map<String, Value> = serde_urlencoded::from_str::<Vec<(String, String)>>(query)
+        .unwrap()
+        .into_iter()
+        .map(|(k, v)| (k, json!(v)))
+        .collect();
+    event["queryStringParameters"] = Value::Object(params);
+    event
+}
+
+/// The request, signed with `token` as the carrier would sign it.
+fn signed_with(event: &Value, token: &str) -> Request {
+    let mut req = request(event);
+    let url = public_url(&req, Some(BASE_URL));
+    let signature = twilio_signature(token, &url, &form(event));
+    req.headers_mut()
+        .insert("x-twilio-signature", signature.parse().unwrap());
+    req
+}
+
+fn signed(event: &Value) -> Request {
+    signed_with(event, FIXTURE_TOKEN)
+}
+
+/// An inbound SMS from the customer with this text and carrier message id.
+fn sms(body: &str, sid: &str) -> Value {
+    let f = form(&event(INBOUND_SMS));
+    let f = set(set(set(f, "Body", body), "MessageSid", sid), "SmsSid", sid);
+    let f = set(f, "SmsMessageSid", sid);
+    with_form(event(INBOUND_SMS), &f)
+}
+
+fn is_twiml(response: &Response<Body>) -> bool {
+    response.status() == StatusCode::OK
+        && response.headers()[header::CONTENT_TYPE] == "text/xml"
+        && String::from_utf8_lossy(response.body().as_ref()).contains("<Response></Response>")
+}
+
+fn assert_forbidden(response: &Response<Body>) {
+    assert_eq!(response.status(), StatusCode::FORBIDDEN);
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+    let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
+    assert_eq!(body["type"], "/problems/forbidden");
+}
+
+// ------------------------------------------------------------------ world
+
+struct World {
+    store: InMemoryStore,
+    queue: FakeQueue,
+    bus: FakeBus,
+    app: App,
+}
+
+impl World {
+    /// The demo dealer (texting from +12025550100) and contact C-1001 (+12025550143),
+    /// stored through the ports; no consent yet.
+    async fn new() -> Self {
+        let store = InMemoryStore::new();
+        let queue = FakeQueue::new();
+        let bus = FakeBus::new();
+        let app = App {
+            dealers: Arc::new(store.clone()),
+            contacts: Arc::new(store.clone()),
+            consent: Arc::new(store.clone()),
+            consent_writer: Arc::new(store.clone()),
+            pending: Arc::new(store.clone()),
+            messages: Arc::new(store.clone()),
+            queue: Arc::new(queue.clone()),
+            events: Arc::new(bus.clone()),
+            work: Arc::new(store.clone()),
+            inbound: Arc::new(store.clone()),
+            auth_token: FIXTURE_TOKEN.into(),
+            public_base_url: Some(BASE_URL.into()),
+        };
+        store
+            .put_dealer(
+                &Dealer {
+                    id: dealer(),
+                    name: "Demo Motors".into(),
+                    texting_number: phone(DEALER_NUMBER),
+                    help_contact: Some("(202) 555-0199".into()),
+                    time_zone: None,
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        store
+            .put_contact(
+                &Contact {
+                    id: ContactId::parse("C-1001").unwrap(),
+                    dealer_id: dealer(),
+                    name: "Maria Lopez".into(),
+                    phone: phone(CUSTOMER),
+                    account_ids: vec![AccountId::parse("A-1001").unwrap()],
+                    deal_ids: Vec::new(),
+                    time_zone: None,
+                    updated_at: noon() - Duration::days(30),
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        World {
+            store,
+            queue,
+            bus,
+            app,
+        }
+    }
+
+    fn hasher() -> CodeHasher {
+        CodeHasher::new("handler-test-code-hash-key").unwrap()
+    }
+
+    /// Staff click Authorize for `category` at `at`; returns the code texted (read
+    /// from the newest queued text, as the person's phone would show it).
+    async fn request_code(&self, category: Category, at: DateTime<Utc>) -> ApprovalCode {
+        let hasher = Self::hasher();
+        let ports = self.auth_ports(&hasher);
+        auth::request(&ports, &dealer(), &staff(), &contact_id(), category, at)
+            .await
+            .unwrap();
+        let newest = self.queue.sent().pop().expect("a queued code text");
+        let text = self.message(&newest.envelope.message_id).await;
+        assert_eq!(text.kind, MessageKind::ApprovalCode);
+        let code = text
+            .body
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|t| t.len() == 6)
+            .unwrap();
+        ApprovalCode::parse(code).unwrap()
+    }
+
+    /// The person authorized `category` with the texted code.
+    async fn grant(&self, category: Category) {
+        let at = noon() - Duration::hours(1);
+        let code = self.request_code(category, at).await;
+        let hasher = Self::hasher();
+        auth::verify(
+            &self.auth_ports(&hasher),
+            &dealer(),
+            &staff(),
+            &contact_id(),
+            category,
+            &code,
+            at,
+        )
+        .await
+        .unwrap();
+        self.queue.drain();
+    }
+
+    fn auth_ports<'a>(&'a self, hasher: &'a CodeHasher) -> AuthorizationPorts<'a> {
+        AuthorizationPorts {
+            dealers: &self.store,
+            contacts: &self.store,
+            consent: &self.store,
+            consent_writer: &self.store,
+            pending: &self.store,
+            limits: &self.store,
+            messages: &self.store,
+            queue: &self.queue,
+            hasher,
+            number_pool: &[],
+        }
+    }
+
+    /// Staff send a Text to Pay reminder (now or at `scheduled_at`).
+    async fn send_reminder(&self, scheduled_at: Option<DateTime<Utc>>) -> Message {
+        let ports = SendPorts {
+            dealers: &self.store,
+            contacts: &self.store,
+            consent: &self.store,
+            messages: &self.store,
+            queue: &self.queue,
+            number_pool: &[],
+        };
+        let variables = json!({"firstName": "Maria", "amount": "412.37", "dueDate": "2026-06-15"});
+        let accepted = sending::request_send(
+            &ports,
+            &dealer(),
+            Origin::Staff { user: staff() },
+            SendRequest {
+                contact_id: contact_id(),
+                template: "text-to-pay-reminder".into(),
+                variables: variables.as_object().cloned().unwrap(),
+                notes: None,
+                scheduled_at,
+                account_id: None,
+                deal_id: None,
+            },
+            None,
+            noon() - Duration::minutes(10),
+        )
+        .await
+        .unwrap();
+        self.queue.drain();
+        accepted.message
+    }
+
+    /// A reminder sent now and handed to the (fake) carrier.
+    async fn sent_reminder(&self) -> Message {
+        let message = self.send_reminder(None).await;
+        let carrier = FakeCarrier::new();
+        let ports = DeliverPorts {
+            consent: &self.store,
+            consent_writer: &self.store,
+            messages: &self.store,
+            carrier: &carrier,
+            work: &self.store,
+        };
+        let outcome = delivery::deliver(
+            &ports,
+            &message.id,
+            Some(BASE_URL),
+            noon() - Duration::minutes(10),
+        )
+        .await
+        .unwrap();
+        assert!(
+            matches!(outcome, DeliverOutcome::Sent { .. }),
+            "{outcome:?}"
+        );
+        self.message(&message.id).await
+    }
+
+    async fn message(&self, id: &MessageId) -> Message {
+        self.store.message(id).await.unwrap().unwrap()
+    }
+
+    async fn call(&self, req: Request) -> Response<Body> {
+        handle(&self.app, req, noon()).await
+    }
+
+    async fn status(&self, category: Category) -> ConsentStatus {
+        self.store
+            .consent(&dealer(), &phone(CUSTOMER))
+            .await
+            .unwrap()
+            .value
+            .get(category)
+            .status
+    }
+
+    fn ledger_len(&self) -> usize {
+        self.store.ledger(&dealer(), &phone(CUSTOMER)).len()
+    }
+
+    /// Texts queued to the customer since the last drain, as stored messages.
+    async fn queued_texts(&self) -> Vec<Message> {
+        let mut out = Vec::new();
+        for o in self.queue.sent() {
+            out.push(self.message(&o.envelope.message_id).await);
+        }
+        out
+    }
+}
+
+fn staff() -> StaffUserId {
+    StaffUserId::parse("staff-1").unwrap()
+}
+
+fn contact_id() -> ContactId {
+    ContactId::parse("C-1001").unwrap()
+}
+
+// ------------------------------------------------------------------ inbound SMS
+
+#[tokio::test]
+async fn the_signed_fixture_is_accepted_and_an_ordinary_reply_goes_to_staff() {
+    let w = World::new().await;
+    let e = event(INBOUND_SMS);
+    let req = request(&e);
+    assert_eq!(
+        public_url(&req, Some(BASE_URL)),
+        "http://127.0.0.1:3000/v1/carrier/twilio/inbound"
+    );
+
+    // WHEN the fixture arrives exactly as the carrier signed it
+    let response = w.call(req).await;
+
+    // THEN 200 TwiML, and the reply is on the replies queue for a person
+    assert!(is_twiml(&response), "{response:?}");
+    let items = w.store.work_items();
+    assert_eq!(items.len(), 1);
+    let item = &items[0];
+    assert_eq!(item.queue, WorkQueueName::Replies);
+    assert_eq!(item.kind, "reply-needs-attention");
+    assert_eq!(item.dealer_id, dealer());
+    assert_eq!(item.contact_id, Some(contact_id()));
+    assert_eq!(item.account_id, Some(AccountId::parse("A-1001").unwrap()));
+    assert_eq!(item.phone, Some(phone(CUSTOMER)));
+    assert_eq!(
+        item.text.as_deref(),
+        Some("Can I move my payment to Friday?")
+    );
+    assert_eq!(item.created_at, noon());
+    assert!(w.queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn stop_revokes_every_category_suppresses_waiting_texts_and_confirms_once() {
+    // GIVEN accounting and service are authorized and a reminder is scheduled
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+    w.grant(Category::Service).await;
+    let scheduled = w.send_reminder(Some(noon() + Duration::hours(20))).await;
+    assert_eq!(scheduled.status, MessageStatus::Scheduled);
+    let before = w.ledger_len();
+
+    // WHEN the person texts STOP
+    let sid = "SM11111111111111111111111111111111";
+    let response = w.call(signed(&sms("STOP", sid))).await;
+
+    // THEN 200 TwiML and every category is revoked by the reply
+    assert!(is_twiml(&response), "{response:?}");
+    for c in Category::ALL {
+        assert_eq!(w.status(c).await, ConsentStatus::Revoked, "{c}");
+    }
+    let ledger = w.store.ledger(&dealer(), &phone(CUSTOMER));
+    let new = &ledger[before..];
+    assert_eq!(new.len(), 4);
+    for e in new {
+        assert_eq!(e.event, ConsentEvent::RevokedByReply);
+        assert_eq!(e.actor, Actor::Phone);
+        assert_eq!(e.evidence.as_deref(), Some(sid));
+        assert_eq!(e.at, noon());
+    }
+
+    // AND the scheduled reminder is suppressed
+    let m = w.message(&scheduled.id).await;
+    assert_eq!(m.status, MessageStatus::Suppressed);
+    assert_eq!(m.status_reason.as_deref(), Some("opted-out"));
+
+    // AND exactly one confirmation is queued
+    let texts = w.queued_texts().await;
+    assert_eq!(texts.len(), 1);
+    assert_eq!(texts[0].kind, MessageKind::Reply);
+    assert_eq!(texts[0].to, phone(CUSTOMER));
+    assert_eq!(texts[0].from, phone(DEALER_NUMBER));
+    assert_eq!(
+        texts[0].body,
+        "Demo Motors: you are unsubscribed and will receive no more texts. Reply START to resubscribe."
+    );
+
+    // AND a second STOP (a new text) changes nothing and is not answered again
+    let response = w
+        .call(signed(&sms("stop", "SM22222222222222222222222222222222")))
+        .await;
+    assert!(is_twiml(&response));
+    assert_eq!(w.queue.sent().len(), 1);
+    assert_eq!(w.ledger_len(), before + 4);
+}
+
+#[tokio::test]
+async fn agree_authorizes_the_pending_request() {
+    let w = World::new().await;
+    w.request_code(Category::Service, noon() - Duration::minutes(2))
+        .await;
+    w.queue.drain();
+
+    let sid = "SM33333333333333333333333333333333";
+    let response = w.call(signed(&sms("Agree", sid))).await;
+
+    assert!(is_twiml(&response));
+    assert_eq!(w.status(Category::Service).await, ConsentStatus::Authorized);
+    assert_eq!(w.status(Category::Accounting).await, ConsentStatus::None);
+    let ledger = w.store.ledger(&dealer(), &phone(CUSTOMER));
+    assert_eq!(ledger.len(), 1);
+    assert_eq!(ledger[0].event, ConsentEvent::GrantedByReply);
+    assert_eq!(ledger[0].evidence.as_deref(), Some(sid));
+    let texts = w.queued_texts().await;
+    assert_eq!(texts.len(), 1);
+    assert!(texts[0].body.contains("service texts"), "{}", texts[0].body);
+}
+
+#[tokio::test]
+async fn a_bad_signature_is_403_and_changes_nothing() {
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+    let before = w.ledger_len();
+    let stop = sms("STOP", "SM44444444444444444444444444444444");
+
+    // Signed with another token, unsigned, or with a mangled signature
+    let mut unsigned = request(&stop);
+    unsigned.headers_mut().remove("x-twilio-signature");
+    let mut mangled = signed(&stop);
+    let sig = mangled.headers()["x-twilio-signature"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    let flipped = if sig.starts_with('A') { "B" } else { "A" };
+    mangled.headers_mut().insert(
+        "x-twilio-signature",
+        format!("{flipped}{}", &sig[1..]).parse().unwrap(),
+    );
+    for req in [
+        signed_with(&stop, "some-other-auth-token"),
+        unsigned,
+        mangled,
+    ] {
+        assert_forbidden(&w.call(req).await);
+    }
+
+    // THEN nothing changed
+    assert_eq!(
+        w.status(Category::Accounting).await,
+        ConsentStatus::Authorized
+    );
+    assert_eq!(w.ledger_len(), before);
+    assert!(w.queue.sent().is_empty());
+    assert!(w.store.work_items().is_empty());
+
+    // AND the forged requests did not use up the MessageSid: the genuine one still acts
+    let response = w.call(signed(&stop)).await;
+    assert!(is_twiml(&response));
+    assert_eq!(w.status(Category::Accounting).await, ConsentStatus::Revoked);
+}
+
+#[tokio::test]
+async fn changing_one_signed_parameter_is_403() {
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+    let before = w.ledger_len();
+
+    // The fixture is correctly signed; its Body or From is changed in transit.
+    let fixture = event(INBOUND_SMS);
+    let signature = fixture["headers"]["x-twilio-signature"].clone();
+    for (name, value) in [
+        ("Body", "STOP"),
+        ("From", "+12025550144"),
+        ("NumMedia", "1"),
+    ] {
+        let mut tampered = with_form(fixture.clone(), &set(form(&fixture), name, value));
+        tampered["headers"]["x-twilio-signature"] = signature.clone();
+        assert_forbidden(&w.call(request(&tampered)).await);
+    }
+    // An added parameter
+    let mut extra = with_form(fixture.clone(), &set(form(&fixture), "OptOutType", "STOP"));
+    extra["headers"]["x-twilio-signature"] = signature.clone();
+    assert_forbidden(&w.call(request(&extra)).await);
+
+    assert_eq!(
+        w.status(Category::Accounting).await,
+        ConsentStatus::Authorized
+    );
+    assert_eq!(w.ledger_len(), before);
+    assert!(w.store.work_items().is_empty());
+    assert!(w.queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn the_same_message_sid_twice_acts_once() {
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+    let stop = sms("STOP", "SM55555555555555555555555555555555");
+
+    let first = w.call(signed(&stop)).await;
+    let ledger_after_first = w.ledger_len();
+    let second = w.call(signed(&stop)).await;
+
+    assert!(is_twiml(&first));
+    assert!(is_twiml(&second));
+    assert_eq!(w.ledger_len(), ledger_after_first);
+    assert_eq!(w.queue.sent().len(), 1, "one confirmation");
+
+    // An ordinary reply redelivered: one work item
+    let question = sms("What is my payoff?", "SM66666666666666666666666666666666");
+    assert!(is_twiml(&w.call(signed(&question)).await));
+    assert!(is_twiml(&w.call(signed(&question)).await));
+    assert_eq!(w.store.work_items().len(), 1);
+}
+
+#[tokio::test]
+async fn a_text_to_a_number_no_dealer_uses_is_ignored() {
+    let w = World::new().await;
+    let e = with_form(
+        event(INBOUND_SMS),
+        &set(form(&event(INBOUND_SMS)), "To", "+12025550198"),
+    );
+
+    let response = w.call(signed(&e)).await;
+
+    assert!(is_twiml(&response));
+    assert!(w.store.work_items().is_empty());
+    assert!(w.queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_webhook_that_is_not_a_form_is_415() {
+    let w = World::new().await;
+    let mut e = event(INBOUND_SMS);
+    e["headers"]["content-type"] = json!("application/json");
+
+    let response = w.call(request(&e)).await;
+
+    assert_eq!(response.status(), StatusCode::UNSUPPORTED_MEDIA_TYPE);
+    assert!(w.store.work_items().is_empty());
+}
+
+// ------------------------------------------------------------------ status callbacks
+
+/// The status fixture for `message`, with the carrier's message id and these fields.
+fn status_event(message: &Message, fields: &[(&str, &str)]) -> Value {
+    let e = with_query(event(INBOUND_STATUS), &format!("messageId={}", message.id));
+    let sid = message.carrier_message_id.clone().unwrap();
+    let mut f = set(set(form(&e), "MessageSid", &sid), "SmsSid", &sid);
+    for (k, v) in fields {
+        f = set(f, k, v);
+    }
+    with_form(e, &f)
+}
+
+#[tokio::test]
+async fn a_21610_status_callback_revokes_by_carrier() {
+    // GIVEN a reminder the carrier accepted
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+    let message = w.sent_reminder().await;
+    assert_eq!(message.status, MessageStatus::Sent);
+    let before = w.ledger_len();
+
+    // WHEN the carrier reports it undelivered with 21610 (the fixture's fields)
+    let e = status_event(&message, &[]);
+    assert_eq!(
+        form(&e).iter().find(|(k, _)| k == "ErrorCode").unwrap().1,
+        "21610"
+    );
+    let response = w.call(signed(&e)).await;
+
+    // THEN every category is revoked by the carrier, with the evidence
+    assert!(is_twiml(&response), "{response:?}");
+    let ledger = w.store.ledger(&dealer(), &phone(CUSTOMER));
+    let new = &ledger[before..];
+    assert_eq!(new.len(), 4);
+    let sid = message.carrier_message_id.clone().unwrap();
+    for e in new {
+        assert_eq!(e.event, ConsentEvent::RevokedByCarrier);
+        assert_eq!(e.actor, Actor::Carrier);
+        assert_eq!(e.evidence.as_deref(), Some(&*format!("{sid} error 21610")));
+    }
+    assert_eq!(w.status(Category::Accounting).await, ConsentStatus::Revoked);
+
+    // AND the message failed with the carrier's code
+    let m = w.message(&message.id).await;
+    assert_eq!(m.status, MessageStatus::Failed);
+    assert_eq!(m.status_reason.as_deref(), Some("carrier error 21610"));
+    assert!(w.bus.published().is_empty());
+}
+
+#[tokio::test]
+async fn a_delivered_status_callback_marks_the_message_delivered() {
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+    let message = w.sent_reminder().await;
+    let mut f = form(&status_event(&message, &[]));
+    f.retain(|(k, _)| k != "ErrorCode");
+    let e = with_form(
+        status_event(&message, &[]),
+        &set(
+            set(f, "MessageStatus", "delivered"),
+            "SmsStatus",
+            "delivered",
+        ),
+    );
+
+    let response = w.call(signed(&e)).await;
+
+    assert!(is_twiml(&response));
+    assert_eq!(
+        w.message(&message.id).await.status,
+        MessageStatus::Delivered
+    );
+    assert_eq!(
+        w.status(Category::Accounting).await,
+        ConsentStatus::Authorized
+    );
+}
+
+#[tokio::test]
+async fn a_status_callback_for_another_message_id_in_the_url_is_403() {
+    // The messageId is in the signed URL: changing it breaks the signature.
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+    let message = w.sent_reminder().await;
+    let e = status_event(&message, &[]);
+    let mut req = signed(&e);
+    let signature = req.headers()["x-twilio-signature"].clone();
+    let moved = with_query(e, "messageId=01JXA6Z3Q8M4V2N7K5P9R1T0WB");
+    req = request(&moved);
+    req.headers_mut().insert("x-twilio-signature", signature);
+
+    assert_forbidden(&w.call(req).await);
+    assert_eq!(
+        w.status(Category::Accounting).await,
+        ConsentStatus::Authorized
+    );
+    assert_eq!(w.message(&message.id).await.status, MessageStatus::Sent);
+}
+
+#[tokio::test]
+async fn without_a_public_base_url_the_request_url_is_signed() {
+    // API Gateway's host and x-forwarded-proto headers rebuild the same URL.
+    let mut w = World::new().await;
+    w.app.public_base_url = None;
+    let req = request(&event(INBOUND_SMS));
+    assert_eq!(
+        public_url(&req, None),
+        "http://127.0.0.1:3000/v1/carrier/twilio/inbound"
+    );
+
+    let response = w.call(req).await;
+
+    assert!(is_twiml(&response), "{response:?}");
+    assert_eq!(w.store.work_items().len(), 1);
+}

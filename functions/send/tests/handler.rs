@@ -1,0 +1,607 @@
+//! Handler tests of the send function: the API Gateway HTTP API v2 events in events/
+//! (changed only where a test needs it) handled in-process over the in-memory fakes.
+//!
+//! The customer has a Washington, D.C. number (+1 202 555 0143, America/New_York);
+//! `noon()` is Wednesday 2026-06-10 16:00 UTC = 12:00 EDT, inside the texting window.
+
+use std::sync::Arc;
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+use lambda_http::http::{header, StatusCode};
+use lambda_http::{Body, Request, Response};
+use serde_json::{json, Value};
+
+use consent::approval::{ApprovalCode, CodeHasher};
+use consent::fakes::{FakeQueue, InMemoryStore};
+use consent::message::{MessageKind, MessageStatus, Origin};
+use consent::ports::{Contact, ContactStore, Dealer, DealerStore};
+use consent::service::authorization::{self as auth, AuthorizationPorts};
+use consent::{AccountId, Category, ContactId, DealerId, MessageId, PhoneNumber, StaffUserId};
+use send::{handle, App};
+
+const SEND: &str = include_str!("../../../events/send-message.json");
+const SEND_SCHEDULED: &str = include_str!("../../../events/send-message-scheduled.json");
+const GET_MESSAGE: &str = include_str!("../../../events/send-get-message.json");
+const CANCEL: &str = include_str!("../../../events/send-cancel-message.json");
+const TEMPLATES: &str = include_str!("../../../events/send-templates.json");
+const HEALTH: &str = include_str!("../../../events/send-health.json");
+
+const DEALER: &str = "demo-dealer";
+const DEALER_NUMBER: &str = "+12025550100";
+const CUSTOMER: &str = "+12025550143";
+
+fn noon() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 10, 16, 0, 0).unwrap()
+}
+
+fn phone(s: &str) -> PhoneNumber {
+    PhoneNumber::from_e164(s).unwrap()
+}
+
+// ------------------------------------------------------------------ events
+
+fn event(fixture: &str) -> Value {
+    serde_json::from_str(fixture).expect("fixture is JSON")
+}
+
+fn request(event: &Value) -> Request {
+    lambda_http::request::from_str(&event.to_string()).expect("an API Gateway v2 event")
+}
+
+/// The fixture's JSON body, parsed (to change a field and put it back).
+fn body_of(event: &Value) -> Value {
+    serde_json::from_str(event["body"].as_str().unwrap()).unwrap()
+}
+
+fn with_body(mut event: Value, body: Value) -> Value {
+    event["body"] = Value::String(body.to_string());
+    event
+}
+
+fn edit_body(event: Value, edit: impl FnOnce(&mut Value)) -> Value {
+    let mut body = body_of(&event);
+    edit(&mut body);
+    with_body(event, body)
+}
+
+fn with_header(mut event: Value, name: &str, value: &str) -> Value {
+    event["headers"][name] = json!(value);
+    event
+}
+
+fn as_dealer(mut event: Value, dealer: &str) -> Value {
+    event["requestContext"]["authorizer"]["jwt"]["claims"]["dealer_id"] = json!(dealer);
+    event
+}
+
+/// Points `{messageId}` (and the raw path) at a message.
+fn for_message(mut event: Value, id: &str) -> Value {
+    let fixture_id = event["pathParameters"]["messageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    event["pathParameters"]["messageId"] = json!(id);
+    let path = event["rawPath"].as_str().unwrap().replace(&fixture_id, id);
+    event["rawPath"] = json!(path);
+    event["requestContext"]["http"]["path"] = json!(path);
+    event
+}
+
+fn without_authorizer(mut event: Value) -> Value {
+    event["requestContext"]
+        .as_object_mut()
+        .unwrap()
+        .remove("authorizer");
+    event
+}
+
+fn body_json(response: &Response<Body>) -> Value {
+    serde_json::from_slice(response.body().as_ref()).unwrap_or_else(|e| {
+        panic!(
+            "response body is not JSON ({e}): {:?}",
+            String::from_utf8_lossy(response.body().as_ref())
+        )
+    })
+}
+
+fn problem(response: &Response<Body>, status: StatusCode, slug: &str) -> Value {
+    let body = body_json(response);
+    assert_eq!(response.status(), status, "{body}");
+    assert_eq!(
+        response.headers()[header::CONTENT_TYPE],
+        "application/problem+json"
+    );
+    assert_eq!(body["type"], json!(format!("/problems/{slug}")), "{body}");
+    body
+}
+
+// ------------------------------------------------------------------ world
+
+struct World {
+    store: InMemoryStore,
+    queue: FakeQueue,
+    app: App,
+}
+
+impl World {
+    /// The demo dealer and contact C-1001 (account A-1001), stored through the ports;
+    /// no consent yet.
+    async fn new() -> Self {
+        let store = InMemoryStore::new();
+        let queue = FakeQueue::new();
+        let app = App {
+            dealers: Arc::new(store.clone()),
+            contacts: Arc::new(store.clone()),
+            consent: Arc::new(store.clone()),
+            messages: Arc::new(store.clone()),
+            queue: Arc::new(queue.clone()),
+            number_pool: Vec::new(),
+        };
+        store
+            .put_dealer(
+                &Dealer {
+                    id: dealer(),
+                    name: "Demo Motors".into(),
+                    texting_number: phone(DEALER_NUMBER),
+                    help_contact: None,
+                    time_zone: Some("America/New_York".into()),
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        store
+            .put_contact(
+                &Contact {
+                    id: ContactId::parse("C-1001").unwrap(),
+                    dealer_id: dealer(),
+                    name: "Maria Lopez".into(),
+                    phone: phone(CUSTOMER),
+                    account_ids: vec![AccountId::parse("A-1001").unwrap()],
+                    deal_ids: Vec::new(),
+                    time_zone: None,
+                    updated_at: noon() - Duration::days(30),
+                },
+                None,
+            )
+            .await
+            .unwrap();
+        World { store, queue, app }
+    }
+
+    /// The person authorizes `category` by reading the texted code back to staff
+    /// (the authorization service, as the authorize function runs it).
+    async fn grant(&self, category: Category) {
+        let hasher = CodeHasher::new("handler-test-code-hash-key").unwrap();
+        let ports = AuthorizationPorts {
+            dealers: &self.store,
+            contacts: &self.store,
+            consent: &self.store,
+            consent_writer: &self.store,
+            pending: &self.store,
+            limits: &self.store,
+            messages: &self.store,
+            queue: &self.queue,
+            hasher: &hasher,
+            number_pool: &[],
+        };
+        let staff = StaffUserId::parse("staff-1").unwrap();
+        let contact = ContactId::parse("C-1001").unwrap();
+        let at = noon() - Duration::hours(1);
+        auth::request(&ports, &dealer(), &staff, &contact, category, at)
+            .await
+            .unwrap();
+        // The code as the person's phone shows it: the newest queued text.
+        let newest = self.queue.sent().pop().expect("a queued code text");
+        let text = self.message(newest.envelope.message_id.as_str()).await;
+        assert_eq!(text.kind, MessageKind::ApprovalCode);
+        let code = text
+            .body
+            .split(|c: char| !c.is_ascii_digit())
+            .find(|t| t.len() == 6)
+            .unwrap();
+        auth::verify(
+            &ports,
+            &dealer(),
+            &staff,
+            &contact,
+            category,
+            &ApprovalCode::parse(code).unwrap(),
+            at,
+        )
+        .await
+        .unwrap();
+        // The code text is not what these tests look at.
+        self.queue.drain();
+    }
+
+    async fn call(&self, event: Value) -> Response<Body> {
+        self.call_at(event, noon()).await
+    }
+
+    async fn call_at(&self, event: Value, now: DateTime<Utc>) -> Response<Body> {
+        handle(&self.app, request(&event), now).await
+    }
+
+    fn template_messages(&self) -> Vec<consent::message::Message> {
+        self.store
+            .messages()
+            .into_iter()
+            .filter(|m| m.kind == MessageKind::Template)
+            .collect()
+    }
+
+    async fn message(&self, id: &str) -> consent::message::Message {
+        use consent::ports::MessageStore;
+        self.store
+            .message(&MessageId::parse(id).unwrap())
+            .await
+            .unwrap()
+            .expect("stored message")
+    }
+}
+
+fn dealer() -> DealerId {
+    DealerId::parse(DEALER).unwrap()
+}
+
+// ------------------------------------------------------------------ health, templates
+
+#[tokio::test]
+async fn health_answers_200_without_a_token() {
+    let w = World::new().await;
+    let e = event(HEALTH);
+    assert!(e["requestContext"].get("authorizer").is_none());
+    assert!(e["headers"].get("authorization").is_none());
+
+    let response = w.call(e).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_json(&response), json!({"status": "ok"}));
+}
+
+#[tokio::test]
+async fn templates_are_listed_with_category_and_placeholders() {
+    let w = World::new().await;
+
+    let response = w.call(event(TEMPLATES)).await;
+
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = body_json(&response);
+    let templates = body["templates"].as_array().unwrap();
+    let names: Vec<&str> = templates
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "auto-pay-failure",
+            "past-due-alert",
+            "text-to-pay-reminder",
+            "payment-received",
+            "service-reminder",
+            "appointment-confirmation",
+            "marketing-offer",
+        ]
+    );
+    let autopay = &templates[0];
+    assert_eq!(autopay["category"], "accounting");
+    assert_eq!(
+        autopay["placeholders"],
+        json!(["firstName", "amount", "dueDate", "paymentUrl"])
+    );
+    assert_eq!(templates[6]["category"], "marketing");
+
+    // AND without a token: 401
+    let response = w.call(without_authorizer(event(TEMPLATES))).await;
+    problem(&response, StatusCode::UNAUTHORIZED, "unauthorized");
+}
+
+// ------------------------------------------------------------------ POST /v1/messages
+
+#[tokio::test]
+async fn sending_without_consent_is_403_consent_required_naming_the_category() {
+    // GIVEN the person authorized service texts only
+    let w = World::new().await;
+    w.grant(Category::Service).await;
+
+    // WHEN staff send the (accounting) Auto Pay Failure template
+    let response = w.call(event(SEND)).await;
+
+    // THEN 403 consent-required naming the category, and nothing is stored or queued
+    let body = problem(&response, StatusCode::FORBIDDEN, "consent-required");
+    assert!(body["type"].as_str().unwrap().ends_with("consent-required"));
+    assert_eq!(body["category"], "accounting");
+    assert!(w.template_messages().is_empty());
+    assert!(w.queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn sending_with_consent_queues_the_message_202() {
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+
+    let response = w.call(event(SEND)).await;
+
+    // THEN 202 queued with the segment count
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert!(response.headers().get("idempotent-replayed").is_none());
+    let body = body_json(&response);
+    assert_eq!(body["status"], "queued");
+    assert_eq!(body["category"], "accounting");
+    assert_eq!(body["replayed"], false);
+    let id = body["messageId"].as_str().unwrap().to_owned();
+    let segments = body["segments"].as_u64().unwrap();
+    assert!(segments >= 1);
+
+    // AND the message is stored, rendered, and on the outbound queue
+    let m = w.message(&id).await;
+    assert_eq!(m.status, MessageStatus::Queued);
+    assert_eq!(u64::from(m.segments), segments);
+    assert_eq!(m.to, phone(CUSTOMER));
+    assert_eq!(m.from, phone(DEALER_NUMBER));
+    assert_eq!(m.template.as_deref(), Some("auto-pay-failure"));
+    assert_eq!(
+        m.origin,
+        Origin::Staff {
+            user: StaffUserId::parse("staff-1").unwrap()
+        }
+    );
+    assert_eq!(
+        m.notes.as_deref(),
+        Some("Customer asked for a text instead of a call.")
+    );
+    assert_eq!(m.account_id, Some(AccountId::parse("A-1001").unwrap()));
+    assert!(
+        m.body.starts_with(
+            "Demo Motors: Hi Maria, your automatic payment of $412.37 due Jun 15, 2026"
+        ),
+        "{}",
+        m.body
+    );
+    let queued = w.queue.sent();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].envelope.message_id.as_str(), id);
+    assert_eq!(queued[0].envelope.dealer_id, dealer());
+    assert_eq!(queued[0].delay_seconds, 0);
+}
+
+#[tokio::test]
+async fn the_same_idempotency_key_twice_returns_the_first_message() {
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+
+    let first = w.call(event(SEND)).await;
+    let second = w.call_at(event(SEND), noon() + Duration::seconds(20)).await;
+
+    assert_eq!(first.status(), StatusCode::ACCEPTED);
+    assert_eq!(second.status(), StatusCode::ACCEPTED);
+    assert_eq!(second.headers()["idempotent-replayed"], "true");
+    let (a, b) = (body_json(&first), body_json(&second));
+    assert_eq!(a["messageId"], b["messageId"]);
+    assert_eq!(b["replayed"], true);
+    assert_eq!(w.template_messages().len(), 1);
+    assert_eq!(w.queue.sent().len(), 1);
+
+    // AND the key with another body is refused
+    let other = edit_body(event(SEND), |b| b["variables"]["amount"] = json!("99.00"));
+    let response = w.call(other).await;
+    problem(
+        &response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "idempotency-key-reused",
+    );
+    assert_eq!(w.template_messages().len(), 1);
+
+    // AND another key sends again
+    let response = w
+        .call(with_header(event(SEND), "idempotency-key", "another-key-1"))
+        .await;
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    assert_ne!(body_json(&response)["messageId"], a["messageId"]);
+    assert_eq!(w.queue.sent().len(), 2);
+}
+
+#[tokio::test]
+async fn an_invalid_idempotency_key_is_400() {
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+
+    let response = w
+        .call(with_header(
+            event(SEND),
+            "idempotency-key",
+            &"k".repeat(256),
+        ))
+        .await;
+
+    problem(&response, StatusCode::BAD_REQUEST, "bad-request");
+    assert!(w.template_messages().is_empty());
+}
+
+#[tokio::test]
+async fn missing_template_variables_are_422() {
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+
+    let response = w
+        .call(edit_body(event(SEND), |b| {
+            b["variables"].as_object_mut().unwrap().remove("paymentUrl");
+        }))
+        .await;
+
+    let body = problem(
+        &response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "template-variables",
+    );
+    assert!(
+        body["detail"].as_str().unwrap().contains("paymentUrl"),
+        "{body}"
+    );
+    assert!(w.template_messages().is_empty());
+    assert!(w.queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn an_invalid_scheduled_at_is_422() {
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+
+    for bad in ["tomorrow at 10", "2026-06-11 10:00", "2026-06-11T10:00:00"] {
+        let response = w
+            .call(edit_body(event(SEND_SCHEDULED), |b| {
+                b["scheduledAt"] = json!(bad)
+            }))
+            .await;
+        let body = problem(
+            &response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-failed",
+        );
+        assert!(
+            body["detail"].as_str().unwrap().contains("scheduledAt"),
+            "{bad}: {body}"
+        );
+    }
+    // In the past, or more than a year ahead
+    for bad in ["2026-06-10T11:00:00-04:00", "2027-07-01T10:00:00-04:00"] {
+        let response = w
+            .call(edit_body(event(SEND_SCHEDULED), |b| {
+                b["scheduledAt"] = json!(bad)
+            }))
+            .await;
+        problem(
+            &response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-failed",
+        );
+    }
+    assert!(w.template_messages().is_empty());
+}
+
+#[tokio::test]
+async fn a_scheduled_message_waits_and_is_not_queued() {
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+
+    let response = w.call(event(SEND_SCHEDULED)).await;
+
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let body = body_json(&response);
+    assert_eq!(body["status"], "scheduled");
+    let send_at: DateTime<Utc> = body["sendAt"].as_str().unwrap().parse().unwrap();
+    assert_eq!(
+        send_at,
+        Utc.with_ymd_and_hms(2026, 6, 11, 14, 0, 0).unwrap()
+    );
+    assert!(w.queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_send_in_quiet_hours_is_deferred_to_the_morning() {
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+    // 22:30 EDT
+    let late = Utc.with_ymd_and_hms(2026, 6, 11, 2, 30, 0).unwrap();
+
+    let response = w.call_at(event(SEND), late).await;
+
+    assert_eq!(response.status(), StatusCode::ACCEPTED);
+    let body = body_json(&response);
+    assert_eq!(body["status"], "deferred");
+    assert_eq!(body["statusReason"], "quiet-hours");
+    let until: DateTime<Utc> = body["deferredUntil"].as_str().unwrap().parse().unwrap();
+    // 08:00 EDT
+    assert_eq!(until, Utc.with_ymd_and_hms(2026, 6, 11, 12, 0, 0).unwrap());
+    assert!(w.queue.sent().is_empty());
+}
+
+// ------------------------------------------------------------------ GET and DELETE
+
+#[tokio::test]
+async fn a_message_is_read_by_its_dealer_only() {
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+    let id = body_json(&w.call(event(SEND)).await)["messageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // WHEN its dealer reads it
+    let response = w.call(for_message(event(GET_MESSAGE), &id)).await;
+
+    // THEN 200 with the status and history
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = body_json(&response);
+    assert_eq!(body["messageId"], id.as_str());
+    assert_eq!(body["status"], "queued");
+    assert_eq!(body["contactId"], "C-1001");
+    assert_eq!(body["template"], "auto-pay-failure");
+    assert_eq!(body["history"][0]["status"], "queued");
+    assert_eq!(body["origin"], json!({"type": "staff", "user": "staff-1"}));
+
+    // AND another dealer gets 404, like an unknown id
+    let response = w
+        .call(as_dealer(
+            for_message(event(GET_MESSAGE), &id),
+            "other-dealer",
+        ))
+        .await;
+    problem(&response, StatusCode::NOT_FOUND, "not-found");
+    let response = w.call(event(GET_MESSAGE)).await;
+    problem(&response, StatusCode::NOT_FOUND, "not-found");
+}
+
+#[tokio::test]
+async fn a_scheduled_message_can_be_canceled() {
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+    let id = body_json(&w.call(event(SEND_SCHEDULED)).await)["messageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    // Another dealer cannot cancel it
+    let response = w
+        .call(as_dealer(for_message(event(CANCEL), &id), "other-dealer"))
+        .await;
+    problem(&response, StatusCode::NOT_FOUND, "not-found");
+    assert_eq!(w.message(&id).await.status, MessageStatus::Scheduled);
+
+    // WHEN its dealer cancels it
+    let later = noon() + Duration::minutes(5);
+    let response = w.call_at(for_message(event(CANCEL), &id), later).await;
+
+    // THEN 200 canceled, stored with the reason
+    assert_eq!(response.status(), StatusCode::OK);
+    let body = body_json(&response);
+    assert_eq!(body["status"], "canceled");
+    assert_eq!(body["statusReason"], "canceled by staff");
+    let m = w.message(&id).await;
+    assert_eq!(m.status, MessageStatus::Canceled);
+    assert_eq!(m.history.last().unwrap().at, later);
+
+    // AND canceling again answers the same
+    let response = w.call(for_message(event(CANCEL), &id)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(body_json(&response)["status"], "canceled");
+    assert!(w.queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_queued_message_cannot_be_canceled() {
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+    let id = body_json(&w.call(event(SEND)).await)["messageId"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+
+    let response = w.call(for_message(event(CANCEL), &id)).await;
+
+    let body = problem(&response, StatusCode::CONFLICT, "not-cancelable");
+    assert_eq!(body["messageStatus"], "queued");
+    assert_eq!(w.message(&id).await.status, MessageStatus::Queued);
+}

@@ -1,0 +1,638 @@
+//! The seed's whole journey, over HTTP only, as the portal and a phone would, on the
+//! local stack (emulator, functions under cargo lambda watch, gateway, fake carrier,
+//! bridge with a 2-second schedule). Every step asserts statuses, bodies, ledger
+//! entries and the fake carrier's inbox.
+
+use std::time::{Duration, Instant};
+
+use chrono::{DateTime, Timelike, Utc};
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+use stack_tests::{sdk_config, LocalStack};
+
+const DEALER: &str = "journey-motors";
+const ANN: &str = "+12025550143"; // on account A-1 and deal D-1
+const BEN: &str = "+12025550144"; // on deal D-1
+
+/// A zone where it is early afternoon now, so quiet hours never get in the way
+/// whenever the test runs (a 202 number: federal window only).
+fn daytime_zone(now: DateTime<Utc>) -> String {
+    let utc_hour = i64::from(now.hour());
+    // Etc/GMT+N is N hours behind UTC.
+    let behind = (utc_hour - 13).rem_euclid(24);
+    let behind = if behind > 12 { behind - 24 } else { behind };
+    match behind {
+        0 => "Etc/UTC".to_owned(),
+        n if n > 0 => format!("Etc/GMT+{n}"),
+        n => format!("Etc/GMT-{}", -n),
+    }
+}
+
+struct Portal {
+    http: Client,
+    base: String,
+    carrier: String,
+    token: String,
+    dealer_number: String,
+}
+
+impl Portal {
+    async fn call(&self, method: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        let mut req = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let res = req.send().await.expect("gateway answers");
+        let status = res.status();
+        let text = res.text().await.unwrap_or_default();
+        (
+            status,
+            serde_json::from_str(&text).unwrap_or(Value::String(text)),
+        )
+    }
+
+    async fn ok(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+        expected: StatusCode,
+    ) -> Value {
+        let (status, value) = self.call(method.clone(), path, body).await;
+        assert_eq!(status, expected, "{method} {path}: {value}");
+        value
+    }
+
+    /// Texts the fake carrier delivered to `to`, oldest first.
+    async fn inbox(&self, to: &str) -> Vec<Value> {
+        let url = format!("{}/messages?to={}", self.carrier, to.replace('+', "%2B"));
+        let all: Vec<Value> = self
+            .http
+            .get(url)
+            .send()
+            .await
+            .expect("carrier answers")
+            .json()
+            .await
+            .expect("json");
+        all.into_iter()
+            .filter(|m| m["to"] == to && m["from"] == self.dealer_number.as_str())
+            .collect()
+    }
+
+    /// Waits until `to` has more than `seen` texts; returns the newest.
+    async fn next_text(&self, to: &str, seen: usize) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(45);
+        loop {
+            let inbox = self.inbox(to).await;
+            if inbox.len() > seen {
+                return inbox[seen].clone();
+            }
+            assert!(
+                Instant::now() < deadline,
+                "no new text to {to} within 45 s (had {seen})"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    async fn reply(&self, from: &str, body: &str) {
+        let res = self
+            .http
+            .post(format!("{}/reply", self.carrier))
+            .json(&json!({"from": from, "to": self.dealer_number, "body": body}))
+            .send()
+            .await
+            .expect("carrier answers");
+        assert_eq!(
+            res.status(),
+            StatusCode::OK,
+            "reply {body:?}: {}",
+            res.text().await.unwrap_or_default()
+        );
+    }
+
+    async fn authorizations(&self, path: &str, contact: &str) -> Value {
+        let list = self.ok(Method::GET, path, None, StatusCode::OK).await;
+        list["contacts"]
+            .as_array()
+            .and_then(|cs| cs.iter().find(|c| c["id"] == contact))
+            .map(|c| c["authorizations"].clone())
+            .unwrap_or_else(|| panic!("{contact} not in {path}: {list}"))
+    }
+
+    async fn history(&self, contact: &str) -> Vec<(String, String)> {
+        let h = self
+            .ok(
+                Method::GET,
+                &format!("/v1/contacts/{contact}/consent-history"),
+                None,
+                StatusCode::OK,
+            )
+            .await;
+        h["entries"]
+            .as_array()
+            .expect("entries")
+            .iter()
+            .map(|e| {
+                (
+                    e["event"].as_str().unwrap_or("").to_owned(),
+                    e["category"].as_str().unwrap_or("").to_owned(),
+                )
+            })
+            .collect()
+    }
+
+    async fn wait_status(&self, message: &str, wanted: &[&str]) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(60);
+        loop {
+            let m = self
+                .ok(
+                    Method::GET,
+                    &format!("/v1/messages/{message}"),
+                    None,
+                    StatusCode::OK,
+                )
+                .await;
+            if wanted.iter().any(|w| m["status"] == *w) {
+                return m;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "message {message} never reached {wanted:?}: {m}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+
+    async fn send(&self, key: &str, body: Value) -> Value {
+        let res = self
+            .http
+            .post(format!("{}/v1/messages", self.base))
+            .bearer_auth(&self.token)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+            .await
+            .expect("gateway answers");
+        let status = res.status();
+        let value: Value = res.json().await.expect("json");
+        assert_eq!(status, StatusCode::ACCEPTED, "send {body}: {value}");
+        value
+    }
+}
+
+fn code_in(text: &str) -> String {
+    text.split(|c: char| !c.is_ascii_digit())
+        .find(|t| t.len() == 6)
+        .unwrap_or_else(|| panic!("no code in {text:?}"))
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_whole_journey_over_http() {
+    let stack = LocalStack::start("journey", &[]);
+    let now = Utc::now();
+    let zone = daytime_zone(now);
+    let dealer_number = "+12025550100".to_owned();
+    let portal = Portal {
+        http: Client::builder()
+            .timeout(Duration::from_secs(30))
+            .build()
+            .unwrap(),
+        base: stack.gateway.clone(),
+        carrier: stack.carrier.clone(),
+        token: stack.token(DEALER, "staff-7"),
+        dealer_number: dealer_number.clone(),
+    };
+
+    // Security first: no token, no entry.
+    let anonymous = portal
+        .http
+        .get(format!("{}/v1/accounts/A-1/contacts", stack.gateway))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
+
+    // The dealer's settings and two contacts on an account and a deal.
+    portal
+        .ok(Method::PUT, "/v1/dealer", Some(json!({"name": "Journey Motors", "textingNumber": dealer_number, "helpContact": "(202) 555-0199"})), StatusCode::OK)
+        .await;
+    portal
+        .ok(Method::PUT, "/v1/contacts/C-1", Some(json!({"name": "Ann", "phone": "(202) 555-0143", "accountIds": ["A-1"], "dealIds": ["D-1"], "timeZone": zone})), StatusCode::CREATED)
+        .await;
+    portal
+        .ok(Method::PUT, "/v1/contacts/C-2", Some(json!({"name": "Ben", "phone": "202.555.0144", "dealIds": ["D-1"], "timeZone": zone})), StatusCode::CREATED)
+        .await;
+    let on_account = portal
+        .ok(
+            Method::GET,
+            "/v1/accounts/A-1/contacts",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(on_account["contacts"].as_array().unwrap().len(), 1);
+    assert_eq!(on_account["contacts"][0]["phone"], ANN);
+    let on_deal = portal
+        .ok(Method::GET, "/v1/deals/D-1/contacts", None, StatusCode::OK)
+        .await;
+    assert_eq!(on_deal["contacts"].as_array().unwrap().len(), 2);
+    assert!(
+        on_deal["contacts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|c| c["phone"] == BEN),
+        "{on_deal}"
+    );
+    assert_eq!(
+        portal.authorizations("/v1/deals/D-1/contacts", "C-2").await["accounting"],
+        "none"
+    );
+
+    // Authorize accounting by code: the code text reaches the phone, staff type it in.
+    let pending = portal
+        .ok(
+            Method::POST,
+            "/v1/contacts/C-1/authorizations",
+            Some(json!({"category": "accounting"})),
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    assert_eq!(pending["status"], "pending");
+    assert_eq!(
+        portal
+            .authorizations("/v1/accounts/A-1/contacts", "C-1")
+            .await["accounting"],
+        "pending"
+    );
+    let code_text = portal.next_text(ANN, 0).await;
+    let body = code_text["body"].as_str().unwrap();
+    assert!(
+        body.contains("Journey Motors") && body.contains("AGREE") && body.contains("STOP"),
+        "{body}"
+    );
+    let code = code_in(body);
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let (status, problem) = portal
+        .call(
+            Method::POST,
+            "/v1/contacts/C-1/authorizations/accounting/verify",
+            Some(json!({"code": wrong})),
+        )
+        .await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{problem}");
+    assert_eq!(problem["attemptsLeft"], 4);
+    let verified = portal
+        .ok(
+            Method::POST,
+            "/v1/contacts/C-1/authorizations/accounting/verify",
+            Some(json!({"code": code})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(verified["status"], "authorized");
+    assert_eq!(verified["ledgerEntry"]["actor"]["id"], "staff-7");
+    assert_eq!(
+        portal
+            .authorizations("/v1/accounts/A-1/contacts", "C-1")
+            .await["accounting"],
+        "authorized"
+    );
+
+    // Authorize marketing by replying "Agree".
+    portal
+        .ok(
+            Method::POST,
+            "/v1/contacts/C-1/authorizations",
+            Some(json!({"category": "marketing"})),
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    portal.next_text(ANN, 1).await;
+    portal.reply(ANN, "Agree!").await;
+    let agreed = portal.next_text(ANN, 2).await;
+    assert!(
+        agreed["body"].as_str().unwrap().contains("marketing"),
+        "{agreed}"
+    );
+    assert_eq!(
+        portal
+            .authorizations("/v1/accounts/A-1/contacts", "C-1")
+            .await["marketing"],
+        "authorized"
+    );
+    let history = portal.history("C-1").await;
+    assert!(
+        history.contains(&("granted-by-code".into(), "accounting".into())),
+        "{history:?}"
+    );
+    assert!(
+        history.contains(&("granted-by-reply".into(), "marketing".into())),
+        "{history:?}"
+    );
+
+    // Send now: at the carrier within seconds, and the message shows sent (then delivered).
+    let payment_vars = json!({"firstName": "Ann", "amount": "412.50", "dueDate": "2026-12-01", "paymentUrl": "https://pay.example.com/a1"});
+    let sent = portal
+        .send("now-1", json!({"contactId": "C-1", "template": "auto-pay-failure", "variables": payment_vars, "notes": "left a voicemail"}))
+        .await;
+    assert_eq!(sent["status"], "queued");
+    let again = portal
+        .send("now-1", json!({"contactId": "C-1", "template": "auto-pay-failure", "variables": payment_vars, "notes": "left a voicemail"}))
+        .await;
+    assert_eq!(
+        again["messageId"], sent["messageId"],
+        "same Idempotency-Key, one message"
+    );
+    let text = portal.next_text(ANN, 3).await;
+    assert!(text["body"].as_str().unwrap().contains("$412.50"), "{text}");
+    let message = portal
+        .wait_status(sent["messageId"].as_str().unwrap(), &["sent", "delivered"])
+        .await;
+    assert_eq!(message["notes"], "left a voicemail");
+    assert_eq!(
+        portal.inbox(ANN).await.len(),
+        4,
+        "the idempotent retry sent nothing"
+    );
+
+    // Marketing to Ben, who authorized nothing: refused, naming the category.
+    let (status, problem) = portal
+        .call(Method::POST, "/v1/messages", Some(json!({"contactId": "C-2", "template": "marketing-offer", "variables": {"offer": "0% APR", "endDate": "2026-12-31", "offerUrl": "https://example.com/o"}})))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
+    assert_eq!(problem["category"], "marketing");
+
+    // Scheduled for later: delivered then, not before.
+    let at = Utc::now() + chrono::Duration::seconds(12);
+    let scheduled = portal
+        .send("later-1", json!({"contactId": "C-1", "template": "past-due-alert", "variables": payment_vars, "scheduledAt": at.to_rfc3339()}))
+        .await;
+    assert_eq!(scheduled["status"], "scheduled");
+    let later = portal.next_text(ANN, 4).await;
+    let arrived: DateTime<Utc> = later["at"].as_str().unwrap().parse().unwrap();
+    assert!(
+        arrived >= at - chrono::Duration::seconds(1),
+        "arrived {arrived} before {at}"
+    );
+    portal
+        .wait_status(
+            scheduled["messageId"].as_str().unwrap(),
+            &["sent", "delivered"],
+        )
+        .await;
+
+    // Text to Pay: reminder, PAY, CONFIRM -> TextToPayConfirmed on the bus.
+    let sdk = sdk_config(&stack.emulator).await;
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let events = aws_sdk_eventbridge::Client::new(&sdk);
+    let bus = stack
+        .resources
+        .get("EVENT_BUS_NAME")
+        .expect("bus name")
+        .clone();
+    let observed = sqs
+        .create_queue()
+        .queue_name(format!("{}-observed", stack.stack))
+        .send()
+        .await
+        .unwrap();
+    let observed_url = observed.queue_url.unwrap();
+    let observed_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&observed_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    events
+        .put_rule()
+        .name("observe-payments")
+        .event_bus_name(&bus)
+        .event_pattern(r#"{"detail-type":["TextToPayConfirmed"]}"#)
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule("observe-payments")
+        .event_bus_name(&bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("q")
+                .arn(observed_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    let reminder = portal
+        .send("pay-1", json!({"contactId": "C-1", "template": "text-to-pay-reminder", "variables": {"firstName": "Ann", "amount": "99.95", "dueDate": "2026-12-05"}}))
+        .await;
+    portal.next_text(ANN, 5).await;
+    portal
+        .wait_status(
+            reminder["messageId"].as_str().unwrap(),
+            &["sent", "delivered"],
+        )
+        .await;
+    portal.reply(ANN, "PAY").await;
+    let ask = portal.next_text(ANN, 6).await;
+    assert!(
+        ask["body"].as_str().unwrap().contains("CONFIRM")
+            && ask["body"].as_str().unwrap().contains("99.95"),
+        "{ask}"
+    );
+    portal.wait_for_sent_count(ANN, 7).await;
+    portal.reply(ANN, "confirm").await;
+    portal.next_text(ANN, 7).await;
+    let mut confirmed = None;
+    for _ in 0..20 {
+        let out = sqs
+            .receive_message()
+            .queue_url(&observed_url)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        if let Some(m) = out.messages.unwrap_or_default().into_iter().next() {
+            confirmed = Some(serde_json::from_str::<Value>(m.body.as_deref().unwrap()).unwrap());
+            break;
+        }
+    }
+    let confirmed = confirmed.expect("TextToPayConfirmed on the bus");
+    assert_eq!(confirmed["detail-type"], "TextToPayConfirmed");
+    assert_eq!(confirmed["detail"]["dealerId"], DEALER);
+    assert_eq!(confirmed["detail"]["amount"], "99.95");
+    assert_eq!(confirmed["detail"]["contactId"], "C-1");
+
+    // A free-text reply lands in the replies queue, linked to the contact; worked by one user.
+    portal.reply(ANN, "Can I come in Saturday instead?").await;
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let item = loop {
+        let items = portal
+            .ok(
+                Method::GET,
+                "/v1/queues/replies/items?contactId=C-1",
+                None,
+                StatusCode::OK,
+            )
+            .await;
+        if let Some(i) = items["items"].as_array().and_then(|a| a.first()).cloned() {
+            break i;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the reply never reached the queue"
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    assert_eq!(item["text"], "Can I come in Saturday instead?");
+    assert_eq!(item["accountId"], "A-1");
+    let item_path = format!("/v1/queues/replies/items/{}", item["id"].as_str().unwrap());
+    portal
+        .ok(
+            Method::POST,
+            &format!("{item_path}/claim"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    let other = Portal {
+        token: stack.token(DEALER, "staff-8"),
+        http: portal.http.clone(),
+        base: portal.base.clone(),
+        carrier: portal.carrier.clone(),
+        dealer_number: dealer_number.clone(),
+    };
+    let (status, problem) = other
+        .call(Method::POST, &format!("{item_path}/claim"), None)
+        .await;
+    assert_eq!(status, StatusCode::CONFLICT, "{problem}");
+    assert_eq!(problem["claimedBy"], "staff-7");
+    portal
+        .ok(
+            Method::POST,
+            &format!("{item_path}/resolve"),
+            Some(json!({"note": "moved to Saturday"})),
+            StatusCode::OK,
+        )
+        .await;
+    let open = portal
+        .ok(
+            Method::GET,
+            "/v1/queues/replies/items",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert!(open["items"].as_array().unwrap().is_empty(), "{open}");
+
+    // STOP: every category revoked, the pending scheduled text suppressed, one confirmation.
+    let pending_later = portal
+        .send("later-2", json!({"contactId": "C-1", "template": "past-due-alert", "variables": payment_vars, "scheduledAt": (Utc::now() + chrono::Duration::hours(2)).to_rfc3339()}))
+        .await;
+    let before_stop = portal.inbox(ANN).await.len();
+    portal.reply(ANN, "Stop texting me please").await;
+    portal.next_text(ANN, before_stop).await;
+    let auths = portal
+        .authorizations("/v1/accounts/A-1/contacts", "C-1")
+        .await;
+    for c in ["accounting", "service", "sales", "marketing"] {
+        assert_eq!(auths[c], "revoked", "{auths}");
+    }
+    let suppressed = portal
+        .wait_status(
+            pending_later["messageId"].as_str().unwrap(),
+            &["suppressed"],
+        )
+        .await;
+    assert_eq!(suppressed["statusReason"], "opted-out");
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(
+        portal.inbox(ANN).await.len(),
+        before_stop + 1,
+        "exactly one confirmation"
+    );
+
+    // START restores what STOP removed.
+    portal.reply(ANN, "START").await;
+    portal.next_text(ANN, before_stop + 1).await;
+    let auths = portal
+        .authorizations("/v1/accounts/A-1/contacts", "C-1")
+        .await;
+    assert_eq!(auths["accounting"], "authorized");
+    assert_eq!(auths["marketing"], "authorized");
+    assert_eq!(auths["service"], "revoked");
+
+    // Unsubscribe one category in the portal.
+    portal
+        .ok(
+            Method::DELETE,
+            "/v1/contacts/C-1/authorizations/marketing",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(
+        portal
+            .authorizations("/v1/accounts/A-1/contacts", "C-1")
+            .await["marketing"],
+        "revoked"
+    );
+    let history = portal.history("C-1").await;
+    for expected in [
+        ("revoked-by-reply", "accounting"),
+        ("restored-by-start", "accounting"),
+        ("revoked-by-portal", "marketing"),
+    ] {
+        assert!(
+            history.contains(&(expected.0.into(), expected.1.into())),
+            "{expected:?} not in {history:?}"
+        );
+    }
+
+    // An automated AutoPayFailed event sends its template.
+    let before_auto = portal.inbox(ANN).await.len();
+    let detail = json!({"dealerId": DEALER, "contactId": "C-1", "accountId": "A-1", "variables": {"firstName": "Ann", "amount": "55.00", "dueDate": "2026-12-10", "paymentUrl": "https://pay.example.com/a1"}});
+    let put = events
+        .put_events()
+        .entries(
+            aws_sdk_eventbridge::types::PutEventsRequestEntry::builder()
+                .event_bus_name(&bus)
+                .source("dms")
+                .detail_type("AutoPayFailed")
+                .detail(detail.to_string())
+                .build(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.failed_entry_count, 0);
+    let auto = portal.next_text(ANN, before_auto).await;
+    assert!(auto["body"].as_str().unwrap().contains("$55.00"), "{auto}");
+}
+
+impl Portal {
+    /// Waits until every text to `to` so far is sent (the carrier keeps order per number).
+    async fn wait_for_sent_count(&self, to: &str, count: usize) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while self.inbox(to).await.len() < count {
+            assert!(
+                Instant::now() < deadline,
+                "fewer than {count} texts to {to}"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
+}
