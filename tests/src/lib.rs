@@ -317,17 +317,21 @@ fn tail(text: &str) -> String {
 }
 
 impl Drop for LocalStack {
+    /// SIGTERM to the orchestrator, which stops every child's process group (as Ctrl-C
+    /// does); SIGKILL to its group only if it has not exited within 30 s.
     fn drop(&mut self) {
-        let pgid = format!("-{}", self.child.id());
-        let _ = Command::new("kill").args(["-TERM", &pgid]).status();
-        let deadline = Instant::now() + Duration::from_secs(20);
+        let pid = self.child.id().to_string();
+        let _ = Command::new("kill").args(["-s", "TERM", "--", &pid]).status();
+        let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return;
             }
             std::thread::sleep(Duration::from_millis(200));
         }
-        let _ = Command::new("kill").args(["-KILL", &pgid]).status();
+        let group = format!("-{pid}");
+        let _ = Command::new("kill").args(["-s", "KILL", "--", &group]).status();
+        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }
