@@ -321,7 +321,9 @@ impl Drop for LocalStack {
     /// does); SIGKILL to its group only if it has not exited within 30 s.
     fn drop(&mut self) {
         let pid = self.child.id().to_string();
-        let _ = Command::new("kill").args(["-s", "TERM", "--", &pid]).status();
+        let _ = Command::new("kill")
+            .args(["-s", "TERM", "--", &pid])
+            .status();
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if let Ok(Some(_)) = self.child.try_wait() {
@@ -330,7 +332,9 @@ impl Drop for LocalStack {
             std::thread::sleep(Duration::from_millis(200));
         }
         let group = format!("-{pid}");
-        let _ = Command::new("kill").args(["-s", "KILL", "--", &group]).status();
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--", &group])
+            .status();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }

@@ -652,3 +652,69 @@ async fn encode_first_cursor(s: &DynamoStore) -> String {
     .next_cursor
     .expect("more than one item")
 }
+
+#[tokio::test]
+async fn overlapping_dispatch_runs_queue_each_message_once() {
+    use consent::service::sending::{dispatch, DispatchPorts};
+    // GIVEN 30 template messages due now, for a number with consent
+    let stack = Stack::create("dispatch").await;
+    let s = store(&stack).await;
+    let p = phone("(202) 555-0143");
+    let grant = entry(Category::Accounting, ConsentEvent::GrantedByCode, t(11, 0));
+    s.append(
+        &dealer_id(),
+        &p,
+        0,
+        std::slice::from_ref(&grant),
+        &ConsentState::from_ledger([&grant]),
+        &[],
+    )
+    .await
+    .unwrap();
+    for i in 0..30 {
+        let mut m = message(
+            &format!("01JMSG0000000000000000D{i:03}"),
+            MessageStatus::Scheduled,
+            t(16, 0),
+        );
+        m.recipient_time_zone = Some("America/New_York".into());
+        s.create(&m, None).await.unwrap();
+    }
+    let url = stack.var("OUTBOUND_QUEUE_URL").to_owned();
+    let sqs = aws_sdk_sqs::Client::new(&stack.sdk);
+    let queue = SqsOutboundQueue::new(sqs.clone(), url.clone());
+    let ports = DispatchPorts {
+        consent: &s,
+        messages: &s,
+        queue: &queue,
+    };
+    // WHEN two runs overlap (12:00 EDT)
+    let (a, b) = tokio::join!(
+        dispatch(&ports, 0..4, t(16, 0), 100),
+        dispatch(&ports, 0..4, t(16, 0), 100)
+    );
+    let (a, b) = (a.unwrap(), b.unwrap());
+    // THEN between them every message was marked once and sent once
+    assert_eq!(a.queued + b.queued, 30, "{a:?} {b:?}");
+    let mut seen = std::collections::BTreeMap::new();
+    for _ in 0..20 {
+        let out = sqs
+            .receive_message()
+            .queue_url(&url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        let batch = out.messages.unwrap_or_default();
+        for m in &batch {
+            let env: OutboundEnvelope = serde_json::from_str(m.body.as_deref().unwrap()).unwrap();
+            *seen.entry(env.message_id.to_string()).or_insert(0) += 1;
+        }
+        if batch.is_empty() && seen.len() == 30 {
+            break;
+        }
+    }
+    assert_eq!(seen.len(), 30);
+    assert!(seen.values().all(|n| *n == 1), "{seen:?}");
+}

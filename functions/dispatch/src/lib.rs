@@ -33,8 +33,9 @@ pub async fn handle(app: &App, now: DateTime<Utc>) -> Result<DispatchReport, Dom
     // Bounded: at most 100 passes.
     for _ in 0..100 {
         let report = dispatch(&ports, 0..app.shards, now, app.page).await?;
-        let handled = report.queued + report.deferred + report.suppressed;
+        let handled = report.queued + report.requeued + report.deferred + report.suppressed;
         total.queued += report.queued;
+        total.requeued += report.requeued;
         total.deferred += report.deferred;
         total.suppressed += report.suppressed;
         total.skipped += report.skipped;

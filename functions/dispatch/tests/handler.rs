@@ -143,6 +143,11 @@ impl World {
         )
         .await
         .unwrap();
+        // The code text was delivered back then (delivery is not under test here);
+        // otherwise dispatch would rightly requeue it as never picked up.
+        let mut delivered = text;
+        delivered.transition(consent::message::MessageStatus::Sent, at, None);
+        self.store.put_message_raw(delivered);
         self.queue.drain();
     }
 
@@ -299,20 +304,29 @@ async fn a_message_due_in_quiet_hours_is_deferred_to_the_window() {
 }
 
 #[tokio::test]
-async fn when_the_queue_refuses_the_message_keeps_waiting_for_the_next_run() {
+async fn when_the_queue_refuses_the_message_a_later_run_requeues_it() {
+    // GIVEN a due message and a queue that refuses the next send
     let w = World::new().await;
     let now = fired_at();
     let m = w.schedule("C-1001", now).await;
     w.queue.fail_next(1);
 
+    // WHEN the schedule fires THEN it is marked queued but the send failed
     let report = handle(&w.app, now).await.unwrap();
-
     assert_eq!(report.failed, 1);
-    assert_eq!(report.queued, 0);
-    assert_eq!(w.message(&m.id).await.status, MessageStatus::Scheduled);
-
-    let report = handle(&w.app, now + Duration::minutes(1)).await.unwrap();
-    assert_eq!(report.queued, 1);
     assert_eq!(w.message(&m.id).await.status, MessageStatus::Queued);
+    assert!(w.queue.sent().is_empty());
+
+    // AND a run a minute later leaves it alone (it may still be on its way)
+    let report = handle(&w.app, now + Duration::minutes(1)).await.unwrap();
+    assert_eq!(report.requeued, 0);
+    assert!(w.queue.sent().is_empty());
+
+    // AND once it counts as lost, a run puts it on the queue again, once
+    let report = handle(&w.app, now + Duration::minutes(6)).await.unwrap();
+    assert_eq!(report.requeued, 1);
+    assert_eq!(w.queue.sent().len(), 1);
+    let report = handle(&w.app, now + Duration::minutes(6)).await.unwrap();
+    assert_eq!(report.requeued, 0);
     assert_eq!(w.queue.sent().len(), 1);
 }

@@ -759,9 +759,11 @@ impl MessageStore for DynamoStore {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression("#status = :expected")
+            .condition_expression("#status = :expected AND size(#history) = :seen")
             .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#history", "history")
             .expression_attribute_values(":expected", s(expected.as_str()))
+            .expression_attribute_values(":seen", n(message.history.len().saturating_sub(1)))
             .send()
             .await;
         match result {
@@ -829,7 +831,7 @@ impl MessageStore for DynamoStore {
             .iter()
             .map(message_from)
             // The index is eventually consistent: keep only what is still waiting.
-            .filter(|m| m.as_ref().map(|m| m.status.is_waiting()).unwrap_or(true))
+            .filter(|m| m.as_ref().map(|m| m.index_time().is_some()).unwrap_or(true))
             .collect()
     }
 

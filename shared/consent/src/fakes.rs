@@ -393,7 +393,7 @@ impl MessageStore for InMemoryStore {
     async fn save(&self, message: &Message, expected: MessageStatus) -> StoreResult<()> {
         let mut s = self.lock();
         match s.messages.get_mut(&message.id) {
-            Some(m) if m.status == expected => {
+            Some(m) if m.status == expected && m.history.len() + 1 == message.history.len() => {
                 *m = message.clone();
                 Ok(())
             }
@@ -422,10 +422,10 @@ impl MessageStore for InMemoryStore {
             .lock()
             .messages
             .values()
-            .filter(|m| m.status.is_waiting() && m.send_at <= until)
+            .filter(|m| m.index_time().is_some_and(|t| t <= until))
             .cloned()
             .collect();
-        due.sort_by_key(|m| m.send_at);
+        due.sort_by_key(|m| m.index_time());
         due.truncate(limit as usize);
         Ok(due)
     }

@@ -15,6 +15,9 @@ use crate::ids::{AccountId, ContactId, DealId, DealerId, MessageId, StaffUserId}
 use crate::phone::PhoneNumber;
 use crate::sms::Encoding;
 
+/// A queued message not claimed by delivery within this long is queued again.
+pub const REQUEUE_AFTER: chrono::Duration = chrono::Duration::minutes(5);
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MessageStatus {
@@ -153,6 +156,27 @@ impl Message {
         self.status = status;
         self.status_reason = reason.clone();
         self.history.push(StatusChange { status, at, reason });
+    }
+
+    /// Where the message sits in the due-time index, if anywhere: a waiting message at
+    /// its send time; a queued one at the moment it counts as lost (queued but never
+    /// picked up, e.g. the queue send failed after the status was written), so dispatch
+    /// puts it on the queue again. Delivery removes it from the index when it claims it.
+    pub fn index_time(&self) -> Option<DateTime<Utc>> {
+        match self.status {
+            MessageStatus::Scheduled | MessageStatus::Deferred => Some(self.send_at),
+            MessageStatus::Queued => {
+                let queued_at = self
+                    .history
+                    .iter()
+                    .rev()
+                    .find(|h| h.status == MessageStatus::Queued)
+                    .map(|h| h.at)
+                    .unwrap_or(self.created_at);
+                Some(queued_at + REQUEUE_AFTER)
+            }
+            _ => None,
+        }
     }
 
     /// Is consent needed for this message at delivery?

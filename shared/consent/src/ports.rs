@@ -220,11 +220,16 @@ pub trait MessageStore: Send + Sync {
         dealer: &DealerId,
         key: &str,
     ) -> StoreResult<Option<IdempotencyRecord>>;
-    /// Replaces the message if its stored status is still `expected` (`Conflict` otherwise).
+    /// Replaces the message if its stored status is still `expected` and it has not
+    /// changed since it was read: the new version carries exactly one more history entry
+    /// than the stored one (`Conflict` otherwise). Every transition appends one entry, so
+    /// this is an optimistic lock that also covers same-status transitions (a requeue).
     async fn save(&self, message: &Message, expected: MessageStatus) -> StoreResult<()>;
     /// queued -> sending, atomically, returning the claimed message.
     async fn claim(&self, id: &MessageId, at: DateTime<Utc>) -> StoreResult<Claim>;
-    /// Waiting messages of one shard of the time index due at or before `until`.
+    /// Messages of one shard of the time index whose index time (see
+    /// `Message::index_time`) is at or before `until`: waiting ones that are due and
+    /// queued ones that were never picked up.
     async fn due(&self, shard: u32, until: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Message>>;
     /// Messages to a number from a dealer that are in one of `statuses`.
     async fn by_recipient(

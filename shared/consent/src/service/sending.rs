@@ -293,6 +293,8 @@ pub struct DispatchPorts<'a> {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DispatchReport {
     pub queued: usize,
+    /// Queued before but never picked up: put on the queue again.
+    pub requeued: usize,
     pub deferred: usize,
     pub suppressed: usize,
     /// Lost a conditional write to another run or a cancel: left alone.
@@ -306,9 +308,12 @@ pub const DISPATCH_HORIZON_SECONDS: i64 = 60;
 
 /// Moves due messages of the given shards to the outbound queue.
 ///
-/// Order matters for safety: the queue send happens before the status write, so a
-/// crash in between only causes a duplicate queue record (deliver's claim makes the
-/// carrier call once), never a message marked queued that is not on the queue.
+/// Each message is first marked queued with a conditional write (status and version),
+/// so overlapping runs queue it once; only the runs that won send it, in batches of
+/// ten. A message marked queued whose queue send failed, or whose process died before
+/// sending, stays in the due index at its requeue time (`Message::index_time`) and is
+/// queued again by a later run; delivery's claim makes the carrier call once even if
+/// a message ever reaches the queue twice.
 pub async fn dispatch(
     ports: &DispatchPorts<'_>,
     shards: std::ops::Range<u32>,
@@ -323,7 +328,10 @@ pub async fn dispatch(
     }
     // Consent for every (dealer, number) in one batched read per dealer.
     let mut by_dealer: HashMap<DealerId, Vec<PhoneNumber>> = HashMap::new();
-    for m in due.iter().filter(|m| m.needs_consent()) {
+    for m in due
+        .iter()
+        .filter(|m| m.needs_consent() && m.status.is_waiting())
+    {
         by_dealer
             .entry(m.dealer_id.clone())
             .or_default()
@@ -337,9 +345,30 @@ pub async fn dispatch(
             consent.insert((dealer.clone(), phone), state);
         }
     }
-    let mut to_queue = Vec::new();
+    let mut won = Vec::new();
     for mut m in due {
         let expected = m.status;
+        if expected == MessageStatus::Queued {
+            // Queued long ago and never picked up: put it on the queue again.
+            if m.index_time().is_some_and(|t| t <= now) {
+                m.transition(
+                    MessageStatus::Queued,
+                    now,
+                    Some("requeued: not picked up".into()),
+                );
+                let mut requeued = 0;
+                tally(
+                    ports.messages.save(&m, expected).await,
+                    &mut requeued,
+                    &mut report.skipped,
+                )?;
+                if requeued == 1 {
+                    report.requeued += 1;
+                    won.push(m);
+                }
+            }
+            continue;
+        }
         if m.needs_consent() {
             let allowed = consent
                 .get(&(m.dealer_id.clone(), m.to.clone()))
@@ -374,27 +403,32 @@ pub async fn dispatch(
                 continue;
             }
         }
-        to_queue.push((m, expected));
+        m.transition(MessageStatus::Queued, now, None);
+        let mut marked = 0;
+        tally(
+            ports.messages.save(&m, expected).await,
+            &mut marked,
+            &mut report.skipped,
+        )?;
+        if marked == 1 {
+            report.queued += 1;
+            won.push(m);
+        }
     }
-    let outbound: Vec<Outbound> = to_queue
+    let outbound: Vec<Outbound> = won
         .iter()
-        .map(|(m, _)| Outbound {
+        .map(|m| Outbound {
             envelope: OutboundEnvelope::new(m.dealer_id.clone(), m.id.clone(), now),
             delay_seconds: (m.send_at - now).num_seconds().clamp(0, 900) as u32,
         })
         .collect();
-    let failed = ports.queue.enqueue(&outbound).await?;
-    for (mut m, expected) in to_queue {
-        if failed.contains(&m.id) {
-            report.failed += 1;
-            continue;
+    match ports.queue.enqueue(&outbound).await {
+        // Not lost: they stay queued in the index and a later run requeues them.
+        Ok(failed) => report.failed += failed.len(),
+        Err(e) => {
+            tracing::warn!(error = %e, count = outbound.len(), "queue send failed; a later run requeues");
+            report.failed += outbound.len();
         }
-        m.transition(MessageStatus::Queued, now, None);
-        tally(
-            ports.messages.save(&m, expected).await,
-            &mut report.queued,
-            &mut report.skipped,
-        )?;
     }
     Ok(report)
 }
