@@ -45,7 +45,7 @@ test-local: venv ## tests of the local stack (infra/local/tests)
 CARGO ?= cargo
 CARGO_FEATURES := --workspace --all-targets --all-features
 
-.PHONY: fmt fmt-check clippy test-rust bench-lib deploy
+.PHONY: fmt fmt-check clippy test-rust bench-lib bench-build deploy
 
 fmt: ## format the code
 	$(CARGO) fmt --all
@@ -69,7 +69,11 @@ build: venv ## release build of every function with cargo-lambda (x86_64 here; a
 bench-lib: ## criterion benchmarks of the consent library
 	$(CARGO) bench -p consent --bench domain
 
-bench: bench-lib ## every benchmark
+bench-build: ## release binaries of every function, the hello-world reference and the bench tool
+	$(CARGO) build --release --workspace --bins
+
+bench: venv bench-build ## system benchmarks: cold start, requests/message, throughput, dispatch burst, latency -> target/bench/latest.json
+	target/release/bench $(BENCH_ONLY)
 
 deploy: ## deploy with SAM (needs the AWS SAM CLI and credentials): make deploy STACK=texting-prod
 	sam build --template-file infra/template.yaml --beta-features

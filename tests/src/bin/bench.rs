@@ -1,0 +1,1020 @@
+//! `make bench`: cold start, AWS requests per delivered message, end-to-end throughput,
+//! the dispatch burst and portal latency, each next to a reference measured in the same
+//! run. Prints a table and writes `target/bench/latest.json`.
+//!
+//! Needs the release binaries (`make bench` builds them) and the project's virtualenv
+//! (the emulator and the local stack). Every loop is bounded in count and time.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use aws_smithy_runtime_api::box_error::BoxError;
+use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::Intercept;
+use aws_smithy_runtime_api::client::orchestrator::Metadata;
+use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
+use aws_smithy_types::config_bag::ConfigBag;
+use chrono::{Timelike, Utc};
+use serde_json::{json, Map, Value};
+use tokio::io::{AsyncBufReadExt, BufReader};
+
+use consent::fakes::FakeCarrier;
+use consent::ledger::{Actor, ConsentEvent, ConsentState, LedgerEntry};
+use consent::message::{
+    Message, MessageKind, MessageStatus, Origin, OutboundEnvelope, StatusChange,
+};
+use consent::ports::{ConsentWriter, Contact, ContactStore, Dealer, DealerStore, MessageStore};
+use consent::service::delivery::{deliver, DeliverPorts};
+use consent::service::sending::{dispatch, request_send, DispatchPorts, SendPorts, SendRequest};
+use consent::{Category, ContactId, DealerId, MessageId, PhoneNumber, StaffUserId};
+use consent_adapters::{DynamoStore, SqsOutboundQueue};
+use stack_tests::{repo_root, LocalStack, Stack};
+
+const FUNCTIONS: [&str; 7] = [
+    "authorize",
+    "inbound",
+    "send",
+    "automate",
+    "queues",
+    "dispatch",
+    "deliver",
+];
+const COLD_RUNS: usize = 15;
+
+fn median(mut v: Vec<f64>) -> f64 {
+    v.sort_by(|a, b| a.total_cmp(b));
+    v.get(v.len() / 2).copied().unwrap_or(f64::NAN)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+fn round(x: f64, digits: i32) -> f64 {
+    let f = 10f64.powi(digits);
+    (x * f).round() / f
+}
+
+// ------------------------------------------------------------------ cold start
+
+/// One start: process spawn to the first request on a runtime API served here.
+async fn start_once(bin: &Path, name: &str) -> Option<(f64, u64)> {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.ok()?;
+    let addr = listener.local_addr().ok()?;
+    let mut cmd = tokio::process::Command::new(bin);
+    cmd.env_clear()
+        .env("PATH", "/usr/bin:/bin")
+        .env("AWS_LAMBDA_RUNTIME_API", addr.to_string())
+        .env("AWS_LAMBDA_FUNCTION_NAME", name)
+        .env("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "128")
+        .env("AWS_LAMBDA_FUNCTION_VERSION", "1")
+        .env("AWS_LAMBDA_LOG_GROUP_NAME", "bench")
+        .env("AWS_LAMBDA_LOG_STREAM_NAME", "bench")
+        .env("AWS_REGION", "us-east-1")
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_ENDPOINT_URL", "http://127.0.0.1:9")
+        .env("TABLE_NAME", "bench")
+        .env(
+            "OUTBOUND_QUEUE_URL",
+            "http://127.0.0.1:9/000000000000/bench",
+        )
+        .env("EVENT_BUS_NAME", "bench")
+        .env("CODE_HASH_KEY", "bench-code-hash-key-0123456789")
+        .env("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000")
+        .env("TWILIO_AUTH_TOKEN", "bench")
+        .env("CARRIER_BASE_URL", "http://127.0.0.1:9")
+        .env("PUBLIC_BASE_URL", "http://127.0.0.1:9")
+        .env("DUE_SHARDS", "16")
+        .env("RUST_LOG", "info")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .kill_on_drop(true);
+    let started = Instant::now();
+    let mut child = cmd.spawn().ok()?;
+    let pid = child.id()?;
+    let accepted = tokio::time::timeout(Duration::from_secs(10), async {
+        let (stream, _) = listener.accept().await.ok()?;
+        let mut line = String::new();
+        BufReader::new(stream).read_line(&mut line).await.ok()?;
+        line.contains("/runtime/invocation/next").then_some(())
+    })
+    .await;
+    let init_ms = started.elapsed().as_secs_f64() * 1000.0;
+    let rss_kb = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1).and_then(|v| v.parse().ok()))
+        })
+        .unwrap_or(0);
+    let _ = child.kill().await;
+    matches!(accepted, Ok(Some(()))).then_some((init_ms, rss_kb))
+}
+
+async fn cold_start_of(bin: &Path, name: &str) -> Value {
+    let mut inits = Vec::new();
+    let mut rss = Vec::new();
+    for _ in 0..COLD_RUNS {
+        if let Some((ms, kb)) = start_once(bin, name).await {
+            inits.push(ms);
+            rss.push(kb as f64);
+        }
+    }
+    let size = std::fs::metadata(bin).map(|m| m.len()).unwrap_or(0);
+    json!({
+        "init_ms_median": round(median(inits.clone()), 2),
+        "peak_rss_mb_median": round(median(rss) / 1024.0, 1),
+        "binary_mb": round(size as f64 / 1_048_576.0, 2),
+        "starts": inits.len(),
+    })
+}
+
+async fn cold_start(release: &Path) -> Value {
+    let reference = cold_start_of(&release.join("hello-lambda"), "hello").await;
+    let ref_ms = reference["init_ms_median"].as_f64().unwrap_or(f64::NAN);
+    let mut functions = Map::new();
+    for f in FUNCTIONS {
+        let mut v = cold_start_of(&release.join(f), f).await;
+        let ms = v["init_ms_median"].as_f64().unwrap_or(f64::NAN);
+        v["vs_hello_world"] = json!(round(ms / ref_ms, 2));
+        functions.insert(f.to_owned(), v);
+    }
+    json!({
+        "method": format!("median of {COLD_RUNS} starts: process spawn to the first GET /runtime/invocation/next on a runtime API served by the bench; peak RSS (VmHWM) at that moment; release binaries (LTO, stripped)"),
+        "goal": "init within 1.5x of hello-world (design target 3x given the SDK's own floor), RSS under 30 MB",
+        "reference": {"hello_world": reference},
+        "functions": functions,
+    })
+}
+
+// ------------------------------------------------------------------ request counting
+
+#[derive(Debug, Clone, Default)]
+struct Counter(Arc<Mutex<BTreeMap<String, u64>>>);
+
+impl Counter {
+    fn take(&self) -> BTreeMap<String, u64> {
+        std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()))
+    }
+}
+
+impl Intercept for Counter {
+    fn name(&self) -> &'static str {
+        "RequestCounter"
+    }
+
+    fn read_before_transmit(
+        &self,
+        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        _runtime_components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if let Some(m) = cfg.load::<Metadata>() {
+            *self
+                .0
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry(format!("{}.{}", m.service(), m.name()))
+                .or_default() += 1;
+        }
+        Ok(())
+    }
+}
+
+/// A zone where it is early afternoon now (quiet hours never interfere).
+fn daytime_zone() -> String {
+    let hour = i64::from(Utc::now().hour());
+    let behind = (hour - 13).rem_euclid(24);
+    let behind = if behind > 12 { behind - 24 } else { behind };
+    match behind {
+        0 => "Etc/UTC".to_owned(),
+        n if n > 0 => format!("Etc/GMT+{n}"),
+        n => format!("Etc/GMT-{}", -n),
+    }
+}
+
+struct Counted {
+    store: DynamoStore,
+    queue: SqsOutboundQueue,
+    sqs: aws_sdk_sqs::Client,
+    queue_url: String,
+    counter: Counter,
+    dealer: DealerId,
+    contact: ContactId,
+}
+
+impl Counted {
+    async fn new(stack: &Stack) -> Counted {
+        let counter = Counter::default();
+        let ddb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&stack.sdk)
+                .interceptor(counter.clone())
+                .build(),
+        );
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&stack.sdk)
+                .interceptor(counter.clone())
+                .build(),
+        );
+        let queue_url = stack.var("OUTBOUND_QUEUE_URL").to_owned();
+        let store = DynamoStore::new(ddb, stack.var("TABLE_NAME"), 16);
+        let dealer = DealerId::parse("bench-dealer").unwrap_or_else(|e| panic!("{e}"));
+        let contact = ContactId::parse("C-1").unwrap_or_else(|e| panic!("{e}"));
+        let phone = PhoneNumber::from_e164("+12025550143").unwrap_or_else(|e| panic!("{e}"));
+        store
+            .put_dealer(
+                &Dealer {
+                    id: dealer.clone(),
+                    name: "Bench Motors".into(),
+                    texting_number: PhoneNumber::from_e164("+12025550100")
+                        .unwrap_or_else(|e| panic!("{e}")),
+                    help_contact: None,
+                    time_zone: None,
+                },
+                None,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        store
+            .put_contact(
+                &Contact {
+                    id: contact.clone(),
+                    dealer_id: dealer.clone(),
+                    name: "Ann".into(),
+                    phone: phone.clone(),
+                    account_ids: vec![],
+                    deal_ids: vec![],
+                    time_zone: Some(daytime_zone()),
+                    updated_at: Utc::now(),
+                },
+                None,
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let grant = LedgerEntry::new(
+            &dealer,
+            &phone,
+            Category::Accounting,
+            ConsentEvent::GrantedByCode,
+            Actor::Phone,
+            Utc::now(),
+        );
+        store
+            .append(
+                &dealer,
+                &phone,
+                0,
+                std::slice::from_ref(&grant),
+                &ConsentState::from_ledger([&grant]),
+                &[],
+            )
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+        let queue = SqsOutboundQueue::new(sqs.clone(), queue_url.clone());
+        counter.take();
+        Counted {
+            store,
+            queue,
+            sqs,
+            queue_url,
+            counter,
+            dealer,
+            contact,
+        }
+    }
+
+    fn send_ports(&self) -> SendPorts<'_> {
+        SendPorts {
+            dealers: &self.store,
+            contacts: &self.store,
+            consent: &self.store,
+            messages: &self.store,
+            queue: &self.queue,
+            number_pool: &[],
+        }
+    }
+
+    async fn send(&self, i: usize, scheduled: bool) {
+        let variables = json!({"firstName": "Ann", "amount": "412.50", "dueDate": "2026-12-01", "paymentUrl": "https://pay.example.com/a1"});
+        let request = SendRequest {
+            contact_id: self.contact.clone(),
+            template: "auto-pay-failure".into(),
+            variables: variables.as_object().cloned().unwrap_or_default(),
+            notes: None,
+            scheduled_at: scheduled.then(|| Utc::now() + chrono::Duration::seconds(2)),
+            account_id: None,
+            deal_id: None,
+        };
+        let staff = StaffUserId::parse("staff-1").unwrap_or_else(|e| panic!("{e}"));
+        let key = format!("bench-{scheduled}-{i}-{}", std::process::id());
+        request_send(
+            &self.send_ports(),
+            &self.dealer,
+            Origin::Staff { user: staff },
+            request,
+            Some((key.clone(), key)),
+            Utc::now(),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("send: {e}"));
+    }
+
+    /// Plays the SQS event source mapping (receive 10, invoke deliver, delete) until
+    /// `count` messages were delivered.
+    async fn deliver_all(&self, count: usize) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
+        let carrier = FakeCarrier::new();
+        let ports = DeliverPorts {
+            consent: &self.store,
+            consent_writer: &self.store,
+            messages: &self.store,
+            carrier: &carrier,
+            work: &self.store,
+        };
+        let mut function = BTreeMap::new();
+        let mut mapping = BTreeMap::new();
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while carrier.sent().len() < count && Instant::now() < deadline {
+            let out = self
+                .sqs
+                .receive_message()
+                .queue_url(&self.queue_url)
+                .max_number_of_messages(10)
+                .wait_time_seconds(1)
+                .send()
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+            add(&mut mapping, self.counter.take());
+            let records = out.messages.unwrap_or_default();
+            for r in &records {
+                let env: OutboundEnvelope = serde_json::from_str(r.body.as_deref().unwrap_or(""))
+                    .unwrap_or_else(|e| panic!("{e}"));
+                deliver(&ports, &env.message_id, None, Utc::now())
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+            }
+            add(&mut function, self.counter.take());
+            if !records.is_empty() {
+                let entries = records
+                    .iter()
+                    .enumerate()
+                    .map(|(i, r)| {
+                        aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                            .id(i.to_string())
+                            .receipt_handle(r.receipt_handle.clone().unwrap_or_default())
+                            .build()
+                            .unwrap_or_else(|e| panic!("{e}"))
+                    })
+                    .collect();
+                self.sqs
+                    .delete_message_batch()
+                    .queue_url(&self.queue_url)
+                    .set_entries(Some(entries))
+                    .send()
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"));
+                add(&mut mapping, self.counter.take());
+            }
+        }
+        assert_eq!(carrier.sent().len(), count, "every message delivered once");
+        (function, mapping)
+    }
+}
+
+fn add(into: &mut BTreeMap<String, u64>, from: BTreeMap<String, u64>) {
+    for (k, v) in from {
+        *into.entry(k).or_default() += v;
+    }
+}
+
+fn per_message(counts: &BTreeMap<String, u64>, n: usize) -> (Value, f64) {
+    let total: u64 = counts.values().sum();
+    let map: Map<String, Value> = counts
+        .iter()
+        .map(|(k, v)| (k.clone(), json!(round(*v as f64 / n as f64, 2))))
+        .collect();
+    (Value::Object(map), round(total as f64 / n as f64, 2))
+}
+
+async fn requests_per_message() -> Value {
+    const N: usize = 20;
+    let stack = Stack::create("bench-requests").await;
+    let c = Counted::new(&stack).await;
+    // Immediate: the send function's work, then the deliver function's.
+    for i in 0..N {
+        c.send(i, false).await;
+    }
+    let send_counts = c.counter.take();
+    let (deliver_counts, mapping_immediate) = c.deliver_all(N).await;
+    // Scheduled: send, then the dispatch run when due, then deliver.
+    for i in 0..N {
+        c.send(i, true).await;
+    }
+    let scheduled_send = c.counter.take();
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let ports = DispatchPorts {
+        consent: &c.store,
+        messages: &c.store,
+        queue: &c.queue,
+    };
+    let report = dispatch(&ports, 0..c.store.due_shards(), Utc::now(), 500)
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(
+        report.queued, N,
+        "dispatch queued every due message: {report:?}"
+    );
+    let dispatch_counts = c.counter.take();
+    let (scheduled_deliver, mapping_scheduled) = c.deliver_all(N).await;
+
+    let mut immediate = BTreeMap::new();
+    add(&mut immediate, send_counts.clone());
+    add(&mut immediate, deliver_counts.clone());
+    let mut scheduled = BTreeMap::new();
+    add(&mut scheduled, scheduled_send.clone());
+    add(&mut scheduled, dispatch_counts.clone());
+    add(&mut scheduled, scheduled_deliver.clone());
+    let (imm_ops, imm_total) = per_message(&immediate, N);
+    let (sch_ops, sch_total) = per_message(&scheduled, N);
+    let (imm_map, imm_map_total) = per_message(&mapping_immediate, N);
+    let (sch_map, sch_map_total) = per_message(&mapping_scheduled, N);
+    json!({
+        "method": format!("{N} messages each way through the services with the real adapters on the emulator; an SDK interceptor counts every request by service and operation; the event source mapping's receive/delete are counted apart (Lambda makes them)"),
+        "immediate": {
+            "by_operation": imm_ops,
+            "total": imm_total,
+            "send_function": per_message(&send_counts, N).1,
+            "deliver_function": per_message(&deliver_counts, N).1,
+            "event_source_mapping": {"by_operation": imm_map, "total": imm_map_total},
+        },
+        "scheduled": {
+            "by_operation": sch_ops,
+            "total": sch_total,
+            "send_function": per_message(&scheduled_send, N).1,
+            "dispatch_function": per_message(&dispatch_counts, N).1,
+            "deliver_function": per_message(&scheduled_deliver, N).1,
+            "event_source_mapping": {"by_operation": sch_map, "total": sch_map_total},
+        },
+        "reference": {
+            "design_minimum": {
+                "immediate": 6,
+                "scheduled": 7.1,
+                "explanation": "immediate: read contact, read consent, write message with its idempotency key, queue it; claim and read (one UpdateItem), record the result. Scheduled: the same without the queue send, plus marking queued and 1/10 of a SendMessageBatch; the deliver-time consent re-check adds one read to each",
+            },
+            "goal": {"immediate": 6, "scheduled": 8},
+        },
+    })
+}
+
+// ------------------------------------------------------------------ the local stack
+
+async fn raw_emulator_rate(stack: &LocalStack) -> f64 {
+    // GetItem round trips on a throwaway key, 8 at a time for 3 s: what the stack's
+    // emulator itself can do on this machine, the ceiling of everything above it.
+    let sdk = stack_tests::sdk_config(&stack.emulator).await;
+    let ddb = aws_sdk_dynamodb::Client::new(&sdk);
+    let table = stack
+        .resources
+        .get("TABLE_NAME")
+        .cloned()
+        .unwrap_or_default();
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..8 {
+        let (ddb, table) = (ddb.clone(), table.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline {
+                let key = std::collections::HashMap::from([
+                    (
+                        "PK".to_owned(),
+                        aws_sdk_dynamodb::types::AttributeValue::S(format!("RAW#{w}")),
+                    ),
+                    (
+                        "SK".to_owned(),
+                        aws_sdk_dynamodb::types::AttributeValue::S("X".into()),
+                    ),
+                ]);
+                if ddb
+                    .get_item()
+                    .table_name(&table)
+                    .set_key(Some(key))
+                    .send()
+                    .await
+                    .is_ok()
+                {
+                    n += 1;
+                }
+            }
+            n
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await.unwrap_or(0);
+    }
+    total as f64 / started.elapsed().as_secs_f64()
+}
+
+struct Http {
+    client: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl Http {
+    async fn timed(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<Value>,
+        key: Option<String>,
+    ) -> (u16, f64) {
+        let started = Instant::now();
+        let mut req = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        if let Some(k) = key {
+            req = req.header("idempotency-key", k);
+        }
+        let status = match req.send().await {
+            Ok(r) => {
+                let s = r.status().as_u16();
+                let _ = r.bytes().await;
+                s
+            }
+            Err(_) => 0,
+        };
+        (status, started.elapsed().as_secs_f64() * 1000.0)
+    }
+}
+
+fn send_body(scheduled: bool) -> Value {
+    let mut b = json!({"contactId": "C-1", "template": "auto-pay-failure", "variables": {"firstName": "Ann", "amount": "412.50", "dueDate": "2026-12-01", "paymentUrl": "https://pay.example.com/a1"}});
+    if scheduled {
+        b["scheduledAt"] = json!((Utc::now() + chrono::Duration::days(30)).to_rfc3339());
+    }
+    b
+}
+
+async fn run_concurrent<F, Fut>(total: usize, concurrency: usize, make: F) -> (Vec<f64>, usize, f64)
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = (u16, f64)> + Send,
+{
+    let make = Arc::new(make);
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (make, next) = (make.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            let mut out = Vec::new();
+            let deadline = Instant::now() + Duration::from_secs(300);
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= total || Instant::now() > deadline {
+                    break;
+                }
+                out.push(make(i).await);
+            }
+            out
+        }));
+    }
+    let mut latencies = Vec::new();
+    let mut errors = 0;
+    for t in tasks {
+        for (status, ms) in t.await.unwrap_or_default() {
+            if (200..300).contains(&status) {
+                latencies.push(ms);
+            } else {
+                errors += 1;
+            }
+        }
+    }
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    (latencies, errors, started.elapsed().as_secs_f64())
+}
+
+fn latency_summary(lat: &[f64], errors: usize) -> Value {
+    json!({"p50_ms": round(percentile(lat, 0.5), 1), "p99_ms": round(percentile(lat, 0.99), 1), "requests": lat.len(), "errors": errors})
+}
+
+async fn portal(stack: &LocalStack) -> Arc<Http> {
+    let http = Arc::new(Http {
+        client: reqwest::Client::builder()
+            .timeout(Duration::from_secs(30))
+            .pool_max_idle_per_host(16)
+            .build()
+            .unwrap_or_else(|e| panic!("{e}")),
+        base: stack.gateway.clone(),
+        token: stack.token("bench-dealer", "staff-1"),
+    });
+    let (s, _) = http
+        .timed(
+            reqwest::Method::PUT,
+            "/v1/dealer",
+            Some(json!({"name": "Bench Motors", "textingNumber": "+12025550100"})),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "dealer settings");
+    for (i, phone) in ["(202) 555-0143", "(202) 555-0144", "(202) 555-0145"]
+        .iter()
+        .enumerate()
+    {
+        let (s, _) = http
+            .timed(reqwest::Method::PUT, &format!("/v1/contacts/C-{}", i + 1), Some(json!({"name": "Ann", "phone": phone, "accountIds": ["A-1"], "timeZone": daytime_zone()})), None)
+            .await;
+        assert!(s == 200 || s == 201, "contact {s}");
+    }
+    // Consent by code, read from the fake carrier, as a user would.
+    let (s, _) = http
+        .timed(
+            reqwest::Method::POST,
+            "/v1/contacts/C-1/authorizations",
+            Some(json!({"category": "accounting"})),
+            None,
+        )
+        .await;
+    assert_eq!(s, 202);
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let code = loop {
+        let list: Vec<Value> = http
+            .client
+            .get(format!("{}/messages?to=%2B12025550143", stack.carrier))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .json()
+            .await
+            .unwrap_or_default();
+        if let Some(code) = list
+            .iter()
+            .rev()
+            .filter_map(|m| m["body"].as_str())
+            .find_map(|b| {
+                b.split(|c: char| !c.is_ascii_digit())
+                    .find(|t| t.len() == 6)
+                    .map(str::to_owned)
+            })
+        {
+            break code;
+        }
+        assert!(Instant::now() < deadline, "no code text");
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    };
+    let (s, _) = http
+        .timed(
+            reqwest::Method::POST,
+            "/v1/contacts/C-1/authorizations/accounting/verify",
+            Some(json!({"code": code})),
+            None,
+        )
+        .await;
+    assert_eq!(s, 200, "verify");
+    http
+}
+
+async fn latency(http: &Arc<Http>) -> Value {
+    const N: usize = 200;
+    const C: usize = 8;
+    let h = http.clone();
+    let (health, he, _) = run_concurrent(N, C, move |_| {
+        let h = h.clone();
+        async move {
+            h.timed(reqwest::Method::GET, "/v1/health", None, None)
+                .await
+        }
+    })
+    .await;
+    let h = http.clone();
+    let (list, le, _) = run_concurrent(N, C, move |_| {
+        let h = h.clone();
+        async move {
+            h.timed(
+                reqwest::Method::GET,
+                "/v1/accounts/A-1/contacts",
+                None,
+                None,
+            )
+            .await
+        }
+    })
+    .await;
+    let h = http.clone();
+    let pid = std::process::id();
+    let (send, se, _) = run_concurrent(N, C, move |i| {
+        let h = h.clone();
+        async move {
+            h.timed(
+                reqwest::Method::POST,
+                "/v1/messages",
+                Some(send_body(true)),
+                Some(format!("lat-{pid}-{i}")),
+            )
+            .await
+        }
+    })
+    .await;
+    json!({
+        "method": format!("{N} requests each at concurrency {C} through the local gateway (Python) to cargo lambda watch (debug builds) on the emulator"),
+        "list_contacts": latency_summary(&list, le),
+        "send": latency_summary(&send, se),
+        "reference": {"trivial_endpoint_health": latency_summary(&health, he)},
+    })
+}
+
+async fn throughput(stack: &LocalStack, http: &Arc<Http>) -> Value {
+    const N: usize = 2000;
+    let carrier = stack.carrier.clone();
+    let count_delivered = move |client: reqwest::Client| {
+        let carrier = carrier.clone();
+        async move {
+            let list: Vec<Value> = client
+                .get(format!("{carrier}/messages?to=%2B12025550143"))
+                .send()
+                .await
+                .ok()?
+                .json()
+                .await
+                .ok()?;
+            Some(
+                list.iter()
+                    .filter(|m| m["body"].as_str().is_some_and(|b| b.contains("$412.50")))
+                    .count(),
+            )
+        }
+    };
+    let before = count_delivered(http.client.clone()).await.unwrap_or(0);
+    let raw = raw_emulator_rate(stack).await;
+    let h = http.clone();
+    let pid = std::process::id();
+    let started = Instant::now();
+    let (_, errors, accept_secs) = run_concurrent(N, 8, move |i| {
+        let h = h.clone();
+        async move {
+            h.timed(
+                reqwest::Method::POST,
+                "/v1/messages",
+                Some(send_body(false)),
+                Some(format!("tp-{pid}-{i}")),
+            )
+            .await
+        }
+    })
+    .await;
+    let deadline = Instant::now() + Duration::from_secs(420);
+    let mut delivered = 0;
+    while Instant::now() < deadline {
+        delivered = count_delivered(http.client.clone())
+            .await
+            .unwrap_or(0)
+            .saturating_sub(before);
+        if delivered >= N - errors {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let rate = delivered as f64 / secs;
+    json!({
+        "method": format!("{N} POST /v1/messages at concurrency 8 through the local stack, until all are at the fake carrier; the emulator's raw rate is GetItem at concurrency 8 in the same run"),
+        "messages": N,
+        "accepted_errors": errors,
+        "delivered": delivered,
+        "accept_seconds": round(accept_secs, 1),
+        "end_to_end_seconds": round(secs, 1),
+        "delivered_per_second": round(rate, 1),
+        "reference": {"emulator_raw_requests_per_second": round(raw, 1)},
+        "ratio_delivered_to_raw_requests": round(rate / raw, 4),
+    })
+}
+
+// ------------------------------------------------------------------ dispatch burst
+
+async fn dispatch_burst() -> Value {
+    const N: usize = 10_000;
+    let stack = Stack::create("bench-burst").await;
+    let c = Counted::new(&stack).await;
+    let due = Utc::now() + chrono::Duration::seconds(20);
+    let phone = PhoneNumber::from_e164("+12025550143").unwrap_or_else(|e| panic!("{e}"));
+    let store = Arc::new(c.store.clone());
+    let seeding = Instant::now();
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..16 {
+        let (store, next, dealer, phone) =
+            (store.clone(), next.clone(), c.dealer.clone(), phone.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= N {
+                    break;
+                }
+                let m = burst_message(
+                    &dealer,
+                    &phone,
+                    due + chrono::Duration::milliseconds((i % 40_000) as i64),
+                );
+                let _ = store.create(&m, None).await;
+            }
+        }));
+    }
+    for t in tasks {
+        let _ = t.await;
+    }
+    let seed_secs = seeding.elapsed().as_secs_f64();
+    // The emulator's raw SendMessageBatch rate, same queue, same run.
+    let raw_started = Instant::now();
+    let mut raw_sent = 0;
+    while raw_started.elapsed() < Duration::from_secs(3) {
+        let entries: Vec<_> = (0..10)
+            .map(|i| {
+                aws_sdk_sqs::types::SendMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .message_body("{}")
+                    .build()
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
+            .collect();
+        if c.sqs
+            .send_message_batch()
+            .queue_url(&c.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .is_ok()
+        {
+            raw_sent += 10;
+        }
+    }
+    let raw_rate = raw_sent as f64 / raw_started.elapsed().as_secs_f64();
+    c.sqs
+        .purge_queue()
+        .queue_url(&c.queue_url)
+        .send()
+        .await
+        .ok();
+    // Wait until the minute is due, then dispatch like the function does (passes until done).
+    let wait = (due - Utc::now()).to_std().unwrap_or_default();
+    tokio::time::sleep(wait).await;
+    c.counter.take();
+    let ports = DispatchPorts {
+        consent: &c.store,
+        messages: &c.store,
+        queue: &c.queue,
+    };
+    let started = Instant::now();
+    let mut queued = 0;
+    while queued < N && started.elapsed() < Duration::from_secs(300) {
+        let report = dispatch(
+            &ports,
+            0..c.store.due_shards(),
+            Utc::now() + chrono::Duration::seconds(60),
+            1000,
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{e}"));
+        queued += report.queued;
+        if report.queued == 0 {
+            break;
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let counts = c.counter.take();
+    let (ops, total) = per_message(&counts, N);
+    json!({
+        "method": format!("{N} messages due in the same minute across {} shards, created on the emulator; dispatch passes (as the function runs them) until all are queued", c.store.due_shards()),
+        "messages": N,
+        "queued": queued,
+        "seconds_until_all_queued": round(secs, 1),
+        "queued_per_second": round(queued as f64 / secs, 1),
+        "requests_per_message": {"by_operation": ops, "total": total},
+        "seed_seconds": round(seed_secs, 1),
+        "reference": {"emulator_raw_send_message_batch_messages_per_second": round(raw_rate, 1)},
+        "ratio_to_raw_send_message_batch": round((queued as f64 / secs) / raw_rate, 3),
+    })
+}
+
+fn burst_message(dealer: &DealerId, phone: &PhoneNumber, at: chrono::DateTime<Utc>) -> Message {
+    let body = "Bench Motors: your automatic payment did not go through. Reply STOP to opt out."
+        .to_owned();
+    Message {
+        id: MessageId::generate(),
+        dealer_id: dealer.clone(),
+        kind: MessageKind::Template,
+        contact_id: None,
+        to: phone.clone(),
+        from: PhoneNumber::from_e164("+12025550100").unwrap_or_else(|e| panic!("{e}")),
+        category: Category::Accounting,
+        template: Some("auto-pay-failure".into()),
+        template_version: Some(1),
+        encoding: consent::sms::encoding(&body),
+        segments: consent::sms::segments(&body),
+        body,
+        variables: None,
+        notes: None,
+        origin: Origin::System,
+        account_id: None,
+        deal_id: None,
+        recipient_time_zone: Some(daytime_zone()),
+        created_at: Utc::now(),
+        requested_at: Some(at),
+        send_at: at,
+        status: MessageStatus::Scheduled,
+        status_reason: None,
+        history: vec![StatusChange {
+            status: MessageStatus::Scheduled,
+            at: Utc::now(),
+            reason: None,
+        }],
+        carrier_message_id: None,
+        attempts: 0,
+    }
+}
+
+// ------------------------------------------------------------------ report
+
+fn machine() -> Value {
+    let cpu = std::fs::read_to_string("/proc/cpuinfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("model name"))
+                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_owned())
+        })
+        .unwrap_or_default();
+    let mem_gb = std::fs::read_to_string("/proc/meminfo")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .next()
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|k| k.parse::<f64>().ok())
+        })
+        .map(|kb| round(kb / 1_048_576.0, 1));
+    json!({
+        "cpus": std::thread::available_parallelism().map(|n| n.get()).unwrap_or(0),
+        "cpu": cpu,
+        "memory_gb": mem_gb,
+        "arch": std::env::consts::ARCH,
+    })
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 4)]
+async fn main() {
+    let started = Instant::now();
+    let release: PathBuf = repo_root().join("target").join("release");
+    let only: Vec<String> = std::env::args().skip(1).collect();
+    let wants = |k: &str| only.is_empty() || only.iter().any(|o| o == k);
+    let mut out = json!({"date": Utc::now().to_rfc3339(), "machine": machine()});
+    if wants("cold_start") {
+        eprintln!("bench: cold start ...");
+        out["cold_start"] = cold_start(&release).await;
+    }
+    if wants("requests_per_message") {
+        eprintln!("bench: requests per message ...");
+        out["requests_per_message"] = requests_per_message().await;
+    }
+    if wants("latency") || wants("throughput") {
+        eprintln!("bench: starting the local stack ...");
+        let stack = LocalStack::start("bench", &[]);
+        let http = portal(&stack).await;
+        if wants("latency") {
+            eprintln!("bench: latency ...");
+            out["latency"] = latency(&http).await;
+        }
+        if wants("throughput") {
+            eprintln!("bench: throughput ...");
+            out["throughput"] = throughput(&stack, &http).await;
+        }
+    }
+    if wants("dispatch_burst") {
+        eprintln!("bench: dispatch burst ...");
+        out["dispatch_burst"] = dispatch_burst().await;
+    }
+    out["bench_seconds"] = json!(round(started.elapsed().as_secs_f64(), 1));
+    let text = serde_json::to_string_pretty(&out).unwrap_or_default();
+    let dir = repo_root().join("target").join("bench");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join("latest.json"), &text);
+    println!("{text}");
+    eprintln!(
+        "bench: wrote target/bench/latest.json in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+}
