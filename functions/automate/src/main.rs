@@ -2,7 +2,7 @@ use std::sync::Arc;
 
 use automate::{handle, App};
 use aws_lambda_events::event::sqs::SqsEvent;
-use consent_adapters::{config, telemetry, DynamoStore, SqsOutboundQueue};
+use consent_adapters::{cache, config, telemetry, CachedDealers, DynamoStore, SqsOutboundQueue};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
@@ -16,7 +16,7 @@ async fn main() -> Result<(), Error> {
         config::parsed("DUE_SHARDS", 16u32)?,
     ));
     let app = App {
-        dealers: store.clone(),
+        dealers: Arc::new(CachedDealers::new((*store).clone(), cache::DEALER_TTL)),
         contacts: store.clone(),
         consent: store.clone(),
         messages: store,

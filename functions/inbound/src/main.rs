@@ -1,6 +1,8 @@
 use std::sync::Arc;
 
-use consent_adapters::{config, telemetry, DynamoStore, EventBridgePublisher, SqsOutboundQueue};
+use consent_adapters::{
+    cache, config, telemetry, CachedDealers, DynamoStore, EventBridgePublisher, SqsOutboundQueue,
+};
 use inbound::{handle, App};
 use lambda_http::{run, service_fn, Error, Request};
 
@@ -16,7 +18,7 @@ async fn main() -> Result<(), Error> {
         config::parsed("DUE_SHARDS", 16u32)?,
     ));
     let app = App {
-        dealers: store.clone(),
+        dealers: Arc::new(CachedDealers::new((*store).clone(), cache::DEALER_TTL)),
         contacts: store.clone(),
         consent: store.clone(),
         consent_writer: store.clone(),

@@ -1,6 +1,6 @@
 use std::sync::Arc;
 
-use consent_adapters::{config, telemetry, DynamoStore, SqsOutboundQueue};
+use consent_adapters::{cache, config, telemetry, CachedDealers, DynamoStore, SqsOutboundQueue};
 use lambda_http::{run, service_fn, Error, Request};
 use send::{handle, App};
 
@@ -15,7 +15,7 @@ async fn main() -> Result<(), Error> {
         config::parsed("DUE_SHARDS", 16u32)?,
     ));
     let app = App {
-        dealers: store.clone(),
+        dealers: Arc::new(CachedDealers::new((*store).clone(), cache::DEALER_TTL)),
         contacts: store.clone(),
         consent: store.clone(),
         messages: store,

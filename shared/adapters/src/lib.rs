@@ -6,6 +6,7 @@
 //! the `consent` crate.
 
 pub mod attr;
+pub mod cache;
 pub mod carrier;
 pub mod config;
 pub mod dynamo;
@@ -14,6 +15,7 @@ pub mod http;
 pub mod sqs;
 pub mod telemetry;
 
+pub use cache::CachedDealers;
 pub use carrier::TwilioCarrier;
 pub use dynamo::DynamoStore;
 pub use events::EventBridgePublisher;

@@ -204,6 +204,8 @@ fn daytime_zone() -> String {
 
 struct Counted {
     store: DynamoStore,
+    /// As the send function wires it: dealer settings cached per container.
+    dealers: consent_adapters::CachedDealers<DynamoStore>,
     queue: SqsOutboundQueue,
     sqs: aws_sdk_sqs::Client,
     queue_url: String,
@@ -294,7 +296,7 @@ impl Counted {
 
     fn send_ports(&self) -> SendPorts<'_> {
         SendPorts {
-            dealers: &self.store,
+            dealers: &self.dealers,
             contacts: &self.store,
             consent: &self.store,
             messages: &self.store,

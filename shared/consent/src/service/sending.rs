@@ -62,8 +62,12 @@ pub fn parse_time_zone(tz: Option<&str>) -> Option<chrono_tz::Tz> {
     tz.and_then(|s| chrono_tz::Tz::from_str(s).ok())
 }
 
-/// Requests a send: idempotency, template, consent, rendering, quiet hours, then
-/// stored and either queued now or left for dispatch.
+/// Requests a send: template, consent, rendering, quiet hours, then stored (with
+/// its idempotency key, atomically) and either queued now or left for dispatch.
+///
+/// The idempotency key is not read up front (a retry is the rare case): the store's
+/// conditional create detects a reused key, and a refusal checks for a first answer
+/// before it is returned, so the same key always gets the same answer.
 pub async fn request_send(
     ports: &SendPorts<'_>,
     dealer_id: &DealerId,
@@ -72,11 +76,28 @@ pub async fn request_send(
     idempotency: Option<(String, String)>,
     now: DateTime<Utc>,
 ) -> Result<SendAccepted, DomainError> {
-    if let Some((key, hash)) = &idempotency {
-        if let Some(found) = replay(ports, dealer_id, key, hash).await? {
-            return Ok(found);
+    match accept(ports, dealer_id, origin, request, idempotency.as_ref(), now).await {
+        Ok(accepted) => Ok(accepted),
+        Err(DomainError::Store(e)) => Err(DomainError::Store(e)),
+        Err(refusal) => {
+            if let Some((key, hash)) = &idempotency {
+                if let Some(found) = replay(ports, dealer_id, key, hash).await? {
+                    return Ok(found);
+                }
+            }
+            Err(refusal)
         }
     }
+}
+
+async fn accept(
+    ports: &SendPorts<'_>,
+    dealer_id: &DealerId,
+    origin: Origin,
+    request: SendRequest,
+    idempotency: Option<&(String, String)>,
+    now: DateTime<Utc>,
+) -> Result<SendAccepted, DomainError> {
     let tpl = template::find(&request.template).ok_or_else(|| {
         DomainError::Invalid(format!(
             "unknown template {:?}",
@@ -157,7 +178,7 @@ pub async fn request_send(
         carrier_message_id: None,
         attempts: 0,
     };
-    let record = idempotency.as_ref().map(|(key, hash)| IdempotencyRecord {
+    let record = idempotency.map(|(key, hash)| IdempotencyRecord {
         dealer_id: dealer_id.clone(),
         key: key.clone(),
         request_hash: hash.clone(),
@@ -168,7 +189,7 @@ pub async fn request_send(
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => {
             // Another request with the same key won the race: answer as it did.
-            if let Some((key, hash)) = &idempotency {
+            if let Some((key, hash)) = idempotency {
                 if let Some(found) = replay(ports, dealer_id, key, hash).await? {
                     return Ok(found);
                 }
