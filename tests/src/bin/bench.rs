@@ -283,8 +283,13 @@ impl Counted {
             .unwrap_or_else(|e| panic!("{e}"));
         let queue = SqsOutboundQueue::new(sqs.clone(), queue_url.clone());
         counter.take();
+        let dealers = consent_adapters::CachedDealers::new(
+            store.clone(),
+            consent_adapters::cache::DEALER_TTL,
+        );
         Counted {
             store,
+            dealers,
             queue,
             sqs,
             queue_url,
