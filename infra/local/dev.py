@@ -7,7 +7,7 @@
 1. Loads .env.local (created from .env.example with fresh secrets if absent).
 2. Checks that the gateway, carrier and lambda ports are free. If the emulator port is taken by something
    that answers as an AWS emulator (LocalStack, or a moto you started) it is used as is; otherwise
-   `.venv/bin/moto_server` is started on it.
+   moto (`python -m infra.local.emulator`: moto_server with DynamoDB requests serialized) is started on it.
 3. Creates infra/template.yaml's resources on the emulator (infra.local.bootstrap) and writes the
    functions' environment to .local/<stack>.env.
 4. Builds each function binary (`cargo build --bin <name>`: what `cargo lambda watch` runs on a function's
@@ -354,8 +354,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"dev: using the AWS emulator already answering on {endpoint}", flush=True)
         else:
             moto_log = tpl.REPO_ROOT / ".local" / f"{args.stack}-moto.log"
-            print(f"dev: starting moto_server on {endpoint} (log: {moto_log})", flush=True)
-            children.start("moto", [str(VENV_BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(ports.emulator)],
+            print(f"dev: starting the emulator (moto) on {endpoint} (log: {moto_log})", flush=True)
+            children.start("moto", [str(VENV_BIN / "python"), "-m", "infra.local.emulator",
+                                    "-H", "127.0.0.1", "-p", str(ports.emulator)],
                            {**os.environ, "PYTHONUNBUFFERED": "1"}, log_file=moto_log)
             if not wait_until(lambda: answers_as_aws(ports.emulator), 30):
                 raise DevError(f"moto_server did not answer on {endpoint} within 30 s")

@@ -61,17 +61,19 @@ pub fn emulator() -> &'static Emulator {
                 _watchdog: None,
             };
         }
-        let moto = venv_bin("moto_server");
+        let python = venv_bin("python");
         assert!(
-            moto.exists(),
+            venv_bin("moto_server").exists(),
             "{} is missing: run `make venv` (make test does it) to install the pinned emulator",
-            moto.display()
+            venv_bin("moto_server").display()
         );
         let port = free_port();
-        // A watchdog shell stops the emulator when this test process exits.
+        // The project's emulator launcher (moto, DynamoDB requests serialized as real
+        // DynamoDB's conditional writes are); a watchdog shell stops it with this process.
         let script = format!(
-            "'{}' -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill $m",
-            moto.display(),
+            "cd '{root}' && '{py}' -m infra.local.emulator -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill $m",
+            root = repo_root().display(),
+            py = python.display(),
             parent = std::process::id()
         );
         let watchdog = Command::new("sh")

@@ -718,3 +718,120 @@ async fn overlapping_dispatch_runs_queue_each_message_once() {
     assert_eq!(seen.len(), 30);
     assert!(seen.values().all(|n| *n == 1), "{seen:?}");
 }
+
+#[tokio::test]
+async fn delivery_claims_check_consent_in_the_same_write() {
+    // GIVEN accounting authorized, marketing not, and two queued messages
+    let stack = Stack::create("claims").await;
+    let s = store(&stack).await;
+    let p = phone("(202) 555-0143");
+    let grant = entry(Category::Accounting, ConsentEvent::GrantedByCode, t(11, 0));
+    s.append(
+        &dealer_id(),
+        &p,
+        0,
+        std::slice::from_ref(&grant),
+        &ConsentState::from_ledger([&grant]),
+        &[],
+    )
+    .await
+    .unwrap();
+    let accounting = message(
+        "01JMSG0000000000000000E001",
+        MessageStatus::Queued,
+        t(12, 0),
+    );
+    let mut marketing = message(
+        "01JMSG0000000000000000E002",
+        MessageStatus::Queued,
+        t(12, 0),
+    );
+    marketing.category = Category::Marketing;
+    s.create(&accounting, None).await.unwrap();
+    s.create(&marketing, None).await.unwrap();
+    let guard = |category| ConsentGuard {
+        dealer: dealer_id(),
+        phone: p.clone(),
+        category,
+    };
+
+    // WHEN delivery claims them with the consent check
+    let a = s
+        .claim_for_delivery(&accounting.id, t(12, 1), Some(&guard(Category::Accounting)))
+        .await
+        .unwrap();
+    let m = s
+        .claim_for_delivery(&marketing.id, t(12, 1), Some(&guard(Category::Marketing)))
+        .await
+        .unwrap();
+
+    // THEN the authorized one is claimed, once; the other is refused and stays queued
+    assert_eq!(a, DeliveryClaim::Claimed);
+    assert_eq!(
+        s.claim_for_delivery(&accounting.id, t(12, 1), Some(&guard(Category::Accounting)))
+            .await
+            .unwrap(),
+        DeliveryClaim::NotClaimable(MessageStatus::Sending)
+    );
+    assert_eq!(m, DeliveryClaim::ConsentMissing);
+    assert_eq!(
+        s.message(&marketing.id).await.unwrap().unwrap().status,
+        MessageStatus::Queued
+    );
+    assert_eq!(
+        s.claim_for_delivery(&MessageId::parse("nope").unwrap(), t(12, 1), None)
+            .await
+            .unwrap(),
+        DeliveryClaim::NotFound
+    );
+
+    // AND the result is recorded on the claimed message, conditionally
+    let sent = DeliveryRecord {
+        status: MessageStatus::Sent,
+        at: t(12, 2),
+        reason: None,
+        carrier_message_id: Some("SM123".into()),
+        send_at: None,
+        attempts: Some(1),
+    };
+    s.record_delivery(&accounting.id, MessageStatus::Sending, &sent)
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.record_delivery(&accounting.id, MessageStatus::Sending, &sent)
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+    let stored = s.message(&accounting.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, MessageStatus::Sent);
+    assert_eq!(stored.carrier_message_id.as_deref(), Some("SM123"));
+    assert_eq!(
+        stored.history.iter().map(|h| h.status).collect::<Vec<_>>(),
+        [
+            MessageStatus::Queued,
+            MessageStatus::Sending,
+            MessageStatus::Sent
+        ]
+    );
+    // AND a deferral puts the message back in the due index at its new time
+    let later = DeliveryRecord {
+        status: MessageStatus::Deferred,
+        at: t(12, 2),
+        reason: Some("quiet-hours".into()),
+        carrier_message_id: None,
+        send_at: Some(t(20, 0)),
+        attempts: None,
+    };
+    s.record_delivery(&marketing.id, MessageStatus::Queued, &later)
+        .await
+        .unwrap();
+    let mut due = Vec::new();
+    for shard in 0..s.due_shards() {
+        due.extend(s.due(shard, t(20, 0), 100).await.unwrap());
+    }
+    assert!(
+        due.iter()
+            .any(|d| d.id == marketing.id && d.send_at == t(20, 0)),
+        "{due:?}"
+    );
+}

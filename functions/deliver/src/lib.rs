@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 
 use consent::message::{MessageStatus, OutboundEnvelope};
 use consent::ports::{Carrier, ConsentReader, ConsentWriter, MessageStore, WorkQueue};
-use consent::service::delivery::{deliver, DeliverOutcome, DeliverPorts, STALE_CLAIM};
+use consent::service::delivery::{deliver_envelope, DeliverOutcome, DeliverPorts, STALE_CLAIM};
 
 /// Changing a record's visibility (retry backoff) is an SQS-consumer concern.
 pub mod backoff {
@@ -69,9 +69,16 @@ pub async fn handle(app: &App, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchR
                     continue;
                 }
             };
-        let outcome = deliver(
+        // How many times SQS handed this record out: the carrier attempt number.
+        let receive_count = record
+            .attributes
+            .get("ApproximateReceiveCount")
+            .and_then(|c| c.parse::<u32>().ok())
+            .unwrap_or(1);
+        let outcome = deliver_envelope(
             &ports,
-            &envelope.message_id,
+            &envelope,
+            receive_count,
             app.public_base_url.as_deref(),
             now,
         )

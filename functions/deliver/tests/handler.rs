@@ -369,13 +369,10 @@ async fn a_retryable_carrier_failure_fails_the_record_and_requeues_the_message()
     assert_eq!(m.status_reason.as_deref(), Some("retrying: HTTP 500"));
     assert_eq!(m.attempts, 1);
 
-    // AND SQS's redelivery sends it
-    let response = handle(
-        &w.app,
-        sqs(vec![record_for(&envelope, "sqs-1")]),
-        noon() + Duration::seconds(10),
-    )
-    .await;
+    // AND SQS's redelivery (its receive count now 2) sends it
+    let mut again = record_for(&envelope, "sqs-1");
+    again["attributes"]["ApproximateReceiveCount"] = json!("2");
+    let response = handle(&w.app, sqs(vec![again]), noon() + Duration::seconds(10)).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(w.carrier.sent().len(), 1);
     let m = w.message(&envelope.message_id).await;

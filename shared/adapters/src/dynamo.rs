@@ -22,7 +22,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
+    Update,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
@@ -807,6 +808,162 @@ impl MessageStore for DynamoStore {
                 None => Ok(Claim::NotFound),
             },
             Err(e) => Err(StoreError::unavailable("DynamoDB UpdateItem (claim)", e)),
+        }
+    }
+
+    async fn claim_for_delivery(
+        &self,
+        id: &MessageId,
+        at: DateTime<Utc>,
+        consent: Option<&ConsentGuard>,
+    ) -> StoreResult<DeliveryClaim> {
+        let change = serde_json::json!({"status": "sending", "at": at});
+        let claim = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(msg_pk(id), "MESSAGE")))
+            .update_expression("SET #status = :sending, #history = list_append(#history, :change) REMOVE DuePK, DueSK, statusReason")
+            .condition_expression("#status = :queued")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#history", "history")
+            .expression_attribute_values(":sending", s("sending"))
+            .expression_attribute_values(":queued", s("queued"))
+            .expression_attribute_values(":change", AttributeValue::L(vec![to_attr(&change)]))
+            .build()
+            .map_err(unavailable("building Update"))?;
+        let mut items = vec![TransactWriteItem::builder().update(claim).build()];
+        if let Some(g) = consent {
+            // The consent state's stored form: state.categories[slot].status.
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(phone_pk(&g.dealer, &g.phone), "CONSENT")))
+                .condition_expression(format!(
+                    "#state.#categories[{}].#status = :authorized",
+                    consent::ledger::slot(g.category)
+                ))
+                .expression_attribute_names("#state", "state")
+                .expression_attribute_names("#categories", "categories")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":authorized", s("authorized"))
+                .build()
+                .map_err(unavailable("building ConditionCheck"))?;
+            items.push(TransactWriteItem::builder().condition_check(check).build());
+        }
+        let result = self
+            .client
+            .transact_write_items()
+            .set_transact_items(Some(items))
+            .send()
+            .await;
+        let reasons = match result {
+            Ok(_) => return Ok(DeliveryClaim::Claimed),
+            Err(e) => {
+                use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError as E;
+                match e.as_service_error() {
+                    Some(E::TransactionCanceledException(t)) => t
+                        .cancellation_reasons()
+                        .iter()
+                        .map(|r| r.code() == Some("ConditionalCheckFailed"))
+                        .collect::<Vec<bool>>(),
+                    _ => {
+                        return Err(StoreError::unavailable(
+                            "DynamoDB TransactWriteItems (claim)",
+                            e,
+                        ))
+                    }
+                }
+            }
+        };
+        if reasons.first().copied().unwrap_or(false) {
+            return Ok(match self.message(id).await? {
+                Some(m) => DeliveryClaim::NotClaimable(m.status),
+                None => DeliveryClaim::NotFound,
+            });
+        }
+        if reasons.get(1).copied().unwrap_or(false) {
+            return Ok(DeliveryClaim::ConsentMissing);
+        }
+        Err(StoreError::Partial(
+            "the claim was canceled for another reason".into(),
+        ))
+    }
+
+    async fn record_delivery(
+        &self,
+        id: &MessageId,
+        from: MessageStatus,
+        r: &DeliveryRecord,
+    ) -> StoreResult<()> {
+        let change = serde_json::to_value(consent::message::StatusChange {
+            status: r.status,
+            at: r.at,
+            reason: r.reason.clone(),
+        })
+        .map_err(corrupt(id.as_str()))?;
+        let mut set = vec!["#status = :to", "#history = list_append(#history, :change)"];
+        let mut remove = Vec::new();
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(msg_pk(id), "MESSAGE")))
+            .condition_expression("#status = :from")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#history", "history")
+            .expression_attribute_values(":to", s(r.status.as_str()))
+            .expression_attribute_values(":from", s(from.as_str()))
+            .expression_attribute_values(":change", AttributeValue::L(vec![to_attr(&change)]));
+        match &r.reason {
+            Some(reason) => {
+                set.push("statusReason = :reason");
+                update = update.expression_attribute_values(":reason", s(reason.clone()));
+            }
+            None => remove.push("statusReason"),
+        }
+        if let Some(c) = &r.carrier_message_id {
+            set.push("carrierMessageId = :carrier");
+            update = update.expression_attribute_values(":carrier", s(c.clone()));
+        }
+        if let Some(a) = r.attempts {
+            set.push("attempts = :attempts");
+            update = update.expression_attribute_values(":attempts", n(a));
+        }
+        if let Some(t) = r.send_at {
+            set.push("sendAt = :sendAt");
+            set.push("dueEpoch = :dueEpoch");
+            update = update
+                .expression_attribute_values(
+                    ":sendAt",
+                    to_attr(&serde_json::to_value(t).map_err(corrupt(id.as_str()))?),
+                )
+                .expression_attribute_values(":dueEpoch", n(epoch(t)));
+        }
+        // The due index follows the new status, as `Message::index_time` defines it.
+        let index_at = match r.status {
+            MessageStatus::Scheduled | MessageStatus::Deferred => r.send_at,
+            MessageStatus::Queued => Some(r.at + consent::message::REQUEUE_AFTER),
+            _ => None,
+        };
+        match index_at {
+            Some(at) => {
+                set.push("DuePK = :duePK");
+                set.push("DueSK = :dueSK");
+                update = update
+                    .expression_attribute_values(":duePK", s(format!("DUE#{}", self.shard_of(id))))
+                    .expression_attribute_values(
+                        ":dueSK",
+                        s(format!("{:013}#{id}", at.timestamp_millis().max(0))),
+                    );
+            }
+            None => remove.extend(["DuePK", "DueSK"]),
+        }
+        let mut expression = format!("SET {}", set.join(", "));
+        if !remove.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        match update.update_expression(expression).send().await {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional(&e) => Err(StoreError::Conflict("message status changed")),
+            Err(e) => Err(StoreError::unavailable("DynamoDB UpdateItem (delivery)", e)),
         }
     }
 

@@ -413,6 +413,56 @@ impl MessageStore for InMemoryStore {
         Ok(Claim::Claimed(Box::new(m.clone())))
     }
 
+    async fn claim_for_delivery(
+        &self,
+        id: &MessageId,
+        at: DateTime<Utc>,
+        consent: Option<&ConsentGuard>,
+    ) -> StoreResult<DeliveryClaim> {
+        let mut s = self.lock();
+        let allowed = consent.is_none_or(|g| {
+            s.consent
+                .get(&(g.dealer.clone(), g.phone.clone()))
+                .is_some_and(|v| v.value.may_send(g.category).is_allowed())
+        });
+        let Some(m) = s.messages.get_mut(id) else {
+            return Ok(DeliveryClaim::NotFound);
+        };
+        if m.status != MessageStatus::Queued {
+            return Ok(DeliveryClaim::NotClaimable(m.status));
+        }
+        if !allowed {
+            return Ok(DeliveryClaim::ConsentMissing);
+        }
+        m.transition(MessageStatus::Sending, at, None);
+        Ok(DeliveryClaim::Claimed)
+    }
+
+    async fn record_delivery(
+        &self,
+        id: &MessageId,
+        from: MessageStatus,
+        r: &DeliveryRecord,
+    ) -> StoreResult<()> {
+        let mut s = self.lock();
+        match s.messages.get_mut(id) {
+            Some(m) if m.status == from => {
+                m.transition(r.status, r.at, r.reason.clone());
+                if let Some(c) = &r.carrier_message_id {
+                    m.carrier_message_id = Some(c.clone());
+                }
+                if let Some(t) = r.send_at {
+                    m.send_at = t;
+                }
+                if let Some(a) = r.attempts {
+                    m.attempts = a;
+                }
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict("message status changed")),
+        }
+    }
+
     async fn due(&self, shard: u32, until: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Message>> {
         let _ = shard; // one shard in memory: shard 0 holds everything
         if shard != 0 {

@@ -177,6 +177,12 @@ impl Decision {
     }
 }
 
+/// The position of a category's state in the stored form (`categories[i]`), for
+/// stores that check consent inside a conditional write.
+pub fn slot(c: Category) -> usize {
+    index(c)
+}
+
 fn index(c: Category) -> usize {
     match c {
         Category::Accounting => 0,

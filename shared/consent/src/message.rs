@@ -191,7 +191,10 @@ impl Message {
     }
 }
 
-/// What travels on the outbound queue: a pointer to the message, in an envelope.
+/// What travels on the outbound queue: the message id in an envelope, with what the
+/// carrier call needs (so delivery claims and re-checks consent in one conditional
+/// write instead of reading the message first). A queued message no longer changes,
+/// so the copy is exact; the queue is encrypted at rest like the table.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct OutboundEnvelope {
@@ -202,11 +205,33 @@ pub struct OutboundEnvelope {
     pub time: DateTime<Utc>,
     pub dealer_id: DealerId,
     pub message_id: MessageId,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub delivery: Option<DeliverySnapshot>,
+}
+
+/// The fields of a queued message that delivery needs.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct DeliverySnapshot {
+    pub to: PhoneNumber,
+    pub from: PhoneNumber,
+    pub body: String,
+    pub category: Category,
+    pub kind: MessageKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipient_time_zone: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contact_id: Option<ContactId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account_id: Option<AccountId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deal_id: Option<DealId>,
 }
 
 impl OutboundEnvelope {
     pub const KIND: &'static str = "message.queued";
 
+    /// An envelope with only the id (delivery reads the message).
     pub fn new(dealer_id: DealerId, message_id: MessageId, time: DateTime<Utc>) -> Self {
         Self {
             id: crate::ids::new_ulid(),
@@ -215,6 +240,26 @@ impl OutboundEnvelope {
             time,
             dealer_id,
             message_id,
+            delivery: None,
+        }
+    }
+
+    /// The envelope for a queued message, carrying its delivery snapshot.
+    pub fn for_message(m: &Message, time: DateTime<Utc>) -> Self {
+        Self {
+            version: 2,
+            delivery: Some(DeliverySnapshot {
+                to: m.to.clone(),
+                from: m.from.clone(),
+                body: m.body.clone(),
+                category: m.category,
+                kind: m.kind,
+                recipient_time_zone: m.recipient_time_zone.clone(),
+                contact_id: m.contact_id.clone(),
+                account_id: m.account_id.clone(),
+                deal_id: m.deal_id.clone(),
+            }),
+            ..Self::new(m.dealer_id.clone(), m.id.clone(), time)
         }
     }
 }

@@ -205,6 +205,39 @@ pub enum Claim {
     NotFound,
 }
 
+/// A consent condition checked atomically with a delivery claim.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsentGuard {
+    pub dealer: DealerId,
+    pub phone: PhoneNumber,
+    pub category: Category,
+}
+
+/// The result of claiming a queued message for delivery with a consent check.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliveryClaim {
+    /// queued -> sending, and consent held at that moment.
+    Claimed,
+    /// The message is not queued (another worker, canceled, already sent ...).
+    NotClaimable(MessageStatus),
+    NotFound,
+    /// The message is still queued but the category is not authorized any more.
+    ConsentMissing,
+}
+
+/// A status change recorded by delivery (one history entry).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryRecord {
+    pub status: MessageStatus,
+    pub at: DateTime<Utc>,
+    pub reason: Option<String>,
+    pub carrier_message_id: Option<String>,
+    /// A new send time (deferral).
+    pub send_at: Option<DateTime<Utc>>,
+    /// Carrier attempts so far.
+    pub attempts: Option<u32>,
+}
+
 #[async_trait]
 pub trait MessageStore: Send + Sync {
     async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>>;
@@ -227,6 +260,21 @@ pub trait MessageStore: Send + Sync {
     async fn save(&self, message: &Message, expected: MessageStatus) -> StoreResult<()>;
     /// queued -> sending, atomically, returning the claimed message.
     async fn claim(&self, id: &MessageId, at: DateTime<Utc>) -> StoreResult<Claim>;
+    /// queued -> sending in one conditional write that also checks, when `consent` is
+    /// given, that the category is authorized for the number at that moment.
+    async fn claim_for_delivery(
+        &self,
+        id: &MessageId,
+        at: DateTime<Utc>,
+        consent: Option<&ConsentGuard>,
+    ) -> StoreResult<DeliveryClaim>;
+    /// Records a delivery outcome if the stored status is still `from` (`Conflict` otherwise).
+    async fn record_delivery(
+        &self,
+        id: &MessageId,
+        from: MessageStatus,
+        record: &DeliveryRecord,
+    ) -> StoreResult<()>;
     /// Messages of one shard of the time index whose index time (see
     /// `Message::index_time`) is at or before `until`: waiting ones that are due and
     /// queued ones that were never picked up.

@@ -6,10 +6,11 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::error::{DomainError, StoreError};
 use crate::ids::{new_ulid, MessageId};
-use crate::message::{Message, MessageStatus};
+use crate::message::{Message, MessageKind, MessageStatus, OutboundEnvelope};
 use crate::ports::{
-    Carrier, CarrierError, CarrierSend, Claim, ConsentReader, ConsentWriter, MessageStore,
-    WorkItem, WorkItemStatus, WorkQueue, WorkQueueName,
+    Carrier, CarrierError, CarrierSend, Claim, ConsentGuard, ConsentReader, ConsentWriter,
+    DeliveryClaim, DeliveryRecord, MessageStore, WorkItem, WorkItemStatus, WorkQueue,
+    WorkQueueName,
 };
 use crate::quiet_hours::QuietHours;
 
@@ -65,7 +66,181 @@ pub fn status_callback(base: &str, id: &MessageId) -> String {
     )
 }
 
-/// Delivers one message.
+/// Delivers one queued record. With a delivery snapshot in the envelope (every
+/// envelope this service writes), it takes two writes around the carrier call: a claim
+/// that re-checks consent in the same conditional write, and the result. Quiet hours
+/// are checked before the claim from the snapshot alone. `receive_count` is how many
+/// times the queue has handed this record out (the carrier attempt number).
+pub async fn deliver_envelope(
+    ports: &DeliverPorts<'_>,
+    envelope: &OutboundEnvelope,
+    receive_count: u32,
+    public_base_url: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<DeliverOutcome, DomainError> {
+    let Some(snap) = &envelope.delivery else {
+        return deliver(ports, &envelope.message_id, public_base_url, now).await;
+    };
+    let id = &envelope.message_id;
+    let record = |status, reason: Option<String>| DeliveryRecord {
+        status,
+        at: now,
+        reason,
+        carrier_message_id: None,
+        send_at: None,
+        attempts: None,
+    };
+    let template = snap.kind == MessageKind::Template;
+    if template {
+        let tz = parse_time_zone(snap.recipient_time_zone.as_deref());
+        let allowed = QuietHours::standard().next_allowed(&snap.to, tz, snap.category, now);
+        if allowed > now + Duration::seconds(59) {
+            let deferral = DeliveryRecord {
+                send_at: Some(allowed),
+                ..record(MessageStatus::Deferred, Some("quiet-hours".into()))
+            };
+            return match ports
+                .messages
+                .record_delivery(id, MessageStatus::Queued, &deferral)
+                .await
+            {
+                Ok(()) => Ok(DeliverOutcome::Deferred { until: allowed }),
+                Err(StoreError::Conflict(_)) => Ok(DeliverOutcome::Skipped { status: None }),
+                Err(e) => Err(e.into()),
+            };
+        }
+    }
+    let guard = template.then(|| ConsentGuard {
+        dealer: envelope.dealer_id.clone(),
+        phone: snap.to.clone(),
+        category: snap.category,
+    });
+    match ports
+        .messages
+        .claim_for_delivery(id, now, guard.as_ref())
+        .await?
+    {
+        DeliveryClaim::Claimed => {}
+        DeliveryClaim::NotFound => return Ok(DeliverOutcome::Skipped { status: None }),
+        DeliveryClaim::NotClaimable(MessageStatus::Sending) => {
+            return stale_claim(ports, id, now).await
+        }
+        DeliveryClaim::NotClaimable(status) => {
+            return Ok(DeliverOutcome::Skipped {
+                status: Some(status),
+            })
+        }
+        DeliveryClaim::ConsentMissing => {
+            let reason = ports
+                .consent
+                .consent(&envelope.dealer_id, &snap.to)
+                .await?
+                .value
+                .may_send(snap.category)
+                .reason()
+                .to_owned();
+            return match ports
+                .messages
+                .record_delivery(
+                    id,
+                    MessageStatus::Queued,
+                    &record(MessageStatus::Suppressed, Some(reason.clone())),
+                )
+                .await
+            {
+                Ok(()) => Ok(DeliverOutcome::Suppressed { reason }),
+                Err(StoreError::Conflict(_)) => Ok(DeliverOutcome::Skipped { status: None }),
+                Err(e) => Err(e.into()),
+            };
+        }
+    }
+    let send = CarrierSend {
+        from: snap.from.clone(),
+        to: snap.to.clone(),
+        body: snap.body.clone(),
+        status_callback: public_base_url.map(|b| status_callback(b, id)),
+    };
+    let attempts = receive_count.max(1);
+    let finish = |r: DeliveryRecord| async move {
+        ports
+            .messages
+            .record_delivery(
+                id,
+                MessageStatus::Sending,
+                &DeliveryRecord {
+                    attempts: Some(attempts),
+                    ..r
+                },
+            )
+            .await
+    };
+    match ports.carrier.send(&send).await {
+        Ok(receipt) => {
+            finish(DeliveryRecord {
+                carrier_message_id: Some(receipt.carrier_message_id.clone()),
+                ..record(MessageStatus::Sent, None)
+            })
+            .await?;
+            Ok(DeliverOutcome::Sent {
+                carrier_message_id: receipt.carrier_message_id,
+            })
+        }
+        Err(CarrierError::Retryable {
+            reason,
+            retry_after,
+        }) if attempts < MAX_CARRIER_ATTEMPTS => {
+            finish(record(
+                MessageStatus::Queued,
+                Some(format!("retrying: {reason}")),
+            ))
+            .await?;
+            let backoff = StdDuration::from_secs(10u64 << (attempts - 1).min(10));
+            Ok(DeliverOutcome::RetryLater {
+                after: retry_after.unwrap_or(backoff).max(backoff),
+            })
+        }
+        Err(CarrierError::OptedOut { code }) => {
+            let reason = format!("carrier-opt-out ({code})");
+            revoke_by_carrier(
+                ports.consent,
+                ports.consent_writer,
+                &envelope.dealer_id,
+                &snap.to,
+                code,
+                id.as_str(),
+                now,
+            )
+            .await?;
+            finish(record(MessageStatus::Suppressed, Some(reason.clone()))).await?;
+            Ok(DeliverOutcome::Suppressed { reason })
+        }
+        Err(e) => {
+            let reason = e.to_string();
+            finish(record(MessageStatus::Failed, Some(reason.clone()))).await?;
+            ports
+                .work
+                .add_item(&WorkItem {
+                    id: new_ulid(),
+                    dealer_id: envelope.dealer_id.clone(),
+                    queue: WorkQueueName::FailedSends,
+                    kind: "send-failed".into(),
+                    contact_id: snap.contact_id.clone(),
+                    phone: Some(snap.to.clone()),
+                    account_id: snap.account_id.clone(),
+                    deal_id: snap.deal_id.clone(),
+                    message_id: Some(id.clone()),
+                    text: Some(reason.chars().take(500).collect()),
+                    created_at: now,
+                    status: WorkItemStatus::Open,
+                    handling: Default::default(),
+                })
+                .await?;
+            Ok(DeliverOutcome::Failed { reason })
+        }
+    }
+}
+
+/// Delivers one message, reading it first (envelopes without a snapshot).
 pub async fn deliver(
     ports: &DeliverPorts<'_>,
     id: &MessageId,

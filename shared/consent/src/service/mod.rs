@@ -153,7 +153,7 @@ pub async fn store_and_queue(
     let failed = outbox
         .queue
         .enqueue(&[Outbound {
-            envelope: OutboundEnvelope::new(message.dealer_id.clone(), message.id.clone(), now),
+            envelope: OutboundEnvelope::for_message(message, now),
             delay_seconds: 0,
         }])
         .await?;

@@ -202,7 +202,7 @@ async fn accept(
     }
     if status == MessageStatus::Queued {
         let outbound = Outbound {
-            envelope: OutboundEnvelope::new(dealer_id.clone(), message.id.clone(), now),
+            envelope: OutboundEnvelope::for_message(&message, now),
             delay_seconds: 0,
         };
         let failed = match ports.queue.enqueue(&[outbound]).await {
@@ -439,7 +439,7 @@ pub async fn dispatch(
     let outbound: Vec<Outbound> = won
         .iter()
         .map(|m| Outbound {
-            envelope: OutboundEnvelope::new(m.dealer_id.clone(), m.id.clone(), now),
+            envelope: OutboundEnvelope::for_message(m, now),
             delay_seconds: (m.send_at - now).num_seconds().clamp(0, 900) as u32,
         })
         .collect();
