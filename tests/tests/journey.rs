@@ -621,6 +621,62 @@ async fn the_whole_journey_over_http() {
     assert_eq!(put.failed_entry_count, 0);
     let auto = portal.next_text(ANN, before_auto).await;
     assert!(auto["body"].as_str().unwrap().contains("$55.00"), "{auto}");
+
+    // The carrier fails the first two attempts with 500: delivered anyway, exactly once.
+    let failing = portal
+        .http
+        .post(format!("{}/fail", stack.carrier))
+        .json(&json!({"count": 2, "status": 500, "code": 20500}))
+        .send()
+        .await
+        .unwrap();
+    assert!(failing.status().is_success());
+    let before_retry = portal.inbox(ANN).await.len();
+    let retried = portal
+        .send("retry-1", json!({"contactId": "C-1", "template": "payment-received", "variables": {"firstName": "Ann", "amount": "77.00", "paymentDate": "2026-11-20"}}))
+        .await;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    let delivered = loop {
+        let m = portal
+            .ok(
+                Method::GET,
+                &format!("/v1/messages/{}", retried["messageId"].as_str().unwrap()),
+                None,
+                StatusCode::OK,
+            )
+            .await;
+        if m["status"] == "sent" || m["status"] == "delivered" {
+            break m;
+        }
+        assert_ne!(m["status"], "failed", "{m}");
+        assert!(
+            Instant::now() < deadline,
+            "not delivered after carrier failures: {m}"
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+    };
+    let retries = delivered["history"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|h| {
+            h["reason"]
+                .as_str()
+                .is_some_and(|r| r.starts_with("retrying"))
+        })
+        .count();
+    assert_eq!(retries, 2, "{delivered}");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let inbox = portal.inbox(ANN).await;
+    assert_eq!(
+        inbox.len(),
+        before_retry + 1,
+        "exactly one text after two failures"
+    );
+    assert!(inbox.last().unwrap()["body"]
+        .as_str()
+        .unwrap()
+        .contains("$77.00"));
 }
 
 impl Portal {
