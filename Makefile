@@ -45,7 +45,7 @@ test-local: venv ## tests of the local stack (infra/local/tests)
 CARGO ?= cargo
 CARGO_FEATURES := --workspace --all-targets --all-features
 
-.PHONY: fmt fmt-check clippy test-rust bench-lib bench-build deploy
+.PHONY: fmt fmt-check clippy test-rust fuzz bench-lib bench-build deploy
 
 fmt: ## format the code
 	$(CARGO) fmt --all
@@ -65,6 +65,10 @@ test: lint test-rust test-local ## everything CI runs
 
 build: venv ## release build of every function with cargo-lambda (x86_64 here; arm64 for AWS needs its target)
 	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release $(LAMBDA_BUILD_FLAGS)
+
+fuzz: ## long property-based fuzzing (parsers, signature, classifier, phones, templates, every JSON body), bounded to 10 min
+	PROPTEST_CASES=$(or $(FUZZ_CASES),5000) timeout 300 $(CARGO) test --release --all-features -p consent --lib
+	PROPTEST_CASES=$(or $(FUZZ_CASES),5000) timeout 300 $(CARGO) test --release --all-features -p stack-tests --test security
 
 bench-lib: ## criterion benchmarks of the consent library
 	$(CARGO) bench -p consent --bench domain

@@ -792,7 +792,11 @@ fn rt() -> tokio::runtime::Runtime {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+    // 48 cases in `make test`; `make fuzz` raises PROPTEST_CASES for a longer, bounded run.
+    #![proptest_config(ProptestConfig {
+        cases: std::env::var("PROPTEST_CASES").ok().and_then(|c| c.parse().ok()).map_or(48, |c: u32| c / 20),
+        ..ProptestConfig::default()
+    })]
 
     /// Arbitrary bodies on every route that takes one: never a panic, never a 5xx.
     #[test]
