@@ -231,7 +231,11 @@ async fn due_scheduled_messages_are_queued_and_marked_queued() {
     assert_eq!(delay_of(&due_soon), Some(30));
     for o in &queued {
         assert_eq!(o.envelope.kind, "message.queued");
-        assert_eq!(o.envelope.version, 1);
+        assert_eq!(o.envelope.version, 2);
+        assert!(
+            o.envelope.delivery.is_some(),
+            "the envelope carries the delivery snapshot"
+        );
         assert_eq!(o.envelope.dealer_id, dealer());
         assert_eq!(o.envelope.time, now);
     }
