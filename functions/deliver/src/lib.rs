@@ -44,6 +44,9 @@ pub struct App {
     pub work: Arc<dyn WorkQueue>,
     pub visibility: Arc<dyn Visibility>,
     pub public_base_url: Option<String>,
+    /// The ARN of the outbound dead-letter queue: its records fail their message and go
+    /// to staff (the function is also that queue's consumer).
+    pub dead_letter_arn: Option<String>,
 }
 
 pub async fn handle(app: &App, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
@@ -59,9 +62,16 @@ pub async fn handle(app: &App, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchR
         let id = record.message_id.clone().unwrap_or_default();
         let span = tracing::info_span!("record", sqs_message_id = %id);
         let _enter = span.enter();
+        let dead_lettered = app.dead_letter_arn.is_some()
+            && record.event_source_arn.as_deref() == app.dead_letter_arn.as_deref();
         let envelope: OutboundEnvelope =
             match serde_json::from_str(record.body.as_deref().unwrap_or("")) {
                 Ok(e) => e,
+                Err(e) if dead_lettered => {
+                    // Nothing to attach it to: it stays logged (by id), not retried forever.
+                    tracing::error!(error = %e, "dead-lettered record is malformed; dropped");
+                    continue;
+                }
                 Err(e) => {
                     // A poison record: fail it so redrive moves it to the DLQ after maxReceiveCount.
                     tracing::error!(error = %e, "outbound record is malformed");
@@ -69,6 +79,19 @@ pub async fn handle(app: &App, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchR
                     continue;
                 }
             };
+        if dead_lettered {
+            match consent::service::delivery::dead_lettered(&ports, &envelope.message_id, now).await
+            {
+                Ok(outcome) => {
+                    tracing::warn!(message_id = %envelope.message_id, outcome = ?outcome, "dead-lettered message handed to staff")
+                }
+                Err(e) => {
+                    tracing::error!(message_id = %envelope.message_id, error = %e, "dead-lettered record not handled; retrying");
+                    push_failure(&mut response, id);
+                }
+            }
+            continue;
+        }
         // How many times SQS handed this record out: the carrier attempt number.
         let receive_count = record
             .attributes

@@ -57,6 +57,7 @@ async fn main() -> Result<(), Error> {
             queue_url: config::required("OUTBOUND_QUEUE_URL")?,
         }),
         public_base_url: config::optional("PUBLIC_BASE_URL"),
+        dead_letter_arn: config::optional("OUTBOUND_DLQ_ARN"),
     };
     run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let app = &app;

@@ -53,6 +53,8 @@ fn fixture_record() -> Value {
 }
 
 /// The fixture's record carrying `body`, under this SQS message id.
+const DLQ_ARN: &str = "arn:aws:sqs:us-east-1:000000000000:texting-OutboundDLQ";
+
 fn record(body: &str, sqs_message_id: &str) -> Value {
     let mut r = fixture_record();
     r["body"] = json!(body);
@@ -120,6 +122,7 @@ impl World {
             work: Arc::new(store.clone()),
             visibility: Arc::new(visibility.clone()),
             public_base_url: Some(BASE_URL.into()),
+            dead_letter_arn: Some(DLQ_ARN.into()),
         };
         let w = World {
             store,
@@ -546,4 +549,36 @@ async fn a_claim_left_by_a_worker_that_died_is_retried_until_stale_then_failed_f
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].queue, WorkQueueName::FailedSends);
     assert_eq!(items[0].message_id.as_ref(), Some(&envelope.message_id));
+}
+
+#[tokio::test]
+async fn a_dead_lettered_record_fails_its_message_and_goes_to_staff() {
+    // GIVEN a queued message whose record the queue gave up on
+    let w = World::new().await;
+    let envelope = w.queued_message().await;
+    let mut dead = record_for(&envelope, "dlq-1");
+    dead["eventSourceARN"] = json!(DLQ_ARN);
+
+    // WHEN the dead-letter queue's record arrives
+    let response = handle(&w.app, sqs(vec![dead.clone()]), noon()).await;
+
+    // THEN it is consumed, the message failed with the reason, and staff have an item
+    assert!(response.batch_item_failures.is_empty());
+    assert!(w.carrier.sent().is_empty(), "a dead letter is never sent");
+    let m = w.message(&envelope.message_id).await;
+    assert_eq!(m.status, MessageStatus::Failed);
+    assert!(m
+        .status_reason
+        .as_deref()
+        .unwrap_or("")
+        .contains("dead-lettered"));
+    let items = w.store.work_items();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].queue, consent::ports::WorkQueueName::FailedSends);
+    assert_eq!(items[0].message_id.as_ref(), Some(&envelope.message_id));
+
+    // AND the same dead letter again changes nothing more
+    let response = handle(&w.app, sqs(vec![dead]), noon()).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(w.store.work_items().len(), 1);
 }

@@ -434,3 +434,31 @@ async fn to_failed_sends(
         .await?;
     Ok(())
 }
+
+/// A record the outbound queue gave up on (its dead-letter queue): the message fails
+/// visibly and goes to staff instead of waiting forever. A message that already
+/// reached a final state is left alone.
+pub async fn dead_lettered(
+    ports: &DeliverPorts<'_>,
+    id: &MessageId,
+    now: DateTime<Utc>,
+) -> Result<DeliverOutcome, DomainError> {
+    let Some(mut message) = ports.messages.message(id).await? else {
+        return Ok(DeliverOutcome::Skipped { status: None });
+    };
+    if message.status.is_final() || message.status == MessageStatus::Sent {
+        return Ok(DeliverOutcome::Skipped {
+            status: Some(message.status),
+        });
+    }
+    let expected = message.status;
+    let reason = "not delivered after repeated attempts (dead-lettered)".to_owned();
+    message.transition(MessageStatus::Failed, now, Some(reason.clone()));
+    match ports.messages.save(&message, expected).await {
+        Ok(()) => {}
+        Err(StoreError::Conflict(_)) => return Ok(DeliverOutcome::Skipped { status: None }),
+        Err(e) => return Err(e.into()),
+    }
+    to_failed_sends(ports, &message, &reason, now).await?;
+    Ok(DeliverOutcome::Failed { reason })
+}
