@@ -835,3 +835,44 @@ async fn delivery_claims_check_consent_in_the_same_write() {
         "{due:?}"
     );
 }
+
+#[tokio::test]
+async fn authorization_requests_never_completed_are_found_once_for_follow_up() {
+    let stack = Stack::create("followup").await;
+    let s = store(&stack).await;
+    let request = |category, request_id: &str, created_at| PendingAuthorization {
+        dealer_id: dealer_id(),
+        phone: phone("(202) 555-0143"),
+        category,
+        request_id: request_id.into(),
+        code_hash: "h".into(),
+        contact_id: ContactId::parse("c-1").unwrap(),
+        requested_by: StaffUserId::parse("staff-1").unwrap(),
+        created_at,
+        expires_at: created_at + chrono::Duration::minutes(10),
+        attempts: 0,
+        sends: 1,
+        disclosure_version: "v1".into(),
+    };
+    // GIVEN one old request and one recent one
+    let old = request(Category::Sales, "r-old", t(10, 0));
+    s.put_pending(&old).await.unwrap();
+    s.put_pending(&request(Category::Service, "r-new", t(12, 0)))
+        .await
+        .unwrap();
+    // THEN only the old one is overdue, and it is marked once
+    let overdue = s.overdue(t(11, 0), 100).await.unwrap();
+    assert_eq!(
+        overdue
+            .iter()
+            .map(|p| p.request_id.as_str())
+            .collect::<Vec<_>>(),
+        ["r-old"]
+    );
+    s.mark_followed_up(&old).await.unwrap();
+    assert!(matches!(
+        s.mark_followed_up(&old).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(s.overdue(t(11, 0), 100).await.unwrap().is_empty());
+}

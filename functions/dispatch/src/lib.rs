@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 
-use consent::ports::{ConsentReader, MessageStore, OutboundQueue};
+use consent::ports::{ConsentReader, MessageStore, OutboundQueue, PendingStore, WorkQueue};
 use consent::service::sending::{dispatch, DispatchPorts, DispatchReport};
 use consent::DomainError;
 
@@ -14,6 +14,8 @@ pub struct App {
     pub consent: Arc<dyn ConsentReader>,
     pub messages: Arc<dyn MessageStore>,
     pub queue: Arc<dyn OutboundQueue>,
+    pub pending: Arc<dyn PendingStore>,
+    pub work: Arc<dyn WorkQueue>,
     pub shards: u32,
     /// Messages read per shard per pass.
     pub page: u32,
@@ -44,7 +46,16 @@ pub async fn handle(app: &App, now: DateTime<Utc>) -> Result<DispatchReport, Dom
             break;
         }
     }
+    // Authorization requests never completed within a day go to staff.
+    total.follow_ups = consent::service::authorization::follow_up_pending(
+        app.pending.as_ref(),
+        app.work.as_ref(),
+        now,
+        100,
+    )
+    .await?;
     tracing::info!(
+        follow_ups = total.follow_ups,
         queued = total.queued,
         deferred = total.deferred,
         suppressed = total.suppressed,

@@ -18,6 +18,8 @@ async fn main() -> Result<(), Error> {
     ));
     let app = App {
         consent: store.clone(),
+        pending: store.clone(),
+        work: store.clone(),
         messages: store,
         queue: Arc::new(SqsOutboundQueue::new(
             consent_adapters::aws_sdk_sqs::Client::new(&aws),
@@ -31,7 +33,7 @@ async fn main() -> Result<(), Error> {
         let app = &app;
         async move {
             let report = handle(app, chrono::Utc::now()).await?;
-            Ok::<_, Error>(json!({"queued": report.queued, "deferred": report.deferred, "suppressed": report.suppressed, "skipped": report.skipped, "failed": report.failed}))
+            Ok::<_, Error>(json!({"followUps": report.follow_ups, "requeued": report.requeued, "queued": report.queued, "deferred": report.deferred, "suppressed": report.suppressed, "skipped": report.skipped, "failed": report.failed}))
         }
     }))
     .await

@@ -58,6 +58,8 @@ impl World {
             consent: Arc::new(store.clone()),
             messages: Arc::new(store.clone()),
             queue: Arc::new(queue.clone()),
+            pending: Arc::new(store.clone()),
+            work: Arc::new(store.clone()),
             shards: 16,
             page: 500,
             budget: StdDuration::from_secs(40),
@@ -333,4 +335,58 @@ async fn when_the_queue_refuses_the_message_a_later_run_requeues_it() {
     let report = handle(&w.app, now + Duration::minutes(6)).await.unwrap();
     assert_eq!(report.requeued, 0);
     assert_eq!(w.queue.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn an_authorization_request_never_completed_goes_to_staff_after_a_day_once() {
+    // GIVEN a code texted to C-1001 for marketing that nobody ever verified
+    let w = World::new().await;
+    let hasher = World::hasher();
+    let ports = w.auth_ports(&hasher);
+    let asked_at = fired_at() - Duration::hours(2);
+    auth::request(
+        &ports,
+        &dealer(),
+        &staff(),
+        &ContactId::parse("C-1001").unwrap(),
+        Category::Marketing,
+        asked_at,
+    )
+    .await
+    .unwrap();
+
+    // WHEN the schedule fires the same day THEN nothing is raised yet
+    let report = handle(&w.app, fired_at()).await.unwrap();
+    assert_eq!(report.follow_ups, 0);
+
+    // WHEN it fires a day after the request THEN one item on the authorizations queue
+    let report = handle(
+        &w.app,
+        asked_at + Duration::hours(24) + Duration::minutes(1),
+    )
+    .await
+    .unwrap();
+    assert_eq!(report.follow_ups, 1);
+    let items: Vec<_> = w
+        .store
+        .work_items()
+        .into_iter()
+        .filter(|i| i.kind == "authorization-pending-too-long")
+        .collect();
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        items[0].queue,
+        consent::ports::WorkQueueName::Authorizations
+    );
+    assert_eq!(
+        items[0].contact_id,
+        Some(ContactId::parse("C-1001").unwrap())
+    );
+    assert!(items[0].text.as_deref().unwrap_or("").contains("marketing"));
+
+    // AND later runs do not raise it again
+    let report = handle(&w.app, asked_at + Duration::hours(30))
+        .await
+        .unwrap();
+    assert_eq!(report.follow_ups, 0);
 }

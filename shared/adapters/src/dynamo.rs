@@ -44,6 +44,8 @@ pub const DEDUP_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 const BATCH_GET_MAX: usize = 100;
+/// The GSI2 partition of authorization requests awaiting their follow-up time.
+const FOLLOW_UP_PK: &str = "FOLLOWUP#authorizations";
 const BATCH_RETRIES: u32 = 8;
 
 #[derive(Clone, Debug)]
@@ -602,8 +604,19 @@ impl PendingStore for DynamoStore {
         let pk = phone_pk(&p.dealer_id, &p.phone);
         let mut item = to_item(p).map_err(corrupt(&pk))?;
         item.extend(key(pk, format!("PENDING#{}", p.category)));
-        // Kept a day past expiry so "expired" can be told apart from "never asked".
-        item.insert("ttl".into(), n(epoch(p.expires_at) + 24 * 3600));
+        // Kept two days past expiry: "expired" is told apart from "never asked", and a
+        // request never completed is still there for the follow-up a day later.
+        item.insert("ttl".into(), n(epoch(p.expires_at) + 2 * 24 * 3600));
+        // The follow-up index (sparse: removed once followed up, deleted when completed).
+        item.insert("GSI2PK".into(), s(FOLLOW_UP_PK));
+        item.insert(
+            "GSI2SK".into(),
+            s(format!(
+                "{:013}#{}",
+                p.created_at.timestamp_millis().max(0),
+                p.request_id
+            )),
+        );
         self.client
             .put_item()
             .table_name(&self.table)
@@ -612,6 +625,63 @@ impl PendingStore for DynamoStore {
             .await
             .map_err(unavailable("DynamoDB PutItem"))?;
         Ok(())
+    }
+
+    async fn overdue(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<PendingAuthorization>> {
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI2")
+            .key_condition_expression("GSI2PK = :pk AND GSI2SK <= :until")
+            .expression_attribute_values(":pk", s(FOLLOW_UP_PK))
+            .expression_attribute_values(
+                ":until",
+                s(format!(
+                    "{:013}#~",
+                    created_before.timestamp_millis().max(0)
+                )),
+            )
+            .limit(limit.clamp(1, 1000) as i32)
+            .send()
+            .await
+            .map_err(unavailable("DynamoDB Query (follow-ups)"))?;
+        out.items
+            .unwrap_or_default()
+            .iter()
+            .map(pending_from)
+            .collect()
+    }
+
+    async fn mark_followed_up(&self, p: &PendingAuthorization) -> StoreResult<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                phone_pk(&p.dealer_id, &p.phone),
+                format!("PENDING#{}", p.category),
+            )))
+            .update_expression("REMOVE GSI2PK, GSI2SK SET followedUp = :true")
+            .condition_expression("requestId = :r AND attribute_exists(GSI2PK)")
+            .expression_attribute_values(":r", s(p.request_id.clone()))
+            .expression_attribute_values(":true", AttributeValue::Bool(true))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional(&e) => {
+                Err(StoreError::Conflict("pending authorization changed"))
+            }
+            Err(e) => Err(StoreError::unavailable(
+                "DynamoDB UpdateItem (follow-up)",
+                e,
+            )),
+        }
     }
 
     async fn record_failed_attempt(

@@ -31,6 +31,7 @@ struct State {
     idempotency: HashMap<(DealerId, String), IdempotencyRecord>,
     inbound: HashMap<String, DateTime<Utc>>,
     work: Vec<WorkItem>,
+    followed_up: std::collections::HashSet<String>,
 }
 
 /// Every storage port in one in-memory store.
@@ -299,6 +300,41 @@ impl PendingStore for InMemoryStore {
             ),
             pending.clone(),
         );
+        Ok(())
+    }
+
+    async fn overdue(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<PendingAuthorization>> {
+        let s = self.lock();
+        let mut out: Vec<PendingAuthorization> = s
+            .pending
+            .values()
+            .filter(|p| p.created_at <= created_before && !s.followed_up.contains(&p.request_id))
+            .cloned()
+            .collect();
+        out.sort_by_key(|p| p.created_at);
+        out.truncate(limit as usize);
+        Ok(out)
+    }
+
+    async fn mark_followed_up(&self, pending: &PendingAuthorization) -> StoreResult<()> {
+        let mut s = self.lock();
+        let current = s
+            .pending
+            .get(&(
+                pending.dealer_id.clone(),
+                pending.phone.clone(),
+                pending.category,
+            ))
+            .map(|p| p.request_id.clone());
+        if current.as_deref() != Some(pending.request_id.as_str())
+            || !s.followed_up.insert(pending.request_id.clone())
+        {
+            return Err(StoreError::Conflict("pending authorization changed"));
+        }
         Ok(())
     }
 

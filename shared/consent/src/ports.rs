@@ -163,6 +163,15 @@ pub trait PendingStore: Send + Sync {
         pending: &PendingAuthorization,
         seen_attempts: u32,
     ) -> StoreResult<()>;
+    /// Requests created at or before `created_before` that are still stored (never
+    /// completed) and not followed up yet.
+    async fn overdue(
+        &self,
+        created_before: DateTime<Utc>,
+        limit: u32,
+    ) -> StoreResult<Vec<PendingAuthorization>>;
+    /// Marks a request followed up, if it is still that request (`Conflict` otherwise).
+    async fn mark_followed_up(&self, pending: &PendingAuthorization) -> StoreResult<()>;
 }
 
 /// The outcome of taking one unit of a rate limit.

@@ -181,9 +181,16 @@ pub async fn request(
     })?;
     // A repeat inside the validity window keeps the same request (same expiry and
     // tries); its text carries a fresh code, since the old one is only stored hashed.
-    let (request_id, expires_at, attempts, sends, resent) = match existing {
-        Some(p) if p.is_live(now) => (p.request_id, p.expires_at, p.attempts, p.sends + 1, true),
-        _ => (new_ulid(), now + CODE_TTL, 0, 1, false),
+    let (request_id, created_at, expires_at, attempts, sends, resent) = match existing {
+        Some(p) if p.is_live(now) => (
+            p.request_id,
+            p.created_at,
+            p.expires_at,
+            p.attempts,
+            p.sends + 1,
+            true,
+        ),
+        _ => (new_ulid(), now, now + CODE_TTL, 0, 1, false),
     };
     let pending = PendingAuthorization {
         dealer_id: dealer_id.clone(),
@@ -195,7 +202,7 @@ pub async fn request(
         request_id,
         contact_id: contact.id.clone(),
         requested_by: staff.clone(),
-        created_at: now,
+        created_at,
         expires_at,
         attempts,
         sends,
@@ -353,4 +360,49 @@ pub async fn history(
     let contact = contact(ports, dealer_id, contact_id).await?;
     let entries = ports.consent.history(dealer_id, &contact.phone).await?;
     Ok((contact, entries))
+}
+
+/// How long an authorization request may stay incomplete before staff follow up.
+pub const FOLLOW_UP_AFTER: chrono::Duration = chrono::Duration::hours(24);
+
+/// Requests made more than a day ago and never completed (neither verified nor agreed)
+/// become items on the authorizations queue, once each.
+pub async fn follow_up_pending(
+    pending: &dyn PendingStore,
+    work: &dyn crate::ports::WorkQueue,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Result<usize, DomainError> {
+    let mut raised = 0;
+    for p in pending.overdue(now - FOLLOW_UP_AFTER, limit).await? {
+        match pending.mark_followed_up(&p).await {
+            Ok(()) => {}
+            // Completed, replaced or followed up by another run meanwhile.
+            Err(StoreError::Conflict(_)) => continue,
+            Err(e) => return Err(e.into()),
+        }
+        work.add_item(&crate::ports::WorkItem {
+            id: new_ulid(),
+            dealer_id: p.dealer_id.clone(),
+            queue: crate::ports::WorkQueueName::Authorizations,
+            kind: "authorization-pending-too-long".into(),
+            contact_id: Some(p.contact_id.clone()),
+            phone: Some(p.phone.clone()),
+            account_id: None,
+            deal_id: None,
+            message_id: None,
+            text: Some(format!(
+                "{} authorization requested by {} on {} was never completed",
+                p.category,
+                p.requested_by,
+                p.created_at.format("%Y-%m-%d %H:%M UTC")
+            )),
+            created_at: now,
+            status: crate::ports::WorkItemStatus::Open,
+            handling: Default::default(),
+        })
+        .await?;
+        raised += 1;
+    }
+    Ok(raised)
 }

@@ -316,6 +316,8 @@ pub struct DispatchReport {
     pub queued: usize,
     /// Queued before but never picked up: put on the queue again.
     pub requeued: usize,
+    /// Authorization requests never completed, raised to staff.
+    pub follow_ups: usize,
     pub deferred: usize,
     pub suppressed: usize,
     /// Lost a conditional write to another run or a cancel: left alone.
