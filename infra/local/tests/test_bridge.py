@@ -34,7 +34,7 @@ def counts(sqs, url: str) -> tuple[int, int]:  # noqa: ANN001
 
 
 def outbound_source() -> tpl.SqsSource:
-    (source,) = [s for s in tpl.sqs_sources(tpl.load()) if s.function == "deliver"]
+    (source,) = [s for s in tpl.sqs_sources(tpl.load()) if s.queue == "OutboundQueue"]
     return source
 
 

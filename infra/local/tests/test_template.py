@@ -28,13 +28,15 @@ def test_routes(doc: dict) -> None:
     assert routes["POST /v1/carrier/twilio/inbound"].function == "inbound"
     no_auth = {k for k, r in routes.items() if r.auth_none}
     assert no_auth == {"POST /v1/carrier/twilio/inbound", "POST /v1/carrier/twilio/status", "GET /v1/health"}
-    assert len(routes) == 16
+    assert routes["POST /v1/queues/{queue}/items/{itemId}/claim"].function == "queues"
+    assert len(routes) == 21
 
 
 def test_sqs_sources_and_schedule(doc: dict) -> None:
-    sources = {s.function: s for s in tpl.sqs_sources(doc)}
-    assert sources["deliver"] == tpl.SqsSource("OutboundQueue", "deliver", 10, True)
-    assert sources["automate"] == tpl.SqsSource("AutomationQueue", "automate", 10, True)
+    sources = {s.queue: s for s in tpl.sqs_sources(doc)}
+    assert sources["OutboundQueue"] == tpl.SqsSource("OutboundQueue", "deliver", 10, True)
+    assert sources["OutboundDLQ"] == tpl.SqsSource("OutboundDLQ", "deliver", 10, True)
+    assert sources["AutomationQueue"] == tpl.SqsSource("AutomationQueue", "automate", 10, True)
     (schedule,) = tpl.schedules(doc)
     assert (schedule.function, schedule.rate) == ("dispatch", "rate(1 minute)")
     assert tpl.rate_seconds(schedule.rate) == 60
@@ -46,11 +48,14 @@ def test_environment_resolution(doc: dict) -> None:
     resolver.resources.update({
         "Table": {"Ref": "s1-Table"},
         "OutboundQueue": {"Ref": "http://q/outbound"},
+        "OutboundDLQ": {"Ref": "http://q/dlq", "Arn": "arn:aws:sqs:us-east-1:000000000000:s1-OutboundDLQ"},
         "EventBus": {"Ref": "s1-texting"},
         "HttpApi": {"Ref": "api123"},
     })
     env = tpl.function_environment(doc, resolver)
-    assert set(env) == {"authorize", "inbound", "send", "automate", "dispatch", "deliver"}
+    assert set(env) == {"authorize", "inbound", "send", "automate", "queues", "dispatch", "deliver"}
+    assert env["queues"] == {"TABLE_NAME": "s1-Table", "RUST_LOG": "info", "DUE_SHARDS": "16"}
+    assert env["deliver"]["OUTBOUND_DLQ_ARN"] == "arn:aws:sqs:us-east-1:000000000000:s1-OutboundDLQ"
     assert env["send"] == {"TABLE_NAME": "s1-Table", "RUST_LOG": "info", "OUTBOUND_QUEUE_URL": "http://q/outbound",
                            "NUMBER_POOL": "", "DUE_SHARDS": "16"}
     assert env["inbound"]["EVENT_BUS_NAME"] == "s1-texting"
