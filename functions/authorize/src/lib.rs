@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use lambda_http::http::StatusCode;
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -18,7 +17,9 @@ use consent::ports::{
 use consent::service::authorization::{self as auth, AuthorizationPorts};
 use consent::service::require_dealer;
 use consent::{AccountId, Category, ContactId, DealId, PhoneNumber};
-use consent_adapters::http::{identity, json, json_body, path_param, respond, Identity, Problem};
+use consent_adapters::http::{
+    identity, json, json_body, path_param, respond, route_key, Identity, Problem,
+};
 
 /// Everything the handler needs, built once at cold start.
 #[derive(Clone)]
@@ -49,14 +50,6 @@ impl App {
             hasher: &self.hasher,
             number_pool: &self.number_pool,
         }
-    }
-}
-
-/// The route API Gateway matched ("PUT /v1/dealer").
-pub fn route_key(req: &Request) -> String {
-    match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone().unwrap_or_default(),
-        _ => String::new(),
     }
 }
 

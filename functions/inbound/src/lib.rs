@@ -9,7 +9,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use lambda_http::http::{header, StatusCode};
-use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 
 use consent::ports::{
@@ -19,7 +18,7 @@ use consent::ports::{
 use consent::service::replies::{self, InboundPorts, InboundSms, StatusPorts, StatusReport};
 use consent::webhook::{field, parse_form, verify_twilio_signature};
 use consent::{MessageId, PhoneNumber};
-use consent_adapters::http::{body_bytes, respond, Problem};
+use consent_adapters::http::{body_bytes, respond, route_key, Problem};
 
 #[derive(Clone)]
 pub struct App {
@@ -43,13 +42,6 @@ pub const MAX_FORM_BODY: usize = 32 * 1024;
 
 pub async fn handle(app: &App, req: Request, now: DateTime<Utc>) -> Response<Body> {
     respond(route(app, &req, now).await)
-}
-
-fn route_key(req: &Request) -> String {
-    match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone().unwrap_or_default(),
-        _ => String::new(),
-    }
 }
 
 /// The URL the carrier signed: the public base (or scheme and host of the request),

@@ -5,7 +5,6 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use lambda_http::http::StatusCode;
-use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
 use serde_json::json;
@@ -13,7 +12,7 @@ use serde_json::json;
 use consent::ports::{ItemQuery, WorkItemStatus, WorkQueueDesk, WorkQueueName};
 use consent::service::queues;
 use consent::{AccountId, ContactId};
-use consent_adapters::http::{identity, json, json_body, path_param, respond, Problem};
+use consent_adapters::http::{identity, json, json_body, path_param, respond, route_key, Problem};
 
 #[derive(Clone)]
 pub struct App {
@@ -25,13 +24,6 @@ pub const DEFAULT_LIMIT: u32 = 25;
 
 pub async fn handle(app: &App, req: Request, now: DateTime<Utc>) -> Response<Body> {
     respond(route(app, &req, now).await)
-}
-
-fn route_key(req: &Request) -> String {
-    match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone().unwrap_or_default(),
-        _ => String::new(),
-    }
 }
 
 fn queue(req: &Request) -> Result<WorkQueueName, Problem> {

@@ -5,8 +5,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use lambda_http::http::StatusCode;
-use lambda_http::request::RequestContext;
-use lambda_http::{Body, Request, RequestExt, Response};
+use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -14,7 +13,9 @@ use consent::message::{request_fingerprint, Message, Origin};
 use consent::ports::{ConsentReader, ContactStore, DealerStore, MessageStore, OutboundQueue};
 use consent::service::sending::{self, SendPorts, SendRequest};
 use consent::{AccountId, ContactId, DealId, MessageId, PhoneNumber};
-use consent_adapters::http::{body_bytes, identity, json, json_body, path_param, respond, Problem};
+use consent_adapters::http::{
+    body_bytes, identity, json, json_body, path_param, respond, route_key, Problem,
+};
 
 #[derive(Clone)]
 pub struct App {
@@ -41,13 +42,6 @@ impl App {
 
 pub async fn handle(app: &App, req: Request, now: DateTime<Utc>) -> Response<Body> {
     respond(route(app, &req, now).await)
-}
-
-fn route_key(req: &Request) -> String {
-    match req.request_context_ref() {
-        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone().unwrap_or_default(),
-        _ => String::new(),
-    }
 }
 
 async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<Body>, Problem> {

@@ -253,6 +253,15 @@ pub fn identity(req: &Request) -> Result<Identity, Problem> {
     Ok(Identity { dealer, user })
 }
 
+/// The route API Gateway matched (`"PUT /v1/dealer"`): handlers dispatch on it, so a
+/// route exists exactly when the template declares it.
+pub fn route_key(req: &Request) -> String {
+    match req.request_context_ref() {
+        Some(RequestContext::ApiGatewayV2(ctx)) => ctx.route_key.clone().unwrap_or_default(),
+        _ => String::new(),
+    }
+}
+
 /// The request body as bytes (text or binary).
 pub fn body_bytes(req: &Request) -> &[u8] {
     match req.body() {

@@ -217,24 +217,7 @@ pub async fn deliver_envelope(
         Err(e) => {
             let reason = e.to_string();
             finish(record(MessageStatus::Failed, Some(reason.clone()))).await?;
-            ports
-                .work
-                .add_item(&WorkItem {
-                    id: new_ulid(),
-                    dealer_id: envelope.dealer_id.clone(),
-                    queue: WorkQueueName::FailedSends,
-                    kind: "send-failed".into(),
-                    contact_id: snap.contact_id.clone(),
-                    phone: Some(snap.to.clone()),
-                    account_id: snap.account_id.clone(),
-                    deal_id: snap.deal_id.clone(),
-                    message_id: Some(id.clone()),
-                    text: Some(reason.chars().take(500).collect()),
-                    created_at: now,
-                    status: WorkItemStatus::Open,
-                    handling: Default::default(),
-                })
-                .await?;
+            to_failed_sends(ports, envelope, &reason, now).await?;
             Ok(DeliverOutcome::Failed { reason })
         }
     }
@@ -358,7 +341,13 @@ pub async fn deliver(
                 now,
             )
             .await?;
-            to_failed_sends(ports, &message, &reason, now).await?;
+            to_failed_sends(
+                ports,
+                &OutboundEnvelope::for_message(&message, now),
+                &reason,
+                now,
+            )
+            .await?;
             Ok(DeliverOutcome::Failed { reason })
         }
     }
@@ -404,28 +393,37 @@ async fn stale_claim(
         Err(StoreError::Conflict(_)) => return Ok(DeliverOutcome::Skipped { status: None }),
         Err(e) => return Err(e.into()),
     }
-    to_failed_sends(ports, &message, &reason, now).await?;
+    to_failed_sends(
+        ports,
+        &OutboundEnvelope::for_message(&message, now),
+        &reason,
+        now,
+    )
+    .await?;
     Ok(DeliverOutcome::Failed { reason })
 }
 
+/// Raises a failed send on the staff queue. Takes the envelope form of the message,
+/// which both delivery paths have (the snapshot carries the contact, account and deal).
 async fn to_failed_sends(
     ports: &DeliverPorts<'_>,
-    message: &Message,
+    envelope: &OutboundEnvelope,
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
+    let snap = envelope.delivery.as_ref();
     ports
         .work
         .add_item(&WorkItem {
             id: new_ulid(),
-            dealer_id: message.dealer_id.clone(),
+            dealer_id: envelope.dealer_id.clone(),
             queue: WorkQueueName::FailedSends,
             kind: "send-failed".into(),
-            contact_id: message.contact_id.clone(),
-            phone: Some(message.to.clone()),
-            account_id: message.account_id.clone(),
-            deal_id: message.deal_id.clone(),
-            message_id: Some(message.id.clone()),
+            contact_id: snap.and_then(|s| s.contact_id.clone()),
+            phone: snap.map(|s| s.to.clone()),
+            account_id: snap.and_then(|s| s.account_id.clone()),
+            deal_id: snap.and_then(|s| s.deal_id.clone()),
+            message_id: Some(envelope.message_id.clone()),
             text: Some(reason.chars().take(500).collect()),
             created_at: now,
             status: WorkItemStatus::Open,
@@ -459,6 +457,12 @@ pub async fn dead_lettered(
         Err(StoreError::Conflict(_)) => return Ok(DeliverOutcome::Skipped { status: None }),
         Err(e) => return Err(e.into()),
     }
-    to_failed_sends(ports, &message, &reason, now).await?;
+    to_failed_sends(
+        ports,
+        &OutboundEnvelope::for_message(&message, now),
+        &reason,
+        now,
+    )
+    .await?;
     Ok(DeliverOutcome::Failed { reason })
 }
