@@ -994,6 +994,16 @@ fn machine() -> Value {
     })
 }
 
+/// Writes what was measured so far: a long section (the burst) never loses the others.
+fn save(out: &Value) {
+    let dir = repo_root().join("target").join("bench");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(
+        dir.join("latest.json"),
+        serde_json::to_string_pretty(out).unwrap_or_default(),
+    );
+}
+
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() {
     let started = Instant::now();
@@ -1004,10 +1014,12 @@ async fn main() {
     if wants("cold_start") {
         eprintln!("bench: cold start ...");
         out["cold_start"] = cold_start(&release).await;
+        save(&out);
     }
     if wants("requests_per_message") {
         eprintln!("bench: requests per message ...");
         out["requests_per_message"] = requests_per_message().await;
+        save(&out);
     }
     if wants("latency") || wants("throughput") {
         eprintln!("bench: starting the local stack ...");
@@ -1018,10 +1030,12 @@ async fn main() {
         if wants("latency") {
             eprintln!("bench: latency ...");
             out["latency"] = latency(&http).await;
+            save(&out);
         }
         if wants("throughput") {
             eprintln!("bench: throughput ...");
             out["throughput"] = throughput(&stack, &http).await;
+            save(&out);
         }
     }
     if wants("dispatch_burst") {
@@ -1029,11 +1043,8 @@ async fn main() {
         out["dispatch_burst"] = dispatch_burst().await;
     }
     out["bench_seconds"] = json!(round(started.elapsed().as_secs_f64(), 1));
-    let text = serde_json::to_string_pretty(&out).unwrap_or_default();
-    let dir = repo_root().join("target").join("bench");
-    let _ = std::fs::create_dir_all(&dir);
-    let _ = std::fs::write(dir.join("latest.json"), &text);
-    println!("{text}");
+    save(&out);
+    println!("{}", serde_json::to_string_pretty(&out).unwrap_or_default());
     eprintln!(
         "bench: wrote target/bench/latest.json in {:.0} s",
         started.elapsed().as_secs_f64()
