@@ -177,7 +177,6 @@ async fn put_dealer(app: &App, who: &Identity, req: &Request) -> Result<Response
                 .texting_number
         }
     };
-    let previous = app.dealers.dealer(&who.dealer).await.map_err(store)?;
     let dealer = Dealer {
         id: who.dealer.clone(),
         name,
@@ -187,7 +186,7 @@ async fn put_dealer(app: &App, who: &Identity, req: &Request) -> Result<Response
     };
     match app
         .dealers
-        .put_dealer(&dealer, previous.as_ref().map(|d| &d.texting_number))
+        .put_dealer(&dealer, existing.as_ref().map(|d| &d.texting_number))
         .await
     {
         Ok(()) => Ok(json(StatusCode::OK, &dealer)),

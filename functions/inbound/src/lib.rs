@@ -199,7 +199,6 @@ async fn status(
         error_code: field(form, "ErrorCode").and_then(|c| c.parse().ok()),
     };
     let ports = StatusPorts {
-        dealers: app.dealers.as_ref(),
         consent: app.consent.as_ref(),
         consent_writer: app.consent_writer.as_ref(),
         messages: app.messages.as_ref(),

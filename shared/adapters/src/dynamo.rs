@@ -94,10 +94,6 @@ impl DynamoStore {
         }
     }
 
-    pub fn client(&self) -> &Client {
-        &self.client
-    }
-
     /// The shard of the due-time index a message lives in (stable per id).
     pub fn shard_of(&self, id: &MessageId) -> u32 {
         // FNV-1a: stable across processes and versions, unlike the std hasher.

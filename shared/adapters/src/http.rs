@@ -7,7 +7,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt, Response};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value};
 
 use consent::{DealerId, DomainError, StaffUserId};
 
@@ -313,13 +313,4 @@ pub fn path_param<T, E: std::fmt::Display>(
         .first(name)
         .ok_or_else(|| Problem::bad_request(format!("missing path parameter {name}")))?;
     parse(raw).map_err(|e| Problem::bad_request(format!("{name}: {e}")))
-}
-
-/// A small JSON object helper for answers.
-pub fn object(value: Value) -> Value {
-    if value.is_object() {
-        value
-    } else {
-        json!({ "value": value })
-    }
 }

@@ -183,7 +183,6 @@ impl World {
 
     fn status_ports(&self) -> StatusPorts<'_> {
         StatusPorts {
-            dealers: &self.store,
             consent: &self.store,
             consent_writer: &self.store,
             messages: &self.store,

@@ -563,7 +563,6 @@ pub struct StatusReport {
 pub const CARRIER_OPT_OUT_CODES: [u32; 1] = [21610];
 
 pub struct StatusPorts<'a> {
-    pub dealers: &'a dyn DealerStore,
     pub consent: &'a dyn ConsentReader,
     pub consent_writer: &'a dyn ConsentWriter,
     pub messages: &'a dyn MessageStore,
