@@ -1,23 +1,42 @@
 """The AWS emulator: moto's server, with DynamoDB requests serialized.
 
-    python -m infra.local.emulator -H 127.0.0.1 -p 4566
+    python -m infra.local.emulator -H 127.0.0.1 -p 4566 [--state FILE]
 
 moto's threaded server can let two concurrent conditional writes to the same DynamoDB
 item both succeed (each reads the item before the other writes). Real DynamoDB never
 does, and this service's guarantees (one claim per message, one queueing per dispatch,
 one staff user per work item) rest on that. Serializing DynamoDB requests restores
 it; SQS (whose long polls must not block everything) and EventBridge stay threaded.
+
+moto's SQS also makes every SendMessage cost time linear in the queue's length: it reads
+the queue's attributes (which count the visible, delayed and in-flight messages) to learn
+whether content-based de-duplication is on, and checks each message's visibility through
+a datetime round trip. 10,000 queued messages made one SendMessageBatch take about 2 s.
+`patch_sqs` removes both costs without changing what any API returns.
+
+AWS keeps DynamoDB items and SQS messages through anything; moto keeps them in memory.
+With `--state FILE` the emulator writes its DynamoDB, SQS and EventBridge state to FILE
+when it is stopped (SIGTERM or SIGINT) and reads it back when it starts, so a restart
+loses nothing: queued and in-flight messages keep their visibility timers and receive
+counts. A kill -9 loses what changed since the last start, as a crashed emulator would.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
+import pickle
 import signal
 import sys
 import threading
+import time
+from pathlib import Path
 from typing import Any, Callable, Iterable
 
-from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app, signal_handler
+import moto.sqs.models as sqs_models
+
+from moto.backends import get_backend
+from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
 
 _DYNAMODB = threading.Lock()
@@ -36,16 +55,122 @@ class SerializedDynamoDB:
         return self.app(environ, start_response)
 
 
+_SENDING = threading.local()
+
+
+def _fast_unix_time_millis(dt: Any = None) -> float:
+    """moto's unix_time_millis (milliseconds since the epoch, float) without the datetime round trip."""
+    return time.time() * 1000.0 if dt is None else _ORIGINAL_UNIX_TIME_MILLIS(dt)
+
+
+_ORIGINAL_UNIX_TIME_MILLIS = sqs_models.unix_time_millis
+
+
+def _counting(prop: property) -> property:
+    """A queue count that is not computed inside SendMessage, which reads only ContentBasedDeduplication
+    from the attributes it builds; every other caller (GetQueueAttributes) gets the real count."""
+
+    def get(queue: Any) -> int:
+        return 0 if getattr(_SENDING, "active", False) else prop.fget(queue)  # type: ignore[misc]
+
+    return property(get)
+
+
+def patch_sqs() -> None:
+    """Make moto's SendMessage cost independent of the queue's length (see the module docstring)."""
+    if getattr(sqs_models, "_texting_patched", False):
+        return
+    sqs_models.unix_time_millis = _fast_unix_time_millis
+    queue = sqs_models.Queue
+    for name in ("approximate_number_of_messages", "approximate_number_of_messages_delayed",
+                 "approximate_number_of_messages_not_visible"):
+        setattr(queue, name, _counting(getattr(queue, name)))
+    original = sqs_models.SQSBackend.send_message
+
+    def send_message(self: Any, *args: Any, **kwargs: Any) -> Any:
+        _SENDING.active = True
+        try:
+            return original(self, *args, **kwargs)
+        finally:
+            _SENDING.active = False
+
+    sqs_models.SQSBackend.send_message = send_message  # type: ignore[method-assign]
+    sqs_models._texting_patched = True  # type: ignore[attr-defined]
+
+
+# The services whose state outlives a restart (the ones the template uses).
+PERSISTED = ("dynamodb", "sqs", "events")
+
+
+def _queue_state(queue: Any) -> dict[str, Any]:
+    state = dict(queue.__dict__)
+    state.pop("_messages_lock", None)  # a threading.Condition: recreated on load
+    return state
+
+
+def _queue_restore(queue: Any, state: dict[str, Any]) -> None:
+    queue.__dict__.update(state)
+    queue._messages_lock = threading.Condition()
+
+
+sqs_models.Queue.__getstate__ = _queue_state  # type: ignore[attr-defined]
+sqs_models.Queue.__setstate__ = _queue_restore  # type: ignore[attr-defined]
+
+
+def snapshot() -> bytes:
+    """Every account's and region's backend of the persisted services, pickled (DynamoDB quiesced)."""
+    with _DYNAMODB:
+        state = {
+            service: [(account, region, backend) for account, region, backend in get_backend(service).iter_backends()]
+            for service in PERSISTED
+        }
+        return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
+
+
+def restore(data: bytes) -> int:
+    """Puts the backends of a snapshot in place; returns how many region backends were restored."""
+    state = pickle.loads(data)  # noqa: S301 - our own file, written by snapshot()
+    restored = 0
+    for service, backends in state.items():
+        live = get_backend(service)
+        for account, region, backend in backends:
+            # dict.__setitem__: moto's own __getitem__ would create an empty backend first.
+            dict.__setitem__(live[account], region, backend)
+            restored += 1
+    return restored
+
+
+def save(path: Path) -> None:
+    """Writes the snapshot atomically (a half-written file never replaces a good one)."""
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_bytes(snapshot())
+    os.replace(tmp, path)
+
+
+def _stop(signum: int, frame: Any) -> None:
+    raise SystemExit(0)
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m infra.local.emulator", description=__doc__.split("\n")[0])
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=4566)
+    parser.add_argument("--state", type=Path, help="keep DynamoDB, SQS and EventBridge state in this file across restarts")
     args = parser.parse_args(argv)
+    patch_sqs()
+    if args.state and args.state.exists():
+        count = restore(args.state.read_bytes())
+        print(f"emulator: restored {count} service backends from {args.state}", file=sys.stderr, flush=True)
     for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, signal_handler)
+        signal.signal(sig, _stop)
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True  # type: ignore[attr-defined]
-    run_simple(args.host, args.port, SerializedDynamoDB(app), threaded=True, request_handler=MotoRequestHandler)
+    try:
+        run_simple(args.host, args.port, SerializedDynamoDB(app), threaded=True, request_handler=MotoRequestHandler)
+    finally:
+        if args.state:
+            save(args.state)
+            print(f"emulator: state saved to {args.state}", file=sys.stderr, flush=True)
 
 
 if __name__ == "__main__":

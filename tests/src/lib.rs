@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
+pub mod portal;
+
 /// The repository root.
 pub fn repo_root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
@@ -97,6 +99,136 @@ pub fn emulator() -> &'static Emulator {
             _watchdog: Some(watchdog),
         }
     })
+}
+
+/// An emulator of the test's own, with its state in a file, that the test can restart
+/// on the same port (as if AWS's storage outlived a restart of everything in front of it).
+pub struct RestartableEmulator {
+    pub port: u16,
+    pub endpoint: String,
+    state: PathBuf,
+    child: Option<std::process::Child>,
+    log: PathBuf,
+}
+
+impl RestartableEmulator {
+    /// Starts `python -m infra.local.emulator --state FILE` on a free port.
+    pub fn start(name: &str) -> RestartableEmulator {
+        let dir = repo_root().join(".local");
+        std::fs::create_dir_all(&dir).expect("cannot create .local");
+        let state = dir.join(format!("{name}-{}.emulator-state", std::process::id()));
+        let _ = std::fs::remove_file(&state);
+        let port = free_port();
+        let mut me = RestartableEmulator {
+            port,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            log: dir.join(format!("{name}-{}.emulator.log", std::process::id())),
+            state,
+            child: None,
+        };
+        me.spawn();
+        me
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.log)
+            .expect("cannot open the emulator log");
+        let child = Command::new(venv_bin("python"))
+            .current_dir(repo_root())
+            .args(["-m", "infra.local.emulator", "-H", "127.0.0.1"])
+            .args(["-p", &self.port.to_string()])
+            .arg("--state")
+            .arg(&self.state)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log handle"))
+            .stderr(log)
+            .spawn()
+            .expect("cannot start the emulator");
+        // A watchdog stops the emulator if this test process dies without dropping it.
+        let _ = Command::new("sh")
+            .args([
+                "-c",
+                &format!(
+                    "while kill -0 {parent} 2>/dev/null && kill -0 {pid} 2>/dev/null; do sleep 1; done; kill {pid} 2>/dev/null",
+                    parent = std::process::id(),
+                    pid = child.id()
+                ),
+            ])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn();
+        self.child = Some(child);
+        let started = Instant::now();
+        while !answers(&self.endpoint) {
+            assert!(
+                started.elapsed() < Duration::from_secs(30),
+                "the emulator did not start on {} within 30 s; log {}",
+                self.endpoint,
+                self.log.display()
+            );
+            std::thread::sleep(Duration::from_millis(100));
+        }
+    }
+
+    /// Stops the emulator (SIGTERM: it writes its state) and starts it again on the
+    /// same port from that state; returns how long the emulator was away.
+    pub fn restart(&mut self) -> Duration {
+        let began = Instant::now();
+        self.stop();
+        assert!(
+            self.state.exists(),
+            "the emulator wrote no state file at {}; log {}",
+            self.state.display(),
+            self.log.display()
+        );
+        self.spawn();
+        began.elapsed()
+    }
+
+    fn stop(&mut self) {
+        let Some(mut child) = self.child.take() else {
+            return;
+        };
+        let _ = Command::new("kill")
+            .args(["-s", "TERM", &child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            match child.try_wait() {
+                Ok(Some(status)) => {
+                    assert!(
+                        status.success(),
+                        "the emulator exited with {status}; log {}",
+                        self.log.display()
+                    );
+                    return;
+                }
+                _ if Instant::now() > deadline => {
+                    let _ = child.kill();
+                    let _ = child.wait();
+                    panic!(
+                        "the emulator did not stop within 30 s of SIGTERM; log {}",
+                        self.log.display()
+                    );
+                }
+                _ => std::thread::sleep(Duration::from_millis(100)),
+            }
+        }
+    }
+}
+
+impl Drop for RestartableEmulator {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        let _ = std::fs::remove_file(&self.state);
+    }
 }
 
 /// SDK configuration pointing at the emulator with dummy credentials.
@@ -233,12 +365,25 @@ impl LocalStack {
     /// Starts the stack and waits for `dev: ready` (the first build of the functions
     /// can take minutes; the bound is generous and the failure names the log).
     pub fn start(name: &str, overrides: &[(&str, &str)]) -> LocalStack {
+        LocalStack::start_on(name, overrides, None)
+    }
+
+    /// As `start`, but on an emulator already answering on `emulator_port` (make dev
+    /// uses a running emulator as is), e.g. a `RestartableEmulator`.
+    pub fn start_on(
+        name: &str,
+        overrides: &[(&str, &str)],
+        emulator_port: Option<u16>,
+    ) -> LocalStack {
         let stack = format!("{name}-{}", std::process::id());
         let dir = repo_root().join(".local");
         std::fs::create_dir_all(&dir).expect("cannot create .local");
         let env_file = dir.join(format!("{stack}.settings.env"));
         let settings = write_test_env(&env_file, overrides);
-        let ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+        let mut ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+        if let Some(port) = emulator_port {
+            ports[0] = port;
+        }
         let log = dir.join(format!("{stack}.log"));
         let log_file = std::fs::File::create(&log).expect("cannot create the stack log");
         let mut command = Command::new(venv_bin("python"));

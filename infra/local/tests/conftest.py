@@ -53,13 +53,12 @@ def serve(server: Server) -> threading.Thread:
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
-    """A moto_server from the virtualenv on a free port; fails loudly if it cannot start."""
-    binary = Path(sys.executable).parent / "moto_server"
-    if not binary.exists():
-        pytest.fail(f"moto_server not found at {binary}: run the tests from the project venv (make test-local)")
+    """The project's emulator (moto, as `make dev` runs it) on a free port; fails loudly if it cannot start."""
+    if not (Path(sys.executable).parent / "moto_server").exists():
+        pytest.fail("moto is not installed in this interpreter: run the tests from the project venv (make test-local)")
     port = free_port()
-    proc = subprocess.Popen([str(binary), "-H", "127.0.0.1", "-p", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    proc = subprocess.Popen([sys.executable, "-m", "infra.local.emulator", "-H", "127.0.0.1", "-p", str(port)],
+                            cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     endpoint = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 20
     while True:

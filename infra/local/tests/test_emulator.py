@@ -1,0 +1,173 @@
+"""The emulator launcher: state kept across a restart, and moto's SQS send cost patched without
+changing what the API answers."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from typing import Any, Iterator
+
+import boto3
+import pytest
+from conftest import REPO_ROOT, free_port, unique
+
+from infra.local import emulator
+
+CREDENTIALS = {"aws_access_key_id": "test", "aws_secret_access_key": "test", "region_name": "us-east-1"}
+
+
+class Emulator:
+    """`python -m infra.local.emulator --state FILE` on a fixed port, restartable."""
+
+    def __init__(self, state: Path) -> None:
+        self.state = state
+        self.port = free_port()
+        self.endpoint = f"http://127.0.0.1:{self.port}"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "infra.local.emulator", "-H", "127.0.0.1", "-p", str(self.port),
+             "--state", str(self.state)],
+            cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1).read()  # noqa: S310
+                return
+            except OSError:
+                if self.proc.poll() is not None or time.monotonic() > deadline:
+                    self.proc.kill()
+                    pytest.fail(f"the emulator did not start: {self.proc.stderr.read().decode()[-800:]}")  # type: ignore[union-attr]
+                time.sleep(0.1)
+
+    def stop(self, sig: int = signal.SIGTERM) -> str:
+        assert self.proc is not None
+        self.proc.send_signal(sig)
+        try:
+            _, err = self.proc.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            pytest.fail("the emulator did not stop within 20 s of a SIGTERM")
+        self.proc = None
+        return err.decode()
+
+    def client(self, service: str) -> Any:
+        return boto3.client(service, endpoint_url=self.endpoint, **CREDENTIALS)
+
+
+@pytest.fixture()
+def restartable(tmp_path: Path) -> Iterator[Emulator]:
+    emu = Emulator(tmp_path / "emulator.state")
+    emu.start()
+    yield emu
+    if emu.proc is not None:
+        emu.proc.kill()
+        emu.proc.wait(5)
+
+
+def test_state_survives_a_restart(restartable: Emulator) -> None:
+    ddb, sqs, events = (restartable.client(s) for s in ("dynamodb", "sqs", "events"))
+    table = unique("t")
+    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}])
+    ddb.put_item(TableName=table, Item={"PK": {"S": "consent"}, "status": {"S": "authorized"}})
+    queue = sqs.create_queue(QueueName=unique("q"), Attributes={"VisibilityTimeout": "300"})["QueueUrl"]
+    sqs.send_message_batch(QueueUrl=queue, Entries=[{"Id": str(i), "MessageBody": f"m{i}"} for i in range(3)])
+    in_flight = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1, AttributeNames=["All"])["Messages"][0]
+    bus = unique("bus")
+    events.create_event_bus(Name=bus)
+    events.put_rule(Name="r", EventBusName=bus, EventPattern=json.dumps({"source": ["dms"]}))
+
+    err = restartable.stop()
+    assert "state saved" in err
+    assert restartable.state.stat().st_size > 0
+    restartable.start()
+    ddb, sqs, events = (restartable.client(s) for s in ("dynamodb", "sqs", "events"))
+
+    item = ddb.get_item(TableName=table, Key={"PK": {"S": "consent"}}, ConsistentRead=True)["Item"]
+    assert item["status"] == {"S": "authorized"}
+    # A conditional write still sees the restored item.
+    with pytest.raises(ddb.exceptions.ConditionalCheckFailedException):
+        ddb.put_item(TableName=table, Item={"PK": {"S": "consent"}}, ConditionExpression="attribute_not_exists(PK)")
+    attrs = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+    assert attrs["ApproximateNumberOfMessages"] == "2"
+    assert attrs["ApproximateNumberOfMessagesNotVisible"] == "1"  # still in flight, timer kept
+    bodies = set()
+    for _ in range(5):
+        for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10).get("Messages", []):
+            bodies.add(m["Body"])
+    assert bodies == {"m0", "m1", "m2"} - {in_flight["Body"]}
+    # The in-flight message's receipt handle from before the restart still deletes it.
+    sqs.delete_message(QueueUrl=queue, ReceiptHandle=in_flight["ReceiptHandle"])
+    assert sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["ApproximateNumberOfMessagesNotVisible"])[
+        "Attributes"]["ApproximateNumberOfMessagesNotVisible"] == "2"
+    assert [r["Name"] for r in events.list_rules(EventBusName=bus)["Rules"]] == ["r"]
+    # Long polls still wake on new messages (the queue's condition variable was recreated).
+    sqs.send_message(QueueUrl=queue, MessageBody="after")
+    got = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=2)["Messages"]
+    assert got[0]["Body"] == "after"
+
+
+def test_without_a_state_file_it_stops_cleanly_and_writes_nothing(tmp_path: Path) -> None:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "infra.local.emulator", "-H", "127.0.0.1", "-p", str(port)],
+                            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1).read()  # noqa: S310
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, "the emulator did not start"
+                time.sleep(0.1)
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(20) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert not any(tmp_path.iterdir())
+
+
+def test_a_half_written_snapshot_never_replaces_a_good_one(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    path = tmp_path / "state"
+    path.write_bytes(b"good")
+
+    def broken() -> bytes:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr(emulator, "snapshot", broken)
+    with pytest.raises(RuntimeError):
+        emulator.save(path)
+    assert path.read_bytes() == b"good"
+
+
+def test_patched_sqs_counts_stay_exact() -> None:
+    """The patch only skips the counts inside SendMessage; GetQueueAttributes still counts."""
+    emulator.patch_sqs()
+    emulator.patch_sqs()  # idempotent
+    from moto import mock_aws
+
+    with mock_aws():
+        sqs = boto3.client("sqs", **CREDENTIALS)
+        queue = sqs.create_queue(QueueName="q")["QueueUrl"]
+        sqs.send_message_batch(QueueUrl=queue, Entries=[
+            {"Id": str(i), "MessageBody": str(i), **({"DelaySeconds": 600} if i == 0 else {})} for i in range(5)])
+        sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=1)
+        attrs = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["All"])["Attributes"]
+        assert (attrs["ApproximateNumberOfMessages"], attrs["ApproximateNumberOfMessagesDelayed"],
+                attrs["ApproximateNumberOfMessagesNotVisible"]) == ("3", "1", "1")
+        fifo = sqs.create_queue(QueueName="q.fifo", Attributes={"FifoQueue": "true",
+                                                                 "ContentBasedDeduplication": "true"})["QueueUrl"]
+        for _ in range(2):
+            sqs.send_message(QueueUrl=fifo, MessageBody="same", MessageGroupId="g")
+        attrs = sqs.get_queue_attributes(QueueUrl=fifo, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
+        assert attrs["ApproximateNumberOfMessages"] == "1"  # content-based de-duplication still applies
