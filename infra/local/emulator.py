@@ -14,6 +14,11 @@ whether content-based de-duplication is on, and checks each message's visibility
 a datetime round trip. 10,000 queued messages made one SendMessageBatch take about 2 s.
 `patch_sqs` removes both costs without changing what any API returns.
 
+moto's TransactWriteItems deep-copies every table it touches (to roll back a canceled
+transaction), so each transaction costs time linear in the table's size: about 0.1 s
+at 10,000 items. `patch_dynamodb_transactions` keeps the rollback but copies only the
+partitions the transaction writes (the rest of the backup shares the unchanged items).
+
 AWS keeps DynamoDB items and SQS messages through anything; moto keeps them in memory.
 With `--state FILE` the emulator writes its DynamoDB, SQS and EventBridge state to FILE
 when it is stopped (SIGTERM or SIGINT) and reads it back when it starts, so a restart
@@ -24,6 +29,7 @@ counts. A kill -9 loses what changed since the last start, as a crashed emulator
 from __future__ import annotations
 
 import argparse
+import copy
 import os
 import pickle
 import signal
@@ -33,7 +39,10 @@ import time
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
+import moto.dynamodb.models as dynamodb_models
 import moto.sqs.models as sqs_models
+from moto.dynamodb.models.dynamo_type import DynamoType
+from moto.dynamodb.models.table import Table
 
 from moto.backends import get_backend
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
@@ -98,6 +107,64 @@ def patch_sqs() -> None:
     sqs_models._texting_patched = True  # type: ignore[attr-defined]
 
 
+# Partition keys (table name -> hash values, or None: unknown, copy it all) that the running
+# TransactWriteItems writes; set only while it runs (DynamoDB requests are serialized).
+_TRANSACTION: dict[str, set[Any] | None] | None = None
+
+
+def _table_copy(table: Any, memo: dict[int, Any]) -> Any:
+    """Table.__deepcopy__: inside a transaction, a backup that deep-copies only the written
+    partitions and shares the others (the transaction cannot change them); anywhere else
+    (CreateBackup) a full deep copy, as before."""
+    cls = type(table)
+    new = cls.__new__(cls)
+    memo[id(table)] = new
+    written = _TRANSACTION.get(table.name) if _TRANSACTION is not None else None
+    if written is None:
+        for name, value in table.__dict__.items():
+            setattr(new, name, copy.deepcopy(value, memo))
+        return new
+    new.__dict__.update(table.__dict__)
+    new.items = table.items.copy()  # keeps the stored hashes: DynamoType hashing is slow
+    for hash_value in written:
+        if hash_value in table.items:
+            new.items[hash_value] = copy.deepcopy(table.items[hash_value], memo)
+    return new
+
+
+def patch_dynamodb_transactions() -> None:
+    """Make a transaction's rollback backup cost the written partitions, not the whole table."""
+    backend = dynamodb_models.DynamoDBBackend
+    if getattr(backend, "_texting_patched", False):
+        return
+    Table.__deepcopy__ = _table_copy  # type: ignore[attr-defined]
+    original = backend.transact_write_items
+
+    def transact_write_items(self: Any, transact_items: list[dict[str, Any]]) -> None:
+        global _TRANSACTION
+        written: dict[str, set[Any] | None] = {}
+        for entry in transact_items:
+            for op in entry.values():
+                name = op.get("TableName") if isinstance(op, dict) else None
+                table = self.tables.get(name) if name else None
+                if table is None:
+                    continue
+                attrs = op.get("Item") or op.get("Key") or {}
+                keys = written.setdefault(name, set())
+                if keys is not None and isinstance(attrs.get(table.hash_key_attr), dict):
+                    keys.add(DynamoType(attrs[table.hash_key_attr]))
+                else:  # a malformed key: moto copies (and then rejects) as it always did
+                    written[name] = None
+        _TRANSACTION = written
+        try:
+            return original(self, transact_items)
+        finally:
+            _TRANSACTION = None
+
+    backend.transact_write_items = transact_write_items  # type: ignore[method-assign]
+    backend._texting_patched = True  # type: ignore[attr-defined]
+
+
 # The services whose state outlives a restart (the ones the template uses).
 PERSISTED = ("dynamodb", "sqs", "events")
 
@@ -158,6 +225,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--state", type=Path, help="keep DynamoDB, SQS and EventBridge state in this file across restarts")
     args = parser.parse_args(argv)
     patch_sqs()
+    patch_dynamodb_transactions()
     if args.state and args.state.exists():
         count = restore(args.state.read_bytes())
         print(f"emulator: restored {count} service backends from {args.state}", file=sys.stderr, flush=True)

@@ -171,3 +171,52 @@ def test_patched_sqs_counts_stay_exact() -> None:
             sqs.send_message(QueueUrl=fifo, MessageBody="same", MessageGroupId="g")
         attrs = sqs.get_queue_attributes(QueueUrl=fifo, AttributeNames=["ApproximateNumberOfMessages"])["Attributes"]
         assert attrs["ApproximateNumberOfMessages"] == "1"  # content-based de-duplication still applies
+
+
+def test_patched_transactions_still_roll_back_everything() -> None:
+    """Only the written partitions are copied for the rollback; a canceled transaction still
+    leaves every item as it was (updates, puts to new partitions, deletes), a successful one
+    writes them all, and a backup (CreateBackup) is still a full copy."""
+    emulator.patch_dynamodb_transactions()
+    emulator.patch_dynamodb_transactions()  # idempotent
+    from moto import mock_aws
+
+    with mock_aws():
+        ddb = boto3.client("dynamodb", **CREDENTIALS)
+        ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"},
+                                               {"AttributeName": "SK", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"},
+                                    {"AttributeName": "SK", "KeyType": "RANGE"}])
+        for pk in ("A", "B", "C"):
+            ddb.put_item(TableName="t", Item={"PK": {"S": pk}, "SK": {"S": "1"}, "n": {"N": "0"}})
+
+        def key(pk: str) -> dict[str, Any]:
+            return {"PK": {"S": pk}, "SK": {"S": "1"}}
+
+        def n(pk: str) -> Any:
+            item = ddb.get_item(TableName="t", Key=key(pk)).get("Item")
+            return item and item["n"]["N"]
+
+        update = {"Update": {"TableName": "t", "Key": key("A"), "UpdateExpression": "SET n = :n",
+                             "ExpressionAttributeValues": {":n": {"N": "1"}}}}
+        put_new = {"Put": {"TableName": "t", "Item": {**key("D"), "n": {"N": "1"}}}}
+        delete = {"Delete": {"TableName": "t", "Key": key("B")}}
+        failing = {"ConditionCheck": {"TableName": "t", "Key": key("C"),
+                                      "ConditionExpression": "attribute_not_exists(PK)"}}
+        with pytest.raises(ddb.exceptions.TransactionCanceledException) as canceled:
+            ddb.transact_write_items(TransactItems=[update, put_new, delete, failing])
+        reasons = [r["Code"] for r in canceled.value.response["CancellationReasons"]]
+        assert reasons == ["None", "None", "None", "ConditionalCheckFailed"]
+        assert (n("A"), n("B"), n("C"), n("D")) == ("0", "0", "0", None)
+        # Two operations on one item: rejected, nothing written.
+        with pytest.raises(ddb.exceptions.ClientError):
+            ddb.transact_write_items(TransactItems=[update, {"Delete": {"TableName": "t", "Key": key("A")}}])
+        assert n("A") == "0"
+        ddb.transact_write_items(TransactItems=[update, put_new, delete])
+        assert (n("A"), n("B"), n("C"), n("D")) == ("1", None, "0", "1")
+        arn = ddb.create_backup(TableName="t", BackupName="before")["BackupDetails"]["BackupArn"]
+        ddb.put_item(TableName="t", Item={**key("C"), "n": {"N": "9"}})
+        restored = ddb.restore_table_from_backup(TargetTableName="restored", BackupArn=arn)
+        assert restored["TableDescription"]["TableName"] == "restored"
+        assert ddb.get_item(TableName="restored", Key=key("C"))["Item"]["n"]["N"] == "0"
