@@ -197,6 +197,33 @@ impl Portal {
             tokio::time::sleep(Duration::from_millis(300)).await;
         }
     }
+    /// The items of a texting queue (`/v1/queues/{queue}/items?{filter}`).
+    pub async fn queue_items(&self, queue: &str, filter: &str) -> Vec<Value> {
+        let items = self
+            .ok(
+                Method::GET,
+                &format!("/v1/queues/{queue}/items?{filter}"),
+                None,
+                StatusCode::OK,
+            )
+            .await;
+        items["items"].as_array().cloned().unwrap_or_default()
+    }
+
+    /// Waits (20 s at most) for the first item of a texting queue matching `filter`.
+    pub async fn first_queue_item(&self, queue: &str, filter: &str) -> Value {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(item) = self.queue_items(queue, filter).await.into_iter().next() {
+                return item;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "nothing reached the {queue} queue ({filter}) within 20 s"
+            );
+            tokio::time::sleep(Duration::from_millis(300)).await;
+        }
+    }
 }
 
 pub fn code_in(text: &str) -> String {

@@ -301,25 +301,7 @@ async fn the_whole_journey_over_http() {
 
     // A free-text reply lands in the replies queue, linked to the contact; worked by one user.
     portal.reply(ANN, "Can I come in Saturday instead?").await;
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let item = loop {
-        let items = portal
-            .ok(
-                Method::GET,
-                "/v1/queues/replies/items?contactId=C-1",
-                None,
-                StatusCode::OK,
-            )
-            .await;
-        if let Some(i) = items["items"].as_array().and_then(|a| a.first()).cloned() {
-            break i;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the reply never reached the queue"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    };
+    let item = portal.first_queue_item("replies", "contactId=C-1").await;
     assert_eq!(item["text"], "Can I come in Saturday instead?");
     assert_eq!(item["accountId"], "A-1");
     let item_path = format!("/v1/queues/replies/items/{}", item["id"].as_str().unwrap());

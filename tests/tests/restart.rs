@@ -12,10 +12,10 @@
 //!   recorded as sent and never sent twice;
 //! - a reply waiting in a texting queue is still there; STOP stays in force.
 
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use reqwest::{Client, Method, StatusCode};
-use serde_json::{json, Value};
+use serde_json::json;
 use stack_tests::portal::{code_in, daytime_zone, Portal};
 use stack_tests::{LocalStack, RestartableEmulator};
 
@@ -141,7 +141,7 @@ async fn state_survives_emulator_restarts() {
 
     // A reply in a texting queue, then STOP: both survive.
     portal.reply(ANN, "Can I pay on Friday instead?").await;
-    let item = wait_for_reply_item(&portal).await;
+    let item = portal.first_queue_item("replies", "contactId=C-1").await;
     portal.reply(ANN, "STOP").await;
     let stop_ack = portal.next_text(ANN, 4).await;
     assert!(
@@ -149,22 +149,8 @@ async fn state_survives_emulator_restarts() {
         "{stop_ack}"
     );
     emulator.restart();
-    let items = portal
-        .ok(
-            Method::GET,
-            "/v1/queues/replies/items?contactId=C-1",
-            None,
-            StatusCode::OK,
-        )
-        .await;
-    assert!(
-        items["items"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .any(|i| i["id"] == item["id"]),
-        "{items}"
-    );
+    let items = portal.queue_items("replies", "contactId=C-1").await;
+    assert!(items.iter().any(|i| i["id"] == item["id"]), "{items:?}");
     let (status, problem) = portal
         .call(Method::POST, "/v1/messages", Some(body.clone()))
         .await;
@@ -195,26 +181,4 @@ async fn settle_inbox(portal: &Portal, count: usize) {
         "texts to Ann: {:#?}",
         inbox.iter().map(|m| &m["body"]).collect::<Vec<_>>()
     );
-}
-
-async fn wait_for_reply_item(portal: &Portal) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let items = portal
-            .ok(
-                Method::GET,
-                "/v1/queues/replies/items?contactId=C-1",
-                None,
-                StatusCode::OK,
-            )
-            .await;
-        if let Some(item) = items["items"].as_array().and_then(|a| a.first()).cloned() {
-            return item;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "the reply never reached the queue"
-        );
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
 }

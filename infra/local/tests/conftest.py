@@ -6,6 +6,7 @@ Everything listens on 127.0.0.1 only, and every wait is bounded.
 from __future__ import annotations
 
 import json
+import os
 import socket
 import subprocess
 import sys
@@ -51,26 +52,32 @@ def serve(server: Server) -> threading.Thread:
     return thread
 
 
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """The project's emulator (moto, as `make dev` runs it) on a free port; fails loudly if it cannot start."""
+def start_emulator(port: int, *extra: str, cwd: Path = REPO_ROOT) -> subprocess.Popen[bytes]:
+    """`python -m infra.local.emulator` (moto, as `make dev` runs it) on `port`, answering;
+    fails the test loudly (with the emulator's stderr) if it does not start within 20 s."""
     if not (Path(sys.executable).parent / "moto_server").exists():
         pytest.fail("moto is not installed in this interpreter: run the tests from the project venv (make test-local)")
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "infra.local.emulator", "-H", "127.0.0.1", "-p", str(port)],
-                            cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    endpoint = f"http://127.0.0.1:{port}"
+    proc = subprocess.Popen([sys.executable, "-m", "infra.local.emulator", "-H", "127.0.0.1", "-p", str(port), *extra],
+                            cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + 20
     while True:
         try:
-            urllib.request.urlopen(f"{endpoint}/moto-api/", timeout=1).read()  # noqa: S310
-            break
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1).read()  # noqa: S310
+            return proc
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                pytest.fail(f"moto_server did not start on {endpoint}: {proc.stderr.read().decode()[-500:]}")
+                pytest.fail(f"the emulator did not start on port {port}: {proc.stderr.read().decode()[-800:]}")  # type: ignore[union-attr]
             time.sleep(0.1)
-    yield endpoint
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    """The project's emulator on a free port for the whole session."""
+    port = free_port()
+    proc = start_emulator(port)
+    yield f"http://127.0.0.1:{port}"
     proc.terminate()
     try:
         proc.wait(5)

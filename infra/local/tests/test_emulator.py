@@ -1,21 +1,17 @@
-"""The emulator launcher: state kept across a restart, and moto's SQS send cost patched without
-changing what the API answers."""
+"""The emulator launcher: state kept across a restart, and the moto patches (SQS send cost,
+transaction rollback) that change no API answer."""
 
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
 import boto3
 import pytest
-from conftest import REPO_ROOT, free_port, unique
+from conftest import free_port, start_emulator, unique
 
 from infra.local import emulator
 
@@ -32,20 +28,7 @@ class Emulator:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "infra.local.emulator", "-H", "127.0.0.1", "-p", str(self.port),
-             "--state", str(self.state)],
-            cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"{self.endpoint}/moto-api/", timeout=1).read()  # noqa: S310
-                return
-            except OSError:
-                if self.proc.poll() is not None or time.monotonic() > deadline:
-                    self.proc.kill()
-                    pytest.fail(f"the emulator did not start: {self.proc.stderr.read().decode()[-800:]}")  # type: ignore[union-attr]
-                time.sleep(0.1)
+        self.proc = start_emulator(self.port, "--state", str(self.state))
 
     def stop(self, sig: int = signal.SIGTERM) -> str:
         assert self.proc is not None
@@ -117,18 +100,8 @@ def test_state_survives_a_restart(restartable: Emulator) -> None:
 
 
 def test_without_a_state_file_it_stops_cleanly_and_writes_nothing(tmp_path: Path) -> None:
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "infra.local.emulator", "-H", "127.0.0.1", "-p", str(port)],
-                            cwd=tmp_path, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = start_emulator(free_port(), cwd=tmp_path)
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                urllib.request.urlopen(f"http://127.0.0.1:{port}/moto-api/", timeout=1).read()  # noqa: S310
-                break
-            except OSError:
-                assert proc.poll() is None and time.monotonic() < deadline, "the emulator did not start"
-                time.sleep(0.1)
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(20) == 0
     finally:
