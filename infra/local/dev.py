@@ -64,6 +64,7 @@ PARAMS_FROM_ENV = {
     "NumberPool": "NUMBER_POOL",
     "DueShards": "DUE_SHARDS",
     "LogLevel": "LOG_LEVEL",
+    "CaBundle": "SSL_CERT_FILE",
 }
 
 

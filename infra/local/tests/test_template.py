@@ -54,10 +54,11 @@ def test_environment_resolution(doc: dict) -> None:
     })
     env = tpl.function_environment(doc, resolver)
     assert set(env) == {"authorize", "inbound", "send", "automate", "queues", "dispatch", "deliver"}
-    assert env["queues"] == {"TABLE_NAME": "s1-Table", "RUST_LOG": "info", "DUE_SHARDS": "16"}
+    ca = {"SSL_CERT_FILE": "/etc/pki/tls/certs/ca-bundle.crt"}  # the CaBundle default (Amazon Linux 2023)
+    assert env["queues"] == {"TABLE_NAME": "s1-Table", "RUST_LOG": "info", "DUE_SHARDS": "16", **ca}
     assert env["deliver"]["OUTBOUND_DLQ_ARN"] == "arn:aws:sqs:us-east-1:000000000000:s1-OutboundDLQ"
     assert env["send"] == {"TABLE_NAME": "s1-Table", "RUST_LOG": "info", "OUTBOUND_QUEUE_URL": "http://q/outbound",
-                           "NUMBER_POOL": "", "DUE_SHARDS": "16"}
+                           "NUMBER_POOL": "", "DUE_SHARDS": "16", **ca}
     assert env["inbound"]["EVENT_BUS_NAME"] == "s1-texting"
     assert env["inbound"]["TWILIO_AUTH_TOKEN"] == "tok"
     assert env["authorize"]["CODE_HASH_KEY"] == "k"

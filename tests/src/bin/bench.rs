@@ -67,7 +67,19 @@ fn round(x: f64, digits: i32) -> f64 {
 // ------------------------------------------------------------------ cold start
 
 /// One start: process spawn to the first request on a runtime API served here.
-async fn start_once(bin: &Path, name: &str) -> Option<(f64, u64)> {
+/// This machine's CA bundle, given to every measured binary as the template's `CaBundle`
+/// gives it to the functions in AWS (`SSL_CERT_FILE`).
+fn ca_bundle() -> Option<&'static str> {
+    [
+        "/etc/ssl/certs/ca-certificates.crt",
+        "/etc/pki/tls/certs/ca-bundle.crt",
+        "/etc/ssl/cert.pem",
+    ]
+    .into_iter()
+    .find(|p| Path::new(p).exists())
+}
+
+async fn start_once(bin: &Path, name: &str, ca_bundle: Option<&str>) -> Option<(f64, u64)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.ok()?;
     let addr = listener.local_addr().ok()?;
     let mut cmd = tokio::process::Command::new(bin);
@@ -96,6 +108,7 @@ async fn start_once(bin: &Path, name: &str) -> Option<(f64, u64)> {
         .env("PUBLIC_BASE_URL", "http://127.0.0.1:9")
         .env("DUE_SHARDS", "16")
         .env("RUST_LOG", "info")
+        .envs(ca_bundle.map(|b| ("SSL_CERT_FILE", b)))
         .stdin(std::process::Stdio::null())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
@@ -123,11 +136,11 @@ async fn start_once(bin: &Path, name: &str) -> Option<(f64, u64)> {
     matches!(accepted, Ok(Some(()))).then_some((init_ms, rss_kb))
 }
 
-async fn cold_start_of(bin: &Path, name: &str) -> Value {
+async fn cold_start_of(bin: &Path, name: &str, ca_bundle: Option<&str>) -> Value {
     let mut inits = Vec::new();
     let mut rss = Vec::new();
     for _ in 0..COLD_RUNS {
-        if let Some((ms, kb)) = start_once(bin, name).await {
+        if let Some((ms, kb)) = start_once(bin, name, ca_bundle).await {
             inits.push(ms);
             rss.push(kb as f64);
         }
@@ -142,26 +155,32 @@ async fn cold_start_of(bin: &Path, name: &str) -> Value {
 }
 
 async fn cold_start(release: &Path) -> Value {
-    let reference = cold_start_of(&release.join("hello-lambda"), "hello").await;
-    let floor = cold_start_of(&release.join("sdk-floor"), "sdk-floor").await;
+    let bundle = ca_bundle();
+    let reference = cold_start_of(&release.join("hello-lambda"), "hello", bundle).await;
+    let floor = cold_start_of(&release.join("sdk-floor"), "sdk-floor", bundle).await;
+    // The same floor without SSL_CERT_FILE: the SDK's HTTPS client then reads the bundle
+    // and every file of the certificate directory at each cold start.
+    let scanning = cold_start_of(&release.join("sdk-floor"), "sdk-floor", None).await;
     let ref_ms = reference["init_ms_median"].as_f64().unwrap_or(f64::NAN);
     let floor_ms = floor["init_ms_median"].as_f64().unwrap_or(f64::NAN);
     let mut functions = Map::new();
     for f in FUNCTIONS {
-        let mut v = cold_start_of(&release.join(f), f).await;
+        let mut v = cold_start_of(&release.join(f), f, bundle).await;
         let ms = v["init_ms_median"].as_f64().unwrap_or(f64::NAN);
         v["vs_hello_world"] = json!(round(ms / ref_ms, 2));
         v["vs_sdk_floor"] = json!(round(ms / floor_ms, 2));
         functions.insert(f.to_owned(), v);
     }
     json!({
-        "method": format!("median of {COLD_RUNS} starts: process spawn to the first GET /runtime/invocation/next on a runtime API served by the bench; peak RSS (VmHWM) at that moment; release binaries (LTO, stripped)"),
+        "method": format!("median of {COLD_RUNS} starts: process spawn to the first GET /runtime/invocation/next on a runtime API served by the bench; peak RSS (VmHWM) at that moment; release binaries (LTO, stripped); every binary gets SSL_CERT_FILE as the template sets it (CaBundle)"),
         "goal": "init within 1.5x of hello-world (the design's target is 3x, since the SDK alone costs about 3.3x), RSS under 30 MB",
         "reference": {
             "hello_world": reference,
             "sdk_floor": floor,
             "sdk_floor_what": "hello-world + aws_config::load_defaults + DynamoDB, SQS and EventBridge clients: what every function needs before its first poll, nothing of ours",
+            "sdk_floor_without_ca_bundle": scanning,
         },
+        "ca_bundle": bundle,
         "functions": functions,
     })
 }
