@@ -11,11 +11,9 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
 use automate::{handle, App};
-use consent::approval::{ApprovalCode, CodeHasher};
-use consent::fakes::{FakeQueue, InMemoryStore};
+use consent::fakes::{grant_by_code, FakeQueue, InMemoryStore};
 use consent::message::{Message, MessageKind, MessageStatus, Origin};
-use consent::ports::{Contact, ContactStore, Dealer, DealerStore, MessageStore, StoreResult};
-use consent::service::authorization::{self as auth, AuthorizationPorts};
+use consent::ports::{Contact, ContactStore, Dealer, DealerStore, StoreResult};
 use consent::{
     AccountId, Category, ContactId, DealId, DealerId, PhoneNumber, StaffUserId, StoreError,
 };
@@ -123,48 +121,18 @@ impl World {
 
     /// The person authorizes `category` with the code texted to them.
     async fn grant(&self, category: Category) {
-        let hasher = CodeHasher::new("handler-test-code-hash-key").unwrap();
-        let ports = AuthorizationPorts {
-            dealers: &self.store,
-            contacts: &self.store,
-            consent: &self.store,
-            consent_writer: &self.store,
-            pending: &self.store,
-            limits: &self.store,
-            messages: &self.store,
-            queue: &self.queue,
-            hasher: &hasher,
-            number_pool: &[],
-        };
         let staff = StaffUserId::parse("staff-1").unwrap();
         let contact = ContactId::parse("C-1001").unwrap();
         let at = noon() - Duration::hours(1);
-        auth::request(&ports, &dealer(), &staff, &contact, category, at)
-            .await
-            .unwrap();
-        let newest = self.queue.sent().pop().expect("a queued code text");
-        let text = self
-            .store
-            .message(&newest.envelope.message_id)
-            .await
-            .unwrap()
-            .unwrap();
-        let code = text
-            .body
-            .split(|c: char| !c.is_ascii_digit())
-            .find(|t| t.len() == 6)
-            .unwrap();
-        auth::verify(
-            &ports,
-            &dealer(),
-            &staff,
+        grant_by_code(
+            &self.store,
+            &self.queue,
+            (&dealer(), &staff),
             &contact,
             category,
-            &ApprovalCode::parse(code).unwrap(),
             at,
         )
-        .await
-        .unwrap();
+        .await;
         self.queue.drain();
     }
 

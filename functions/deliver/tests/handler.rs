@@ -11,8 +11,10 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
-use consent::approval::{ApprovalCode, CodeHasher};
-use consent::fakes::{CarrierScript, FakeCarrier, FakeQueue, InMemoryStore};
+use consent::approval::CodeHasher;
+use consent::fakes::{
+    authorization_ports, grant_by_code, CarrierScript, FakeCarrier, FakeQueue, InMemoryStore,
+};
 use consent::ledger::{Actor, ConsentEvent};
 use consent::message::{Message, MessageStatus, Origin, OutboundEnvelope};
 use consent::ports::{Contact, ContactStore, Dealer, DealerStore, MessageStore, WorkQueueName};
@@ -169,46 +171,21 @@ impl World {
     }
 
     fn auth_ports<'a>(&'a self, hasher: &'a CodeHasher) -> AuthorizationPorts<'a> {
-        AuthorizationPorts {
-            dealers: &self.store,
-            contacts: &self.store,
-            consent: &self.store,
-            consent_writer: &self.store,
-            pending: &self.store,
-            limits: &self.store,
-            messages: &self.store,
-            queue: &self.queue,
-            hasher,
-            number_pool: &[],
-        }
+        authorization_ports(&self.store, &self.queue, hasher)
     }
 
     async fn grant(&self, category: Category) {
-        let hasher = Self::hasher();
-        let ports = self.auth_ports(&hasher);
         let contact = ContactId::parse("C-1001").unwrap();
         let at = noon() - Duration::hours(1);
-        auth::request(&ports, &dealer(), &staff(), &contact, category, at)
-            .await
-            .unwrap();
-        let newest = self.queue.sent().pop().expect("a queued code text");
-        let text = self.message(&newest.envelope.message_id).await;
-        let code = text
-            .body
-            .split(|c: char| !c.is_ascii_digit())
-            .find(|t| t.len() == 6)
-            .unwrap();
-        auth::verify(
-            &ports,
-            &dealer(),
-            &staff(),
+        grant_by_code(
+            &self.store,
+            &self.queue,
+            (&dealer(), &staff()),
             &contact,
             category,
-            &ApprovalCode::parse(code).unwrap(),
             at,
         )
-        .await
-        .unwrap();
+        .await;
         // The code text itself is not delivered in these tests.
         self.queue.drain();
     }

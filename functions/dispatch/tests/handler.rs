@@ -9,8 +9,8 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
-use consent::approval::{ApprovalCode, CodeHasher};
-use consent::fakes::{FakeQueue, InMemoryStore};
+use consent::approval::CodeHasher;
+use consent::fakes::{authorization_ports, grant_by_code, FakeQueue, InMemoryStore};
 use consent::message::{Message, MessageStatus, Origin};
 use consent::ports::{Contact, ContactStore, Dealer, DealerStore, MessageStore};
 use consent::service::authorization::{self as auth, AuthorizationPorts};
@@ -105,46 +105,21 @@ impl World {
     }
 
     fn auth_ports<'a>(&'a self, hasher: &'a CodeHasher) -> AuthorizationPorts<'a> {
-        AuthorizationPorts {
-            dealers: &self.store,
-            contacts: &self.store,
-            consent: &self.store,
-            consent_writer: &self.store,
-            pending: &self.store,
-            limits: &self.store,
-            messages: &self.store,
-            queue: &self.queue,
-            hasher,
-            number_pool: &[],
-        }
+        authorization_ports(&self.store, &self.queue, hasher)
     }
 
     async fn grant(&self, contact: &str, category: Category) {
-        let hasher = Self::hasher();
-        let ports = self.auth_ports(&hasher);
         let contact = ContactId::parse(contact).unwrap();
         let at = fired_at() - Duration::hours(2);
-        auth::request(&ports, &dealer(), &staff(), &contact, category, at)
-            .await
-            .unwrap();
-        let newest = self.queue.sent().pop().expect("a queued code text");
-        let text = self.message(&newest.envelope.message_id).await;
-        let code = text
-            .body
-            .split(|c: char| !c.is_ascii_digit())
-            .find(|t| t.len() == 6)
-            .unwrap();
-        auth::verify(
-            &ports,
-            &dealer(),
-            &staff(),
+        let text = grant_by_code(
+            &self.store,
+            &self.queue,
+            (&dealer(), &staff()),
             &contact,
             category,
-            &ApprovalCode::parse(code).unwrap(),
             at,
         )
-        .await
-        .unwrap();
+        .await;
         // The code text was delivered back then (delivery is not under test here);
         // otherwise dispatch would rightly requeue it as never picked up.
         let mut delivered = text;

@@ -16,7 +16,9 @@ use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
 
 use consent::approval::{ApprovalCode, CodeHasher};
-use consent::fakes::{FakeBus, FakeCarrier, FakeQueue, InMemoryStore};
+use consent::fakes::{
+    authorization_ports, request_code, FakeBus, FakeCarrier, FakeQueue, InMemoryStore,
+};
 use consent::ledger::{Actor, ConsentEvent, ConsentStatus};
 use consent::message::{Message, MessageKind, MessageStatus, Origin};
 use consent::ports::{
@@ -219,19 +221,19 @@ impl World {
     /// from the newest queued text, as the person's phone would show it).
     async fn request_code(&self, category: Category, at: DateTime<Utc>) -> ApprovalCode {
         let hasher = Self::hasher();
+        let staff = (&dealer(), &staff());
         let ports = self.auth_ports(&hasher);
-        auth::request(&ports, &dealer(), &staff(), &contact_id(), category, at)
-            .await
-            .unwrap();
-        let newest = self.queue.sent().pop().expect("a queued code text");
-        let text = self.message(&newest.envelope.message_id).await;
-        assert_eq!(text.kind, MessageKind::ApprovalCode);
-        let code = text
-            .body
-            .split(|c: char| !c.is_ascii_digit())
-            .find(|t| t.len() == 6)
-            .unwrap();
-        ApprovalCode::parse(code).unwrap()
+        request_code(
+            &ports,
+            &self.store,
+            &self.queue,
+            staff,
+            &contact_id(),
+            category,
+            at,
+        )
+        .await
+        .1
     }
 
     /// The person authorized `category` with the texted code.
@@ -254,18 +256,7 @@ impl World {
     }
 
     fn auth_ports<'a>(&'a self, hasher: &'a CodeHasher) -> AuthorizationPorts<'a> {
-        AuthorizationPorts {
-            dealers: &self.store,
-            contacts: &self.store,
-            consent: &self.store,
-            consent_writer: &self.store,
-            pending: &self.store,
-            limits: &self.store,
-            messages: &self.store,
-            queue: &self.queue,
-            hasher,
-            number_pool: &[],
-        }
+        authorization_ports(&self.store, &self.queue, hasher)
     }
 
     /// Staff send a Text to Pay reminder (now or at `scheduled_at`).

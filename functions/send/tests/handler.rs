@@ -11,11 +11,9 @@ use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
-use consent::approval::{ApprovalCode, CodeHasher};
-use consent::fakes::{FakeQueue, InMemoryStore};
+use consent::fakes::{grant_by_code, FakeQueue, InMemoryStore};
 use consent::message::{MessageKind, MessageStatus, Origin};
 use consent::ports::{Contact, ContactStore, Dealer, DealerStore};
-use consent::service::authorization::{self as auth, AuthorizationPorts};
 use consent::{AccountId, Category, ContactId, DealerId, MessageId, PhoneNumber, StaffUserId};
 use send::{handle, App};
 
@@ -172,46 +170,18 @@ impl World {
     /// The person authorizes `category` by reading the texted code back to staff
     /// (the authorization service, as the authorize function runs it).
     async fn grant(&self, category: Category) {
-        let hasher = CodeHasher::new("handler-test-code-hash-key").unwrap();
-        let ports = AuthorizationPorts {
-            dealers: &self.store,
-            contacts: &self.store,
-            consent: &self.store,
-            consent_writer: &self.store,
-            pending: &self.store,
-            limits: &self.store,
-            messages: &self.store,
-            queue: &self.queue,
-            hasher: &hasher,
-            number_pool: &[],
-        };
         let staff = StaffUserId::parse("staff-1").unwrap();
         let contact = ContactId::parse("C-1001").unwrap();
         let at = noon() - Duration::hours(1);
-        auth::request(&ports, &dealer(), &staff, &contact, category, at)
-            .await
-            .unwrap();
-        // The code as the person's phone shows it: the newest queued text.
-        let newest = self.queue.sent().pop().expect("a queued code text");
-        let text = self.message(newest.envelope.message_id.as_str()).await;
-        assert_eq!(text.kind, MessageKind::ApprovalCode);
-        let code = text
-            .body
-            .split(|c: char| !c.is_ascii_digit())
-            .find(|t| t.len() == 6)
-            .unwrap();
-        auth::verify(
-            &ports,
-            &dealer(),
-            &staff,
+        grant_by_code(
+            &self.store,
+            &self.queue,
+            (&dealer(), &staff),
             &contact,
             category,
-            &ApprovalCode::parse(code).unwrap(),
             at,
         )
-        .await
-        .unwrap();
-        // The code text is not what these tests look at.
+        .await;
         self.queue.drain();
     }
 

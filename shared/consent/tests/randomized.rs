@@ -14,7 +14,7 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Map, Value};
 
 use consent::approval::{ApprovalCode, CodeHasher};
-use consent::fakes::{FakeBus, FakeCarrier, FakeQueue, InMemoryStore};
+use consent::fakes::{authorization_ports, FakeBus, FakeCarrier, FakeQueue, InMemoryStore};
 use consent::ledger::ConsentState;
 use consent::message::{MessageKind, MessageStatus, Origin};
 use consent::ports::{Contact, ContactStore, Dealer, DealerStore};
@@ -119,18 +119,7 @@ impl World {
     }
 
     fn auth(&self) -> AuthorizationPorts<'_> {
-        AuthorizationPorts {
-            dealers: &self.store,
-            contacts: &self.store,
-            consent: &self.store,
-            consent_writer: &self.store,
-            pending: &self.store,
-            limits: &self.store,
-            messages: &self.store,
-            queue: &self.queue,
-            hasher: &self.hasher,
-            number_pool: &[],
-        }
+        authorization_ports(&self.store, &self.queue, &self.hasher)
     }
 
     fn inbound(&self) -> InboundPorts<'_> {

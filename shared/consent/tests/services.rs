@@ -9,7 +9,9 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use consent::approval::{ApprovalCode, CodeHasher};
 use consent::chrono_tz::America::New_York;
-use consent::fakes::{CarrierScript, FakeBus, FakeCarrier, FakeQueue, InMemoryStore};
+use consent::fakes::{
+    authorization_ports, CarrierScript, FakeBus, FakeCarrier, FakeQueue, InMemoryStore,
+};
 use consent::ledger::{Actor, ConsentEvent, ConsentState, ConsentStatus, LedgerEntry};
 use consent::message::{request_fingerprint, Message, MessageKind, MessageStatus, Origin};
 use consent::ports::{
@@ -152,18 +154,7 @@ impl World {
     // ---- ports ----
 
     fn auth(&self) -> AuthorizationPorts<'_> {
-        AuthorizationPorts {
-            dealers: &self.store,
-            contacts: &self.store,
-            consent: &self.store,
-            consent_writer: &self.store,
-            pending: &self.store,
-            limits: &self.store,
-            messages: &self.store,
-            queue: &self.queue,
-            hasher: &self.hasher,
-            number_pool: &[],
-        }
+        authorization_ports(&self.store, &self.queue, &self.hasher)
     }
 
     fn inbound(&self) -> InboundPorts<'_> {
