@@ -354,10 +354,13 @@ async fn messages_claim_once_and_follow_the_due_index() {
     );
 
     // Two workers race to claim: exactly one wins.
-    let (a, b) = tokio::join!(s.claim(&m.id, t(12, 0)), s.claim(&m.id, t(12, 0)));
+    let (a, b) = tokio::join!(
+        s.claim_for_delivery(&m.id, t(12, 0), None),
+        s.claim_for_delivery(&m.id, t(12, 0), None)
+    );
     let wins = [a.unwrap(), b.unwrap()]
         .into_iter()
-        .filter(|c| matches!(c, Claim::Claimed(_)))
+        .filter(|c| *c == DeliveryClaim::Claimed)
         .count();
     assert_eq!(wins, 1);
     let claimed = s.message(&m.id).await.unwrap().unwrap();
@@ -388,16 +391,17 @@ async fn messages_claim_once_and_follow_the_due_index() {
         due.extend(s.due(shard, t(13, 5), 100).await.unwrap());
     }
     assert_eq!(due.len(), 6, "minutes 0..=5 are due");
-    // A claim of a due scheduled message works; one far in the future does not.
-    assert!(matches!(
-        s.claim(&ids[0], t(13, 0)).await.unwrap(),
-        Claim::Claimed(_)
-    ));
+    // Only a queued message can be claimed: dispatch queues scheduled ones first.
     assert_eq!(
-        s.claim(&ids[11], t(13, 0)).await.unwrap(),
-        Claim::NotClaimable(MessageStatus::Scheduled)
+        s.claim_for_delivery(&ids[11], t(13, 0), None)
+            .await
+            .unwrap(),
+        DeliveryClaim::NotClaimable(MessageStatus::Scheduled)
     );
-    // Leaving the waiting states removes it from the index.
+    // Leaving the waiting states (here: canceled) removes it from the index.
+    let mut canceled = s.message(&ids[0]).await.unwrap().unwrap();
+    canceled.transition(MessageStatus::Canceled, t(12, 30), None);
+    s.save(&canceled, MessageStatus::Scheduled).await.unwrap();
     let mut again_due = Vec::new();
     for shard in 0..s.due_shards() {
         again_due.extend(s.due(shard, t(13, 5), 100).await.unwrap());

@@ -256,6 +256,51 @@ async fn the_fixture_carries_an_outbound_envelope_and_an_unknown_message_is_skip
 }
 
 #[tokio::test]
+async fn an_envelope_without_its_snapshot_is_delivered_from_the_stored_message() {
+    // GIVEN a version-1 envelope (no delivery snapshot: an older sender, or a record
+    // put on the queue by hand) for a queued message, and one naming another dealer
+    let w = World::new().await;
+    let full = w.queued_message().await;
+    let bare = OutboundEnvelope {
+        version: 1,
+        delivery: None,
+        ..full.clone()
+    };
+    let foreign = OutboundEnvelope {
+        dealer_id: DealerId::parse("other-dealer").unwrap(),
+        ..bare.clone()
+    };
+
+    // WHEN the other dealer's record comes: THEN it is dropped and nothing is sent
+    let response = handle(&w.app, sqs(vec![record_for(&foreign, "sqs-0")]), noon()).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(w.carrier.sent().is_empty());
+    assert_eq!(
+        w.message(&full.message_id).await.status,
+        MessageStatus::Queued
+    );
+
+    // WHEN the real record comes, twice
+    let records = vec![record_for(&bare, "sqs-1"), record_for(&bare, "sqs-2")];
+    let response = handle(&w.app, sqs(records), noon()).await;
+
+    // THEN the text goes once, through the same claim with its consent check
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(w.carrier.sent().len(), 1);
+    let m = w.message(&full.message_id).await;
+    assert_eq!(m.status, MessageStatus::Sent);
+    let statuses: Vec<MessageStatus> = m.history.iter().map(|h| h.status).collect();
+    assert_eq!(
+        statuses,
+        [
+            MessageStatus::Queued,
+            MessageStatus::Sending,
+            MessageStatus::Sent
+        ]
+    );
+}
+
+#[tokio::test]
 async fn a_queued_message_goes_to_the_carrier_and_is_marked_sent() {
     let w = World::new().await;
     let envelope = w.queued_message().await;
@@ -487,10 +532,10 @@ async fn a_claim_left_by_a_worker_that_died_is_retried_until_stale_then_failed_f
     let claimed_at = noon();
     let claim = w
         .store
-        .claim(&envelope.message_id, claimed_at)
+        .claim_for_delivery(&envelope.message_id, claimed_at, None)
         .await
         .unwrap();
-    assert!(matches!(claim, consent::ports::Claim::Claimed(_)));
+    assert_eq!(claim, consent::ports::DeliveryClaim::Claimed);
 
     // WHEN the record is redelivered while the claim is fresh
     let response = handle(

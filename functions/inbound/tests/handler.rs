@@ -303,14 +303,11 @@ impl World {
             carrier: &carrier,
             work: &self.store,
         };
-        let outcome = delivery::deliver(
-            &ports,
-            &message.id,
-            Some(BASE_URL),
-            noon() - Duration::minutes(10),
-        )
-        .await
-        .unwrap();
+        let at = noon() - Duration::minutes(10);
+        let envelope = consent::message::OutboundEnvelope::for_message(&message, at);
+        let outcome = delivery::deliver_envelope(&ports, &envelope, 1, Some(BASE_URL), at)
+            .await
+            .unwrap();
         assert!(
             matches!(outcome, DeliverOutcome::Sent { .. }),
             "{outcome:?}"

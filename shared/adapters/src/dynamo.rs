@@ -22,8 +22,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, ReturnValue, TransactWriteItem,
-    Update,
+    AttributeValue, ConditionCheck, Delete, KeysAndAttributes, Put, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
@@ -837,43 +836,6 @@ impl MessageStore for DynamoStore {
             Ok(_) => Ok(()),
             Err(e) if is_conditional(&e) => Err(StoreError::Conflict("message status changed")),
             Err(e) => Err(StoreError::unavailable("DynamoDB PutItem", e)),
-        }
-    }
-
-    async fn claim(&self, id: &MessageId, at: DateTime<Utc>) -> StoreResult<Claim> {
-        let change = serde_json::json!({"status": "sending", "at": at});
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(key(msg_pk(id), "MESSAGE")))
-            .update_expression(
-                "SET #status = :sending, #history = list_append(#history, :change) REMOVE DuePK, DueSK, statusReason",
-            )
-            .condition_expression(
-                "attribute_exists(PK) AND (#status = :queued OR ((#status = :scheduled OR #status = :deferred) AND dueEpoch <= :horizon))",
-            )
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#history", "history")
-            .expression_attribute_values(":sending", s("sending"))
-            .expression_attribute_values(":queued", s("queued"))
-            .expression_attribute_values(":scheduled", s("scheduled"))
-            .expression_attribute_values(":deferred", s("deferred"))
-            .expression_attribute_values(":horizon", n(epoch(at) + 60))
-            .expression_attribute_values(":change", AttributeValue::L(vec![to_attr(&change)]))
-            .return_values(ReturnValue::AllNew)
-            .send()
-            .await;
-        match result {
-            Ok(out) => {
-                let item = out.attributes.unwrap_or_default();
-                Ok(Claim::Claimed(Box::new(message_from(&item)?)))
-            }
-            Err(e) if is_conditional(&e) => match self.message(id).await? {
-                Some(m) => Ok(Claim::NotClaimable(m.status)),
-                None => Ok(Claim::NotFound),
-            },
-            Err(e) => Err(StoreError::unavailable("DynamoDB UpdateItem (claim)", e)),
         }
     }
 

@@ -382,12 +382,6 @@ impl RateLimiter for InMemoryStore {
     }
 }
 
-/// The statuses a delivery worker may claim (mirrors the DynamoDB adapter's condition).
-pub fn claimable(m: &Message, at: DateTime<Utc>) -> bool {
-    m.status == MessageStatus::Queued
-        || (m.status.is_waiting() && m.send_at <= at + chrono::Duration::seconds(60))
-}
-
 #[async_trait]
 impl MessageStore for InMemoryStore {
     async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>> {
@@ -435,18 +429,6 @@ impl MessageStore for InMemoryStore {
             }
             _ => Err(StoreError::Conflict("message status changed")),
         }
-    }
-
-    async fn claim(&self, id: &MessageId, at: DateTime<Utc>) -> StoreResult<Claim> {
-        let mut s = self.lock();
-        let Some(m) = s.messages.get_mut(id) else {
-            return Ok(Claim::NotFound);
-        };
-        if !claimable(m, at) {
-            return Ok(Claim::NotClaimable(m.status));
-        }
-        m.transition(MessageStatus::Sending, at, None);
-        Ok(Claim::Claimed(Box::new(m.clone())))
     }
 
     async fn claim_for_delivery(

@@ -205,15 +205,6 @@ pub struct IdempotencyRecord {
     pub created_at: DateTime<Utc>,
 }
 
-/// The result of trying to claim a queued message for delivery.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Claim {
-    Claimed(Box<Message>),
-    /// It is not queued (already sending/sent/canceled...): do nothing.
-    NotClaimable(MessageStatus),
-    NotFound,
-}
-
 /// A consent condition checked atomically with a delivery claim.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConsentGuard {
@@ -267,8 +258,6 @@ pub trait MessageStore: Send + Sync {
     /// than the stored one (`Conflict` otherwise). Every transition appends one entry, so
     /// this is an optimistic lock that also covers same-status transitions (a requeue).
     async fn save(&self, message: &Message, expected: MessageStatus) -> StoreResult<()>;
-    /// queued -> sending, atomically, returning the claimed message.
-    async fn claim(&self, id: &MessageId, at: DateTime<Utc>) -> StoreResult<Claim>;
     /// queued -> sending in one conditional write that also checks, when `consent` is
     /// given, that the category is authorized for the number at that moment.
     async fn claim_for_delivery(

@@ -13,7 +13,9 @@ use consent::fakes::{
     authorization_ports, CarrierScript, FakeBus, FakeCarrier, FakeQueue, InMemoryStore,
 };
 use consent::ledger::{Actor, ConsentEvent, ConsentState, ConsentStatus, LedgerEntry};
-use consent::message::{request_fingerprint, Message, MessageKind, MessageStatus, Origin};
+use consent::message::{
+    request_fingerprint, Message, MessageKind, MessageStatus, Origin, OutboundEnvelope,
+};
 use consent::ports::{
     CarrierSend, ConsentReader, Contact, ContactStore, Dealer, DealerStore, PendingStore,
     WorkQueueName,
@@ -110,11 +112,14 @@ struct World {
     contact: ContactId,
     phone: PhoneNumber,
     staff: StaffUserId,
+    /// How many times each message's queue record was received (SQS's ApproximateReceiveCount).
+    receives: std::sync::Mutex<std::collections::HashMap<MessageId, u32>>,
 }
 
 impl World {
     async fn new() -> Self {
         let w = World {
+            receives: Default::default(),
             store: InMemoryStore::new(),
             queue: FakeQueue::new(),
             bus: FakeBus::new(),
@@ -388,8 +393,17 @@ impl World {
         sending::dispatch(&ports, 0..4, now, 100).await.unwrap()
     }
 
+    /// The deliver worker receiving the message's queue record once more (the envelope
+    /// as the sender writes it, with SQS's receive count).
     async fn deliver(&self, id: &MessageId, now: DateTime<Utc>) -> DeliverOutcome {
-        delivery::deliver(&self.deliver_ports(), id, None, now)
+        let envelope = OutboundEnvelope::for_message(&self.message(id), now);
+        let receive_count = {
+            let mut receives = self.receives.lock().unwrap();
+            let count = receives.entry(id.clone()).or_default();
+            *count += 1;
+            *count
+        };
+        delivery::deliver_envelope(&self.deliver_ports(), &envelope, receive_count, None, now)
             .await
             .unwrap()
     }

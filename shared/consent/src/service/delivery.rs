@@ -6,11 +6,10 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::error::{DomainError, StoreError};
 use crate::ids::{new_ulid, MessageId};
-use crate::message::{Message, MessageKind, MessageStatus, OutboundEnvelope};
+use crate::message::{DeliverySnapshot, MessageKind, MessageStatus, OutboundEnvelope};
 use crate::ports::{
-    Carrier, CarrierError, CarrierSend, Claim, ConsentGuard, ConsentReader, ConsentWriter,
-    DeliveryClaim, DeliveryRecord, MessageStore, WorkItem, WorkItemStatus, WorkQueue,
-    WorkQueueName,
+    Carrier, CarrierError, CarrierSend, ConsentGuard, ConsentReader, ConsentWriter, DeliveryClaim,
+    DeliveryRecord, MessageStore, WorkItem, WorkItemStatus, WorkQueue, WorkQueueName,
 };
 use crate::quiet_hours::QuietHours;
 
@@ -78,9 +77,32 @@ pub async fn deliver_envelope(
     public_base_url: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<DeliverOutcome, DomainError> {
-    let Some(snap) = &envelope.delivery else {
-        return deliver(ports, &envelope.message_id, public_base_url, now).await;
+    if let Some(snap) = &envelope.delivery {
+        return deliver_snapshot(ports, envelope, snap, receive_count, public_base_url, now).await;
+    }
+    // An envelope without its snapshot (an old sender, or one put on the queue by hand):
+    // read the message once and deliver it the same way.
+    let Some(message) = ports.messages.message(&envelope.message_id).await? else {
+        return Ok(DeliverOutcome::Skipped { status: None });
     };
+    if message.dealer_id != envelope.dealer_id {
+        return Ok(DeliverOutcome::Skipped { status: None });
+    }
+    let filled = OutboundEnvelope::for_message(&message, envelope.time);
+    let Some(snap) = &filled.delivery else {
+        return Ok(DeliverOutcome::Skipped { status: None });
+    };
+    deliver_snapshot(ports, &filled, snap, receive_count, public_base_url, now).await
+}
+
+async fn deliver_snapshot(
+    ports: &DeliverPorts<'_>,
+    envelope: &OutboundEnvelope,
+    snap: &DeliverySnapshot,
+    receive_count: u32,
+    public_base_url: Option<&str>,
+    now: DateTime<Utc>,
+) -> Result<DeliverOutcome, DomainError> {
     let id = &envelope.message_id;
     let record = |status, reason: Option<String>| DeliveryRecord {
         status,
@@ -221,148 +243,6 @@ pub async fn deliver_envelope(
             Ok(DeliverOutcome::Failed { reason })
         }
     }
-}
-
-/// Delivers one message, reading it first (envelopes without a snapshot).
-pub async fn deliver(
-    ports: &DeliverPorts<'_>,
-    id: &MessageId,
-    public_base_url: Option<&str>,
-    now: DateTime<Utc>,
-) -> Result<DeliverOutcome, DomainError> {
-    let mut message = match ports.messages.claim(id, now).await? {
-        Claim::Claimed(m) => *m,
-        Claim::NotFound => return Ok(DeliverOutcome::Skipped { status: None }),
-        Claim::NotClaimable(MessageStatus::Sending) => return stale_claim(ports, id, now).await,
-        Claim::NotClaimable(status) => {
-            return Ok(DeliverOutcome::Skipped {
-                status: Some(status),
-            })
-        }
-    };
-    if message.needs_consent() {
-        let decision = ports
-            .consent
-            .consent(&message.dealer_id, &message.to)
-            .await?
-            .value
-            .may_send(message.category);
-        if !decision.is_allowed() {
-            let reason = decision.reason().to_owned();
-            finish(
-                ports,
-                &mut message,
-                MessageStatus::Suppressed,
-                Some(reason.clone()),
-                now,
-            )
-            .await?;
-            return Ok(DeliverOutcome::Suppressed { reason });
-        }
-    }
-    if message.honours_quiet_hours() {
-        let tz = parse_time_zone(message.recipient_time_zone.as_deref());
-        let allowed = QuietHours::standard().next_allowed(&message.to, tz, message.category, now);
-        if allowed > now + Duration::seconds(59) {
-            message.send_at = allowed;
-            finish(
-                ports,
-                &mut message,
-                MessageStatus::Deferred,
-                Some("quiet-hours".into()),
-                now,
-            )
-            .await?;
-            return Ok(DeliverOutcome::Deferred { until: allowed });
-        }
-    }
-    let send = CarrierSend {
-        from: message.from.clone(),
-        to: message.to.clone(),
-        body: message.body.clone(),
-        status_callback: public_base_url.map(|b| status_callback(b, &message.id)),
-    };
-    message.attempts += 1;
-    match ports.carrier.send(&send).await {
-        Ok(receipt) => {
-            message.carrier_message_id = Some(receipt.carrier_message_id.clone());
-            finish(ports, &mut message, MessageStatus::Sent, None, now).await?;
-            Ok(DeliverOutcome::Sent {
-                carrier_message_id: receipt.carrier_message_id,
-            })
-        }
-        Err(CarrierError::Retryable {
-            reason,
-            retry_after,
-        }) if message.attempts < MAX_CARRIER_ATTEMPTS => {
-            finish(
-                ports,
-                &mut message,
-                MessageStatus::Queued,
-                Some(format!("retrying: {reason}")),
-                now,
-            )
-            .await?;
-            // Exponential backoff: 10 s, 20 s, 40 s ... capped by SQS at 12 h.
-            let backoff = StdDuration::from_secs(10u64 << (message.attempts - 1).min(10));
-            Ok(DeliverOutcome::RetryLater {
-                after: retry_after.unwrap_or(backoff).max(backoff),
-            })
-        }
-        Err(CarrierError::OptedOut { code }) => {
-            let reason = format!("carrier-opt-out ({code})");
-            revoke_by_carrier(
-                ports.consent,
-                ports.consent_writer,
-                &message.dealer_id,
-                &message.to,
-                code,
-                message.id.as_str(),
-                now,
-            )
-            .await?;
-            finish(
-                ports,
-                &mut message,
-                MessageStatus::Suppressed,
-                Some(reason.clone()),
-                now,
-            )
-            .await?;
-            Ok(DeliverOutcome::Suppressed { reason })
-        }
-        Err(e) => {
-            let reason = e.to_string();
-            finish(
-                ports,
-                &mut message,
-                MessageStatus::Failed,
-                Some(reason.clone()),
-                now,
-            )
-            .await?;
-            to_failed_sends(
-                ports,
-                &OutboundEnvelope::for_message(&message, now),
-                &reason,
-                now,
-            )
-            .await?;
-            Ok(DeliverOutcome::Failed { reason })
-        }
-    }
-}
-
-async fn finish(
-    ports: &DeliverPorts<'_>,
-    message: &mut Message,
-    status: MessageStatus,
-    reason: Option<String>,
-    now: DateTime<Utc>,
-) -> Result<(), DomainError> {
-    message.transition(status, now, reason);
-    ports.messages.save(message, MessageStatus::Sending).await?;
-    Ok(())
 }
 
 /// A message left in `sending`: if the claim is stale, the worker died between claim
