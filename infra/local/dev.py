@@ -2,12 +2,13 @@
 
     python -m infra.local.dev [--stack texting-dev] [--emulator-port 4566] [--gateway-port 3000]
         [--carrier-port 4010] [--lambda-port 9000] [--env-file .env.local] [--health-timeout SECONDS]
-        [--no-build] [--no-seed] [--no-lambda]
+        [--emulator-state FILE] [--no-build] [--no-seed] [--no-lambda]
 
 1. Loads .env.local (created from .env.example with fresh secrets if absent).
 2. Checks that the gateway, carrier and lambda ports are free. If the emulator port is taken by something
    that answers as an AWS emulator (LocalStack, or a moto you started) it is used as is; otherwise
-   moto (`python -m infra.local.emulator`: moto_server with DynamoDB requests serialized) is started on it.
+   moto (`python -m infra.local.emulator`: moto_server with DynamoDB requests serialized) is started on it,
+   keeping its data in --emulator-state FILE (DEV_EMULATOR_STATE) across runs when given.
 3. Creates infra/template.yaml's resources on the emulator (infra.local.bootstrap) and writes the
    functions' environment to .local/<stack>.env.
 4. Builds each function binary (`cargo build --bin <name>`: what `cargo lambda watch` runs on a function's
@@ -340,6 +341,12 @@ def _interrupt(*_: Any) -> None:
     raise KeyboardInterrupt
 
 
+def emulator_command(port: int, state: str | None) -> list[str]:
+    """The emulator launcher on `port`; with `state`, its data survives a restart (saved on stop)."""
+    cmd = [str(VENV_BIN / "python"), "-m", "infra.local.emulator", "-H", "127.0.0.1", "-p", str(port)]
+    return [*cmd, "--state", state] if state else cmd
+
+
 def run(args: argparse.Namespace) -> int:
     """Start everything, wait for Ctrl-C / SIGTERM (KeyboardInterrupt), stop everything."""
     ports = Ports(args.emulator_port, args.gateway_port, args.carrier_port, args.lambda_port)
@@ -356,8 +363,9 @@ def run(args: argparse.Namespace) -> int:
         else:
             moto_log = tpl.REPO_ROOT / ".local" / f"{args.stack}-moto.log"
             print(f"dev: starting the emulator (moto) on {endpoint} (log: {moto_log})", flush=True)
-            children.start("moto", [str(VENV_BIN / "python"), "-m", "infra.local.emulator",
-                                    "-H", "127.0.0.1", "-p", str(ports.emulator)],
+            if args.emulator_state:
+                print(f"dev: the emulator keeps its state in {args.emulator_state} across runs", flush=True)
+            children.start("moto", emulator_command(ports.emulator, args.emulator_state),
                            {**os.environ, "PYTHONUNBUFFERED": "1"}, log_file=moto_log)
             if not wait_until(lambda: answers_as_aws(ports.emulator), 30):
                 raise DevError(f"moto_server did not answer on {endpoint} within 30 s")
@@ -425,6 +433,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--carrier-port", type=int, default=int(env.get("DEV_CARRIER_PORT", Ports.carrier)))
     parser.add_argument("--lambda-port", type=int, default=int(env.get("DEV_LAMBDA_PORT", Ports.lambda_)))
     parser.add_argument("--env-file", default=str(ENV_LOCAL))
+    parser.add_argument("--emulator-state", default=env.get("DEV_EMULATOR_STATE") or None,
+                        help="keep the emulator's data in this file across runs (default: start empty)")
     parser.add_argument("--health-timeout", type=float, default=HEALTH_TIMEOUT)
     parser.add_argument("--no-seed", action="store_true", help="do not create the demo dealer and contacts")
     parser.add_argument("--no-build", action="store_true",

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import os
+import signal
 import socket
+import subprocess
 from pathlib import Path
 
+import boto3
 import pytest
-from conftest import free_port
+from conftest import REPO_ROOT, free_port
 
 from infra.local import dev, jwt
 from infra.local.common import ENV_EXAMPLE, ensure_env_local, read_env_file
@@ -52,6 +56,35 @@ def test_a_running_emulator_is_reused(moto_endpoint: str) -> None:
                                      lambda_=free_port())) is True
     assert dev.check_ports(dev.Ports(emulator=free_port(), gateway=free_port(), carrier=free_port(),
                                      lambda_=free_port())) is False
+
+
+def test_with_an_emulator_state_file_make_devs_data_outlives_a_restart(tmp_path: Path) -> None:
+    """`make dev` with DEV_EMULATOR_STATE / --emulator-state: the emulator it starts saves its data
+    when stopped (as make dev stops it) and the next one starts from it."""
+    state = tmp_path / "emulator.state"
+    assert "--state" not in dev.emulator_command(4566, None)
+    port = free_port()
+    cmd = dev.emulator_command(port, str(state))
+    assert cmd[-2:] == ["--state", str(state)]
+    endpoint = f"http://127.0.0.1:{port}"
+    credentials = {"aws_access_key_id": "test", "aws_secret_access_key": "test", "region_name": "us-east-1"}
+    for run in range(2):
+        proc = subprocess.Popen(cmd, cwd=REPO_ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                start_new_session=True)
+        try:
+            assert dev.wait_until(lambda: dev.answers_as_aws(port), 30), "the emulator did not start"
+            ddb = boto3.client("dynamodb", endpoint_url=endpoint, **credentials)
+            if run == 0:
+                ddb.create_table(TableName="dev-data", BillingMode="PAY_PER_REQUEST",
+                                 AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+                                 KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}])
+                ddb.put_item(TableName="dev-data", Item={"PK": {"S": "contact"}})
+            else:
+                assert ddb.get_item(TableName="dev-data", Key={"PK": {"S": "contact"}})["Item"]
+        finally:
+            os.killpg(proc.pid, signal.SIGTERM)  # as make dev's Ctrl-C stops its children
+            assert proc.wait(20) == 0
+        assert state.exists()
 
 
 def test_base_urls_follow_non_default_ports(tmp_path: Path) -> None:
