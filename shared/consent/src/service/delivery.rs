@@ -6,7 +6,7 @@ use chrono::{DateTime, Duration, Utc};
 
 use crate::error::{DomainError, StoreError};
 use crate::ids::{new_ulid, MessageId};
-use crate::message::{DeliverySnapshot, MessageKind, MessageStatus, OutboundEnvelope};
+use crate::message::{DeliverySnapshot, Message, MessageKind, MessageStatus, OutboundEnvelope};
 use crate::ports::{
     Carrier, CarrierError, CarrierSend, ConsentGuard, ConsentReader, ConsentWriter, DeliveryClaim,
     DeliveryRecord, MessageStore, WorkItem, WorkItemStatus, WorkQueue, WorkQueueName,
@@ -121,15 +121,11 @@ async fn deliver_snapshot(
                 send_at: Some(allowed),
                 ..record(MessageStatus::Deferred, Some("quiet-hours".into()))
             };
-            return match ports
+            let result = ports
                 .messages
                 .record_delivery(id, MessageStatus::Queued, &deferral)
-                .await
-            {
-                Ok(()) => Ok(DeliverOutcome::Deferred { until: allowed }),
-                Err(StoreError::Conflict(_)) => Ok(DeliverOutcome::Skipped { status: None }),
-                Err(e) => Err(e.into()),
-            };
+                .await;
+            return recorded(result, DeliverOutcome::Deferred { until: allowed });
         }
     }
     let guard = template.then(|| ConsentGuard {
@@ -161,19 +157,15 @@ async fn deliver_snapshot(
                 .may_send(snap.category)
                 .reason()
                 .to_owned();
-            return match ports
+            let result = ports
                 .messages
                 .record_delivery(
                     id,
                     MessageStatus::Queued,
                     &record(MessageStatus::Suppressed, Some(reason.clone())),
                 )
-                .await
-            {
-                Ok(()) => Ok(DeliverOutcome::Suppressed { reason }),
-                Err(StoreError::Conflict(_)) => Ok(DeliverOutcome::Skipped { status: None }),
-                Err(e) => Err(e.into()),
-            };
+                .await;
+            return recorded(result, DeliverOutcome::Suppressed { reason });
         }
     }
     let send = CarrierSend {
@@ -253,7 +245,7 @@ async fn stale_claim(
     id: &MessageId,
     now: DateTime<Utc>,
 ) -> Result<DeliverOutcome, DomainError> {
-    let Some(mut message) = ports.messages.message(id).await? else {
+    let Some(message) = ports.messages.message(id).await? else {
         return Ok(DeliverOutcome::Skipped { status: None });
     };
     let claimed_at = message
@@ -266,9 +258,26 @@ async fn stale_claim(
             status: Some(message.status),
         });
     }
-    let reason = "delivery interrupted; the carrier may not have it".to_owned();
-    message.transition(MessageStatus::Failed, now, Some(reason.clone()));
-    match ports.messages.save(&message, MessageStatus::Sending).await {
+    fail_for_staff(
+        ports,
+        message,
+        "delivery interrupted; the carrier may not have it",
+        now,
+    )
+    .await
+}
+
+/// Fails a message that was read (if it has not changed since) and raises it on the
+/// failed-sends queue.
+async fn fail_for_staff(
+    ports: &DeliverPorts<'_>,
+    mut message: Message,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<DeliverOutcome, DomainError> {
+    let expected = message.status;
+    message.transition(MessageStatus::Failed, now, Some(reason.to_owned()));
+    match ports.messages.save(&message, expected).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => return Ok(DeliverOutcome::Skipped { status: None }),
         Err(e) => return Err(e.into()),
@@ -276,15 +285,30 @@ async fn stale_claim(
     to_failed_sends(
         ports,
         &OutboundEnvelope::for_message(&message, now),
-        &reason,
+        reason,
         now,
     )
     .await?;
-    Ok(DeliverOutcome::Failed { reason })
+    Ok(DeliverOutcome::Failed {
+        reason: reason.to_owned(),
+    })
 }
 
-/// Raises a failed send on the staff queue. Takes the envelope form of the message,
-/// which both delivery paths have (the snapshot carries the contact, account and deal).
+/// `outcome` if the write landed; skipped if the message changed under us (another
+/// worker, a cancel, a STOP).
+fn recorded(
+    result: Result<(), StoreError>,
+    outcome: DeliverOutcome,
+) -> Result<DeliverOutcome, DomainError> {
+    match result {
+        Ok(()) => Ok(outcome),
+        Err(StoreError::Conflict(_)) => Ok(DeliverOutcome::Skipped { status: None }),
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// Raises a failed send on the staff queue, from the envelope form of the message (its
+/// snapshot carries the contact, account and deal).
 async fn to_failed_sends(
     ports: &DeliverPorts<'_>,
     envelope: &OutboundEnvelope,
@@ -321,7 +345,7 @@ pub async fn dead_lettered(
     id: &MessageId,
     now: DateTime<Utc>,
 ) -> Result<DeliverOutcome, DomainError> {
-    let Some(mut message) = ports.messages.message(id).await? else {
+    let Some(message) = ports.messages.message(id).await? else {
         return Ok(DeliverOutcome::Skipped { status: None });
     };
     if message.status.is_final() || message.status == MessageStatus::Sent {
@@ -329,20 +353,11 @@ pub async fn dead_lettered(
             status: Some(message.status),
         });
     }
-    let expected = message.status;
-    let reason = "not delivered after repeated attempts (dead-lettered)".to_owned();
-    message.transition(MessageStatus::Failed, now, Some(reason.clone()));
-    match ports.messages.save(&message, expected).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => return Ok(DeliverOutcome::Skipped { status: None }),
-        Err(e) => return Err(e.into()),
-    }
-    to_failed_sends(
+    fail_for_staff(
         ports,
-        &OutboundEnvelope::for_message(&message, now),
-        &reason,
+        message,
+        "not delivered after repeated attempts (dead-lettered)",
         now,
     )
-    .await?;
-    Ok(DeliverOutcome::Failed { reason })
+    .await
 }
