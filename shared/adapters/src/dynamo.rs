@@ -227,6 +227,31 @@ where
         .is_some_and(|c| c == "ConditionalCheckFailedException")
 }
 
+/// A conditional write's result: `Conflict(conflict)` when its condition failed.
+fn conditional_write<T, E, R>(
+    result: Result<T, aws_sdk_dynamodb::error::SdkError<E, R>>,
+    conflict: &'static str,
+    operation: &'static str,
+) -> StoreResult<()>
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + Send + Sync + 'static,
+    R: std::fmt::Debug + Send + Sync + 'static,
+{
+    match result {
+        Ok(_) => Ok(()),
+        Err(e) if is_conditional(&e) => Err(StoreError::Conflict(conflict)),
+        Err(e) => Err(StoreError::unavailable(operation, e)),
+    }
+}
+
+/// The key of a pending authorization (one per number and category).
+fn pending_key(p: &PendingAuthorization) -> HashMap<String, AttributeValue> {
+    key(
+        phone_pk(&p.dealer_id, &p.phone),
+        format!("PENDING#{}", p.category),
+    )
+}
+
 fn is_canceled_by_condition(
     e: &aws_sdk_dynamodb::error::SdkError<
         aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError,
@@ -598,7 +623,7 @@ impl PendingStore for DynamoStore {
     async fn put_pending(&self, p: &PendingAuthorization) -> StoreResult<()> {
         let pk = phone_pk(&p.dealer_id, &p.phone);
         let mut item = to_item(p).map_err(corrupt(&pk))?;
-        item.extend(key(pk, format!("PENDING#{}", p.category)));
+        item.extend(pending_key(p));
         // Kept two days past expiry: "expired" is told apart from "never asked", and a
         // request never completed is still there for the follow-up a day later.
         item.insert("ttl".into(), n(epoch(p.expires_at) + 2 * 24 * 3600));
@@ -657,26 +682,18 @@ impl PendingStore for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(
-                phone_pk(&p.dealer_id, &p.phone),
-                format!("PENDING#{}", p.category),
-            )))
+            .set_key(Some(pending_key(p)))
             .update_expression("REMOVE GSI2PK, GSI2SK SET followedUp = :true")
             .condition_expression("requestId = :r AND attribute_exists(GSI2PK)")
             .expression_attribute_values(":r", s(p.request_id.clone()))
             .expression_attribute_values(":true", AttributeValue::Bool(true))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional(&e) => {
-                Err(StoreError::Conflict("pending authorization changed"))
-            }
-            Err(e) => Err(StoreError::unavailable(
-                "DynamoDB UpdateItem (follow-up)",
-                e,
-            )),
-        }
+        conditional_write(
+            result,
+            "pending authorization changed",
+            "DynamoDB UpdateItem (follow-up)",
+        )
     }
 
     async fn record_failed_attempt(
@@ -688,10 +705,7 @@ impl PendingStore for DynamoStore {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(
-                phone_pk(&p.dealer_id, &p.phone),
-                format!("PENDING#{}", p.category),
-            )))
+            .set_key(Some(pending_key(p)))
             .update_expression("SET attempts = attempts + :one")
             .condition_expression("requestId = :r AND attempts = :seen")
             .expression_attribute_values(":one", n(1))
@@ -699,13 +713,11 @@ impl PendingStore for DynamoStore {
             .expression_attribute_values(":seen", n(seen_attempts))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional(&e) => {
-                Err(StoreError::Conflict("pending authorization changed"))
-            }
-            Err(e) => Err(StoreError::unavailable("DynamoDB UpdateItem", e)),
-        }
+        conditional_write(
+            result,
+            "pending authorization changed",
+            "DynamoDB UpdateItem (attempts)",
+        )
     }
 }
 
@@ -774,11 +786,7 @@ impl MessageStore for DynamoStore {
                 .condition_expression("attribute_not_exists(PK)")
                 .send()
                 .await;
-            return match result {
-                Ok(_) => Ok(()),
-                Err(e) if is_conditional(&e) => Err(StoreError::Conflict("message exists")),
-                Err(e) => Err(StoreError::unavailable("DynamoDB PutItem", e)),
-            };
+            return conditional_write(result, "message exists", "DynamoDB PutItem");
         };
         let mut idem = to_item(record).map_err(corrupt("idempotency"))?;
         idem.extend(key(
@@ -832,11 +840,7 @@ impl MessageStore for DynamoStore {
             .expression_attribute_values(":seen", n(message.history.len().saturating_sub(1)))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional(&e) => Err(StoreError::Conflict("message status changed")),
-            Err(e) => Err(StoreError::unavailable("DynamoDB PutItem", e)),
-        }
+        conditional_write(result, "message status changed", "DynamoDB PutItem")
     }
 
     async fn claim_for_delivery(
@@ -988,11 +992,11 @@ impl MessageStore for DynamoStore {
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
         }
-        match update.update_expression(expression).send().await {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional(&e) => Err(StoreError::Conflict("message status changed")),
-            Err(e) => Err(StoreError::unavailable("DynamoDB UpdateItem (delivery)", e)),
-        }
+        conditional_write(
+            update.update_expression(expression).send().await,
+            "message status changed",
+            "DynamoDB UpdateItem (delivery)",
+        )
     }
 
     async fn due(&self, shard: u32, until: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Message>> {
@@ -1273,10 +1277,6 @@ impl WorkQueueDesk for DynamoStore {
             .expression_attribute_values(":expected", s(expected.as_str()))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional(&e) => Err(StoreError::Conflict("work item changed")),
-            Err(e) => Err(StoreError::unavailable("DynamoDB PutItem (work item)", e)),
-        }
+        conditional_write(result, "work item changed", "DynamoDB PutItem (work item)")
     }
 }
