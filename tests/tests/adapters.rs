@@ -75,6 +75,7 @@ fn message(id: &str, status: MessageStatus, send_at: DateTime<Utc>) -> Message {
         }],
         carrier_message_id: None,
         attempts: 0,
+        code: None,
     }
 }
 
@@ -210,12 +211,14 @@ async fn consent_appends_are_versioned_and_consume_pending_requests() {
         disclosure_version: "accounting-v1".into(),
     };
     s.put_pending(&pending).await.unwrap();
-    // A wrong try is counted once; a stale count conflicts.
-    s.record_failed_attempt(&pending, 0).await.unwrap();
-    assert!(matches!(
-        s.record_failed_attempt(&pending, 0).await,
-        Err(StoreError::Conflict(_))
-    ));
+    // A try is taken once per call; another request's id takes nothing.
+    let taken = s.take_attempt(&pending).await.unwrap().unwrap();
+    assert_eq!(taken.attempts, 1);
+    let other = PendingAuthorization {
+        request_id: "r0".into(),
+        ..pending.clone()
+    };
+    assert_eq!(s.take_attempt(&other).await.unwrap(), None);
     assert_eq!(
         s.pending(&dealer_id(), &p, Category::Accounting)
             .await
@@ -354,10 +357,7 @@ async fn messages_claim_once_and_follow_the_due_index() {
     );
 
     // Two workers race to claim: exactly one wins.
-    let (a, b) = tokio::join!(
-        s.claim_for_delivery(&m.id, t(12, 0), None),
-        s.claim_for_delivery(&m.id, t(12, 0), None)
-    );
+    let (a, b) = tokio::join!(claim(&s, &m, t(12, 0), None), claim(&s, &m, t(12, 0), None));
     let wins = [a.unwrap(), b.unwrap()]
         .into_iter()
         .filter(|c| *c == DeliveryClaim::Claimed)
@@ -377,6 +377,7 @@ async fn messages_claim_once_and_follow_the_due_index() {
 
     // Scheduled messages are found by the due index across shards, only when due.
     let mut ids = Vec::new();
+    let mut scheduled = Vec::new();
     for i in 0..12 {
         let sm = message(
             &format!("01JMSG0000000000000000B{i:03}"),
@@ -384,7 +385,8 @@ async fn messages_claim_once_and_follow_the_due_index() {
             t(13, i),
         );
         s.create(&sm, None).await.unwrap();
-        ids.push(sm.id);
+        ids.push(sm.id.clone());
+        scheduled.push(sm);
     }
     let mut due = Vec::new();
     for shard in 0..s.due_shards() {
@@ -393,9 +395,7 @@ async fn messages_claim_once_and_follow_the_due_index() {
     assert_eq!(due.len(), 6, "minutes 0..=5 are due");
     // Only a queued message can be claimed: dispatch queues scheduled ones first.
     assert_eq!(
-        s.claim_for_delivery(&ids[11], t(13, 0), None)
-            .await
-            .unwrap(),
+        claim(&s, &scheduled[11], t(13, 0), None).await.unwrap(),
         DeliveryClaim::NotClaimable(MessageStatus::Scheduled)
     );
     // Leaving the waiting states (here: canceled) removes it from the index.
@@ -760,21 +760,29 @@ async fn delivery_claims_check_consent_in_the_same_write() {
     };
 
     // WHEN delivery claims them with the consent check
-    let a = s
-        .claim_for_delivery(&accounting.id, t(12, 1), Some(&guard(Category::Accounting)))
-        .await
-        .unwrap();
-    let m = s
-        .claim_for_delivery(&marketing.id, t(12, 1), Some(&guard(Category::Marketing)))
+    let a = claim(
+        &s,
+        &accounting,
+        t(12, 1),
+        Some(&guard(Category::Accounting)),
+    )
+    .await
+    .unwrap();
+    let m = claim(&s, &marketing, t(12, 1), Some(&guard(Category::Marketing)))
         .await
         .unwrap();
 
     // THEN the authorized one is claimed, once; the other is refused and stays queued
     assert_eq!(a, DeliveryClaim::Claimed);
     assert_eq!(
-        s.claim_for_delivery(&accounting.id, t(12, 1), Some(&guard(Category::Accounting)))
-            .await
-            .unwrap(),
+        claim(
+            &s,
+            &accounting,
+            t(12, 1),
+            Some(&guard(Category::Accounting))
+        )
+        .await
+        .unwrap(),
         DeliveryClaim::NotClaimable(MessageStatus::Sending)
     );
     assert_eq!(m, DeliveryClaim::ConsentMissing);
@@ -782,10 +790,13 @@ async fn delivery_claims_check_consent_in_the_same_write() {
         s.message(&marketing.id).await.unwrap().unwrap().status,
         MessageStatus::Queued
     );
+    let never_stored = message(
+        "01JMSG0000000000000000E999",
+        MessageStatus::Queued,
+        t(12, 0),
+    );
     assert_eq!(
-        s.claim_for_delivery(&MessageId::parse("nope").unwrap(), t(12, 1), None)
-            .await
-            .unwrap(),
+        claim(&s, &never_stored, t(12, 1), None).await.unwrap(),
         DeliveryClaim::NotFound
     );
 
@@ -879,4 +890,19 @@ async fn authorization_requests_never_completed_are_found_once_for_follow_up() {
         Err(StoreError::Conflict(_))
     ));
     assert!(s.overdue(t(11, 0), 100).await.unwrap().is_empty());
+}
+
+/// Claims `m` for delivery as deliver does, expecting what `m` says.
+async fn claim(
+    s: &DynamoStore,
+    m: &Message,
+    at: DateTime<Utc>,
+    guard: Option<&ConsentGuard>,
+) -> Result<DeliveryClaim, StoreError> {
+    let snapshot = m.snapshot();
+    let expected = consent::ports::ClaimExpectation {
+        dealer: &m.dealer_id,
+        snapshot: &snapshot,
+    };
+    s.claim_for_delivery(&m.id, &expected, at, guard).await
 }

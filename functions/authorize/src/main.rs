@@ -2,15 +2,16 @@ use std::sync::Arc;
 
 use authorize::{handle, App};
 use consent::approval::CodeHasher;
-use consent_adapters::{config, telemetry, DynamoStore, SqsOutboundQueue};
+use consent_adapters::{config, secrets, telemetry, DynamoStore, SqsOutboundQueue};
 use lambda_http::{run, service_fn, Error, Request};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let hasher = CodeHasher::new(config::required("CODE_HASH_KEY")?)?;
     let number_pool = config::number_pool("NUMBER_POOL")?;
     let aws = config::aws().await;
+    let secrets = consent_adapters::aws_sdk_secretsmanager::Client::new(&aws);
+    let hasher = CodeHasher::new(secrets::from_env(&secrets, "CODE_HASH_KEY_SECRET_ARN").await?)?;
     let store = Arc::new(DynamoStore::new(
         consent_adapters::aws_sdk_dynamodb::Client::new(&aws),
         config::required("TABLE_NAME")?,

@@ -195,7 +195,8 @@ impl World {
         self.last_code().await
     }
 
-    /// The code in the newest queued text (as the person's phone would show it).
+    /// The code in the newest queued text, as the person's phone will show it: the
+    /// stored text and its queue record hold it only sealed (the body has the mask).
     async fn last_code(&self) -> ApprovalCode {
         use consent::ports::MessageStore;
         let newest = self.queue.sent().pop().expect("a queued code text");
@@ -207,12 +208,25 @@ impl World {
             .expect("the queued text is stored");
         assert_eq!(text.kind, MessageKind::ApprovalCode);
         let body = &text.body;
-        let codes: Vec<&str> = body
-            .split(|c: char| !c.is_ascii_digit())
-            .filter(|t| t.len() == 6)
-            .collect();
-        assert_eq!(codes.len(), 1, "one 6-digit code in {body:?}");
-        ApprovalCode::parse(codes[0]).unwrap()
+        assert!(
+            body.contains(consent::approval::CODE_MASK)
+                && !body
+                    .split(|c: char| !c.is_ascii_digit())
+                    .any(|t| t.len() == 6),
+            "the stored code text holds no code: {body:?}"
+        );
+        let record = serde_json::to_string(&newest.envelope).unwrap();
+        let sealed = text.code.as_ref().expect("the sealed code");
+        let code = self
+            .app
+            .hasher
+            .open(&sealed.sealed, text.id.as_str())
+            .unwrap();
+        assert!(
+            !record.contains(code.reveal()),
+            "the queue record holds no code: {record}"
+        );
+        code
     }
 
     async fn verify(&self, category: &str, code: &ApprovalCode) -> Response<Body> {
@@ -538,8 +552,10 @@ async fn authorize_texts_a_code_and_answers_202_pending() {
     assert_eq!(text.from, phone("+12025550100"));
     assert!(text.body.starts_with("Demo Motors: "), "{}", text.body);
     assert!(text.body.contains("STOP"), "{}", text.body);
+    // AND the stored text shows the code masked, never in clear (its sealed form opens)
     let code = w.last_code().await;
-    assert!(text.body.contains(code.reveal()));
+    assert!(!text.body.contains(code.reveal()), "{}", text.body);
+    assert!(text.body.contains("is ******."), "{}", text.body);
     let queued = w.queue.sent();
     assert_eq!(queued.len(), 1);
     assert_eq!(queued[0].envelope.message_id, text.id);

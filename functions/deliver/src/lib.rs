@@ -2,14 +2,17 @@
 //! call the carrier once, record the result; report only failed records.
 
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
 use backoff::Visibility;
 use chrono::{DateTime, Utc};
 
+use consent::approval::CodeHasher;
 use consent::message::{MessageStatus, OutboundEnvelope};
-use consent::ports::{Carrier, ConsentReader, ConsentWriter, MessageStore, WorkQueue};
+use consent::ports::{
+    Carrier, ConsentReader, ConsentWriter, MessageStore, PendingStore, WorkQueue,
+};
 use consent::service::delivery::{deliver_envelope, DeliverOutcome, DeliverPorts, STALE_CLAIM};
 
 /// Changing a record's visibility (retry backoff) is an SQS-consumer concern.
@@ -42,7 +45,13 @@ pub struct App {
     pub messages: Arc<dyn MessageStore>,
     pub carrier: Arc<dyn Carrier>,
     pub work: Arc<dyn WorkQueue>,
+    pub pending: Arc<dyn PendingStore>,
+    /// The code key: opens approval code texts' sealed codes.
+    pub codes: CodeHasher,
     pub visibility: Arc<dyn Visibility>,
+    /// What one record may take at most (the carrier's timeouts and the writes around
+    /// the call): a record is started only while this much of the invocation is left.
+    pub record_budget: Duration,
     pub public_base_url: Option<String>,
     /// The ARN of the outbound dead-letter queue: its records fail their message and go
     /// to staff (the function is also that queue's consumer).
@@ -50,16 +59,39 @@ pub struct App {
 }
 
 pub async fn handle(app: &App, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
+    handle_before(app, event, now, None).await
+}
+
+/// Handles the batch's records one after another while the invocation's `deadline`
+/// leaves room for one more (`App::record_budget`); the records not started are
+/// reported failed and handed back to the queue at once, so a timeout never strands
+/// a record in the middle of the batch.
+pub async fn handle_before(
+    app: &App,
+    event: SqsEvent,
+    now: DateTime<Utc>,
+    deadline: Option<Instant>,
+) -> SqsBatchResponse {
     let ports = DeliverPorts {
         consent: app.consent.as_ref(),
         consent_writer: app.consent_writer.as_ref(),
         messages: app.messages.as_ref(),
         carrier: app.carrier.as_ref(),
         work: app.work.as_ref(),
+        pending: app.pending.as_ref(),
+        codes: &app.codes,
     };
     let mut response = SqsBatchResponse::default();
     for record in event.records {
         let id = record.message_id.clone().unwrap_or_default();
+        if deadline.is_some_and(|d| Instant::now() + app.record_budget > d) {
+            tracing::warn!(sqs_message_id = %id, "not enough of the invocation left; handed back");
+            if let Some(handle) = record.receipt_handle.as_deref() {
+                app.visibility.delay(handle, Duration::ZERO).await;
+            }
+            push_failure(&mut response, id);
+            continue;
+        }
         let span = tracing::info_span!("record", sqs_message_id = %id);
         let _enter = span.enter();
         let dead_lettered = app.dead_letter_arn.is_some()

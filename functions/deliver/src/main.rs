@@ -2,9 +2,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
+use consent::approval::CodeHasher;
+use consent_adapters::secrets;
 use consent_adapters::{config, telemetry, DynamoStore, TwilioCarrier};
 use deliver::backoff::{BoxFuture, Visibility};
-use deliver::{handle, App};
+use deliver::{handle_before, App};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 /// Backoff through ChangeMessageVisibility on the outbound queue.
@@ -34,13 +36,16 @@ impl Visibility for SqsVisibility {
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
+    let aws = config::aws().await;
+    let secrets = consent_adapters::aws_sdk_secretsmanager::Client::new(&aws);
+    let carrier_timeout = Duration::from_secs(config::parsed("CARRIER_TIMEOUT_SECONDS", 10u64)?);
     let carrier = TwilioCarrier::new(
         config::parsed("CARRIER_BASE_URL", "https://api.twilio.com".to_owned())?,
         config::required("TWILIO_ACCOUNT_SID")?,
-        config::required("TWILIO_AUTH_TOKEN")?,
-        Duration::from_secs(config::parsed("CARRIER_TIMEOUT_SECONDS", 10u64)?),
+        secrets::from_env(&secrets, "TWILIO_AUTH_TOKEN_SECRET_ARN").await?,
+        carrier_timeout,
     )?;
-    let aws = config::aws().await;
+    let codes = CodeHasher::new(secrets::from_env(&secrets, "CODE_HASH_KEY_SECRET_ARN").await?)?;
     let store = Arc::new(DynamoStore::new(
         consent_adapters::aws_sdk_dynamodb::Client::new(&aws),
         config::required("TABLE_NAME")?,
@@ -50,8 +55,12 @@ async fn main() -> Result<(), Error> {
         consent: store.clone(),
         consent_writer: store.clone(),
         messages: store.clone(),
+        pending: store.clone(),
         work: store,
+        codes,
         carrier: Arc::new(carrier),
+        // The carrier's read and connect timeouts, and the writes around the call.
+        record_budget: carrier_timeout + TwilioCarrier::CONNECT_TIMEOUT + Duration::from_secs(5),
         visibility: Arc::new(SqsVisibility {
             client: consent_adapters::aws_sdk_sqs::Client::new(&aws),
             queue_url: config::required("OUTBOUND_QUEUE_URL")?,
@@ -61,7 +70,21 @@ async fn main() -> Result<(), Error> {
     };
     run(service_fn(|event: LambdaEvent<SqsEvent>| {
         let app = &app;
-        async move { Ok::<_, Error>(handle(app, event.payload, chrono::Utc::now()).await) }
+        async move {
+            let deadline = deadline_instant(event.context.deadline);
+            Ok::<_, Error>(
+                handle_before(app, event.payload, chrono::Utc::now(), Some(deadline)).await,
+            )
+        }
     }))
     .await
+}
+
+/// The invocation's deadline (epoch milliseconds from the runtime API) as an `Instant`.
+fn deadline_instant(deadline_ms: u64) -> std::time::Instant {
+    let now_ms = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0);
+    std::time::Instant::now() + Duration::from_millis(deadline_ms.saturating_sub(now_ms))
 }

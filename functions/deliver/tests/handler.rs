@@ -122,7 +122,10 @@ impl World {
             messages: Arc::new(store.clone()),
             carrier: Arc::new(carrier.clone()),
             work: Arc::new(store.clone()),
+            pending: Arc::new(store.clone()),
+            codes: World::hasher(),
             visibility: Arc::new(visibility.clone()),
+            record_budget: std::time::Duration::from_secs(15),
             public_base_url: Some(BASE_URL.into()),
             dead_letter_arn: Some(DLQ_ARN.into()),
         };
@@ -532,7 +535,15 @@ async fn a_claim_left_by_a_worker_that_died_is_retried_until_stale_then_failed_f
     let claimed_at = noon();
     let claim = w
         .store
-        .claim_for_delivery(&envelope.message_id, claimed_at, None)
+        .claim_for_delivery(
+            &envelope.message_id,
+            &consent::ports::ClaimExpectation {
+                dealer: &envelope.dealer_id,
+                snapshot: envelope.delivery.as_ref().unwrap(),
+            },
+            claimed_at,
+            None,
+        )
         .await
         .unwrap();
     assert_eq!(claim, consent::ports::DeliveryClaim::Claimed);

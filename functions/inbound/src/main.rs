@@ -1,7 +1,8 @@
 use std::sync::Arc;
 
 use consent_adapters::{
-    cache, config, telemetry, CachedDealers, DynamoStore, EventBridgePublisher, SqsOutboundQueue,
+    cache, config, secrets, telemetry, CachedDealers, DynamoStore, EventBridgePublisher,
+    SqsOutboundQueue,
 };
 use inbound::{handle, App};
 use lambda_http::{run, service_fn, Error, Request};
@@ -9,9 +10,10 @@ use lambda_http::{run, service_fn, Error, Request};
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let auth_token = config::required("TWILIO_AUTH_TOKEN")?;
     let public_base_url = config::optional("PUBLIC_BASE_URL");
     let aws = config::aws().await;
+    let secrets = consent_adapters::aws_sdk_secretsmanager::Client::new(&aws);
+    let auth_token = secrets::from_env(&secrets, "TWILIO_AUTH_TOKEN_SECRET_ARN").await?;
     let store = Arc::new(DynamoStore::new(
         consent_adapters::aws_sdk_dynamodb::Client::new(&aws),
         config::required("TABLE_NAME")?,

@@ -302,6 +302,8 @@ impl World {
             messages: &self.store,
             carrier: &carrier,
             work: &self.store,
+            pending: &self.store,
+            codes: &Self::hasher(),
         };
         let at = noon() - Duration::minutes(10);
         let envelope = consent::message::OutboundEnvelope::for_message(&message, at);

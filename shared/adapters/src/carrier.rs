@@ -37,10 +37,13 @@ struct Created {
 #[derive(Deserialize, Default)]
 struct TwilioError {
     code: Option<u32>,
-    message: Option<String>,
 }
 
 impl TwilioCarrier {
+    /// How long connecting may take: a send whose connection never opened surely did
+    /// not reach the carrier and is retried.
+    pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
     pub fn new(
         base_url: impl Into<String>,
         account_sid: impl Into<String>,
@@ -50,7 +53,7 @@ impl TwilioCarrier {
         Ok(Self {
             http: reqwest::Client::builder()
                 .timeout(timeout)
-                .connect_timeout(Duration::from_secs(3))
+                .connect_timeout(Self::CONNECT_TIMEOUT)
                 .build()?,
             base_url: base_url.into().trim_end_matches('/').to_owned(),
             account_sid: account_sid.into(),
@@ -89,13 +92,23 @@ impl Carrier for TwilioCarrier {
             .body(body)
             .send()
             .await
-            .map_err(|e| CarrierError::Retryable {
-                reason: if e.is_timeout() {
-                    "timeout".into()
+            .map_err(|e| {
+                if e.is_connect() {
+                    // The request never left: sending again cannot text twice.
+                    CarrierError::Retryable {
+                        reason: "connection failed".into(),
+                        retry_after: None,
+                    }
                 } else {
-                    "connection failed".into()
-                },
-                retry_after: None,
+                    // Sent, or partly sent, and no answer: the carrier may have it.
+                    CarrierError::Unknown {
+                        reason: if e.is_timeout() {
+                            "no answer within the timeout".into()
+                        } else {
+                            "connection lost after the request was sent".into()
+                        },
+                    }
+                }
             })?;
         let status = response.status();
         let retry_after = response
@@ -104,15 +117,20 @@ impl Carrier for TwilioCarrier {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse::<u64>().ok())
             .map(Duration::from_secs);
-        let text = response.text().await.map_err(|_| CarrierError::Retryable {
-            reason: "response body not read".into(),
-            retry_after: None,
-        })?;
+        let text = match response.text().await {
+            Ok(text) => text,
+            Err(_) if status.is_success() => {
+                return Err(CarrierError::Unknown {
+                    reason: format!("HTTP {}: body not read", status.as_u16()),
+                })
+            }
+            // An error status was read: the carrier did not take the message.
+            Err(_) => String::new(),
+        };
         if status.is_success() {
             let created: Created =
-                serde_json::from_str(&text).map_err(|_| CarrierError::Retryable {
-                    reason: "unreadable success response".into(),
-                    retry_after: None,
+                serde_json::from_str(&text).map_err(|_| CarrierError::Unknown {
+                    reason: format!("HTTP {}: unreadable body", status.as_u16()),
                 })?;
             return Ok(CarrierReceipt {
                 carrier_message_id: created.sid,
@@ -127,13 +145,10 @@ impl Carrier for TwilioCarrier {
         }
         match err.code {
             Some(code) if OPT_OUT_CODES.contains(&code) => Err(CarrierError::OptedOut { code }),
+            // The carrier's message is not kept: it often quotes the recipient's number.
             code => Err(CarrierError::Permanent {
                 code,
-                reason: format!(
-                    "HTTP {}: {}",
-                    status.as_u16(),
-                    err.message.unwrap_or_else(|| "refused".into())
-                ),
+                reason: format!("HTTP {}", status.as_u16()),
             }),
         }
     }

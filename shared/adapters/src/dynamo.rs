@@ -13,7 +13,7 @@
 //! | pending request   | `DEALER#d#PHONE#p`          | `PENDING#category` | `ttl`                                       |
 //! | message           | `MSG#id`                    | `MESSAGE`          | GSI1 `DEALER#d#PHONE#p` / `MSG#id`; Due `DUE#shard` / `epochms#id` while waiting |
 //! | idempotency key   | `DEALER#d#IDEM#key`         | `IDEM`             | `ttl`                                       |
-//! | inbound dedup     | `INBOUND#sid`               | `DEDUP`            | `ttl`                                       |
+//! | inbound dedup     | `INBOUND#sid`               | `DEDUP`            | never expires (as long as the ledger)       |
 //! | rate bucket       | `RATE#key`                  | `bucket`           | `ttl`                                       |
 //! | work item         | `DEALER#d#QUEUE#q`          | `ITEM#ulid`        | GSI2 `DEALER#d#QUEUE#q#STATUS#s` / `ITEM#ulid` |
 
@@ -37,9 +37,8 @@ use consent::{
 
 use crate::attr::{from_item, get_n, n, s, to_attr, to_item, Item};
 
-/// How long de-duplication and idempotency keys are kept (checked on read too:
-/// DynamoDB deletes expired items only eventually).
-pub const DEDUP_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long idempotency keys are kept (checked on read too: DynamoDB deletes expired
+/// items only eventually). Inbound de-duplication keys never expire.
 pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 
 const BATCH_GET_MAX: usize = 100;
@@ -696,28 +695,81 @@ impl PendingStore for DynamoStore {
         )
     }
 
-    async fn record_failed_attempt(
+    async fn take_attempt(
         &self,
         p: &PendingAuthorization,
-        seen_attempts: u32,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Option<PendingAuthorization>> {
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(pending_key(p)))
             .update_expression("SET attempts = attempts + :one")
-            .condition_expression("requestId = :r AND attempts = :seen")
+            .condition_expression("requestId = :r AND attempts < :max")
             .expression_attribute_values(":one", n(1))
             .expression_attribute_values(":r", s(p.request_id.clone()))
-            .expression_attribute_values(":seen", n(seen_attempts))
+            .expression_attribute_values(":max", n(consent::approval::MAX_ATTEMPTS))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllNew)
+            .send()
+            .await;
+        match result {
+            Ok(out) => out
+                .attributes
+                .as_ref()
+                .map(pending_from)
+                .transpose()?
+                .map(Some)
+                .ok_or(StoreError::Partial(
+                    "UpdateItem returned no attributes".into(),
+                )),
+            Err(e) if is_conditional(&e) => Ok(None),
+            Err(e) => Err(StoreError::unavailable("DynamoDB UpdateItem (attempts)", e)),
+        }
+    }
+
+    async fn replace_code(&self, p: &PendingAuthorization) -> StoreResult<()> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(pending_key(p)))
+            .update_expression("SET codeHash = :h, sends = :sends")
+            .condition_expression("requestId = :r")
+            .expression_attribute_values(":h", s(p.code_hash.clone()))
+            .expression_attribute_values(":sends", n(p.sends))
+            .expression_attribute_values(":r", s(p.request_id.clone()))
             .send()
             .await;
         conditional_write(
             result,
             "pending authorization changed",
-            "DynamoDB UpdateItem (attempts)",
+            "DynamoDB UpdateItem (resend)",
         )
+    }
+
+    async fn void(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        category: Category,
+        request_id: &str,
+    ) -> StoreResult<()> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                phone_pk(dealer, phone),
+                format!("PENDING#{category}"),
+            )))
+            .condition_expression("requestId = :r")
+            .expression_attribute_values(":r", s(request_id.to_owned()))
+            .send()
+            .await;
+        match conditional_write(result, "replaced", "DynamoDB DeleteItem (void)") {
+            Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -846,22 +898,50 @@ impl MessageStore for DynamoStore {
     async fn claim_for_delivery(
         &self,
         id: &MessageId,
+        expected: &ClaimExpectation<'_>,
         at: DateTime<Utc>,
         consent: Option<&ConsentGuard>,
     ) -> StoreResult<DeliveryClaim> {
         let change = serde_json::json!({"status": "sending", "at": at});
-        let claim = Update::builder()
+        let snap = expected.snapshot;
+        // The stored message must be what the queue record says: who, from where, what,
+        // under which category and kind (and, for a code text, the same sealed code).
+        let code_condition = match &snap.code {
+            Some(_) => "#code.#sealed = :sealed",
+            None => "attribute_not_exists(#code)",
+        };
+        let mut claim = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key(msg_pk(id), "MESSAGE")))
             .update_expression("SET #status = :sending, #history = list_append(#history, :change) REMOVE DuePK, DueSK, statusReason")
-            .condition_expression("#status = :queued")
+            .condition_expression(format!(
+                "#status = :queued AND #dealer = :dealer AND #kind = :kind AND #to = :to \
+                 AND #from = :from AND #body = :body AND #category = :category AND {code_condition}"
+            ))
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#history", "history")
+            .expression_attribute_names("#dealer", "dealerId")
+            .expression_attribute_names("#kind", "kind")
+            .expression_attribute_names("#to", "to")
+            .expression_attribute_names("#from", "from")
+            .expression_attribute_names("#body", "body")
+            .expression_attribute_names("#category", "category")
+            .expression_attribute_names("#code", "code")
             .expression_attribute_values(":sending", s("sending"))
             .expression_attribute_values(":queued", s("queued"))
-            .expression_attribute_values(":change", AttributeValue::L(vec![to_attr(&change)]))
-            .build()
-            .map_err(unavailable("building Update"))?;
+            .expression_attribute_values(":dealer", s(expected.dealer.as_str()))
+            .expression_attribute_values(":kind", to_attr(&serde_json::to_value(snap.kind).map_err(corrupt(id.as_str()))?))
+            .expression_attribute_values(":to", s(snap.to.as_str()))
+            .expression_attribute_values(":from", s(snap.from.as_str()))
+            .expression_attribute_values(":body", s(snap.body.clone()))
+            .expression_attribute_values(":category", s(snap.category.as_str()))
+            .expression_attribute_values(":change", AttributeValue::L(vec![to_attr(&change)]));
+        if let Some(code) = &snap.code {
+            claim = claim
+                .expression_attribute_names("#sealed", "sealed")
+                .expression_attribute_values(":sealed", s(code.sealed.clone()));
+        }
+        let claim = claim.build().map_err(unavailable("building Update"))?;
         let mut items = vec![TransactWriteItem::builder().update(claim).build()];
         if let Some(g) = consent {
             // The consent state's stored form: state.categories[slot].status.
@@ -907,6 +987,7 @@ impl MessageStore for DynamoStore {
         };
         if reasons.first().copied().unwrap_or(false) {
             return Ok(match self.message(id).await? {
+                Some(m) if m.status == MessageStatus::Queued => DeliveryClaim::Mismatch,
                 Some(m) => DeliveryClaim::NotClaimable(m.status),
                 None => DeliveryClaim::NotFound,
             });
@@ -988,6 +1069,10 @@ impl MessageStore for DynamoStore {
             }
             None => remove.extend(["DuePK", "DueSK"]),
         }
+        // A code text's sealed code is kept only while it may still go.
+        if r.status != MessageStatus::Queued {
+            remove.push("code");
+        }
         let mut expression = format!("SET {}", set.join(", "));
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
@@ -1057,18 +1142,16 @@ impl InboundLog for DynamoStore {
         carrier_message_id: &str,
         at: DateTime<Utc>,
     ) -> StoreResult<bool> {
+        // Kept as long as the ledger (never expired): a replayed signed START years later
+        // must not act again on someone who said STOP since.
         let mut item = key(format!("INBOUND#{carrier_message_id}"), "DEDUP");
         item.insert("receivedAt".into(), s(at.to_rfc3339()));
-        item.insert("ttl".into(), n(epoch(at) + DEDUP_TTL.as_secs() as i64));
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            // An expired key that DynamoDB has not deleted yet counts as absent.
-            .condition_expression("attribute_not_exists(PK) OR #ttl < :now")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":now", n(epoch(at)))
+            .condition_expression("attribute_not_exists(PK)")
             .send()
             .await;
         match result {

@@ -12,6 +12,7 @@ pub mod config;
 pub mod dynamo;
 pub mod events;
 pub mod http;
+pub mod secrets;
 pub mod sqs;
 pub mod telemetry;
 
@@ -23,4 +24,5 @@ pub use sqs::SqsOutboundQueue;
 
 pub use aws_sdk_dynamodb;
 pub use aws_sdk_eventbridge;
+pub use aws_sdk_secretsmanager;
 pub use aws_sdk_sqs;

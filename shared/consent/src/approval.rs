@@ -6,6 +6,9 @@
 use std::fmt;
 use std::time::Duration;
 
+use base64::Engine as _;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{ChaCha20Poly1305, Nonce};
 use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
@@ -23,6 +26,10 @@ pub const MAX_ATTEMPTS: u32 = 5;
 pub const MAX_CODES_PER_NUMBER_PER_DAY: u32 = 5;
 /// Code texts per dealer per hour.
 pub const MAX_CODES_PER_DEALER_PER_HOUR: u32 = 300;
+
+/// What staff see where a code text's code was: the stored body, the message view, the
+/// conversation and the queue carry this; only the carrier call gets the digits.
+pub const CODE_MASK: &str = "******";
 
 /// A six-digit approval code. `Debug` and `Display` never show the digits.
 #[derive(Clone, PartialEq, Eq)]
@@ -92,8 +99,11 @@ impl fmt::Debug for ApprovalCode {
     }
 }
 
-/// Keyed hashing of codes, bound to what the code authorizes, so a stored hash is
-/// useless without the key and cannot be replayed for another number or category.
+/// The code key: keyed hashing of codes, bound to what the code authorizes, so a stored
+/// hash is useless without the key and cannot be replayed for another number or category;
+/// and sealing of the code a code text carries (ChaCha20-Poly1305 under a key derived from
+/// the same secret, bound to the message id), so the stored message, the queue envelope
+/// and the dead-letter queue hold the code only in a form staff cannot read.
 #[derive(Clone)]
 pub struct CodeHasher {
     key: Vec<u8>,
@@ -155,6 +165,58 @@ impl CodeHasher {
         hex(&mac.finalize().into_bytes())
     }
 
+    fn cipher(&self) -> ChaCha20Poly1305 {
+        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.key)
+            .unwrap_or_else(|_| unreachable!("HMAC takes any key length"));
+        mac.update(b"approval-code-seal-v1");
+        ChaCha20Poly1305::new(&mac.finalize().into_bytes())
+    }
+
+    /// Seals `code` for the message `message_id`: base64 of nonce and ciphertext.
+    pub fn seal(&self, code: &ApprovalCode, message_id: &str) -> Result<String, SealError> {
+        let mut nonce = [0u8; 12];
+        getrandom::fill(&mut nonce).map_err(|_| SealError)?;
+        let sealed = self
+            .cipher()
+            .encrypt(
+                Nonce::from_slice(&nonce),
+                Payload {
+                    msg: &code.0,
+                    aad: message_id.as_bytes(),
+                },
+            )
+            .map_err(|_| SealError)?;
+        let mut out = nonce.to_vec();
+        out.extend(sealed);
+        Ok(base64::engine::general_purpose::STANDARD.encode(out))
+    }
+
+    /// Opens a sealed code, only for the message it was sealed for.
+    pub fn open(&self, sealed: &str, message_id: &str) -> Result<ApprovalCode, SealError> {
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(sealed)
+            .map_err(|_| SealError)?;
+        if bytes.len() < 12 {
+            return Err(SealError);
+        }
+        let (nonce, ciphertext) = bytes.split_at(12);
+        let clear = self
+            .cipher()
+            .decrypt(
+                Nonce::from_slice(nonce),
+                Payload {
+                    msg: ciphertext,
+                    aad: message_id.as_bytes(),
+                },
+            )
+            .map_err(|_| SealError)?;
+        let digits: [u8; 6] = clear.try_into().map_err(|_| SealError)?;
+        if !digits.iter().all(u8::is_ascii_digit) {
+            return Err(SealError);
+        }
+        Ok(ApprovalCode(digits))
+    }
+
     /// Constant-time comparison of a typed code against the stored hash.
     pub fn verify(
         &self,
@@ -168,6 +230,23 @@ impl CodeHasher {
         let computed = self.hash(dealer, phone, category, request_id, code);
         computed.as_bytes().ct_eq(stored_hash.as_bytes()).into()
     }
+}
+
+/// A sealed code that does not open with this key for this message (tampered, moved to
+/// another message, or sealed under another key), or no randomness to seal one.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the sealed approval code cannot be used")]
+pub struct SealError;
+
+/// The text that goes to the carrier: the masked body with the code put back.
+pub fn reveal_in(masked_body: &str, code: &ApprovalCode) -> Option<String> {
+    let at = masked_body.rfind(CODE_MASK)?;
+    Some(format!(
+        "{}{}{}",
+        &masked_body[..at],
+        code.reveal(),
+        &masked_body[at + CODE_MASK.len()..]
+    ))
 }
 
 pub(crate) fn hex(bytes: &[u8]) -> String {
@@ -268,6 +347,36 @@ mod tests {
         assert!(!hasher.verify(&dealer, &phone, Category::Accounting, "r2", &code, &stored));
         let other_key = CodeHasher::new("another-key-0123456").unwrap();
         assert!(!other_key.verify(&dealer, &phone, Category::Accounting, "r1", &code, &stored));
+    }
+
+    #[test]
+    fn a_sealed_code_opens_only_for_its_message_and_key() {
+        let hasher = CodeHasher::new("a-key-of-sixteen-bytes-or-more").unwrap();
+        let code = ApprovalCode::parse("042917").unwrap();
+        let sealed = hasher.seal(&code, "M1").unwrap();
+        assert!(!sealed.contains("042917"));
+        assert_eq!(hasher.open(&sealed, "M1"), Ok(code.clone()));
+        assert_eq!(hasher.open(&sealed, "M2"), Err(SealError));
+        let other = CodeHasher::new("another-key-of-sixteen-bytes").unwrap();
+        assert_eq!(other.open(&sealed, "M1"), Err(SealError));
+        let mut tampered = sealed.into_bytes();
+        tampered[20] ^= 1;
+        let tampered = String::from_utf8(tampered).unwrap();
+        assert!(hasher.open(&tampered, "M1").is_err());
+    }
+
+    #[test]
+    fn the_code_goes_back_where_the_mask_is() {
+        let code = ApprovalCode::parse("123456").unwrap();
+        assert_eq!(
+            reveal_in(
+                "Dealer ****** Motors: your code is ******. Reply STOP",
+                &code
+            )
+            .as_deref(),
+            Some("Dealer ****** Motors: your code is 123456. Reply STOP")
+        );
+        assert_eq!(reveal_in("no mask", &code), None);
     }
 
     #[test]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use crate::approval::PendingAuthorization;
+use crate::approval::{PendingAuthorization, MAX_ATTEMPTS};
 use crate::category::Category;
 use crate::error::StoreError;
 use crate::ids::{AccountId, ContactId, DealId, DealerId, MessageId};
@@ -338,23 +338,56 @@ impl PendingStore for InMemoryStore {
         Ok(())
     }
 
-    async fn record_failed_attempt(
+    async fn take_attempt(
         &self,
         pending: &PendingAuthorization,
-        seen_attempts: u32,
-    ) -> StoreResult<()> {
+    ) -> StoreResult<Option<PendingAuthorization>> {
         let mut s = self.lock();
         match s.pending.get_mut(&(
             pending.dealer_id.clone(),
             pending.phone.clone(),
             pending.category,
         )) {
-            Some(p) if p.request_id == pending.request_id && p.attempts == seen_attempts => {
+            Some(p) if p.request_id == pending.request_id && p.attempts < MAX_ATTEMPTS => {
                 p.attempts += 1;
+                Ok(Some(p.clone()))
+            }
+            _ => Ok(None),
+        }
+    }
+
+    async fn replace_code(&self, pending: &PendingAuthorization) -> StoreResult<()> {
+        let mut s = self.lock();
+        match s.pending.get_mut(&(
+            pending.dealer_id.clone(),
+            pending.phone.clone(),
+            pending.category,
+        )) {
+            Some(p) if p.request_id == pending.request_id => {
+                p.code_hash = pending.code_hash.clone();
+                p.sends = pending.sends;
                 Ok(())
             }
             _ => Err(StoreError::Conflict("pending authorization changed")),
         }
+    }
+
+    async fn void(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        category: Category,
+        request_id: &str,
+    ) -> StoreResult<()> {
+        let mut s = self.lock();
+        let k = (dealer.clone(), phone.clone(), category);
+        if s.pending
+            .get(&k)
+            .is_some_and(|p| p.request_id == request_id)
+        {
+            s.pending.remove(&k);
+        }
+        Ok(())
     }
 }
 
@@ -434,6 +467,7 @@ impl MessageStore for InMemoryStore {
     async fn claim_for_delivery(
         &self,
         id: &MessageId,
+        expected: &ClaimExpectation<'_>,
         at: DateTime<Utc>,
         consent: Option<&ConsentGuard>,
     ) -> StoreResult<DeliveryClaim> {
@@ -448,6 +482,9 @@ impl MessageStore for InMemoryStore {
         };
         if m.status != MessageStatus::Queued {
             return Ok(DeliveryClaim::NotClaimable(m.status));
+        }
+        if !m.agrees_with(expected.dealer, expected.snapshot) {
+            return Ok(DeliveryClaim::Mismatch);
         }
         if !allowed {
             return Ok(DeliveryClaim::ConsentMissing);
@@ -474,6 +511,9 @@ impl MessageStore for InMemoryStore {
                 }
                 if let Some(a) = r.attempts {
                     m.attempts = a;
+                }
+                if r.status != MessageStatus::Queued {
+                    m.code = None;
                 }
                 Ok(())
             }
@@ -625,6 +665,8 @@ pub enum CarrierScript {
     Retryable,
     OptedOut,
     Permanent,
+    /// The carrier takes the text (the phone gets it) but the answer never arrives.
+    AcceptThenTimeout,
 }
 
 #[derive(Default)]
@@ -680,8 +722,15 @@ impl Carrier for FakeCarrier {
             Some(CarrierScript::OptedOut) => Err(CarrierError::OptedOut { code: 21610 }),
             Some(CarrierScript::Permanent) => Err(CarrierError::Permanent {
                 code: Some(21211),
-                reason: "invalid 'To' number".into(),
+                reason: "HTTP 400".into(),
             }),
+            Some(CarrierScript::AcceptThenTimeout) => {
+                g.counter += 1;
+                g.sent.push(message.clone());
+                Err(CarrierError::Unknown {
+                    reason: "timeout after the request was sent".into(),
+                })
+            }
             None => {
                 g.counter += 1;
                 let sid = format!("SM{:032x}", g.counter);
@@ -841,7 +890,14 @@ pub async fn request_code(
         .flatten()
         .expect("the code text is stored");
     assert_eq!(text.kind, crate::message::MessageKind::ApprovalCode);
-    let code = code_in(&text.body);
+    let sealed = text
+        .code
+        .as_ref()
+        .expect("a code text carries its sealed code");
+    let code = ports
+        .hasher
+        .open(&sealed.sealed, text.id.as_str())
+        .expect("the sealed code opens with the code key");
     (text, code)
 }
 

@@ -148,6 +148,20 @@ pub struct Message {
     pub carrier_message_id: Option<String>,
     #[serde(default)]
     pub attempts: u32,
+    /// An approval code text's code, sealed (the body holds the mask), and the request
+    /// it belongs to. Removed once the text has gone or failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<SealedCode>,
+}
+
+/// The code of an approval code text, in the only form it is stored or queued.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SealedCode {
+    /// `CodeHasher::seal` of the code for this message id.
+    pub sealed: String,
+    /// The authorization request it answers: void if the text fails or is suppressed.
+    pub request_id: String,
 }
 
 impl Message {
@@ -177,6 +191,35 @@ impl Message {
             }
             _ => None,
         }
+    }
+
+    /// What delivery needs of it (and what its claim checks against the stored message).
+    pub fn snapshot(&self) -> DeliverySnapshot {
+        DeliverySnapshot {
+            to: self.to.clone(),
+            from: self.from.clone(),
+            body: self.body.clone(),
+            category: self.category,
+            kind: self.kind,
+            recipient_time_zone: self.recipient_time_zone.clone(),
+            contact_id: self.contact_id.clone(),
+            account_id: self.account_id.clone(),
+            deal_id: self.deal_id.clone(),
+            code: self.code.clone(),
+        }
+    }
+
+    /// Does the stored message say what a queue envelope claims it says? Delivery acts
+    /// only on what is stored: a queue record cannot change who is texted, what, or make
+    /// a text consent-exempt.
+    pub fn agrees_with(&self, dealer: &DealerId, snap: &DeliverySnapshot) -> bool {
+        &self.dealer_id == dealer
+            && self.kind == snap.kind
+            && self.to == snap.to
+            && self.from == snap.from
+            && self.body == snap.body
+            && self.category == snap.category
+            && self.code == snap.code
     }
 
     /// Is consent needed for this message at delivery?
@@ -226,6 +269,8 @@ pub struct DeliverySnapshot {
     pub account_id: Option<AccountId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deal_id: Option<DealId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<SealedCode>,
 }
 
 impl OutboundEnvelope {
@@ -248,17 +293,7 @@ impl OutboundEnvelope {
     pub fn for_message(m: &Message, time: DateTime<Utc>) -> Self {
         Self {
             version: 2,
-            delivery: Some(DeliverySnapshot {
-                to: m.to.clone(),
-                from: m.from.clone(),
-                body: m.body.clone(),
-                category: m.category,
-                kind: m.kind,
-                recipient_time_zone: m.recipient_time_zone.clone(),
-                contact_id: m.contact_id.clone(),
-                account_id: m.account_id.clone(),
-                deal_id: m.deal_id.clone(),
-            }),
+            delivery: Some(m.snapshot()),
             ..Self::new(m.dealer_id.clone(), m.id.clone(), time)
         }
     }

@@ -156,12 +156,24 @@ pub trait PendingStore: Send + Sync {
     ) -> StoreResult<Vec<PendingAuthorization>>;
     /// Creates or replaces the request for (dealer, phone, category).
     async fn put_pending(&self, pending: &PendingAuthorization) -> StoreResult<()>;
-    /// Counts a wrong try, only if the stored attempts still equal `seen_attempts` and
-    /// the request id matches (`Conflict` otherwise), so parallel guesses cannot exceed the limit.
-    async fn record_failed_attempt(
+    /// Takes one try of the request, before its code is compared: adds one to the stored
+    /// attempts only if it is still the same request (request id) with tries left, and
+    /// answers the request as stored after the write (`None`: replaced, gone or used up).
+    async fn take_attempt(
         &self,
         pending: &PendingAuthorization,
-        seen_attempts: u32,
+    ) -> StoreResult<Option<PendingAuthorization>>;
+    /// A resend: stores the request's new code hash and send count, only if it is still
+    /// the same request (`Conflict` otherwise); its attempts are left as stored.
+    async fn replace_code(&self, pending: &PendingAuthorization) -> StoreResult<()>;
+    /// Voids the request if it is still `request_id` (its code text failed or was
+    /// suppressed); nothing happens otherwise.
+    async fn void(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        category: Category,
+        request_id: &str,
     ) -> StoreResult<()>;
     /// Requests created at or before `created_before` that are still stored (never
     /// completed) and not followed up yet.
@@ -213,6 +225,13 @@ pub struct ConsentGuard {
     pub category: Category,
 }
 
+/// What a delivery claim expects the stored message to be.
+#[derive(Debug, Clone, Copy)]
+pub struct ClaimExpectation<'a> {
+    pub dealer: &'a DealerId,
+    pub snapshot: &'a crate::message::DeliverySnapshot,
+}
+
 /// The result of claiming a queued message for delivery with a consent check.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DeliveryClaim {
@@ -223,6 +242,9 @@ pub enum DeliveryClaim {
     NotFound,
     /// The message is still queued but the category is not authorized any more.
     ConsentMissing,
+    /// The stored message is queued but is not what the queue record says (a forged or
+    /// corrupted record): nothing is sent.
+    Mismatch,
 }
 
 /// A status change recorded by delivery (one history entry).
@@ -258,11 +280,13 @@ pub trait MessageStore: Send + Sync {
     /// than the stored one (`Conflict` otherwise). Every transition appends one entry, so
     /// this is an optimistic lock that also covers same-status transitions (a requeue).
     async fn save(&self, message: &Message, expected: MessageStatus) -> StoreResult<()>;
-    /// queued -> sending in one conditional write that also checks, when `consent` is
+    /// queued -> sending in one conditional write that also checks that the stored
+    /// message is what `expected` (the queue record's copy) says, and, when `consent` is
     /// given, that the category is authorized for the number at that moment.
     async fn claim_for_delivery(
         &self,
         id: &MessageId,
+        expected: &ClaimExpectation<'_>,
         at: DateTime<Utc>,
         consent: Option<&ConsentGuard>,
     ) -> StoreResult<DeliveryClaim>;
@@ -330,10 +354,16 @@ pub enum CarrierError {
         reason: String,
         retry_after: Option<Duration>,
     },
+    /// The request may have reached the carrier (a timeout after it was sent, an
+    /// unreadable success): sending again could text the person twice, so it is not
+    /// retried; a person looks at it.
+    #[error("carrier outcome unknown: {reason}")]
+    Unknown { reason: String },
     /// The number has opted out at the carrier (Twilio 21610).
     #[error("recipient has opted out at the carrier (code {code})")]
     OptedOut { code: u32 },
-    /// Any other refusal: sending again will not help.
+    /// Any other refusal: sending again will not help. `reason` is ours (an HTTP status,
+    /// the carrier's error code), never the carrier's text, which can hold the number.
     #[error("carrier refused the message (code {code:?}): {reason}")]
     Permanent { code: Option<u32>, reason: String },
 }

@@ -175,6 +175,8 @@ impl World {
             messages: &self.store,
             carrier: &self.carrier,
             work: &self.store,
+            pending: &self.store,
+            codes: &self.hasher,
         };
         let mut later = Vec::new();
         for r in records {

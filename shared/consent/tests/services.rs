@@ -7,7 +7,7 @@
 //! is 2026-06-11 03:00 UTC = 23:00 EDT on the 10th, outside it.
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use consent::approval::{ApprovalCode, CodeHasher};
+use consent::approval::{ApprovalCode, CodeHasher, PendingAuthorization};
 use consent::chrono_tz::America::New_York;
 use consent::fakes::{
     authorization_ports, CarrierScript, FakeBus, FakeCarrier, FakeQueue, InMemoryStore,
@@ -203,6 +203,8 @@ impl World {
             messages: &self.store,
             carrier: &self.carrier,
             work: &self.store,
+            pending: &self.store,
+            codes: &self.hasher,
         }
     }
 
@@ -268,8 +270,11 @@ impl World {
             .expect("an approval code text was queued")
     }
 
+    /// The code of the newest code text: sealed in the store, opened with the code key.
     fn last_code(&self) -> ApprovalCode {
-        code_in(&self.last_code_text().body)
+        let text = self.last_code_text();
+        let sealed = text.code.expect("a code text carries its sealed code");
+        self.hasher.open(&sealed.sealed, text.id.as_str()).unwrap()
     }
 
     /// The customer authorizes `category` the code way: staff request, the code text
@@ -282,9 +287,9 @@ impl World {
             matches!(delivered, DeliverOutcome::Sent { .. }),
             "{delivered:?}"
         );
-        self.verify(category, &code_in(&text.body), now)
-            .await
-            .unwrap();
+        // The person reads the code off the phone: only the carrier's copy has it.
+        let texted = self.carrier.sent().last().unwrap().body.clone();
+        self.verify(category, &code_in(&texted), now).await.unwrap();
     }
 
     async fn consent(&self) -> ConsentState {
@@ -467,7 +472,13 @@ async fn requesting_authorization_texts_a_code_that_names_dealer_category_agree_
     assert!(text.body.contains("account and payment"), "{}", text.body);
     assert!(text.body.contains("AGREE"), "{}", text.body);
     assert!(text.body.contains("STOP"), "{}", text.body);
-    code_in(&text.body);
+    // AND the stored text and its queue record hold the code only sealed: staff who can
+    // read messages cannot read a live code
+    let code = w.last_code();
+    assert!(text.body.contains("is ******."), "{}", text.body);
+    assert!(!text.body.contains(code.reveal()), "{}", text.body);
+    let record = serde_json::to_string(&w.queue.sent()[0].envelope).unwrap();
+    assert!(!record.contains(code.reveal()), "{record}");
     // AND the request is pending, consent untouched
     assert_eq!(
         w.views(noon()).await[0],
@@ -1827,6 +1838,7 @@ async fn approval_codes_and_replies_are_delivered_without_consent_even_at_night(
         .await
         .unwrap();
     let code_text = w.last_code_text();
+    let code = w.last_code();
 
     // WHEN it is delivered at 23:00 local
     let a = w.deliver(&code_text.id, late_evening()).await;
@@ -1841,8 +1853,12 @@ async fn approval_codes_and_replies_are_delivered_without_consent_even_at_night(
 
     // THEN the confirmation reaches the carrier too, though every category is revoked
     assert!(matches!(b, DeliverOutcome::Sent { .. }), "{b:?}");
+    // AND the phone got the code text with the code in it (the stored one is masked)
     let inbox = w.carrier.inbox(&w.phone);
-    assert_eq!(inbox, vec![code_text.body, confirmation.body]);
+    let texted = code_text.body.replace("******", code.reveal());
+    assert_eq!(inbox, vec![texted, confirmation.body]);
+    // AND once it went, the store keeps no sealed code either
+    assert_eq!(w.message(&code_text.id).code, None);
 }
 
 /// A texting queue that is down: every add fails like an unreachable table.
@@ -1944,4 +1960,253 @@ async fn the_confirm_request_carries_its_marker_from_the_start() {
     assert_eq!(ask.status, MessageStatus::Queued);
     assert_eq!(ask.history.len(), 1);
     assert_eq!(ask.contact_id, Some(w.contact.clone()));
+}
+
+// ---- trust: the defects of issue 13, each proven here ----
+
+#[tokio::test]
+async fn a_carrier_that_took_the_text_but_never_answered_is_not_sent_again() {
+    // GIVEN a queued text and a carrier that accepts it, then never answers in time
+    let (w, m) = queued_alert().await;
+    w.carrier.fail_next(1, CarrierScript::AcceptThenTimeout);
+
+    // WHEN the worker delivers it, and SQS hands the record out again
+    let first = w.deliver(&m.id, noon()).await;
+    let again = w.deliver(&m.id, noon() + Duration::seconds(40)).await;
+
+    // THEN the outcome is unknown, so it is failed to staff rather than retried
+    assert!(matches!(first, DeliverOutcome::Failed { .. }), "{first:?}");
+    assert!(matches!(again, DeliverOutcome::Skipped { .. }), "{again:?}");
+    // AND the phone got the text exactly once
+    assert_eq!(w.carrier_copies(&m).len(), 1);
+    let stored = w.message(&m.id);
+    assert_eq!(stored.status, MessageStatus::Failed);
+    let items = w.store.work_items();
+    assert_eq!(items.len(), 1);
+    assert_eq!(items[0].queue, WorkQueueName::FailedSends);
+    assert_eq!(items[0].message_id.as_ref(), Some(&m.id));
+}
+
+#[tokio::test]
+async fn a_code_text_that_fails_voids_its_request() {
+    // GIVEN a code text the carrier refuses
+    let w = World::new().await;
+    w.request(Category::Accounting, noon()).await.unwrap();
+    let code = w.last_code();
+    let text = w.last_code_text();
+    w.carrier.fail_next(1, CarrierScript::Permanent);
+
+    // WHEN it is delivered
+    let outcome = w.deliver(&text.id, noon()).await;
+
+    // THEN it failed, its request is void (nobody received that code) and the stored
+    // message keeps no sealed code
+    assert!(
+        matches!(outcome, DeliverOutcome::Failed { .. }),
+        "{outcome:?}"
+    );
+    assert!(matches!(
+        w.verify(Category::Accounting, &code, noon() + mins(1))
+            .await,
+        Err(DomainError::NoPendingRequest)
+    ));
+    assert_eq!(w.message(&text.id).code, None);
+    // AND the failed-sends item says why without the text
+    let items = w.store.work_items();
+    assert_eq!(items.len(), 1);
+    assert!(!items[0]
+        .text
+        .as_deref()
+        .unwrap_or("")
+        .contains(code.reveal()));
+}
+
+#[tokio::test]
+async fn a_queue_record_that_lies_about_the_message_sends_nothing() {
+    // GIVEN a marketing text the person never authorized, queued (as a bug or an
+    // attacker with queue access would leave it)
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    let m = w
+        .send("past-due-alert", past_due_vars(), None, noon())
+        .await
+        .unwrap()
+        .message;
+    let sent_before = w.carrier.sent().len();
+
+    // WHEN its queue record claims it is a consent-exempt reply, or to another number,
+    // or says something else
+    for forge in [
+        |s: &mut consent::message::DeliverySnapshot| s.kind = MessageKind::Reply,
+        |s: &mut consent::message::DeliverySnapshot| s.to = phone("+13125550199"),
+        |s: &mut consent::message::DeliverySnapshot| s.body = "Click evil.example".into(),
+        |s: &mut consent::message::DeliverySnapshot| s.category = Category::Marketing,
+    ] {
+        let mut envelope = OutboundEnvelope::for_message(&m, noon());
+        forge(envelope.delivery.as_mut().unwrap());
+        let outcome = delivery::deliver_envelope(&w.deliver_ports(), &envelope, 1, None, noon())
+            .await
+            .unwrap();
+        // THEN nothing is sent and the message stays as stored
+        assert_eq!(outcome, DeliverOutcome::Skipped { status: None });
+    }
+    assert_eq!(w.carrier.sent().len(), sent_before);
+    assert_eq!(w.message(&m.id).status, MessageStatus::Queued);
+    // AND the true record still goes
+    assert!(matches!(
+        w.deliver(&m.id, noon()).await,
+        DeliverOutcome::Sent { .. }
+    ));
+}
+
+#[tokio::test]
+async fn a_retried_confirm_publishes_the_same_event_id() {
+    // GIVEN a Text to Pay reminder answered PAY, and the CONFIRM request delivered
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    let reminder = w
+        .send("text-to-pay-reminder", reminder_vars(), None, noon())
+        .await
+        .unwrap()
+        .message;
+    w.deliver(&reminder.id, noon()).await;
+    w.reply("SM-pay", "PAY", noon() + mins(5)).await;
+    let ask = w
+        .messages_of(MessageKind::Reply)
+        .into_iter()
+        .find(|m| m.template.as_deref() == Some(replies::PAY_CONFIRM_MARKER))
+        .unwrap();
+    w.deliver(&ask.id, noon() + mins(5)).await;
+
+    // WHEN CONFIRM is handled but its answer cannot be queued (the webhook fails after
+    // the event was published), and the carrier retries the same MessageSid
+    let sms = InboundSms {
+        carrier_message_id: "SM-confirm".into(),
+        from: w.phone.clone(),
+        to: phone(DEALER_NUMBER),
+        body: "CONFIRM".into(),
+    };
+    w.queue.fail_next(1);
+    assert!(
+        replies::handle_inbound(&w.inbound(), &sms, noon() + mins(7))
+            .await
+            .is_err()
+    );
+    replies::handle_inbound(&w.inbound(), &sms, noon() + mins(7))
+        .await
+        .unwrap();
+
+    // THEN both publications carry one id, derived from the carrier's message id, so
+    // the payment system acts once
+    let events = w.bus.published();
+    assert_eq!(events.len(), 2);
+    assert_eq!(events[0].detail["id"], events[1].detail["id"]);
+    assert_eq!(
+        events[0].detail["id"],
+        json!(replies::confirmation_event_id("SM-confirm"))
+    );
+}
+
+/// A pending store where a guess lands between a resend's read and its write.
+struct GuessDuringResend<'a>(&'a InMemoryStore);
+
+#[async_trait::async_trait]
+impl consent::ports::PendingStore for GuessDuringResend<'_> {
+    async fn pending(
+        &self,
+        d: &DealerId,
+        p: &PhoneNumber,
+        c: Category,
+    ) -> consent::ports::StoreResult<Option<PendingAuthorization>> {
+        self.0.pending(d, p, c).await
+    }
+    async fn pending_for_number(
+        &self,
+        d: &DealerId,
+        p: &PhoneNumber,
+    ) -> consent::ports::StoreResult<Vec<PendingAuthorization>> {
+        self.0.pending_for_number(d, p).await
+    }
+    async fn pending_for_numbers(
+        &self,
+        d: &DealerId,
+        p: &[PhoneNumber],
+    ) -> consent::ports::StoreResult<Vec<PendingAuthorization>> {
+        self.0.pending_for_numbers(d, p).await
+    }
+    async fn put_pending(&self, p: &PendingAuthorization) -> consent::ports::StoreResult<()> {
+        self.0.take_attempt(p).await?;
+        self.0.put_pending(p).await
+    }
+    async fn take_attempt(
+        &self,
+        p: &PendingAuthorization,
+    ) -> consent::ports::StoreResult<Option<PendingAuthorization>> {
+        self.0.take_attempt(p).await
+    }
+    async fn replace_code(&self, p: &PendingAuthorization) -> consent::ports::StoreResult<()> {
+        self.0.take_attempt(p).await?;
+        self.0.replace_code(p).await
+    }
+    async fn void(
+        &self,
+        d: &DealerId,
+        p: &PhoneNumber,
+        c: Category,
+        r: &str,
+    ) -> consent::ports::StoreResult<()> {
+        self.0.void(d, p, c, r).await
+    }
+    async fn overdue(
+        &self,
+        before: DateTime<Utc>,
+        limit: u32,
+    ) -> consent::ports::StoreResult<Vec<PendingAuthorization>> {
+        self.0.overdue(before, limit).await
+    }
+    async fn mark_followed_up(&self, p: &PendingAuthorization) -> consent::ports::StoreResult<()> {
+        self.0.mark_followed_up(p).await
+    }
+}
+
+#[tokio::test]
+async fn a_resend_keeps_the_tries_already_counted() {
+    // GIVEN a request with three wrong tries
+    let w = World::new().await;
+    w.request(Category::Accounting, noon()).await.unwrap();
+    let first = w.last_code();
+    for _ in 0..3 {
+        let _ = w.verify(Category::Accounting, &wrong(&first), noon()).await;
+    }
+
+    // WHEN staff click Authorize again inside the window while a fourth guess lands
+    // between the resend's read and its write
+    let racing = GuessDuringResend(&w.store);
+    let mut ports = w.auth();
+    ports.pending = &racing;
+    let again = auth::request(
+        &ports,
+        &w.dealer,
+        &w.staff,
+        &w.contact,
+        Category::Accounting,
+        noon() + mins(1),
+    )
+    .await
+    .unwrap();
+    assert!(again.resent);
+    let code = w.last_code();
+
+    // THEN all four tries stay counted: one wrong guess uses the request up, and even
+    // the right code is refused after it
+    assert!(matches!(
+        w.verify(Category::Accounting, &wrong(&code), noon() + mins(2))
+            .await,
+        Err(DomainError::CodeExpired)
+    ));
+    assert!(matches!(
+        w.verify(Category::Accounting, &code, noon() + mins(2))
+            .await,
+        Err(DomainError::CodeExpired)
+    ));
 }

@@ -362,6 +362,9 @@ impl Counted {
             messages: &self.store,
             carrier: &carrier,
             work: &self.store,
+            pending: &self.store,
+            codes: &consent::approval::CodeHasher::new("bench-code-key-0123456789")
+                .unwrap_or_else(|e| panic!("{e}")),
         };
         let mut function = BTreeMap::new();
         let mut mapping = BTreeMap::new();
@@ -977,6 +980,7 @@ fn burst_message(dealer: &DealerId, phone: &PhoneNumber, at: chrono::DateTime<Ut
         }],
         carrier_message_id: None,
         attempts: 0,
+        code: None,
     }
 }
 

@@ -7,21 +7,21 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::approval::{
-    ApprovalCode, CodeHasher, PendingAuthorization, CODE_TTL, MAX_ATTEMPTS,
+    ApprovalCode, CodeHasher, PendingAuthorization, CODE_MASK, CODE_TTL, MAX_ATTEMPTS,
     MAX_CODES_PER_DEALER_PER_HOUR, MAX_CODES_PER_NUMBER_PER_DAY,
 };
 use crate::category::Category;
 use crate::error::{DomainError, StoreError};
 use crate::ids::{new_ulid, ContactId, DealerId, StaffUserId};
 use crate::ledger::{Actor, ConsentEvent, ConsentState, ConsentStatus, LedgerEntry};
-use crate::message::MessageKind;
+use crate::message::{MessageKind, SealedCode};
 use crate::phone::PhoneNumber;
 use crate::ports::{
     ConsentReader, ConsentWriter, Contact, ContactStore, DealerStore, MessageStore, OutboundQueue,
     PendingKey, PendingStore, RateDecision, RateLimiter,
 };
 
-use super::{require_dealer, send_system_text, update_consent, Outbox};
+use super::{require_dealer, store_and_queue, system_message, update_consent, Outbox};
 
 /// The ports the authorization use cases need.
 pub struct AuthorizationPorts<'a> {
@@ -43,8 +43,10 @@ pub fn disclosure_version(category: Category) -> String {
     format!("{category}-v1")
 }
 
-/// The code text. States the dealer, the category, the code, that AGREE works and how to stop.
-pub fn code_text(dealer_name: &str, category: Category, code: &ApprovalCode) -> String {
+/// The code text as stored and shown to staff: the code itself is masked
+/// ([`CODE_MASK`]); delivery puts the sealed code back for the carrier call only.
+/// States the dealer, the category, the code, that AGREE works and how to stop.
+pub fn code_text(dealer_name: &str, category: Category) -> String {
     let recurring = if category == Category::Marketing {
         " recurring automated marketing texts (consent not required to buy)"
     } else {
@@ -53,7 +55,7 @@ pub fn code_text(dealer_name: &str, category: Category, code: &ApprovalCode) -> 
     format!(
         "{dealer_name}: your approval code for {label} texts{recurring} is {code}. Give it to our staff or reply AGREE to accept. Expires in 10 min. Msg&data rates may apply. Reply HELP for help, STOP to opt out.",
         label = category.label(),
-        code = code.reveal(),
+        code = CODE_MASK,
     )
 }
 
@@ -208,17 +210,40 @@ pub async fn request(
         sends,
         disclosure_version: disclosure_version(category),
     };
-    ports.pending.put_pending(&pending).await?;
-    send_system_text(
-        Outbox {
-            messages: ports.messages,
-            queue: ports.queue,
-        },
+    if resent {
+        // Only the code and the send count change: tries already counted stay counted.
+        match ports.pending.replace_code(&pending).await {
+            Ok(()) => {}
+            Err(StoreError::Conflict(_)) => {
+                return Err(DomainError::Conflict(
+                    "the authorization request changed meanwhile; try again".into(),
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+    } else {
+        ports.pending.put_pending(&pending).await?;
+    }
+    let mut text = system_message(
         &dealer,
         phone,
         category,
         MessageKind::ApprovalCode,
-        code_text(&dealer.name, category, &code),
+        code_text(&dealer.name, category),
+        now,
+    );
+    text.code = Some(SealedCode {
+        sealed: ports.hasher.seal(&code, text.id.as_str()).map_err(|e| {
+            DomainError::Store(StoreError::unavailable("sealing the approval code", e))
+        })?,
+        request_id: pending.request_id.clone(),
+    });
+    store_and_queue(
+        Outbox {
+            messages: ports.messages,
+            queue: ports.queue,
+        },
+        &text,
         now,
     )
     .await?;
@@ -246,6 +271,11 @@ pub async fn verify(
     if !pending.is_live(now) {
         return Err(DomainError::CodeExpired);
     }
+    // The try is counted before the code is compared, in one conditional write: however
+    // many guesses arrive in parallel, at most MAX_ATTEMPTS of them are ever compared.
+    let Some(pending) = ports.pending.take_attempt(&pending).await? else {
+        return Err(DomainError::CodeExpired);
+    };
     let ok = ports.hasher.verify(
         dealer_id,
         phone,
@@ -255,17 +285,7 @@ pub async fn verify(
         &pending.code_hash,
     );
     if !ok {
-        match ports
-            .pending
-            .record_failed_attempt(&pending, pending.attempts)
-            .await
-        {
-            Ok(()) => {}
-            // Another guess raced this one: count it as used up rather than allow more.
-            Err(StoreError::Conflict(_)) => return Err(DomainError::CodeExpired),
-            Err(e) => return Err(e.into()),
-        }
-        let left = MAX_ATTEMPTS.saturating_sub(pending.attempts + 1);
+        let left = MAX_ATTEMPTS.saturating_sub(pending.attempts);
         return Err(if left == 0 {
             DomainError::CodeExpired
         } else {

@@ -4,12 +4,14 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 
+use crate::approval::{reveal_in, CodeHasher};
 use crate::error::{DomainError, StoreError};
 use crate::ids::{new_ulid, MessageId};
 use crate::message::{DeliverySnapshot, Message, MessageKind, MessageStatus, OutboundEnvelope};
 use crate::ports::{
-    Carrier, CarrierError, CarrierSend, ConsentGuard, ConsentReader, ConsentWriter, DeliveryClaim,
-    DeliveryRecord, MessageStore, WorkItem, WorkItemStatus, WorkQueue, WorkQueueName,
+    Carrier, CarrierError, CarrierSend, ClaimExpectation, ConsentGuard, ConsentReader,
+    ConsentWriter, DeliveryClaim, DeliveryRecord, MessageStore, PendingStore, WorkItem,
+    WorkItemStatus, WorkQueue, WorkQueueName,
 };
 use crate::quiet_hours::QuietHours;
 
@@ -22,6 +24,10 @@ pub struct DeliverPorts<'a> {
     pub messages: &'a dyn MessageStore,
     pub carrier: &'a dyn Carrier,
     pub work: &'a dyn WorkQueue,
+    /// Approval requests whose code text failed are voided here.
+    pub pending: &'a dyn PendingStore,
+    /// Opens the sealed code of an approval code text (the code key).
+    pub codes: &'a CodeHasher,
 }
 
 /// Carrier attempts before a retryable failure becomes permanent (the queue's
@@ -133,13 +139,21 @@ async fn deliver_snapshot(
         phone: snap.to.clone(),
         category: snap.category,
     });
+    let expected = ClaimExpectation {
+        dealer: &envelope.dealer_id,
+        snapshot: snap,
+    };
     match ports
         .messages
-        .claim_for_delivery(id, now, guard.as_ref())
+        .claim_for_delivery(id, &expected, now, guard.as_ref())
         .await?
     {
         DeliveryClaim::Claimed => {}
         DeliveryClaim::NotFound => return Ok(DeliverOutcome::Skipped { status: None }),
+        DeliveryClaim::Mismatch => {
+            tracing::error!(message_id = %id, "queue record does not match the stored message; not sent");
+            return Ok(DeliverOutcome::Skipped { status: None });
+        }
         DeliveryClaim::NotClaimable(MessageStatus::Sending) => {
             return stale_claim(ports, id, now).await
         }
@@ -168,10 +182,35 @@ async fn deliver_snapshot(
             return recorded(result, DeliverOutcome::Suppressed { reason });
         }
     }
+    let body = match &snap.code {
+        None => snap.body.clone(),
+        Some(code) => match ports
+            .codes
+            .open(&code.sealed, id.as_str())
+            .ok()
+            .and_then(|c| reveal_in(&snap.body, &c))
+        {
+            Some(text) => text,
+            None => {
+                let reason = "approval code unreadable".to_owned();
+                let failed = DeliveryRecord {
+                    attempts: Some(receive_count.max(1)),
+                    ..record(MessageStatus::Failed, Some(reason.clone()))
+                };
+                ports
+                    .messages
+                    .record_delivery(id, MessageStatus::Sending, &failed)
+                    .await?;
+                void_code_request(ports, envelope, snap).await?;
+                to_failed_sends(ports, envelope, &reason, now).await?;
+                return Ok(DeliverOutcome::Failed { reason });
+            }
+        },
+    };
     let send = CarrierSend {
         from: snap.from.clone(),
         to: snap.to.clone(),
-        body: snap.body.clone(),
+        body,
         status_callback: public_base_url.map(|b| status_callback(b, id)),
     };
     let attempts = receive_count.max(1);
@@ -226,15 +265,40 @@ async fn deliver_snapshot(
             )
             .await?;
             finish(record(MessageStatus::Suppressed, Some(reason.clone()))).await?;
+            void_code_request(ports, envelope, snap).await?;
             Ok(DeliverOutcome::Suppressed { reason })
         }
         Err(e) => {
+            // A retryable error after the last attempt, a refusal, or an outcome we cannot
+            // know (the carrier may have texted the person): never sent again, staff decide.
             let reason = e.to_string();
             finish(record(MessageStatus::Failed, Some(reason.clone()))).await?;
+            void_code_request(ports, envelope, snap).await?;
             to_failed_sends(ports, envelope, &reason, now).await?;
             Ok(DeliverOutcome::Failed { reason })
         }
     }
+}
+
+/// A code text that did not go (failed, suppressed): its request is void, so no code
+/// nobody received stays verifiable.
+async fn void_code_request(
+    ports: &DeliverPorts<'_>,
+    envelope: &OutboundEnvelope,
+    snap: &DeliverySnapshot,
+) -> Result<(), DomainError> {
+    if let Some(code) = &snap.code {
+        ports
+            .pending
+            .void(
+                &envelope.dealer_id,
+                &snap.to,
+                snap.category,
+                &code.request_id,
+            )
+            .await?;
+    }
+    Ok(())
 }
 
 /// A message left in `sending`: if the claim is stale, the worker died between claim
@@ -277,10 +341,22 @@ async fn fail_for_staff(
 ) -> Result<DeliverOutcome, DomainError> {
     let expected = message.status;
     message.transition(MessageStatus::Failed, now, Some(reason.to_owned()));
+    let code = message.code.take();
     match ports.messages.save(&message, expected).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => return Ok(DeliverOutcome::Skipped { status: None }),
         Err(e) => return Err(e.into()),
+    }
+    if let Some(code) = code {
+        ports
+            .pending
+            .void(
+                &message.dealer_id,
+                &message.to,
+                message.category,
+                &code.request_id,
+            )
+            .await?;
     }
     to_failed_sends(
         ports,

@@ -140,6 +140,7 @@ pub fn system_message(
         }],
         carrier_message_id: None,
         attempts: 0,
+        code: None,
     }
 }
 

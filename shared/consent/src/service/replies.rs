@@ -460,6 +460,11 @@ async fn pay(
     Ok(Some(ReplyOutcome::PayConfirmationRequested))
 }
 
+/// The id of the `TextToPayConfirmed` event for the CONFIRM reply with this carrier id.
+pub fn confirmation_event_id(carrier_message_id: &str) -> String {
+    format!("{TEXT_TO_PAY_CONFIRMED}:{carrier_message_id}")
+}
+
 async fn confirm(
     ports: &InboundPorts<'_>,
     dealer: &Dealer,
@@ -485,7 +490,9 @@ async fn confirm(
             source: EVENT_SOURCE.to_owned(),
             detail_type: TEXT_TO_PAY_CONFIRMED.to_owned(),
             detail: json!({
-                "id": new_ulid(),
+                // One CONFIRM is one event: a carrier retry of the same reply publishes
+                // the same id, so consumers de-duplicate on it.
+                "id": confirmation_event_id(&sms.carrier_message_id),
                 "type": TEXT_TO_PAY_CONFIRMED,
                 "version": 1,
                 "time": now,

@@ -177,6 +177,7 @@ async fn accept(
         }],
         carrier_message_id: None,
         attempts: 0,
+        code: None,
     };
     let record = idempotency.map(|(key, hash)| IdempotencyRecord {
         dealer_id: dealer_id.clone(),
@@ -560,6 +561,7 @@ pub async fn automated_send(
                 }],
                 carrier_message_id: None,
                 attempts: 0,
+                code: None,
             };
             let record = IdempotencyRecord {
                 dealer_id: dealer_id.clone(),
