@@ -279,8 +279,6 @@ impl Stack {
                 "--param",
                 "TwilioAccountSid=AC00000000000000000000000000000000",
                 "--param",
-                "CodeHashKey=test-code-hash-key-0123456789",
-                "--param",
                 "JwtIssuer=http://127.0.0.1/test-issuer",
                 "--param",
                 "JwtAudience=texting-portal",

@@ -348,7 +348,7 @@ async fn messages_claim_once_and_follow_the_due_index() {
     ));
     assert!(s.message(&again.id).await.unwrap().is_none());
     assert_eq!(
-        s.idempotency(&dealer_id(), "k1")
+        s.idempotency(&dealer_id(), "k1", t(12, 0))
             .await
             .unwrap()
             .unwrap()

@@ -37,10 +37,6 @@ use consent::{
 
 use crate::attr::{from_item, get_n, n, s, to_attr, to_item, Item};
 
-/// How long idempotency keys are kept (checked on read too: DynamoDB deletes expired
-/// items only eventually). Inbound de-duplication keys never expire.
-pub const IDEMPOTENCY_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
-
 const BATCH_GET_MAX: usize = 100;
 /// The GSI2 partition of authorization requests awaiting their follow-up time.
 const FOLLOW_UP_PK: &str = "FOLLOWUP#authorizations";
@@ -51,6 +47,9 @@ pub struct DynamoStore {
     client: Client,
     table: String,
     due_shards: u32,
+    /// Items per Query page (None: DynamoDB's 1 MB pages). Small pages let the contract
+    /// suite prove that every page is followed.
+    page_limit: Option<i32>,
 }
 
 fn unavailable<E>(context: &'static str) -> impl FnOnce(E) -> StoreError
@@ -89,7 +88,14 @@ impl DynamoStore {
             client,
             table: table.into(),
             due_shards: due_shards.max(1),
+            page_limit: None,
         }
+    }
+
+    /// The same store reading at most `items` per Query page.
+    pub fn with_page_limit(mut self, items: i32) -> Self {
+        self.page_limit = Some(items.max(1));
+        self
     }
 
     /// The shard of the due-time index a message lives in (stable per id).
@@ -129,13 +135,15 @@ impl DynamoStore {
     ) -> Result<Vec<Item>, StoreError> {
         let mut items = Vec::new();
         let mut start = None;
-        // Bounded: 50 pages of up to 1 MB each.
-        for _ in 0..50 {
+        // Every page: a partial answer (a ledger or a recipient's texts cut short) would
+        // be a wrong answer. The function's timeout bounds it.
+        loop {
             let out = self
                 .client
                 .query()
                 .table_name(&self.table)
                 .set_index_name(index.map(str::to_owned))
+                .set_limit(self.page_limit)
                 .key_condition_expression("#pk = :pk AND begins_with(#sk, :prefix)")
                 .expression_attribute_names("#pk", pk_name)
                 .expression_attribute_names("#sk", sk_name)
@@ -202,15 +210,13 @@ impl DynamoStore {
         item.insert("GSI1PK".into(), s(phone_pk(&m.dealer_id, &m.to)));
         item.insert("GSI1SK".into(), s(format!("MSG#{}", m.id)));
         item.insert("dueEpoch".into(), n(epoch(m.send_at)));
-        if m.status.is_waiting() {
+        // The due index holds what `Message::index_time` says: waiting messages at their
+        // send time, queued ones at the time they count as lost (requeue).
+        if let Some(at) = m.index_time() {
             item.insert("DuePK".into(), s(format!("DUE#{}", self.shard_of(&m.id))));
             item.insert(
                 "DueSK".into(),
-                s(format!(
-                    "{:013}#{}",
-                    m.send_at.timestamp_millis().max(0),
-                    m.id
-                )),
+                s(format!("{:013}#{}", at.timestamp_millis().max(0), m.id)),
             );
         }
         Ok(item)
@@ -386,7 +392,23 @@ impl ContactStore for DynamoStore {
         main.extend(key(format!("DEALER#{d}"), sk.clone()));
         main.insert("GSI1PK".into(), s(phone_pk(d, &contact.phone)));
         main.insert("GSI1SK".into(), s(sk.clone()));
-        let mut items = vec![put(&self.table, main, None)?];
+        // Only over what was read: a new contact must not exist, an edit must find the
+        // version it was made from (else its link changes would be computed on stale data).
+        let main = match previous {
+            None => Put::builder().condition_expression("attribute_not_exists(PK)"),
+            Some(prev) => Put::builder()
+                .condition_expression("#updated = :previous")
+                .expression_attribute_names("#updated", "updatedAt")
+                .expression_attribute_values(
+                    ":previous",
+                    to_attr(&serde_json::to_value(prev.updated_at).map_err(corrupt("contact"))?),
+                ),
+        }
+        .table_name(&self.table)
+        .set_item(Some(main))
+        .build()
+        .map_err(unavailable("building Put"))?;
+        let mut items = vec![TransactWriteItem::builder().put(main).build()];
         let links: Vec<String> = contact
             .account_ids
             .iter()
@@ -847,12 +869,21 @@ impl MessageStore for DynamoStore {
         ));
         idem.insert(
             "ttl".into(),
-            n(epoch(record.created_at) + IDEMPOTENCY_TTL.as_secs() as i64),
+            n(epoch(record.created_at) + IDEMPOTENCY_TTL.num_seconds()),
         );
+        // An expired key DynamoDB has not deleted yet counts as absent, as on read.
+        let idem = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(idem))
+            .condition_expression("attribute_not_exists(PK) OR #ttl < :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", n(epoch(record.created_at)))
+            .build()
+            .map_err(unavailable("building Put"))?;
         transact(
             &self.client,
             vec![
-                put(&self.table, idem, Some("attribute_not_exists(PK)"))?,
+                TransactWriteItem::builder().put(idem).build(),
                 put(&self.table, item, Some("attribute_not_exists(PK)"))?,
             ],
             "idempotency key exists",
@@ -864,6 +895,7 @@ impl MessageStore for DynamoStore {
         &self,
         dealer: &DealerId,
         key_name: &str,
+        at: DateTime<Utc>,
     ) -> StoreResult<Option<IdempotencyRecord>> {
         let Some(item) = self
             .get(format!("DEALER#{dealer}#IDEM#{key_name}"), "IDEM")
@@ -873,8 +905,7 @@ impl MessageStore for DynamoStore {
         };
         let record: IdempotencyRecord = from_item(&item).map_err(corrupt("idempotency"))?;
         // TTL deletion is eventual: an expired key is treated as absent.
-        let expired =
-            Utc::now().timestamp() > get_n(&item, "ttl").map(|t| t as i64).unwrap_or(i64::MAX);
+        let expired = at.timestamp() > get_n(&item, "ttl").map(|t| t as i64).unwrap_or(i64::MAX);
         Ok((!expired).then_some(record))
     }
 
@@ -1324,12 +1355,13 @@ impl WorkQueueDesk for DynamoStore {
     async fn open_count(&self, dealer: &DealerId, queue: WorkQueueName) -> StoreResult<u64> {
         let mut count = 0u64;
         let mut start = None;
-        for _ in 0..50 {
+        loop {
             let out = self
                 .client
                 .query()
                 .table_name(&self.table)
                 .index_name("GSI2")
+                .set_limit(self.page_limit)
                 .key_condition_expression("GSI2PK = :pk")
                 .expression_attribute_values(
                     ":pk",

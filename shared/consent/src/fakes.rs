@@ -116,8 +116,16 @@ impl ContactStore for InMemoryStore {
             .cloned())
     }
 
-    async fn put_contact(&self, contact: &Contact, _previous: Option<&Contact>) -> StoreResult<()> {
-        self.lock().contacts.insert(
+    async fn put_contact(&self, contact: &Contact, previous: Option<&Contact>) -> StoreResult<()> {
+        let mut s = self.lock();
+        let stored = s
+            .contacts
+            .get(&(contact.dealer_id.clone(), contact.id.clone()))
+            .map(|c| c.updated_at);
+        if stored != previous.map(|p| p.updated_at) {
+            return Err(StoreError::Conflict("contact changed"));
+        }
+        s.contacts.insert(
             (contact.dealer_id.clone(), contact.id.clone()),
             contact.clone(),
         );
@@ -427,15 +435,18 @@ impl MessageStore for InMemoryStore {
         idempotency: Option<&IdempotencyRecord>,
     ) -> StoreResult<()> {
         let mut s = self.lock();
+        if s.messages.contains_key(&message.id) {
+            return Err(StoreError::Conflict("message exists"));
+        }
         if let Some(r) = idempotency {
             let k = (r.dealer_id.clone(), r.key.clone());
-            if s.idempotency.contains_key(&k) {
+            if s.idempotency
+                .get(&k)
+                .is_some_and(|old| r.created_at <= old.created_at + IDEMPOTENCY_TTL)
+            {
                 return Err(StoreError::Conflict("idempotency key exists"));
             }
             s.idempotency.insert(k, r.clone());
-        }
-        if s.messages.contains_key(&message.id) {
-            return Err(StoreError::Conflict("message exists"));
         }
         s.messages.insert(message.id.clone(), message.clone());
         Ok(())
@@ -445,11 +456,13 @@ impl MessageStore for InMemoryStore {
         &self,
         dealer: &DealerId,
         key: &str,
+        at: DateTime<Utc>,
     ) -> StoreResult<Option<IdempotencyRecord>> {
         Ok(self
             .lock()
             .idempotency
             .get(&(dealer.clone(), key.to_owned()))
+            .filter(|r| at <= r.created_at + IDEMPOTENCY_TTL)
             .cloned())
     }
 

@@ -20,6 +20,8 @@ pub mod template;
 pub mod webhook;
 
 #[cfg(any(test, feature = "test-util"))]
+pub mod contract;
+#[cfg(any(test, feature = "test-util"))]
 pub mod fakes;
 
 pub use category::Category;

@@ -68,7 +68,9 @@ pub trait DealerStore: Send + Sync {
 #[async_trait]
 pub trait ContactStore: Send + Sync {
     async fn contact(&self, dealer: &DealerId, id: &ContactId) -> StoreResult<Option<Contact>>;
-    /// Upserts the contact and its account/deal links (`previous` is what was stored).
+    /// Upserts the contact and its account/deal links, only if what is stored is still
+    /// `previous` (same `updated_at`; none stored when `None`): `Conflict` otherwise, so
+    /// two edits from the same read cannot leave stale links.
     async fn put_contact(&self, contact: &Contact, previous: Option<&Contact>) -> StoreResult<()>;
     async fn contacts_by_account(
         &self,
@@ -205,6 +207,9 @@ pub trait RateLimiter: Send + Sync {
     ) -> StoreResult<RateDecision>;
 }
 
+/// How long an idempotency key answers with its first result.
+pub const IDEMPOTENCY_TTL: chrono::Duration = chrono::Duration::days(7);
+
 /// An idempotency key and what it produced.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -264,16 +269,19 @@ pub struct DeliveryRecord {
 pub trait MessageStore: Send + Sync {
     async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>>;
     /// Stores a new message (and its idempotency record, atomically). `Conflict` when
-    /// the idempotency key exists already.
+    /// the idempotency key exists already and has not expired by the record's time.
     async fn create(
         &self,
         message: &Message,
         idempotency: Option<&IdempotencyRecord>,
     ) -> StoreResult<()>;
+    /// The key's record, unless it expired by `at` (`IDEMPOTENCY_TTL` after it was
+    /// made): an expired key is absent, and `create` may take it again.
     async fn idempotency(
         &self,
         dealer: &DealerId,
         key: &str,
+        at: DateTime<Utc>,
     ) -> StoreResult<Option<IdempotencyRecord>>;
     /// Replaces the message if its stored status is still `expected` and it has not
     /// changed since it was read: the new version carries exactly one more history entry

@@ -81,7 +81,7 @@ pub async fn request_send(
         Err(DomainError::Store(e)) => Err(DomainError::Store(e)),
         Err(refusal) => {
             if let Some((key, hash)) = &idempotency {
-                if let Some(found) = replay(ports, dealer_id, key, hash).await? {
+                if let Some(found) = replay(ports, dealer_id, key, hash, now).await? {
                     return Ok(found);
                 }
             }
@@ -191,7 +191,7 @@ async fn accept(
         Err(StoreError::Conflict(_)) => {
             // Another request with the same key won the race: answer as it did.
             if let Some((key, hash)) = idempotency {
-                if let Some(found) = replay(ports, dealer_id, key, hash).await? {
+                if let Some(found) = replay(ports, dealer_id, key, hash, now).await? {
                     return Ok(found);
                 }
             }
@@ -234,8 +234,9 @@ async fn replay(
     dealer_id: &DealerId,
     key: &str,
     hash: &str,
+    now: DateTime<Utc>,
 ) -> Result<Option<SendAccepted>, DomainError> {
-    let Some(record) = ports.messages.idempotency(dealer_id, key).await? else {
+    let Some(record) = ports.messages.idempotency(dealer_id, key, now).await? else {
         return Ok(None);
     };
     if record.request_hash != hash {
@@ -575,11 +576,11 @@ pub async fn automated_send(
                     message,
                     replayed: false,
                 }),
-                Err(StoreError::Conflict(_)) => {
-                    replay(ports, dealer_id, &key, &fingerprint).await?.ok_or(
-                        DomainError::Conflict("the idempotent message is missing".into()),
-                    )
-                }
+                Err(StoreError::Conflict(_)) => replay(ports, dealer_id, &key, &fingerprint, now)
+                    .await?
+                    .ok_or(DomainError::Conflict(
+                        "the idempotent message is missing".into(),
+                    )),
                 Err(e) => Err(e.into()),
             }
         }

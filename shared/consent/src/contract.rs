@@ -1,0 +1,565 @@
+//! One behaviour contract for the storage ports, run against the in-memory store
+//! (`shared/consent/tests/contract.rs`) and the DynamoDB adapter on the emulator
+//! (`tests/tests/contract.rs`). A fake that allows what DynamoDB refuses, or the
+//! reverse, fails here: conditions, conflicts, indexes, pagination and expiry.
+//!
+//! Each check takes the store and a [`Ctx`] naming a dealer of its own, so checks run
+//! in parallel on one table. `store_contract!` turns the list into tests.
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
+
+use crate::approval::{PendingAuthorization, MAX_ATTEMPTS};
+use crate::category::Category;
+use crate::error::StoreError;
+use crate::ids::{AccountId, ContactId, DealerId, MessageId, StaffUserId};
+use crate::ledger::{Actor, ConsentEvent, ConsentState, LedgerEntry};
+use crate::message::{
+    Message, MessageKind, MessageStatus, Origin, SealedCode, StatusChange, REQUEUE_AFTER,
+};
+use crate::phone::PhoneNumber;
+use crate::ports::*;
+
+/// Every storage port, as one store implements them.
+pub trait Store:
+    DealerStore
+    + ContactStore
+    + ConsentReader
+    + ConsentWriter
+    + PendingStore
+    + MessageStore
+    + InboundLog
+    + WorkQueue
+    + WorkQueueDesk
+{
+}
+
+impl<T> Store for T where
+    T: DealerStore
+        + ContactStore
+        + ConsentReader
+        + ConsentWriter
+        + PendingStore
+        + MessageStore
+        + InboundLog
+        + WorkQueue
+        + WorkQueueDesk
+{
+}
+
+/// What a check needs besides the store.
+#[derive(Debug, Clone)]
+pub struct Ctx {
+    /// A dealer no other check uses.
+    pub dealer: DealerId,
+    /// Shards of the due index the store spreads messages over.
+    pub shards: u32,
+}
+
+impl Ctx {
+    pub fn new(name: &str, shards: u32) -> Self {
+        let dealer = DealerId::parse(format!("contract-{name}").replace('_', "-"))
+            .unwrap_or_else(|e| panic!("{e}"));
+        Self { dealer, shards }
+    }
+
+    fn id(&self, n: u32) -> MessageId {
+        // ULID-shaped, unique per dealer and n.
+        let tag: u32 = self
+            .dealer
+            .as_str()
+            .bytes()
+            .fold(2166136261u32, |h, b| (h ^ b as u32).wrapping_mul(16777619));
+        MessageId::parse(format!("01K{tag:010}{n:013}")).unwrap_or_else(|e| panic!("{e}"))
+    }
+}
+
+fn t0() -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2026, 6, 10, 16, 0, 0).unwrap()
+}
+
+fn phone(s: &str) -> PhoneNumber {
+    PhoneNumber::parse(s).unwrap_or_else(|e| panic!("{e}"))
+}
+
+fn message(ctx: &Ctx, n: u32, status: MessageStatus, at: DateTime<Utc>) -> Message {
+    Message {
+        id: ctx.id(n),
+        dealer_id: ctx.dealer.clone(),
+        kind: MessageKind::Template,
+        contact_id: Some(ContactId::parse("c-1").unwrap()),
+        to: phone("+12025550143"),
+        from: phone("+12025550100"),
+        category: Category::Accounting,
+        template: Some("past-due-alert".into()),
+        template_version: Some(1),
+        body: "Your payment is past due.".into(),
+        variables: None,
+        encoding: crate::sms::Encoding::Gsm7,
+        segments: 1,
+        notes: None,
+        origin: Origin::System,
+        account_id: None,
+        deal_id: None,
+        recipient_time_zone: None,
+        created_at: at,
+        requested_at: None,
+        send_at: at,
+        status,
+        status_reason: None,
+        history: vec![StatusChange {
+            status,
+            at,
+            reason: None,
+        }],
+        carrier_message_id: None,
+        attempts: 0,
+        code: None,
+    }
+}
+
+fn pending(ctx: &Ctx, request_id: &str) -> PendingAuthorization {
+    PendingAuthorization {
+        dealer_id: ctx.dealer.clone(),
+        phone: phone("+12025550143"),
+        category: Category::Accounting,
+        request_id: request_id.into(),
+        code_hash: "hash-1".into(),
+        contact_id: ContactId::parse("c-1").unwrap(),
+        requested_by: StaffUserId::parse("staff-1").unwrap(),
+        created_at: t0(),
+        expires_at: t0() + Duration::minutes(10),
+        attempts: 0,
+        sends: 1,
+        disclosure_version: "accounting-v1".into(),
+    }
+}
+
+async fn due_everywhere<S: Store>(s: &S, ctx: &Ctx, until: DateTime<Utc>) -> Vec<MessageId> {
+    let mut ids = Vec::new();
+    for shard in 0..ctx.shards {
+        let due = s.due(shard, until, 1000).await.unwrap();
+        ids.extend(
+            due.into_iter()
+                .filter(|m| m.dealer_id == ctx.dealer)
+                .map(|m| m.id),
+        );
+    }
+    ids
+}
+
+/// A message stored as queued is in the due index at the time it counts as lost, so a
+/// failed queue send is requeued, never stranded.
+pub async fn queued_messages_are_indexed_for_requeue<S: Store>(s: &S, ctx: &Ctx) {
+    let m = message(ctx, 1, MessageStatus::Queued, t0());
+    s.create(&m, None).await.unwrap();
+    assert!(
+        due_everywhere(s, ctx, t0() + REQUEUE_AFTER - Duration::seconds(1))
+            .await
+            .is_empty()
+    );
+    assert_eq!(
+        due_everywhere(s, ctx, t0() + REQUEUE_AFTER).await,
+        vec![m.id.clone()]
+    );
+    // Saved as queued again (a requeue), it moves to its new time.
+    let mut again = m.clone();
+    again.transition(MessageStatus::Queued, t0() + REQUEUE_AFTER, None);
+    s.save(&again, MessageStatus::Queued).await.unwrap();
+    assert!(due_everywhere(s, ctx, t0() + REQUEUE_AFTER)
+        .await
+        .is_empty());
+    assert_eq!(
+        due_everywhere(s, ctx, t0() + REQUEUE_AFTER * 2).await,
+        vec![m.id]
+    );
+}
+
+/// A long ledger comes back whole, however many pages it takes.
+pub async fn a_long_ledger_comes_back_whole<S: Store>(s: &S, ctx: &Ctx) {
+    let p = phone("+12025550143");
+    let mut state = ConsentState::default();
+    for round in 0..3i64 {
+        let version = round as u64;
+        let entries: Vec<LedgerEntry> = (0..25)
+            .map(|i| {
+                let event = if i % 2 == 0 {
+                    ConsentEvent::GrantedByCode
+                } else {
+                    ConsentEvent::RevokedByPortal
+                };
+                LedgerEntry::new(
+                    &ctx.dealer,
+                    &p,
+                    Category::Accounting,
+                    event,
+                    Actor::Staff(StaffUserId::parse("staff-1").unwrap()),
+                    t0() + Duration::minutes(round * 25 + i),
+                )
+            })
+            .collect();
+        for e in &entries {
+            state.apply(e);
+        }
+        s.append(&ctx.dealer, &p, version, &entries, &state, &[])
+            .await
+            .unwrap();
+    }
+    assert_eq!(s.history(&ctx.dealer, &p).await.unwrap().len(), 75);
+    // A stale version conflicts and writes nothing.
+    assert!(matches!(
+        s.append(&ctx.dealer, &p, 0, &[], &state, &[]).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+/// The open count counts every open item, however many pages it takes.
+pub async fn open_counts_count_every_item<S: Store>(s: &S, ctx: &Ctx) {
+    for i in 0..60 {
+        s.add_item(&WorkItem {
+            id: format!("01K{:023}", i),
+            dealer_id: ctx.dealer.clone(),
+            queue: WorkQueueName::Replies,
+            kind: "reply-needs-attention".into(),
+            contact_id: None,
+            phone: None,
+            account_id: None,
+            deal_id: None,
+            message_id: None,
+            text: None,
+            created_at: t0(),
+            status: WorkItemStatus::Open,
+            handling: Default::default(),
+        })
+        .await
+        .unwrap();
+    }
+    assert_eq!(
+        s.open_count(&ctx.dealer, WorkQueueName::Replies)
+            .await
+            .unwrap(),
+        60
+    );
+}
+
+/// Two edits made from the same read: the second conflicts, so no stale link stays.
+pub async fn contact_edits_from_one_read_conflict<S: Store>(s: &S, ctx: &Ctx) {
+    let a1 = AccountId::parse("A-1").unwrap();
+    let a2 = AccountId::parse("A-2").unwrap();
+    let a3 = AccountId::parse("A-3").unwrap();
+    let first = Contact {
+        id: ContactId::parse("c-1").unwrap(),
+        dealer_id: ctx.dealer.clone(),
+        name: "Alex".into(),
+        phone: phone("+12025550143"),
+        account_ids: vec![a1.clone()],
+        deal_ids: vec![],
+        time_zone: None,
+        updated_at: t0(),
+    };
+    s.put_contact(&first, None).await.unwrap();
+    // Creating it again as if new conflicts.
+    assert!(matches!(
+        s.put_contact(&first, None).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let edit = |account: &AccountId, minute| Contact {
+        account_ids: vec![account.clone()],
+        updated_at: t0() + Duration::minutes(minute),
+        ..first.clone()
+    };
+    s.put_contact(&edit(&a2, 1), Some(&first)).await.unwrap();
+    assert!(matches!(
+        s.put_contact(&edit(&a3, 2), Some(&first)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert!(s
+        .contacts_by_account(&ctx.dealer, &a1)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        s.contacts_by_account(&ctx.dealer, &a2).await.unwrap().len(),
+        1
+    );
+    assert!(s
+        .contacts_by_account(&ctx.dealer, &a3)
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+/// An idempotency key answers for its time to live, then is absent and can be taken again.
+pub async fn expired_idempotency_keys_are_absent_and_free<S: Store>(s: &S, ctx: &Ctx) {
+    let record = |n: u32, at: DateTime<Utc>| IdempotencyRecord {
+        dealer_id: ctx.dealer.clone(),
+        key: "k-1".into(),
+        request_hash: "h".into(),
+        message_id: ctx.id(n),
+        created_at: at,
+    };
+    let first = message(ctx, 1, MessageStatus::Queued, t0());
+    s.create(&first, Some(&record(1, t0()))).await.unwrap();
+    let later = t0() + IDEMPOTENCY_TTL + Duration::hours(1);
+    assert_eq!(
+        s.idempotency(&ctx.dealer, "k-1", t0() + Duration::days(1))
+            .await
+            .unwrap()
+            .map(|r| r.message_id),
+        Some(first.id)
+    );
+    assert_eq!(
+        s.idempotency(&ctx.dealer, "k-1", later).await.unwrap(),
+        None
+    );
+    let second = message(ctx, 2, MessageStatus::Queued, later);
+    s.create(&second, Some(&record(2, later))).await.unwrap();
+    let third = message(ctx, 3, MessageStatus::Queued, later);
+    assert!(matches!(
+        s.create(&third, Some(&record(3, later + Duration::hours(1))))
+            .await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
+/// However many guesses race, at most MAX_ATTEMPTS tries are taken.
+pub async fn tries_are_taken_at_most_five_times_in_parallel<S: Store>(s: &S, ctx: &Ctx) {
+    let p = pending(ctx, "r-1");
+    s.put_pending(&p).await.unwrap();
+    let guesses = (0..30).map(|_| s.take_attempt(&p));
+    let taken = futures_join_all(guesses).await;
+    let granted = taken
+        .into_iter()
+        .map(|r| r.unwrap())
+        .filter(Option::is_some)
+        .count();
+    assert_eq!(granted, MAX_ATTEMPTS as usize);
+    let stored = s
+        .pending(&ctx.dealer, &p.phone, p.category)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(stored.attempts, MAX_ATTEMPTS);
+}
+
+/// A resend changes the code and the send count, never the tries counted; only the
+/// same request can be resent or voided.
+pub async fn resends_keep_tries_and_void_takes_the_same_request<S: Store>(s: &S, ctx: &Ctx) {
+    let p = pending(ctx, "r-1");
+    s.put_pending(&p).await.unwrap();
+    s.take_attempt(&p).await.unwrap().unwrap();
+    s.take_attempt(&p).await.unwrap().unwrap();
+    let resent = PendingAuthorization {
+        code_hash: "hash-2".into(),
+        sends: 2,
+        ..p.clone()
+    };
+    s.replace_code(&resent).await.unwrap();
+    let stored = s
+        .pending(&ctx.dealer, &p.phone, p.category)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (stored.attempts, stored.code_hash.as_str(), stored.sends),
+        (2, "hash-2", 2)
+    );
+    let other = pending(ctx, "r-0");
+    assert!(matches!(
+        s.replace_code(&other).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.take_attempt(&other).await.unwrap(), None);
+    s.void(&ctx.dealer, &p.phone, p.category, "r-0")
+        .await
+        .unwrap();
+    assert!(s
+        .pending(&ctx.dealer, &p.phone, p.category)
+        .await
+        .unwrap()
+        .is_some());
+    s.void(&ctx.dealer, &p.phone, p.category, "r-1")
+        .await
+        .unwrap();
+    assert!(s
+        .pending(&ctx.dealer, &p.phone, p.category)
+        .await
+        .unwrap()
+        .is_none());
+}
+
+/// A carrier message id is acted on once, for as long as the ledger is kept.
+pub async fn inbound_ids_never_expire<S: Store>(s: &S, ctx: &Ctx) {
+    let sid = format!("SM-{}", ctx.dealer);
+    assert!(s.first_delivery(&sid, t0()).await.unwrap());
+    assert!(!s
+        .first_delivery(&sid, t0() + Duration::days(5 * 365))
+        .await
+        .unwrap());
+    s.forget(&sid).await.unwrap();
+    assert!(s.first_delivery(&sid, t0()).await.unwrap());
+}
+
+/// A claim holds only for what is stored; a code text's sealed code goes once it went.
+pub async fn claims_check_the_stored_message<S: Store>(s: &S, ctx: &Ctx) {
+    let mut m = message(ctx, 1, MessageStatus::Queued, t0());
+    m.kind = MessageKind::ApprovalCode;
+    m.code = Some(SealedCode {
+        sealed: "c2VhbGVk".into(),
+        request_id: "r-1".into(),
+    });
+    s.create(&m, None).await.unwrap();
+    let true_copy = m.snapshot();
+    let forgeries = [
+        crate::message::DeliverySnapshot {
+            kind: MessageKind::Reply,
+            ..true_copy.clone()
+        },
+        crate::message::DeliverySnapshot {
+            to: phone("+13125550199"),
+            ..true_copy.clone()
+        },
+        crate::message::DeliverySnapshot {
+            body: "other".into(),
+            ..true_copy.clone()
+        },
+        crate::message::DeliverySnapshot {
+            code: None,
+            ..true_copy.clone()
+        },
+    ];
+    for forged in &forgeries {
+        let expected = ClaimExpectation {
+            dealer: &ctx.dealer,
+            snapshot: forged,
+        };
+        assert_eq!(
+            s.claim_for_delivery(&m.id, &expected, t0(), None)
+                .await
+                .unwrap(),
+            DeliveryClaim::Mismatch
+        );
+    }
+    let other_dealer = DealerId::parse("someone-else").unwrap();
+    let foreign = ClaimExpectation {
+        dealer: &other_dealer,
+        snapshot: &true_copy,
+    };
+    assert_eq!(
+        s.claim_for_delivery(&m.id, &foreign, t0(), None)
+            .await
+            .unwrap(),
+        DeliveryClaim::Mismatch
+    );
+    let expected = ClaimExpectation {
+        dealer: &ctx.dealer,
+        snapshot: &true_copy,
+    };
+    let (a, b) = futures_join2(
+        s.claim_for_delivery(&m.id, &expected, t0(), None),
+        s.claim_for_delivery(&m.id, &expected, t0(), None),
+    )
+    .await;
+    let wins = [a.unwrap(), b.unwrap()]
+        .into_iter()
+        .filter(|c| *c == DeliveryClaim::Claimed)
+        .count();
+    assert_eq!(wins, 1);
+    let sent = DeliveryRecord {
+        status: MessageStatus::Sent,
+        at: t0(),
+        reason: None,
+        carrier_message_id: Some("SM-1".into()),
+        send_at: None,
+        attempts: Some(1),
+    };
+    s.record_delivery(&m.id, MessageStatus::Sending, &sent)
+        .await
+        .unwrap();
+    let stored = s.message(&m.id).await.unwrap().unwrap();
+    assert_eq!(stored.status, MessageStatus::Sent);
+    assert_eq!(stored.code, None);
+}
+
+/// Polls futures together (no runtime dependency in this crate): each is driven to
+/// completion, interleaved at every await, as a runtime would.
+async fn futures_join_all<F: std::future::Future>(
+    futures: impl Iterator<Item = F>,
+) -> Vec<F::Output> {
+    let mut pinned: Vec<_> = futures.map(Box::pin).collect();
+    let mut out: Vec<Option<F::Output>> = pinned.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (f, slot) in pinned.iter_mut().zip(out.iter_mut()) {
+            if slot.is_none() {
+                match f.as_mut().poll(cx) {
+                    std::task::Poll::Ready(v) => *slot = Some(v),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    out.into_iter()
+        .map(|o| o.expect("every future finished"))
+        .collect()
+}
+
+async fn futures_join2<A: std::future::Future, B: std::future::Future>(
+    a: A,
+    b: B,
+) -> (A::Output, B::Output) {
+    let mut a = Box::pin(a);
+    let mut b = Box::pin(b);
+    let (mut ra, mut rb) = (None, None);
+    std::future::poll_fn(|cx| {
+        if ra.is_none() {
+            if let std::task::Poll::Ready(v) = a.as_mut().poll(cx) {
+                ra = Some(v);
+            }
+        }
+        if rb.is_none() {
+            if let std::task::Poll::Ready(v) = b.as_mut().poll(cx) {
+                rb = Some(v);
+            }
+        }
+        if ra.is_some() && rb.is_some() {
+            std::task::Poll::Ready(())
+        } else {
+            std::task::Poll::Pending
+        }
+    })
+    .await;
+    (ra.expect("finished"), rb.expect("finished"))
+}
+
+/// One test per check: `store_contract!(make)` where `make(name)` is an async fn
+/// returning `(store, Ctx)` for a check named `name`.
+#[macro_export]
+macro_rules! store_contract {
+    ($make:path) => {
+        $crate::store_contract!(@each $make;
+            queued_messages_are_indexed_for_requeue,
+            a_long_ledger_comes_back_whole,
+            open_counts_count_every_item,
+            contact_edits_from_one_read_conflict,
+            expired_idempotency_keys_are_absent_and_free,
+            tries_are_taken_at_most_five_times_in_parallel,
+            resends_keep_tries_and_void_takes_the_same_request,
+            inbound_ids_never_expire,
+            claims_check_the_stored_message);
+    };
+    (@each $make:path; $($check:ident),* $(,)?) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let (store, ctx) = $make(stringify!($check)).await;
+                $crate::contract::$check(&store, &ctx).await;
+            }
+        )*
+    };
+}
