@@ -615,3 +615,42 @@ async fn a_dead_lettered_record_fails_its_message_and_goes_to_staff() {
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(w.store.work_items().len(), 1);
 }
+
+#[tokio::test]
+async fn records_the_deadline_leaves_no_room_for_are_handed_back_untouched() {
+    // GIVEN a batch of two queued texts and an invocation with less time left than one
+    // record may take (a carrier call and its writes)
+    let w = World::new().await;
+    let first = w.queued_message().await;
+    let second = w.queued_message().await;
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(5);
+
+    // WHEN deliver handles the batch
+    let response = deliver::handle_before(
+        &w.app,
+        sqs(vec![
+            record_for(&first, "sqs-1"),
+            record_for(&second, "sqs-2"),
+        ]),
+        noon(),
+        Some(deadline),
+    )
+    .await;
+
+    // THEN neither is started: both are reported failed and handed back at once, the
+    // carrier is not called and both messages stay queued for the next invocation
+    let failed: Vec<&str> = response
+        .batch_item_failures
+        .iter()
+        .map(|f| f.item_identifier.as_str())
+        .collect();
+    assert_eq!(failed, ["sqs-1", "sqs-2"]);
+    assert!(w.carrier.sent().is_empty());
+    let delays = w.visibility.delays.lock().unwrap().clone();
+    assert_eq!(delays.len(), 2);
+    assert!(delays.iter().all(|(_, by)| by.is_zero()));
+    for e in [&first, &second] {
+        let m = w.store.message(&e.message_id).await.unwrap().unwrap();
+        assert_eq!(m.status, MessageStatus::Queued);
+    }
+}

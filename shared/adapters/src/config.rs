@@ -42,20 +42,71 @@ where
     }
 }
 
-/// The number pool new dealers get a texting number from (comma-separated E.164).
+/// The number pool new dealers get a texting number from: comma-separated E.164 numbers
+/// or inclusive ranges of numbers of the same length (`+12025550100..+12025550199`).
 pub fn number_pool(name: &'static str) -> Result<Vec<consent::PhoneNumber>, ConfigError> {
-    optional(name)
-        .unwrap_or_default()
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| {
-            consent::PhoneNumber::parse(s).map_err(|e| ConfigError::Invalid {
-                name,
-                reason: e.to_string(),
-            })
-        })
-        .collect()
+    parse_number_pool(&optional(name).unwrap_or_default())
+        .map_err(|reason| ConfigError::Invalid { name, reason })
+}
+
+/// Ranges larger than this are a typo, not a pool.
+const MAX_RANGE: u64 = 10_000;
+
+fn parse_number_pool(value: &str) -> Result<Vec<consent::PhoneNumber>, String> {
+    let mut pool = Vec::new();
+    for item in value.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        let (first, last) = item.split_once("..").unwrap_or((item, item));
+        let (first, last) = (first.trim(), last.trim());
+        let digits = |s: &str| -> Result<u64, String> {
+            s.strip_prefix('+')
+                .filter(|d| d.bytes().all(|b| b.is_ascii_digit()))
+                .and_then(|d| d.parse().ok())
+                .ok_or_else(|| format!("{s:?} is not an E.164 number"))
+        };
+        let (a, b) = (digits(first)?, digits(last)?);
+        if first.len() != last.len() || b < a || b - a >= MAX_RANGE {
+            return Err(format!(
+                "{item:?} is not a range of at most {MAX_RANGE} numbers"
+            ));
+        }
+        for n in a..=b {
+            pool.push(consent::PhoneNumber::parse(&format!("+{n}")).map_err(|e| e.to_string())?);
+        }
+    }
+    Ok(pool)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::parse_number_pool;
+
+    #[test]
+    fn pools_take_numbers_and_ranges() {
+        let pool = parse_number_pool("+12025550100..+12025550102, +13125550150").unwrap();
+        let pool: Vec<&str> = pool.iter().map(|p| p.as_str()).collect();
+        assert_eq!(
+            pool,
+            [
+                "+12025550100",
+                "+12025550101",
+                "+12025550102",
+                "+13125550150"
+            ]
+        );
+        assert!(parse_number_pool("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn bad_pools_are_refused() {
+        for bad in [
+            "+12025550199..+12025550100",
+            "+1202555010..+12025550100",
+            "12025550100",
+            "+12025550100..+12035550100",
+        ] {
+            assert!(parse_number_pool(bad).is_err(), "{bad}");
+        }
+    }
 }
 
 /// The shared AWS SDK configuration: region, credentials and `AWS_ENDPOINT_URL`

@@ -76,7 +76,17 @@ pub async fn require_dealer(
     if let Some(d) = dealers.dealer(dealer).await? {
         return Ok(d);
     }
-    for number in pool {
+    // Start where this dealer's id points, so dealers made one after another do not all
+    // walk over the numbers already taken.
+    let start = dealer.as_str().bytes().fold(2166136261u32, |h, b| {
+        (h ^ u32::from(b)).wrapping_mul(16777619)
+    }) as usize;
+    let offset = if pool.is_empty() {
+        0
+    } else {
+        start % pool.len()
+    };
+    for number in pool[offset..].iter().chain(&pool[..offset]) {
         let candidate = Dealer {
             id: dealer.clone(),
             name: dealer.to_string(),
