@@ -76,6 +76,12 @@ fn parse_number_pool(value: &str) -> Result<Vec<consent::PhoneNumber>, String> {
     Ok(pool)
 }
 
+/// The shared AWS SDK configuration: region, credentials and `AWS_ENDPOINT_URL`
+/// (the emulator locally) come from the standard environment, nothing else.
+pub async fn aws() -> aws_config::SdkConfig {
+    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_number_pool;
@@ -107,10 +113,4 @@ mod tests {
             assert!(parse_number_pool(bad).is_err(), "{bad}");
         }
     }
-}
-
-/// The shared AWS SDK configuration: region, credentials and `AWS_ENDPOINT_URL`
-/// (the emulator locally) come from the standard environment, nothing else.
-pub async fn aws() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
