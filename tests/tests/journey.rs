@@ -482,4 +482,70 @@ async fn the_whole_journey_over_http() {
         .as_str()
         .unwrap()
         .contains("$77.00"));
+
+    // Thirty wrong codes at once against one request (functions serve invocations
+    // concurrently, as Lambda does): at most five tries are ever compared, four answer
+    // 422 with tries left, and the right code afterwards is refused.
+    let seen = portal.inbox(BEN).await.len();
+    portal
+        .ok(
+            Method::POST,
+            "/v1/contacts/C-2/authorizations",
+            Some(json!({"category": "sales"})),
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    let code = code_in(portal.next_text(BEN, seen).await["body"].as_str().unwrap());
+    let wrong = if code == "000000" { "111111" } else { "000000" };
+    let mut guesses = tokio::task::JoinSet::new();
+    for _ in 0..30 {
+        let (http, url, token) = (
+            portal.http.clone(),
+            format!(
+                "{}/v1/contacts/C-2/authorizations/sales/verify",
+                stack.gateway
+            ),
+            portal.token.clone(),
+        );
+        guesses.spawn(async move {
+            http.post(url)
+                .bearer_auth(token)
+                .json(&json!({ "code": wrong }))
+                .send()
+                .await
+                .expect("gateway answers")
+                .status()
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(status) = guesses.join_next().await {
+        statuses.push(status.unwrap());
+    }
+    let wrong_with_tries_left = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::UNPROCESSABLE_ENTITY)
+        .count();
+    assert!(wrong_with_tries_left <= 4, "{statuses:?}");
+    assert!(
+        statuses
+            .iter()
+            .all(|s| *s == StatusCode::UNPROCESSABLE_ENTITY || *s == StatusCode::GONE),
+        "{statuses:?}"
+    );
+    let (status, body) = portal
+        .call(
+            Method::POST,
+            "/v1/contacts/C-2/authorizations/sales/verify",
+            Some(json!({ "code": code })),
+        )
+        .await;
+    assert_eq!(
+        status,
+        StatusCode::GONE,
+        "the right code after 30 guesses: {body}"
+    );
+    assert_eq!(
+        portal.authorizations("/v1/deals/D-1/contacts", "C-2").await["sales"],
+        "none"
+    );
 }

@@ -59,10 +59,46 @@ where
     move |e| StoreError::unavailable(context, e)
 }
 
+/// A stored item that does not read as its type. The key goes to logs, so any phone
+/// number in it is redacted (`+1********43`).
 fn corrupt(key: &str) -> impl FnOnce(serde_json::Error) -> StoreError + '_ {
     move |e| StoreError::Corrupt {
-        key: key.to_owned(),
+        key: redact_numbers(key),
         reason: e.to_string(),
+    }
+}
+
+/// Every `+digits` run with all but its first and last two digits starred.
+fn redact_numbers(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c != '+' || !chars.peek().is_some_and(char::is_ascii_digit) {
+            out.push(c);
+            continue;
+        }
+        let mut digits = String::new();
+        while let Some(d) = chars.next_if(char::is_ascii_digit) {
+            digits.push(d);
+        }
+        let n = digits.len();
+        out.push('+');
+        for (i, d) in digits.chars().enumerate() {
+            out.push(if i == 0 || i + 2 >= n { d } else { '*' });
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    #[test]
+    fn keys_in_errors_hold_no_full_number() {
+        assert_eq!(
+            super::redact_numbers("DEALER#d-1#PHONE#+12025550143"),
+            "DEALER#d-1#PHONE#+1********43"
+        );
+        assert_eq!(super::redact_numbers("MSG#01J+"), "MSG#01J+");
     }
 }
 
