@@ -90,18 +90,6 @@ fn redact_numbers(text: &str) -> String {
     out
 }
 
-#[cfg(test)]
-mod redaction_tests {
-    #[test]
-    fn keys_in_errors_hold_no_full_number() {
-        assert_eq!(
-            super::redact_numbers("DEALER#d-1#PHONE#+12025550143"),
-            "DEALER#d-1#PHONE#+1********43"
-        );
-        assert_eq!(super::redact_numbers("MSG#01J+"), "MSG#01J+");
-    }
-}
-
 fn phone_pk(dealer: &DealerId, phone: &PhoneNumber) -> String {
     format!("DEALER#{dealer}#PHONE#{phone}")
 }
@@ -1429,5 +1417,17 @@ impl WorkQueueDesk for DynamoStore {
             .send()
             .await;
         conditional_write(result, "work item changed", "DynamoDB PutItem (work item)")
+    }
+}
+
+#[cfg(test)]
+mod redaction_tests {
+    #[test]
+    fn keys_in_errors_hold_no_full_number() {
+        assert_eq!(
+            super::redact_numbers("DEALER#d-1#PHONE#+12025550143"),
+            "DEALER#d-1#PHONE#+1********43"
+        );
+        assert_eq!(super::redact_numbers("MSG#01J+"), "MSG#01J+");
     }
 }
