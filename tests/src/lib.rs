@@ -444,14 +444,24 @@ impl LocalStack {
         self.settings.get(key).map(String::as_str).unwrap_or("")
     }
 
-    /// A portal token for `dealer` / `user`, signed like `make token`.
+    /// A portal token, signed like `make token`, of a dealer admin (manages the dealer's settings).
     pub fn token(&self, dealer: &str, user: &str) -> String {
+        self.token_with_roles(dealer, user, &["dealer-admin"])
+    }
+
+    /// A portal token of staff without any role.
+    pub fn staff_token(&self, dealer: &str, user: &str) -> String {
+        self.token_with_roles(dealer, user, &[])
+    }
+
+    fn token_with_roles(&self, dealer: &str, user: &str, roles: &[&str]) -> String {
         portal_token(
             self.setting("PORTAL_JWT_SECRET"),
             self.setting("PORTAL_JWT_ISSUER"),
             self.setting("PORTAL_JWT_AUDIENCE"),
             dealer,
             user,
+            roles,
         )
     }
 }
@@ -492,6 +502,7 @@ pub fn portal_token(
     audience: &str,
     dealer: &str,
     user: &str,
+    roles: &[&str],
 ) -> String {
     use base64::Engine;
     use hmac::Mac;
@@ -503,7 +514,7 @@ pub fn portal_token(
     let header = b64(br#"{"alg":"HS256","typ":"JWT"}"#);
     let claims = serde_json::json!({
         "dealer_id": dealer, "sub": user, "iss": issuer, "aud": audience,
-        "iat": now, "exp": now + 3600,
+        "iat": now, "exp": now + 3600, "roles": roles,
     });
     let payload = b64(claims.to_string().as_bytes());
     let mut mac =

@@ -41,6 +41,22 @@ async fn the_whole_journey_over_http() {
         .unwrap();
     assert_eq!(anonymous.status(), StatusCode::UNAUTHORIZED);
 
+    // Only a dealer admin sets the dealer's texting number.
+    let (status, _) = Portal {
+        token: stack.staff_token(DEALER, "staff-9"),
+        http: portal.http.clone(),
+        base: portal.base.clone(),
+        carrier: portal.carrier.clone(),
+        dealer_number: portal.dealer_number.clone(),
+    }
+    .call(
+        Method::PUT,
+        "/v1/dealer",
+        Some(json!({"name": "Journey Motors", "textingNumber": dealer_number})),
+    )
+    .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+
     // The dealer's settings and two contacts on an account and a deal.
     portal
         .ok(Method::PUT, "/v1/dealer", Some(json!({"name": "Journey Motors", "textingNumber": dealer_number, "helpContact": "(202) 555-0199"})), StatusCode::OK)

@@ -157,6 +157,9 @@ fn text_field(name: &str, value: &str, max: usize) -> Result<String, Problem> {
 }
 
 async fn put_dealer(app: &App, who: &Identity, req: &Request) -> Result<Response<Body>, Problem> {
+    // The texting number decides whose replies and STOPs reach this dealer: only a
+    // dealer admin sets it.
+    who.require(consent_adapters::http::DEALER_ADMIN)?;
     let body: DealerBody = json_body(req)?;
     let name = text_field("name", &body.name, 100)?;
     check_time_zone(body.time_zone.as_deref())?;

@@ -314,6 +314,31 @@ async fn put_dealer_stores_the_settings_and_get_returns_them() {
 }
 
 #[tokio::test]
+async fn staff_without_the_dealer_admin_role_cannot_set_the_texting_number() {
+    // GIVEN a staff user whose token carries no dealer-admin role
+    let w = World::new();
+    let mut put = event(PUT_DEALER);
+    put["requestContext"]["authorizer"]["jwt"]["claims"]
+        .as_object_mut()
+        .unwrap()
+        .remove("roles");
+
+    // WHEN they PUT the dealer's settings
+    let response = w.call(put).await;
+
+    // THEN 403 and nothing is stored: no number is taken
+    problem(&response, StatusCode::FORBIDDEN, "forbidden");
+    assert_eq!(w.store.dealer(&w.dealer()).await.unwrap(), None);
+    assert_eq!(
+        w.store
+            .dealer_by_number(&phone("+12025550100"))
+            .await
+            .unwrap(),
+        None
+    );
+}
+
+#[tokio::test]
 async fn a_texting_number_of_another_dealer_is_a_conflict() {
     // GIVEN the demo dealer texts from +12025550100
     let w = World::seeded().await;

@@ -223,11 +223,45 @@ pub fn respond(result: Result<Response<Body>, Problem>) -> Response<Body> {
     result.unwrap_or_else(Problem::into_response)
 }
 
-/// Who is calling: the dealer and staff user from the JWT authorizer's claims.
+/// Who is calling: the dealer, the staff user and their roles, from the JWT
+/// authorizer's claims.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Identity {
     pub dealer: DealerId,
     pub user: StaffUserId,
+    pub roles: Vec<String>,
+}
+
+/// The role that manages a dealer's settings (texting number included).
+pub const DEALER_ADMIN: &str = "dealer-admin";
+
+impl Identity {
+    /// 403 problem unless the caller holds `role`.
+    pub fn require(&self, role: &str) -> Result<(), Problem> {
+        if self.roles.iter().any(|r| r == role) {
+            Ok(())
+        } else {
+            Err(Problem::forbidden(format!("this needs the {role} role")))
+        }
+    }
+}
+
+/// The `roles` claim as API Gateway hands it over: a list claim arrives as the string
+/// `[a b]`; a JSON array or a single name are read too.
+fn roles_claim(value: Option<&String>) -> Vec<String> {
+    let Some(raw) = value.map(|v| v.trim()) else {
+        return Vec::new();
+    };
+    if let Ok(list) = serde_json::from_str::<Vec<String>>(raw) {
+        return list;
+    }
+    raw.trim_start_matches('[')
+        .trim_end_matches(']')
+        .split([' ', ','])
+        .map(|r| r.trim().trim_matches('"'))
+        .filter(|r| !r.is_empty())
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Reads the identity API Gateway's JWT authorizer put in the request context.
@@ -250,7 +284,12 @@ pub fn identity(req: &Request) -> Result<Identity, Problem> {
         .get("sub")
         .and_then(|u| StaffUserId::parse(u.as_str()).ok())
         .ok_or_else(Problem::unauthorized)?;
-    Ok(Identity { dealer, user })
+    let roles = roles_claim(claims.get("roles"));
+    Ok(Identity {
+        dealer,
+        user,
+        roles,
+    })
 }
 
 /// The route API Gateway matched (`"PUT /v1/dealer"`): handlers dispatch on it, so a
@@ -313,4 +352,17 @@ pub fn path_param<T, E: std::fmt::Display>(
         .first(name)
         .ok_or_else(|| Problem::bad_request(format!("missing path parameter {name}")))?;
     parse(raw).map_err(|e| Problem::bad_request(format!("{name}: {e}")))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn roles_are_read_as_api_gateway_hands_them_over() {
+        let read = |s: &str| super::roles_claim(Some(&s.to_owned()));
+        assert_eq!(read("[dealer-admin staff]"), ["dealer-admin", "staff"]);
+        assert_eq!(read(r#"["dealer-admin"]"#), ["dealer-admin"]);
+        assert_eq!(read("dealer-admin"), ["dealer-admin"]);
+        assert!(read("[]").is_empty());
+        assert!(super::roles_claim(None).is_empty());
+    }
 }
