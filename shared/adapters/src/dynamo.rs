@@ -6,6 +6,7 @@
 //! |-------------------|-----------------------------|--------------------|---------------------------------------------|
 //! | dealer settings   | `DEALER#d`                  | `PROFILE`          |                                             |
 //! | number owner      | `NUMBER#+1..`               | `OWNER`            |                                             |
+//! | number opt-out    | `OPTOUT#from#to`            | `OPTOUT`           | STOP/carrier block of a texting number; START deletes |
 //! | contact           | `DEALER#d`                  | `CONTACT#c`        | GSI1 `DEALER#d#PHONE#p` / `CONTACT#c`       |
 //! | account/deal link | `DEALER#d#ACCOUNT#a` (`DEAL#`) | `CONTACT#c`     | (a copy of the contact)                     |
 //! | consent state     | `DEALER#d#PHONE#p`          | `CONSENT`          | `version` for optimistic writes             |
@@ -92,6 +93,11 @@ fn redact_numbers(text: &str) -> String {
 
 fn phone_pk(dealer: &DealerId, phone: &PhoneNumber) -> String {
     format!("DEALER#{dealer}#PHONE#{phone}")
+}
+
+/// The opt-out of a person (`to`) from a texting number (`from`), whoever owns it.
+fn opt_out_pk(from: &PhoneNumber, to: &PhoneNumber) -> String {
+    format!("OPTOUT#{from}#{to}")
 }
 
 fn msg_pk(id: &MessageId) -> String {
@@ -565,10 +571,44 @@ impl ConsentReader for DynamoStore {
             .map(|i| from_item(i).map_err(corrupt("ledger entry")))
             .collect()
     }
+
+    async fn opted_out(&self, from: &PhoneNumber, to: &PhoneNumber) -> StoreResult<bool> {
+        Ok(self.get(opt_out_pk(from, to), "OPTOUT").await?.is_some())
+    }
 }
 
 #[async_trait]
 impl ConsentWriter for DynamoStore {
+    async fn set_opted_out(
+        &self,
+        from: &PhoneNumber,
+        to: &PhoneNumber,
+        opted_out: bool,
+        at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let k = key(opt_out_pk(from, to), "OPTOUT");
+        if opted_out {
+            let mut item = k;
+            item.insert("since".into(), s(at.to_rfc3339()));
+            self.client
+                .put_item()
+                .table_name(&self.table)
+                .set_item(Some(item))
+                .send()
+                .await
+                .map_err(unavailable("DynamoDB PutItem (opt-out)"))?;
+        } else {
+            self.client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(k))
+                .send()
+                .await
+                .map_err(unavailable("DynamoDB DeleteItem (opt-out)"))?;
+        }
+        Ok(())
+    }
+
     async fn append(
         &self,
         dealer: &DealerId,
@@ -998,6 +1038,18 @@ impl MessageStore for DynamoStore {
         }
         let claim = claim.build().map_err(unavailable("building Update"))?;
         let mut items = vec![TransactWriteItem::builder().update(claim).build()];
+        // Everything but an answer to the person's own text stops at an opt-out of the
+        // sending number.
+        let opt_out_checked = snap.kind != consent::message::MessageKind::Reply;
+        if opt_out_checked {
+            let check = ConditionCheck::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(opt_out_pk(&snap.from, &snap.to), "OPTOUT")))
+                .condition_expression("attribute_not_exists(PK)")
+                .build()
+                .map_err(unavailable("building ConditionCheck"))?;
+            items.push(TransactWriteItem::builder().condition_check(check).build());
+        }
         if let Some(g) = consent {
             // The consent state's stored form: state.categories[slot].status.
             let check = ConditionCheck::builder()
@@ -1047,7 +1099,15 @@ impl MessageStore for DynamoStore {
                 None => DeliveryClaim::NotFound,
             });
         }
-        if reasons.get(1).copied().unwrap_or(false) {
+        let consent_at = if opt_out_checked {
+            if reasons.get(1).copied().unwrap_or(false) {
+                return Ok(DeliveryClaim::OptedOut);
+            }
+            2
+        } else {
+            1
+        };
+        if reasons.get(consent_at).copied().unwrap_or(false) {
             return Ok(DeliveryClaim::ConsentMissing);
         }
         Err(StoreError::Partial(

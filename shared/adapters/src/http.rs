@@ -185,6 +185,15 @@ impl From<DomainError> for Problem {
                 ),
             )
             .with("messageStatus", status),
+            E::OptedOut { from } => Problem::new(
+                StatusCode::CONFLICT,
+                "opted-out",
+                "The person opted out",
+                format!(
+                    "the person replied STOP to {from} (or their carrier blocks it): nothing can be texted until they text START to {from}"
+                ),
+            )
+            .with("textingNumber", from.as_str()),
             E::NoTextingNumber => Problem::new(
                 StatusCode::CONFLICT,
                 "no-texting-number",

@@ -480,6 +480,51 @@ pub async fn claims_check_the_stored_message<S: Store>(s: &S, ctx: &Ctx) {
     assert_eq!(stored.code, None);
 }
 
+/// An opt-out belongs to the pair of numbers; a claim stops at it, except for answers
+/// to the person's own texts; START (clearing it) lets texts through again.
+pub async fn opt_outs_stop_claims_but_not_replies<S: Store>(s: &S, ctx: &Ctx) {
+    let template = message(ctx, 1, MessageStatus::Queued, t0());
+    let mut reply = message(ctx, 2, MessageStatus::Queued, t0());
+    reply.kind = MessageKind::Reply;
+    s.create(&template, None).await.unwrap();
+    s.create(&reply, None).await.unwrap();
+    // Another texting number of the same person is not blocked by it.
+    let other_number = phone("+12025550199");
+    s.set_opted_out(&template.from, &template.to, true, t0())
+        .await
+        .unwrap();
+    assert!(s.opted_out(&template.from, &template.to).await.unwrap());
+    assert!(!s.opted_out(&other_number, &template.to).await.unwrap());
+    assert_eq!(
+        claim_as_stored(s, ctx, &template).await,
+        DeliveryClaim::OptedOut
+    );
+    assert_eq!(
+        claim_as_stored(s, ctx, &reply).await,
+        DeliveryClaim::Claimed
+    );
+    s.set_opted_out(&template.from, &template.to, false, t0())
+        .await
+        .unwrap();
+    assert!(!s.opted_out(&template.from, &template.to).await.unwrap());
+    assert_eq!(
+        claim_as_stored(s, ctx, &template).await,
+        DeliveryClaim::Claimed
+    );
+}
+
+/// Claims `m` expecting what it says.
+async fn claim_as_stored<S: Store>(s: &S, ctx: &Ctx, m: &Message) -> DeliveryClaim {
+    let snapshot = m.snapshot();
+    let expected = ClaimExpectation {
+        dealer: &ctx.dealer,
+        snapshot: &snapshot,
+    };
+    s.claim_for_delivery(&m.id, &expected, t0(), None)
+        .await
+        .unwrap()
+}
+
 /// Polls futures together (no runtime dependency in this crate): each is driven to
 /// completion, interleaved at every await, as a runtime would.
 async fn futures_join_all<F: std::future::Future>(
@@ -551,7 +596,8 @@ macro_rules! store_contract {
             tries_are_taken_at_most_five_times_in_parallel,
             resends_keep_tries_and_void_takes_the_same_request,
             inbound_ids_never_expire,
-            claims_check_the_stored_message);
+            claims_check_the_stored_message,
+            opt_outs_stop_claims_but_not_replies);
     };
     (@each $make:path; $($check:ident),* $(,)?) => {
         $(

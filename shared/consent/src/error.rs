@@ -6,6 +6,7 @@
 use std::time::Duration;
 
 use crate::category::Category;
+use crate::phone::PhoneNumber;
 use crate::template::RenderError;
 
 /// An infrastructure failure behind a port. The adapter keeps the SDK error as the source.
@@ -66,6 +67,8 @@ pub enum DomainError {
     NotCancelable { status: String },
     #[error("the dealer has no texting number configured")]
     NoTextingNumber,
+    #[error("the person opted out of texts from {from}; they must text START to it first")]
+    OptedOut { from: PhoneNumber },
     #[error("the item is claimed by {by}")]
     AlreadyClaimed { by: crate::ids::StaffUserId },
     #[error("conflict: {0}")]

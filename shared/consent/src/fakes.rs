@@ -32,6 +32,8 @@ struct State {
     inbound: HashMap<String, DateTime<Utc>>,
     work: Vec<WorkItem>,
     followed_up: std::collections::HashSet<String>,
+    /// (texting number, person) pairs the person opted out of.
+    opted_out: std::collections::HashSet<(PhoneNumber, PhoneNumber)>,
 }
 
 /// Every storage port in one in-memory store.
@@ -216,10 +218,31 @@ impl ConsentReader for InMemoryStore {
     ) -> StoreResult<Vec<LedgerEntry>> {
         Ok(self.ledger(dealer, phone))
     }
+
+    async fn opted_out(&self, from: &PhoneNumber, to: &PhoneNumber) -> StoreResult<bool> {
+        Ok(self.lock().opted_out.contains(&(from.clone(), to.clone())))
+    }
 }
 
 #[async_trait]
 impl ConsentWriter for InMemoryStore {
+    async fn set_opted_out(
+        &self,
+        from: &PhoneNumber,
+        to: &PhoneNumber,
+        opted_out: bool,
+        _at: DateTime<Utc>,
+    ) -> StoreResult<()> {
+        let pair = (from.clone(), to.clone());
+        let mut s = self.lock();
+        if opted_out {
+            s.opted_out.insert(pair);
+        } else {
+            s.opted_out.remove(&pair);
+        }
+        Ok(())
+    }
+
     async fn append(
         &self,
         dealer: &DealerId,
@@ -490,6 +513,10 @@ impl MessageStore for InMemoryStore {
                 .get(&(g.dealer.clone(), g.phone.clone()))
                 .is_some_and(|v| v.value.may_send(g.category).is_allowed())
         });
+        let blocked = s.messages.get(id).is_some_and(|m| {
+            m.kind != crate::message::MessageKind::Reply
+                && s.opted_out.contains(&(m.from.clone(), m.to.clone()))
+        });
         let Some(m) = s.messages.get_mut(id) else {
             return Ok(DeliveryClaim::NotFound);
         };
@@ -498,6 +525,9 @@ impl MessageStore for InMemoryStore {
         }
         if !m.agrees_with(expected.dealer, expected.snapshot) {
             return Ok(DeliveryClaim::Mismatch);
+        }
+        if blocked {
+            return Ok(DeliveryClaim::OptedOut);
         }
         if !allowed {
             return Ok(DeliveryClaim::ConsentMissing);

@@ -119,6 +119,11 @@ pub trait ConsentReader: Send + Sync {
         dealer: &DealerId,
         phone: &PhoneNumber,
     ) -> StoreResult<Vec<LedgerEntry>>;
+    /// Did the person at `to` opt out of texts from the texting number `from` (a STOP or
+    /// a carrier block), whichever dealer held the number then? Carriers refuse such
+    /// texts until the person texts START, so the block belongs to the pair of numbers
+    /// and stays when the texting number changes owner.
+    async fn opted_out(&self, from: &PhoneNumber, to: &PhoneNumber) -> StoreResult<bool>;
 }
 
 #[async_trait]
@@ -134,6 +139,14 @@ pub trait ConsentWriter: Send + Sync {
         entries: &[LedgerEntry],
         new_state: &ConsentState,
         consumed: &[PendingKey],
+    ) -> StoreResult<()>;
+    /// Records (STOP, carrier block) or lifts (START) the opt-out of `to` from `from`.
+    async fn set_opted_out(
+        &self,
+        from: &PhoneNumber,
+        to: &PhoneNumber,
+        opted_out: bool,
+        at: DateTime<Utc>,
     ) -> StoreResult<()>;
 }
 
@@ -250,6 +263,9 @@ pub enum DeliveryClaim {
     /// The stored message is queued but is not what the queue record says (a forged or
     /// corrupted record): nothing is sent.
     Mismatch,
+    /// The message is still queued but its recipient opted out of its texting number
+    /// (checked for every kind but answers to the person's own texts).
+    OptedOut,
 }
 
 /// A status change recorded by delivery (one history entry).
@@ -289,7 +305,8 @@ pub trait MessageStore: Send + Sync {
     /// this is an optimistic lock that also covers same-status transitions (a requeue).
     async fn save(&self, message: &Message, expected: MessageStatus) -> StoreResult<()>;
     /// queued -> sending in one conditional write that also checks that the stored
-    /// message is what `expected` (the queue record's copy) says, and, when `consent` is
+    /// message is what `expected` (the queue record's copy) says, that the recipient has
+    /// not opted out of the sending number (unless it is a reply), and, when `consent` is
     /// given, that the category is authorized for the number at that moment.
     async fn claim_for_delivery(
         &self,

@@ -2210,3 +2210,122 @@ async fn a_resend_keeps_the_tries_already_counted() {
         Err(DomainError::CodeExpired)
     ));
 }
+
+#[tokio::test]
+async fn a_texting_number_that_changes_owner_keeps_its_opt_outs() {
+    // GIVEN the person replied STOP to the dealer's texting number
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    w.reply("SM-stop", "STOP", noon() + mins(1)).await;
+
+    // WHEN the number moves to another dealer who knows the person (no ledger there)
+    let other = DealerId::parse("next-owner").unwrap();
+    w.store
+        .put_dealer(
+            &Dealer {
+                id: w.dealer.clone(),
+                name: DEALER_NAME.into(),
+                texting_number: phone("+12025550109"),
+                help_contact: None,
+                time_zone: None,
+            },
+            Some(&phone(DEALER_NUMBER)),
+        )
+        .await
+        .unwrap();
+    w.store
+        .put_dealer(
+            &Dealer {
+                id: other.clone(),
+                name: "Next Owner Motors".into(),
+                texting_number: phone(DEALER_NUMBER),
+                help_contact: None,
+                time_zone: None,
+            },
+            None,
+        )
+        .await
+        .unwrap();
+    w.store
+        .put_contact(
+            &Contact {
+                id: w.contact.clone(),
+                dealer_id: other.clone(),
+                name: "Maria Lopez".into(),
+                phone: w.phone.clone(),
+                account_ids: vec![],
+                deal_ids: vec![],
+                time_zone: None,
+                updated_at: noon(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
+
+    // THEN the new owner cannot text a code there: 409 opted-out, nothing queued
+    let queued_before = w.queue.sent().len();
+    let refused = auth::request(
+        &w.auth(),
+        &other,
+        &w.staff,
+        &w.contact,
+        Category::Service,
+        noon() + mins(2),
+    )
+    .await;
+    assert!(
+        matches!(refused, Err(DomainError::OptedOut { ref from }) if *from == phone(DEALER_NUMBER)),
+        "{refused:?}"
+    );
+    assert_eq!(w.queue.sent().len(), queued_before);
+
+    // AND after the person texts START to the number, it can
+    let start = InboundSms {
+        carrier_message_id: "SM-start".into(),
+        from: w.phone.clone(),
+        to: phone(DEALER_NUMBER),
+        body: "START".into(),
+    };
+    replies::handle_inbound(&w.inbound(), &start, noon() + mins(3))
+        .await
+        .unwrap();
+    auth::request(
+        &w.auth(),
+        &other,
+        &w.staff,
+        &w.contact,
+        Category::Service,
+        noon() + mins(4),
+    )
+    .await
+    .unwrap();
+}
+
+#[tokio::test]
+async fn a_text_queued_before_a_carrier_block_is_suppressed_at_delivery() {
+    // GIVEN an accounting text queued, then the carrier reports the number blocked us on
+    // another message (a status callback with 21610)
+    let (w, m) = queued_alert().await;
+    consent::ports::ConsentWriter::set_opted_out(
+        &w.store,
+        &phone(DEALER_NUMBER),
+        &w.phone,
+        true,
+        noon(),
+    )
+    .await
+    .unwrap();
+
+    // WHEN the worker delivers the queued text
+    let outcome = w.deliver(&m.id, noon()).await;
+
+    // THEN it is suppressed at the claim, and the carrier never sees it
+    assert_eq!(
+        outcome,
+        DeliverOutcome::Suppressed {
+            reason: "opted-out".into()
+        }
+    );
+    assert!(w.carrier_copies(&m).is_empty());
+}

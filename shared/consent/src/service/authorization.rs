@@ -153,6 +153,16 @@ pub async fn request(
     let dealer = require_dealer(ports.dealers, dealer_id, ports.number_pool).await?;
     let contact = contact(ports, dealer_id, contact_id).await?;
     let phone = &contact.phone;
+    // The carrier would refuse the code text: say so now, text nothing.
+    if ports
+        .consent
+        .opted_out(&dealer.texting_number, phone)
+        .await?
+    {
+        return Err(DomainError::OptedOut {
+            from: dealer.texting_number.clone(),
+        });
+    }
     let state = ports.consent.consent(dealer_id, phone).await?;
     if state.value.get(category).status == ConsentStatus::Authorized {
         return Err(DomainError::Conflict(format!(

@@ -150,6 +150,19 @@ async fn deliver_snapshot(
     {
         DeliveryClaim::Claimed => {}
         DeliveryClaim::NotFound => return Ok(DeliverOutcome::Skipped { status: None }),
+        DeliveryClaim::OptedOut => {
+            let reason = "opted-out".to_owned();
+            let result = ports
+                .messages
+                .record_delivery(
+                    id,
+                    MessageStatus::Queued,
+                    &record(MessageStatus::Suppressed, Some(reason.clone())),
+                )
+                .await;
+            void_code_request(ports, envelope, snap).await?;
+            return recorded(result, DeliverOutcome::Suppressed { reason });
+        }
         DeliveryClaim::Mismatch => {
             tracing::error!(message_id = %id, "queue record does not match the stored message; not sent");
             return Ok(DeliverOutcome::Skipped { status: None });
@@ -258,7 +271,7 @@ async fn deliver_snapshot(
                 ports.consent,
                 ports.consent_writer,
                 &envelope.dealer_id,
-                &snap.to,
+                (&snap.from, &snap.to),
                 code,
                 id.as_str(),
                 now,

@@ -283,6 +283,12 @@ async fn opt_out(
         },
     )
     .await?;
+    // The carrier now refuses texts from this number to the person until START, whoever
+    // owns the number then: the block is kept with the pair of numbers.
+    ports
+        .consent_writer
+        .set_opted_out(&sms.to, &sms.from, true, now)
+        .await?;
     let suppressed = suppress_waiting(ports.messages, dealer, &sms.from, "opted-out", now).await?;
     let revoked: Vec<Category> = entries.iter().map(|e| e.category).collect();
     // One confirmation per opt-out: a repeated STOP that changes nothing is not answered again.
@@ -337,6 +343,11 @@ async fn opt_in(
     sms: &InboundSms,
     now: DateTime<Utc>,
 ) -> Result<Option<ReplyOutcome>, DomainError> {
+    // START lifts the carrier's block of this number for the person, whatever it restores.
+    ports
+        .consent_writer
+        .set_opted_out(&sms.to, &sms.from, false, now)
+        .await?;
     let (entries, _) = update_consent(
         ports.consent,
         ports.consent_writer,
@@ -595,7 +606,7 @@ pub async fn handle_status(
             ports.consent,
             ports.consent_writer,
             &message.dealer_id,
-            &message.to,
+            (&message.from, &message.to),
             code,
             &report.carrier_message_id,
             now,
@@ -624,11 +635,12 @@ pub async fn revoke_by_carrier(
     consent: &dyn ConsentReader,
     writer: &dyn ConsentWriter,
     dealer: &crate::ids::DealerId,
-    phone: &PhoneNumber,
+    (from, phone): (&PhoneNumber, &PhoneNumber),
     code: u32,
     carrier_message_id: &str,
     now: DateTime<Utc>,
 ) -> Result<Vec<LedgerEntry>, DomainError> {
+    writer.set_opted_out(from, phone, true, now).await?;
     let (entries, _) = update_consent(consent, writer, dealer, phone, &[], |state| {
         state
             .categories_to_revoke(ConsentEvent::RevokedByCarrier)

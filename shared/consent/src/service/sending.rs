@@ -133,6 +133,17 @@ async fn accept(
             category: tpl.category,
         });
     }
+    // Authorized with this dealer, yet opted out of its number (it STOPped the number's
+    // previous owner, or the carrier blocks it): the carrier would refuse the text.
+    if ports
+        .consent
+        .opted_out(&dealer.texting_number, &contact.phone)
+        .await?
+    {
+        return Err(DomainError::OptedOut {
+            from: dealer.texting_number.clone(),
+        });
+    }
     let rendered = tpl.render(&request.variables, &dealer.name)?;
     let tz = parse_time_zone(contact.time_zone.as_deref());
     let wanted = request.scheduled_at.unwrap_or(now).max(now);
@@ -520,6 +531,7 @@ pub async fn automated_send(
                 DomainError::ConsentRequired { category } => {
                     format!("consent-required: {category}")
                 }
+                DomainError::OptedOut { .. } => "opted-out".to_owned(),
                 other => other.to_string(),
             };
             let contact = ports.contacts.contact(dealer_id, &contact_id).await?;
