@@ -26,11 +26,11 @@ $(VENV_STAMP): infra/requirements.txt
 dev: venv ## run the whole stack locally (emulator, functions, gateway :3000, fake carrier :4010, bridge)
 	$(PY) -m infra.local.dev
 
-token: venv ## print a portal JWT: make token DEALER=demo-dealer USER=staff-1 (last line)
+token: venv ## print a portal JWT: make token DEALER=demo-dealer USER=staff-1 [ROLE=dealer-admin] (last line)
 	@# USER must come from the command line, not from the login shell's $$USER.
 	@test -n "$(DEALER)" -a "$(origin USER)" = "command line" || \
 		{ echo "usage: make token DEALER=<dealer id> USER=<staff user id>" >&2; exit 2; }
-	@$(PY) -m infra.local.token --dealer "$(DEALER)" --user "$(USER)"
+	@$(PY) -m infra.local.token --dealer "$(DEALER)" --user "$(USER)" $(if $(ROLE),--role "$(ROLE)")
 
 lint-template: venv ## cfn-lint infra/template.yaml
 	$(VENV)/bin/cfn-lint infra/template.yaml
@@ -45,7 +45,7 @@ test-local: venv ## tests of the local stack (infra/local/tests)
 CARGO ?= cargo
 CARGO_FEATURES := --workspace --all-targets --all-features
 
-.PHONY: fmt fmt-check clippy test-rust fuzz bench-lib bench-build deploy
+.PHONY: fmt fmt-check clippy test-rust fuzz bench-lib bench-build deploy provision-numbers
 
 fmt: ## format the code
 	$(CARGO) fmt --all
@@ -83,6 +83,9 @@ bench-build: ## release binaries of the functions and the cold-start references;
 
 bench: venv bench-build ## system benchmarks: cold start, requests/message, throughput, dispatch burst, latency -> target/bench/latest.json
 	target/debug/bench $(BENCH_ONLY)
+
+provision-numbers: venv ## operator: allow texting numbers: make provision-numbers TABLE=<table> ACCOUNT=AC... NUMBERS="+1202555...[..+1202555...]"
+	$(PY) -m infra.provision --table "$(TABLE)" --account "$(ACCOUNT)" $(NUMBERS)
 
 deploy: ## deploy with SAM (needs the AWS SAM CLI and credentials): make deploy STACK=texting-prod
 	sam build --template-file infra/template.yaml --beta-features

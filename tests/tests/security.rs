@@ -88,6 +88,7 @@ impl World {
             queue: q.clone(),
             hasher: CodeHasher::new("security-code-hash-key-0123").unwrap(),
             number_pool: vec![],
+            numbers: s.clone(),
         };
         let send = send::App {
             dealers: s.clone(),

@@ -12,7 +12,7 @@ use serde_json::json;
 use consent::approval::{ApprovalCode, CodeHasher};
 use consent::ports::{
     ConsentReader, ConsentWriter, Contact, ContactStore, Dealer, DealerStore, MessageStore,
-    OutboundQueue, PendingStore, RateLimiter,
+    NumberDirectory, OutboundQueue, PendingStore, RateLimiter,
 };
 use consent::service::authorization::{self as auth, AuthorizationPorts};
 use consent::service::require_dealer;
@@ -34,6 +34,8 @@ pub struct App {
     pub queue: Arc<dyn OutboundQueue>,
     pub hasher: CodeHasher,
     pub number_pool: Vec<PhoneNumber>,
+    /// The operator's texting numbers (a dealer admin picks one of them).
+    pub numbers: Arc<dyn NumberDirectory>,
 }
 
 impl App {
@@ -180,6 +182,26 @@ async fn put_dealer(app: &App, who: &Identity, req: &Request) -> Result<Response
                 .texting_number
         }
     };
+    let changes_number = existing
+        .as_ref()
+        .is_none_or(|d| d.texting_number != texting_number);
+    if changes_number
+        && !app.number_pool.contains(&texting_number)
+        && app
+            .numbers
+            .provisioned(&texting_number)
+            .await
+            .map_err(store)?
+            .is_none()
+    {
+        return Err(Problem::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "texting-number-not-provisioned",
+            "Texting number not provisioned",
+            "this number is not one of the operator's texting numbers; ask the operator to provision it",
+        )
+        .with("textingNumber", texting_number.as_str()));
+    }
     let dealer = Dealer {
         id: who.dealer.clone(),
         name,

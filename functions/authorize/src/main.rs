@@ -28,6 +28,7 @@ async fn main() -> Result<(), Error> {
         consent_writer: store.clone(),
         pending: store.clone(),
         limits: store.clone(),
+        numbers: store.clone(),
         messages: store,
         queue,
         hasher,

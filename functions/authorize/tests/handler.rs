@@ -144,7 +144,10 @@ impl World {
             queue: Arc::new(queue.clone()),
             hasher: CodeHasher::new("handler-test-code-hash-key").unwrap(),
             number_pool: Vec::new(),
+            numbers: Arc::new(store.clone()),
         };
+        // The operator provisioned the fixture's number.
+        store.provision(&phone("+12025550100"), "AC-test");
         World { store, queue, app }
     }
 
@@ -311,6 +314,26 @@ async fn put_dealer_stores_the_settings_and_get_returns_them() {
     let response = w.call(get).await;
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(body_json(&response), expected);
+}
+
+#[tokio::test]
+async fn a_number_the_operator_did_not_provision_is_refused() {
+    // GIVEN a dealer admin who asks for a number not on the operator's list
+    let w = World::new();
+    let mut put = event(PUT_DEALER);
+    let body = r#"{"name":"Demo Motors","textingNumber":"+13125550177"}"#;
+    put["body"] = json!(body);
+
+    // WHEN they PUT the settings
+    let response = w.call(put).await;
+
+    // THEN 422 naming the number, and nothing is stored
+    problem(
+        &response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "texting-number-not-provisioned",
+    );
+    assert_eq!(w.store.dealer(&w.dealer()).await.unwrap(), None);
 }
 
 #[tokio::test]

@@ -6,6 +6,7 @@
 //! |-------------------|-----------------------------|--------------------|---------------------------------------------|
 //! | dealer settings   | `DEALER#d`                  | `PROFILE`          |                                             |
 //! | number owner      | `NUMBER#+1..`               | `OWNER`            |                                             |
+//! | provisioned number| `NUMBER#+1..`               | `PROVISIONED`      | the operator's allow-list (carrier account) |
 //! | number opt-out    | `OPTOUT#from#to`            | `OPTOUT`           | STOP/carrier block of a texting number; START deletes |
 //! | contact           | `DEALER#d`                  | `CONTACT#c`        | GSI1 `DEALER#d#PHONE#p` / `CONTACT#c`       |
 //! | account/deal link | `DEALER#d#ACCOUNT#a` (`DEAL#`) | `CONTACT#c`     | (a copy of the contact)                     |
@@ -250,6 +251,23 @@ impl DynamoStore {
             );
         }
         Ok(item)
+    }
+}
+
+#[async_trait]
+impl NumberDirectory for DynamoStore {
+    async fn provisioned(&self, number: &PhoneNumber) -> StoreResult<Option<ProvisionedNumber>> {
+        let Some(item) = self.get(format!("NUMBER#{number}"), "PROVISIONED").await? else {
+            return Ok(None);
+        };
+        Ok(Some(ProvisionedNumber {
+            number: number.clone(),
+            carrier_account: item
+                .get("carrierAccount")
+                .and_then(|a| a.as_s().ok())
+                .cloned()
+                .unwrap_or_default(),
+        }))
     }
 }
 

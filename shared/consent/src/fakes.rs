@@ -32,6 +32,8 @@ struct State {
     inbound: HashMap<String, DateTime<Utc>>,
     work: Vec<WorkItem>,
     followed_up: std::collections::HashSet<String>,
+    /// The operator's texting numbers.
+    provisioned: HashMap<PhoneNumber, ProvisionedNumber>,
     /// (texting number, person) pairs the person opted out of.
     opted_out: std::collections::HashSet<(PhoneNumber, PhoneNumber)>,
 }
@@ -105,6 +107,26 @@ impl DealerStore for InMemoryStore {
 
     async fn dealer_by_number(&self, number: &PhoneNumber) -> StoreResult<Option<DealerId>> {
         Ok(self.lock().numbers.get(number).cloned())
+    }
+}
+
+impl InMemoryStore {
+    /// The operator provisions a texting number (as `infra/provision_numbers.py` does).
+    pub fn provision(&self, number: &PhoneNumber, carrier_account: &str) {
+        self.lock().provisioned.insert(
+            number.clone(),
+            ProvisionedNumber {
+                number: number.clone(),
+                carrier_account: carrier_account.to_owned(),
+            },
+        );
+    }
+}
+
+#[async_trait]
+impl NumberDirectory for InMemoryStore {
+    async fn provisioned(&self, number: &PhoneNumber) -> StoreResult<Option<ProvisionedNumber>> {
+        Ok(self.lock().provisioned.get(number).cloned())
     }
 }
 

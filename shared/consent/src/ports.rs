@@ -65,6 +65,20 @@ pub trait DealerStore: Send + Sync {
     async fn dealer_by_number(&self, number: &PhoneNumber) -> StoreResult<Option<DealerId>>;
 }
 
+/// A texting number the operator provisioned, with the carrier account it belongs to.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ProvisionedNumber {
+    pub number: PhoneNumber,
+    pub carrier_account: String,
+}
+
+/// The operator's allow-list of texting numbers: a dealer can only text from one of them.
+#[async_trait]
+pub trait NumberDirectory: Send + Sync {
+    async fn provisioned(&self, number: &PhoneNumber) -> StoreResult<Option<ProvisionedNumber>>;
+}
+
 #[async_trait]
 pub trait ContactStore: Send + Sync {
     async fn contact(&self, dealer: &DealerId, id: &ContactId) -> StoreResult<Option<Contact>>;
