@@ -1,0 +1,127 @@
+//! Contacts and their account and deal links.
+
+use super::*;
+
+impl DynamoStore {
+    fn contact_from(item: &Item) -> Result<Contact, StoreError> {
+        from_item(item).map_err(corrupt("contact"))
+    }
+
+    async fn linked(&self, pk: String) -> StoreResult<Vec<Contact>> {
+        self.query_all(None, "PK", pk, "SK", "CONTACT#")
+            .await?
+            .iter()
+            .map(Self::contact_from)
+            .collect()
+    }
+}
+
+#[async_trait]
+impl ContactStore for DynamoStore {
+    async fn contact(&self, dealer: &DealerId, id: &ContactId) -> StoreResult<Option<Contact>> {
+        self.get(format!("DEALER#{dealer}"), &format!("CONTACT#{id}"))
+            .await?
+            .map(|i| Self::contact_from(&i))
+            .transpose()
+    }
+
+    async fn put_contact(&self, contact: &Contact, previous: Option<&Contact>) -> StoreResult<()> {
+        let d = &contact.dealer_id;
+        let sk = format!("CONTACT#{}", contact.id);
+        let body = to_item(contact).map_err(corrupt(contact.id.as_str()))?;
+        let mut main = body.clone();
+        main.extend(key(format!("DEALER#{d}"), sk.clone()));
+        main.insert("GSI1PK".into(), s(phone_pk(d, &contact.phone)));
+        main.insert("GSI1SK".into(), s(sk.clone()));
+        // Only over what was read: a new contact must not exist, an edit must find the
+        // version it was made from (else its link changes would be computed on stale data).
+        let main = match previous {
+            None => Put::builder().condition_expression("attribute_not_exists(PK)"),
+            Some(prev) => Put::builder()
+                .condition_expression("#updated = :previous")
+                .expression_attribute_names("#updated", "updatedAt")
+                .expression_attribute_values(
+                    ":previous",
+                    to_attr(&serde_json::to_value(prev.updated_at).map_err(corrupt("contact"))?),
+                ),
+        }
+        .table_name(&self.table)
+        .set_item(Some(main))
+        .build()
+        .map_err(unavailable("building Put"))?;
+        let mut items = vec![TransactWriteItem::builder().put(main).build()];
+        let links: Vec<String> = contact
+            .account_ids
+            .iter()
+            .map(|a| format!("DEALER#{d}#ACCOUNT#{a}"))
+            .chain(
+                contact
+                    .deal_ids
+                    .iter()
+                    .map(|x| format!("DEALER#{d}#DEAL#{x}")),
+            )
+            .collect();
+        for pk in &links {
+            let mut link = body.clone();
+            link.extend(key(pk.clone(), sk.clone()));
+            items.push(put(&self.table, link, None)?);
+        }
+        if let Some(prev) = previous {
+            let stale = prev
+                .account_ids
+                .iter()
+                .map(|a| format!("DEALER#{d}#ACCOUNT#{a}"))
+                .chain(prev.deal_ids.iter().map(|x| format!("DEALER#{d}#DEAL#{x}")))
+                .filter(|pk| !links.contains(pk));
+            for pk in stale {
+                let delete = Delete::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(pk, sk.clone())))
+                    .build()
+                    .map_err(unavailable("building Delete"))?;
+                items.push(TransactWriteItem::builder().delete(delete).build());
+            }
+        }
+        if items.len() > 100 {
+            return Err(StoreError::Partial(
+                "a contact may be on at most 99 accounts and deals".into(),
+            ));
+        }
+        transact(&self.client, items, "contact changed").await
+    }
+
+    async fn contacts_by_account(
+        &self,
+        dealer: &DealerId,
+        account: &AccountId,
+    ) -> StoreResult<Vec<Contact>> {
+        self.linked(format!("DEALER#{dealer}#ACCOUNT#{account}"))
+            .await
+    }
+
+    async fn contacts_by_deal(
+        &self,
+        dealer: &DealerId,
+        deal: &DealId,
+    ) -> StoreResult<Vec<Contact>> {
+        self.linked(format!("DEALER#{dealer}#DEAL#{deal}")).await
+    }
+
+    async fn contacts_by_phone(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+    ) -> StoreResult<Vec<Contact>> {
+        self.query_all(
+            Some("GSI1"),
+            "GSI1PK",
+            phone_pk(dealer, phone),
+            "GSI1SK",
+            "CONTACT#",
+        )
+        .await?
+        .iter()
+        .map(Self::contact_from)
+        .collect()
+    }
+}

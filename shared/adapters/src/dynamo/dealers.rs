@@ -1,0 +1,81 @@
+//! Dealers and their texting numbers: settings, number owners, the operator's allow-list.
+
+use super::*;
+
+#[async_trait]
+impl NumberDirectory for DynamoStore {
+    async fn provisioned(&self, number: &PhoneNumber) -> StoreResult<Option<ProvisionedNumber>> {
+        let Some(item) = self.get(format!("NUMBER#{number}"), "PROVISIONED").await? else {
+            return Ok(None);
+        };
+        Ok(Some(ProvisionedNumber {
+            number: number.clone(),
+            carrier_account: item
+                .get("carrierAccount")
+                .and_then(|a| a.as_s().ok())
+                .cloned()
+                .unwrap_or_default(),
+        }))
+    }
+}
+
+#[async_trait]
+impl DealerStore for DynamoStore {
+    async fn dealer(&self, id: &DealerId) -> StoreResult<Option<Dealer>> {
+        self.get(format!("DEALER#{id}"), "PROFILE")
+            .await?
+            .map(|i| from_item(&i).map_err(corrupt(id.as_str())))
+            .transpose()
+    }
+
+    async fn put_dealer(
+        &self,
+        dealer: &Dealer,
+        previous_number: Option<&PhoneNumber>,
+    ) -> StoreResult<()> {
+        let mut profile = to_item(dealer).map_err(corrupt(dealer.id.as_str()))?;
+        profile.extend(key(format!("DEALER#{}", dealer.id), "PROFILE"));
+        let mut owner = key(format!("NUMBER#{}", dealer.texting_number), "OWNER");
+        owner.insert("dealerId".into(), s(dealer.id.as_str()));
+        let owner_put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(owner))
+            .condition_expression("attribute_not_exists(PK) OR dealerId = :me")
+            .expression_attribute_values(":me", s(dealer.id.as_str()));
+        let mut items = vec![
+            put(&self.table, profile, None)?,
+            TransactWriteItem::builder()
+                .put(owner_put.build().map_err(unavailable("building Put"))?)
+                .build(),
+        ];
+        if let Some(prev) = previous_number.filter(|p| *p != &dealer.texting_number) {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(format!("NUMBER#{prev}"), "OWNER")))
+                .condition_expression("attribute_not_exists(PK) OR dealerId = :me")
+                .expression_attribute_values(":me", s(dealer.id.as_str()))
+                .build()
+                .map_err(unavailable("building Delete"))?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        transact(
+            &self.client,
+            items,
+            "texting number belongs to another dealer",
+        )
+        .await
+    }
+
+    async fn dealer_by_number(&self, number: &PhoneNumber) -> StoreResult<Option<DealerId>> {
+        let Some(item) = self.get(format!("NUMBER#{number}"), "OWNER").await? else {
+            return Ok(None);
+        };
+        crate::attr::get_s(&item, "dealerId")
+            .map(DealerId::parse)
+            .transpose()
+            .map_err(|e| StoreError::Corrupt {
+                key: format!("NUMBER#{}", number.redacted()),
+                reason: e.to_string(),
+            })
+    }
+}

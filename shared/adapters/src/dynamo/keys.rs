@@ -1,0 +1,28 @@
+//! Every key format of the table, in one place (docs/data-model.md).
+
+use super::*;
+
+pub(super) fn phone_pk(dealer: &DealerId, phone: &PhoneNumber) -> String {
+    format!("DEALER#{dealer}#PHONE#{phone}")
+}
+
+/// The opt-out of a person (`to`) from a texting number (`from`), whoever owns it.
+pub(super) fn opt_out_pk(from: &PhoneNumber, to: &PhoneNumber) -> String {
+    format!("OPTOUT#{from}#{to}")
+}
+
+pub(super) fn msg_pk(id: &MessageId) -> String {
+    format!("MSG#{id}")
+}
+
+/// The key of a pending authorization (one per number and category).
+pub(super) fn pending_key(p: &PendingAuthorization) -> HashMap<String, AttributeValue> {
+    key(
+        phone_pk(&p.dealer_id, &p.phone),
+        format!("PENDING#{}", p.category),
+    )
+}
+
+pub(super) fn queue_pk(dealer: &DealerId, queue: WorkQueueName) -> String {
+    format!("DEALER#{dealer}#QUEUE#{}", queue.as_str())
+}

@@ -1,0 +1,56 @@
+//! Dealers, texting number owners and the operator's provisioned numbers.
+
+use super::*;
+
+#[async_trait]
+impl DealerStore for InMemoryStore {
+    async fn dealer(&self, id: &DealerId) -> StoreResult<Option<Dealer>> {
+        Ok(self.lock().dealers.get(id).cloned())
+    }
+
+    async fn put_dealer(
+        &self,
+        dealer: &Dealer,
+        previous_number: Option<&PhoneNumber>,
+    ) -> StoreResult<()> {
+        let mut s = self.lock();
+        if let Some(owner) = s.numbers.get(&dealer.texting_number) {
+            if owner != &dealer.id {
+                return Err(StoreError::Conflict(
+                    "texting number belongs to another dealer",
+                ));
+            }
+        }
+        if let Some(prev) = previous_number.filter(|p| **p != dealer.texting_number) {
+            s.numbers.remove(prev);
+        }
+        s.numbers
+            .insert(dealer.texting_number.clone(), dealer.id.clone());
+        s.dealers.insert(dealer.id.clone(), dealer.clone());
+        Ok(())
+    }
+
+    async fn dealer_by_number(&self, number: &PhoneNumber) -> StoreResult<Option<DealerId>> {
+        Ok(self.lock().numbers.get(number).cloned())
+    }
+}
+
+impl InMemoryStore {
+    /// The operator provisions a texting number (as `infra/provision_numbers.py` does).
+    pub fn provision(&self, number: &PhoneNumber, carrier_account: &str) {
+        self.lock().provisioned.insert(
+            number.clone(),
+            ProvisionedNumber {
+                number: number.clone(),
+                carrier_account: carrier_account.to_owned(),
+            },
+        );
+    }
+}
+
+#[async_trait]
+impl NumberDirectory for InMemoryStore {
+    async fn provisioned(&self, number: &PhoneNumber) -> StoreResult<Option<ProvisionedNumber>> {
+        Ok(self.lock().provisioned.get(number).cloned())
+    }
+}

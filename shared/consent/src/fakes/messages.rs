@@ -1,0 +1,154 @@
+//! Messages, delivery claims and the due index.
+
+use super::*;
+
+#[async_trait]
+impl MessageStore for InMemoryStore {
+    async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>> {
+        Ok(self.lock().messages.get(id).cloned())
+    }
+
+    async fn create(
+        &self,
+        message: &Message,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> StoreResult<()> {
+        let mut s = self.lock();
+        if s.messages.contains_key(&message.id) {
+            return Err(StoreError::Conflict("message exists"));
+        }
+        if let Some(r) = idempotency {
+            let k = (r.dealer_id.clone(), r.key.clone());
+            if s.idempotency
+                .get(&k)
+                .is_some_and(|old| r.created_at <= old.created_at + IDEMPOTENCY_TTL)
+            {
+                return Err(StoreError::Conflict("idempotency key exists"));
+            }
+            s.idempotency.insert(k, r.clone());
+        }
+        s.messages.insert(message.id.clone(), message.clone());
+        Ok(())
+    }
+
+    async fn idempotency(
+        &self,
+        dealer: &DealerId,
+        key: &str,
+        at: DateTime<Utc>,
+    ) -> StoreResult<Option<IdempotencyRecord>> {
+        Ok(self
+            .lock()
+            .idempotency
+            .get(&(dealer.clone(), key.to_owned()))
+            .filter(|r| at <= r.created_at + IDEMPOTENCY_TTL)
+            .cloned())
+    }
+
+    async fn save(&self, message: &Message, expected: MessageStatus) -> StoreResult<()> {
+        let mut s = self.lock();
+        match s.messages.get_mut(&message.id) {
+            Some(m) if m.status == expected && m.history.len() + 1 == message.history.len() => {
+                *m = message.clone();
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict("message status changed")),
+        }
+    }
+
+    async fn claim_for_delivery(
+        &self,
+        id: &MessageId,
+        expected: &ClaimExpectation<'_>,
+        at: DateTime<Utc>,
+        consent: Option<&ConsentGuard>,
+    ) -> StoreResult<DeliveryClaim> {
+        let mut s = self.lock();
+        let allowed = consent.is_none_or(|g| {
+            s.consent
+                .get(&(g.dealer.clone(), g.phone.clone()))
+                .is_some_and(|v| v.value.may_send(g.category).is_allowed())
+        });
+        let blocked = s.messages.get(id).is_some_and(|m| {
+            m.kind != crate::message::MessageKind::Reply
+                && s.opted_out.contains(&(m.from.clone(), m.to.clone()))
+        });
+        let Some(m) = s.messages.get_mut(id) else {
+            return Ok(DeliveryClaim::NotFound);
+        };
+        if m.status != MessageStatus::Queued {
+            return Ok(DeliveryClaim::NotClaimable(m.status));
+        }
+        if !m.agrees_with(expected.dealer, expected.snapshot) {
+            return Ok(DeliveryClaim::Mismatch);
+        }
+        if blocked {
+            return Ok(DeliveryClaim::OptedOut);
+        }
+        if !allowed {
+            return Ok(DeliveryClaim::ConsentMissing);
+        }
+        m.transition(MessageStatus::Sending, at, None);
+        Ok(DeliveryClaim::Claimed)
+    }
+
+    async fn record_delivery(
+        &self,
+        id: &MessageId,
+        from: MessageStatus,
+        r: &DeliveryRecord,
+    ) -> StoreResult<()> {
+        let mut s = self.lock();
+        match s.messages.get_mut(id) {
+            Some(m) if m.status == from => {
+                m.transition(r.status, r.at, r.reason.clone());
+                if let Some(c) = &r.carrier_message_id {
+                    m.carrier_message_id = Some(c.clone());
+                }
+                if let Some(t) = r.send_at {
+                    m.send_at = t;
+                }
+                if let Some(a) = r.attempts {
+                    m.attempts = a;
+                }
+                if r.status != MessageStatus::Queued {
+                    m.code = None;
+                }
+                Ok(())
+            }
+            _ => Err(StoreError::Conflict("message status changed")),
+        }
+    }
+
+    async fn due(&self, shard: u32, until: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Message>> {
+        let _ = shard; // one shard in memory: shard 0 holds everything
+        if shard != 0 {
+            return Ok(Vec::new());
+        }
+        let mut due: Vec<Message> = self
+            .lock()
+            .messages
+            .values()
+            .filter(|m| m.index_time().is_some_and(|t| t <= until))
+            .cloned()
+            .collect();
+        due.sort_by_key(|m| m.index_time());
+        due.truncate(limit as usize);
+        Ok(due)
+    }
+
+    async fn by_recipient(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        statuses: &[MessageStatus],
+    ) -> StoreResult<Vec<Message>> {
+        Ok(self
+            .lock()
+            .messages
+            .values()
+            .filter(|m| &m.dealer_id == dealer && &m.to == phone && statuses.contains(&m.status))
+            .cloned()
+            .collect())
+    }
+}

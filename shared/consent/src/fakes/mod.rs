@@ -1,0 +1,99 @@
+//! In-memory implementations of every port, for tests of services and handlers
+//! (enabled by the `test-util` feature). They keep the same conditional-write
+//! semantics as the real adapters, so races and replays can be tested without AWS.
+//!
+//! One module per aggregate, lined up with the DynamoDB adapter's
+//! (`shared/adapters/src/dynamo/`) and held to the same contract (`crate::contract`).
+
+mod bus;
+mod carrier;
+mod contacts;
+mod dealers;
+mod inbound;
+mod ledger;
+mod limits;
+mod messages;
+mod pending;
+mod queue;
+mod scenario;
+mod work;
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::approval::{PendingAuthorization, MAX_ATTEMPTS};
+use crate::category::Category;
+use crate::error::StoreError;
+use crate::ids::{AccountId, ContactId, DealId, DealerId, MessageId};
+use crate::ledger::{ConsentState, LedgerEntry};
+use crate::message::{Message, MessageStatus, Outbound};
+use crate::phone::PhoneNumber;
+use crate::ports::*;
+
+pub use bus::FakeBus;
+pub use carrier::{CarrierScript, FakeCarrier};
+pub use queue::FakeQueue;
+pub use scenario::{authorization_ports, code_in, grant_by_code, request_code};
+
+#[derive(Default)]
+struct State {
+    dealers: HashMap<DealerId, Dealer>,
+    numbers: HashMap<PhoneNumber, DealerId>,
+    contacts: BTreeMap<(DealerId, ContactId), Contact>,
+    consent: HashMap<(DealerId, PhoneNumber), Versioned<ConsentState>>,
+    ledger: HashMap<(DealerId, PhoneNumber), Vec<LedgerEntry>>,
+    pending: HashMap<(DealerId, PhoneNumber, Category), PendingAuthorization>,
+    rates: HashMap<(String, i64), u32>,
+    messages: BTreeMap<MessageId, Message>,
+    idempotency: HashMap<(DealerId, String), IdempotencyRecord>,
+    inbound: HashMap<String, DateTime<Utc>>,
+    work: Vec<WorkItem>,
+    followed_up: std::collections::HashSet<String>,
+    /// The operator's texting numbers.
+    provisioned: HashMap<PhoneNumber, ProvisionedNumber>,
+    /// (texting number, person) pairs the person opted out of.
+    opted_out: std::collections::HashSet<(PhoneNumber, PhoneNumber)>,
+}
+
+/// Every storage port in one in-memory store.
+#[derive(Clone, Default)]
+pub struct InMemoryStore {
+    state: Arc<Mutex<State>>,
+}
+
+impl InMemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    fn lock(&self) -> MutexGuard<'_, State> {
+        // A panic in another test thread must not hide this test's result.
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// All messages, oldest id first.
+    pub fn messages(&self) -> Vec<Message> {
+        self.lock().messages.values().cloned().collect()
+    }
+
+    pub fn work_items(&self) -> Vec<WorkItem> {
+        self.lock().work.clone()
+    }
+
+    pub fn ledger(&self, dealer: &DealerId, phone: &PhoneNumber) -> Vec<LedgerEntry> {
+        self.lock()
+            .ledger
+            .get(&(dealer.clone(), phone.clone()))
+            .cloned()
+            .unwrap_or_default()
+    }
+
+    /// Changes a stored message behind the services' back (tests of races).
+    pub fn put_message_raw(&self, message: Message) {
+        self.lock().messages.insert(message.id.clone(), message);
+    }
+}
