@@ -45,6 +45,8 @@ const FUNCTIONS: [&str; 7] = [
     "deliver",
 ];
 const COLD_RUNS: usize = 31;
+/// Secrets each function reads from Secrets Manager at init.
+const SECRETS_READ: [(&str, u32); 3] = [("authorize", 1), ("inbound", 1), ("deliver", 2)];
 
 fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(|a, b| a.total_cmp(b));
@@ -79,7 +81,77 @@ fn ca_bundle() -> Option<&'static str> {
     .find(|p| Path::new(p).exists())
 }
 
-async fn start_once(bin: &Path, name: &str, ca_bundle: Option<&str>) -> Option<(f64, u64)> {
+/// Secrets Manager as the functions see it at init: every GetSecretValue answered with
+/// one secret, over real HTTP on loopback (what a cold start pays locally for each read).
+async fn serve_secrets() -> std::net::SocketAddr {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("a local port for the secrets endpoint");
+    let addr = listener.local_addr().expect("its address");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Bounded: one connection answers at most 100 requests.
+                for _ in 0..100 {
+                    let (head_end, length) = loop {
+                        if let Some(end) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buf[..end]).to_ascii_lowercase();
+                            let length = head
+                                .lines()
+                                .find_map(|l| l.strip_prefix("content-length:"))
+                                .and_then(|v| v.trim().parse::<usize>().ok())
+                                .unwrap_or(0);
+                            break (end + 4, length);
+                        }
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    while buf.len() < head_end + length {
+                        match stream.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    buf.drain(..head_end + length);
+                    let body = r#"{"ARN":"arn:aws:secretsmanager:us-east-1:000000000000:secret:bench","Name":"bench","SecretString":"bench-secret-value-0123456789abcdef","VersionId":"v1"}"#;
+                    let answer = format!("HTTP/1.1 200 OK\r\ncontent-type: application/x-amz-json-1.1\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+                    if stream.write_all(answer.as_bytes()).await.is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// What one GetSecretValue costs a fresh container: a new client and connection, the
+/// call, median of COLD_RUNS.
+async fn secret_read_ms(secrets: std::net::SocketAddr) -> f64 {
+    let mut times = Vec::new();
+    for _ in 0..COLD_RUNS {
+        let started = Instant::now();
+        let conf = stack_tests::sdk_config(&format!("http://{secrets}")).await;
+        let client = consent_adapters::aws_sdk_secretsmanager::Client::new(&conf);
+        let got = client.get_secret_value().secret_id("bench").send().await;
+        if got.is_ok() {
+            times.push(started.elapsed().as_secs_f64() * 1000.0);
+        }
+    }
+    median(times)
+}
+
+async fn start_once(
+    bin: &Path,
+    name: &str,
+    ca_bundle: Option<&str>,
+    secrets: std::net::SocketAddr,
+) -> Option<(f64, u64)> {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.ok()?;
     let addr = listener.local_addr().ok()?;
     let mut cmd = tokio::process::Command::new(bin);
@@ -101,9 +173,19 @@ async fn start_once(bin: &Path, name: &str, ca_bundle: Option<&str>) -> Option<(
             "http://127.0.0.1:9/000000000000/bench",
         )
         .env("EVENT_BUS_NAME", "bench")
-        .env("CODE_HASH_KEY", "bench-code-hash-key-0123456789")
+        .env(
+            "AWS_ENDPOINT_URL_SECRETS_MANAGER",
+            format!("http://{secrets}"),
+        )
+        .env(
+            "CODE_HASH_KEY_SECRET_ARN",
+            "arn:aws:secretsmanager:us-east-1:000000000000:secret:code-hash-key",
+        )
+        .env(
+            "TWILIO_AUTH_TOKEN_SECRET_ARN",
+            "arn:aws:secretsmanager:us-east-1:000000000000:secret:twilio-auth-token",
+        )
         .env("TWILIO_ACCOUNT_SID", "AC00000000000000000000000000000000")
-        .env("TWILIO_AUTH_TOKEN", "bench")
         .env("CARRIER_BASE_URL", "http://127.0.0.1:9")
         .env("PUBLIC_BASE_URL", "http://127.0.0.1:9")
         .env("DUE_SHARDS", "16")
@@ -136,11 +218,16 @@ async fn start_once(bin: &Path, name: &str, ca_bundle: Option<&str>) -> Option<(
     matches!(accepted, Ok(Some(()))).then_some((init_ms, rss_kb))
 }
 
-async fn cold_start_of(bin: &Path, name: &str, ca_bundle: Option<&str>) -> Value {
+async fn cold_start_of(
+    bin: &Path,
+    name: &str,
+    ca_bundle: Option<&str>,
+    secrets: std::net::SocketAddr,
+) -> Value {
     let mut inits = Vec::new();
     let mut rss = Vec::new();
     for _ in 0..COLD_RUNS {
-        if let Some((ms, kb)) = start_once(bin, name, ca_bundle).await {
+        if let Some((ms, kb)) = start_once(bin, name, ca_bundle, secrets).await {
             inits.push(ms);
             rss.push(kb as f64);
         }
@@ -156,16 +243,22 @@ async fn cold_start_of(bin: &Path, name: &str, ca_bundle: Option<&str>) -> Value
 
 async fn cold_start(release: &Path) -> Value {
     let bundle = ca_bundle();
-    let reference = cold_start_of(&release.join("hello-lambda"), "hello", bundle).await;
-    let floor = cold_start_of(&release.join("sdk-floor"), "sdk-floor", bundle).await;
+    let secrets = serve_secrets().await;
+    let reference = cold_start_of(&release.join("hello-lambda"), "hello", bundle, secrets).await;
+    let floor = cold_start_of(&release.join("sdk-floor"), "sdk-floor", bundle, secrets).await;
     // The same floor without SSL_CERT_FILE: the SDK's HTTPS client then reads the bundle
     // and every file of the certificate directory at each cold start.
-    let scanning = cold_start_of(&release.join("sdk-floor"), "sdk-floor", None).await;
+    let scanning = cold_start_of(&release.join("sdk-floor"), "sdk-floor", None, secrets).await;
+    let secret_ms = secret_read_ms(secrets).await;
     let ref_ms = reference["init_ms_median"].as_f64().unwrap_or(f64::NAN);
     let floor_ms = floor["init_ms_median"].as_f64().unwrap_or(f64::NAN);
     let mut functions = Map::new();
     for f in FUNCTIONS {
-        let mut v = cold_start_of(&release.join(f), f, bundle).await;
+        let mut v = cold_start_of(&release.join(f), f, bundle, secrets).await;
+        v["secrets_read_at_init"] = json!(SECRETS_READ
+            .iter()
+            .find(|(n, _)| *n == f)
+            .map_or(0, |(_, k)| *k));
         let ms = v["init_ms_median"].as_f64().unwrap_or(f64::NAN);
         v["vs_hello_world"] = json!(round(ms / ref_ms, 2));
         v["vs_sdk_floor"] = json!(round(ms / floor_ms, 2));
@@ -181,6 +274,10 @@ async fn cold_start(release: &Path) -> Value {
             "sdk_floor_without_ca_bundle": scanning,
         },
         "ca_bundle": bundle,
+        "secrets": {
+            "get_secret_value_ms_median": round(secret_ms, 2),
+            "what": "one GetSecretValue from a fresh container (new SDK config, client and connection) to a Secrets Manager endpoint on loopback; authorize and inbound read one secret at init, deliver two; in AWS add the same-region network round trip",
+        },
         "functions": functions,
     })
 }
