@@ -1,6 +1,8 @@
 //! The portal's texting-authorization API: dealer settings, contacts with their
 //! per-category status, Authorize (texts a code), Verify, Unsubscribe, history.
 
+pub mod config;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};

@@ -1,26 +1,20 @@
 use std::sync::Arc;
 
+use authorize::config::Config;
 use authorize::{handle, App};
 use consent::approval::CodeHasher;
-use consent_adapters::{config, secrets, telemetry, DynamoStore, SqsOutboundQueue};
+use consent_adapters::config::{self, Env};
+use consent_adapters::{telemetry, SqsOutboundQueue};
 use lambda_http::{run, service_fn, Error, Request};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let number_pool = config::number_pool("NUMBER_POOL")?;
+    let config = Config::from_env(&Env::process())?;
     let aws = config::aws().await;
     let secrets = consent_adapters::aws_sdk_secretsmanager::Client::new(&aws);
-    let hasher = CodeHasher::new(secrets::from_env(&secrets, "CODE_HASH_KEY_SECRET_ARN").await?)?;
-    let store = Arc::new(DynamoStore::new(
-        consent_adapters::aws_sdk_dynamodb::Client::new(&aws),
-        config::required("TABLE_NAME")?,
-        config::parsed("DUE_SHARDS", 16u32)?,
-    ));
-    let queue = Arc::new(SqsOutboundQueue::new(
-        consent_adapters::aws_sdk_sqs::Client::new(&aws),
-        config::required("OUTBOUND_QUEUE_URL")?,
-    ));
+    let hasher = CodeHasher::new(config.code_key.read(&secrets).await?)?;
+    let store = Arc::new(config.table.store(&aws));
     let app = App {
         dealers: store.clone(),
         contacts: store.clone(),
@@ -30,9 +24,12 @@ async fn main() -> Result<(), Error> {
         limits: store.clone(),
         numbers: store.clone(),
         messages: store,
-        queue,
+        queue: Arc::new(SqsOutboundQueue::new(
+            consent_adapters::aws_sdk_sqs::Client::new(&aws),
+            config.outbound_queue_url,
+        )),
         hasher,
-        number_pool,
+        number_pool: config.number_pool,
     };
     run(service_fn(|req: Request| {
         let app = &app;

@@ -1,6 +1,8 @@
 //! Automated tasks: DMS events routed by an EventBridge rule to a queue become sends
 //! of the mapped template under the same consent and quiet-hour rules.
 
+pub mod config;
+
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};

@@ -1,6 +1,8 @@
 //! The outbound queue's consumer: for each record, re-check and claim the message,
 //! call the carrier once, record the result; report only failed records.
 
+pub mod config;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -15,27 +17,9 @@ use consent::ports::{
 };
 use consent::service::delivery::{deliver_envelope, DeliverOutcome, DeliverPorts, STALE_CLAIM};
 
-/// Changing a record's visibility (retry backoff) is an SQS-consumer concern.
+/// The queue-record visibility the handler uses (kept under this name for callers).
 pub mod backoff {
-    use std::future::Future;
-    use std::pin::Pin;
-    use std::time::Duration;
-
-    pub type BoxFuture<'a> = Pin<Box<dyn Future<Output = ()> + Send + 'a>>;
-
-    /// Delays a failed record's next delivery (best effort).
-    pub trait Visibility: Send + Sync {
-        fn delay<'a>(&'a self, receipt_handle: &'a str, by: Duration) -> BoxFuture<'a>;
-    }
-
-    /// No backoff (tests, or when the queue URL is unknown): SQS's own visibility timeout applies.
-    pub struct NoBackoff;
-
-    impl Visibility for NoBackoff {
-        fn delay<'a>(&'a self, _: &'a str, _: Duration) -> BoxFuture<'a> {
-            Box::pin(async {})
-        }
-    }
+    pub use consent_adapters::sqs::{BoxFuture, NoBackoff, Visibility};
 }
 
 #[derive(Clone)]

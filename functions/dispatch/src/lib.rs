@@ -1,5 +1,7 @@
 //! The minute schedule: moves due scheduled messages to the outbound queue.
 
+pub mod config;
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

@@ -1,24 +1,22 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use consent_adapters::{config, telemetry, DynamoStore, SqsOutboundQueue};
+use consent_adapters::config::{self, Env};
+use consent_adapters::{telemetry, SqsOutboundQueue};
+use dispatch::config::Config;
 use dispatch::{handle_for, App};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use serde_json::{json, Value};
 
 /// The time one pass over every shard may take, kept in hand before the deadline.
 const PASS_RESERVE: Duration = Duration::from_secs(15);
-use lambda_runtime::{run, service_fn, Error, LambdaEvent};
-use serde_json::{json, Value};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
+    let config = Config::from_env(&Env::process())?;
     let aws = config::aws().await;
-    let shards = config::parsed("DUE_SHARDS", 16u32)?;
-    let store = Arc::new(DynamoStore::new(
-        consent_adapters::aws_sdk_dynamodb::Client::new(&aws),
-        config::required("TABLE_NAME")?,
-        shards,
-    ));
+    let store = Arc::new(config.table.store(&aws));
     let app = App {
         consent: store.clone(),
         pending: store.clone(),
@@ -26,11 +24,11 @@ async fn main() -> Result<(), Error> {
         messages: store,
         queue: Arc::new(SqsOutboundQueue::new(
             consent_adapters::aws_sdk_sqs::Client::new(&aws),
-            config::required("OUTBOUND_QUEUE_URL")?,
+            config.outbound_queue_url,
         )),
-        shards,
-        page: config::parsed("DISPATCH_PAGE", 500u32)?,
-        budget: Duration::from_secs(config::parsed("DISPATCH_BUDGET_SECONDS", 40u64)?),
+        shards: config.table.due_shards,
+        page: config.page,
+        budget: config.budget,
     };
     run(service_fn(|event: LambdaEvent<Value>| {
         let app = &app;

@@ -5,6 +5,8 @@
 //! from `PUBLIC_BASE_URL` (or the request's host and scheme) plus the raw path and
 //! query string. A bad signature is a 403 and changes nothing.
 
+pub mod config;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};

@@ -1,6 +1,8 @@
 //! Texting queues for staff: the dealer's worklists with open counts, items with
 //! filters and cursor pagination, claim and resolve.
 
+pub mod config;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};

@@ -1,6 +1,8 @@
 //! "Send a Text": send now or scheduled from a template, read a message's status,
 //! cancel it, list templates; plus the trivial health route used as a baseline.
 
+pub mod config;
+
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};

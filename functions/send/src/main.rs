@@ -1,19 +1,17 @@
 use std::sync::Arc;
 
-use consent_adapters::{cache, config, telemetry, CachedDealers, DynamoStore, SqsOutboundQueue};
+use consent_adapters::config::{self, Env};
+use consent_adapters::{cache, telemetry, CachedDealers, SqsOutboundQueue};
 use lambda_http::{run, service_fn, Error, Request};
+use send::config::Config;
 use send::{handle, App};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
     telemetry::init();
-    let number_pool = config::number_pool("NUMBER_POOL")?;
+    let config = Config::from_env(&Env::process())?;
     let aws = config::aws().await;
-    let store = Arc::new(DynamoStore::new(
-        consent_adapters::aws_sdk_dynamodb::Client::new(&aws),
-        config::required("TABLE_NAME")?,
-        config::parsed("DUE_SHARDS", 16u32)?,
-    ));
+    let store = Arc::new(config.table.store(&aws));
     let app = App {
         dealers: Arc::new(CachedDealers::new((*store).clone(), cache::DEALER_TTL)),
         contacts: store.clone(),
@@ -21,9 +19,9 @@ async fn main() -> Result<(), Error> {
         messages: store,
         queue: Arc::new(SqsOutboundQueue::new(
             consent_adapters::aws_sdk_sqs::Client::new(&aws),
-            config::required("OUTBOUND_QUEUE_URL")?,
+            config.outbound_queue_url,
         )),
-        number_pool,
+        number_pool: config.number_pool,
     };
     run(service_fn(|req: Request| {
         let app = &app;

@@ -1,5 +1,6 @@
 //! Configuration read once at cold start into typed values; a bad value fails init.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 
 /// A missing or malformed setting.
@@ -11,42 +12,94 @@ pub enum ConfigError {
     Invalid { name: &'static str, reason: String },
 }
 
-/// A required, non-empty variable.
-pub fn required(name: &'static str) -> Result<String, ConfigError> {
-    match std::env::var(name) {
-        Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
-        _ => Err(ConfigError::Missing(name)),
+/// Where settings come from: the process environment at cold start, or a map in tests.
+#[derive(Debug, Clone, Default)]
+pub struct Env(HashMap<String, String>);
+
+impl Env {
+    /// The process environment (read once, at cold start).
+    pub fn process() -> Self {
+        Self(std::env::vars().collect())
+    }
+
+    pub fn from_pairs(pairs: &[(&str, &str)]) -> Self {
+        Self(
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        )
+    }
+
+    /// A required, non-empty variable.
+    pub fn required(&self, name: &'static str) -> Result<String, ConfigError> {
+        self.optional(name).ok_or(ConfigError::Missing(name))
+    }
+
+    /// An optional variable (unset or empty = None).
+    pub fn optional(&self, name: &'static str) -> Option<String> {
+        self.0
+            .get(name)
+            .map(|v| v.trim().to_owned())
+            .filter(|v| !v.is_empty())
+    }
+
+    /// An optional variable parsed into `T`, with a default.
+    pub fn parsed<T>(&self, name: &'static str, default: T) -> Result<T, ConfigError>
+    where
+        T: FromStr,
+        T::Err: std::fmt::Display,
+    {
+        match self.optional(name) {
+            None => Ok(default),
+            Some(v) => v.parse().map_err(|e: T::Err| ConfigError::Invalid {
+                name,
+                reason: e.to_string(),
+            }),
+        }
+    }
+
+    /// The number pool (`NUMBER_POOL`) new dealers get a texting number from.
+    pub fn number_pool(
+        &self,
+        name: &'static str,
+    ) -> Result<Vec<consent::PhoneNumber>, ConfigError> {
+        parse_number_pool(&self.optional(name).unwrap_or_default())
+            .map_err(|reason| ConfigError::Invalid { name, reason })
+    }
+
+    /// The table every function uses (`TABLE_NAME`, `DUE_SHARDS`).
+    pub fn table(&self) -> Result<TableConfig, ConfigError> {
+        let due_shards = self.parsed("DUE_SHARDS", 16u32)?;
+        if !(1..=256).contains(&due_shards) {
+            return Err(ConfigError::Invalid {
+                name: "DUE_SHARDS",
+                reason: "must be 1 to 256".into(),
+            });
+        }
+        Ok(TableConfig {
+            name: self.required("TABLE_NAME")?,
+            due_shards,
+        })
     }
 }
 
-/// An optional variable (unset or empty = None).
-pub fn optional(name: &'static str) -> Option<String> {
-    std::env::var(name)
-        .ok()
-        .map(|v| v.trim().to_owned())
-        .filter(|v| !v.is_empty())
+/// The table and the shards of its due index (every writer of messages must agree).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TableConfig {
+    pub name: String,
+    pub due_shards: u32,
 }
 
-/// An optional variable parsed into `T`, with a default.
-pub fn parsed<T>(name: &'static str, default: T) -> Result<T, ConfigError>
-where
-    T: FromStr,
-    T::Err: std::fmt::Display,
-{
-    match optional(name) {
-        None => Ok(default),
-        Some(v) => v.parse().map_err(|e: T::Err| ConfigError::Invalid {
-            name,
-            reason: e.to_string(),
-        }),
+impl TableConfig {
+    /// The store over this table.
+    pub fn store(&self, aws: &aws_config::SdkConfig) -> crate::DynamoStore {
+        crate::DynamoStore::new(
+            aws_sdk_dynamodb::Client::new(aws),
+            self.name.clone(),
+            self.due_shards,
+        )
     }
-}
-
-/// The number pool new dealers get a texting number from: comma-separated E.164 numbers
-/// or inclusive ranges of numbers of the same length (`+12025550100..+12025550199`).
-pub fn number_pool(name: &'static str) -> Result<Vec<consent::PhoneNumber>, ConfigError> {
-    parse_number_pool(&optional(name).unwrap_or_default())
-        .map_err(|reason| ConfigError::Invalid { name, reason })
 }
 
 /// Ranges larger than this are a typo, not a pool.
@@ -100,6 +153,22 @@ mod tests {
             ]
         );
         assert!(parse_number_pool("").unwrap().is_empty());
+    }
+
+    #[test]
+    fn the_table_needs_a_name_and_sane_shards() {
+        use super::{ConfigError, Env};
+        assert!(matches!(
+            Env::from_pairs(&[]).table(),
+            Err(ConfigError::Missing("TABLE_NAME"))
+        ));
+        let t = Env::from_pairs(&[("TABLE_NAME", "t")]).table().unwrap();
+        assert_eq!((t.name.as_str(), t.due_shards), ("t", 16));
+        for bad in ["0", "257", "x"] {
+            assert!(Env::from_pairs(&[("TABLE_NAME", "t"), ("DUE_SHARDS", bad)])
+                .table()
+                .is_err());
+        }
     }
 
     #[test]

@@ -66,3 +66,56 @@ impl OutboundQueue for SqsOutboundQueue {
         Ok(failed)
     }
 }
+
+/// Changing a received record's visibility: an SQS-consumer concern (retry backoff,
+/// handing back records a batch did not start).
+pub trait Visibility: Send + Sync {
+    /// Delays the record's next delivery by `by` (zero: at once). Best effort: on failure
+    /// the queue's own visibility timeout applies.
+    fn delay<'a>(&'a self, receipt_handle: &'a str, by: std::time::Duration) -> BoxFuture<'a>;
+}
+
+pub type BoxFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
+
+/// No backoff (tests, or when the queue URL is unknown): SQS's own visibility timeout applies.
+pub struct NoBackoff;
+
+impl Visibility for NoBackoff {
+    fn delay<'a>(&'a self, _: &'a str, _: std::time::Duration) -> BoxFuture<'a> {
+        Box::pin(async {})
+    }
+}
+
+/// Visibility through ChangeMessageVisibility on one queue.
+#[derive(Clone, Debug)]
+pub struct SqsVisibility {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsVisibility {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+impl Visibility for SqsVisibility {
+    fn delay<'a>(&'a self, receipt_handle: &'a str, by: std::time::Duration) -> BoxFuture<'a> {
+        Box::pin(async move {
+            let result = self
+                .client
+                .change_message_visibility()
+                .queue_url(&self.queue_url)
+                .receipt_handle(receipt_handle)
+                .visibility_timeout(by.as_secs().min(43_200) as i32)
+                .send()
+                .await;
+            if let Err(e) = result {
+                tracing::warn!(error = %e, "ChangeMessageVisibility failed; the queue's timeout applies");
+            }
+        })
+    }
+}
