@@ -8,6 +8,7 @@ VENV_STAMP := $(VENV)/.installed
 PY := $(VENV)/bin/python
 
 .DEFAULT_GOAL := help
+comma := ,
 
 .PHONY: help venv dev token lint-template test-local build test lint bench
 
@@ -26,11 +27,11 @@ $(VENV_STAMP): infra/requirements.txt
 dev: venv ## run the whole stack locally (emulator, functions, gateway :3000, fake carrier :4010, bridge)
 	$(PY) -m infra.local.dev
 
-token: venv ## print a portal JWT: make token DEALER=demo-dealer USER=staff-1 [ROLE=dealer-admin] (last line)
+token: venv ## print a portal JWT: make token DEALER=demo-dealer USER=staff-1 [ROLES=dealer-admin] (last line)
 	@# USER must come from the command line, not from the login shell's $$USER.
 	@test -n "$(DEALER)" -a "$(origin USER)" = "command line" || \
 		{ echo "usage: make token DEALER=<dealer id> USER=<staff user id>" >&2; exit 2; }
-	@$(PY) -m infra.local.token --dealer "$(DEALER)" --user "$(USER)" $(if $(ROLE),--role "$(ROLE)")
+	@$(PY) -m infra.local.token --dealer "$(DEALER)" --user "$(USER)" $(foreach r,$(subst $(comma), ,$(ROLES) $(ROLE)),--role "$(r)")
 
 lint-template: venv ## cfn-lint infra/template.yaml
 	$(VENV)/bin/cfn-lint infra/template.yaml

@@ -1,14 +1,24 @@
 """Create infra/template.yaml's resources on the AWS emulator.
 
     python -m infra.local.bootstrap --stack texting-dev [--endpoint http://127.0.0.1:4566]
-        [--param Name=Value ...] [--env-out .local/texting-dev.env]
+        [--param Name=Value ...] [--secret LogicalId=Value ...] [--env-out .local/texting-dev.env]
+        [--functions-out .local/texting-dev.functions.json]
 
 Creates DynamoDB tables (keys, GSIs, then TTL), SQS queues (dead-letter queues first: resources are
-created in dependency order), event buses, event rules with their SQS targets and queue policies.
-Physical names are `{stack}-{LogicalId}` (a bus takes its resolved Name). Running it twice is fine.
+created in dependency order), event buses, event rules with their SQS targets and queue policies, and
+Secrets Manager secrets (Ref is the secret's ARN; a GenerateSecretString secret takes the value given
+with --secret, else a generated one on creation; a given value or a SecretString replaces the stored
+one). Physical names are `{stack}-{LogicalId}` (a bus takes its resolved Name). Running it twice is fine.
 Resources that only exist in AWS (functions, the HTTP API, IAM, ...) are listed and skipped: the local
-gateway and bridge play their part. Writes the union of the functions' resolved environments (plus the
-URL of every queue as `{LOGICAL_ID}_URL`) to the env file.
+Lambda service, gateway and bridge play their part.
+
+Each function gets its own identity: an access key id derived from the stack and its logical id, and
+its `Policies` resolved to the bootstrapped resources' ARNs, registered with the emulator
+(`infra.local.enforcer`), which then allows or refuses every call signed with that key as IAM would.
+
+Writes the union of the functions' resolved environments (plus the URL of every queue as
+`{LOGICAL_ID}_URL`) to the env file, and with --functions-out each function's own environment (with its
+credentials), Timeout and MemorySize as JSON for the local Lambda service (`infra.local.lambdas`).
 """
 
 from __future__ import annotations
@@ -18,6 +28,8 @@ import json
 import os
 import re
 import sys
+import urllib.error
+import urllib.request
 from graphlib import CycleError, TopologicalSorter
 from pathlib import Path
 from typing import Any, Callable, Mapping
@@ -26,20 +38,22 @@ import boto3
 from botocore.exceptions import BotoCoreError, ClientError
 
 from infra.local import template as tpl
+from infra.local.enforcer import REGISTRY_PATH
+from infra.local.iam import Identity, access_key_id, statements_of
 
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
 
-# Types that exist only in AWS: the local gateway, bridge and cargo-lambda stand in for them.
+# Types that exist only in AWS: the local Lambda service, gateway and bridge stand in for them.
 SKIPPED_TYPES = {
-    "AWS::Serverless::Function": "served by cargo lambda watch",
+    "AWS::Serverless::Function": "served by the local Lambda service",
     "AWS::Serverless::HttpApi": "served by the local gateway",
     "AWS::Serverless::Api": "served by the local gateway",
-    "AWS::Lambda::Function": "served by cargo lambda watch",
+    "AWS::Lambda::Function": "served by the local Lambda service",
     "AWS::Lambda::Permission": "not enforced locally",
     "AWS::Lambda::EventSourceMapping": "played by the local bridge",
-    "AWS::IAM::Role": "not enforced locally",
-    "AWS::IAM::Policy": "not enforced locally",
-    "AWS::IAM::ManagedPolicy": "not enforced locally",
+    "AWS::IAM::Role": "not supported locally (functions' Policies are enforced)",
+    "AWS::IAM::Policy": "not supported locally (functions' Policies are enforced)",
+    "AWS::IAM::ManagedPolicy": "not supported locally (functions' Policies are enforced)",
     "AWS::Logs::LogGroup": "logs go to the terminal",
     "AWS::ApiGatewayV2::Api": "served by the local gateway",
     "AWS::ApiGatewayV2::Stage": "served by the local gateway",
@@ -68,7 +82,7 @@ class Bootstrap:
 
     def __init__(self, template: Mapping[str, Any], stack: str, params: Mapping[str, str],
                  endpoint: str = DEFAULT_ENDPOINT, region: str | None = None,
-                 log: Callable[[str], None] = print) -> None:
+                 log: Callable[[str], None] = print, secrets: Mapping[str, str] | None = None) -> None:
         self.template = template
         self.region = region or os.environ.get("AWS_REGION") or tpl.DEFAULT_REGION
         self.resolver = tpl.Resolver.from_template(template, params, stack=stack, region=self.region)
@@ -77,7 +91,13 @@ class Bootstrap:
             raise BootstrapError("missing parameter value(s): " + ", ".join(
                 f"--param {m}=..." for m in missing))
         self.stack = stack
+        self.endpoint = endpoint.rstrip("/")
         self.log = log
+        self.secret_values = dict(secrets or {})
+        unknown = set(self.secret_values) - {lid for lid, res in template["Resources"].items()
+                                             if res.get("Type") == "AWS::SecretsManager::Secret"}
+        if unknown:
+            raise BootstrapError(f"--secret for unknown secret resource(s): {', '.join(sorted(unknown))}")
         session = boto3.session.Session(
             aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
             aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"),
@@ -85,6 +105,7 @@ class Bootstrap:
         self.ddb = session.client("dynamodb", endpoint_url=endpoint)
         self.sqs = session.client("sqs", endpoint_url=endpoint)
         self.events = session.client("events", endpoint_url=endpoint)
+        self.secretsmanager = session.client("secretsmanager", endpoint_url=endpoint)
         self.extras: dict[str, str] = {}
         self._creators: dict[str, Callable[[str, dict[str, Any]], None]] = {
             "AWS::DynamoDB::Table": self.table,
@@ -92,6 +113,7 @@ class Bootstrap:
             "AWS::SQS::QueuePolicy": self.queue_policy,
             "AWS::Events::EventBus": self.event_bus,
             "AWS::Events::Rule": self.rule,
+            "AWS::SecretsManager::Secret": self.secret,
         }
 
     # ------------------------------------------------------------------------------------------ driver
@@ -111,7 +133,7 @@ class Bootstrap:
             raise BootstrapError(f"dependency cycle between resources: {e.args[1]}") from None
 
     def run(self) -> None:
-        """Create (or update) every resource the emulator can hold."""
+        """Create (or update) every resource the emulator can hold, then register the functions' identities."""
         for lid in self.order():
             res = self.template["Resources"][lid]
             rtype = res["Type"]
@@ -121,6 +143,7 @@ class Bootstrap:
                 continue
             props = self.resolver.resolve(res.get("Properties") or {})
             self._creators[rtype](lid, props)
+        self.register_identities()
 
     def _stand_in(self, lid: str, rtype: str) -> None:
         """Ref/Arn values for skipped resources, so the rest of the template still resolves."""
@@ -130,6 +153,57 @@ class Bootstrap:
         else:
             arn = f"arn:aws:local:{self.region}:{tpl.DEFAULT_ACCOUNT}:{name}"
         self.resolver.resources[lid] = {"Ref": name, "Arn": arn}
+
+    # ------------------------------------------------------------------------------------ identities
+
+    def identities(self) -> dict[str, Identity]:
+        """Each function's identity (keyed by function name): its key, role and resolved policy."""
+        settings = tpl.function_settings(self.template)
+        out = {}
+        for name, policies in tpl.function_policies(self.template, self.resolver).items():
+            lid = settings[name].logical_id
+            statements, ignored = statements_of(policies)
+            for what in ignored:
+                self.log(f"  warn   {lid}: {what} grants nothing locally")
+            out[name] = Identity(access_key_id=access_key_id(self.stack, lid),
+                                 role_arn=f"arn:aws:iam::{tpl.DEFAULT_ACCOUNT}:role/{self.stack}-{lid}Role",
+                                 session_name=name, statements=statements)
+        return out
+
+    def register_identities(self) -> None:
+        """Tell the emulator each function's policy; an emulator that is not ours does not enforce IAM."""
+        identities = self.identities()
+        doc = json.dumps({"identities": [i.to_json() for i in identities.values()]}).encode()
+        req = urllib.request.Request(self.endpoint + REGISTRY_PATH, data=doc, method="POST",
+                                     headers={"Content-Type": "application/json"})
+        try:
+            with urllib.request.urlopen(req, timeout=10) as resp:  # noqa: S310 - the emulator's URL
+                ok = resp.status == 200 and "registered" in json.loads(resp.read())
+        except (OSError, ValueError):
+            ok = False
+        if ok:
+            self.log(f"  iam    {len(identities)} function identities registered (each call checked "
+                     "against its function's Policies)")
+        else:
+            self.log(f"  warn   the emulator at {self.endpoint} is not infra.local.emulator: "
+                     "IAM is not enforced there")
+
+    def functions(self) -> dict[str, dict[str, Any]]:
+        """What the local Lambda service runs: each function's own environment (the template's, plus its
+        credentials), Timeout and MemorySize, keyed by function name."""
+        identities = self.identities()
+        settings = tpl.function_settings(self.template)
+        out = {}
+        for name, env in tpl.function_environment(self.template, self.resolver).items():
+            s = settings[name]
+            out[name] = {
+                "logicalId": s.logical_id, "timeout": s.timeout, "memory": s.memory,
+                "reservedConcurrency": s.reserved_concurrency,
+                "environment": {**env, "AWS_ACCESS_KEY_ID": identities[name].access_key_id,
+                                "AWS_SECRET_ACCESS_KEY": "local-secret-access-key",
+                                "AWS_SESSION_TOKEN": "local-session-token"},
+            }
+        return out
 
     def environment(self) -> dict[str, str]:
         """Union of the functions' resolved environments plus the extras for the bridge."""
@@ -242,6 +316,43 @@ class Bootstrap:
         self.log(f"  put    {lid} (rule {name} on {bus}, {len(targets)} target(s))")
 
 
+    def secret(self, lid: str, props: dict[str, Any]) -> None:
+        name = props.get("Name") or f"{self.stack}-{lid}"
+        value = self.secret_values.get(lid, props.get("SecretString"))
+        try:
+            arn = self.secretsmanager.describe_secret(SecretId=name)["ARN"]
+            current = self.secretsmanager.get_secret_value(SecretId=arn)["SecretString"]
+            if value is not None and value != current:
+                self.secretsmanager.put_secret_value(SecretId=arn, SecretString=value)
+                verb = "update"
+            else:
+                verb = "exists"
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            if value is None:
+                value = self.generated(props.get("GenerateSecretString") or {})
+            args = {"Name": name, "SecretString": value}
+            if props.get("Description"):
+                args["Description"] = props["Description"]
+            arn = self.secretsmanager.create_secret(**args)["ARN"]
+            verb = "create"
+        self.resolver.resources[lid] = {"Ref": arn, "Id": arn}
+        self.log(f"  {verb:6} {lid} (secret {name})")
+
+    def generated(self, spec: Mapping[str, Any]) -> str:
+        """A GenerateSecretString value (no --secret given): Secrets Manager's own random password."""
+        keys = ("PasswordLength", "ExcludeCharacters", "ExcludeNumbers", "ExcludePunctuation",
+                "ExcludeUppercase", "ExcludeLowercase", "IncludeSpace", "RequireEachIncludedType")
+        args = {k: (int(v) if k == "PasswordLength" else v) for k, v in spec.items() if k in keys}
+        password = self.secretsmanager.get_random_password(**args)["RandomPassword"]
+        if spec.get("SecretStringTemplate") and spec.get("GenerateStringKey"):
+            doc = json.loads(spec["SecretStringTemplate"])
+            doc[spec["GenerateStringKey"]] = password
+            return json.dumps(doc)
+        return password
+
+
 def _attr(value: Any) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
@@ -249,16 +360,23 @@ def _attr(value: Any) -> str:
 
 
 def write_env(path: Path, env: Mapping[str, str]) -> None:
-    """Write KEY=VALUE lines (values are single-line; no quoting needed for cargo-lambda's --env-file)."""
+    """Write KEY=VALUE lines (values are single-line, unquoted)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("".join(f"{k}={v}\n" for k, v in sorted(env.items())), encoding="utf-8")
 
 
-def parse_params(pairs: list[str]) -> dict[str, str]:
+def write_functions(path: Path, functions: Mapping[str, Any]) -> None:
+    """The local Lambda service's input (see `Bootstrap.functions`); readable by the owner only."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(functions, indent=2, sort_keys=True), encoding="utf-8")
+    path.chmod(0o600)
+
+
+def parse_params(pairs: list[str], flag: str = "--param") -> dict[str, str]:
     out = {}
     for pair in pairs:
         if "=" not in pair:
-            raise BootstrapError(f"--param {pair!r} is not Name=Value")
+            raise BootstrapError(f"{flag} {pair!r} is not Name=Value")
         key, value = pair.split("=", 1)
         out[key] = value
     return out
@@ -270,16 +388,24 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL", DEFAULT_ENDPOINT))
     parser.add_argument("--param", action="append", default=[], metavar="NAME=VALUE",
                         help="template parameter value (repeatable)")
+    parser.add_argument("--secret", action="append", default=[], metavar="LOGICALID=VALUE",
+                        help="value of a secret resource (repeatable); a GenerateSecretString secret "
+                             "without one gets a generated value")
     parser.add_argument("--template", default=str(tpl.TEMPLATE_PATH))
     parser.add_argument("--env-out", help="env file to write (default .local/<stack>.env)")
+    parser.add_argument("--functions-out", help="also write each function's settings (JSON) here")
     args = parser.parse_args(argv)
     try:
-        boot = Bootstrap(tpl.load(args.template), args.stack, parse_params(args.param), endpoint=args.endpoint)
+        boot = Bootstrap(tpl.load(args.template), args.stack, parse_params(args.param), endpoint=args.endpoint,
+                         secrets=parse_params(args.secret, "--secret"))
         print(f"bootstrap: stack {args.stack} on {args.endpoint}")
         boot.run()
         env_out = Path(args.env_out) if args.env_out else tpl.REPO_ROOT / ".local" / f"{args.stack}.env"
         write_env(env_out, boot.environment())
         print(f"bootstrap: wrote {env_out}")
+        if args.functions_out:
+            write_functions(Path(args.functions_out), boot.functions())
+            print(f"bootstrap: wrote {args.functions_out}")
     except (BootstrapError, tpl.TemplateError, OSError) as e:
         print(f"bootstrap: {e}", file=sys.stderr)
         return 1

@@ -2,14 +2,17 @@
 
     python -m infra.local.bridge --stack texting-dev [--endpoint http://127.0.0.1:4566]
 
-For each SQS event source it long-polls the queue ({stack}-{QueueLogicalId}), invokes the consumer with
-a real SQS event through the invoke API ($LAMBDA_ENDPOINT, default http://127.0.0.1:9000), and deletes only
-the records not listed in the answer's batchItemFailures (none when the invocation fails): the others
-become visible again after the visibility timeout, and the queue's redrive policy moves poison messages
-to the DLQ. For each Schedule event it invokes the function with an EventBridge "Scheduled Event" every
-SCHEDULE_PERIOD_SECONDS (default 60; the template's rate is printed). Stops on SIGTERM/SIGINT.
-Environment: LAMBDA_ENDPOINT, SCHEDULE_PERIOD_SECONDS, BRIDGE_INVOKE_TIMEOUT_SECONDS (default 900: the
-first invocation waits for cargo-lambda to compile the function).
+For each SQS event source it long-polls the queue ({stack}-{QueueLogicalId}) with several pollers at
+once, as Lambda's event source mapping does (BRIDGE_POLLERS, default 5, Lambda's initial number; the
+event's ScalingConfig.MaximumConcurrency caps it), so several batches are in flight together. Each poller
+invokes the consumer with a real SQS event through the invoke API ($LAMBDA_ENDPOINT, default
+http://127.0.0.1:9000) and deletes only the records not listed in the answer's batchItemFailures (none
+when the invocation fails or times out): the others become visible again after the visibility timeout,
+and the queue's redrive policy moves poison messages to the DLQ. For each Schedule event it invokes the
+function with an EventBridge "Scheduled Event" every SCHEDULE_PERIOD_SECONDS (default 60; the template's
+rate is printed) without waiting for the previous run (EventBridge does not), at most two runs at once.
+Stops on SIGTERM/SIGINT. Environment: LAMBDA_ENDPOINT, SCHEDULE_PERIOD_SECONDS, BRIDGE_POLLERS,
+BRIDGE_INVOKE_TIMEOUT_SECONDS (default 900; the Lambda service ends an invocation at its Timeout).
 """
 
 from __future__ import annotations
@@ -37,6 +40,8 @@ from infra.local import template as tpl
 DEFAULT_ENDPOINT = "http://127.0.0.1:4566"
 DEFAULT_LAMBDA = "http://127.0.0.1:9000"
 WAIT_SECONDS = 2
+DEFAULT_POLLERS = 5  # Lambda starts an SQS event source with five concurrent pollers
+SCHEDULE_OVERLAP = 2  # scheduled runs of one schedule in flight at most
 
 
 class InvokeError(Exception):
@@ -125,15 +130,16 @@ def _log_line(line: str) -> None:
 
 
 class Bridge:
-    """One thread per SQS source and per schedule; `stop` ends them within about WAIT_SECONDS."""
+    """Poller threads per SQS source, one thread per schedule; `stop` ends them within about WAIT_SECONDS."""
 
     def __init__(self, template: Mapping[str, Any], stack: str, endpoint: str = DEFAULT_ENDPOINT,
                  lambda_endpoint: str = DEFAULT_LAMBDA, region: str = tpl.DEFAULT_REGION,
                  schedule_period: float = 60.0, invoke_timeout: float = 900.0,
-                 log: Callable[[str], None] | None = None) -> None:
+                 log: Callable[[str], None] | None = None, pollers: int = DEFAULT_POLLERS) -> None:
         self.template, self.stack, self.region = template, stack, region
         self.lambda_endpoint = lambda_endpoint.rstrip("/")
         self.schedule_period, self.invoke_timeout = schedule_period, invoke_timeout
+        self.pollers = max(1, pollers)
         self.log = log or _log_line
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
@@ -143,7 +149,11 @@ class Bridge:
 
     def start(self) -> None:
         for source in tpl.sqs_sources(self.template):
-            self._spawn(self.poll_queue, source)
+            pollers = min(self.pollers, source.max_concurrency or self.pollers)
+            self.log(f"bridge: {self.stack}-{source.queue} -> {source.function} "
+                     f"(batch {source.batch_size}, {pollers} pollers)")
+            for _ in range(pollers):
+                self._spawn(self.poll_queue, source)
         for schedule in tpl.schedules(self.template):
             self.log(f"bridge: {schedule.function} on {schedule.rate} -> every {self.schedule_period:g} s locally")
             self._spawn(self.fire_schedule, schedule)
@@ -168,7 +178,6 @@ class Bridge:
                     url = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
                     arn = self.sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])[
                         "Attributes"]["QueueArn"]
-                    self.log(f"bridge: {name} -> {source.function} (batch {source.batch_size})")
                 self.poll_once(source, url, arn)  # type: ignore[arg-type]
             except (ClientError, BotoCoreError) as e:
                 self.log(f"bridge: {name}: {e}")
@@ -199,16 +208,26 @@ class Bridge:
                  f"{(time.monotonic() - started) * 1000:.0f} ms{error}")
 
     def fire_schedule(self, schedule: tpl.ScheduleSource) -> None:
+        """Every period, one run in its own thread (a slow run does not delay the next tick)."""
         rule_arn = f"arn:aws:events:{self.region}:{tpl.DEFAULT_ACCOUNT}:rule/{self.stack}-{schedule.name}"
+        in_flight = threading.Semaphore(SCHEDULE_OVERLAP)
         while not self.stopping.wait(self.schedule_period):
-            started = time.monotonic()
-            try:
-                invoke(self.lambda_endpoint, schedule.function, scheduled_event(rule_arn, self.region),
-                       self.invoke_timeout)
-                error = ""
-            except InvokeError as e:
-                error = f" error: {e}"
-            self.log(f"bridge: {schedule.function} scheduled {(time.monotonic() - started) * 1000:.0f} ms{error}")
+            if not in_flight.acquire(blocking=False):
+                self.log(f"bridge: {schedule.function} scheduled run skipped: {SCHEDULE_OVERLAP} still running")
+                continue
+            threading.Thread(target=self.run_scheduled, args=(schedule, rule_arn, in_flight), daemon=True).start()
+
+    def run_scheduled(self, schedule: tpl.ScheduleSource, rule_arn: str, in_flight: threading.Semaphore) -> None:
+        started = time.monotonic()
+        try:
+            invoke(self.lambda_endpoint, schedule.function, scheduled_event(rule_arn, self.region),
+                   self.invoke_timeout)
+            error = ""
+        except InvokeError as e:
+            error = f" error: {e}"
+        finally:
+            in_flight.release()
+        self.log(f"bridge: {schedule.function} scheduled {(time.monotonic() - started) * 1000:.0f} ms{error}")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -221,7 +240,8 @@ def main(argv: list[str] | None = None) -> int:
                     lambda_endpoint=os.environ.get("LAMBDA_ENDPOINT", DEFAULT_LAMBDA),
                     region=os.environ.get("AWS_REGION", tpl.DEFAULT_REGION),
                     schedule_period=float(os.environ.get("SCHEDULE_PERIOD_SECONDS", 60)),
-                    invoke_timeout=float(os.environ.get("BRIDGE_INVOKE_TIMEOUT_SECONDS", 900)))
+                    invoke_timeout=float(os.environ.get("BRIDGE_INVOKE_TIMEOUT_SECONDS", 900)),
+                    pollers=int(os.environ.get("BRIDGE_POLLERS", DEFAULT_POLLERS)))
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
         signal.signal(sig, lambda *_: stop.set())

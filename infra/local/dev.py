@@ -2,21 +2,26 @@
 
     python -m infra.local.dev [--stack texting-dev] [--emulator-port 4566] [--gateway-port 3000]
         [--carrier-port 4010] [--lambda-port 9000] [--env-file .env.local] [--health-timeout SECONDS]
-        [--emulator-state FILE] [--no-build] [--no-seed] [--no-lambda]
+        [--emulator-state FILE] [--lambda-concurrency N] [--template FILE] [--no-build] [--no-seed]
+        [--no-lambda]
 
 1. Loads .env.local (created from .env.example with fresh secrets if absent).
 2. Checks that the gateway, carrier and lambda ports are free. If the emulator port is taken by something
    that answers as an AWS emulator (LocalStack, or a moto you started) it is used as is; otherwise
-   moto (`python -m infra.local.emulator`: moto_server with DynamoDB requests serialized) is started on it,
-   keeping its data in --emulator-state FILE (DEV_EMULATOR_STATE) across runs when given.
-3. Creates infra/template.yaml's resources on the emulator (infra.local.bootstrap) and writes the
-   functions' environment to .local/<stack>.env.
-4. Builds each function binary (`cargo build --bin <name>`: what `cargo lambda watch` runs on a function's
-   first use; skip with --no-build), then starts, each in its own process group: `cargo lambda watch`
-   (every function, with that environment, AWS_ENDPOINT_URL pointing at the emulator and dummy
-   credentials), the gateway, the fake carrier and the bridge (SQS triggers and the dispatch schedule).
-5. Waits for GET /v1/health through the gateway (the first compile takes minutes), seeds the demo dealer
-   and contacts from infra/local/seed.json through the HTTP API, prints the addresses and a token.
+   moto (`python -m infra.local.emulator`: moto_server with DynamoDB requests serialized and each
+   function's calls checked against its IAM policy) is started on it, keeping its data in
+   --emulator-state FILE (DEV_EMULATOR_STATE) across runs when given.
+3. Creates infra/template.yaml's resources on the emulator (infra.local.bootstrap): the secrets take
+   their values from .env.local (SECRETS_FROM_ENV), each function's identity and policy are registered;
+   writes the union of the functions' environments to .local/<stack>.env and each function's own
+   settings to .local/<stack>.functions.json.
+4. Builds each function binary (`cargo build --bin <name>`; skip with --no-build), then starts, each in
+   its own process group: the local Lambda service (infra.local.lambdas: each function in its own
+   instances, with only its own environment and credentials, up to --lambda-concurrency at once, every
+   invocation bounded by its Timeout; rebuilt on source changes unless --no-build), the gateway, the
+   fake carrier and the bridge (SQS triggers and the dispatch schedule).
+5. Waits for GET /v1/health through the gateway, seeds the demo dealer and contacts from
+   infra/local/seed.json through the HTTP API, prints the addresses and a token.
 
 Tests can run a second stack beside the first with other ports and a stack name, e.g.
 `python -m infra.local.dev --stack texting-test --emulator-port 4567 --gateway-port 3001
@@ -43,9 +48,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from infra.local import numbers
 from infra.local import template as tpl
-from infra.local.bootstrap import Bootstrap, BootstrapError, write_env
+from infra.local.bootstrap import Bootstrap, BootstrapError, write_env, write_functions
 from infra.local.common import ENV_LOCAL, ensure_env_local, read_env_file
+from infra.local.lambdas import DEFAULT_CONCURRENCY
+from infra.local.rebuild import Rebuilder
 from infra.local.token import make_token
 
 VENV_BIN = tpl.REPO_ROOT / ".venv" / "bin"
@@ -59,13 +67,19 @@ PARAMS_FROM_ENV = {
     "JwtAudience": "PORTAL_JWT_AUDIENCE",
     "TwilioAccountSid": "TWILIO_ACCOUNT_SID",
     "TwilioAuthToken": "TWILIO_AUTH_TOKEN",
-    "CodeHashKey": "CODE_HASH_KEY",
     "CarrierBaseUrl": "CARRIER_BASE_URL",
     "PublicBaseUrl": "PUBLIC_BASE_URL",
     "NumberPool": "NUMBER_POOL",
     "DueShards": "DUE_SHARDS",
     "LogLevel": "LOG_LEVEL",
     "CaBundle": "SSL_CERT_FILE",
+}
+
+
+# Secret resource (its value locally) <- .env.local variable. A GenerateSecretString secret without one
+# gets a generated value when it is first created.
+SECRETS_FROM_ENV = {
+    "CodeHashKeySecret": "CODE_HASH_KEY",
 }
 
 
@@ -242,10 +256,10 @@ def http(method: str, url: str, body: Any = None, token: str | None = None,
         return 0, str(e)
 
 
-def prebuild(children: Children, env: Mapping[str, str]) -> None:
-    """Build each function binary as `cargo lambda watch` will run it (`cargo run --bin <name>`), so the first
-    invocations do not wait for a compile. A failure is a warning: watch rebuilds when the code is fixed."""
-    binaries = sorted({tpl.binary_name(lid, res) for lid, res in tpl.functions(tpl.load()).items()})
+def prebuild(children: Children, env: Mapping[str, str], template: Mapping[str, Any]) -> None:
+    """Build each function binary the Lambda service runs (target/debug/<name>), so the first invocations
+    do not wait for a compile. A failure is a warning: the watch rebuilds when the code is fixed."""
+    binaries = sorted(tpl.function_settings(template))
     print(f"dev: building {', '.join(binaries)} (the first build takes several minutes)", flush=True)
     for binary in binaries:
         started = time.monotonic()
@@ -295,7 +309,7 @@ def seed(base: str, settings: Mapping[str, str], token: str, retry_for: float = 
                  for c in data["contacts"]]
     deadline = time.monotonic() + retry_for
     for method, path, body in requests:
-        while True:  # 502/503/0: a function still compiling (cargo-lambda builds each on first use)
+        while True:  # 502/503/0: a function still compiling (the Lambda service builds a missing one first)
             status, text = http(method, base + path, body, token)
             if status not in (0, 502, 503, 504) or time.monotonic() > deadline:
                 break
@@ -337,6 +351,14 @@ def local_settings(env_file: Path, ports: Ports) -> dict[str, str]:
     return settings
 
 
+def number_pool(settings: Mapping[str, str], env_file: Path) -> list[str]:
+    """The numbers NUMBER_POOL stands for (the functions get it as written: ranges stay compact)."""
+    try:
+        return numbers.expand(settings.get("NUMBER_POOL", ""))
+    except numbers.PoolError as e:
+        raise DevError(f"{env_file}: {e}") from None
+
+
 def _interrupt(*_: Any) -> None:
     raise KeyboardInterrupt
 
@@ -355,7 +377,9 @@ def run(args: argparse.Namespace) -> int:
         print(f"dev: created {ENV_LOCAL} from .env.example with fresh secrets", flush=True)
     settings = local_settings(env_file, ports)
     children = Children()
+    stoppers: list[Callable[[], None]] = []
     try:
+        print(f"dev: NUMBER_POOL holds {len(number_pool(settings, env_file))} numbers", flush=True)
         reuse_emulator = check_ports(ports)
         endpoint = f"http://127.0.0.1:{ports.emulator}"
         if reuse_emulator:
@@ -371,29 +395,40 @@ def run(args: argparse.Namespace) -> int:
                 raise DevError(f"moto_server did not answer on {endpoint} within 30 s")
 
         params = {p: settings[v] for p, v in PARAMS_FROM_ENV.items() if v in settings}
-        boot = Bootstrap(tpl.load(), args.stack, params, endpoint=endpoint,
-                         region=settings.get("AWS_REGION") or tpl.DEFAULT_REGION,
+        secrets = {s: settings[v] for s, v in SECRETS_FROM_ENV.items() if settings.get(v)}
+        region = settings.get("AWS_REGION") or tpl.DEFAULT_REGION
+        template = tpl.load(args.template)
+        boot = Bootstrap(template, args.stack, params, endpoint=endpoint, region=region, secrets=secrets,
                          log=lambda line: print(f"[bootstrap] {line}", flush=True))
         boot.run()
         stack_env = boot.environment()
         stack_env_file = tpl.REPO_ROOT / ".local" / f"{args.stack}.env"
         write_env(stack_env_file, stack_env)
+        functions_file = tpl.REPO_ROOT / ".local" / f"{args.stack}.functions.json"
+        write_functions(functions_file, boot.functions())
         env = child_environment(settings, stack_env, ports)
 
         if not args.no_lambda:
             if not args.no_build:
-                prebuild(children, env)
-            children.start("lambda", [str(VENV_BIN / "cargo-lambda"), "lambda", "watch", "--invoke-address",
-                                      "127.0.0.1", "--invoke-port", str(ports.lambda_)], env)
+                prebuild(children, env, template)
+                rebuilder = Rebuilder(tpl.function_settings(template), env)
+                rebuilder.start()
+                stoppers.append(rebuilder.stop)
+            children.start("lambda", [sys.executable, "-m", "infra.local.lambdas", "--functions", str(functions_file),
+                                      "--host", "127.0.0.1", "--port", str(ports.lambda_), "--endpoint", endpoint,
+                                      "--region", region, "--concurrency", str(args.lambda_concurrency)], env)
         py = [sys.executable, "-m"]
-        children.start("gateway", py + ["infra.local.gateway", "--port", str(ports.gateway)], env)
+        children.start("gateway", py + ["infra.local.gateway", "--port", str(ports.gateway),
+                                         "--template", args.template], env)
         children.start("carrier", py + ["infra.local.fake_carrier", "--port", str(ports.carrier)], env)
-        children.start("bridge", py + ["infra.local.bridge", "--stack", args.stack, "--endpoint", endpoint], env)
+        children.start("bridge", py + ["infra.local.bridge", "--stack", args.stack, "--endpoint", endpoint,
+                                        "--template", args.template], env)
         base = f"http://127.0.0.1:{ports.gateway}"
         if not wait_until(lambda: port_in_use(ports.gateway) and port_in_use(ports.carrier), 15):
             raise DevError(children.dead() or "the gateway or the fake carrier did not start within 15 s")
 
-        token = make_token("demo-dealer", "staff-1", 12 * 3600, settings)
+        # The demo staff user administers the demo dealer (PUT /v1/dealer needs the dealer-admin role).
+        token = make_token("demo-dealer", "staff-1", 12 * 3600, settings, roles=["dealer-admin"])
         if not args.no_lambda:
             wait_for_health(base, children, args.health_timeout)
             if not args.no_seed:
@@ -403,9 +438,9 @@ dev: ready — stack {args.stack}
   HTTP API (gateway)  {base}
   AWS emulator        {endpoint}
   fake carrier        http://127.0.0.1:{ports.carrier}   (open it in a browser to play the phone)
-  lambda invoke API   http://127.0.0.1:{ports.lambda_}
-  functions' env      {stack_env_file}
-  demo dealer token (demo-dealer / staff-1, 12 h):
+  lambda invoke API   http://127.0.0.1:{ports.lambda_}   (each function: its own env, IAM identity and Timeout)
+  functions           {functions_file}
+  demo dealer token (demo-dealer / staff-1, role dealer-admin, 12 h):
 {token}
 Ctrl-C stops everything.""", flush=True)
 
@@ -421,6 +456,8 @@ Ctrl-C stops everything.""", flush=True)
     finally:
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, signal.SIG_IGN)  # a second Ctrl-C must not cut the cleanup short
+        for stop in stoppers:
+            stop()
         children.stop()
 
 
@@ -433,14 +470,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--carrier-port", type=int, default=int(env.get("DEV_CARRIER_PORT", Ports.carrier)))
     parser.add_argument("--lambda-port", type=int, default=int(env.get("DEV_LAMBDA_PORT", Ports.lambda_)))
     parser.add_argument("--env-file", default=str(ENV_LOCAL))
+    parser.add_argument("--template", default=env.get("DEV_TEMPLATE") or str(tpl.TEMPLATE_PATH),
+                        help="the template to run (default infra/template.yaml; tests run altered copies)")
     parser.add_argument("--emulator-state", default=env.get("DEV_EMULATOR_STATE") or None,
                         help="keep the emulator's data in this file across runs (default: start empty)")
     parser.add_argument("--health-timeout", type=float, default=HEALTH_TIMEOUT)
+    parser.add_argument("--lambda-concurrency", type=int,
+                        default=int(env.get("DEV_LAMBDA_CONCURRENCY", DEFAULT_CONCURRENCY)),
+                        help="instances each function may run at once (default %(default)s)")
     parser.add_argument("--no-seed", action="store_true", help="do not create the demo dealer and contacts")
     parser.add_argument("--no-build", action="store_true",
-                        help="do not build the functions first (cargo lambda watch compiles each on first use)")
+                        help="do not build the functions first nor on change (a missing one is built on first use)")
     parser.add_argument("--no-lambda", action="store_true",
-                        help="do not start cargo lambda watch (something else serves the invoke API)")
+                        help="do not start the local Lambda service (something else serves the invoke API)")
     args = parser.parse_args(argv)
     for sig in (signal.SIGINT, signal.SIGTERM):  # explicit: a background job may inherit SIGINT ignored
         signal.signal(sig, _interrupt)

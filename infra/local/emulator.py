@@ -1,4 +1,4 @@
-"""The AWS emulator: moto's server, with DynamoDB requests serialized.
+"""The AWS emulator: moto's server, with DynamoDB requests serialized and IAM enforced per function.
 
     python -m infra.local.emulator -H 127.0.0.1 -p 4566 [--state FILE]
 
@@ -20,10 +20,14 @@ at 10,000 items. `patch_dynamodb_transactions` keeps the rollback but copies onl
 partitions the transaction writes (the rest of the backup shares the unchanged items).
 
 AWS keeps DynamoDB items and SQS messages through anything; moto keeps them in memory.
-With `--state FILE` the emulator writes its DynamoDB, SQS and EventBridge state to FILE
-when it is stopped (SIGTERM or SIGINT) and reads it back when it starts, so a restart
-loses nothing: queued and in-flight messages keep their visibility timers and receive
-counts. A kill -9 loses what changed since the last start, as a crashed emulator would.
+With `--state FILE` the emulator writes its DynamoDB, SQS, EventBridge and Secrets Manager
+state (and the registered function identities) to FILE when it is stopped (SIGTERM or
+SIGINT) and reads it back when it starts, so a restart loses nothing: queued and in-flight
+messages keep their visibility timers and receive counts. A kill -9 loses what changed
+since the last start, as a crashed emulator would.
+
+IAM: requests signed with a function's access key are checked against that function's
+policy before moto sees them (`infra.local.enforcer`); every other key is unrestricted.
 """
 
 from __future__ import annotations
@@ -47,6 +51,8 @@ from moto.dynamodb.models.table import Table
 from moto.backends import get_backend
 from moto.server import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
 from werkzeug.serving import run_simple
+
+from infra.local import enforcer
 
 _DYNAMODB = threading.Lock()
 
@@ -166,7 +172,8 @@ def patch_dynamodb_transactions() -> None:
 
 
 # The services whose state outlives a restart (the ones the template uses).
-PERSISTED = ("dynamodb", "sqs", "events")
+PERSISTED = ("dynamodb", "sqs", "events", "secretsmanager")
+_IDENTITIES_KEY = "_local_iam"  # the enforcer's registered identities, beside the backends
 
 
 def _queue_state(queue: Any) -> dict[str, Any]:
@@ -185,18 +192,21 @@ sqs_models.Queue.__setstate__ = _queue_restore  # type: ignore[attr-defined]
 
 
 def snapshot() -> bytes:
-    """Every account's and region's backend of the persisted services, pickled (DynamoDB quiesced)."""
+    """Every account's and region's backend of the persisted services, and the registered function
+    identities, pickled (DynamoDB quiesced)."""
     with _DYNAMODB:
-        state = {
+        state: dict[str, Any] = {
             service: [(account, region, backend) for account, region, backend in get_backend(service).iter_backends()]
             for service in PERSISTED
         }
+        state[_IDENTITIES_KEY] = enforcer.export()
         return pickle.dumps(state, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def restore(data: bytes) -> int:
     """Puts the backends of a snapshot in place; returns how many region backends were restored."""
     state = pickle.loads(data)  # noqa: S301 - our own file, written by snapshot()
+    enforcer.load(state.pop(_IDENTITIES_KEY, []))
     restored = 0
     for service, backends in state.items():
         live = get_backend(service)
@@ -234,7 +244,8 @@ def main(argv: list[str] | None = None) -> None:
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True  # type: ignore[attr-defined]
     try:
-        run_simple(args.host, args.port, SerializedDynamoDB(app), threaded=True, request_handler=MotoRequestHandler)
+        run_simple(args.host, args.port, enforcer.IamEnforcer(SerializedDynamoDB(app)), threaded=True,
+                   request_handler=MotoRequestHandler)
     finally:
         if args.state:
             save(args.state)

@@ -13,6 +13,9 @@ Test controls:
                                      answers with the service's status and body
   POST /fail {"count","status","code"}   the next N sends fail with that HTTP status and Twilio error code
   POST /hang {"count","seconds"}         the next N sends sleep first (client timeouts)
+  POST /accept-and-hang {"count","seconds"}   the next N sends are accepted (the message reaches the
+                                     phone and its status callbacks follow) but answered only after
+                                     that many seconds (default 30): past the client's timeout
   GET /                              an HTML page: the conversation and a form to reply
 Environment: TWILIO_AUTH_TOKEN (else .env.local), INBOUND_WEBHOOK_URL
 (default http://127.0.0.1:3000/v1/carrier/twilio/inbound), STATUS_CALLBACK_DELAY_SECONDS (default 0.2).
@@ -107,6 +110,7 @@ class Carrier:
         self.messages: list[Message] = []
         self.failures: list[tuple[int, int]] = []  # (http status, twilio code) per upcoming send
         self.hangs: list[float] = []  # seconds per upcoming send
+        self.late_answers: list[float] = []  # seconds per upcoming send, waited after accepting it
 
     def add(self, message: Message) -> None:
         with self.lock:
@@ -122,6 +126,10 @@ class Carrier:
             hang = self.hangs.pop(0) if self.hangs else 0.0
             fail = self.failures.pop(0) if self.failures else None
         return hang, fail
+
+    def next_late_answer(self) -> float:
+        with self.lock:
+            return self.late_answers.pop(0) if self.late_answers else 0.0
 
     def send_callbacks(self, message: Message, account_sid: str) -> None:
         """Post `sent` then `delivered` to the message's StatusCallback, signed."""
@@ -204,6 +212,12 @@ class CarrierHandler(JsonHandler):
                 self.carrier.hangs.extend([float(spec.get("seconds", 30))] * int(spec.get("count", 1)))
                 pending = len(self.carrier.hangs)
             self.send_json(200, {"hanging": pending})
+        elif path == "/accept-and-hang":
+            spec = json.loads(body or b"{}")
+            with self.carrier.lock:
+                self.carrier.late_answers.extend([float(spec.get("seconds", 30))] * int(spec.get("count", 1)))
+                pending = len(self.carrier.late_answers)
+            self.send_json(200, {"acceptingLate": pending})
         else:
             self.send_json(404, {"message": "not found"})
 
@@ -234,8 +248,25 @@ class CarrierHandler(JsonHandler):
         message = Message(sid="SM" + secrets.token_hex(16), to=form["To"], from_=form["From"], body=form["Body"],
                           direction="outbound-api", status="queued", status_callback=form.get("StatusCallback"))
         self.carrier.add(message)
+        callbacks = threading.Thread(target=self.carrier.send_callbacks, args=(message, account_sid), daemon=True)
+        late = self.carrier.next_late_answer()
+        if late:  # the message goes out (and its callbacks follow) while the answer is held back
+            callbacks.start()
+            log(f"accepted {message.sid} to {message.to}; answering in {late:g} s")
+            time.sleep(late)
         now = datetime.now(timezone.utc).strftime("%a, %d %b %Y %H:%M:%S +0000")
         uri = f"/{API_VERSION}/Accounts/{account_sid}/Messages/{message.sid}"
+        try:
+            self.send_created(account_sid, message, now, uri)
+        except OSError:  # the client gave up waiting: the message was sent all the same
+            log(f"sent {message.sid} to {message.to}; the client was gone before the answer")
+            self.close_connection = True
+            return
+        log(f"sent {message.sid} to {message.to}")
+        if not late:
+            callbacks.start()
+
+    def send_created(self, account_sid: str, message: Message, now: str, uri: str) -> None:
         self.send_json(201, {
             "account_sid": account_sid, "api_version": API_VERSION, "body": message.body,
             "date_created": now, "date_sent": None, "date_updated": now, "direction": "outbound-api",
@@ -244,8 +275,6 @@ class CarrierHandler(JsonHandler):
             "sid": message.sid, "status": "queued", "subresource_uris": {"media": f"{uri}/Media.json"},
             "to": message.to, "uri": f"{uri}.json",
         })
-        log(f"sent {message.sid} to {message.to}")
-        threading.Thread(target=self.carrier.send_callbacks, args=(message, account_sid), daemon=True).start()
 
     def reply(self, raw: bytes) -> None:
         from_form = self.headers.get("Content-Type", "").startswith("application/x-www-form-urlencoded")

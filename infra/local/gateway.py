@@ -1,4 +1,4 @@
-"""The local API Gateway (HTTP API, payload format 2.0) in front of `cargo lambda watch`.
+"""The local API Gateway (HTTP API, payload format 2.0) in front of the local Lambda service.
 
     python -m infra.local.gateway [--host 127.0.0.1] [--port 3000]
 
@@ -324,7 +324,7 @@ class GatewayHandler(JsonHandler):
         try:
             answer = translate_response(self.invoker.invoke(route.function, event))
         except FunctionError as e:
-            # A timeout, or no invoke API yet (cargo-lambda still starting): 503 like an integration timeout.
+            # An integration timeout, or no invoke API yet (the Lambda service still starting): 503.
             unavailable = isinstance(e.__cause__, (TimeoutError, ConnectionRefusedError))
             sys.stderr.write(f"gateway: {route.route_key} -> {route.function} failed: {e}\n")
             status, message = (503, "Service Unavailable") if unavailable else (500, "Internal Server Error")

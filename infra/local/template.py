@@ -267,6 +267,7 @@ class SqsSource:
     function: str
     batch_size: int
     report_batch_item_failures: bool
+    max_concurrency: int | None = None  # ScalingConfig.MaximumConcurrency: batches in flight at most
 
 
 @dataclass(frozen=True)
@@ -328,10 +329,12 @@ def sqs_sources(template: Mapping[str, Any]) -> list[SqsSource]:
                 queue_id = queue["Fn::GetAtt"][0] if isinstance(queue, dict) and "Fn::GetAtt" in queue else None
                 if queue_id is None:
                     raise TemplateError(f"{lid}: SQS event Queue must be !GetAtt <Queue>.Arn")
+                maximum = (props.get("ScalingConfig") or {}).get("MaximumConcurrency")
                 out.append(SqsSource(queue=queue_id, function=binary_name(lid, res),
                                      batch_size=int(props.get("BatchSize", 10)),
                                      report_batch_item_failures="ReportBatchItemFailures"
-                                     in (props.get("FunctionResponseTypes") or [])))
+                                     in (props.get("FunctionResponseTypes") or []),
+                                     max_concurrency=int(maximum) if maximum else None))
     return out
 
 
@@ -365,4 +368,44 @@ def function_environment(template: Mapping[str, Any], resolver: Resolver) -> dic
         own = ((res.get("Properties") or {}).get("Environment") or {}).get("Variables") or {}
         merged = {**global_vars, **own}
         out[binary_name(lid, res)] = {k: str(v) for k, v in resolver.resolve(merged).items()}
+    return out
+
+
+@dataclass(frozen=True)
+class FunctionSettings:
+    """What Lambda needs to run one function: its limits, from its Properties or the Globals."""
+
+    logical_id: str
+    name: str  # binary name: also the local function name (invoke API path, AWS_LAMBDA_FUNCTION_NAME)
+    timeout: int  # seconds (Lambda's default is 3)
+    memory: int  # MB (Lambda's default is 128)
+    reserved_concurrency: int | None
+
+
+def _function_property(template: Mapping[str, Any], resource: Mapping[str, Any], name: str) -> Any:
+    own = resource.get("Properties") or {}
+    if name in own:
+        return own[name]
+    return ((template.get("Globals") or {}).get("Function") or {}).get(name)
+
+
+def function_settings(template: Mapping[str, Any]) -> dict[str, FunctionSettings]:
+    """Each function's settings, keyed by binary name (a function's Timeout overrides the Globals')."""
+    out = {}
+    for lid, res in functions(template).items():
+        reserved = _function_property(template, res, "ReservedConcurrentExecutions")
+        out[binary_name(lid, res)] = FunctionSettings(
+            logical_id=lid, name=binary_name(lid, res),
+            timeout=int(_function_property(template, res, "Timeout") or 3),
+            memory=int(_function_property(template, res, "MemorySize") or 128),
+            reserved_concurrency=int(reserved) if reserved is not None else None)
+    return out
+
+
+def function_policies(template: Mapping[str, Any], resolver: Resolver) -> dict[str, list[Any]]:
+    """Each function's `Policies` (a SAM function's execution role), resolved, keyed by binary name."""
+    out = {}
+    for lid, res in functions(template).items():
+        policies = (res.get("Properties") or {}).get("Policies") or []
+        out[binary_name(lid, res)] = resolver.resolve(policies if isinstance(policies, list) else [policies])
     return out

@@ -5,6 +5,7 @@ Everything listens on 127.0.0.1 only, and every wait is bounded.
 
 from __future__ import annotations
 
+import copy
 import json
 import os
 import socket
@@ -31,7 +32,6 @@ PARAMS = {
     "JwtAudience": "texting-portal",
     "TwilioAccountSid": "AC" + "1" * 32,
     "TwilioAuthToken": "test-auth-token",
-    "CodeHashKey": "test-code-key",
     "PublicBaseUrl": "http://127.0.0.1:3000",
 }
 
@@ -52,14 +52,19 @@ def serve(server: Server) -> threading.Thread:
     return thread
 
 
-def start_emulator(port: int, *extra: str, cwd: Path = REPO_ROOT) -> subprocess.Popen[bytes]:
+def start_emulator(port: int, *extra: str, cwd: Path = REPO_ROOT, log: Path | None = None) -> subprocess.Popen[bytes]:
     """`python -m infra.local.emulator` (moto, as `make dev` runs it) on `port`, answering;
-    fails the test loudly (with the emulator's stderr) if it does not start within 20 s."""
+    fails the test loudly (with the emulator's stderr) if it does not start within 20 s. Its stderr
+    (one line per request) goes to `log`, else to a pipe: only for short-lived emulators, since a pipe
+    nobody reads fills up and stops the emulator."""
     if not (Path(sys.executable).parent / "moto_server").exists():
         pytest.fail("moto is not installed in this interpreter: run the tests from the project venv (make test-local)")
+    err = open(log, "wb") if log is not None else subprocess.PIPE  # noqa: SIM115 - the child keeps it
     proc = subprocess.Popen([sys.executable, "-m", "infra.local.emulator", "-H", "127.0.0.1", "-p", str(port), *extra],
                             cwd=cwd, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+                            stdout=subprocess.DEVNULL, stderr=err)
+    if log is not None:
+        err.close()  # type: ignore[union-attr]
     deadline = time.monotonic() + 20
     while True:
         try:
@@ -68,15 +73,21 @@ def start_emulator(port: int, *extra: str, cwd: Path = REPO_ROOT) -> subprocess.
         except OSError:
             if proc.poll() is not None or time.monotonic() > deadline:
                 proc.kill()
-                pytest.fail(f"the emulator did not start on port {port}: {proc.stderr.read().decode()[-800:]}")  # type: ignore[union-attr]
+                text = log.read_text(errors="replace") if log else proc.stderr.read().decode()  # type: ignore[union-attr]
+                pytest.fail(f"the emulator did not start on port {port}: {text[-800:]}")
             time.sleep(0.1)
 
 
 @pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """The project's emulator on a free port for the whole session."""
+def emulator_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("emulator") / "emulator.log"
+
+
+@pytest.fixture(scope="session")
+def moto_endpoint(emulator_log: Path) -> Iterator[str]:
+    """The project's emulator on a free port for the whole session (its log: the `emulator_log` fixture)."""
     port = free_port()
-    proc = start_emulator(port)
+    proc = start_emulator(port, log=emulator_log)
     yield f"http://127.0.0.1:{port}"
     proc.terminate()
     try:
@@ -86,7 +97,7 @@ def moto_endpoint() -> Iterator[str]:
 
 
 class FakeLambda:
-    """A stand-in for cargo-lambda's invoke API that records events and answers with `respond`."""
+    """A stand-in for the Lambda invoke API that records events and answers with `respond`."""
 
     def __init__(self) -> None:
         self.calls: list[tuple[str, dict[str, Any]]] = []
@@ -118,3 +129,16 @@ def fake_lambda() -> Iterator[FakeLambda]:
     fake = FakeLambda()
     yield fake
     fake.close()
+
+
+def without(template: dict[str, Any], function: str, action: str | None = None,
+            resource: str | None = None) -> dict[str, Any]:
+    """A copy of the template whose `function` policy lacks `action` (or `resource`, given in Sub form)."""
+    doc = copy.deepcopy(template)
+    for statement in doc["Resources"][function]["Properties"]["Policies"][0]["Statement"]:
+        actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
+        if action in actions:
+            statement["Action"] = [a for a in actions if a != action] or ["none:None"]
+        resources = statement["Resource"] if isinstance(statement["Resource"], list) else [statement["Resource"]]
+        statement["Resource"] = [r for r in resources if r != {"Fn::Sub": resource}] or ["arn:none"]
+    return doc

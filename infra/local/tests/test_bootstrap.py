@@ -17,9 +17,9 @@ from infra.local import template as tpl
 
 
 def run_bootstrap(endpoint: str, stack: str, tmp_path: Path, template: Path = tpl.TEMPLATE_PATH,
-                  params: dict[str, str] = PARAMS) -> subprocess.CompletedProcess[str]:
+                  params: dict[str, str] = PARAMS, *extra: str) -> subprocess.CompletedProcess[str]:
     cmd = [sys.executable, "-m", "infra.local.bootstrap", "--stack", stack, "--endpoint", endpoint,
-           "--template", str(template), "--env-out", str(tmp_path / f"{stack}.env")]
+           "--template", str(template), "--env-out", str(tmp_path / f"{stack}.env"), *extra]
     for key, value in params.items():
         cmd += ["--param", f"{key}={value}"]
     env = {"PATH": "/usr/bin:/bin", "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
@@ -66,7 +66,8 @@ def test_queues_with_redrive_to_their_dlq(moto_endpoint: str, stack: tuple[str, 
         dlq_url = sqs.get_queue_url(QueueName=f"{name}-{dlq}")["QueueUrl"]
         dlq_arn = sqs.get_queue_attributes(QueueUrl=dlq_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
         assert json.loads(attrs["RedrivePolicy"]) == {"deadLetterTargetArn": dlq_arn, "maxReceiveCount": 5}
-        assert attrs["VisibilityTimeout"] == "60"
+        expected = tpl.load()["Resources"][queue]["Properties"]["VisibilityTimeout"]
+        assert attrs["VisibilityTimeout"] == str(expected)
     assert env["OUTBOUND_QUEUE_URL"].endswith(f"/{name}-OutboundQueue")
     assert env["AUTOMATION_QUEUE_URL"].endswith(f"/{name}-AutomationQueue")
     dlq = sqs.get_queue_url(QueueName=f"{name}-OutboundDLQ")["QueueUrl"]
@@ -127,3 +128,56 @@ def test_missing_parameter_is_one_clear_line(moto_endpoint: str, tmp_path: Path)
     result = run_bootstrap(moto_endpoint, unique("miss"), tmp_path, params=params)
     assert result.returncode != 0 and "Traceback" not in result.stderr
     assert "TwilioAuthToken" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_the_visibility_timeout_of_each_sqs_source_is_six_times_its_consumers_timeout() -> None:
+    """AWS's rule for an SQS event source (checked here because the local stack now enforces Timeout)."""
+    doc = tpl.load()
+    settings = tpl.function_settings(doc)
+    for source in tpl.sqs_sources(doc):
+        visibility = int(doc["Resources"][source.queue]["Properties"].get("VisibilityTimeout", 30))
+        assert visibility >= 6 * settings[source.function].timeout, source
+
+
+def test_secrets_functions_file_and_identities_from_the_command_line(moto_endpoint: str, tmp_path: Path) -> None:
+    name = unique("cli")
+    functions = tmp_path / "functions.json"
+    result = run_bootstrap(moto_endpoint, name, tmp_path, tpl.TEMPLATE_PATH, PARAMS,
+                           "--secret", "CodeHashKeySecret=from-the-command-line", "--functions-out", str(functions))
+    assert result.returncode == 0, result.stderr
+    assert "function identities registered" in result.stdout
+    env = dict(line.split("=", 1) for line in (tmp_path / f"{name}.env").read_text().splitlines())
+    secrets = client("secretsmanager", moto_endpoint)
+    value = secrets.get_secret_value(SecretId=env["CODE_HASH_KEY_SECRET_ARN"])["SecretString"]
+    assert value == "from-the-command-line"
+    assert secrets.get_secret_value(SecretId=env["TWILIO_AUTH_TOKEN_SECRET_ARN"])["SecretString"] == \
+        PARAMS["TwilioAuthToken"]
+    doc = json.loads(functions.read_text())
+    assert doc["deliver"]["timeout"] == 60 and doc["dispatch"]["timeout"] == 50 and doc["queues"]["timeout"] == 10
+    assert doc["deliver"]["environment"]["CODE_HASH_KEY_SECRET_ARN"] == env["CODE_HASH_KEY_SECRET_ARN"]
+    assert len({f["environment"]["AWS_ACCESS_KEY_ID"] for f in doc.values()}) == len(doc), "one key each"
+    bad = run_bootstrap(moto_endpoint, name, tmp_path, tpl.TEMPLATE_PATH, PARAMS, "--secret", "Nope=x")
+    assert bad.returncode == 1 and bad.stderr.strip() == "bootstrap: --secret for unknown secret resource(s): Nope"
+
+
+def test_an_emulator_that_is_not_ours_is_used_without_iam(tmp_path: Path) -> None:
+    """Plain moto_server (or a LocalStack) has no identity registry: the stack still boots, with a warning."""
+    from conftest import free_port
+    port = free_port()
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "moto_server"), "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 20
+        while True:
+            try:
+                client("dynamodb", f"http://127.0.0.1:{port}").list_tables()
+                break
+            except Exception:  # noqa: BLE001 - not up yet
+                assert time.monotonic() < deadline, "moto_server did not start"
+                time.sleep(0.1)
+        result = run_bootstrap(f"http://127.0.0.1:{port}", unique("plain"), tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert "is not infra.local.emulator: IAM is not enforced there" in result.stdout
+    finally:
+        proc.terminate()
+        proc.wait(10)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import threading
 import time
 
 import boto3
@@ -109,3 +110,39 @@ def test_threads_poll_and_stop(moto_endpoint: str, stack: tuple[str, dict[str, s
         bridge.stop(timeout=5)
         assert time.monotonic() - started < 5
     assert counts(sqs, env["AUTOMATION_QUEUE_URL"]) == (0, 0)
+
+
+def test_several_batches_are_in_flight_at_once(moto_endpoint: str, stack: tuple[str, dict[str, str]],
+                                               fake_lambda: FakeLambda) -> None:
+    """Like Lambda's pollers, the bridge invokes the consumer with several batches concurrently."""
+    name, env = stack
+    sqs = sqs_client(moto_endpoint)
+    url = env["AUTOMATION_QUEUE_URL"]
+    for batch in range(3):
+        sqs.send_message_batch(QueueUrl=url, Entries=[{"Id": str(i), "MessageBody": f"{batch}-{i}"} for i in range(10)])
+    lock = threading.Lock()
+    state = {"now": 0, "peak": 0, "records": 0}
+
+    def respond(fn: str, event: dict) -> tuple[int, dict, dict]:
+        with lock:
+            state["now"] += 1
+            state["peak"] = max(state["peak"], state["now"])
+        time.sleep(0.5)
+        with lock:
+            state["now"] -= 1
+            state["records"] += len(event["Records"])
+        return 200, {"batchItemFailures": []}, {}
+
+    fake_lambda.respond = respond
+    bridge = Bridge(tpl.load(), name, endpoint=moto_endpoint, lambda_endpoint=fake_lambda.endpoint,
+                    invoke_timeout=5, log=lambda line: None, pollers=3)
+    bridge.start()
+    try:
+        deadline = time.monotonic() + 15
+        while state["records"] < 30:
+            assert time.monotonic() < deadline, state
+            time.sleep(0.05)
+    finally:
+        bridge.stop(timeout=5)
+    assert state["peak"] >= 2, f"batches were invoked one at a time: {state}"
+    assert counts(sqs, url) == (0, 0)

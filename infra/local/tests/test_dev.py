@@ -12,7 +12,7 @@ import boto3
 import pytest
 from conftest import REPO_ROOT, free_port
 
-from infra.local import dev, jwt
+from infra.local import dev, jwt, numbers
 from infra.local.common import ENV_EXAMPLE, ensure_env_local, read_env_file
 from infra.local.token import make_token
 
@@ -26,8 +26,12 @@ def test_env_local_is_created_from_the_example_with_fresh_secrets(tmp_path: Path
         assert len(a[key]) >= 32 and a[key] != b[key]
     assert a["TWILIO_ACCOUNT_SID"].startswith("AC") and len(a["TWILIO_ACCOUNT_SID"]) == 34
     assert a["PUBLIC_BASE_URL"] == "http://127.0.0.1:3000"
-    pool = a["NUMBER_POOL"].split(",")
-    assert a["DEMO_TEXTING_NUMBER"] not in pool
+    pool = numbers.expand(a["NUMBER_POOL"])
+    assert len(pool) >= 300 and len(set(pool)) == len(pool), "several hundred distinct numbers"
+    assert len({n[:5] for n in pool}) >= 3, "across a few area codes"
+    assert all(n[5:9] == "5550" and n[9] == "1" for n in pool), "all fictional 555-01xx numbers"
+    # The pool is the local allow-list: the demo dealer may take its number, which is handed out last.
+    assert pool[-1] == a["DEMO_TEXTING_NUMBER"] and pool.count(a["DEMO_TEXTING_NUMBER"]) == 1
     for number in pool + [a["DEMO_TEXTING_NUMBER"]]:  # valid NANP E.164: NPA and NXX start with 2-9
         assert len(number) == 12 and number[:2] == "+1" and number[2] in "23456789" and number[5] in "23456789"
     assert first.stat().st_mode & 0o077 == 0, "secrets are readable by the owner only"
@@ -38,6 +42,9 @@ def test_token_carries_the_portal_claims(tmp_path: Path) -> None:
     claims = jwt.decode(make_token("demo-dealer", "staff-1", 60, env), "s", "iss", "aud")
     assert (claims["dealer_id"], claims["sub"]) == ("demo-dealer", "staff-1")
     assert claims["exp"] - claims["iat"] == 60
+    assert "roles" not in claims
+    admin = jwt.decode(make_token("d", "u", 60, env, roles=["dealer-admin"]), "s", "iss", "aud")
+    assert admin["roles"] == ["dealer-admin"]
 
 
 def test_a_busy_port_is_named_with_its_user() -> None:
@@ -93,3 +100,24 @@ def test_base_urls_follow_non_default_ports(tmp_path: Path) -> None:
     assert dev.local_settings(env_file, dev.Ports())["PUBLIC_BASE_URL"] == "http://127.0.0.1:3000"
     moved = dev.local_settings(env_file, dev.Ports(gateway=3001, carrier=4011))
     assert (moved["PUBLIC_BASE_URL"], moved["CARRIER_BASE_URL"]) == ("http://127.0.0.1:3001", "http://127.0.0.1:4011")
+
+
+def test_the_stacks_secrets_and_parameters_come_from_env_local() -> None:
+    """Every mapped parameter exists in the template; every mapped secret is a secret resource."""
+    from infra.local import template as tpl
+
+    doc = tpl.load()
+    assert set(dev.PARAMS_FROM_ENV) <= set(doc["Parameters"])
+    for secret, variable in dev.SECRETS_FROM_ENV.items():
+        assert doc["Resources"][secret]["Type"] == "AWS::SecretsManager::Secret"
+        assert variable in read_env_file(ENV_EXAMPLE)
+    assert dev.SECRETS_FROM_ENV == {"CodeHashKeySecret": "CODE_HASH_KEY"}
+
+
+def test_a_malformed_number_pool_stops_make_dev_with_one_line(tmp_path: Path) -> None:
+    env_file = tmp_path / "bad.env"
+    with pytest.raises(dev.DevError) as bad:
+        dev.number_pool({"NUMBER_POOL": "+12025550199..+12025550101"}, env_file)
+    assert str(bad.value) == f"{env_file}: NUMBER_POOL: '+12025550199..+12025550101' runs backwards"
+    assert dev.number_pool({"NUMBER_POOL": "+12025550101..+12025550103"}, env_file) == [
+        "+12025550101", "+12025550102", "+12025550103"]

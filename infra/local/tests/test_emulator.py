@@ -6,11 +6,13 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
 
 import boto3
 import pytest
+from botocore.exceptions import ClientError
 from conftest import free_port, start_emulator, unique
 
 from infra.local import emulator
@@ -193,3 +195,36 @@ def test_patched_transactions_still_roll_back_everything() -> None:
         restored = ddb.restore_table_from_backup(TargetTableName="restored", BackupArn=arn)
         assert restored["TableDescription"]["TableName"] == "restored"
         assert ddb.get_item(TableName="restored", Key=key("C"))["Item"]["n"]["N"] == "0"
+
+
+def test_function_identities_and_secrets_survive_a_restart(restartable: Emulator) -> None:
+    """The registered identities (and Secrets Manager) are part of the saved state: after a restart a
+    function's key is still held to its policy, and its secret is still there."""
+    ddb = restartable.client("dynamodb")
+    ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}])
+    secret = restartable.client("secretsmanager").create_secret(Name="s", SecretString="v")["ARN"]
+    table = "arn:aws:dynamodb:us-east-1:123456789012:table/t"
+    doc = {"identities": [{"accessKeyId": "ASIAFUNCTION0000TEST", "roleArn": "arn:aws:iam::123456789012:role/r",
+                           "sessionName": "fn", "statements": [
+                               {"Effect": "Allow", "Action": ["dynamodb:GetItem"], "Resource": [table]},
+                               {"Effect": "Allow", "Action": ["secretsmanager:GetSecretValue"], "Resource": [secret]}]}]}
+    req = urllib.request.Request(f"{restartable.endpoint}/_local/iam/identities", data=json.dumps(doc).encode(),
+                                 method="POST", headers={"Content-Type": "application/json"})
+    assert json.loads(urllib.request.urlopen(req, timeout=5).read()) == {"registered": 1}  # noqa: S310
+
+    def as_function(service: str) -> Any:
+        return boto3.client(service, endpoint_url=restartable.endpoint, region_name="us-east-1",
+                            aws_access_key_id="ASIAFUNCTION0000TEST", aws_secret_access_key="x")
+
+    for run in range(2):
+        fn = as_function("dynamodb")
+        fn.get_item(TableName="t", Key={"PK": {"S": "a"}})
+        with pytest.raises(ClientError) as denied:
+            fn.put_item(TableName="t", Item={"PK": {"S": "a"}})
+        assert denied.value.response["Error"]["Code"] == "AccessDeniedException", f"run {run}"
+        assert as_function("secretsmanager").get_secret_value(SecretId="s")["SecretString"] == "v"
+        if run == 0:
+            restartable.stop()
+            restartable.start()

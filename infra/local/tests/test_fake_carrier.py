@@ -153,3 +153,26 @@ def test_injected_failures_then_recovery(setup: tuple[str, Webhooks]) -> None:
     assert time.monotonic() - started >= 0.3
     assert call("DELETE", f"{base}/messages")[0] == 204
     assert call("GET", f"{base}/messages")[1] == []
+
+
+def test_accept_then_hang_past_the_client_timeout(setup: tuple[str, Webhooks]) -> None:
+    """The message reaches the phone (and its callbacks come), but the answer comes after the client gave up."""
+    base, hooks = setup
+    status, body = call("POST", f"{base}/accept-and-hang", json.dumps({"count": 1, "seconds": 3}).encode())
+    assert (status, body) == (200, {"acceptingLate": 1})
+    callback = f"{hooks.base}/v1/carrier/twilio/status"
+    form = {"To": "+13125550142", "From": "+12025550100", "Body": "Your code is 123456", "StatusCallback": callback}
+    auth = base64.b64encode(f"{SID}:{TOKEN}".encode()).decode()
+    req = urllib.request.Request(f"{base}/2010-04-01/Accounts/{SID}/Messages.json", data=urlencode(form).encode(),
+                                 method="POST", headers={"Authorization": f"Basic {auth}",
+                                                         "Content-Type": "application/x-www-form-urlencoded"})
+    started = time.monotonic()
+    with pytest.raises((TimeoutError, urllib.error.URLError)):
+        urllib.request.urlopen(req, timeout=0.5)  # noqa: S310 - the client's timeout
+    assert time.monotonic() - started < 2
+    listed = call("GET", f"{base}/messages?to=%2B13125550142")[1]
+    assert len(listed) == 1 and listed[0]["body"] == "Your code is 123456", "the phone got the text"
+    assert [c[1]["MessageStatus"] for c in hooks.wait_for(2)] == ["sent", "delivered"]
+    started = time.monotonic()
+    assert send(base, {k: v for k, v in form.items() if k != "StatusCallback"})[0] == 201
+    assert time.monotonic() - started < 1, "only the next send was held back"

@@ -44,13 +44,16 @@ def test_sqs_sources_and_schedule(doc: dict) -> None:
 
 def test_environment_resolution(doc: dict) -> None:
     resolver = tpl.Resolver.from_template(doc, {"JwtIssuer": "i", "JwtAudience": "a", "TwilioAccountSid": "AC1",
-                                                "TwilioAuthToken": "tok", "CodeHashKey": "k"}, stack="s1")
+                                                "TwilioAuthToken": "tok"}, stack="s1")
+    secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:s1-{}-AbCdEf"
     resolver.resources.update({
         "Table": {"Ref": "s1-Table"},
         "OutboundQueue": {"Ref": "http://q/outbound"},
         "OutboundDLQ": {"Ref": "http://q/dlq", "Arn": "arn:aws:sqs:us-east-1:000000000000:s1-OutboundDLQ"},
         "EventBus": {"Ref": "s1-texting"},
         "HttpApi": {"Ref": "api123"},
+        "CodeHashKeySecret": {"Ref": secret.format("CodeHashKeySecret")},
+        "TwilioAuthTokenSecret": {"Ref": secret.format("TwilioAuthTokenSecret")},
     })
     env = tpl.function_environment(doc, resolver)
     assert set(env) == {"authorize", "inbound", "send", "automate", "queues", "dispatch", "deliver"}
@@ -60,8 +63,10 @@ def test_environment_resolution(doc: dict) -> None:
     assert env["send"] == {"TABLE_NAME": "s1-Table", "RUST_LOG": "info", "OUTBOUND_QUEUE_URL": "http://q/outbound",
                            "NUMBER_POOL": "", "DUE_SHARDS": "16", **ca}
     assert env["inbound"]["EVENT_BUS_NAME"] == "s1-texting"
-    assert env["inbound"]["TWILIO_AUTH_TOKEN"] == "tok"
-    assert env["authorize"]["CODE_HASH_KEY"] == "k"
+    # Secrets are never plain values: the functions get the secrets' ARNs (Ref of a secret).
+    assert env["inbound"]["TWILIO_AUTH_TOKEN_SECRET_ARN"] == secret.format("TwilioAuthTokenSecret")
+    assert env["authorize"]["CODE_HASH_KEY_SECRET_ARN"] == secret.format("CodeHashKeySecret")
+    assert not any("tok" == v for variables in env.values() for v in variables.values())
     # PublicBaseUrl empty: deliver falls back to the API's execute-api URL (Fn::If + Fn::Sub).
     assert env["deliver"]["PUBLIC_BASE_URL"] == "https://api123.execute-api.us-east-1.amazonaws.com"
     assert env["deliver"]["CARRIER_BASE_URL"] == "https://api.twilio.com"
@@ -76,3 +81,28 @@ def test_sub_and_references() -> None:
         == {"A", "B", "C"}
     with pytest.raises(tpl.TemplateError):
         r.resolve({"Ref": "Nope"})
+
+
+def test_function_settings_take_each_timeout_or_the_globals(doc: dict) -> None:
+    settings = tpl.function_settings(doc)
+    assert set(settings) == {"authorize", "inbound", "send", "automate", "queues", "dispatch", "deliver"}
+    globals_timeout = doc["Globals"]["Function"]["Timeout"]
+    for name, s in settings.items():
+        own = doc["Resources"][s.logical_id]["Properties"].get("Timeout")
+        assert s.timeout == (own or globals_timeout), name
+        assert s.memory == doc["Globals"]["Function"]["MemorySize"]
+    assert settings["deliver"].timeout == 60 and settings["dispatch"].timeout == 50
+    assert settings["queues"].timeout == globals_timeout
+
+
+def test_function_policies_resolve_to_arns(doc: dict) -> None:
+    resolver = tpl.Resolver.from_template(doc, {"JwtIssuer": "i", "JwtAudience": "a", "TwilioAccountSid": "AC1",
+                                                "TwilioAuthToken": "tok"}, stack="s1")
+    for lid, res in doc["Resources"].items():
+        resolver.resources.setdefault(lid, {"Ref": f"ref:{lid}", "Arn": f"arn:{lid}"})
+    policies = tpl.function_policies(doc, resolver)
+    (queues,) = policies["queues"]
+    assert queues["Statement"][0]["Resource"] == ["arn:Table", "arn:Table/index/*"]
+    deliver = {a for st in policies["deliver"][0]["Statement"] for a in
+               (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
+    assert "dynamodb:ConditionCheckItem" in deliver and "sqs:ChangeMessageVisibility" in deliver
