@@ -151,17 +151,7 @@ async fn deliver_snapshot(
         DeliveryClaim::Claimed => {}
         DeliveryClaim::NotFound => return Ok(DeliverOutcome::Skipped { status: None }),
         DeliveryClaim::OptedOut => {
-            let reason = "opted-out".to_owned();
-            let result = ports
-                .messages
-                .record_delivery(
-                    id,
-                    MessageStatus::Queued,
-                    &record(MessageStatus::Suppressed, Some(reason.clone())),
-                )
-                .await;
-            void_code_request(ports, envelope, snap).await?;
-            return recorded(result, DeliverOutcome::Suppressed { reason });
+            return suppress_queued(ports, envelope, snap, "opted-out".into(), now).await
         }
         DeliveryClaim::Mismatch => {
             tracing::error!(message_id = %id, "queue record does not match the stored message; not sent");
@@ -184,15 +174,7 @@ async fn deliver_snapshot(
                 .may_send(snap.category)
                 .reason()
                 .to_owned();
-            let result = ports
-                .messages
-                .record_delivery(
-                    id,
-                    MessageStatus::Queued,
-                    &record(MessageStatus::Suppressed, Some(reason.clone())),
-                )
-                .await;
-            return recorded(result, DeliverOutcome::Suppressed { reason });
+            return suppress_queued(ports, envelope, snap, reason, now).await;
         }
     }
     let body = match &snap.code {
@@ -291,6 +273,31 @@ async fn deliver_snapshot(
             Ok(DeliverOutcome::Failed { reason })
         }
     }
+}
+
+/// A queued message the claim refused (consent gone, the number opted out): suppressed
+/// with `reason`, its code request (if a code text) void.
+async fn suppress_queued(
+    ports: &DeliverPorts<'_>,
+    envelope: &OutboundEnvelope,
+    snap: &DeliverySnapshot,
+    reason: String,
+    now: DateTime<Utc>,
+) -> Result<DeliverOutcome, DomainError> {
+    let suppressed = DeliveryRecord {
+        status: MessageStatus::Suppressed,
+        at: now,
+        reason: Some(reason.clone()),
+        carrier_message_id: None,
+        send_at: None,
+        attempts: None,
+    };
+    let result = ports
+        .messages
+        .record_delivery(&envelope.message_id, MessageStatus::Queued, &suppressed)
+        .await;
+    void_code_request(ports, envelope, snap).await?;
+    recorded(result, DeliverOutcome::Suppressed { reason })
 }
 
 /// A code text that did not go (failed, suppressed): its request is void, so no code
