@@ -689,6 +689,7 @@ async fn overlapping_dispatch_runs_queue_each_message_once() {
     let queue = SqsOutboundQueue::new(sqs.clone(), url.clone());
     let ports = DispatchPorts {
         consent: &s,
+        due: &s,
         messages: &s,
         queue: &queue,
     };

@@ -17,7 +17,7 @@ use consent::approval::{ApprovalCode, CodeHasher};
 use consent::fakes::{FakeQueue, InMemoryStore};
 use consent::ledger::{ConsentEvent, ConsentStatus};
 use consent::message::{MessageKind, MessageStatus};
-use consent::ports::{ConsentReader, ContactStore, DealerStore};
+use consent::ports::{ConsentReader, ContactStore, DealerStore, MessageReader};
 use consent::{Category, ContactId, DealerId, PhoneNumber};
 
 const PUT_DEALER: &str = include_str!("../../../events/authorize-put-dealer.json");
@@ -201,7 +201,6 @@ impl World {
     /// The code in the newest queued text, as the person's phone will show it: the
     /// stored text and its queue record hold it only sealed (the body has the mask).
     async fn last_code(&self) -> ApprovalCode {
-        use consent::ports::MessageStore;
         let newest = self.queue.sent().pop().expect("a queued code text");
         let text = self
             .store

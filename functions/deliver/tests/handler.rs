@@ -17,7 +17,9 @@ use consent::fakes::{
 };
 use consent::ledger::{Actor, ConsentEvent};
 use consent::message::{Message, MessageStatus, Origin, OutboundEnvelope};
-use consent::ports::{Contact, ContactStore, Dealer, DealerStore, MessageStore, WorkQueueName};
+use consent::ports::{
+    Contact, ContactStore, Dealer, DealerStore, DeliveryClaims, MessageReader, WorkQueueName,
+};
 use consent::service::authorization::{self as auth, AuthorizationPorts};
 use consent::service::sending::{self, SendPorts, SendRequest};
 use consent::{AccountId, Category, ContactId, DealerId, PhoneNumber, StaffUserId};

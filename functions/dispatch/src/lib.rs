@@ -40,6 +40,7 @@ pub async fn handle_for(
     let started = Instant::now();
     let ports = DispatchPorts {
         consent: app.consent.as_ref(),
+        due: app.messages.as_ref(),
         messages: app.messages.as_ref(),
         queue: app.queue.as_ref(),
     };

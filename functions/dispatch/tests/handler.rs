@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use consent::approval::CodeHasher;
 use consent::fakes::{authorization_ports, grant_by_code, FakeQueue, InMemoryStore};
 use consent::message::{Message, MessageStatus, Origin};
-use consent::ports::{Contact, ContactStore, Dealer, DealerStore, MessageStore};
+use consent::ports::{Contact, ContactStore, Dealer, DealerStore, MessageReader};
 use consent::service::authorization::{self as auth, AuthorizationPorts};
 use consent::service::sending::{self, SendPorts, SendRequest};
 use consent::{AccountId, Category, ContactId, DealerId, PhoneNumber, StaffUserId};

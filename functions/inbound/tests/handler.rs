@@ -22,7 +22,7 @@ use consent::fakes::{
 use consent::ledger::{Actor, ConsentEvent, ConsentStatus};
 use consent::message::{Message, MessageKind, MessageStatus, Origin};
 use consent::ports::{
-    ConsentReader, Contact, ContactStore, Dealer, DealerStore, MessageStore, WorkQueueName,
+    ConsentReader, Contact, ContactStore, Dealer, DealerStore, MessageReader, WorkQueueName,
 };
 use consent::service::authorization::{self as auth, AuthorizationPorts};
 use consent::service::delivery::{self, DeliverOutcome, DeliverPorts};

@@ -13,7 +13,7 @@ use serde_json::{json, Value};
 
 use consent::fakes::{grant_by_code, FakeQueue, InMemoryStore};
 use consent::message::{MessageKind, MessageStatus, Origin};
-use consent::ports::{Contact, ContactStore, Dealer, DealerStore};
+use consent::ports::{Contact, ContactStore, Dealer, DealerStore, MessageReader};
 use consent::{AccountId, Category, ContactId, DealerId, MessageId, PhoneNumber, StaffUserId};
 use send::{handle, App};
 
@@ -202,7 +202,6 @@ impl World {
     }
 
     async fn message(&self, id: &str) -> consent::message::Message {
-        use consent::ports::MessageStore;
         self.store
             .message(&MessageId::parse(id).unwrap())
             .await

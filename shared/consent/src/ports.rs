@@ -295,9 +295,24 @@ pub struct DeliveryRecord {
     pub attempts: Option<u32>,
 }
 
+/// Reading messages: by id, and a number's messages in given statuses (GetItem, a
+/// Query on GSI1).
 #[async_trait]
-pub trait MessageStore: Send + Sync {
+pub trait MessageReader: Send + Sync {
     async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>>;
+    /// Messages to a number from a dealer that are in one of `statuses`.
+    async fn by_recipient(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        statuses: &[MessageStatus],
+    ) -> StoreResult<Vec<Message>>;
+}
+
+/// Writing messages: new ones with their idempotency key, and status changes made on
+/// a message read before (PutItem / TransactWriteItems of Puts, GetItem of the key).
+#[async_trait]
+pub trait MessageWriter: Send + Sync {
     /// Stores a new message (and its idempotency record, atomically). `Conflict` when
     /// the idempotency key exists already and has not expired by the record's time.
     async fn create(
@@ -318,6 +333,12 @@ pub trait MessageStore: Send + Sync {
     /// than the stored one (`Conflict` otherwise). Every transition appends one entry, so
     /// this is an optimistic lock that also covers same-status transitions (a requeue).
     async fn save(&self, message: &Message, expected: MessageStatus) -> StoreResult<()>;
+}
+
+/// Delivery's two writes around the carrier call: the claim (a transaction with its
+/// condition checks) and the result (UpdateItem).
+#[async_trait]
+pub trait DeliveryClaims: Send + Sync {
     /// queued -> sending in one conditional write that also checks that the stored
     /// message is what `expected` (the queue record's copy) says, that the recipient has
     /// not opted out of the sending number (unless it is a reply), and, when `consent` is
@@ -336,18 +357,22 @@ pub trait MessageStore: Send + Sync {
         from: MessageStatus,
         record: &DeliveryRecord,
     ) -> StoreResult<()>;
+}
+
+/// The due-time index dispatch reads (a Query on the `Due` index per shard).
+#[async_trait]
+pub trait DueIndex: Send + Sync {
     /// Messages of one shard of the time index whose index time (see
     /// `Message::index_time`) is at or before `until`: waiting ones that are due and
     /// queued ones that were never picked up.
     async fn due(&self, shard: u32, until: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Message>>;
-    /// Messages to a number from a dealer that are in one of `statuses`.
-    async fn by_recipient(
-        &self,
-        dealer: &DealerId,
-        phone: &PhoneNumber,
-        statuses: &[MessageStatus],
-    ) -> StoreResult<Vec<Message>>;
 }
+
+/// Every message capability, for the functions that need most of them (the narrow
+/// traits above say which store actions each use case takes).
+pub trait MessageStore: MessageReader + MessageWriter + DeliveryClaims + DueIndex {}
+
+impl<T: MessageReader + MessageWriter + DeliveryClaims + DueIndex> MessageStore for T {}
 
 #[async_trait]
 pub trait OutboundQueue: Send + Sync {

@@ -216,6 +216,7 @@ impl World {
     async fn dispatch(&self) {
         let ports = DispatchPorts {
             consent: &self.store,
+            due: &self.store,
             messages: &self.store,
             queue: &self.queue,
         };

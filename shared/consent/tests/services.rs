@@ -392,6 +392,7 @@ impl World {
     async fn dispatch(&self, now: DateTime<Utc>) -> DispatchReport {
         let ports = DispatchPorts {
             consent: &self.store,
+            due: &self.store,
             messages: &self.store,
             queue: &self.queue,
         };

@@ -27,7 +27,7 @@ use consent::ledger::{Actor, ConsentEvent, ConsentState, LedgerEntry};
 use consent::message::{
     Message, MessageKind, MessageStatus, Origin, OutboundEnvelope, StatusChange,
 };
-use consent::ports::{ConsentWriter, Contact, ContactStore, Dealer, DealerStore, MessageStore};
+use consent::ports::{ConsentWriter, Contact, ContactStore, Dealer, DealerStore, MessageWriter};
 use consent::service::delivery::{deliver_envelope, DeliverPorts};
 use consent::service::sending::{dispatch, request_send, DispatchPorts, SendPorts, SendRequest};
 use consent::{Category, ContactId, DealerId, MessageId, PhoneNumber, StaffUserId};
@@ -546,6 +546,7 @@ async fn requests_per_message() -> Value {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let ports = DispatchPorts {
         consent: &c.store,
+        due: &c.store,
         messages: &c.store,
         queue: &c.queue,
     };
@@ -1008,6 +1009,7 @@ async fn dispatch_burst() -> Value {
     c.counter.take();
     let ports = DispatchPorts {
         consent: &c.store,
+        due: &c.store,
         messages: &c.store,
         queue: &c.queue,
     };

@@ -7,14 +7,41 @@ fn message_from(item: &Item) -> Result<Message, StoreError> {
 }
 
 #[async_trait]
-impl MessageStore for DynamoStore {
+impl MessageReader for DynamoStore {
     async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>> {
         self.get(msg_pk(id), "MESSAGE")
             .await?
             .map(|i| message_from(&i))
             .transpose()
     }
+    async fn by_recipient(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        statuses: &[MessageStatus],
+    ) -> StoreResult<Vec<Message>> {
+        let items = self
+            .query_all(
+                Some("GSI1"),
+                "GSI1PK",
+                phone_pk(dealer, phone),
+                "GSI1SK",
+                "MSG#",
+            )
+            .await?;
+        let mut out = Vec::new();
+        for item in &items {
+            let m = message_from(item)?;
+            if statuses.contains(&m.status) {
+                out.push(m);
+            }
+        }
+        Ok(out)
+    }
+}
 
+#[async_trait]
+impl MessageWriter for DynamoStore {
     async fn create(
         &self,
         message: &Message,
@@ -60,7 +87,6 @@ impl MessageStore for DynamoStore {
         )
         .await
     }
-
     async fn idempotency(
         &self,
         dealer: &DealerId,
@@ -78,7 +104,6 @@ impl MessageStore for DynamoStore {
         let expired = at.timestamp() > get_n(&item, "ttl").map(|t| t as i64).unwrap_or(i64::MAX);
         Ok((!expired).then_some(record))
     }
-
     async fn save(&self, message: &Message, expected: MessageStatus) -> StoreResult<()> {
         let item = self.message_item(message)?;
         let result = self
@@ -95,7 +120,10 @@ impl MessageStore for DynamoStore {
             .await;
         conditional_write(result, "message status changed", "DynamoDB PutItem")
     }
+}
 
+#[async_trait]
+impl DeliveryClaims for DynamoStore {
     async fn claim_for_delivery(
         &self,
         id: &MessageId,
@@ -220,7 +248,6 @@ impl MessageStore for DynamoStore {
             "the claim was canceled for another reason".into(),
         ))
     }
-
     async fn record_delivery(
         &self,
         id: &MessageId,
@@ -304,7 +331,10 @@ impl MessageStore for DynamoStore {
             "DynamoDB UpdateItem (delivery)",
         )
     }
+}
 
+#[async_trait]
+impl DueIndex for DynamoStore {
     async fn due(&self, shard: u32, until: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Message>> {
         let out = self
             .client
@@ -328,30 +358,5 @@ impl MessageStore for DynamoStore {
             // The index is eventually consistent: keep only what is still waiting.
             .filter(|m| m.as_ref().map(|m| m.index_time().is_some()).unwrap_or(true))
             .collect()
-    }
-
-    async fn by_recipient(
-        &self,
-        dealer: &DealerId,
-        phone: &PhoneNumber,
-        statuses: &[MessageStatus],
-    ) -> StoreResult<Vec<Message>> {
-        let items = self
-            .query_all(
-                Some("GSI1"),
-                "GSI1PK",
-                phone_pk(dealer, phone),
-                "GSI1SK",
-                "MSG#",
-            )
-            .await?;
-        let mut out = Vec::new();
-        for item in &items {
-            let m = message_from(item)?;
-            if statuses.contains(&m.status) {
-                out.push(m);
-            }
-        }
-        Ok(out)
     }
 }

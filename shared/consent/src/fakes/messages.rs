@@ -3,11 +3,28 @@
 use super::*;
 
 #[async_trait]
-impl MessageStore for InMemoryStore {
+impl MessageReader for InMemoryStore {
     async fn message(&self, id: &MessageId) -> StoreResult<Option<Message>> {
         Ok(self.lock().messages.get(id).cloned())
     }
+    async fn by_recipient(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        statuses: &[MessageStatus],
+    ) -> StoreResult<Vec<Message>> {
+        Ok(self
+            .lock()
+            .messages
+            .values()
+            .filter(|m| &m.dealer_id == dealer && &m.to == phone && statuses.contains(&m.status))
+            .cloned()
+            .collect())
+    }
+}
 
+#[async_trait]
+impl MessageWriter for InMemoryStore {
     async fn create(
         &self,
         message: &Message,
@@ -30,7 +47,6 @@ impl MessageStore for InMemoryStore {
         s.messages.insert(message.id.clone(), message.clone());
         Ok(())
     }
-
     async fn idempotency(
         &self,
         dealer: &DealerId,
@@ -44,7 +60,6 @@ impl MessageStore for InMemoryStore {
             .filter(|r| at <= r.created_at + IDEMPOTENCY_TTL)
             .cloned())
     }
-
     async fn save(&self, message: &Message, expected: MessageStatus) -> StoreResult<()> {
         let mut s = self.lock();
         match s.messages.get_mut(&message.id) {
@@ -55,7 +70,10 @@ impl MessageStore for InMemoryStore {
             _ => Err(StoreError::Conflict("message status changed")),
         }
     }
+}
 
+#[async_trait]
+impl DeliveryClaims for InMemoryStore {
     async fn claim_for_delivery(
         &self,
         id: &MessageId,
@@ -91,7 +109,6 @@ impl MessageStore for InMemoryStore {
         m.transition(MessageStatus::Sending, at, None);
         Ok(DeliveryClaim::Claimed)
     }
-
     async fn record_delivery(
         &self,
         id: &MessageId,
@@ -119,7 +136,10 @@ impl MessageStore for InMemoryStore {
             _ => Err(StoreError::Conflict("message status changed")),
         }
     }
+}
 
+#[async_trait]
+impl DueIndex for InMemoryStore {
     async fn due(&self, shard: u32, until: DateTime<Utc>, limit: u32) -> StoreResult<Vec<Message>> {
         let _ = shard; // one shard in memory: shard 0 holds everything
         if shard != 0 {
@@ -135,20 +155,5 @@ impl MessageStore for InMemoryStore {
         due.sort_by_key(|m| m.index_time());
         due.truncate(limit as usize);
         Ok(due)
-    }
-
-    async fn by_recipient(
-        &self,
-        dealer: &DealerId,
-        phone: &PhoneNumber,
-        statuses: &[MessageStatus],
-    ) -> StoreResult<Vec<Message>> {
-        Ok(self
-            .lock()
-            .messages
-            .values()
-            .filter(|m| &m.dealer_id == dealer && &m.to == phone && statuses.contains(&m.status))
-            .cloned()
-            .collect())
     }
 }

@@ -19,7 +19,7 @@ use crate::ledger::{ConsentState, LedgerEntry};
 use crate::message::{Message, MessageKind, MessageStatus, Origin, Outbound, OutboundEnvelope};
 use crate::phone::PhoneNumber;
 use crate::ports::{
-    ConsentReader, ConsentWriter, Dealer, DealerStore, MessageStore, OutboundQueue, PendingKey,
+    ConsentReader, ConsentWriter, Dealer, DealerStore, MessageWriter, OutboundQueue, PendingKey,
 };
 use crate::sms;
 
@@ -105,7 +105,7 @@ pub async fn require_dealer(
 
 /// Where system texts go: stored, then queued at once.
 pub struct Outbox<'a> {
-    pub messages: &'a dyn MessageStore,
+    pub messages: &'a dyn MessageWriter,
     pub queue: &'a dyn OutboundQueue,
 }
 

@@ -14,7 +14,8 @@ use crate::message::{
 };
 use crate::phone::PhoneNumber;
 use crate::ports::{
-    ConsentReader, ContactStore, DealerStore, IdempotencyRecord, MessageStore, OutboundQueue,
+    ConsentReader, ContactStore, DealerStore, DueIndex, IdempotencyRecord, MessageStore,
+    MessageWriter, OutboundQueue,
 };
 use crate::quiet_hours::QuietHours;
 use crate::template;
@@ -317,9 +318,12 @@ pub async fn cancel(
     }
 }
 
+/// What dispatch touches: the due index it reads, the messages it marks (each a
+/// conditional PutItem), consent it re-checks and the queue it fills.
 pub struct DispatchPorts<'a> {
     pub consent: &'a dyn ConsentReader,
-    pub messages: &'a dyn MessageStore,
+    pub due: &'a dyn DueIndex,
+    pub messages: &'a dyn MessageWriter,
     pub queue: &'a dyn OutboundQueue,
 }
 
@@ -360,7 +364,7 @@ pub async fn dispatch(
     let mut report = DispatchReport::default();
     let mut due = Vec::new();
     for shard in shards {
-        due.extend(ports.messages.due(shard, horizon, limit_per_shard).await?);
+        due.extend(ports.due.due(shard, horizon, limit_per_shard).await?);
     }
     // Consent for every (dealer, number) in one batched read per dealer.
     let mut by_dealer: HashMap<DealerId, Vec<PhoneNumber>> = HashMap::new();
