@@ -12,6 +12,7 @@ use serde::Deserialize;
 use serde_json::json;
 
 use consent::approval::{ApprovalCode, CodeHasher};
+use consent::contact::{ContactName, DealerLabel, Links};
 use consent::ports::{
     ConsentReader, ConsentWriter, Contact, ContactStore, Dealer, DealerStore, MessageStore,
     NumberDirectory, OutboundQueue, PendingStore, RateLimiter,
@@ -150,27 +151,17 @@ fn truncate(s: &str) -> String {
     s.chars().take(60).collect()
 }
 
-fn text_field(name: &str, value: &str, max: usize) -> Result<String, Problem> {
-    let v = value.trim();
-    if v.is_empty() || v.chars().count() > max || v.chars().any(char::is_control) {
-        return Err(Problem::invalid(format!(
-            "{name} must be 1 to {max} printable characters"
-        )));
-    }
-    Ok(v.to_owned())
-}
-
 async fn put_dealer(app: &App, who: &Identity, req: &Request) -> Result<Response<Body>, Problem> {
     // The texting number decides whose replies and STOPs reach this dealer: only a
     // dealer admin sets it.
     who.require(consent_adapters::http::DEALER_ADMIN)?;
     let body: DealerBody = json_body(req)?;
-    let name = text_field("name", &body.name, 100)?;
+    let name = DealerLabel::parse("name", &body.name)?.into_inner();
     check_time_zone(body.time_zone.as_deref())?;
     let help_contact = body
         .help_contact
         .as_deref()
-        .map(|h| text_field("helpContact", h, 100))
+        .map(|h| DealerLabel::parse("helpContact", h).map(DealerLabel::into_inner))
         .transpose()?;
     let existing = app.dealers.dealer(&who.dealer).await.map_err(store)?;
     let texting_number = match (&body.texting_number, &existing) {
@@ -247,31 +238,11 @@ async fn put_contact(
 ) -> Result<Response<Body>, Problem> {
     let id = path_param(req, "contactId", |s| ContactId::parse(s))?;
     let body: ContactBody = json_body(req)?;
-    let name = text_field("name", &body.name, 200)?;
+    let name = ContactName::parse("name", &body.name)?.into_inner();
     let phone =
         PhoneNumber::parse(&body.phone).map_err(|e| Problem::invalid(format!("phone: {e}")))?;
     check_time_zone(body.time_zone.as_deref())?;
-    if body.account_ids.len() + body.deal_ids.len() > 50 {
-        return Err(Problem::invalid(
-            "a contact may be on at most 50 accounts and deals",
-        ));
-    }
-    let mut account_ids = body
-        .account_ids
-        .into_iter()
-        .map(AccountId::parse)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Problem::invalid(format!("accountIds: {e}")))?;
-    let mut deal_ids = body
-        .deal_ids
-        .into_iter()
-        .map(DealId::parse)
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Problem::invalid(format!("dealIds: {e}")))?;
-    account_ids.sort();
-    account_ids.dedup();
-    deal_ids.sort();
-    deal_ids.dedup();
+    let Links { accounts, deals } = Links::parse(body.account_ids, body.deal_ids)?;
     let previous = app
         .contacts
         .contact(&who.dealer, &id)
@@ -282,8 +253,8 @@ async fn put_contact(
         dealer_id: who.dealer.clone(),
         name,
         phone,
-        account_ids,
-        deal_ids,
+        account_ids: accounts,
+        deal_ids: deals,
         time_zone: body.time_zone,
         updated_at: now,
     };

@@ -6,6 +6,7 @@
 
 pub mod approval;
 pub mod category;
+pub mod contact;
 pub mod error;
 pub mod ids;
 pub mod ledger;

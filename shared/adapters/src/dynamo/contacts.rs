@@ -82,10 +82,13 @@ impl ContactStore for DynamoStore {
                 items.push(TransactWriteItem::builder().delete(delete).build());
             }
         }
+        // `consent::contact::MAX_LINKS` keeps an edit within one transaction; a caller
+        // that skipped it is refused here, not cut short.
         if items.len() > 100 {
-            return Err(StoreError::Partial(
-                "a contact may be on at most 99 accounts and deals".into(),
-            ));
+            return Err(StoreError::Partial(format!(
+                "a contact may be on at most {} accounts and deals",
+                consent::contact::MAX_LINKS
+            )));
         }
         transact(&self.client, items, "contact changed").await
     }
