@@ -68,6 +68,7 @@ PARAMS_FROM_ENV = {
     "TwilioAccountSid": "TWILIO_ACCOUNT_SID",
     "TwilioAuthToken": "TWILIO_AUTH_TOKEN",
     "CarrierBaseUrl": "CARRIER_BASE_URL",
+    "CarrierTimeoutSeconds": "CARRIER_TIMEOUT_SECONDS",
     "PublicBaseUrl": "PUBLIC_BASE_URL",
     "NumberPool": "NUMBER_POOL",
     "DueShards": "DUE_SHARDS",

@@ -17,7 +17,8 @@ const BEN: &str = "+12025550144"; // on deal D-1
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_journey_over_http() {
-    let stack = LocalStack::start("journey", &[]);
+    // A short carrier timeout, so the "accepted, then no answer" step below is quick.
+    let stack = LocalStack::start("journey", &[("CARRIER_TIMEOUT_SECONDS", "3")]);
     let now = Utc::now();
     let zone = daytime_zone(now);
     let dealer_number = "+12025550100".to_owned();
@@ -563,5 +564,47 @@ async fn the_whole_journey_over_http() {
     assert_eq!(
         portal.authorizations("/v1/deals/D-1/contacts", "C-2").await["sales"],
         "none"
+    );
+
+    // The carrier takes a text, then answers only after the client gave up: the outcome
+    // is unknown, so the text is failed to staff, never sent again, and the phone has it
+    // once.
+    let hanging = portal
+        .http
+        .post(format!("{}/accept-and-hang", stack.carrier))
+        .json(&json!({"count": 1, "seconds": 6}))
+        .send()
+        .await
+        .unwrap();
+    assert!(hanging.status().is_success());
+    let before_hang = portal.inbox(ANN).await.len();
+    let unknown = portal
+        .send("hang-1", json!({"contactId": "C-1", "template": "payment-received", "variables": {"firstName": "Ann", "amount": "88.00", "paymentDate": "2026-11-21"}}))
+        .await;
+    let id = unknown["messageId"].as_str().unwrap().to_owned();
+    let failed = portal.wait_status(&id, &["failed"]).await;
+    assert!(
+        failed["statusReason"]
+            .as_str()
+            .is_some_and(|r| r.contains("unknown")),
+        "{failed}"
+    );
+    // Long enough for a retry (10 s backoff) and the late answer's callbacks to land.
+    tokio::time::sleep(Duration::from_secs(15)).await;
+    let inbox = portal.inbox(ANN).await;
+    assert_eq!(inbox.len(), before_hang + 1, "exactly one text: {inbox:?}");
+    let still = portal
+        .ok(
+            Method::GET,
+            &format!("/v1/messages/{id}"),
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(still["status"], "failed", "{still}");
+    let items = portal.queue_items("failed-sends", "contactId=C-1").await;
+    assert!(
+        items.iter().any(|i| i["messageId"] == id.as_str()),
+        "a failed-sends item for {id}: {items:?}"
     );
 }
