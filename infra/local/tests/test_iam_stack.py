@@ -181,13 +181,15 @@ CALLS: dict[str, list[Callable[[Stack, str], Any]]] = {
     "inbound": [  # webhooks: dedup, dealer by number, Agree/STOP/START/HELP/PAY/CONFIRM, status callbacks
         get_item, put_item, delete_item, query_table, query_index("GSI1", "GSI1PK"),
         transact("Put", "Put", "Delete"), send_batch, put_events, secret("TwilioAuthTokenSecret")],
-    "send": [get_item, put_item, transact("Put", "Put"), send_batch],
-    "automate": [get_item, put_item, transact("Put", "Put"), send_batch],
+    # consent and the number's opt-out in one BatchGetItem before a send
+    "send": [get_item, batch_get, put_item, transact("Put", "Put"), send_batch],
+    "automate": [get_item, batch_get, put_item, transact("Put", "Put"), send_batch],
     "queues": [get_item, put_item, query_table, query_index("GSI2", "GSI2PK")],
     "dispatch": [query_index("Due", "DuePK"), query_index("GSI2", "GSI2PK"), batch_get, put_item, update_item,
                  send_batch],
     "deliver": [  # claim (with a ConditionCheck: consent or pending code), record, fail for staff, void a code, carrier blocks
-        get_item, put_item, update_item, delete_item, transact("Update", "ConditionCheck"), transact("Update"),
+        get_item, put_item, update_item, delete_item, transact("Update", "ConditionCheck", "ConditionCheck"),
+        transact("Update"),
         transact("Put", "Put"), change_visibility, secret("TwilioAuthTokenSecret"), secret("CodeHashKeySecret")],
 }
 

@@ -495,6 +495,16 @@ pub async fn opt_outs_stop_claims_but_not_replies<S: Store>(s: &S, ctx: &Ctx) {
         .unwrap();
     assert!(s.opted_out(&template.from, &template.to).await.unwrap());
     assert!(!s.opted_out(&other_number, &template.to).await.unwrap());
+    let (state, blocked) = s
+        .consent_to_text(&ctx.dealer, &template.to, &template.from)
+        .await
+        .unwrap();
+    assert_eq!((state.version, blocked), (0, true));
+    let (_, blocked) = s
+        .consent_to_text(&ctx.dealer, &template.to, &other_number)
+        .await
+        .unwrap();
+    assert!(!blocked);
     assert_eq!(
         claim_as_stored(s, ctx, &template).await,
         DeliveryClaim::OptedOut

@@ -138,6 +138,19 @@ pub trait ConsentReader: Send + Sync {
     /// texts until the person texts START, so the block belongs to the pair of numbers
     /// and stays when the texting number changes owner.
     async fn opted_out(&self, from: &PhoneNumber, to: &PhoneNumber) -> StoreResult<bool>;
+    /// What a send checks before it texts `phone` from `from`: the dealer's consent state
+    /// and whether the person opted out of that number. Stores answer both in one request.
+    async fn consent_to_text(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        from: &PhoneNumber,
+    ) -> StoreResult<(Versioned<ConsentState>, bool)> {
+        Ok((
+            self.consent(dealer, phone).await?,
+            self.opted_out(from, phone).await?,
+        ))
+    }
 }
 
 #[async_trait]

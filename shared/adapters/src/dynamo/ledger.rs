@@ -59,6 +59,32 @@ impl ConsentReader for DynamoStore {
             .collect()
     }
 
+    async fn consent_to_text(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        from: &PhoneNumber,
+    ) -> StoreResult<(Versioned<ConsentState>, bool)> {
+        // One strongly consistent BatchGetItem instead of two GetItems.
+        let consent_pk = phone_pk(dealer, phone);
+        let items = self
+            .batch_get(vec![
+                key(consent_pk.clone(), "CONSENT"),
+                key(opt_out_pk(from, phone), "OPTOUT"),
+            ])
+            .await?;
+        let mut state = Versioned::default();
+        let mut opted_out = false;
+        for item in &items {
+            match item.get("PK").and_then(|v| v.as_s().ok()) {
+                Some(pk) if *pk == consent_pk => state = consent_from(item)?,
+                Some(_) => opted_out = true,
+                None => {}
+            }
+        }
+        Ok((state, opted_out))
+    }
+
     async fn opted_out(&self, from: &PhoneNumber, to: &PhoneNumber) -> StoreResult<bool> {
         Ok(self.get(opt_out_pk(from, to), "OPTOUT").await?.is_some())
     }

@@ -153,17 +153,16 @@ pub async fn request(
     let dealer = require_dealer(ports.dealers, dealer_id, ports.number_pool).await?;
     let contact = contact(ports, dealer_id, contact_id).await?;
     let phone = &contact.phone;
-    // The carrier would refuse the code text: say so now, text nothing.
-    if ports
+    let (state, opted_out) = ports
         .consent
-        .opted_out(&dealer.texting_number, phone)
-        .await?
-    {
+        .consent_to_text(dealer_id, phone, &dealer.texting_number)
+        .await?;
+    // The carrier would refuse the code text: say so now, text nothing.
+    if opted_out {
         return Err(DomainError::OptedOut {
             from: dealer.texting_number.clone(),
         });
     }
-    let state = ports.consent.consent(dealer_id, phone).await?;
     if state.value.get(category).status == ConsentStatus::Authorized {
         return Err(DomainError::Conflict(format!(
             "the person has already authorized {category} texts"

@@ -128,7 +128,10 @@ async fn accept(
         .await?
         .ok_or(DomainError::NotFound { what: "contact" })?;
     let dealer = require_dealer(ports.dealers, dealer_id, ports.number_pool).await?;
-    let state = ports.consent.consent(dealer_id, &contact.phone).await?;
+    let (state, opted_out) = ports
+        .consent
+        .consent_to_text(dealer_id, &contact.phone, &dealer.texting_number)
+        .await?;
     if !state.value.may_send(tpl.category).is_allowed() {
         return Err(DomainError::ConsentRequired {
             category: tpl.category,
@@ -136,11 +139,7 @@ async fn accept(
     }
     // Authorized with this dealer, yet opted out of its number (it STOPped the number's
     // previous owner, or the carrier blocks it): the carrier would refuse the text.
-    if ports
-        .consent
-        .opted_out(&dealer.texting_number, &contact.phone)
-        .await?
-    {
+    if opted_out {
         return Err(DomainError::OptedOut {
             from: dealer.texting_number.clone(),
         });
