@@ -1,5 +1,5 @@
 //! The seed's whole journey, over HTTP only, as the portal and a phone would, on the
-//! local stack (emulator, functions under cargo lambda watch, gateway, fake carrier,
+//! local stack (emulator, functions in the local Lambda service, gateway, fake carrier,
 //! bridge with a 2-second schedule). Every step asserts statuses, bodies, ledger
 //! entries and the fake carrier's inbox.
 
