@@ -25,6 +25,15 @@ pub struct App {
     pub budget: Duration,
 }
 
+/// The time one pass over every shard may take, kept in hand before the deadline.
+pub const PASS_RESERVE: Duration = Duration::from_secs(15);
+
+/// How long a run may keep starting passes: the configured budget, but never past the
+/// invocation's deadline less one pass (`remaining` is what the runtime's deadline leaves).
+pub fn pass_budget(configured: Duration, remaining: Duration) -> Duration {
+    configured.min(remaining.saturating_sub(PASS_RESERVE))
+}
+
 /// Runs passes over every shard until nothing due is left or the time budget is spent.
 pub async fn handle(app: &App, now: DateTime<Utc>) -> Result<DispatchReport, DomainError> {
     handle_for(app, now, app.budget).await

@@ -4,12 +4,9 @@ use std::time::Duration;
 use consent_adapters::config::{self, Env};
 use consent_adapters::{telemetry, SqsOutboundQueue};
 use dispatch::config::Config;
-use dispatch::{handle_for, App};
+use dispatch::{handle_for, pass_budget, App};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use serde_json::{json, Value};
-
-/// The time one pass over every shard may take, kept in hand before the deadline.
-const PASS_RESERVE: Duration = Duration::from_secs(15);
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -40,7 +37,7 @@ async fn main() -> Result<(), Error> {
                     .deadline
                     .saturating_sub(chrono::Utc::now().timestamp_millis().max(0) as u64),
             );
-            let budget = app.budget.min(remaining.saturating_sub(PASS_RESERVE));
+            let budget = pass_budget(app.budget, remaining);
             let report = handle_for(app, chrono::Utc::now(), budget).await?;
             Ok::<_, Error>(json!({"followUps": report.follow_ups, "requeued": report.requeued, "queued": report.queued, "deferred": report.deferred, "suppressed": report.suppressed, "skipped": report.skipped, "failed": report.failed}))
         }

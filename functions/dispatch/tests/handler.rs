@@ -365,3 +365,24 @@ async fn an_authorization_request_never_completed_goes_to_staff_after_a_day_once
         .unwrap();
     assert_eq!(report.follow_ups, 0);
 }
+
+#[test]
+fn a_run_never_plans_past_its_deadline() {
+    use std::time::Duration as Std;
+    // The template gives dispatch 50 s and it is configured for 40 s of passes: the
+    // deadline, less one pass, bounds it.
+    assert_eq!(
+        dispatch::pass_budget(Std::from_secs(40), Std::from_secs(50)),
+        Std::from_secs(35)
+    );
+    // Plenty of time: the configured budget.
+    assert_eq!(
+        dispatch::pass_budget(Std::from_secs(40), Std::from_secs(900)),
+        Std::from_secs(40)
+    );
+    // Less than a pass left: no second pass.
+    assert_eq!(
+        dispatch::pass_budget(Std::from_secs(40), Std::from_secs(10)),
+        Std::ZERO
+    );
+}
