@@ -743,48 +743,53 @@ async fn requesting_an_already_authorized_category_is_a_conflict() {
 // ============================== Replies ==============================
 
 #[tokio::test]
-async fn agree_confirms_every_live_pending_request_and_answers_once() {
-    // GIVEN codes texted for accounting and service
+async fn agree_grants_the_request_it_answers_and_answers_once() {
+    // GIVEN codes texted for accounting, then a minute later for service
     let w = World::new().await;
     w.request(Category::Accounting, noon()).await.unwrap();
-    w.request(Category::Service, noon()).await.unwrap();
+    w.request(Category::Service, noon() + mins(1))
+        .await
+        .unwrap();
 
     // WHEN the person replies "Agree" (with spaces and punctuation)
     let outcome = w.reply("SM-agree-1", "  Agree! ", noon() + mins(2)).await;
 
-    // THEN both categories are granted by reply, with the carrier message id as evidence
-    let ReplyOutcome::Agreed(mut categories) = outcome else {
-        panic!("expected Agreed, got {outcome:?}");
-    };
-    categories.sort();
-    assert_eq!(categories, vec![Category::Accounting, Category::Service]);
+    // THEN only the most recent request, the text it answers, is granted by reply, with
+    // the carrier message id and the disclosure version as evidence
+    assert_eq!(outcome, ReplyOutcome::Agreed(vec![Category::Service]));
     let ledger = w.ledger();
-    assert_eq!(ledger.len(), 2);
-    for e in &ledger {
-        assert_eq!(e.event, ConsentEvent::GrantedByReply);
-        assert_eq!(e.actor, Actor::Phone);
-        assert_eq!(e.evidence.as_deref(), Some("SM-agree-1"));
-        assert_eq!(
-            e.disclosure_version,
-            Some(format!("{}-v1", e.category.as_str()))
-        );
-    }
+    assert_eq!(ledger.len(), 1);
+    let e = &ledger[0];
+    assert_eq!(e.category, Category::Service);
+    assert_eq!(e.event, ConsentEvent::GrantedByReply);
+    assert_eq!(e.actor, Actor::Phone);
+    assert_eq!(e.evidence.as_deref(), Some("SM-agree-1"));
+    assert_eq!(e.disclosure_version.as_deref(), Some("service-v1"));
     assert_eq!(
         w.status_of(Category::Service).await,
         ConsentStatus::Authorized
     );
-    // AND the pending requests are consumed
-    assert!(w
+    // AND the earlier accounting request stays pending, its code still good
+    assert_eq!(w.status_of(Category::Accounting).await, ConsentStatus::None);
+    let pending = w
         .store
         .pending_for_number(&w.dealer, &w.phone)
         .await
-        .unwrap()
-        .is_empty());
-    // AND exactly one confirmation is texted
+        .unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(pending[0].category, Category::Accounting);
+    // AND exactly one confirmation is texted, naming what was granted
     let answers = w.messages_of(MessageKind::Reply);
     assert_eq!(answers.len(), 1);
     assert!(answers[0].body.starts_with(DEALER_NAME));
+    assert!(answers[0].body.contains("service"), "{}", answers[0].body);
+    assert!(!answers[0].body.contains("account"), "{}", answers[0].body);
     assert!(answers[0].body.contains("STOP"));
+    // AND a second Agree grants the earlier request
+    assert_eq!(
+        w.reply("SM-agree-2", "Agree", noon() + mins(3)).await,
+        ReplyOutcome::Agreed(vec![Category::Accounting])
+    );
 }
 
 #[tokio::test]

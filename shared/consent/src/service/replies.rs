@@ -195,23 +195,22 @@ async fn agree(
     sms: &InboundSms,
     now: DateTime<Utc>,
 ) -> Result<Option<ReplyOutcome>, DomainError> {
-    let live: Vec<_> = ports
+    // "Agree" answers the text it replies to: the most recent live request. Earlier
+    // requests stay pending (each needs its own Agree or code).
+    let Some(answered) = ports
         .pending
         .pending_for_number(&dealer.id, &sms.from)
         .await?
         .into_iter()
         .filter(|p| p.is_live(now))
-        .collect();
-    if live.is_empty() {
+        .max_by(|a, b| (a.created_at, &a.request_id).cmp(&(b.created_at, &b.request_id)))
+    else {
         return Ok(None);
-    }
-    let consumed: Vec<PendingKey> = live
-        .iter()
-        .map(|p| PendingKey {
-            category: p.category,
-            request_id: p.request_id.clone(),
-        })
-        .collect();
+    };
+    let consumed = [PendingKey {
+        category: answered.category,
+        request_id: answered.request_id.clone(),
+    }];
     let (entries, _) = update_consent(
         ports.consent,
         ports.consent_writer,
@@ -219,18 +218,14 @@ async fn agree(
         &sms.from,
         &consumed,
         |_| {
-            live.iter()
-                .map(|p| {
-                    by_reply(
-                        dealer,
-                        sms,
-                        p.category,
-                        ConsentEvent::GrantedByReply,
-                        now,
-                        Some(p.disclosure_version.clone()),
-                    )
-                })
-                .collect()
+            vec![by_reply(
+                dealer,
+                sms,
+                answered.category,
+                ConsentEvent::GrantedByReply,
+                now,
+                Some(answered.disclosure_version.clone()),
+            )]
         },
     )
     .await?;
