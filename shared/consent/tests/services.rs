@@ -2335,3 +2335,26 @@ async fn a_text_queued_before_a_carrier_block_is_suppressed_at_delivery() {
     );
     assert!(w.carrier_copies(&m).is_empty());
 }
+
+#[tokio::test]
+async fn a_portal_unsubscribe_does_not_block_a_new_code_request_but_stop_does() {
+    // GIVEN staff unsubscribed the person from accounting in the portal
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    w.unsubscribe(Category::Accounting, noon() + mins(1)).await;
+
+    // WHEN staff ask again THEN a code is texted: the carrier does not block the number
+    assert!(w
+        .request(Category::Accounting, noon() + mins(2))
+        .await
+        .is_ok());
+
+    // BUT after the person replies STOP, a request is refused at once, naming the number
+    w.reply("SM-stop-2", "STOP", noon() + mins(3)).await;
+    let queued = w.queue.sent().len();
+    assert!(matches!(
+        w.request(Category::Service, noon() + mins(4)).await,
+        Err(DomainError::OptedOut { .. })
+    ));
+    assert_eq!(w.queue.sent().len(), queued);
+}
