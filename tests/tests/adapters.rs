@@ -188,6 +188,7 @@ fn entry(category: Category, event: ConsentEvent, at: DateTime<Utc>) -> LedgerEn
         at,
         evidence: Some("SM1".into()),
         disclosure_version: None,
+        disclosure: None,
     }
 }
 
@@ -209,6 +210,7 @@ async fn consent_appends_are_versioned_and_consume_pending_requests() {
         attempts: 0,
         sends: 1,
         disclosure_version: "accounting-v1".into(),
+        disclosure_text: None,
     };
     s.put_pending(&pending).await.unwrap();
     // A try is taken once per call; another request's id takes nothing.
@@ -869,6 +871,7 @@ async fn authorization_requests_never_completed_are_found_once_for_follow_up() {
         attempts: 0,
         sends: 1,
         disclosure_version: "v1".into(),
+        disclosure_text: None,
     };
     // GIVEN one old request and one recent one
     let old = request(Category::Sales, "r-old", t(10, 0));

@@ -277,6 +277,9 @@ pub struct PendingAuthorization {
     pub sends: u32,
     /// The disclosure the person is asked to agree to (marketing needs it recorded).
     pub disclosure_version: String,
+    /// That disclosure as texted, with the code masked (the evidence a grant records).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disclosure_text: Option<String>,
 }
 
 impl PendingAuthorization {

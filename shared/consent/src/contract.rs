@@ -131,6 +131,7 @@ fn pending(ctx: &Ctx, request_id: &str) -> PendingAuthorization {
         attempts: 0,
         sends: 1,
         disclosure_version: "accounting-v1".into(),
+        disclosure_text: None,
     }
 }
 

@@ -72,6 +72,27 @@ pub struct LedgerEntry {
     /// Version of the disclosure text the person agreed to (grants).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disclosure_version: Option<String>,
+    /// The disclosure exactly as the person was shown it (a code text with its code
+    /// masked), and its SHA-256: what a dealer shows when consent is disputed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub disclosure: Option<Disclosure>,
+}
+
+/// A disclosure as sent, with its fingerprint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Disclosure {
+    pub text: String,
+    pub sha256: String,
+}
+
+impl Disclosure {
+    pub fn of(text: impl Into<String>) -> Self {
+        use sha2::Digest;
+        let text = text.into();
+        let sha256 = crate::approval::hex(&sha2::Sha256::digest(text.as_bytes()));
+        Self { text, sha256 }
+    }
 }
 
 impl LedgerEntry {
@@ -94,6 +115,7 @@ impl LedgerEntry {
             at,
             evidence: None,
             disclosure_version: None,
+            disclosure: None,
         }
     }
 
@@ -106,6 +128,12 @@ impl LedgerEntry {
     /// The disclosure version the person agreed to.
     pub fn with_disclosure(mut self, version: impl Into<String>) -> Self {
         self.disclosure_version = Some(version.into());
+        self
+    }
+
+    /// The disclosure text the person was shown (None: not recorded, e.g. older requests).
+    pub fn with_disclosure_text(mut self, text: Option<&str>) -> Self {
+        self.disclosure = text.map(Disclosure::of);
         self
     }
 }
@@ -304,6 +332,7 @@ mod tests {
                 + chrono::Duration::minutes(minute.into()),
             evidence: None,
             disclosure_version: None,
+            disclosure: None,
         }
     }
 

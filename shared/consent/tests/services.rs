@@ -507,6 +507,14 @@ async fn the_right_code_authorizes_and_the_ledger_names_the_staff_user() {
     assert_eq!(entry.category, Category::Accounting);
     assert_eq!(entry.at, noon() + mins(4));
     assert_eq!(entry.disclosure_version.as_deref(), Some("accounting-v1"));
+    // AND the disclosure exactly as texted (code masked) with its SHA-256, as evidence
+    let text = w.last_code_text().body;
+    let disclosure = entry.disclosure.clone().expect("the disclosure as shown");
+    assert_eq!(disclosure.text, text);
+    assert!(disclosure.text.contains("******"));
+    assert!(!disclosure.text.contains(code.reveal()));
+    assert_eq!(disclosure, consent::ledger::Disclosure::of(text));
+    assert_eq!(disclosure.sha256.len(), 64);
     assert_eq!(w.ledger(), vec![entry]);
     // AND the number is authorized for accounting only
     assert_eq!(
@@ -765,6 +773,8 @@ async fn agree_grants_the_request_it_answers_and_answers_once() {
     assert_eq!(e.actor, Actor::Phone);
     assert_eq!(e.evidence.as_deref(), Some("SM-agree-1"));
     assert_eq!(e.disclosure_version.as_deref(), Some("service-v1"));
+    let shown = w.last_code_text().body;
+    assert_eq!(e.disclosure, Some(consent::ledger::Disclosure::of(shown)));
     assert_eq!(
         w.status_of(Category::Service).await,
         ConsentStatus::Authorized

@@ -218,6 +218,7 @@ pub async fn request(
         attempts,
         sends,
         disclosure_version: disclosure_version(category),
+        disclosure_text: Some(code_text(&dealer.name, category)),
     };
     if resent {
         // Only the code and the send count change: tries already counted stay counted.
@@ -323,7 +324,8 @@ pub async fn verify(
                 now,
             )
             .with_evidence(pending.request_id.clone())
-            .with_disclosure(pending.disclosure_version.clone())]
+            .with_disclosure(pending.disclosure_version.clone())
+            .with_disclosure_text(pending.disclosure_text.as_deref())]
         },
     )
     .await?;

@@ -225,7 +225,8 @@ async fn agree(
                 ConsentEvent::GrantedByReply,
                 now,
                 Some(answered.disclosure_version.clone()),
-            )]
+            )
+            .with_disclosure_text(answered.disclosure_text.as_deref())]
         },
     )
     .await?;
