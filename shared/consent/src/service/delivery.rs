@@ -196,7 +196,7 @@ async fn deliver_snapshot(
                     .messages
                     .record_delivery(id, MessageStatus::Sending, &failed)
                     .await?;
-                void_code_request(ports, envelope, snap).await?;
+                void_code_request(ports, &envelope.dealer_id, snap).await?;
                 to_failed_sends(ports, envelope, &reason, now).await?;
                 return Ok(DeliverOutcome::Failed { reason });
             }
@@ -260,7 +260,7 @@ async fn deliver_snapshot(
             )
             .await?;
             finish(record(MessageStatus::Suppressed, Some(reason.clone()))).await?;
-            void_code_request(ports, envelope, snap).await?;
+            void_code_request(ports, &envelope.dealer_id, snap).await?;
             Ok(DeliverOutcome::Suppressed { reason })
         }
         Err(e) => {
@@ -268,7 +268,7 @@ async fn deliver_snapshot(
             // know (the carrier may have texted the person): never sent again, staff decide.
             let reason = e.to_string();
             finish(record(MessageStatus::Failed, Some(reason.clone()))).await?;
-            void_code_request(ports, envelope, snap).await?;
+            void_code_request(ports, &envelope.dealer_id, snap).await?;
             to_failed_sends(ports, envelope, &reason, now).await?;
             Ok(DeliverOutcome::Failed { reason })
         }
@@ -296,7 +296,7 @@ async fn suppress_queued(
         .messages
         .record_delivery(&envelope.message_id, MessageStatus::Queued, &suppressed)
         .await;
-    void_code_request(ports, envelope, snap).await?;
+    void_code_request(ports, &envelope.dealer_id, snap).await?;
     recorded(result, DeliverOutcome::Suppressed { reason })
 }
 
@@ -304,18 +304,13 @@ async fn suppress_queued(
 /// nobody received stays verifiable.
 async fn void_code_request(
     ports: &DeliverPorts<'_>,
-    envelope: &OutboundEnvelope,
+    dealer: &crate::ids::DealerId,
     snap: &DeliverySnapshot,
 ) -> Result<(), DomainError> {
     if let Some(code) = &snap.code {
         ports
             .pending
-            .void(
-                &envelope.dealer_id,
-                &snap.to,
-                snap.category,
-                &code.request_id,
-            )
+            .void(dealer, &snap.to, snap.category, &code.request_id)
             .await?;
     }
     Ok(())
@@ -361,23 +356,15 @@ async fn fail_for_staff(
 ) -> Result<DeliverOutcome, DomainError> {
     let expected = message.status;
     message.transition(MessageStatus::Failed, now, Some(reason.to_owned()));
-    let code = message.code.take();
+    // The sealed code goes with the failure; its request is void.
+    let before = message.snapshot();
+    message.code = None;
     match ports.messages.save(&message, expected).await {
         Ok(()) => {}
         Err(StoreError::Conflict(_)) => return Ok(DeliverOutcome::Skipped { status: None }),
         Err(e) => return Err(e.into()),
     }
-    if let Some(code) = code {
-        ports
-            .pending
-            .void(
-                &message.dealer_id,
-                &message.to,
-                message.category,
-                &code.request_id,
-            )
-            .await?;
-    }
+    void_code_request(ports, &message.dealer_id, &before).await?;
     to_failed_sends(
         ports,
         &OutboundEnvelope::for_message(&message, now),
