@@ -7,8 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
-use backoff::Visibility;
 use chrono::{DateTime, Utc};
+use consent_adapters::sqs::Visibility;
 
 use consent::approval::CodeHasher;
 use consent::message::{MessageStatus, OutboundEnvelope};
@@ -16,11 +16,6 @@ use consent::ports::{
     Carrier, ConsentReader, ConsentWriter, MessageStore, PendingStore, WorkQueue,
 };
 use consent::service::delivery::{deliver_envelope, DeliverOutcome, DeliverPorts, STALE_CLAIM};
-
-/// The queue-record visibility the handler uses (kept under this name for callers).
-pub mod backoff {
-    pub use consent_adapters::sqs::{BoxFuture, NoBackoff, Visibility};
-}
 
 #[derive(Clone)]
 pub struct App {

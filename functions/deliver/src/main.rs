@@ -16,13 +16,18 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env(&Env::process())?;
     let aws = config::aws().await;
     let secrets = consent_adapters::aws_sdk_secretsmanager::Client::new(&aws);
+    // Both secrets at once: one round trip on the cold-start path, not two.
+    let (auth_token, code_key) = tokio::try_join!(
+        config.carrier_auth_token.read(&secrets),
+        config.code_key.read(&secrets)
+    )?;
     let carrier = TwilioCarrier::new(
         config.carrier_base_url,
         config.carrier_account_sid,
-        config.carrier_auth_token.read(&secrets).await?,
+        auth_token,
         config.carrier_timeout,
     )?;
-    let codes = CodeHasher::new(config.code_key.read(&secrets).await?)?;
+    let codes = CodeHasher::new(code_key)?;
     let store = Arc::new(config.table.store(&aws));
     let app = App {
         consent: store.clone(),

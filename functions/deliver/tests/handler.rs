@@ -23,7 +23,7 @@ use consent::ports::{
 use consent::service::authorization::{self as auth, AuthorizationPorts};
 use consent::service::sending::{self, SendPorts, SendRequest};
 use consent::{AccountId, Category, ContactId, DealerId, PhoneNumber, StaffUserId};
-use deliver::backoff::{BoxFuture, Visibility};
+use consent_adapters::sqs::{BoxFuture, Visibility};
 use deliver::{handle, App};
 
 const DELIVER_SQS: &str = include_str!("../../../events/deliver-sqs.json");

@@ -77,15 +77,6 @@ pub trait Visibility: Send + Sync {
 
 pub type BoxFuture<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = ()> + Send + 'a>>;
 
-/// No backoff (tests, or when the queue URL is unknown): SQS's own visibility timeout applies.
-pub struct NoBackoff;
-
-impl Visibility for NoBackoff {
-    fn delay<'a>(&'a self, _: &'a str, _: std::time::Duration) -> BoxFuture<'a> {
-        Box::pin(async {})
-    }
-}
-
 /// Visibility through ChangeMessageVisibility on one queue.
 #[derive(Clone, Debug)]
 pub struct SqsVisibility {
