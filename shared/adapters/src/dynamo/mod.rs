@@ -75,7 +75,7 @@ where
 }
 
 /// A stored item that does not read as its type. The key goes to logs, so any phone
-/// number in it is redacted (`+1********43`).
+/// number in it is redacted.
 fn corrupt(key: &str) -> impl FnOnce(serde_json::Error) -> StoreError + '_ {
     move |e| StoreError::Corrupt {
         key: redact_numbers(key),
@@ -83,7 +83,8 @@ fn corrupt(key: &str) -> impl FnOnce(serde_json::Error) -> StoreError + '_ {
     }
 }
 
-/// Every `+digits` run with all but its first and last two digits starred.
+/// Every `+digits` run that is a phone number, redacted as `PhoneNumber::redacted` does
+/// everywhere else (`+1*******43`).
 fn redact_numbers(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     let mut chars = text.chars().peekable();
@@ -92,14 +93,13 @@ fn redact_numbers(text: &str) -> String {
             out.push(c);
             continue;
         }
-        let mut digits = String::new();
+        let mut run = String::from("+");
         while let Some(d) = chars.next_if(char::is_ascii_digit) {
-            digits.push(d);
+            run.push(d);
         }
-        let n = digits.len();
-        out.push('+');
-        for (i, d) in digits.chars().enumerate() {
-            out.push(if i == 0 || i + 2 >= n { d } else { '*' });
+        match PhoneNumber::parse(&run) {
+            Ok(number) => out.push_str(&number.redacted()),
+            Err(_) => out.push_str(&"*".repeat(run.len())),
         }
     }
     out
@@ -329,7 +329,7 @@ mod redaction_tests {
     fn keys_in_errors_hold_no_full_number() {
         assert_eq!(
             super::redact_numbers("DEALER#d-1#PHONE#+12025550143"),
-            "DEALER#d-1#PHONE#+1********43"
+            "DEALER#d-1#PHONE#+1*******43"
         );
         assert_eq!(super::redact_numbers("MSG#01J+"), "MSG#01J+");
     }
