@@ -189,6 +189,7 @@ fn entry(category: Category, event: ConsentEvent, at: DateTime<Utc>) -> LedgerEn
         evidence: Some("SM1".into()),
         disclosure_version: None,
         disclosure: None,
+        words: Some("STOP".into()),
     }
 }
 

@@ -181,16 +181,17 @@ CALLS: dict[str, list[Callable[[Stack, str], Any]]] = {
     "inbound": [  # webhooks: dedup, dealer by number, Agree/STOP/START/HELP/PAY/CONFIRM, status callbacks
         get_item, put_item, delete_item, query_table, query_index("GSI1", "GSI1PK"),
         transact("Put", "Put", "Delete"), send_batch, put_events, secret("TwilioAuthTokenSecret")],
-    # consent and the number's opt-out in one BatchGetItem before a send
-    "send": [get_item, batch_get, put_item, transact("Put", "Put"), send_batch],
-    "automate": [get_item, batch_get, put_item, transact("Put", "Put"), send_batch],
+    # consent and the number's opt-out in one BatchGetItem before a send; a capped state's texts (GSI1)
+    "send": [get_item, batch_get, put_item, transact("Put", "Put"), send_batch, query_index("GSI1", "GSI1PK")],
+    "automate": [get_item, batch_get, put_item, transact("Put", "Put"), send_batch, query_index("GSI1", "GSI1PK")],
     "queues": [get_item, put_item, query_table, query_index("GSI2", "GSI2PK")],
     "dispatch": [query_index("Due", "DuePK"), query_index("GSI2", "GSI2PK"), batch_get, put_item, update_item,
                  send_batch],
     "deliver": [  # claim (with a ConditionCheck: consent or pending code), record, fail for staff, void a code, carrier blocks
         get_item, put_item, update_item, delete_item, transact("Update", "ConditionCheck", "ConditionCheck"),
         transact("Update"),
-        transact("Put", "Put"), change_visibility, secret("TwilioAuthTokenSecret"), secret("CodeHashKeySecret")],
+        transact("Put", "Put"), change_visibility, secret("TwilioAuthTokenSecret"), secret("CodeHashKeySecret"),
+        query_index("GSI1", "GSI1PK")],  # the frequency cap, checked again at delivery
 }
 
 
@@ -204,11 +205,11 @@ def test_the_template_allows_every_call_each_function_makes(stack: Stack, functi
 # dynamodb:PutItem, as in IAM: there is no separate transaction action to grant or to lack.)
 REFUSED = [
     ("queues", send_batch), ("queues", transact("Delete")), ("queues", secret("CodeHashKeySecret")),
-    ("send", query_index("GSI1", "GSI1PK")), ("send", update_item), ("send", put_events),
+    ("send", query_index("GSI2", "GSI2PK")), ("send", query_table), ("send", update_item), ("send", put_events),
     ("authorize", query_index("GSI1", "GSI1PK")), ("authorize", secret("TwilioAuthTokenSecret")),
     ("inbound", update_item), ("inbound", secret("CodeHashKeySecret")),
     ("dispatch", get_item), ("dispatch", transact("Put", "Delete")), ("send", transact("Update")),
-    ("deliver", send_batch), ("deliver", query_table), ("automate", put_events),
+    ("deliver", send_batch), ("deliver", query_table), ("deliver", query_index("Due", "DuePK")), ("automate", put_events),
 ]
 
 
@@ -248,6 +249,8 @@ REMOVALS = [
     ("SendFunction", "sqs:SendMessage", None, "send", send_batch, "sqs:SendMessage on resource: {queue}"),
     ("AuthorizeFunction", "secretsmanager:GetSecretValue", None, "authorize", secret("CodeHashKeySecret"),
      "secretsmanager:GetSecretValue"),
+    ("SendFunction", None, "${Table.Arn}/index/GSI1", "send", query_index("GSI1", "GSI1PK"),
+     "dynamodb:Query on resource: {table}/index/GSI1"),
     ("DispatchFunction", None, "${Table.Arn}/index/*", "dispatch", query_index("Due", "DuePK"),
      "dynamodb:Query on resource: {table}/index/Due"),
 ]

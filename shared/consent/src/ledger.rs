@@ -32,6 +32,17 @@ pub enum ConsentEvent {
 }
 
 impl ConsentEvent {
+    /// The channel the change came through.
+    pub fn channel(self) -> Channel {
+        match self {
+            ConsentEvent::GrantedByCode | ConsentEvent::RevokedByPortal => Channel::Portal,
+            ConsentEvent::GrantedByReply
+            | ConsentEvent::RevokedByReply
+            | ConsentEvent::RestoredByStart => Channel::Sms,
+            ConsentEvent::RevokedByCarrier => Channel::Carrier,
+        }
+    }
+
     pub fn is_grant(self) -> bool {
         matches!(
             self,
@@ -76,6 +87,35 @@ pub struct LedgerEntry {
     /// masked), and its SHA-256: what a dealer shows when consent is disputed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub disclosure: Option<Disclosure>,
+    /// The person's own words, for a change made by their reply ("STOP", "Agree",
+    /// "please stop texting me"), as received (at most [`MAX_WORDS_CHARS`] characters).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub words: Option<String>,
+}
+
+/// How much of a reply a ledger entry keeps (a long SMS is 10 segments of 160).
+pub const MAX_WORDS_CHARS: usize = 1600;
+
+/// How a consent change reached the service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Channel {
+    /// A text message from the person.
+    Sms,
+    /// Staff in the dealer portal (a verified code, an unsubscribe).
+    Portal,
+    /// The carrier's report that the number blocks the sender.
+    Carrier,
+}
+
+impl Channel {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Channel::Sms => "sms",
+            Channel::Portal => "portal",
+            Channel::Carrier => "carrier",
+        }
+    }
 }
 
 /// A disclosure as sent, with its fingerprint.
@@ -116,6 +156,7 @@ impl LedgerEntry {
             evidence: None,
             disclosure_version: None,
             disclosure: None,
+            words: None,
         }
     }
 
@@ -134,6 +175,12 @@ impl LedgerEntry {
     /// The disclosure text the person was shown (None: not recorded, e.g. older requests).
     pub fn with_disclosure_text(mut self, text: Option<&str>) -> Self {
         self.disclosure = text.map(Disclosure::of);
+        self
+    }
+
+    /// The person's words that made the change (kept to [`MAX_WORDS_CHARS`]).
+    pub fn with_words(mut self, words: &str) -> Self {
+        self.words = Some(words.chars().take(MAX_WORDS_CHARS).collect());
         self
     }
 }
@@ -333,6 +380,7 @@ mod tests {
             evidence: None,
             disclosure_version: None,
             disclosure: None,
+            words: None,
         }
     }
 

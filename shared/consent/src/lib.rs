@@ -8,6 +8,8 @@ pub mod approval;
 pub mod category;
 pub mod contact;
 pub mod error;
+pub mod frequency;
+pub mod holidays;
 pub mod ids;
 pub mod ledger;
 pub mod message;

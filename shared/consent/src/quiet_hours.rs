@@ -31,8 +31,11 @@
 //!   account or service notice, so other categories fall back to the federal
 //!   window that day. (Blocking a payment-failure notice for a whole Sunday would
 //!   help no one.)
+//! * **Holidays.** A row with `holidays = closed` (AL, LA, RI) closes the state's
+//!   holidays ([`crate::holidays`], `data/state-holidays.tsv`) like a closed Sunday:
+//!   for the row's `applies_to` category only, in the recipient's local date.
 //! * **Caps.** `max_per_24h_same_subject` applies only to the row's `applies_to`
-//!   category.
+//!   category; [`crate::frequency`] applies it over the texts already sent or due.
 //!
 //! Windows are half-open, `[start, end)`, in whole local minutes: with 08:00-21:00,
 //! 08:00:00 and 20:59:59 are allowed, 21:00:00 is not.
@@ -50,14 +53,16 @@
 use std::sync::LazyLock;
 
 use chrono::{
-    DateTime, Datelike, Days, NaiveDateTime, TimeDelta, TimeZone, Timelike, Utc, Weekday,
+    DateTime, Datelike, Days, NaiveDate, NaiveDateTime, TimeDelta, TimeZone, Timelike, Utc, Weekday,
 };
 use chrono_tz::Tz;
 
+use crate::holidays::Holidays;
 use crate::{Category, PhoneNumber};
 
 static AREA_CODES_TSV: &str = include_str!("../data/nanp-area-codes.tsv");
 static STATE_RULES_TSV: &str = include_str!("../data/state-texting-rules.tsv");
+static STATE_HOLIDAYS_TSV: &str = include_str!("../data/state-holidays.tsv");
 
 /// Area codes indexed by their number (0-999); `None` for codes not in the table.
 static AREAS: LazyLock<Vec<Option<AreaInfo>>> = LazyLock::new(|| {
@@ -66,9 +71,13 @@ static AREAS: LazyLock<Vec<Option<AreaInfo>>> = LazyLock::new(|| {
 });
 
 static STANDARD: LazyLock<QuietHours> = LazyLock::new(|| {
-    QuietHours::from_tsv(STATE_RULES_TSV).unwrap_or_else(|e| {
-        panic!("embedded state-texting-rules.tsv is invalid (a build bug): {e}")
-    })
+    let holidays = Holidays::from_tsv(STATE_HOLIDAYS_TSV)
+        .unwrap_or_else(|e| panic!("embedded state-holidays.tsv is invalid (a build bug): {e}"));
+    QuietHours::from_tsv(STATE_RULES_TSV)
+        .and_then(|q| q.with_holidays(holidays))
+        .unwrap_or_else(|e| {
+            panic!("embedded state-texting-rules.tsv is invalid (a build bug): {e}")
+        })
 });
 
 /// How far ahead [`QuietHours::next_allowed`] searches.
@@ -115,7 +124,7 @@ pub struct DataError {
 }
 
 impl DataError {
-    fn new(line: usize, reason: impl Into<String>) -> Self {
+    pub(crate) fn new(line: usize, reason: impl Into<String>) -> Self {
         Self {
             line,
             reason: reason.into(),
@@ -125,7 +134,7 @@ impl DataError {
 
 /// Data rows of a TSV file: (1-based line number, columns), skipping comments and
 /// blank lines.
-fn rows(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
+pub(crate) fn rows(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
     text.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
@@ -252,12 +261,41 @@ pub struct StateRule {
     pub weekdays: DayWindow,
     pub saturday: DayWindow,
     pub sunday: DayWindow,
+    /// No `applies_to` text on the state's holidays either.
+    pub closed_on_holidays: bool,
     /// At most this many texts of `applies_to` per 24 hours on the same subject.
     pub max_per_24h: Option<u32>,
     /// The category that closed days and the cap restrict.
     pub applies_to: Category,
+    /// When the row's rule took effect.
+    pub effective: Effective,
     /// Where the row comes from (statute or vendor table).
     pub source: String,
+}
+
+/// When a rule took effect: a known date, or only a date by which it was in force.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effective {
+    On(NaiveDate),
+    InForceBy(NaiveDate),
+}
+
+impl Effective {
+    fn parse(s: &str) -> Option<Effective> {
+        match s.strip_prefix("<=") {
+            Some(d) => d.parse().ok().map(Effective::InForceBy),
+            None => s.parse().ok().map(Effective::On),
+        }
+    }
+}
+
+impl std::fmt::Display for Effective {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Effective::On(d) => write!(f, "{d}"),
+            Effective::InForceBy(d) => write!(f, "in force by {d}"),
+        }
+    }
 }
 
 impl StateRule {
@@ -288,6 +326,8 @@ pub struct QuietHours {
     federal: StateRule,
     states: Vec<StateRule>,
     scope: StateWindowScope,
+    holidays: Holidays,
+    last_reviewed: NaiveDate,
 }
 
 impl QuietHours {
@@ -297,15 +337,23 @@ impl QuietHours {
     }
 
     /// Parses a rules table in the format of `state-texting-rules.tsv`. It must have
-    /// exactly one federal (`*`) row, open every day.
+    /// exactly one federal (`*`) row, open every day, and a `# last-reviewed:` date.
+    /// Holidays are added with [`QuietHours::with_holidays`].
     pub fn from_tsv(text: &str) -> Result<QuietHours, DataError> {
         let mut federal = None;
         let mut states: Vec<StateRule> = Vec::new();
+        let last_reviewed = text
+            .lines()
+            .find_map(|l| l.strip_prefix("# last-reviewed:"))
+            .and_then(|d| d.trim().parse::<NaiveDate>().ok())
+            .ok_or_else(|| DataError::new(0, "no `# last-reviewed: YYYY-MM-DD` line"))?;
         for (line, cols) in rows(text) {
-            let [region, weekdays, saturday, sunday, max, applies_to, source] = cols[..] else {
+            let [region, weekdays, saturday, sunday, holidays, max, applies_to, effective, source] =
+                cols[..]
+            else {
                 return Err(DataError::new(
                     line,
-                    format!("expected 7 columns, found {}", cols.len()),
+                    format!("expected 9 columns, found {}", cols.len()),
                 ));
             };
             let day = |s: &str| {
@@ -325,15 +373,34 @@ impl QuietHours {
                         .ok_or_else(|| DataError::new(line, format!("bad cap {n:?}")))?,
                 ),
             };
+            let closed_on_holidays = match holidays {
+                "" => false,
+                "closed" => true,
+                other => {
+                    return Err(DataError::new(
+                        line,
+                        format!("bad holidays {other:?}: expected closed or nothing"),
+                    ))
+                }
+            };
             let rule = StateRule {
                 region: region.to_owned(),
                 weekdays: day(weekdays)?,
                 saturday: day(saturday)?,
                 sunday: day(sunday)?,
+                closed_on_holidays,
                 max_per_24h,
                 applies_to: applies_to
                     .parse()
                     .map_err(|e| DataError::new(line, format!("{e}")))?,
+                effective: Effective::parse(effective).ok_or_else(|| {
+                    DataError::new(
+                        line,
+                        format!(
+                            "bad effective date {effective:?}: expected YYYY-MM-DD or <=YYYY-MM-DD"
+                        ),
+                    )
+                })?,
                 source: source.to_owned(),
             };
             if rule.source.is_empty() {
@@ -343,7 +410,7 @@ impl QuietHours {
                 let all_open = [Weekday::Mon, Weekday::Sat, Weekday::Sun]
                     .into_iter()
                     .all(|d| matches!(rule.day(d), DayWindow::Open(_)));
-                if !all_open || federal.is_some() {
+                if !all_open || closed_on_holidays || federal.is_some() {
                     return Err(DataError::new(
                         line,
                         "exactly one federal row, open every day",
@@ -363,7 +430,39 @@ impl QuietHours {
             federal,
             states,
             scope: StateWindowScope::default(),
+            holidays: Holidays::default(),
+            last_reviewed,
         })
+    }
+
+    /// The same policy with these holiday calendars. Every row closed on holidays
+    /// needs a calendar for its state.
+    pub fn with_holidays(mut self, holidays: Holidays) -> Result<QuietHours, DataError> {
+        if let Some(r) = self
+            .states
+            .iter()
+            .find(|r| r.closed_on_holidays && !holidays.has_region(&r.region))
+        {
+            return Err(DataError::new(
+                0,
+                format!(
+                    "{} is closed on holidays but has no holiday calendar",
+                    r.region
+                ),
+            ));
+        }
+        self.holidays = holidays;
+        Ok(self)
+    }
+
+    /// The state holiday calendars.
+    pub fn holidays(&self) -> &Holidays {
+        &self.holidays
+    }
+
+    /// When the table was last reviewed against the law.
+    pub fn last_reviewed(&self) -> NaiveDate {
+        self.last_reviewed
     }
 
     /// The same policy with state windows restricting the given categories.
@@ -436,15 +535,16 @@ impl QuietHours {
             [DateTime::<Utc>::MIN_UTC; 4 * (DAYS_BEFORE + DAYS_AFTER + 1) as usize];
         let mut n = 0;
         for tz in zones.iter().take(4) {
-            let today = at.with_timezone(tz).date_naive();
-            let Some(first) = today.checked_sub_days(Days::new(DAYS_BEFORE)) else {
+            let Some(first) = local_date(&at.with_timezone(tz))
+                .and_then(|today| today.checked_sub_days(Days::new(DAYS_BEFORE)))
+            else {
                 continue;
             };
             for offset in 0..=DAYS_BEFORE + DAYS_AFTER {
                 let Some(day) = first.checked_add_days(Days::new(offset)) else {
                     break;
                 };
-                let Some(window) = self.window_for(rule, category, day.weekday()) else {
+                let Some(window) = self.window_for(rule, category, day) else {
                     continue;
                 };
                 let Some(start) = day.and_hms_opt(
@@ -495,17 +595,27 @@ impl QuietHours {
         area.and_then(|a| self.state_rule(&a.region))
     }
 
-    /// The window a category has on a day of the week, or `None` when closed.
+    /// The window a category has on a local date, or `None` when closed.
     fn window_for(
         &self,
         rule: Option<&StateRule>,
         category: Category,
-        weekday: Weekday,
+        date: NaiveDate,
     ) -> Option<Window> {
+        let weekday = date.weekday();
         let DayWindow::Open(federal) = self.federal.day(weekday) else {
             return None; // from_tsv refuses such a federal row
         };
-        match rule.map(|r| (r, r.day(weekday))) {
+        let day = |r: &StateRule| {
+            let holiday =
+                r.closed_on_holidays && self.holidays.holiday_on(&r.region, date).is_some();
+            if holiday {
+                DayWindow::Closed
+            } else {
+                r.day(weekday)
+            }
+        };
+        match rule.map(|r| (r, day(r))) {
             None => Some(federal),
             Some((r, DayWindow::Closed)) if r.applies_to == category => None,
             Some((_, DayWindow::Closed)) => Some(federal),
@@ -528,10 +638,16 @@ impl QuietHours {
         zones.iter().all(|tz| {
             let local = at.with_timezone(tz);
             let minute = (local.hour() * 60 + local.minute()) as u16;
-            self.window_for(rule, category, local.weekday())
+            local_date(&local)
+                .and_then(|date| self.window_for(rule, category, date))
                 .is_some_and(|w| w.contains(minute))
         })
     }
+}
+
+/// The local date, from the Datelike fields (`date_naive` panics at the edges of time).
+fn local_date(local: &DateTime<Tz>) -> Option<NaiveDate> {
+    NaiveDate::from_ymd_opt(local.year(), local.month(), local.day())
 }
 
 /// The zones whose local time must be inside the window.
@@ -659,16 +775,20 @@ mod tests {
         let dup = "201\tUS\tNJ\tx\tAmerica/New_York\n201\tUS\tNJ\tx\tAmerica/New_York\n";
         assert!(parse_area_codes(dup).is_err());
 
-        let fed = "*\t08:00-21:00\t08:00-21:00\t08:00-21:00\t\tmarketing\tTCPA\n";
+        let fed = "# last-reviewed: 2026-12-01\n*\t08:00-21:00\t08:00-21:00\t08:00-21:00\t\t\tmarketing\t1992-12-20\tTCPA\n";
         assert!(QuietHours::from_tsv(fed).is_ok());
         assert!(QuietHours::from_tsv("").is_err(), "federal row required");
         for bad in [
-            "FL\t08:00-25:00\t08:00-20:00\t08:00-20:00\t3\tmarketing\tx\n",
-            "FL\t20:00-08:00\t08:00-20:00\t08:00-20:00\t3\tmarketing\tx\n",
-            "FL\t08:00-20:00\t08:00-20:00\tshut\t3\tmarketing\tx\n",
-            "FL\t08:00-20:00\t08:00-20:00\t08:00-20:00\tthree\tmarketing\tx\n",
-            "FL\t08:00-20:00\t08:00-20:00\t08:00-20:00\t3\tbilling\tx\n",
-            "FL\t08:00-20:00\t08:00-20:00\t08:00-20:00\t3\tmarketing\t\n",
+            "FL\t08:00-25:00\t08:00-20:00\t08:00-20:00\t\t3\tmarketing\t2021-07-01\tx\n",
+            "FL\t20:00-08:00\t08:00-20:00\t08:00-20:00\t\t3\tmarketing\t2021-07-01\tx\n",
+            "FL\t08:00-20:00\t08:00-20:00\tshut\t\t3\tmarketing\t2021-07-01\tx\n",
+            "FL\t08:00-20:00\t08:00-20:00\t08:00-20:00\t\tthree\tmarketing\t2021-07-01\tx\n",
+            "FL\t08:00-20:00\t08:00-20:00\t08:00-20:00\t\t3\tbilling\t2021-07-01\tx\n",
+            "FL\t08:00-20:00\t08:00-20:00\t08:00-20:00\t\t3\tmarketing\t2021-07-01\t\n",
+            "FL\t08:00-20:00\t08:00-20:00\t08:00-20:00\tshut\t3\tmarketing\t2021-07-01\tx\n",
+            "FL\t08:00-20:00\t08:00-20:00\t08:00-20:00\t\t3\tmarketing\tsoon\tx\n",
+            "FL\t08:00-20:00\t08:00-20:00\t08:00-20:00\t\t3\tmarketing\t<=2021\tx\n",
+            "FL\t08:00-20:00\t08:00-20:00\t08:00-20:00\t3\tmarketing\tx\n",
             "FL\t08:00-20:00\t08:00-20:00\n",
         ] {
             assert!(
@@ -676,7 +796,16 @@ mod tests {
                 "{bad}"
             );
         }
-        let closed_federal = "*\t08:00-21:00\t08:00-21:00\tclosed\t\tmarketing\tTCPA\n";
+        let no_review = fed.lines().nth(1).unwrap();
+        assert!(
+            QuietHours::from_tsv(no_review).is_err(),
+            "last-reviewed required"
+        );
+        // A state closed on holidays needs its calendar.
+        let al = "AL\t08:00-20:00\t08:00-20:00\tclosed\tclosed\t\tmarketing\t<=2026-12-01\tx\n";
+        let rules = QuietHours::from_tsv(&format!("{fed}{al}")).unwrap();
+        assert!(rules.with_holidays(Default::default()).is_err());
+        let closed_federal = "# last-reviewed: 2026-12-01\n*\t08:00-21:00\t08:00-21:00\tclosed\t\t\tmarketing\t1992-12-20\tTCPA\n";
         assert!(QuietHours::from_tsv(closed_federal).is_err());
     }
 
@@ -969,6 +1098,121 @@ mod tests {
             Category::Service,
             local(New_York, 2026, 6, 14, 8, 30)
         ));
+    }
+
+    #[test]
+    fn state_holidays_close_marketing_until_the_next_allowed_day() {
+        // GIVEN Mobile (251) on Tuesday 2026-02-17, Mardi Gras, at 10:00 Central
+        let al = phone(251);
+        let mardi_gras = local(Chicago, 2026, 2, 17, 10, 0);
+        // THEN marketing waits for Wednesday 08:00, service goes now
+        assert_eq!(
+            qh().next_allowed(&al, None, Category::Marketing, mardi_gras),
+            local(Chicago, 2026, 2, 18, 8, 0)
+        );
+        assert!(qh().is_allowed(&al, None, Category::Service, mardi_gras));
+        // GIVEN New Orleans (504) on Good Friday 2027-03-26 THEN Saturday 08:00
+        assert_eq!(
+            qh().next_allowed(
+                &phone(504),
+                None,
+                Category::Marketing,
+                local(Chicago, 2027, 3, 26, 12, 0)
+            ),
+            local(Chicago, 2027, 3, 27, 8, 0)
+        );
+        // GIVEN Providence (401) on Saturday 2027-12-25, Christmas, THEN not Sunday
+        // (closed) but Monday 09:00 (RI keeps Saturday holidays on the Saturday only)
+        assert_eq!(
+            qh().next_allowed(
+                &phone(401),
+                None,
+                Category::Marketing,
+                local(New_York, 2027, 12, 25, 11, 0)
+            ),
+            local(New_York, 2027, 12, 27, 9, 0)
+        );
+        // GIVEN Birmingham (205) on Friday 2026-07-03, Independence Day observed (the
+        // 4th is a Saturday), THEN Monday 2026-07-06 08:00: Friday, Saturday and
+        // Sunday are all closed
+        assert_eq!(
+            qh().next_allowed(
+                &phone(205),
+                None,
+                Category::Marketing,
+                local(Chicago, 2026, 7, 3, 9, 0)
+            ),
+            local(Chicago, 2026, 7, 6, 8, 0)
+        );
+        // AND a state without a holiday rule texts on the holiday (Miami, Mardi Gras)
+        assert!(qh().is_allowed(
+            &phone(305),
+            None,
+            Category::Marketing,
+            local(New_York, 2026, 2, 17, 10, 0)
+        ));
+    }
+
+    #[test]
+    fn oregon_and_texas_rows_are_in_force() {
+        // Oregon HB 3865 (2026-01-01): 08:00-20:00 and 3 per 24 hours, from the area code.
+        let portland = phone(503);
+        let or = qh().state_rule("OR").unwrap();
+        assert_eq!(
+            or.effective,
+            Effective::On(NaiveDate::from_ymd_opt(2026, 1, 1).unwrap())
+        );
+        assert!(or.source.contains("HB 3865"));
+        assert_eq!(qh().cap_per_24h(&portland, Category::Marketing), Some(3));
+        assert_eq!(
+            qh().next_allowed(
+                &portland,
+                None,
+                Category::Marketing,
+                local(Los_Angeles, 2026, 6, 15, 20, 0)
+            ),
+            local(Los_Angeles, 2026, 6, 16, 8, 0)
+        );
+        // Texas SB 140 (2025-09-01): marketing texts are solicitations under 301.051.
+        let tx = qh().state_rule("TX").unwrap();
+        assert_eq!(
+            tx.effective,
+            Effective::On(NaiveDate::from_ymd_opt(2025, 9, 1).unwrap())
+        );
+        assert!(tx.source.contains("SB 140") && tx.source.contains("301.051"));
+    }
+
+    #[test]
+    fn every_row_names_its_source_and_effective_date_and_the_table_its_review() {
+        assert_eq!(
+            qh().last_reviewed(),
+            NaiveDate::from_ymd_opt(2026, 12, 1).unwrap()
+        );
+        let holidays_reviewed = STATE_HOLIDAYS_TSV
+            .lines()
+            .find_map(|l| l.strip_prefix("# last-reviewed:"))
+            .map(str::trim);
+        assert_eq!(holidays_reviewed, Some("2026-12-01"));
+        let today = NaiveDate::from_ymd_opt(2026, 12, 1).unwrap();
+        for r in std::iter::once(qh().federal()).chain(qh().state_rules()) {
+            assert!(!r.source.is_empty(), "{}", r.region);
+            let (Effective::On(d) | Effective::InForceBy(d)) = r.effective;
+            assert!(d <= today, "{} takes effect after the review", r.region);
+        }
+        let closed: Vec<_> = qh()
+            .state_rules()
+            .iter()
+            .filter(|r| r.closed_on_holidays)
+            .map(|r| r.region.as_str())
+            .collect();
+        assert_eq!(closed, ["RI", "AL", "LA"]);
+        let capped: Vec<_> = qh()
+            .state_rules()
+            .iter()
+            .filter(|r| r.max_per_24h == Some(3))
+            .map(|r| r.region.as_str())
+            .collect();
+        assert_eq!(capped, ["FL", "OK", "MD", "OR"]);
     }
 
     #[test]

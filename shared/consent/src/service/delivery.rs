@@ -4,6 +4,8 @@ use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
 
+use super::replies::revoke_by_carrier;
+use super::sending::{earliest_send, parse_time_zone, Recipient, REASON_QUIET_HOURS};
 use crate::approval::{reveal_in, CodeHasher};
 use crate::error::{DomainError, StoreError};
 use crate::ids::{new_ulid, MessageId};
@@ -13,10 +15,6 @@ use crate::ports::{
     ConsentWriter, DeliveryClaim, DeliveryRecord, MessageStore, PendingStore, WorkItem,
     WorkItemStatus, WorkQueue, WorkQueueName,
 };
-use crate::quiet_hours::QuietHours;
-
-use super::replies::revoke_by_carrier;
-use super::sending::parse_time_zone;
 
 pub struct DeliverPorts<'a> {
     pub consent: &'a dyn ConsentReader,
@@ -120,12 +118,18 @@ async fn deliver_snapshot(
     };
     let template = snap.kind == MessageKind::Template;
     if template {
-        let tz = parse_time_zone(snap.recipient_time_zone.as_deref());
-        let allowed = QuietHours::standard().next_allowed(&snap.to, tz, snap.category, now);
+        let recipient = Recipient {
+            dealer: &envelope.dealer_id,
+            phone: &snap.to,
+            time_zone: parse_time_zone(snap.recipient_time_zone.as_deref()),
+            category: snap.category,
+        };
+        let (allowed, why) = earliest_send(ports.messages, &recipient, now, Some(id)).await?;
         if allowed > now + Duration::seconds(59) {
+            let why = why.unwrap_or(REASON_QUIET_HOURS);
             let deferral = DeliveryRecord {
                 send_at: Some(allowed),
-                ..record(MessageStatus::Deferred, Some("quiet-hours".into()))
+                ..record(MessageStatus::Deferred, Some(why.into()))
             };
             let result = ports
                 .messages

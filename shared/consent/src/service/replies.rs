@@ -182,7 +182,8 @@ fn by_reply(
     disclosure: Option<String>,
 ) -> LedgerEntry {
     let entry = LedgerEntry::new(&dealer.id, &sms.from, category, event, Actor::Phone, now)
-        .with_evidence(sms.carrier_message_id.clone());
+        .with_evidence(sms.carrier_message_id.clone())
+        .with_words(&sms.body);
     match disclosure {
         Some(d) => entry.with_disclosure(d),
         None => entry,

@@ -8,11 +8,13 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 
 use crate::error::{DomainError, StoreError};
+use crate::frequency;
 use crate::ids::{AccountId, ContactId, DealId, DealerId, MessageId};
 use crate::message::{
     Message, MessageKind, MessageStatus, Origin, Outbound, OutboundEnvelope, StatusChange,
 };
 use crate::phone::PhoneNumber;
+use crate::ports::MessageReader;
 use crate::ports::{
     ConsentReader, ContactStore, DealerStore, DueIndex, IdempotencyRecord, MessageStore,
     MessageWriter, OutboundQueue,
@@ -61,6 +63,52 @@ pub struct SendAccepted {
 
 pub fn parse_time_zone(tz: Option<&str>) -> Option<chrono_tz::Tz> {
     tz.and_then(|s| chrono_tz::Tz::from_str(s).ok())
+}
+
+/// Why a text waits past the time it was wanted.
+pub const REASON_QUIET_HOURS: &str = "quiet-hours";
+/// The recipient's state caps the category per 24 hours and the cap is reached.
+pub const REASON_FREQUENCY_CAP: &str = "frequency-cap";
+
+/// The recipient of a template text, as the send-time rules see it.
+pub struct Recipient<'a> {
+    pub dealer: &'a DealerId,
+    pub phone: &'a PhoneNumber,
+    pub time_zone: Option<chrono_tz::Tz>,
+    pub category: crate::Category,
+}
+
+/// The first moment at or after `wanted` a text may go, and why it waits if it does:
+/// quiet hours (with state holidays) and, where the recipient's state caps the
+/// category per 24 hours, the texts already sent to or due for the same person from
+/// the same dealer (one Query, only for capped numbers). `this` is left out of the
+/// count (the message being delivered).
+pub async fn earliest_send(
+    messages: &dyn MessageReader,
+    to: &Recipient<'_>,
+    wanted: DateTime<Utc>,
+    this: Option<&MessageId>,
+) -> Result<(DateTime<Utc>, Option<&'static str>), StoreError> {
+    let rules = QuietHours::standard();
+    let allowed = |at| rules.next_allowed(to.phone, to.time_zone, to.category, at);
+    let quiet = allowed(wanted);
+    let Some(cap) = rules.cap_per_24h(to.phone, to.category) else {
+        return Ok((quiet, (quiet > wanted).then_some(REASON_QUIET_HOURS)));
+    };
+    let others: Vec<DateTime<Utc>> = messages
+        .by_recipient(to.dealer, to.phone, &frequency::COUNTED_STATUSES)
+        .await?
+        .iter()
+        .filter(|m| Some(&m.id) != this)
+        .filter_map(|m| frequency::counted_at(m, to.category))
+        .collect();
+    let at = frequency::next_fitting(cap, &others, wanted, allowed);
+    let reason = if at > quiet {
+        Some(REASON_FREQUENCY_CAP)
+    } else {
+        (at > wanted).then_some(REASON_QUIET_HOURS)
+    };
+    Ok((at, reason))
 }
 
 /// Requests a send: template, consent, rendering, quiet hours, then stored (with
@@ -145,11 +193,16 @@ async fn accept(
         });
     }
     let rendered = tpl.render(&request.variables, &dealer.name)?;
-    let tz = parse_time_zone(contact.time_zone.as_deref());
     let wanted = request.scheduled_at.unwrap_or(now).max(now);
-    let send_at = QuietHours::standard().next_allowed(&contact.phone, tz, tpl.category, wanted);
-    let (status, reason) = if send_at > wanted {
-        (MessageStatus::Deferred, Some("quiet-hours".to_owned()))
+    let recipient = Recipient {
+        dealer: dealer_id,
+        phone: &contact.phone,
+        time_zone: parse_time_zone(contact.time_zone.as_deref()),
+        category: tpl.category,
+    };
+    let (send_at, waits) = earliest_send(ports.messages, &recipient, wanted, None).await?;
+    let (status, reason) = if let Some(why) = waits {
+        (MessageStatus::Deferred, Some(why.to_owned()))
     } else if wanted > now + Duration::seconds(1) {
         (MessageStatus::Scheduled, None)
     } else {
