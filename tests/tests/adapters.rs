@@ -276,6 +276,27 @@ async fn consent_appends_are_versioned_and_consume_pending_requests() {
         .unwrap();
     let history = s.history(&dealer_id(), &p).await.unwrap();
     assert_eq!(history, vec![grant, stop]);
+    // Ledger entries are evidence for at least the TCPA's four years: nothing expires them.
+    let raw = aws_sdk_dynamodb::Client::new(&stack.sdk)
+        .query()
+        .table_name(stack.var("TABLE_NAME"))
+        .key_condition_expression("PK = :pk AND begins_with(SK, :l)")
+        .expression_attribute_values(
+            ":pk",
+            aws_sdk_dynamodb::types::AttributeValue::S(format!("DEALER#{}#PHONE#{p}", dealer_id())),
+        )
+        .expression_attribute_values(
+            ":l",
+            aws_sdk_dynamodb::types::AttributeValue::S("LEDGER#".into()),
+        )
+        .send()
+        .await
+        .unwrap();
+    let items = raw.items.unwrap_or_default();
+    assert_eq!(items.len(), 2);
+    assert!(items
+        .iter()
+        .all(|i| !i.contains_key("ttl") && i.contains_key("GSI2SK")));
     assert_eq!(
         ConsentState::from_ledger(&history),
         s.consent(&dealer_id(), &p).await.unwrap().value

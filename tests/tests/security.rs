@@ -89,6 +89,7 @@ impl World {
             hasher: CodeHasher::new("security-code-hash-key-0123").unwrap(),
             number_pool: vec![],
             numbers: s.clone(),
+            ledger: s.clone(),
         };
         let send = send::App {
             dealers: s.clone(),
@@ -221,11 +222,18 @@ impl World {
         content_type: &str,
     ) -> Response<Body> {
         let method = route.split(' ').next().unwrap();
+        let (path, query) = path.split_once('?').unwrap_or((path, ""));
+        let query_params: serde_json::Map<String, Value> = query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_owned(), json!(v)))
+            .collect();
         let mut event = json!({
             "version": "2.0",
             "routeKey": route,
             "rawPath": path,
-            "rawQueryString": "",
+            "rawQueryString": query,
+            "queryStringParameters": query_params,
             "headers": {"content-type": content_type, "host": "127.0.0.1:3000"},
             "pathParameters": params.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "requestContext": {
@@ -354,6 +362,20 @@ fn routes(w: &World) -> Vec<Route> {
             p(&[("contactId", "C-1")]),
             None,
             true,
+        ),
+        (
+            "GET /v1/contacts/{contactId}/consent-evidence".into(),
+            "/v1/contacts/C-1/consent-evidence".into(),
+            p(&[("contactId", "C-1")]),
+            None,
+            true,
+        ),
+        (
+            "GET /v1/consent-evidence".into(),
+            "/v1/consent-evidence?from=2000-01-01T00:00:00Z&to=2100-01-01T00:00:00Z".into(),
+            vec![],
+            None,
+            false,
         ),
         (
             "GET /v1/templates".into(),

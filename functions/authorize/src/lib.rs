@@ -1,5 +1,6 @@
 //! The portal's texting-authorization API: dealer settings, contacts with their
-//! per-category status, Authorize (texts a code), Verify, Unsubscribe, history.
+//! per-category status, Authorize (texts a code), Verify, Unsubscribe, history, and
+//! the consent evidence (one person's, or the dealer's ledger for a period).
 
 pub mod config;
 
@@ -14,14 +15,15 @@ use serde_json::json;
 use consent::approval::{ApprovalCode, CodeHasher};
 use consent::contact::{ContactName, DealerLabel, Links};
 use consent::ports::{
-    ConsentReader, ConsentWriter, Contact, ContactStore, Dealer, DealerStore, MessageStore,
-    NumberDirectory, OutboundQueue, PendingStore, RateLimiter,
+    ConsentReader, ConsentWriter, Contact, ContactStore, Dealer, DealerStore, LedgerExport,
+    MessageStore, NumberDirectory, OutboundQueue, PendingStore, RateLimiter,
 };
 use consent::service::authorization::{self as auth, AuthorizationPorts};
+use consent::service::evidence::{self, EvidenceRow};
 use consent::service::require_dealer;
 use consent::{AccountId, Category, ContactId, DealId, PhoneNumber};
 use consent_adapters::http::{
-    identity, json, json_body, path_param, respond, route_key, Identity, Problem,
+    identity, json, json_body, path_param, respond, route_key, Identity, Problem, DEALER_ADMIN,
 };
 
 /// Everything the handler needs, built once at cold start.
@@ -39,6 +41,8 @@ pub struct App {
     pub number_pool: Vec<PhoneNumber>,
     /// The operator's texting numbers (a dealer admin picks one of them).
     pub numbers: Arc<dyn NumberDirectory>,
+    /// The dealer-wide ledger by time (the evidence export).
+    pub ledger: Arc<dyn LedgerExport>,
 }
 
 impl App {
@@ -116,8 +120,135 @@ async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<
                 &json!({"contactId": contact.id, "phone": contact.phone, "entries": entries}),
             ))
         }
+        "GET /v1/contacts/{contactId}/consent-evidence" => {
+            let contact = path_param(req, "contactId", |s| ContactId::parse(s))?;
+            let (contact, entries) = auth::history(&app.ports(), &who.dealer, &contact).await?;
+            let rows: Vec<EvidenceRow> = entries.iter().map(EvidenceRow::from).collect();
+            if wants_csv(req)? {
+                return Ok(csv(&rows, &format!("consent-evidence-{}.csv", contact.id)));
+            }
+            Ok(json(
+                StatusCode::OK,
+                &json!({"contactId": contact.id, "phone": contact.phone, "entries": rows}),
+            ))
+        }
+        "GET /v1/consent-evidence" => {
+            who.require(DEALER_ADMIN)?;
+            let q = ExportQuery::from(req)?;
+            let (rows, next) = evidence::export(
+                app.ledger.as_ref(),
+                &who.dealer,
+                q.from,
+                q.to,
+                q.limit,
+                q.cursor.as_deref(),
+            )
+            .await?;
+            if wants_csv(req)? {
+                let mut response = csv(&rows, "consent-evidence.csv");
+                if let Some(next) = &next {
+                    // The next page of a CSV export: same query, this cursor.
+                    if let Ok(v) = next.parse() {
+                        response.headers_mut().insert("x-next-cursor", v);
+                    }
+                }
+                return Ok(response);
+            }
+            Ok(json(
+                StatusCode::OK,
+                &json!({"from": q.from, "to": q.to, "entries": rows, "nextCursor": next}),
+            ))
+        }
         other => Err(Problem::not_found(&format!("route {other:?}"))),
     }
+}
+
+/// The default and largest page of the dealer-wide export.
+const DEFAULT_EXPORT_PAGE: u32 = 100;
+
+struct ExportQuery {
+    from: DateTime<Utc>,
+    to: DateTime<Utc>,
+    limit: u32,
+    cursor: Option<String>,
+}
+
+impl ExportQuery {
+    fn from(req: &Request) -> Result<Self, Problem> {
+        use lambda_http::RequestExt;
+        let params = req.query_string_parameters();
+        let time = |name: &str| {
+            let raw = params
+                .first(name)
+                .ok_or_else(|| Problem::bad_request(format!("{name} is required (RFC 3339)")))?;
+            DateTime::parse_from_rfc3339(raw)
+                .map(|t| t.with_timezone(&Utc))
+                .map_err(|_| {
+                    Problem::bad_request(format!(
+                        "{name}: expected an RFC 3339 time such as 2026-01-01T00:00:00Z, got {:?}",
+                        raw.chars().take(40).collect::<String>()
+                    ))
+                })
+        };
+        let limit = match params.first("limit") {
+            None => DEFAULT_EXPORT_PAGE,
+            Some(l) => l
+                .parse::<u32>()
+                .map_err(|_| Problem::bad_request("limit: expected a whole number"))?,
+        };
+        Ok(Self {
+            from: time("from")?,
+            to: time("to")?,
+            limit,
+            cursor: params.first("cursor").map(str::to_owned),
+        })
+    }
+}
+
+/// CSV when the client asks for it (`Accept: text/csv`), JSON otherwise; an Accept that
+/// allows neither is 406.
+fn wants_csv(req: &Request) -> Result<bool, Problem> {
+    let accept = req
+        .headers()
+        .get(lambda_http::http::header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_ascii_lowercase();
+    let types: Vec<&str> = accept
+        .split(',')
+        .map(|t| t.split(';').next().unwrap_or("").trim())
+        .filter(|t| !t.is_empty())
+        .collect();
+    if types.is_empty() {
+        return Ok(false);
+    }
+    if types.contains(&"text/csv") {
+        return Ok(true);
+    }
+    if types
+        .iter()
+        .any(|t| matches!(*t, "application/json" | "application/*" | "*/*"))
+    {
+        return Ok(false);
+    }
+    Err(Problem::new(
+        StatusCode::NOT_ACCEPTABLE,
+        "not-acceptable",
+        "Not acceptable",
+        "this resource is available as application/json or text/csv",
+    ))
+}
+
+fn csv(rows: &[EvidenceRow], filename: &str) -> Response<Body> {
+    Response::builder()
+        .status(StatusCode::OK)
+        .header("content-type", "text/csv; charset=utf-8")
+        .header(
+            "content-disposition",
+            format!("attachment; filename=\"{filename}\""),
+        )
+        .body(Body::Text(evidence::to_csv(rows)))
+        .unwrap_or_else(|_| Response::new(Body::Empty))
 }
 
 fn store(e: consent::StoreError) -> Problem {

@@ -23,6 +23,7 @@ async fn main() -> Result<(), Error> {
         pending: store.clone(),
         limits: store.clone(),
         numbers: store.clone(),
+        ledger: store.clone(),
         messages: store,
         queue: Arc::new(SqsOutboundQueue::new(
             consent_adapters::aws_sdk_sqs::Client::new(&aws),

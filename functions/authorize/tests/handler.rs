@@ -145,6 +145,7 @@ impl World {
             hasher: CodeHasher::new("handler-test-code-hash-key").unwrap(),
             number_pool: Vec::new(),
             numbers: Arc::new(store.clone()),
+            ledger: Arc::new(store.clone()),
         };
         // The operator provisioned the fixture's number.
         store.provision(&phone("+12025550100"), "AC-test");
@@ -940,4 +941,198 @@ async fn another_dealers_contact_is_not_found() {
             &phone("+12025550146")
         )
         .is_empty());
+}
+
+// ------------------------------------------------------------------ consent evidence
+
+const EVIDENCE: &str = include_str!("../../../events/authorize-consent-evidence.json");
+const EXPORT: &str = include_str!("../../../events/authorize-consent-evidence-export.json");
+
+fn accepting(mut event: Value, accept: &str) -> Value {
+    event["headers"]["accept"] = json!(accept);
+    event
+}
+
+fn with_query(mut event: Value, params: &[(&str, &str)]) -> Value {
+    let map: serde_json::Map<String, Value> = params
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), json!(v)))
+        .collect();
+    event["rawQueryString"] = json!(params
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&"));
+    event["queryStringParameters"] = Value::Object(map);
+    event
+}
+
+fn text_of(response: &Response<Body>) -> String {
+    String::from_utf8_lossy(response.body().as_ref()).into_owned()
+}
+
+#[tokio::test]
+async fn a_persons_evidence_shows_the_disclosure_how_and_when_as_csv_or_json() {
+    // GIVEN accounting granted by code, then unsubscribed in the portal
+    let w = World::seeded().await;
+    w.authorize("accounting").await;
+    assert_eq!(w.call(event(UNSUBSCRIBE)).await.status(), StatusCode::OK);
+
+    // WHEN staff ask for the evidence as CSV (the fixture's Accept)
+    let response = w.call(event(EVIDENCE)).await;
+
+    // THEN a CSV with a header and one row per ledger entry
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(content_type(&response), "text/csv; charset=utf-8");
+    assert!(response.headers()["content-disposition"]
+        .to_str()
+        .unwrap()
+        .contains("consent-evidence-C-1001.csv"));
+    let csv = text_of(&response);
+    let lines: Vec<&str> = csv.trim_end().split("\r\n").collect();
+    assert_eq!(lines.len(), 3, "{csv}");
+    assert!(lines[0].starts_with("at,phone,category,event,channel,actor,staff_user,"));
+    assert!(lines[1].contains(",+12025550143,accounting,granted-by-code,portal,staff,staff-1,"));
+    assert!(lines[1].contains("accounting-v1"), "{}", lines[1]);
+    assert!(lines[2].contains(",accounting,revoked-by-portal,portal,staff,staff-1,"));
+    // AND the disclosure as texted, with the code masked, and its SHA-256
+    let json_response = w.call(accepting(event(EVIDENCE), "application/json")).await;
+    let body = body_json(&json_response);
+    let grant = &body["entries"][0];
+    let shown = grant["disclosureText"].as_str().unwrap();
+    assert!(shown.contains(consent::approval::CODE_MASK), "{shown}");
+    assert!(!shown
+        .split(|c: char| !c.is_ascii_digit())
+        .any(|t| t.len() == 6));
+    assert_eq!(grant["disclosureSha256"].as_str().unwrap().len(), 64);
+    assert_eq!(
+        grant["evidence"].as_str().map(str::len),
+        Some(26),
+        "the request id"
+    );
+    // AND another dealer's staff see nothing of it
+    let theirs = w.call(as_dealer(event(EVIDENCE), "other-dealer")).await;
+    problem(&theirs, StatusCode::NOT_FOUND, "not-found");
+    // AND an Accept the route cannot answer is 406
+    let xml = w.call(accepting(event(EVIDENCE), "application/xml")).await;
+    problem(&xml, StatusCode::NOT_ACCEPTABLE, "not-acceptable");
+}
+
+#[tokio::test]
+async fn the_dealer_wide_export_is_for_dealer_admins_and_pages_a_period() {
+    // GIVEN five consent changes on 2026-06-10 and one a month later
+    let w = World::seeded().await;
+    for category in ["accounting", "service"] {
+        w.authorize(category).await;
+    }
+    for category in ["accounting", "service", "sales"] {
+        let unsubscribe = for_category(event(UNSUBSCRIBE), category);
+        w.call(unsubscribe).await;
+    }
+    w.call_at(event(UNSUBSCRIBE), noon() + Duration::days(40))
+        .await;
+
+    // WHEN a staff user without the role asks THEN 403
+    let mut staff = event(EXPORT);
+    staff["requestContext"]["authorizer"]["jwt"]["claims"]
+        .as_object_mut()
+        .unwrap()
+        .remove("roles");
+    problem(&w.call(staff).await, StatusCode::FORBIDDEN, "forbidden");
+
+    // WHEN the admin pages June two entries at a time
+    let mut cursor: Option<String> = None;
+    let mut events = Vec::new();
+    for page in 0.. {
+        assert!(page < 5, "the export ends");
+        let mut params = vec![
+            ("from", "2026-06-01T00:00:00Z"),
+            ("to", "2026-07-01T00:00:00Z"),
+            ("limit", "2"),
+        ];
+        if let Some(c) = &cursor {
+            params.push(("cursor", c));
+        }
+        let response = w.call(with_query(event(EXPORT), &params)).await;
+        let body = body_json(&response);
+        assert_eq!(response.status(), StatusCode::OK, "{body}");
+        for e in body["entries"].as_array().unwrap() {
+            events.push(format!(
+                "{} {}",
+                e["event"].as_str().unwrap(),
+                e["category"].as_str().unwrap()
+            ));
+        }
+        match body["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    // THEN June's entries, oldest first, and not July's (an unsubscribe of a category
+    // never granted is still recorded: staff noted a "do not text")
+    assert_eq!(
+        events,
+        [
+            "granted-by-code accounting",
+            "granted-by-code service",
+            "revoked-by-portal accounting",
+            "revoked-by-portal service",
+            "revoked-by-portal sales",
+        ]
+    );
+    // AND the fixture (June, CSV on request) answers CSV with the same rows
+    let csv = w.call(accepting(event(EXPORT), "text/csv")).await;
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert_eq!(text_of(&csv).trim_end().split("\r\n").count(), 1 + 5);
+    // AND bad queries are clear problems
+    for (params, status, slug) in [
+        (
+            vec![("to", "2026-07-01T00:00:00Z")],
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+        ),
+        (
+            vec![("from", "June"), ("to", "2026-07-01T00:00:00Z")],
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+        ),
+        (
+            vec![
+                ("from", "2026-07-01T00:00:00Z"),
+                ("to", "2026-06-01T00:00:00Z"),
+            ],
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-failed",
+        ),
+        (
+            vec![
+                ("from", "2026-06-01T00:00:00Z"),
+                ("to", "2026-07-01T00:00:00Z"),
+                ("limit", "0"),
+            ],
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-failed",
+        ),
+        (
+            vec![
+                ("from", "2026-06-01T00:00:00Z"),
+                ("to", "2026-07-01T00:00:00Z"),
+                ("limit", "many"),
+            ],
+            StatusCode::BAD_REQUEST,
+            "bad-request",
+        ),
+        (
+            vec![
+                ("from", "2026-06-01T00:00:00Z"),
+                ("to", "2026-07-01T00:00:00Z"),
+                ("cursor", "forged"),
+            ],
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-failed",
+        ),
+    ] {
+        let response = w.call(with_query(event(EXPORT), &params)).await;
+        problem(&response, status, slug);
+    }
 }

@@ -177,7 +177,8 @@ CALLS: dict[str, list[Callable[[Stack, str], Any]]] = {
     "authorize": [  # dealers, contacts, consent + ledger, pending codes, rate limits, code texts
         get_item, put_item, update_item, query_table, batch_get,
         transact("Put", "Put", "Delete"),  # put_dealer (number moved), put_contact (stale links), append (consumed)
-        send_batch, secret("CodeHashKeySecret")],
+        send_batch, secret("CodeHashKeySecret"),
+        query_index("GSI2", "GSI2PK")],  # the dealer's ledger by time (consent evidence export)
     "inbound": [  # webhooks: dedup, dealer by number, Agree/STOP/START/HELP/PAY/CONFIRM, status callbacks
         get_item, put_item, delete_item, query_table, query_index("GSI1", "GSI1PK"),
         transact("Put", "Put", "Delete"), send_batch, put_events, secret("TwilioAuthTokenSecret")],

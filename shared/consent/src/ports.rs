@@ -153,6 +153,30 @@ pub trait ConsentReader: Send + Sync {
     }
 }
 
+/// One page of a dealer's ledger.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct LedgerPage {
+    pub entries: Vec<LedgerEntry>,
+    /// Pass back to get the next page; None at the end.
+    pub next_cursor: Option<String>,
+}
+
+/// The dealer-wide ledger by time, for audits (Query GSI2 `DEALER#d#LEDGER`).
+#[async_trait]
+pub trait LedgerExport: Send + Sync {
+    /// The dealer's entries with `from <= at < to`, oldest first (ties by id), at most
+    /// `limit` (1 or more) per page. `cursor` is a page's `next_cursor`; one that did
+    /// not come from this dealer's export is `Corrupt` with key `cursor`.
+    async fn ledger_between(
+        &self,
+        dealer: &DealerId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> StoreResult<LedgerPage>;
+}
+
 #[async_trait]
 pub trait ConsentWriter: Send + Sync {
     /// Appends ledger entries and stores the state they fold to, in one transaction,

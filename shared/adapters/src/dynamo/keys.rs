@@ -26,3 +26,14 @@ pub(super) fn pending_key(p: &PendingAuthorization) -> HashMap<String, Attribute
 pub(super) fn queue_pk(dealer: &DealerId, queue: WorkQueueName) -> String {
     format!("DEALER#{dealer}#QUEUE#{}", queue.as_str())
 }
+
+/// The dealer's ledger by time (GSI2), for the evidence export.
+pub(super) fn ledger_index_pk(dealer: &DealerId) -> String {
+    format!("DEALER#{dealer}#LEDGER")
+}
+
+/// `<13-digit epoch ms>#<entry id>`: time order, then id order. Instants before 1970
+/// sort as 0 (the service never writes one).
+pub(super) fn ledger_index_sk(at: DateTime<Utc>, id: &str) -> String {
+    format!("{:013}#{id}", at.timestamp_millis().max(0))
+}

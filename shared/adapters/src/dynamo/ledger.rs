@@ -156,6 +156,8 @@ impl ConsentWriter for DynamoStore {
         for e in entries {
             let mut item = to_item(e).map_err(corrupt(&pk))?;
             item.extend(key(pk.clone(), format!("LEDGER#{}", e.id)));
+            item.insert("GSI2PK".into(), s(ledger_index_pk(dealer)));
+            item.insert("GSI2SK".into(), s(ledger_index_sk(e.at, &e.id)));
             items.push(put(&self.table, item, Some("attribute_not_exists(PK)"))?);
         }
         for c in consumed {
@@ -170,4 +172,97 @@ impl ConsentWriter for DynamoStore {
         }
         transact(&self.client, items, "consent changed concurrently").await
     }
+}
+
+#[async_trait]
+impl LedgerExport for DynamoStore {
+    async fn ledger_between(
+        &self,
+        dealer: &DealerId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> StoreResult<LedgerPage> {
+        let index_pk = ledger_index_pk(dealer);
+        let start = cursor
+            .map(|c| decode_ledger_cursor(dealer, &index_pk, c))
+            .transpose()?;
+        // [from, to): "<from>#" sorts before every entry at `from`, "<to>#" before every
+        // entry at `to`.
+        let lo = format!("{:013}#", from.timestamp_millis().max(0));
+        let hi = format!("{:013}#", to.timestamp_millis().max(0));
+        if lo >= hi {
+            return Ok(LedgerPage::default());
+        }
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI2")
+            .key_condition_expression("GSI2PK = :pk AND GSI2SK BETWEEN :lo AND :hi")
+            .expression_attribute_values(":pk", s(index_pk))
+            .expression_attribute_values(":lo", s(lo))
+            .expression_attribute_values(":hi", s(hi))
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(unavailable("DynamoDB Query (ledger export)"))?;
+        let entries = out
+            .items
+            .unwrap_or_default()
+            .iter()
+            .map(|i| from_item::<LedgerEntry>(i).map_err(corrupt("ledger entry")))
+            .collect::<Result<Vec<_>, _>>()?;
+        let next_cursor = out
+            .last_evaluated_key
+            .and_then(|_| entries.last().map(encode_ledger_cursor));
+        Ok(LedgerPage {
+            entries,
+            next_cursor,
+        })
+    }
+}
+
+/// A cursor names the last entry returned (its dealer, number, id and time), as URL-safe
+/// base64.
+fn encode_ledger_cursor(e: &LedgerEntry) -> String {
+    use base64::Engine;
+    let text = serde_json::json!([
+        e.dealer_id.as_str(),
+        e.phone.as_str(),
+        e.id,
+        ledger_index_sk(e.at, &e.id)
+    ]);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(text.to_string())
+}
+
+/// The ExclusiveStartKey a cursor stands for; only within the token's dealer's index.
+fn decode_ledger_cursor(dealer: &DealerId, index_pk: &str, cursor: &str) -> StoreResult<Item> {
+    use base64::Engine;
+    let bad = || StoreError::Corrupt {
+        key: "cursor".into(),
+        reason: "not a cursor of this list".into(),
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor.as_bytes())
+        .map_err(|_| bad())?;
+    let (owner, phone, id, sort): (String, String, String, String) =
+        serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if owner != dealer.as_str() {
+        return Err(bad());
+    }
+    let phone = PhoneNumber::from_e164(&phone).map_err(|_| bad())?;
+    let well_formed = sort.len() > 14
+        && sort.as_bytes()[13] == b'#'
+        && sort[..13].bytes().all(|b| b.is_ascii_digit())
+        && sort[14..] == id;
+    if !well_formed {
+        return Err(bad());
+    }
+    let mut start = key(phone_pk(dealer, &phone), format!("LEDGER#{id}"));
+    start.insert("GSI2PK".into(), s(index_pk.to_owned()));
+    start.insert("GSI2SK".into(), s(sort));
+    Ok(start)
 }

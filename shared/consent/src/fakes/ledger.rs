@@ -108,3 +108,72 @@ impl ConsentWriter for InMemoryStore {
         Ok(())
     }
 }
+
+/// The fake's cursor: the sort key of the last entry returned, `<epoch ms>#<id>` in
+/// hex, so a tampered cursor is refused like DynamoDB's.
+fn ledger_sort_key(e: &LedgerEntry) -> (i64, String) {
+    (e.at.timestamp_millis(), e.id.clone())
+}
+
+#[async_trait]
+impl LedgerExport for InMemoryStore {
+    async fn ledger_between(
+        &self,
+        dealer: &DealerId,
+        from: DateTime<Utc>,
+        to: DateTime<Utc>,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> StoreResult<LedgerPage> {
+        let after = match cursor {
+            None => None,
+            Some(c) => Some(decode_ledger_cursor(dealer, c)?),
+        };
+        let mut entries: Vec<LedgerEntry> = self
+            .lock()
+            .ledger
+            .iter()
+            .filter(|((d, _), _)| d == dealer)
+            .flat_map(|(_, es)| es.iter().cloned())
+            .filter(|e| e.at >= from && e.at < to)
+            .filter(|e| after.as_ref().is_none_or(|a| ledger_sort_key(e) > *a))
+            .collect();
+        entries.sort_by_key(ledger_sort_key);
+        let more = entries.len() > limit as usize;
+        entries.truncate(limit as usize);
+        let next_cursor = more
+            .then(|| entries.last().map(|e| encode_ledger_cursor(dealer, e)))
+            .flatten();
+        Ok(LedgerPage {
+            entries,
+            next_cursor,
+        })
+    }
+}
+
+fn encode_ledger_cursor(dealer: &DealerId, e: &LedgerEntry) -> String {
+    let (ms, id) = ledger_sort_key(e);
+    let text = format!("{dealer}|{ms}|{id}");
+    text.bytes().map(|b| format!("{b:02x}")).collect()
+}
+
+fn decode_ledger_cursor(dealer: &DealerId, cursor: &str) -> StoreResult<(i64, String)> {
+    let bad = || StoreError::Corrupt {
+        key: "cursor".into(),
+        reason: "not a cursor of this list".into(),
+    };
+    let bytes = (0..cursor.len())
+        .step_by(2)
+        .map(|i| {
+            cursor
+                .get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(bad)?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    match text.split('|').collect::<Vec<_>>()[..] {
+        [d, ms, id] if d == dealer.as_str() => Ok((ms.parse().map_err(|_| bad())?, id.to_owned())),
+        _ => Err(bad()),
+    }
+}

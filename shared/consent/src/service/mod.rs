@@ -5,6 +5,7 @@
 
 pub mod authorization;
 pub mod delivery;
+pub mod evidence;
 pub mod queues;
 pub mod replies;
 pub mod sending;
