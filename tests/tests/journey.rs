@@ -424,6 +424,59 @@ async fn the_whole_journey_over_http() {
         );
     }
 
+    // The evidence a dealer shows: the person's as CSV (the STOP in their own words, by
+    // SMS), and the dealer's ledger for today, page by page (dealer-admin).
+    let csv = portal
+        .http
+        .get(format!("{}/v1/contacts/C-1/consent-evidence", portal.base))
+        .bearer_auth(&portal.token)
+        .header("accept", "text/csv")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(csv.status(), StatusCode::OK);
+    assert!(csv.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/csv"));
+    let csv = csv.text().await.unwrap();
+    assert!(
+        csv.lines()
+            .any(|l| l.contains(",revoked-by-reply,sms,phone,")
+                && l.contains("Stop texting me please")),
+        "{csv}"
+    );
+    let (from, to) = (
+        (Utc::now() - chrono::Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        (Utc::now() + chrono::Duration::days(1)).to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+    );
+    let mut exported = Vec::new();
+    let mut cursor = String::new();
+    for page in 0.. {
+        assert!(page < 30, "the export ends");
+        let body = portal
+            .ok(
+                Method::GET,
+                &format!("/v1/consent-evidence?from={from}&to={to}&limit=5&cursor={cursor}"),
+                None,
+                StatusCode::OK,
+            )
+            .await;
+        exported.extend(body["entries"].as_array().unwrap().iter().cloned());
+        match body["nextCursor"].as_str() {
+            Some(c) => cursor = c.to_owned(),
+            None => break,
+        }
+    }
+    assert!(exported.len() > 5, "more than one page: {}", exported.len());
+    assert!(exported.iter().any(|e| e["event"] == "granted-by-reply"
+        && e["words"]
+            .as_str()
+            .is_some_and(|w| w.to_lowercase().contains("agree"))
+        && e["disclosureSha256"]
+            .as_str()
+            .is_some_and(|h| h.len() == 64)));
+
     // An automated AutoPayFailed event sends its template.
     let before_auto = portal.inbox(ANN).await.len();
     let detail = json!({"dealerId": DEALER, "contactId": "C-1", "accountId": "A-1", "variables": {"firstName": "Ann", "amount": "55.00", "dueDate": "2026-12-10", "paymentUrl": "https://pay.example.com/a1"}});

@@ -925,6 +925,14 @@ async fn opt_out_scenario(body: &str) {
         answers[0].body
     );
     assert!(w.queued_ids().contains(&answers[0].id));
+    // The confirmation goes out at once (well within the 5 minutes the rules allow),
+    // though the ledger now says revoked, and carries nothing but the confirmation.
+    assert!(matches!(
+        w.deliver(&answers[0].id, noon() + mins(5)).await,
+        DeliverOutcome::Sent { .. }
+    ));
+    assert_eq!(answers[0].send_at, noon() + mins(5));
+    assert_ne!(answers[0].category, Category::Marketing);
     let late = w.deliver(&code_text.id, noon() + mins(5)).await;
     assert_eq!(
         late,
