@@ -4,6 +4,7 @@
 //! time it is asked about. Adapters implement the [`ports`]; the [`service`] layer
 //! composes the rules over those ports; functions only wire.
 
+pub mod answers;
 pub mod approval;
 pub mod category;
 pub mod contact;

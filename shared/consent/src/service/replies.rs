@@ -3,6 +3,7 @@
 use chrono::{DateTime, Duration, Utc};
 use serde_json::json;
 
+use crate::answers;
 use crate::category::Category;
 use crate::error::DomainError;
 use crate::ids::{new_ulid, MessageId};
@@ -14,7 +15,7 @@ use crate::ports::{
     EventPublisher, InboundLog, MessageStore, OutboundQueue, PendingKey, PendingStore, WorkItem,
     WorkItemStatus, WorkQueue, WorkQueueName,
 };
-use crate::reply::{classify, ReplyKind};
+use crate::reply::{classify_reply, Classified, Language, ReplyKind};
 
 use super::{send_system_text, update_consent, Outbox};
 
@@ -66,31 +67,9 @@ pub enum ReplyOutcome {
     Queued,
 }
 
-pub fn help_text(dealer: &Dealer) -> String {
-    let contact = dealer
-        .help_contact
-        .as_deref()
-        .map(|c| format!(" Help: {c}."))
-        .unwrap_or_default();
-    format!(
-        "{}: account, service and offer texts you authorized. Msg frequency varies. Msg&data rates may apply.{contact} Reply STOP to opt out.",
-        dealer.name
-    )
-}
-
-pub fn stop_confirmation(dealer: &Dealer) -> String {
-    format!(
-        "{}: you are unsubscribed and will receive no more texts. Reply START to resubscribe.",
-        dealer.name
-    )
-}
-
-fn list(categories: &[Category]) -> String {
-    categories
-        .iter()
-        .map(|c| c.label())
-        .collect::<Vec<_>>()
-        .join(", ")
+/// The answer to HELP, in the person's language.
+pub fn help_text(dealer: &Dealer, language: Language) -> String {
+    answers::help(&dealer.name, dealer.help_contact.as_deref(), language)
 }
 
 /// Acts on an inbound text: once per carrier message id.
@@ -130,12 +109,13 @@ async fn act(
     sms: &InboundSms,
     now: DateTime<Utc>,
 ) -> Result<ReplyOutcome, DomainError> {
-    let outcome = match classify(&sms.body) {
-        ReplyKind::OptOut => Some(opt_out(ports, dealer, sms, now).await?),
-        ReplyKind::Agree => agree(ports, dealer, sms, now).await?,
-        ReplyKind::OptIn => opt_in(ports, dealer, sms, now).await?,
+    let Classified { kind, language } = classify_reply(&sms.body);
+    let outcome = match kind {
+        ReplyKind::OptOut => Some(opt_out(ports, dealer, sms, language, now).await?),
+        ReplyKind::Agree => agree(ports, dealer, sms, language, now).await?,
+        ReplyKind::OptIn => opt_in(ports, dealer, sms, language, now).await?,
         ReplyKind::Help => {
-            reply(ports, dealer, &sms.from, help_text(dealer), now).await?;
+            reply(ports, dealer, &sms.from, help_text(dealer, language), now).await?;
             Some(ReplyOutcome::Help)
         }
         ReplyKind::Pay => pay(ports, dealer, sms, now).await?,
@@ -194,6 +174,7 @@ async fn agree(
     ports: &InboundPorts<'_>,
     dealer: &Dealer,
     sms: &InboundSms,
+    language: Language,
     now: DateTime<Utc>,
 ) -> Result<Option<ReplyOutcome>, DomainError> {
     // "Agree" answers the text it replies to: the most recent live request. Earlier
@@ -236,11 +217,7 @@ async fn agree(
         ports,
         dealer,
         &sms.from,
-        format!(
-            "{}: thanks, you will receive {} texts. Msg&data rates may apply. Reply HELP for help, STOP to opt out.",
-            dealer.name,
-            list(&categories)
-        ),
+        answers::agreed(&dealer.name, &categories, language),
         now,
     )
     .await?;
@@ -253,6 +230,7 @@ async fn opt_out(
     ports: &InboundPorts<'_>,
     dealer: &Dealer,
     sms: &InboundSms,
+    language: Language,
     now: DateTime<Utc>,
 ) -> Result<ReplyOutcome, DomainError> {
     let consumed: Vec<PendingKey> = ports
@@ -290,7 +268,14 @@ async fn opt_out(
     let revoked: Vec<Category> = entries.iter().map(|e| e.category).collect();
     // One confirmation per opt-out: a repeated STOP that changes nothing is not answered again.
     if !revoked.is_empty() {
-        reply(ports, dealer, &sms.from, stop_confirmation(dealer), now).await?;
+        reply(
+            ports,
+            dealer,
+            &sms.from,
+            answers::opted_out(&dealer.name, language),
+            now,
+        )
+        .await?;
     }
     Ok(ReplyOutcome::OptedOut {
         revoked,
@@ -338,6 +323,7 @@ async fn opt_in(
     ports: &InboundPorts<'_>,
     dealer: &Dealer,
     sms: &InboundSms,
+    language: Language,
     now: DateTime<Utc>,
 ) -> Result<Option<ReplyOutcome>, DomainError> {
     // START lifts the carrier's block of this number for the person, whatever it restores.
@@ -368,11 +354,7 @@ async fn opt_in(
         ports,
         dealer,
         &sms.from,
-        format!(
-            "{}: you are resubscribed to {} texts. Msg&data rates may apply. Reply HELP for help, STOP to opt out.",
-            dealer.name,
-            list(&categories)
-        ),
+        answers::resubscribed(&dealer.name, &categories, language),
         now,
     )
     .await?;
