@@ -65,6 +65,7 @@ STOP_GRACE = 5.0
 PARAMS_FROM_ENV = {
     "JwtIssuer": "PORTAL_JWT_ISSUER",
     "JwtAudience": "PORTAL_JWT_AUDIENCE",
+    "PortalOrigins": "PORTAL_ORIGINS",
     "TwilioAccountSid": "TWILIO_ACCOUNT_SID",
     "TwilioAuthToken": "TWILIO_AUTH_TOKEN",
     "CarrierBaseUrl": "CARRIER_BASE_URL",

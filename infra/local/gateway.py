@@ -259,6 +259,8 @@ class GatewayConfig:
     audience: str | None
     lambda_endpoint: str = "http://127.0.0.1:9000"
     invoke_timeout: float = 30.0
+    # The template's PortalOrigins parameter (comma-separated): the origins CORS allows.
+    portal_origins: str = ""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "GatewayConfig":
@@ -272,7 +274,8 @@ class GatewayConfig:
         return cls(secret=secret, issuer=env.get("PORTAL_JWT_ISSUER") or None,
                    audience=env.get("PORTAL_JWT_AUDIENCE") or None,
                    lambda_endpoint=env.get("LAMBDA_ENDPOINT", cls.lambda_endpoint),
-                   invoke_timeout=float(env.get("INVOKE_TIMEOUT_SECONDS", cls.invoke_timeout)))
+                   invoke_timeout=float(env.get("INVOKE_TIMEOUT_SECONDS", cls.invoke_timeout)),
+                   portal_origins=env.get("PORTAL_ORIGINS", ""))
 
 
 def problem(status: int, title: str, detail: str) -> bytes:
@@ -286,6 +289,7 @@ class GatewayHandler(JsonHandler):
     router: Router
     config: GatewayConfig
     invoker: Invoker
+    cors: tpl.Cors | None
 
     def do_GET(self) -> None:
         self.handle_api()
@@ -294,11 +298,18 @@ class GatewayHandler(JsonHandler):
 
     def handle_api(self) -> None:
         started = time.monotonic()
+        origin = self.headers.get("Origin")
+        if (self.cors and self.command == "OPTIONS" and origin
+                and self.headers.get("Access-Control-Request-Method")):
+            self.preflight(origin)
+            return
+        # The gateway's own answers (401, 404, 405, 413) carry the CORS headers too, so the portal can read them.
+        own = dict(self.cors_headers(origin)) if self.cors and origin and self.cors.allows(origin) else {}
         parts = urlsplit(self.path)
         raw_path, raw_query = parts.path or "/", parts.query
         length = int(self.headers.get("Content-Length") or 0)
         if length > MAX_BODY:
-            self.refuse_large_body(length)
+            self.refuse_large_body(length, own)
             return
         body = self.rfile.read(length) if length else b""
         route, path_params, allowed = self.router.match(self.command, raw_path)
@@ -306,16 +317,16 @@ class GatewayHandler(JsonHandler):
             if allowed:
                 self.send_bytes(405, problem(405, "Method Not Allowed", f"{self.command} is not allowed on "
                                              f"{raw_path}"), "application/problem+json",
-                                {"Allow": ", ".join(allowed)})
+                                {"Allow": ", ".join(allowed), **own})
             else:
                 self.send_bytes(404, problem(404, "Not Found", f"no route for {self.command} {raw_path}"),
-                                "application/problem+json")
+                                "application/problem+json", own)
             return
         claims = None
         if not route.auth_none:
             claims = self.authorize()
             if claims is None:
-                self.send_json(401, UNAUTHORIZED)
+                self.send_json(401, UNAUTHORIZED, headers=own)
                 return
         event = build_event(method=self.command, raw_path=raw_path, raw_query=raw_query,
                             headers=list(self.headers.items()), body=body, route=route,
@@ -331,8 +342,17 @@ class GatewayHandler(JsonHandler):
             self.send_json(status, {"message": message})
             return
         extra = [("Apigw-Requestid", event["requestContext"]["requestId"]), ("Date", formatdate(usegmt=True))]
+        headers = answer.headers
+        if self.cors:
+            # As API Gateway with a CORS configuration: the function's own CORS headers are ignored, and
+            # an allowed origin gets the configured ones.
+            headers = [(k, v) for k, v in headers if not k.lower().startswith("access-control-")]
+            if origin and self.cors.allows(origin):
+                extra += self.cors_headers(origin)
+                if self.cors.expose_headers:
+                    extra.append(("Access-Control-Expose-Headers", ",".join(self.cors.expose_headers)))
         self.send_response(answer.status)
-        for k, v in answer.headers + extra:
+        for k, v in headers + extra:
             if k.lower() not in ("content-length", "connection", "transfer-encoding"):
                 self.send_header(k, v)
         self.send_header("Content-Length", str(len(answer.body)))
@@ -342,7 +362,37 @@ class GatewayHandler(JsonHandler):
         sys.stderr.write(f"gateway: {route.route_key} -> {route.function} {answer.status} "
                          f"{(time.monotonic() - started) * 1000:.0f} ms\n")
 
-    def refuse_large_body(self, length: int) -> None:
+    def cors_headers(self, origin: str) -> list[tuple[str, str]]:
+        assert self.cors is not None
+        star = "*" in self.cors.allow_origins and not self.cors.allow_credentials
+        out = [("Access-Control-Allow-Origin", "*" if star else origin)]
+        if self.cors.allow_credentials:
+            out.append(("Access-Control-Allow-Credentials", "true"))
+        if not star:
+            out.append(("Vary", "Origin"))
+        return out
+
+    def preflight(self, origin: str) -> None:
+        """API Gateway answers a CORS preflight itself: 204, with the CORS headers only for an allowed
+        origin (the browser then refuses the real request); no authorizer, no function."""
+        assert self.cors is not None
+        headers: list[tuple[str, str]] = []
+        if self.cors.allows(origin):
+            headers = self.cors_headers(origin)
+            if self.cors.allow_methods:
+                headers.append(("Access-Control-Allow-Methods", ",".join(self.cors.allow_methods)))
+            if self.cors.allow_headers:
+                headers.append(("Access-Control-Allow-Headers", ",".join(self.cors.allow_headers)))
+            if self.cors.max_age is not None:
+                headers.append(("Access-Control-Max-Age", str(self.cors.max_age)))
+        self.send_response(204)
+        for k, v in headers + [("Date", formatdate(usegmt=True)), ("Content-Length", "0")]:
+            self.send_header(k, v)
+        self.end_headers()
+        sys.stderr.write(f"gateway: preflight {self.path} from {origin} "
+                         f"{'allowed' if headers else 'refused'}\n")
+
+    def refuse_large_body(self, length: int, own: Mapping[str, str]) -> None:
         """413 like API Gateway; the body is drained (up to a bound) so the client reads the answer."""
         if length <= 8 * MAX_BODY:
             while length > 0 and (chunk := self.rfile.read(min(length, 1 << 20))):
@@ -350,7 +400,7 @@ class GatewayHandler(JsonHandler):
         else:
             self.close_connection = True
         self.send_json(413, {"message": "Request Entity Too Large"},
-                       headers={"Connection": "close"} if self.close_connection else None)
+                       headers={**own, **({"Connection": "close"} if self.close_connection else {})})
 
     def authorize(self) -> dict[str, Any] | None:
         header = self.headers.get("Authorization", "")
@@ -367,12 +417,16 @@ class GatewayHandler(JsonHandler):
 
 
 def make_server(host: str, port: int, config: GatewayConfig,
-                routes: list[tpl.Route] | None = None) -> Server:
-    """A ready-to-serve gateway (call serve_forever); routes default to infra/template.yaml's."""
+                routes: list[tpl.Route] | None = None, template: dict[str, Any] | None = None) -> Server:
+    """A ready-to-serve gateway (call serve_forever); routes and CORS come from infra/template.yaml
+    (CORS with the config's portal origins as the PortalOrigins parameter)."""
+    template = template if template is not None else tpl.load()
+    params = {"PortalOrigins": config.portal_origins} if config.portal_origins else None
     handler = type("BoundGatewayHandler", (GatewayHandler,), {
-        "router": Router(routes if routes is not None else tpl.routes(tpl.load())),
+        "router": Router(routes if routes is not None else tpl.routes(template)),
         "config": config,
         "invoker": Invoker(config.lambda_endpoint, config.invoke_timeout),
+        "cors": tpl.cors(template, params),
     })
     return Server((host, port), handler)
 
@@ -384,7 +438,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--template", default=str(tpl.TEMPLATE_PATH))
     args = parser.parse_args(argv)
     config = GatewayConfig.from_env(os.environ)
-    server = make_server(args.host, args.port, config, tpl.routes(tpl.load(args.template)))
+    template = tpl.load(args.template)
+    server = make_server(args.host, args.port, config, tpl.routes(template), template)
     print(f"gateway: http://{args.host}:{args.port} -> {config.lambda_endpoint} "
           f"({len(server.RequestHandlerClass.router.routes)} routes)", flush=True)  # type: ignore[attr-defined]
     try:

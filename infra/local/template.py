@@ -115,6 +115,10 @@ class Resolver:
 
     def ref(self, name: str) -> Any:
         if name in self.values:
+            spec = (self.template.get("Parameters") or {}).get(name) or {}
+            if spec.get("Type") == "CommaDelimitedList" and isinstance(self.values[name], str):
+                # As CloudFormation: "a,b" -> ["a", "b"], "" -> [""].
+                return [v.strip() for v in self.values[name].split(",")]
             return self.values[name]
         if name in self.resources and "Ref" in self.resources[name]:
             return self.resources[name]["Ref"]
@@ -316,6 +320,42 @@ def routes(template: Mapping[str, Any]) -> list[Route]:
                 out.append(Route(method=str(props.get("Method", "ANY")).upper(), path=props.get("Path", "/"),
                                  function=binary_name(lid, res), auth_none=_auth_none(template, props)))
     return out
+
+
+@dataclass(frozen=True)
+class Cors:
+    """The HTTP API's CorsConfiguration, resolved."""
+
+    allow_origins: tuple[str, ...]
+    allow_methods: tuple[str, ...] = ()
+    allow_headers: tuple[str, ...] = ()
+    expose_headers: tuple[str, ...] = ()
+    max_age: int | None = None
+    allow_credentials: bool = False
+
+    def allows(self, origin: str) -> bool:
+        return origin in self.allow_origins or "*" in self.allow_origins
+
+
+def cors(template: Mapping[str, Any], params: Mapping[str, str] | None = None) -> Cors | None:
+    """The CORS configuration of the template's HTTP API with these parameter values (None: no CORS)."""
+    resolver = Resolver.from_template(template, params)
+    for res in (template.get("Resources") or {}).values():
+        if res.get("Type") != "AWS::Serverless::HttpApi":
+            continue
+        config = resolver.resolve((res.get("Properties") or {}).get("CorsConfiguration", _NO_VALUE))
+        if not isinstance(config, Mapping):
+            return None
+        listed = lambda key: tuple(str(v) for v in (config.get(key) or []) if str(v))  # noqa: E731
+        origins = listed("AllowOrigins")
+        if not origins:
+            return None
+        return Cors(allow_origins=origins, allow_methods=tuple(m.upper() for m in listed("AllowMethods")),
+                    allow_headers=tuple(h.lower() for h in listed("AllowHeaders")),
+                    expose_headers=tuple(h.lower() for h in listed("ExposeHeaders")),
+                    max_age=int(config["MaxAge"]) if config.get("MaxAge") is not None else None,
+                    allow_credentials=bool(config.get("AllowCredentials")))
+    return None
 
 
 def sqs_sources(template: Mapping[str, Any]) -> list[SqsSource]:

@@ -151,3 +151,70 @@ def test_body_over_6_mb_is_413(gateway: tuple[http.client.HTTPConnection, FakeLa
     status, _, _ = request(conn, "POST", "/v1/carrier/twilio/inbound", b"x" * (6 * 1024 * 1024 + 1),
                            {"Content-Type": "application/octet-stream"})
     assert status == 413 and fake.calls == []
+
+
+# --------------------------------------------------------------------------------------------- CORS
+
+PORTAL = "http://127.0.0.1:8080"
+
+
+@pytest.fixture
+def cors_gateway(fake_lambda: FakeLambda) -> Iterator[tuple[http.client.HTTPConnection, FakeLambda]]:
+    config = GatewayConfig(secret=SECRET, issuer=ISSUER, audience=AUDIENCE, lambda_endpoint=fake_lambda.endpoint,
+                           invoke_timeout=5, portal_origins=f"{PORTAL},http://localhost:8080")
+    server = make_server("127.0.0.1", 0, config)
+    serve(server)
+    conn = http.client.HTTPConnection("127.0.0.1", server.server_address[1], timeout=10)
+    yield conn, fake_lambda
+    conn.close()
+    server.shutdown()
+    server.server_close()
+
+
+def test_a_preflight_from_the_portal_is_answered_without_token_or_function(
+        cors_gateway: tuple[http.client.HTTPConnection, FakeLambda]) -> None:
+    conn, fake = cors_gateway
+    status, headers, body = request(conn, "OPTIONS", "/v1/messages", headers={
+        "Origin": PORTAL, "Access-Control-Request-Method": "POST",
+        "Access-Control-Request-Headers": "authorization,content-type,idempotency-key"})
+    assert status == 204 and body == b""
+    assert headers["access-control-allow-origin"] == PORTAL
+    assert set(headers["access-control-allow-methods"].split(",")) >= {"GET", "POST", "PUT", "DELETE"}
+    assert set(headers["access-control-allow-headers"].split(",")) >= {"authorization", "content-type",
+                                                                      "idempotency-key"}
+    assert headers["access-control-max-age"] == "600"
+    assert fake.calls == []
+
+
+def test_another_origin_gets_no_cors_headers(cors_gateway: tuple[http.client.HTTPConnection, FakeLambda]) -> None:
+    conn, fake = cors_gateway
+    status, headers, _ = request(conn, "OPTIONS", "/v1/messages", headers={
+        "Origin": "https://evil.example", "Access-Control-Request-Method": "POST"})
+    assert status == 204
+    assert not any(k.startswith("access-control-") for k in headers)
+    fake.respond = lambda fn, ev: (200, {"statusCode": 200, "headers": {"access-control-allow-origin": "*"},
+                                         "body": "{}"}, {})
+    status, headers, _ = request(conn, "GET", "/v1/templates", headers={
+        "Origin": "https://evil.example", "Authorization": f"Bearer {token()}"})
+    assert status == 200
+    assert not any(k.startswith("access-control-") for k in headers), "the function's own CORS headers are dropped"
+
+
+def test_an_allowed_origin_gets_cors_headers_on_the_real_answer(
+        cors_gateway: tuple[http.client.HTTPConnection, FakeLambda]) -> None:
+    conn, fake = cors_gateway
+    status, headers, _ = request(conn, "GET", "/v1/templates", headers={
+        "Origin": "http://localhost:8080", "Authorization": f"Bearer {token()}"})
+    assert status == 200
+    assert headers["access-control-allow-origin"] == "http://localhost:8080"
+    assert "x-next-cursor" in headers["access-control-expose-headers"].split(",")
+    # Even a 401 carries them, so the portal can read why.
+    status, headers, _ = request(conn, "GET", "/v1/templates", headers={"Origin": PORTAL})
+    assert status == 401 and headers.get("access-control-allow-origin") == PORTAL
+
+
+def test_without_portal_origins_there_is_no_cors(gateway: tuple[http.client.HTTPConnection, FakeLambda]) -> None:
+    conn, _ = gateway
+    status, headers, _ = request(conn, "OPTIONS", "/v1/messages", headers={
+        "Origin": PORTAL, "Access-Control-Request-Method": "POST"})
+    assert status == 405 and "access-control-allow-origin" not in headers

@@ -29,7 +29,18 @@ def test_routes(doc: dict) -> None:
     no_auth = {k for k, r in routes.items() if r.auth_none}
     assert no_auth == {"POST /v1/carrier/twilio/inbound", "POST /v1/carrier/twilio/status", "GET /v1/health"}
     assert routes["POST /v1/queues/{queue}/items/{itemId}/claim"].function == "queues"
-    assert len(routes) == 21
+    assert routes["GET /v1/consent-evidence"].function == "authorize"
+    assert len(routes) == 23
+
+
+def test_cors_follows_the_portal_origins_parameter(doc: dict) -> None:
+    assert tpl.cors(doc) is None, "no origins by default: no CORS"
+    cors = tpl.cors(doc, {"PortalOrigins": "http://127.0.0.1:8080,http://localhost:8080"})
+    assert cors is not None
+    assert cors.allow_origins == ("http://127.0.0.1:8080", "http://localhost:8080")
+    assert cors.allows("http://localhost:8080") and not cors.allows("http://localhost:8081")
+    assert "idempotency-key" in cors.allow_headers and "DELETE" in cors.allow_methods
+    assert cors.max_age == 600 and not cors.allow_credentials
 
 
 def test_sqs_sources_and_schedule(doc: dict) -> None:
