@@ -203,11 +203,13 @@ async fn the_whole_journey_over_http() {
     );
 
     // Marketing to Ben, who authorized nothing: refused, naming the category.
-    let (status, problem) = portal
-        .call(Method::POST, "/v1/messages", Some(json!({"contactId": "C-2", "template": "marketing-offer", "variables": {"offer": "0% APR", "endDate": "2026-12-31", "offerUrl": "https://example.com/o"}})))
-        .await;
+    let offer = json!({"contactId": "C-2", "template": "marketing-offer", "variables": {"offer": "0% APR", "endDate": "2026-12-31", "offerUrl": "https://example.com/o"}});
+    let (status, problem) = portal.try_send("ben-offer-1", offer.clone()).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
     assert_eq!(problem["category"], "marketing");
+    // Without an Idempotency-Key nothing is read or sent: 428.
+    let (status, problem) = portal.call(Method::POST, "/v1/messages", Some(offer)).await;
+    assert_eq!(status, StatusCode::PRECONDITION_REQUIRED, "{problem}");
 
     // Scheduled for later: delivered then, not before.
     let at = Utc::now() + chrono::Duration::seconds(12);

@@ -151,9 +151,7 @@ async fn state_survives_emulator_restarts() {
     emulator.restart();
     let items = portal.queue_items("replies", "contactId=C-1").await;
     assert!(items.iter().any(|i| i["id"] == item["id"]), "{items:?}");
-    let (status, problem) = portal
-        .call(Method::POST, "/v1/messages", Some(body.clone()))
-        .await;
+    let (status, problem) = portal.try_send("restart-refused-1", body.clone()).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{problem}");
     assert_eq!(problem["category"], "accounting");
     let history = portal.history("C-1").await;

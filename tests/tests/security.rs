@@ -234,7 +234,8 @@ impl World {
             "rawPath": path,
             "rawQueryString": query,
             "queryStringParameters": query_params,
-            "headers": {"content-type": content_type, "host": "127.0.0.1:3000"},
+            // Every portal client sends an Idempotency-Key on POST /v1/messages (428 without one).
+            "headers": {"content-type": content_type, "host": "127.0.0.1:3000", "idempotency-key": "security-key-1"},
             "pathParameters": params.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "requestContext": {
                 "accountId": "000000000000", "apiId": "local", "domainName": "127.0.0.1:3000", "domainPrefix": "127",

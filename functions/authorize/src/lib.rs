@@ -64,7 +64,8 @@ impl App {
 
 /// Handles one request at `now`.
 pub async fn handle(app: &App, req: Request, now: DateTime<Utc>) -> Response<Body> {
-    respond(route(app, &req, now).await)
+    let result = route(app, &req, now).await;
+    respond(&req, result)
 }
 
 async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<Body>, Problem> {

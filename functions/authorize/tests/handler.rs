@@ -116,7 +116,16 @@ fn problem(response: &Response<Body>, status: StatusCode, slug: &str) -> Value {
     let body = body_json(response);
     assert_eq!(response.status(), status, "{body}");
     assert_eq!(content_type(response), "application/problem+json");
-    assert_eq!(body["type"], json!(format!("/problems/{slug}")), "{body}");
+    // Absolute, on the API that answered (the fixtures: http://127.0.0.1:3000).
+    assert_eq!(
+        body["type"],
+        json!(format!("http://127.0.0.1:3000/problems/{slug}")),
+        "{body}"
+    );
+    assert!(
+        consent_adapters::http::problem_type(slug).is_some_and(|p| p.status == status.as_u16()),
+        "{slug} is a listed problem type with status {status}"
+    );
     assert_eq!(body["status"], json!(status.as_u16()));
     body
 }

@@ -43,7 +43,8 @@ pub struct App {
 pub const MAX_FORM_BODY: usize = 32 * 1024;
 
 pub async fn handle(app: &App, req: Request, now: DateTime<Utc>) -> Response<Body> {
-    respond(route(app, &req, now).await)
+    let result = route(app, &req, now).await;
+    respond(&req, result)
 }
 
 /// The URL the carrier signed: the public base (or scheme and host of the request),

@@ -143,7 +143,7 @@ fn assert_forbidden(response: &Response<Body>) {
         "application/problem+json"
     );
     let body: Value = serde_json::from_slice(response.body().as_ref()).unwrap();
-    assert_eq!(body["type"], "/problems/forbidden");
+    assert_eq!(body["type"], "http://127.0.0.1:3000/problems/forbidden");
 }
 
 // ------------------------------------------------------------------ world

@@ -25,7 +25,8 @@ pub struct App {
 pub const DEFAULT_LIMIT: u32 = 25;
 
 pub async fn handle(app: &App, req: Request, now: DateTime<Utc>) -> Response<Body> {
-    respond(route(app, &req, now).await)
+    let result = route(app, &req, now).await;
+    respond(&req, result)
 }
 
 fn queue(req: &Request) -> Result<WorkQueueName, Problem> {

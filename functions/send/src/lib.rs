@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use lambda_http::http::StatusCode;
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
@@ -16,7 +16,8 @@ use consent::ports::{ConsentReader, ContactStore, DealerStore, MessageStore, Out
 use consent::service::sending::{self, SendPorts, SendRequest};
 use consent::{AccountId, ContactId, DealId, MessageId, PhoneNumber};
 use consent_adapters::http::{
-    body_bytes, identity, json, json_body, path_param, respond, route_key, Problem,
+    body_bytes, identity, json, json_body, path_param, problem_page, problem_type, respond,
+    route_key, Problem,
 };
 
 #[derive(Clone)]
@@ -43,13 +44,24 @@ impl App {
 }
 
 pub async fn handle(app: &App, req: Request, now: DateTime<Utc>) -> Response<Body> {
-    respond(route(app, &req, now).await)
+    let result = route(app, &req, now).await;
+    respond(&req, result)
 }
 
 async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<Body>, Problem> {
     let key = route_key(req);
     if key == "GET /v1/health" {
         return Ok(json(StatusCode::OK, &json!({"status": "ok"})));
+    }
+    if key == "GET /problems/{problem}" {
+        // What a problem's `type` URI shows (no token: a link anyone may follow).
+        let slug = req
+            .path_parameters_ref()
+            .and_then(|p| p.first("problem"))
+            .unwrap_or_default();
+        return problem_type(slug)
+            .map(problem_page)
+            .ok_or_else(|| Problem::not_found("problem type"));
     }
     let who = identity(req)?;
     match key.as_str() {
@@ -144,7 +156,14 @@ async fn send(
     now: DateTime<Utc>,
 ) -> Result<Response<Body>, Problem> {
     let idempotency_key = match req.headers().get("idempotency-key") {
-        None => None,
+        None => {
+            return Err(Problem::new(
+                StatusCode::PRECONDITION_REQUIRED,
+                "idempotency-key-required",
+                "Idempotency-Key required",
+                "send an Idempotency-Key header with a value unique to this text (and the same value on a retry), so a double click or a retry never texts twice",
+            ))
+        }
         Some(v) => {
             let k = v.to_str().unwrap_or("").trim();
             if k.is_empty()
@@ -155,7 +174,7 @@ async fn send(
                     "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
                 )));
             }
-            Some(k.to_owned())
+            k.to_owned()
         }
     };
     let body: SendBody = json_body(req)?;
@@ -193,7 +212,7 @@ async fn send(
             .transpose()
             .map_err(|e| Problem::invalid(format!("dealId: {e}")))?,
     };
-    let idempotency = idempotency_key.map(|k| (k, request_fingerprint(body_bytes(req))));
+    let idempotency = Some((idempotency_key, request_fingerprint(body_bytes(req))));
     let accepted =
         sending::request_send(&app.ports(), dealer, origin, request, idempotency, now).await?;
     let m = &accepted.message;

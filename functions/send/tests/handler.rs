@@ -109,7 +109,16 @@ fn problem(response: &Response<Body>, status: StatusCode, slug: &str) -> Value {
         response.headers()[header::CONTENT_TYPE],
         "application/problem+json"
     );
-    assert_eq!(body["type"], json!(format!("/problems/{slug}")), "{body}");
+    // Absolute, on the API that answered (the fixtures: http://127.0.0.1:3000).
+    assert_eq!(
+        body["type"],
+        json!(format!("http://127.0.0.1:3000/problems/{slug}")),
+        "{body}"
+    );
+    assert!(
+        consent_adapters::http::problem_type(slug).is_some_and(|p| p.status == status.as_u16()),
+        "{slug} is a listed problem type with status {status}"
+    );
     body
 }
 
@@ -390,6 +399,30 @@ async fn an_invalid_idempotency_key_is_400() {
 }
 
 #[tokio::test]
+async fn a_send_without_an_idempotency_key_is_428_and_texts_nothing() {
+    // GIVEN consent WHEN the portal posts without an Idempotency-Key (a double click
+    // would text twice) THEN 428, nothing stored or queued
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+    let mut no_key = event(SEND);
+    no_key["headers"]
+        .as_object_mut()
+        .unwrap()
+        .remove("idempotency-key");
+
+    let response = w.call(no_key).await;
+
+    let body = problem(
+        &response,
+        StatusCode::PRECONDITION_REQUIRED,
+        "idempotency-key-required",
+    );
+    assert!(body["detail"].as_str().unwrap().contains("Idempotency-Key"));
+    assert!(w.template_messages().is_empty());
+    assert!(w.queue.sent().is_empty());
+}
+
+#[tokio::test]
 async fn missing_template_variables_are_422() {
     let w = World::new().await;
     w.grant(Category::Accounting).await;
@@ -573,4 +606,31 @@ async fn a_queued_message_cannot_be_canceled() {
     let body = problem(&response, StatusCode::CONFLICT, "not-cancelable");
     assert_eq!(body["messageStatus"], "queued");
     assert_eq!(w.message(&id).await.status, MessageStatus::Queued);
+}
+
+// ------------------------------------------------------------------ problem types
+
+#[tokio::test]
+async fn every_problem_type_uri_resolves_to_its_description() {
+    let w = World::new().await;
+    for p in consent_adapters::http::PROBLEM_TYPES {
+        let mut e = event(HEALTH);
+        e["routeKey"] = json!("GET /problems/{problem}");
+        e["requestContext"]["routeKey"] = json!("GET /problems/{problem}");
+        e["rawPath"] = json!(format!("/problems/{}", p.slug));
+        e["pathParameters"] = json!({ "problem": p.slug });
+        let response = w.call(e).await;
+        assert_eq!(response.status(), StatusCode::OK, "{}", p.slug);
+        assert_eq!(
+            response.headers()["content-type"].to_str().unwrap(),
+            "text/html; charset=utf-8"
+        );
+        let page = String::from_utf8_lossy(response.body().as_ref()).into_owned();
+        assert!(page.contains(&format!("<h1>{}</h1>", p.title)), "{page}");
+    }
+    let mut unknown = event(HEALTH);
+    unknown["routeKey"] = json!("GET /problems/{problem}");
+    unknown["requestContext"]["routeKey"] = json!("GET /problems/{problem}");
+    unknown["pathParameters"] = json!({ "problem": "no-such-problem" });
+    problem(&w.call(unknown).await, StatusCode::NOT_FOUND, "not-found");
 }

@@ -27,10 +27,11 @@ def test_routes(doc: dict) -> None:
     assert routes["GET /v1/messages/{messageId}"].function == "send"
     assert routes["POST /v1/carrier/twilio/inbound"].function == "inbound"
     no_auth = {k for k, r in routes.items() if r.auth_none}
-    assert no_auth == {"POST /v1/carrier/twilio/inbound", "POST /v1/carrier/twilio/status", "GET /v1/health"}
+    assert no_auth == {"POST /v1/carrier/twilio/inbound", "POST /v1/carrier/twilio/status", "GET /v1/health",
+                       "GET /problems/{problem}"}
     assert routes["POST /v1/queues/{queue}/items/{itemId}/claim"].function == "queues"
     assert routes["GET /v1/consent-evidence"].function == "authorize"
-    assert len(routes) == 23
+    assert len(routes) == 24
 
 
 def test_cors_follows_the_portal_origins_parameter(doc: dict) -> None:
