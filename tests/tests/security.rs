@@ -234,8 +234,9 @@ impl World {
             "rawPath": path,
             "rawQueryString": query,
             "queryStringParameters": query_params,
-            // Every portal client sends an Idempotency-Key on POST /v1/messages (428 without one).
-            "headers": {"content-type": content_type, "host": "127.0.0.1:3000", "idempotency-key": "security-key-1"},
+            // Every portal client sends an Idempotency-Key on POST /v1/messages (428 without
+            // one): a fresh one per request, as for a new text.
+            "headers": {"content-type": content_type, "host": "127.0.0.1:3000", "idempotency-key": format!("security-key-{}", NEXT_KEY.fetch_add(1, std::sync::atomic::Ordering::Relaxed))},
             "pathParameters": params.iter().map(|(k, v)| ((*k).to_owned(), json!(v))).collect::<serde_json::Map<_, _>>(),
             "requestContext": {
                 "accountId": "000000000000", "apiId": "local", "domainName": "127.0.0.1:3000", "domainPrefix": "127",
@@ -287,6 +288,9 @@ fn body(r: &Response<Body>) -> Value {
     serde_json::from_str(&text(r)).unwrap_or(Value::Null)
 }
 
+/// A fresh Idempotency-Key per request.
+static NEXT_KEY: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
 /// Every portal route with a body that is valid for dealer A's data.
 /// (route key, path, path parameters, body, whether it names one of dealer A's resources)
 type Route = (String, String, Vec<(String, String)>, Option<Value>, bool);
@@ -320,6 +324,22 @@ fn routes(w: &World) -> Vec<Route> {
             "/v1/contacts/C-9".into(),
             p(&[("contactId", "C-9")]),
             Some(json!({"name": "N", "phone": "(202) 555-0199"})),
+            false,
+        ),
+        (
+            "DELETE /v1/contacts/{contactId}".into(),
+            "/v1/contacts/C-1".into(),
+            p(&[("contactId", "C-1")]),
+            None,
+            true,
+        ),
+        (
+            "POST /v1/contacts/batch".into(),
+            "/v1/contacts/batch".into(),
+            vec![],
+            Some(
+                json!({"contacts": [{"contactId": "C-8", "name": "N", "phone": "(202) 555-0198"}]}),
+            ),
             false,
         ),
         (

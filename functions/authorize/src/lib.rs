@@ -74,6 +74,8 @@ async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<
         "GET /v1/dealer" => get_dealer(app, &who).await,
         "PUT /v1/dealer" => put_dealer(app, &who, req).await,
         "PUT /v1/contacts/{contactId}" => put_contact(app, &who, req, now).await,
+        "DELETE /v1/contacts/{contactId}" => delete_contact(app, &who, req).await,
+        "POST /v1/contacts/batch" => batch_contacts(app, &who, req, now).await,
         "GET /v1/accounts/{accountId}/contacts" => {
             let account = path_param(req, "accountId", |s| AccountId::parse(s))?;
             let contacts = app
@@ -370,6 +372,18 @@ async fn put_contact(
 ) -> Result<Response<Body>, Problem> {
     let id = path_param(req, "contactId", |s| ContactId::parse(s))?;
     let body: ContactBody = json_body(req)?;
+    let (status, view) = upsert_contact(app, who, id, body, now).await?;
+    Ok(json(status, &view))
+}
+
+/// Creates or replaces one contact: 201 or 200 and its view with the authorizations.
+async fn upsert_contact(
+    app: &App,
+    who: &Identity,
+    id: ContactId,
+    body: ContactBody,
+    now: DateTime<Utc>,
+) -> Result<(StatusCode, serde_json::Value), Problem> {
     let name = ContactName::parse("name", &body.name)?.into_inner();
     let phone =
         PhoneNumber::parse(&body.phone).map_err(|e| Problem::invalid(format!("phone: {e}")))?;
@@ -393,14 +407,113 @@ async fn put_contact(
     app.contacts
         .put_contact(&contact, previous.as_ref())
         .await
-        .map_err(store)?;
+        .map_err(contact_changed)?;
     let status = if previous.is_some() {
         StatusCode::OK
     } else {
         StatusCode::CREATED
     };
     let views = auth::contact_views(&app.ports(), &who.dealer, vec![contact], now).await?;
-    Ok(json(status, &views.first()))
+    Ok((status, json!(views.first())))
+}
+
+/// A contact write that lost to a concurrent edit is a 409 the caller can retry.
+fn contact_changed(e: consent::StoreError) -> Problem {
+    match e {
+        consent::StoreError::Conflict(_) => Problem::new(
+            StatusCode::CONFLICT,
+            "conflict",
+            "Conflict",
+            "the contact was changed by someone else at the same time; read it and try again",
+        ),
+        other => store(other),
+    }
+}
+
+/// Most contacts in one `POST /v1/contacts/batch`.
+pub const MAX_BATCH: usize = 100;
+
+/// `contactId` and the contact's fields (unknown ones are refused by `ContactBody`).
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct BatchItem {
+    contact_id: String,
+    #[serde(flatten)]
+    contact: serde_json::Map<String, serde_json::Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BatchBody {
+    contacts: Vec<BatchItem>,
+}
+
+/// Upserts up to 100 contacts, each on its own: a result per contact, in order
+/// (`status` 200/201 with the contact, or a 4xx with its problem).
+async fn batch_contacts(
+    app: &App,
+    who: &Identity,
+    req: &Request,
+    now: DateTime<Utc>,
+) -> Result<Response<Body>, Problem> {
+    let body: BatchBody = json_body(req)?;
+    if body.contacts.is_empty() || body.contacts.len() > MAX_BATCH {
+        return Err(Problem::invalid(format!(
+            "contacts: 1 to {MAX_BATCH} per batch"
+        )));
+    }
+    let mut seen = std::collections::HashSet::new();
+    let mut results = Vec::with_capacity(body.contacts.len());
+    for item in body.contacts {
+        let id_text = item.contact_id.chars().take(80).collect::<String>();
+        let outcome = async {
+            let id = ContactId::parse(&item.contact_id)
+                .map_err(|e| Problem::invalid(format!("contactId: {e}")))?;
+            if !seen.insert(id.clone()) {
+                return Err(Problem::invalid("contactId appears twice in the batch"));
+            }
+            let contact: ContactBody =
+                serde_json::from_value(serde_json::Value::Object(item.contact))
+                    .map_err(|e| Problem::bad_request(format!("contact: {e}")))?;
+            upsert_contact(app, who, id, contact, now).await
+        }
+        .await;
+        results.push(match outcome {
+            Ok((status, view)) => {
+                json!({"contactId": id_text, "status": status.as_u16(), "contact": view})
+            }
+            Err(p) => json!({
+                "contactId": id_text,
+                "status": p.status.as_u16(),
+                "problem": {"type": p.slug, "title": p.title, "detail": p.detail},
+            }),
+        });
+    }
+    Ok(json(StatusCode::OK, &json!({ "results": results })))
+}
+
+/// Removes a contact and its account and deal links; the consent ledger of the number
+/// stays (it is evidence, and consent belongs to the number).
+async fn delete_contact(
+    app: &App,
+    who: &Identity,
+    req: &Request,
+) -> Result<Response<Body>, Problem> {
+    let id = path_param(req, "contactId", |s| ContactId::parse(s))?;
+    let contact = app
+        .contacts
+        .contact(&who.dealer, &id)
+        .await
+        .map_err(store)?
+        .ok_or_else(|| Problem::not_found("contact"))?;
+    app.contacts
+        .delete_contact(&contact)
+        .await
+        .map_err(contact_changed)?;
+    Ok(Response::builder()
+        .status(StatusCode::NO_CONTENT)
+        .body(Body::Empty)
+        .unwrap_or_else(|_| Response::new(Body::Empty)))
 }
 
 async fn list(

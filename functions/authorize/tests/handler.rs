@@ -1145,3 +1145,104 @@ async fn the_dealer_wide_export_is_for_dealer_admins_and_pages_a_period() {
         problem(&response, status, slug);
     }
 }
+
+// ------------------------------------------------------------------ contacts: delete and batch
+
+fn route(mut event: Value, route_key: &str, path: &str) -> Value {
+    event["routeKey"] = json!(route_key);
+    event["requestContext"]["routeKey"] = json!(route_key);
+    event["rawPath"] = json!(path);
+    event["requestContext"]["http"]["path"] = json!(path);
+    event["requestContext"]["http"]["method"] = json!(route_key.split(' ').next().unwrap());
+    event
+}
+
+#[tokio::test]
+async fn deleting_a_contact_removes_it_and_keeps_its_consent_evidence() {
+    // GIVEN C-1001 with accounting authorized
+    let w = World::seeded().await;
+    w.authorize("accounting").await;
+    let delete = || {
+        let mut e = route(
+            event(PUT_CONTACT),
+            "DELETE /v1/contacts/{contactId}",
+            "/v1/contacts/C-1001",
+        );
+        e.as_object_mut().unwrap().remove("body");
+        e
+    };
+
+    // WHEN staff delete it
+    let response = w.call(delete()).await;
+
+    // THEN 204, the account lists it no more, and the number's ledger stays
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(w.stored_contact("C-1001").await.is_none());
+    let listed = body_json(&w.call(event(LIST_ACCOUNT)).await);
+    assert_eq!(listed["contacts"], json!([]));
+    assert_eq!(w.store.ledger(&w.dealer(), &phone(CUSTOMER)).len(), 1);
+    // AND deleting it again, or another dealer's try, is 404
+    problem(&w.call(delete()).await, StatusCode::NOT_FOUND, "not-found");
+    let w2 = World::seeded().await;
+    let theirs = w2.call(as_dealer(delete(), "other-dealer")).await;
+    problem(&theirs, StatusCode::NOT_FOUND, "not-found");
+    assert!(w2.stored_contact("C-1001").await.is_some());
+}
+
+#[tokio::test]
+async fn a_batch_upserts_each_contact_and_answers_for_each() {
+    let w = World::seeded().await;
+    let batch = |contacts: Value| {
+        with_body(
+            route(
+                event(PUT_CONTACT),
+                "POST /v1/contacts/batch",
+                "/v1/contacts/batch",
+            ),
+            json!({ "contacts": contacts }),
+        )
+    };
+    // GIVEN an update of C-1001, a new contact, a bad phone, and a duplicate id
+    let response = w
+        .call(batch(json!([
+            {"contactId": "C-1001", "name": "Maria L.", "phone": "(202) 555-0143", "accountIds": ["A-1001"]},
+            {"contactId": "C-2002", "name": "Ann", "phone": "202-555-0144", "accountIds": ["A-1001"], "timeZone": "America/Chicago"},
+            {"contactId": "C-2003", "name": "Bob", "phone": "not a number"},
+            {"contactId": "C-2002", "name": "Ann again", "phone": "202-555-0144"},
+        ])))
+        .await;
+    // THEN one result per contact, in order; the good ones are stored
+    assert_eq!(response.status(), StatusCode::OK);
+    let results = body_json(&response)["results"].clone();
+    let statuses: Vec<u64> = results
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["status"].as_u64().unwrap())
+        .collect();
+    assert_eq!(statuses, [200, 201, 422, 422]);
+    assert_eq!(results[1]["contact"]["phone"], "+12025550144");
+    assert_eq!(results[2]["problem"]["type"], "validation-failed");
+    assert!(results[3]["problem"]["detail"]
+        .as_str()
+        .unwrap()
+        .contains("twice"));
+    assert_eq!(w.stored_contact("C-1001").await.unwrap().name, "Maria L.");
+    assert_eq!(w.stored_contact("C-2002").await.unwrap().name, "Ann");
+    assert!(w.stored_contact("C-2003").await.is_none());
+    // AND an empty or oversized batch is refused as a whole
+    problem(
+        &w.call(batch(json!([]))).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-failed",
+    );
+    let many: Vec<Value> = (0..101)
+        .map(|i| json!({"contactId": format!("C-{i}"), "name": "N", "phone": "202-555-0100"}))
+        .collect();
+    problem(
+        &w.call(batch(json!(many))).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-failed",
+    );
+    assert!(w.stored_contact("C-0").await.is_none());
+}

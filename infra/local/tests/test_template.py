@@ -31,7 +31,8 @@ def test_routes(doc: dict) -> None:
                        "GET /problems/{problem}"}
     assert routes["POST /v1/queues/{queue}/items/{itemId}/claim"].function == "queues"
     assert routes["GET /v1/consent-evidence"].function == "authorize"
-    assert len(routes) == 24
+    assert routes["POST /v1/contacts/batch"].function == "authorize"
+    assert len(routes) == 26
 
 
 def test_cors_follows_the_portal_origins_parameter(doc: dict) -> None:

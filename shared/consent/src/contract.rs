@@ -342,6 +342,78 @@ pub async fn open_counts_count_every_item<S: Store>(s: &S, ctx: &Ctx) {
 }
 
 /// Two edits made from the same read: the second conflicts, so no stale link stays.
+/// Deleting a contact removes it and its links, only from the version read; the
+/// number's consent ledger stays.
+pub async fn a_deleted_contact_leaves_its_ledger<S: Store>(s: &S, ctx: &Ctx) {
+    let account = AccountId::parse("A-9").unwrap();
+    let deal = crate::ids::DealId::parse("D-9").unwrap();
+    let p = phone("+12025550177");
+    let contact = Contact {
+        id: ContactId::parse("c-9").unwrap(),
+        dealer_id: ctx.dealer.clone(),
+        name: "Dana".into(),
+        phone: p.clone(),
+        account_ids: vec![account.clone()],
+        deal_ids: vec![deal.clone()],
+        time_zone: None,
+        updated_at: t0(),
+    };
+    s.put_contact(&contact, None).await.unwrap();
+    let grant = LedgerEntry::new(
+        &ctx.dealer,
+        &p,
+        Category::Service,
+        ConsentEvent::GrantedByCode,
+        Actor::Staff(StaffUserId::parse("staff-1").unwrap()),
+        t0(),
+    );
+    let state = ConsentState::from_ledger([&grant]);
+    s.append(
+        &ctx.dealer,
+        &p,
+        0,
+        std::slice::from_ref(&grant),
+        &state,
+        &[],
+    )
+    .await
+    .unwrap();
+    // An edit made after the read: the delete from the old read conflicts.
+    let edited = Contact {
+        name: "Dana R.".into(),
+        updated_at: t0() + Duration::minutes(1),
+        ..contact.clone()
+    };
+    s.put_contact(&edited, Some(&contact)).await.unwrap();
+    assert!(matches!(
+        s.delete_contact(&contact).await,
+        Err(StoreError::Conflict(_))
+    ));
+    s.delete_contact(&edited).await.unwrap();
+    assert_eq!(s.contact(&ctx.dealer, &contact.id).await.unwrap(), None);
+    assert!(s
+        .contacts_by_account(&ctx.dealer, &account)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .contacts_by_deal(&ctx.dealer, &deal)
+        .await
+        .unwrap()
+        .is_empty());
+    assert!(s
+        .contacts_by_phone(&ctx.dealer, &p)
+        .await
+        .unwrap()
+        .is_empty());
+    // Deleting it again finds nothing to delete.
+    assert!(matches!(
+        s.delete_contact(&edited).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.history(&ctx.dealer, &p).await.unwrap(), vec![grant]);
+}
+
 pub async fn contact_edits_from_one_read_conflict<S: Store>(s: &S, ctx: &Ctx) {
     let a1 = AccountId::parse("A-1").unwrap();
     let a2 = AccountId::parse("A-2").unwrap();
@@ -703,6 +775,7 @@ macro_rules! store_contract {
             the_ledger_export_pages_a_period_of_one_dealer,
             open_counts_count_every_item,
             contact_edits_from_one_read_conflict,
+            a_deleted_contact_leaves_its_ledger,
             expired_idempotency_keys_are_absent_and_free,
             tries_are_taken_at_most_five_times_in_parallel,
             resends_keep_tries_and_void_takes_the_same_request,

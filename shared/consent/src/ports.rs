@@ -86,6 +86,9 @@ pub trait ContactStore: Send + Sync {
     /// `previous` (same `updated_at`; none stored when `None`): `Conflict` otherwise, so
     /// two edits from the same read cannot leave stale links.
     async fn put_contact(&self, contact: &Contact, previous: Option<&Contact>) -> StoreResult<()>;
+    /// Deletes the contact and its account and deal links, if it is still as read
+    /// (`Conflict` when it was edited or deleted since).
+    async fn delete_contact(&self, contact: &Contact) -> StoreResult<()>;
     async fn contacts_by_account(
         &self,
         dealer: &DealerId,

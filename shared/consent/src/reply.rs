@@ -168,10 +168,30 @@ struct WordInfo {
     whole: [(Option<Language>, bool); WHOLE_KINDS.len()],
 }
 
+/// FNV-1a: the word table's keys are short lowercase words chosen by the rules file, so
+/// a fast non-cryptographic hash is enough (nothing a sender writes becomes a key).
+#[derive(Default)]
+struct Fnv(u64);
+
+impl std::hash::Hasher for Fnv {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        let mut h = if self.0 == 0 { 0xcbf2_9ce4_8422_2325 } else { self.0 };
+        for b in bytes {
+            h = (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        self.0 = h;
+    }
+}
+
+type WordMap = HashMap<Box<str>, WordInfo, std::hash::BuildHasherDefault<Fnv>>;
+
 /// The parsed rules.
 #[derive(Debug, Default)]
 struct Rules {
-    words: HashMap<Box<str>, WordInfo>,
+    words: WordMap,
     classes: Vec<Box<str>>,
     phrases: Vec<Pattern>,
     /// Phrases whose first token is a prefix or a class: tried at every word.

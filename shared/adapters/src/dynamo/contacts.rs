@@ -25,6 +25,40 @@ impl ContactStore for DynamoStore {
             .transpose()
     }
 
+    async fn delete_contact(&self, contact: &Contact) -> StoreResult<()> {
+        let d = &contact.dealer_id;
+        let sk = format!("CONTACT#{}", contact.id);
+        let seen = to_attr(&serde_json::to_value(contact.updated_at).map_err(corrupt("contact"))?);
+        let main = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("DEALER#{d}"), sk.clone())))
+            .condition_expression("#updated = :seen")
+            .expression_attribute_names("#updated", "updatedAt")
+            .expression_attribute_values(":seen", seen)
+            .build()
+            .map_err(unavailable("building Delete"))?;
+        let mut items = vec![TransactWriteItem::builder().delete(main).build()];
+        let links = contact
+            .account_ids
+            .iter()
+            .map(|a| format!("DEALER#{d}#ACCOUNT#{a}"))
+            .chain(
+                contact
+                    .deal_ids
+                    .iter()
+                    .map(|x| format!("DEALER#{d}#DEAL#{x}")),
+            );
+        for pk in links {
+            let delete = Delete::builder()
+                .table_name(&self.table)
+                .set_key(Some(key(pk, sk.clone())))
+                .build()
+                .map_err(unavailable("building Delete"))?;
+            items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        transact(&self.client, items, "contact changed").await
+    }
+
     async fn put_contact(&self, contact: &Contact, previous: Option<&Contact>) -> StoreResult<()> {
         let d = &contact.dealer_id;
         let sk = format!("CONTACT#{}", contact.id);

@@ -28,6 +28,16 @@ impl ContactStore for InMemoryStore {
         Ok(())
     }
 
+    async fn delete_contact(&self, contact: &Contact) -> StoreResult<()> {
+        let mut s = self.lock();
+        let k = (contact.dealer_id.clone(), contact.id.clone());
+        if s.contacts.get(&k).map(|c| c.updated_at) != Some(contact.updated_at) {
+            return Err(StoreError::Conflict("contact changed"));
+        }
+        s.contacts.remove(&k);
+        Ok(())
+    }
+
     async fn contacts_by_account(
         &self,
         dealer: &DealerId,
