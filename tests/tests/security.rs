@@ -98,6 +98,7 @@ impl World {
             messages: s.clone(),
             queue: q.clone(),
             number_pool: vec![],
+            conversations: s.clone(),
         };
         let inbound = inbound::App {
             dealers: s.clone(),
@@ -397,6 +398,13 @@ fn routes(w: &World) -> Vec<Route> {
             vec![],
             None,
             false,
+        ),
+        (
+            "GET /v1/contacts/{contactId}/messages".into(),
+            "/v1/contacts/C-1/messages".into(),
+            p(&[("contactId", "C-1")]),
+            None,
+            true,
         ),
         (
             "GET /v1/templates".into(),

@@ -350,6 +350,9 @@ impl ContactStore for DownContacts {
     async fn put_contact(&self, _: &Contact, _: Option<&Contact>) -> StoreResult<()> {
         Err(down())
     }
+    async fn delete_contact(&self, _: &Contact) -> StoreResult<()> {
+        Err(down())
+    }
     async fn contacts_by_account(&self, _: &DealerId, _: &AccountId) -> StoreResult<Vec<Contact>> {
         Err(down())
     }

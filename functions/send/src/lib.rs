@@ -1,5 +1,6 @@
-//! "Send a Text": send now or scheduled from a template, read a message's status,
-//! cancel it, list templates; plus the trivial health route used as a baseline.
+//! "Send a Text": send now or scheduled from a template (or staff's own words), read a
+//! message's status, cancel it, the conversation with a contact, list templates; plus
+//! the trivial health route used as a baseline and the problem type pages.
 
 pub mod config;
 
@@ -12,9 +13,12 @@ use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
 use consent::message::{request_fingerprint, Message, Origin};
-use consent::ports::{ConsentReader, ContactStore, DealerStore, MessageStore, OutboundQueue};
-use consent::service::sending::{self, SendPorts, SendRequest};
-use consent::{AccountId, ContactId, DealId, MessageId, PhoneNumber};
+use consent::ports::{
+    ConsentReader, ContactStore, ConversationEntry, Conversations, DealerStore, MessageStore,
+    OutboundQueue,
+};
+use consent::service::sending::{self, SendPorts, SendRequest, TextRequest};
+use consent::{AccountId, Category, ContactId, DealId, MessageId, PhoneNumber};
 use consent_adapters::http::{
     body_bytes, identity, json, json_body, path_param, problem_page, problem_type, respond,
     route_key, Problem,
@@ -28,6 +32,8 @@ pub struct App {
     pub messages: Arc<dyn MessageStore>,
     pub queue: Arc<dyn OutboundQueue>,
     pub number_pool: Vec<PhoneNumber>,
+    /// Both directions of a number's texts (the conversation view).
+    pub conversations: Arc<dyn Conversations>,
 }
 
 impl App {
@@ -83,6 +89,7 @@ async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<
             let m = sending::message_of(app.messages.as_ref(), &who.dealer, &id).await?;
             Ok(json(StatusCode::OK, &view(&m)))
         }
+        "GET /v1/contacts/{contactId}/messages" => conversation(app, &who.dealer, req).await,
         "DELETE /v1/messages/{messageId}" => {
             let id = path_param(req, "messageId", |s| MessageId::parse(s))?;
             let m = sending::cancel(app.messages.as_ref(), &who.dealer, &id, now).await?;
@@ -90,6 +97,80 @@ async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<
         }
         other => Err(Problem::not_found(&format!("route {other:?}"))),
     }
+}
+
+/// The default and largest page of a conversation.
+const DEFAULT_PAGE: u32 = 50;
+const MAX_PAGE: u32 = 200;
+
+/// What was sent to and received from the contact's number, newest first.
+async fn conversation(
+    app: &App,
+    dealer: &consent::DealerId,
+    req: &Request,
+) -> Result<Response<Body>, Problem> {
+    let contact_id = path_param(req, "contactId", |s| ContactId::parse(s))?;
+    let contact = app
+        .contacts
+        .contact(dealer, &contact_id)
+        .await
+        .map_err(|e| Problem::from(consent::DomainError::from(e)))?
+        .ok_or_else(|| Problem::not_found("contact"))?;
+    let params = req.query_string_parameters();
+    let limit = match params.first("limit") {
+        None => DEFAULT_PAGE,
+        Some(l) => l
+            .parse::<u32>()
+            .map_err(|_| Problem::bad_request("limit: expected a whole number"))?,
+    };
+    if limit == 0 || limit > MAX_PAGE {
+        return Err(Problem::invalid(format!("limit must be 1 to {MAX_PAGE}")));
+    }
+    let cursor = params.first("cursor").filter(|c| !c.is_empty());
+    let page = app
+        .conversations
+        .conversation(dealer, &contact.phone, limit, cursor)
+        .await
+        .map_err(|e| match e {
+            consent::StoreError::Corrupt { .. } => Problem::invalid("the cursor is not valid"),
+            other => Problem::from(consent::DomainError::from(other)),
+        })?;
+    let entries: Vec<Value> = page
+        .entries
+        .iter()
+        .map(|e| match e {
+            ConversationEntry::Outbound(m) => json!({
+                "direction": "outbound",
+                "id": m.id,
+                "kind": m.kind,
+                "status": m.status,
+                "statusReason": m.status_reason,
+                "category": m.category,
+                "template": m.template,
+                "body": m.body,
+                "segments": m.segments,
+                "at": m.created_at,
+                "sendAt": m.send_at,
+            }),
+            ConversationEntry::Inbound(t) => json!({
+                "direction": "inbound",
+                "id": t.id,
+                "body": t.body,
+                "at": t.received_at,
+                "readAs": t.read_as,
+                "language": t.language,
+            }),
+        })
+        .collect();
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "contactId": contact.id,
+            "phone": contact.phone,
+            "messages": entries,
+            "nextCursor": page.next_cursor,
+        }),
+    ))
 }
 
 fn templates() -> Vec<Value> {
@@ -137,9 +218,12 @@ pub fn view(m: &Message) -> Value {
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct SendBody {
     contact_id: String,
-    template: String,
+    /// A template, or `body` and `category` for staff's own words.
+    template: Option<String>,
     #[serde(default)]
-    variables: Map<String, Value>,
+    variables: Option<Map<String, Value>>,
+    body: Option<String>,
+    category: Option<String>,
     notes: Option<String>,
     scheduled_at: Option<String>,
     account_id: Option<String>,
@@ -191,30 +275,57 @@ async fn send(
                 })
         })
         .transpose()?;
-    let request = SendRequest {
-        contact_id: ContactId::parse(body.contact_id)
-            .map_err(|e| Problem::invalid(format!("contactId: {e}")))?,
-        template: body.template,
-        variables: body.variables,
-        notes: body
-            .notes
-            .map(|n| n.trim().to_owned())
-            .filter(|n| !n.is_empty()),
-        scheduled_at,
-        account_id: body
-            .account_id
-            .map(AccountId::parse)
-            .transpose()
-            .map_err(|e| Problem::invalid(format!("accountId: {e}")))?,
-        deal_id: body
-            .deal_id
-            .map(DealId::parse)
-            .transpose()
-            .map_err(|e| Problem::invalid(format!("dealId: {e}")))?,
-    };
+    let contact_id = ContactId::parse(body.contact_id)
+        .map_err(|e| Problem::invalid(format!("contactId: {e}")))?;
+    let notes = body
+        .notes
+        .map(|n| n.trim().to_owned())
+        .filter(|n| !n.is_empty());
+    let account_id = body
+        .account_id
+        .map(AccountId::parse)
+        .transpose()
+        .map_err(|e| Problem::invalid(format!("accountId: {e}")))?;
+    let deal_id = body
+        .deal_id
+        .map(DealId::parse)
+        .transpose()
+        .map_err(|e| Problem::invalid(format!("dealId: {e}")))?;
     let idempotency = Some((idempotency_key, request_fingerprint(body_bytes(req))));
-    let accepted =
-        sending::request_send(&app.ports(), dealer, origin, request, idempotency, now).await?;
+    let accepted = match (body.template, body.body, body.category) {
+        (Some(template), None, None) => {
+            let request = SendRequest {
+                contact_id,
+                template,
+                variables: body.variables.unwrap_or_default(),
+                notes,
+                scheduled_at,
+                account_id,
+                deal_id,
+            };
+            sending::request_send(&app.ports(), dealer, origin, request, idempotency, now).await?
+        }
+        (None, Some(text), Some(category)) if body.variables.is_none() => {
+            let category: Category = category
+                .parse()
+                .map_err(|e: consent::category::UnknownCategory| Problem::invalid(e.to_string()))?;
+            let request = TextRequest {
+                contact_id,
+                body: text,
+                category,
+                notes,
+                scheduled_at,
+                account_id,
+                deal_id,
+            };
+            sending::request_text(&app.ports(), dealer, origin, request, idempotency, now).await?
+        }
+        _ => {
+            return Err(Problem::invalid(
+                "send either a template (with its variables) or a body and a category",
+            ))
+        }
+    };
     let m = &accepted.message;
     let mut answer = json!({
         "messageId": m.id,

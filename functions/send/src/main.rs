@@ -16,6 +16,7 @@ async fn main() -> Result<(), Error> {
         dealers: Arc::new(CachedDealers::new((*store).clone(), cache::DEALER_TTL)),
         contacts: store.clone(),
         consent: store.clone(),
+        conversations: store.clone(),
         messages: store,
         queue: Arc::new(SqsOutboundQueue::new(
             consent_adapters::aws_sdk_sqs::Client::new(&aws),

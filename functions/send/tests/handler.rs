@@ -13,7 +13,9 @@ use serde_json::{json, Value};
 
 use consent::fakes::{grant_by_code, FakeQueue, InMemoryStore};
 use consent::message::{MessageKind, MessageStatus, Origin};
-use consent::ports::{Contact, ContactStore, Dealer, DealerStore, MessageReader};
+use consent::ports::{
+    Contact, ContactStore, Dealer, DealerStore, InboundLog, InboundText, MessageReader,
+};
 use consent::{AccountId, Category, ContactId, DealerId, MessageId, PhoneNumber, StaffUserId};
 use send::{handle, App};
 
@@ -143,6 +145,7 @@ impl World {
             messages: Arc::new(store.clone()),
             queue: Arc::new(queue.clone()),
             number_pool: Vec::new(),
+            conversations: Arc::new(store.clone()),
         };
         store
             .put_dealer(
@@ -633,4 +636,159 @@ async fn every_problem_type_uri_resolves_to_its_description() {
     unknown["requestContext"]["routeKey"] = json!("GET /problems/{problem}");
     unknown["pathParameters"] = json!({ "problem": "no-such-problem" });
     problem(&w.call(unknown).await, StatusCode::NOT_FOUND, "not-found");
+}
+
+// ------------------------------------------------------------------ free text and the conversation
+
+fn free_text(body: &str, category: &str) -> Value {
+    with_header(
+        edit_body(event(SEND), |b| {
+            let o = b.as_object_mut().unwrap();
+            o.remove("template");
+            o.remove("variables");
+            o.insert("body".into(), json!(body));
+            o.insert("category".into(), json!(category));
+        }),
+        "idempotency-key",
+        &format!(
+            "text-{}-{category}",
+            body.chars()
+                .filter(char::is_ascii_alphanumeric)
+                .take(10)
+                .collect::<String>()
+        ),
+    )
+}
+
+fn conversation_event(query: &[(&str, &str)]) -> Value {
+    let mut e = event(GET_MESSAGE);
+    e["routeKey"] = json!("GET /v1/contacts/{contactId}/messages");
+    e["requestContext"]["routeKey"] = json!("GET /v1/contacts/{contactId}/messages");
+    e["rawPath"] = json!("/v1/contacts/C-1001/messages");
+    e["pathParameters"] = json!({"contactId": "C-1001"});
+    e["queryStringParameters"] = json!(query
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), json!(v)))
+        .collect::<serde_json::Map<_, _>>());
+    e["rawQueryString"] = json!(query
+        .iter()
+        .map(|(k, v)| format!("{k}={v}"))
+        .collect::<Vec<_>>()
+        .join("&"));
+    e
+}
+
+#[tokio::test]
+async fn staff_answer_a_reply_in_their_own_words_under_the_same_rules() {
+    // GIVEN accounting authorized, marketing not
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+
+    // WHEN staff answer in their own words, as accounting
+    let ok = w
+        .call(free_text(
+            "Hi Maria, your payment posted today. Thanks!",
+            "accounting",
+        ))
+        .await;
+    // THEN it is accepted as a text of that category, queued, and stored as staff's text
+    assert_eq!(ok.status(), StatusCode::ACCEPTED, "{}", body_json(&ok));
+    let sent = w
+        .message(body_json(&ok)["messageId"].as_str().unwrap())
+        .await;
+    assert_eq!(sent.kind, MessageKind::Text);
+    assert_eq!(sent.category, Category::Accounting);
+    assert_eq!(sent.template, None);
+    assert_eq!(w.queue.sent().len(), 1);
+    // AND as marketing, without consent: 403 naming the category, nothing sent
+    let refused = w
+        .call(free_text("Big sale this weekend!", "marketing"))
+        .await;
+    let p = problem(&refused, StatusCode::FORBIDDEN, "consent-required");
+    assert_eq!(p["category"], "marketing");
+    // AND with consent, a marketing text gets the opt-out wording it lacks
+    w.grant(Category::Marketing).await;
+    let offer = w
+        .call(free_text("Big sale this weekend!", "marketing"))
+        .await;
+    let m = w
+        .message(body_json(&offer)["messageId"].as_str().unwrap())
+        .await;
+    assert_eq!(m.body, "Big sale this weekend! Reply STOP to opt out.");
+    // AND a template and a body together, an empty body or an unknown category are 422
+    for bad in [
+        edit_body(free_text("x", "service"), |b| {
+            b["template"] = json!("past-due-alert");
+        }),
+        free_text("   ", "service"),
+        free_text("hello", "billing"),
+    ] {
+        problem(
+            &w.call(bad).await,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-failed",
+        );
+    }
+}
+
+#[tokio::test]
+async fn the_conversation_shows_both_directions_newest_first_with_codes_masked() {
+    // GIVEN a code text (authorization), a template text, and a reply from the person
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+    let sent = w.call(event(SEND)).await;
+    assert_eq!(sent.status(), StatusCode::ACCEPTED);
+    w.store
+        .record_text(&InboundText {
+            id: consent::ids::new_ulid(),
+            dealer_id: dealer(),
+            from: phone(CUSTOMER),
+            to: phone(DEALER_NUMBER),
+            body: "Can I pay on Friday?".into(),
+            carrier_message_id: "SM-conv-1".into(),
+            received_at: noon() + Duration::minutes(5),
+            read_as: "other".into(),
+            language: "en".into(),
+        })
+        .await
+        .unwrap();
+
+    // WHEN staff open the conversation, two at a time
+    let first = body_json(&w.call(conversation_event(&[("limit", "2")])).await);
+    let messages = first["messages"].as_array().unwrap();
+    // THEN newest first: the reply, then the template text
+    assert_eq!(messages[0]["direction"], "inbound");
+    assert_eq!(messages[0]["body"], "Can I pay on Friday?");
+    assert_eq!(messages[1]["direction"], "outbound");
+    assert_eq!(messages[1]["template"], "auto-pay-failure");
+    // AND the next page has the code text, masked
+    let cursor = first["nextCursor"].as_str().unwrap().to_owned();
+    let second = body_json(
+        &w.call(conversation_event(&[("limit", "2"), ("cursor", &cursor)]))
+            .await,
+    );
+    let code_text = &second["messages"][0];
+    assert_eq!(code_text["kind"], "approval-code");
+    assert!(code_text["body"]
+        .as_str()
+        .unwrap()
+        .contains(consent::approval::CODE_MASK));
+    assert_eq!(second["nextCursor"], Value::Null);
+    // AND another dealer sees no such contact; a bad limit or cursor is a clear problem
+    problem(
+        &w.call(as_dealer(conversation_event(&[]), "other-dealer"))
+            .await,
+        StatusCode::NOT_FOUND,
+        "not-found",
+    );
+    problem(
+        &w.call(conversation_event(&[("limit", "0")])).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-failed",
+    );
+    problem(
+        &w.call(conversation_event(&[("cursor", "zz")])).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-failed",
+    );
 }

@@ -32,7 +32,8 @@ def test_routes(doc: dict) -> None:
     assert routes["POST /v1/queues/{queue}/items/{itemId}/claim"].function == "queues"
     assert routes["GET /v1/consent-evidence"].function == "authorize"
     assert routes["POST /v1/contacts/batch"].function == "authorize"
-    assert len(routes) == 26
+    assert routes["GET /v1/contacts/{contactId}/messages"].function == "send"
+    assert len(routes) == 27
 
 
 def test_cors_follows_the_portal_origins_parameter(doc: dict) -> None:

@@ -29,6 +29,7 @@ pub trait Store:
     + PendingStore
     + MessageStore
     + InboundLog
+    + Conversations
     + WorkQueue
     + WorkQueueDesk
 {
@@ -43,6 +44,7 @@ impl<T> Store for T where
         + PendingStore
         + MessageStore
         + InboundLog
+        + Conversations
         + WorkQueue
         + WorkQueueDesk
 {
@@ -342,6 +344,77 @@ pub async fn open_counts_count_every_item<S: Store>(s: &S, ctx: &Ctx) {
 }
 
 /// Two edits made from the same read: the second conflicts, so no stale link stays.
+/// The conversation of a number: outbound messages and inbound texts, newest first,
+/// across pages; an inbound text is kept once however often its webhook is retried; a
+/// cursor only continues its own conversation; inbound texts never pass for messages.
+pub async fn conversations_interleave_both_directions<S: Store>(s: &S, ctx: &Ctx) {
+    let p = phone("+12025550188");
+    let other = phone("+12025550189");
+    let mut expected = Vec::new();
+    for i in 0..5u32 {
+        let mut m = message(ctx, 100 + i, MessageStatus::Sent, t0());
+        m.to = p.clone();
+        s.create(&m, None).await.unwrap();
+        expected.push(m.id.as_str().to_owned());
+        let text = InboundText {
+            id: crate::ids::new_ulid(),
+            dealer_id: ctx.dealer.clone(),
+            from: p.clone(),
+            to: phone("+12025550100"),
+            body: format!("reply {i}"),
+            carrier_message_id: format!("SM-{}-{i}", ctx.dealer),
+            received_at: t0(),
+            read_as: "other".into(),
+            language: "en".into(),
+        };
+        s.record_text(&text).await.unwrap();
+        // The webhook retried: a second copy with a new id is not kept.
+        s.record_text(&InboundText {
+            id: crate::ids::new_ulid(),
+            ..text.clone()
+        })
+        .await
+        .unwrap();
+        expected.push(text.id.clone());
+    }
+    let mut m = message(ctx, 200, MessageStatus::Sent, t0());
+    m.to = other.clone();
+    s.create(&m, None).await.unwrap();
+    expected.sort();
+    expected.reverse();
+
+    let mut got = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..10 {
+        let page = s
+            .conversation(&ctx.dealer, &p, 3, cursor.as_deref())
+            .await
+            .unwrap();
+        assert!(page.entries.len() <= 3);
+        got.extend(page.entries.iter().map(|e| e.id().to_owned()));
+        match page.next_cursor {
+            Some(c) => cursor = Some(c),
+            None => break,
+        }
+    }
+    assert_eq!(got, expected, "newest first, both directions, each once");
+    // A cursor of this conversation does not continue another number's.
+    let first = s.conversation(&ctx.dealer, &p, 2, None).await.unwrap();
+    let refused = s
+        .conversation(&ctx.dealer, &other, 2, first.next_cursor.as_deref())
+        .await;
+    assert!(
+        matches!(&refused, Err(StoreError::Corrupt { key, .. }) if key == "cursor"),
+        "{refused:?}"
+    );
+    // Inbound texts are not messages.
+    let messages = s
+        .by_recipient(&ctx.dealer, &p, &[MessageStatus::Sent])
+        .await
+        .unwrap();
+    assert_eq!(messages.len(), 5);
+}
+
 /// Deleting a contact removes it and its links, only from the version read; the
 /// number's consent ledger stays.
 pub async fn a_deleted_contact_leaves_its_ledger<S: Store>(s: &S, ctx: &Ctx) {
@@ -776,6 +849,7 @@ macro_rules! store_contract {
             open_counts_count_every_item,
             contact_edits_from_one_read_conflict,
             a_deleted_contact_leaves_its_ledger,
+            conversations_interleave_both_directions,
             expired_idempotency_keys_are_absent_and_free,
             tries_are_taken_at_most_five_times_in_parallel,
             resends_keep_tries_and_void_takes_the_same_request,

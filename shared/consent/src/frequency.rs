@@ -14,7 +14,7 @@
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::message::{Message, MessageKind, MessageStatus};
+use crate::message::{Message, MessageStatus};
 use crate::Category;
 
 /// The period a cap counts over.
@@ -75,7 +75,7 @@ pub fn next_fitting(
 /// that went out counts at the moment it went to the carrier; one still waiting, at
 /// its send time.
 pub fn counted_at(message: &Message, category: Category) -> Option<DateTime<Utc>> {
-    if message.category != category || message.kind != MessageKind::Template {
+    if message.category != category || !message.kind.is_under_consent() {
         return None;
     }
     let went_at = || {

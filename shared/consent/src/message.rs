@@ -76,11 +76,21 @@ impl std::fmt::Display for MessageStatus {
 pub enum MessageKind {
     /// A template text from staff or an automated task: consent and quiet hours apply.
     Template,
+    /// Staff's own words (an answer to the person's reply): the same rules as a template.
+    Text,
     /// The approval code text the person asked staff for: transactional, no consent yet.
     ApprovalCode,
     /// A required answer to the person's own message (STOP/HELP/Agree confirmations):
     /// sent even after a STOP, never marketing.
     Reply,
+}
+
+impl MessageKind {
+    /// Texts staff or a task chose to send (a template or staff's own words): consent,
+    /// opt-outs, quiet hours and caps apply. Codes and required answers are exempt.
+    pub fn is_under_consent(self) -> bool {
+        matches!(self, MessageKind::Template | MessageKind::Text)
+    }
 }
 
 /// Who asked for the message.
@@ -224,13 +234,13 @@ impl Message {
 
     /// Is consent needed for this message at delivery?
     pub fn needs_consent(&self) -> bool {
-        self.kind == MessageKind::Template
+        self.kind.is_under_consent()
     }
 
     /// Do quiet hours apply? Answers to the person's own message and codes they are
     /// waiting for go at once.
     pub fn honours_quiet_hours(&self) -> bool {
-        self.kind == MessageKind::Template
+        self.kind.is_under_consent()
     }
 }
 

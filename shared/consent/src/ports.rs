@@ -477,8 +477,69 @@ pub trait Carrier: Send + Sync {
     async fn send(&self, message: &CarrierSend) -> Result<CarrierReceipt, CarrierError>;
 }
 
+/// A text the person sent to the dealer's number, kept for the conversation view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct InboundText {
+    /// Time-ordered (ULID), sorted with the outbound messages' ids.
+    pub id: String,
+    pub dealer_id: DealerId,
+    /// The person.
+    pub from: PhoneNumber,
+    /// The dealer's texting number.
+    pub to: PhoneNumber,
+    pub body: String,
+    pub carrier_message_id: String,
+    pub received_at: DateTime<Utc>,
+    /// What the service read it as (`opt-out`, `agree`, `help`, ..., `other`).
+    pub read_as: String,
+    /// The language it was answered in (`en`, `es`, `fr`).
+    pub language: String,
+}
+
+/// One line of a conversation, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ConversationEntry {
+    Outbound(Box<Message>),
+    Inbound(InboundText),
+}
+
+impl ConversationEntry {
+    pub fn id(&self) -> &str {
+        match self {
+            ConversationEntry::Outbound(m) => m.id.as_str(),
+            ConversationEntry::Inbound(t) => &t.id,
+        }
+    }
+}
+
+/// One page of a conversation.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct ConversationPage {
+    pub entries: Vec<ConversationEntry>,
+    pub next_cursor: Option<String>,
+}
+
+/// The texts between a dealer and a number, both ways (Query GSI1 `DEALER#d#PHONE#p`,
+/// newest first).
+#[async_trait]
+pub trait Conversations: Send + Sync {
+    /// At most `limit` (1 or more) entries older than the cursor's, newest first. A cursor
+    /// that is not from this conversation is `Corrupt` with key `cursor`.
+    async fn conversation(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> StoreResult<ConversationPage>;
+}
+
 #[async_trait]
 pub trait InboundLog: Send + Sync {
+    /// Keeps an inbound text for the conversation view, once per carrier message id (a
+    /// retried webhook keeps the first copy).
+    async fn record_text(&self, text: &InboundText) -> StoreResult<()>;
     /// Records a carrier message id; false when it was seen before (a redelivered webhook).
     async fn first_delivery(
         &self,

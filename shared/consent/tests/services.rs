@@ -17,8 +17,8 @@ use consent::message::{
     request_fingerprint, Message, MessageKind, MessageStatus, Origin, OutboundEnvelope,
 };
 use consent::ports::{
-    CarrierSend, ConsentReader, Contact, ContactStore, Dealer, DealerStore, PendingStore,
-    WorkQueueName,
+    CarrierSend, ConsentReader, Contact, ContactStore, ConversationEntry, Conversations, Dealer,
+    DealerStore, PendingStore, WorkQueueName,
 };
 use consent::service::authorization::{
     self as auth, AuthorizationPorts, AuthorizationView, Requested,
@@ -830,6 +830,25 @@ async fn a_redelivered_webhook_is_a_duplicate_and_changes_nothing() {
     assert_eq!(
         w.views(noon() + mins(3)).await[1],
         (Category::Service, AuthorizationView::Pending)
+    );
+    // AND the conversation shows the reply once, read as an Agree
+    let page = w
+        .store
+        .conversation(&w.dealer, &w.phone, 50, None)
+        .await
+        .unwrap();
+    let inbound: Vec<_> = page
+        .entries
+        .iter()
+        .filter_map(|e| match e {
+            ConversationEntry::Inbound(t) => Some(t),
+            ConversationEntry::Outbound(_) => None,
+        })
+        .collect();
+    assert_eq!(inbound.len(), 1);
+    assert_eq!(
+        (inbound[0].body.as_str(), inbound[0].read_as.as_str()),
+        ("Agree", "agree")
     );
 }
 

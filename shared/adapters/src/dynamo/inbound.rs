@@ -1,9 +1,34 @@
-//! Inbound de-duplication by carrier message id.
+//! Inbound de-duplication by carrier message id, inbound texts, and the conversation
+//! (outbound messages and inbound texts of a number share GSI1, sorted by ULID).
 
 use super::*;
 
 #[async_trait]
 impl InboundLog for DynamoStore {
+    async fn record_text(&self, text: &InboundText) -> StoreResult<()> {
+        let mut item = to_item(text).map_err(corrupt("inbound text"))?;
+        item.extend(key(format!("INBOUND#{}", text.carrier_message_id), "TEXT"));
+        item.insert("GSI1PK".into(), s(phone_pk(&text.dealer_id, &text.from)));
+        item.insert("GSI1SK".into(), s(format!("MSG#{}", text.id)));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        match result {
+            // A retried webhook: the first copy stays.
+            Ok(_) => Ok(()),
+            Err(e) if is_conditional(&e) => Ok(()),
+            Err(e) => Err(StoreError::unavailable(
+                "DynamoDB PutItem (inbound text)",
+                e,
+            )),
+        }
+    }
+
     async fn first_delivery(
         &self,
         carrier_message_id: &str,
@@ -38,4 +63,93 @@ impl InboundLog for DynamoStore {
             .map_err(unavailable("DynamoDB DeleteItem (dedup)"))?;
         Ok(())
     }
+}
+
+#[async_trait]
+impl Conversations for DynamoStore {
+    async fn conversation(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> StoreResult<ConversationPage> {
+        let pk = phone_pk(dealer, phone);
+        let start = cursor
+            .map(|c| decode_conversation_cursor(&pk, c))
+            .transpose()?;
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name("GSI1")
+            .key_condition_expression("GSI1PK = :pk AND begins_with(GSI1SK, :msg)")
+            .expression_attribute_values(":pk", s(pk.clone()))
+            .expression_attribute_values(":msg", s("MSG#"))
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(unavailable("DynamoDB Query (conversation)"))?;
+        let mut entries = Vec::new();
+        for item in out.items.unwrap_or_default() {
+            match item
+                .get("SK")
+                .and_then(|v| v.as_s().ok())
+                .map(String::as_str)
+            {
+                Some("MESSAGE") => entries.push(ConversationEntry::Outbound(Box::new(
+                    from_item(&item).map_err(corrupt("message"))?,
+                ))),
+                Some("TEXT") => entries.push(ConversationEntry::Inbound(
+                    from_item(&item).map_err(corrupt("inbound text"))?,
+                )),
+                _ => {}
+            }
+        }
+        let next_cursor = out
+            .last_evaluated_key
+            .map(|k| encode_conversation_cursor(&k));
+        Ok(ConversationPage {
+            entries,
+            next_cursor,
+        })
+    }
+}
+
+/// The last evaluated key (GSI1 and table keys) as URL-safe base64.
+fn encode_conversation_cursor(key: &Item) -> String {
+    use base64::Engine;
+    let map: serde_json::Map<String, serde_json::Value> = key
+        .iter()
+        .filter_map(|(k, v)| {
+            v.as_s()
+                .ok()
+                .map(|s| (k.clone(), serde_json::Value::String(s.clone())))
+        })
+        .collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::Value::Object(map).to_string())
+}
+
+/// A cursor only continues the conversation it came from.
+fn decode_conversation_cursor(pk: &str, cursor: &str) -> StoreResult<Item> {
+    use base64::Engine;
+    let bad = || StoreError::Corrupt {
+        key: "cursor".into(),
+        reason: "not a cursor of this list".into(),
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor.as_bytes())
+        .map_err(|_| bad())?;
+    let map: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let ours = map.get("GSI1PK").is_some_and(|v| v == pk)
+        && map.get("GSI1SK").is_some_and(|v| v.starts_with("MSG#"))
+        && map.len() == 4
+        && ["PK", "SK"].iter().all(|k| map.contains_key(*k));
+    if !ours {
+        return Err(bad());
+    }
+    Ok(map.into_iter().map(|(k, v)| (k, s(v))).collect())
 }

@@ -30,7 +30,11 @@ impl MessageReader for DynamoStore {
             )
             .await?;
         let mut out = Vec::new();
-        for item in &items {
+        // The number's inbound texts share the index (SK `TEXT`): messages only.
+        let messages = items.iter().filter(|i| {
+            i.get("SK").and_then(|v| v.as_s().ok()).map(String::as_str) == Some("MESSAGE")
+        });
+        for item in messages {
             let m = message_from(item)?;
             if statuses.contains(&m.status) {
                 out.push(m);

@@ -1,9 +1,17 @@
-//! Inbound de-duplication.
+//! Inbound de-duplication, the inbound texts and the conversation view.
 
 use super::*;
 
 #[async_trait]
 impl InboundLog for InMemoryStore {
+    async fn record_text(&self, text: &InboundText) -> StoreResult<()> {
+        self.lock()
+            .texts
+            .entry(text.carrier_message_id.clone())
+            .or_insert_with(|| text.clone());
+        Ok(())
+    }
+
     async fn first_delivery(
         &self,
         carrier_message_id: &str,
@@ -19,5 +27,83 @@ impl InboundLog for InMemoryStore {
     async fn forget(&self, carrier_message_id: &str) -> StoreResult<()> {
         self.lock().inbound.remove(carrier_message_id);
         Ok(())
+    }
+}
+
+#[async_trait]
+impl Conversations for InMemoryStore {
+    async fn conversation(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        limit: u32,
+        cursor: Option<&str>,
+    ) -> StoreResult<ConversationPage> {
+        let before = match cursor {
+            None => None,
+            Some(c) => Some(decode_conversation_cursor(dealer, phone, c)?),
+        };
+        let s = self.lock();
+        let mut entries: Vec<ConversationEntry> = s
+            .messages
+            .values()
+            .filter(|m| &m.dealer_id == dealer && &m.to == phone)
+            .map(|m| ConversationEntry::Outbound(Box::new(m.clone())))
+            .chain(
+                s.texts
+                    .values()
+                    .filter(|t| &t.dealer_id == dealer && &t.from == phone)
+                    .map(|t| ConversationEntry::Inbound(t.clone())),
+            )
+            .filter(|e| before.as_deref().is_none_or(|b| e.id() < b))
+            .collect();
+        entries.sort_by(|a, b| b.id().cmp(a.id()));
+        let more = entries.len() > limit as usize;
+        entries.truncate(limit as usize);
+        let next_cursor = more
+            .then(|| {
+                entries
+                    .last()
+                    .map(|e| encode_conversation_cursor(dealer, phone, e.id()))
+            })
+            .flatten();
+        Ok(ConversationPage {
+            entries,
+            next_cursor,
+        })
+    }
+}
+
+fn encode_conversation_cursor(dealer: &DealerId, phone: &PhoneNumber, id: &str) -> String {
+    format!("{dealer}|{phone}|{id}")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn decode_conversation_cursor(
+    dealer: &DealerId,
+    phone: &PhoneNumber,
+    cursor: &str,
+) -> StoreResult<String> {
+    let bad = || StoreError::Corrupt {
+        key: "cursor".into(),
+        reason: "not a cursor of this list".into(),
+    };
+    let bytes = (0..cursor.len())
+        .step_by(2)
+        .map(|i| {
+            cursor
+                .get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(bad)?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    match text.split('|').collect::<Vec<_>>()[..] {
+        [d, p, id] if d == dealer.as_str() && p == phone.as_str() && !id.is_empty() => {
+            Ok(id.to_owned())
+        }
+        _ => Err(bad()),
     }
 }

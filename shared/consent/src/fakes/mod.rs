@@ -51,6 +51,8 @@ struct State {
     messages: BTreeMap<MessageId, Message>,
     idempotency: HashMap<(DealerId, String), IdempotencyRecord>,
     inbound: HashMap<String, DateTime<Utc>>,
+    /// Inbound texts by carrier message id.
+    texts: HashMap<String, InboundText>,
     work: Vec<WorkItem>,
     followed_up: std::collections::HashSet<String>,
     /// The operator's texting numbers.

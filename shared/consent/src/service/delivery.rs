@@ -9,7 +9,7 @@ use super::sending::{earliest_send, parse_time_zone, Recipient, REASON_QUIET_HOU
 use crate::approval::{reveal_in, CodeHasher};
 use crate::error::{DomainError, StoreError};
 use crate::ids::{new_ulid, MessageId};
-use crate::message::{DeliverySnapshot, Message, MessageKind, MessageStatus, OutboundEnvelope};
+use crate::message::{DeliverySnapshot, Message, MessageStatus, OutboundEnvelope};
 use crate::ports::{
     Carrier, CarrierError, CarrierSend, ClaimExpectation, ConsentGuard, ConsentReader,
     ConsentWriter, DeliveryClaim, DeliveryRecord, MessageStore, PendingStore, WorkItem,
@@ -116,7 +116,7 @@ async fn deliver_snapshot(
         send_at: None,
         attempts: None,
     };
-    let template = snap.kind == MessageKind::Template;
+    let template = snap.kind.is_under_consent();
     if template {
         let recipient = Recipient {
             dealer: &envelope.dealer_id,

@@ -12,8 +12,8 @@ use crate::message::{Message, MessageKind, MessageStatus};
 use crate::phone::PhoneNumber;
 use crate::ports::{
     BusEvent, ConsentReader, ConsentWriter, Contact, ContactStore, Dealer, DealerStore,
-    EventPublisher, InboundLog, MessageStore, OutboundQueue, PendingKey, PendingStore, WorkItem,
-    WorkItemStatus, WorkQueue, WorkQueueName,
+    EventPublisher, InboundLog, InboundText, MessageStore, OutboundQueue, PendingKey, PendingStore,
+    WorkItem, WorkItemStatus, WorkQueue, WorkQueueName,
 };
 use crate::reply::{classify_reply, Classified, Language, ReplyKind};
 
@@ -110,6 +110,34 @@ async fn act(
     now: DateTime<Utc>,
 ) -> Result<ReplyOutcome, DomainError> {
     let Classified { kind, language } = classify_reply(&sms.body);
+    // Kept for the conversation view (once per carrier message id), with how it was read.
+    let read_as = match kind {
+        ReplyKind::OptOut => "opt-out",
+        ReplyKind::OptIn => "opt-in",
+        ReplyKind::Agree => "agree",
+        ReplyKind::Help => "help",
+        ReplyKind::Pay => "pay",
+        ReplyKind::Confirm => "confirm",
+        ReplyKind::Other => "other",
+    };
+    ports
+        .inbound
+        .record_text(&InboundText {
+            id: crate::ids::new_ulid(),
+            dealer_id: dealer.id.clone(),
+            from: sms.from.clone(),
+            to: sms.to.clone(),
+            body: sms
+                .body
+                .chars()
+                .take(crate::ledger::MAX_WORDS_CHARS)
+                .collect(),
+            carrier_message_id: sms.carrier_message_id.clone(),
+            received_at: now,
+            read_as: read_as.to_owned(),
+            language: language.as_str().to_owned(),
+        })
+        .await?;
     let outcome = match kind {
         ReplyKind::OptOut => Some(opt_out(ports, dealer, sms, language, now).await?),
         ReplyKind::Agree => agree(ports, dealer, sms, language, now).await?,

@@ -7,6 +7,7 @@ use std::str::FromStr;
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 
+use crate::category::Category;
 use crate::error::{DomainError, StoreError};
 use crate::frequency;
 use crate::ids::{AccountId, ContactId, DealId, DealerId, MessageId};
@@ -51,6 +52,78 @@ pub struct SendRequest {
     pub scheduled_at: Option<DateTime<Utc>>,
     pub account_id: Option<AccountId>,
     pub deal_id: Option<DealId>,
+}
+
+/// Staff's own words to a person (an answer to their reply), instead of a template:
+/// the same consent, quiet-hour and cap rules for its category.
+#[derive(Debug, Clone)]
+pub struct TextRequest {
+    pub contact_id: ContactId,
+    pub body: String,
+    pub category: Category,
+    pub notes: Option<String>,
+    pub scheduled_at: Option<DateTime<Utc>>,
+    pub account_id: Option<AccountId>,
+    pub deal_id: Option<DealId>,
+}
+
+/// Longest free text staff may send (ten GSM-7 segments).
+pub const MAX_TEXT_CHARS: usize = 1530;
+/// What every marketing text carries; added to a free text that lacks it.
+pub const OPT_OUT_WORDING: &str = "Reply STOP to opt out.";
+
+/// What a send texts: a template with its values, or staff's own words.
+enum Content {
+    Template {
+        name: String,
+        variables: Map<String, Value>,
+    },
+    Text {
+        body: String,
+        category: Category,
+    },
+}
+
+/// A send request of either kind, as `accept` takes it.
+struct Draft {
+    contact_id: ContactId,
+    content: Content,
+    notes: Option<String>,
+    scheduled_at: Option<DateTime<Utc>>,
+    account_id: Option<AccountId>,
+    deal_id: Option<DealId>,
+}
+
+impl From<SendRequest> for Draft {
+    fn from(r: SendRequest) -> Self {
+        Draft {
+            contact_id: r.contact_id,
+            content: Content::Template {
+                name: r.template,
+                variables: r.variables,
+            },
+            notes: r.notes,
+            scheduled_at: r.scheduled_at,
+            account_id: r.account_id,
+            deal_id: r.deal_id,
+        }
+    }
+}
+
+impl From<TextRequest> for Draft {
+    fn from(r: TextRequest) -> Self {
+        Draft {
+            contact_id: r.contact_id,
+            content: Content::Text {
+                body: r.body,
+                category: r.category,
+            },
+            notes: r.notes,
+            scheduled_at: r.scheduled_at,
+            account_id: r.account_id,
+            deal_id: r.deal_id,
+        }
+    }
 }
 
 /// The confirmation staff see.
@@ -125,6 +198,30 @@ pub async fn request_send(
     idempotency: Option<(String, String)>,
     now: DateTime<Utc>,
 ) -> Result<SendAccepted, DomainError> {
+    self::request(ports, dealer_id, origin, request.into(), idempotency, now).await
+}
+
+/// Requests staff's own words to a person, under the rules a template of the same
+/// category would meet (consent, opt-out, quiet hours, caps, idempotency).
+pub async fn request_text(
+    ports: &SendPorts<'_>,
+    dealer_id: &DealerId,
+    origin: Origin,
+    request: TextRequest,
+    idempotency: Option<(String, String)>,
+    now: DateTime<Utc>,
+) -> Result<SendAccepted, DomainError> {
+    self::request(ports, dealer_id, origin, request.into(), idempotency, now).await
+}
+
+async fn request(
+    ports: &SendPorts<'_>,
+    dealer_id: &DealerId,
+    origin: Origin,
+    request: Draft,
+    idempotency: Option<(String, String)>,
+    now: DateTime<Utc>,
+) -> Result<SendAccepted, DomainError> {
     match accept(ports, dealer_id, origin, request, idempotency.as_ref(), now).await {
         Ok(accepted) => Ok(accepted),
         Err(DomainError::Store(e)) => Err(DomainError::Store(e)),
@@ -143,16 +240,27 @@ async fn accept(
     ports: &SendPorts<'_>,
     dealer_id: &DealerId,
     origin: Origin,
-    request: SendRequest,
+    request: Draft,
     idempotency: Option<&(String, String)>,
     now: DateTime<Utc>,
 ) -> Result<SendAccepted, DomainError> {
-    let tpl = template::find(&request.template).ok_or_else(|| {
-        DomainError::Invalid(format!(
-            "unknown template {:?}",
-            truncate(&request.template, 60)
-        ))
-    })?;
+    let (kind, category, tpl) = match &request.content {
+        Content::Template { name, .. } => {
+            let tpl = template::find(name).ok_or_else(|| {
+                DomainError::Invalid(format!("unknown template {:?}", truncate(name, 60)))
+            })?;
+            (MessageKind::Template, tpl.category, Some(tpl))
+        }
+        Content::Text { body, category } => {
+            let chars = body.trim().chars().count();
+            if chars == 0 || chars > MAX_TEXT_CHARS {
+                return Err(DomainError::Invalid(format!(
+                    "body must be 1 to {MAX_TEXT_CHARS} characters"
+                )));
+            }
+            (MessageKind::Text, *category, None)
+        }
+    };
     if let Some(notes) = &request.notes {
         if notes.chars().count() > MAX_NOTES_CHARS {
             return Err(DomainError::Invalid(format!(
@@ -180,10 +288,8 @@ async fn accept(
         .consent
         .consent_to_text(dealer_id, &contact.phone, &dealer.texting_number)
         .await?;
-    if !state.value.may_send(tpl.category).is_allowed() {
-        return Err(DomainError::ConsentRequired {
-            category: tpl.category,
-        });
+    if !state.value.may_send(category).is_allowed() {
+        return Err(DomainError::ConsentRequired { category });
     }
     // Authorized with this dealer, yet opted out of its number (it STOPped the number's
     // previous owner, or the carrier blocks it): the carrier would refuse the text.
@@ -192,13 +298,30 @@ async fn accept(
             from: dealer.texting_number.clone(),
         });
     }
-    let rendered = tpl.render(&request.variables, &dealer.name)?;
+    let (body, variables) = match (request.content, tpl) {
+        (Content::Template { variables, .. }, Some(tpl)) => {
+            (tpl.render(&variables, &dealer.name)?.body, Some(variables))
+        }
+        (Content::Text { body, .. }, _) => {
+            let body = body.trim();
+            let body = if category == Category::Marketing && !body.contains("STOP") {
+                format!("{body} {OPT_OUT_WORDING}")
+            } else {
+                body.to_owned()
+            };
+            (body, None)
+        }
+        (Content::Template { .. }, None) => {
+            return Err(DomainError::Invalid("unknown template".into()))
+        }
+    };
+    let (encoding, segments) = crate::sms::measure(&body);
     let wanted = request.scheduled_at.unwrap_or(now).max(now);
     let recipient = Recipient {
         dealer: dealer_id,
         phone: &contact.phone,
         time_zone: parse_time_zone(contact.time_zone.as_deref()),
-        category: tpl.category,
+        category,
     };
     let (send_at, waits) = earliest_send(ports.messages, &recipient, wanted, None).await?;
     let (status, reason) = if let Some(why) = waits {
@@ -211,17 +334,17 @@ async fn accept(
     let mut message = Message {
         id: MessageId::generate(),
         dealer_id: dealer_id.clone(),
-        kind: MessageKind::Template,
+        kind,
         contact_id: Some(contact.id.clone()),
         to: contact.phone.clone(),
         from: dealer.texting_number.clone(),
-        category: tpl.category,
-        template: Some(tpl.name.to_owned()),
-        template_version: Some(tpl.version),
-        body: rendered.body,
-        variables: Some(request.variables),
-        encoding: rendered.encoding,
-        segments: rendered.segments,
+        category,
+        template: tpl.map(|t| t.name.to_owned()),
+        template_version: tpl.map(|t| t.version),
+        body,
+        variables,
+        encoding,
+        segments,
         notes: request.notes,
         origin,
         account_id: request
