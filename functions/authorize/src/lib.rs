@@ -15,8 +15,8 @@ use serde_json::json;
 use consent::approval::{ApprovalCode, CodeHasher};
 use consent::contact::{ContactName, DealerLabel, Links};
 use consent::ports::{
-    ConsentReader, ConsentWriter, Contact, ContactStore, Dealer, DealerStore, LedgerExport,
-    MessageStore, NumberDirectory, OutboundQueue, PendingStore, RateLimiter,
+    ConsentReader, ConsentWriter, Contact, ContactLink, ContactStore, Dealer, DealerStore,
+    LedgerExport, MessageStore, NumberDirectory, OutboundQueue, PendingStore, RateLimiter,
 };
 use consent::service::authorization::{self as auth, AuthorizationPorts};
 use consent::service::evidence::{self, EvidenceRow};
@@ -78,21 +78,11 @@ async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<
         "POST /v1/contacts/batch" => batch_contacts(app, &who, req, now).await,
         "GET /v1/accounts/{accountId}/contacts" => {
             let account = path_param(req, "accountId", |s| AccountId::parse(s))?;
-            let contacts = app
-                .contacts
-                .contacts_by_account(&who.dealer, &account)
-                .await
-                .map_err(store)?;
-            list(app, &who, contacts, now).await
+            list(app, &who, ContactLink::Account(account), req, now).await
         }
         "GET /v1/deals/{dealId}/contacts" => {
             let deal = path_param(req, "dealId", |s| DealId::parse(s))?;
-            let contacts = app
-                .contacts
-                .contacts_by_deal(&who.dealer, &deal)
-                .await
-                .map_err(store)?;
-            list(app, &who, contacts, now).await
+            list(app, &who, ContactLink::Deal(deal), req, now).await
         }
         "POST /v1/contacts/{contactId}/authorizations" => request(app, &who, req, now).await,
         "POST /v1/contacts/{contactId}/authorizations/{category}/verify" => {
@@ -117,10 +107,22 @@ async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<
         }
         "GET /v1/contacts/{contactId}/consent-history" => {
             let contact = path_param(req, "contactId", |s| ContactId::parse(s))?;
-            let (contact, entries) = auth::history(&app.ports(), &who.dealer, &contact).await?;
+            let page = Page::from(req, 100, 500)?;
+            let contact = auth::contact(&app.ports(), &who.dealer, &contact).await?;
+            let (entries, more) = app
+                .consent
+                .history_page(
+                    &who.dealer,
+                    &contact.phone,
+                    page.limit,
+                    page.cursor.as_deref(),
+                )
+                .await
+                .map_err(store)?;
+            let next = more.then(|| entries.last().map(|e| e.id.clone())).flatten();
             Ok(json(
                 StatusCode::OK,
-                &json!({"contactId": contact.id, "phone": contact.phone, "entries": entries}),
+                &json!({"contactId": contact.id, "phone": contact.phone, "entries": entries, "nextCursor": next}),
             ))
         }
         "GET /v1/contacts/{contactId}/consent-evidence" => {
@@ -516,14 +518,70 @@ async fn delete_contact(
         .unwrap_or_else(|_| Response::new(Body::Empty)))
 }
 
+/// `limit` and `cursor` of a list request.
+struct Page {
+    limit: u32,
+    cursor: Option<String>,
+}
+
+impl Page {
+    fn from(req: &Request, default: u32, max: u32) -> Result<Page, Problem> {
+        use lambda_http::RequestExt;
+        let params = req.query_string_parameters();
+        let limit = match params.first("limit") {
+            None => default,
+            Some(l) => l
+                .parse::<u32>()
+                .map_err(|_| Problem::bad_request("limit: expected a whole number"))?,
+        };
+        if limit == 0 || limit > max {
+            return Err(Problem::invalid(format!("limit must be 1 to {max}")));
+        }
+        let cursor = params
+            .first("cursor")
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned);
+        if cursor.as_deref().is_some_and(|c| {
+            c.len() > 100
+                || !c
+                    .bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        }) {
+            return Err(Problem::invalid("the cursor is not valid"));
+        }
+        Ok(Page { limit, cursor })
+    }
+}
+
+/// The contacts of an account or a deal with their authorizations, a page at a time
+/// (`cursor` = the last contact id of the previous page).
 async fn list(
     app: &App,
     who: &Identity,
-    contacts: Vec<Contact>,
+    link: ContactLink,
+    req: &Request,
     now: DateTime<Utc>,
 ) -> Result<Response<Body>, Problem> {
+    let page = Page::from(req, 50, 100)?;
+    let after = page
+        .cursor
+        .as_deref()
+        .map(ContactId::parse)
+        .transpose()
+        .map_err(|_| Problem::invalid("the cursor is not valid"))?;
+    let (contacts, more) = app
+        .contacts
+        .linked_contacts(&who.dealer, &link, page.limit, after.as_ref())
+        .await
+        .map_err(store)?;
+    let next = more
+        .then(|| contacts.last().map(|c| c.id.as_str().to_owned()))
+        .flatten();
     let views = auth::contact_views(&app.ports(), &who.dealer, contacts, now).await?;
-    Ok(json(StatusCode::OK, &json!({ "contacts": views })))
+    Ok(json(
+        StatusCode::OK,
+        &json!({ "contacts": views, "nextCursor": next }),
+    ))
 }
 
 #[derive(Deserialize)]

@@ -1246,3 +1246,62 @@ async fn a_batch_upserts_each_contact_and_answers_for_each() {
     );
     assert!(w.stored_contact("C-0").await.is_none());
 }
+
+#[tokio::test]
+async fn contact_lists_and_history_page_with_limit_and_cursor() {
+    // GIVEN two contacts on account A-1001 and two ledger entries for C-1001
+    let w = World::seeded().await;
+    let second = for_contact(
+        with_body(
+            event(PUT_CONTACT),
+            contact_body("Ann", "(202) 555-0144", &["A-1001"]),
+        ),
+        "C-1002",
+    );
+    assert_eq!(w.call(second).await.status(), StatusCode::CREATED);
+    w.authorize("accounting").await;
+    assert_eq!(w.call(event(UNSUBSCRIBE)).await.status(), StatusCode::OK);
+
+    // WHEN staff page the account one contact at a time
+    let first = body_json(
+        &w.call(with_query(event(LIST_ACCOUNT), &[("limit", "1")]))
+            .await,
+    );
+    assert_eq!(first["contacts"][0]["id"], "C-1001");
+    let cursor = first["nextCursor"].as_str().unwrap().to_owned();
+    let next = body_json(
+        &w.call(with_query(
+            event(LIST_ACCOUNT),
+            &[("limit", "1"), ("cursor", &cursor)],
+        ))
+        .await,
+    );
+    // THEN the second page has the other contact and ends the list
+    assert_eq!(next["contacts"][0]["id"], "C-1002");
+    assert_eq!(next["nextCursor"], Value::Null);
+    // AND the history pages the same way
+    let h1 = body_json(&w.call(with_query(event(HISTORY), &[("limit", "1")])).await);
+    assert_eq!(h1["entries"][0]["event"], "granted-by-code");
+    let c = h1["nextCursor"].as_str().unwrap().to_owned();
+    let h2 = body_json(
+        &w.call(with_query(
+            event(HISTORY),
+            &[("limit", "1"), ("cursor", &c)],
+        ))
+        .await,
+    );
+    assert_eq!(h2["entries"][0]["event"], "revoked-by-portal");
+    assert_eq!(h2["nextCursor"], Value::Null);
+    // AND a bad limit or cursor is a clear problem
+    for q in [
+        [("limit", "0"), ("x", "")],
+        [("limit", "5"), ("cursor", "bad*cursor")],
+    ] {
+        let response = w.call(with_query(event(LIST_ACCOUNT), &q)).await;
+        problem(
+            &response,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-failed",
+        );
+    }
+}

@@ -415,6 +415,80 @@ pub async fn conversations_interleave_both_directions<S: Store>(s: &S, ctx: &Ctx
     assert_eq!(messages.len(), 5);
 }
 
+/// Contact lists and a number's ledger page in order, one bounded read per page.
+pub async fn lists_page_in_order<S: Store>(s: &S, ctx: &Ctx) {
+    let account = AccountId::parse("A-P").unwrap();
+    let link = ContactLink::Account(account.clone());
+    for i in (1..=7).rev() {
+        let c = Contact {
+            id: ContactId::parse(format!("c-p{i}")).unwrap(),
+            dealer_id: ctx.dealer.clone(),
+            name: "P".into(),
+            phone: phone(&format!("+1202555016{i}")),
+            account_ids: vec![account.clone()],
+            deal_ids: vec![],
+            time_zone: None,
+            updated_at: t0(),
+        };
+        s.put_contact(&c, None).await.unwrap();
+    }
+    let mut pages = Vec::new();
+    let mut after: Option<ContactId> = None;
+    loop {
+        let (page, more) = s
+            .linked_contacts(&ctx.dealer, &link, 3, after.as_ref())
+            .await
+            .unwrap();
+        pages.push(
+            page.iter()
+                .map(|c| c.id.as_str().to_owned())
+                .collect::<Vec<_>>(),
+        );
+        after = page.last().map(|c| c.id.clone());
+        if !more {
+            break;
+        }
+        assert!(pages.len() < 5, "the list ends");
+    }
+    assert_eq!(
+        pages,
+        [
+            vec!["c-p1", "c-p2", "c-p3"],
+            vec!["c-p4", "c-p5", "c-p6"],
+            vec!["c-p7"]
+        ]
+    );
+    let p = phone("+12025550199");
+    let entries: Vec<LedgerEntry> = (0..5)
+        .map(|i| {
+            LedgerEntry::new(
+                &ctx.dealer,
+                &p,
+                Category::Sales,
+                ConsentEvent::RevokedByPortal,
+                Actor::Staff(StaffUserId::parse("staff-1").unwrap()),
+                t0() + Duration::minutes(i),
+            )
+        })
+        .collect();
+    let state = ConsentState::from_ledger(&entries);
+    s.append(&ctx.dealer, &p, 0, &entries, &state, &[])
+        .await
+        .unwrap();
+    let (first, more) = s.history_page(&ctx.dealer, &p, 2, None).await.unwrap();
+    assert!(more);
+    let (rest, more) = s
+        .history_page(&ctx.dealer, &p, 10, Some(&first[1].id))
+        .await
+        .unwrap();
+    assert!(!more);
+    let ids: Vec<_> = first.iter().chain(&rest).map(|e| e.id.clone()).collect();
+    assert_eq!(
+        ids,
+        entries.iter().map(|e| e.id.clone()).collect::<Vec<_>>()
+    );
+}
+
 /// Deleting a contact removes it and its links, only from the version read; the
 /// number's consent ledger stays.
 pub async fn a_deleted_contact_leaves_its_ledger<S: Store>(s: &S, ctx: &Ctx) {
@@ -850,6 +924,7 @@ macro_rules! store_contract {
             contact_edits_from_one_read_conflict,
             a_deleted_contact_leaves_its_ledger,
             conversations_interleave_both_directions,
+            lists_page_in_order,
             expired_idempotency_keys_are_absent_and_free,
             tries_are_taken_at_most_five_times_in_parallel,
             resends_keep_tries_and_void_takes_the_same_request,

@@ -101,6 +101,32 @@ pub trait ContactStore: Send + Sync {
         dealer: &DealerId,
         phone: &PhoneNumber,
     ) -> StoreResult<Vec<Contact>>;
+    /// A page of the contacts linked to an account or a deal, in contact id order, after
+    /// `after`; true when more follow. (Stores override this with one bounded Query.)
+    async fn linked_contacts(
+        &self,
+        dealer: &DealerId,
+        link: &ContactLink,
+        limit: u32,
+        after: Option<&ContactId>,
+    ) -> StoreResult<(Vec<Contact>, bool)> {
+        let mut all = match link {
+            ContactLink::Account(a) => self.contacts_by_account(dealer, a).await?,
+            ContactLink::Deal(d) => self.contacts_by_deal(dealer, d).await?,
+        };
+        all.sort_by(|a, b| a.id.as_str().cmp(b.id.as_str()));
+        all.retain(|c| after.is_none_or(|a| c.id.as_str() > a.as_str()));
+        let more = all.len() > limit as usize;
+        all.truncate(limit as usize);
+        Ok((all, more))
+    }
+}
+
+/// What a contact list is of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ContactLink {
+    Account(AccountId),
+    Deal(DealId),
 }
 
 /// Consent state with the version it was read at (optimistic concurrency).
@@ -136,6 +162,21 @@ pub trait ConsentReader: Send + Sync {
         dealer: &DealerId,
         phone: &PhoneNumber,
     ) -> StoreResult<Vec<LedgerEntry>>;
+    /// A page of the ledger of a number, oldest first, after the entry `after`; true when
+    /// more follow. (Stores override this with one bounded Query.)
+    async fn history_page(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        limit: u32,
+        after: Option<&str>,
+    ) -> StoreResult<(Vec<LedgerEntry>, bool)> {
+        let mut all = self.history(dealer, phone).await?;
+        all.retain(|e| after.is_none_or(|a| e.id.as_str() > a));
+        let more = all.len() > limit as usize;
+        all.truncate(limit as usize);
+        Ok((all, more))
+    }
     /// Did the person at `to` opt out of texts from the texting number `from` (a STOP or
     /// a carrier block), whichever dealer held the number then? Carriers refuse such
     /// texts until the person texts START, so the block belongs to the pair of numbers

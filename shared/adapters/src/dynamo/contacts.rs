@@ -144,6 +144,27 @@ impl ContactStore for DynamoStore {
         self.linked(format!("DEALER#{dealer}#DEAL#{deal}")).await
     }
 
+    async fn linked_contacts(
+        &self,
+        dealer: &DealerId,
+        link: &ContactLink,
+        limit: u32,
+        after: Option<&ContactId>,
+    ) -> StoreResult<(Vec<Contact>, bool)> {
+        let pk = match link {
+            ContactLink::Account(a) => format!("DEALER#{dealer}#ACCOUNT#{a}"),
+            ContactLink::Deal(d) => format!("DEALER#{dealer}#DEAL#{d}"),
+        };
+        let (items, more) = self
+            .query_page(pk, "CONTACT#", limit, after.map(|a| format!("CONTACT#{a}")))
+            .await?;
+        let contacts = items
+            .iter()
+            .map(Self::contact_from)
+            .collect::<Result<Vec<Contact>, _>>()?;
+        Ok((contacts, more))
+    }
+
     async fn contacts_by_phone(
         &self,
         dealer: &DealerId,

@@ -59,6 +59,28 @@ impl ConsentReader for DynamoStore {
             .collect()
     }
 
+    async fn history_page(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        limit: u32,
+        after: Option<&str>,
+    ) -> StoreResult<(Vec<LedgerEntry>, bool)> {
+        let (items, more) = self
+            .query_page(
+                phone_pk(dealer, phone),
+                "LEDGER#",
+                limit,
+                after.map(|a| format!("LEDGER#{a}")),
+            )
+            .await?;
+        let entries = items
+            .iter()
+            .map(|i| from_item(i).map_err(corrupt("ledger entry")))
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok((entries, more))
+    }
+
     async fn consent_to_text(
         &self,
         dealer: &DealerId,

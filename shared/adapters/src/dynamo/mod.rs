@@ -193,6 +193,34 @@ impl DynamoStore {
         Ok(items)
     }
 
+    /// One bounded page of a partition's items under a sort-key prefix, after the sort
+    /// key `after` (exclusive), ascending; true when more follow.
+    async fn query_page(
+        &self,
+        pk: String,
+        sk_prefix: &str,
+        limit: u32,
+        after: Option<String>,
+    ) -> Result<(Vec<Item>, bool), StoreError> {
+        let start = after.map(|sk| key(pk.clone(), sk));
+        let out = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .limit(i32::try_from(limit.saturating_add(1)).unwrap_or(i32::MAX))
+            .key_condition_expression("PK = :pk AND begins_with(SK, :prefix)")
+            .expression_attribute_values(":pk", s(pk))
+            .expression_attribute_values(":prefix", s(sk_prefix))
+            .set_exclusive_start_key(start)
+            .send()
+            .await
+            .map_err(unavailable("DynamoDB Query (page)"))?;
+        let mut items = out.items.unwrap_or_default();
+        let more = items.len() > limit as usize;
+        items.truncate(limit as usize);
+        Ok((items, more))
+    }
+
     /// BatchGetItem in chunks of 100, retrying unprocessed keys with backoff.
     async fn batch_get(&self, keys: Vec<Item>) -> Result<Vec<Item>, StoreError> {
         let mut found = Vec::new();

@@ -120,7 +120,8 @@ fn view(state: &ConsentState, category: Category, pending: bool) -> Authorizatio
     }
 }
 
-async fn contact(
+/// The dealer's contact, or `NotFound` (another dealer's contacts are not found either).
+pub async fn contact(
     ports: &AuthorizationPorts<'_>,
     dealer: &DealerId,
     id: &ContactId,
