@@ -16,7 +16,7 @@ use consent::fakes::{FakeBus, FakeQueue, InMemoryStore};
 use consent::ports::{
     Contact, ContactStore, Dealer, DealerStore, WorkItem, WorkItemStatus, WorkQueue, WorkQueueName,
 };
-use consent::{ContactId, DealerId, PhoneNumber};
+use consent::{Category, ContactId, DealerId, PhoneNumber};
 
 const A: &str = "dealer-a";
 const B: &str = "dealer-b";
@@ -77,6 +77,24 @@ impl World {
             )
             .await
             .unwrap();
+        // Dealer A's own template.
+        consent::ports::TemplateStore::put_template(
+            s.as_ref(),
+            &DealerId::parse(A).unwrap(),
+            &consent::template::DealerTemplate {
+                name: "a-only".into(),
+                title: "A only".into(),
+                category: Category::Service,
+                body: "{dealerName}: private template".into(),
+                placeholder_types: Default::default(),
+                version: 1,
+                updated_at: noon(),
+                updated_by: "staff-1".into(),
+            },
+            None,
+        )
+        .await
+        .unwrap();
         let authorize = authorize::App {
             dealers: s.clone(),
             contacts: s.clone(),
@@ -99,6 +117,7 @@ impl World {
             queue: q.clone(),
             number_pool: vec![],
             conversations: s.clone(),
+            templates: s.clone(),
         };
         let inbound = inbound::App {
             dealers: s.clone(),
@@ -407,6 +426,20 @@ fn routes(w: &World) -> Vec<Route> {
             true,
         ),
         (
+            "PUT /v1/templates/{name}".into(),
+            "/v1/templates/my-own".into(),
+            p(&[("name", "my-own")]),
+            Some(json!({"category": "service", "body": "{dealerName}: hello {name}"})),
+            false,
+        ),
+        (
+            "DELETE /v1/templates/{name}".into(),
+            "/v1/templates/a-only".into(),
+            p(&[("name", "a-only")]),
+            None,
+            true,
+        ),
+        (
             "GET /v1/templates".into(),
             "/v1/templates".into(),
             vec![],
@@ -499,7 +532,7 @@ async fn every_portal_route_refuses_no_identity_and_never_shows_another_dealers_
                 r.status()
             );
         }
-        for secret in [A_PHONE, A_NAME, "private reply", &w.message_id] {
+        for secret in [A_PHONE, A_NAME, "private reply", "private template", &w.message_id] {
             assert!(
                 !out.contains(secret),
                 "{route} as another dealer leaked {secret:?}: {out}"

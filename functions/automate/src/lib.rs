@@ -10,7 +10,9 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use consent::ports::{ConsentReader, ContactStore, DealerStore, MessageStore, OutboundQueue};
+use consent::ports::{
+    ConsentReader, ContactStore, DealerStore, MessageStore, OutboundQueue, TemplateStore,
+};
 use consent::service::sending::{automated_send, template_for_event, SendPorts, SendRequest};
 use consent::{AccountId, ContactId, DealId, DealerId, DomainError, PhoneNumber};
 
@@ -18,6 +20,8 @@ use consent::{AccountId, ContactId, DealId, DealerId, DomainError, PhoneNumber};
 pub struct App {
     pub dealers: Arc<dyn DealerStore>,
     pub contacts: Arc<dyn ContactStore>,
+    /// The dealers' own templates (an automation may name one).
+    pub templates: Arc<dyn TemplateStore>,
     pub consent: Arc<dyn ConsentReader>,
     pub messages: Arc<dyn MessageStore>,
     pub queue: Arc<dyn OutboundQueue>,
@@ -69,6 +73,7 @@ pub async fn process_record(app: &App, body: &str, now: DateTime<Utc>) -> Record
     let ports = SendPorts {
         dealers: app.dealers.as_ref(),
         contacts: app.contacts.as_ref(),
+        templates: app.templates.as_ref(),
         consent: app.consent.as_ref(),
         messages: app.messages.as_ref(),
         queue: app.queue.as_ref(),

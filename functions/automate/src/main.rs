@@ -16,6 +16,7 @@ async fn main() -> Result<(), Error> {
     let app = App {
         dealers: Arc::new(CachedDealers::new((*store).clone(), cache::DEALER_TTL)),
         contacts: store.clone(),
+        templates: store.clone(),
         consent: store.clone(),
         messages: store,
         queue: Arc::new(SqsOutboundQueue::new(

@@ -82,6 +82,7 @@ impl World {
         let app = App {
             dealers: Arc::new(store.clone()),
             contacts: Arc::new(store.clone()),
+            templates: Arc::new(store.clone()),
             consent: Arc::new(store.clone()),
             messages: Arc::new(store.clone()),
             queue: Arc::new(queue.clone()),

@@ -133,6 +133,7 @@ impl World {
         let ports = SendPorts {
             dealers: &self.store,
             contacts: &self.store,
+            templates: &self.store,
             consent: &self.store,
             messages: &self.store,
             queue: &self.queue,

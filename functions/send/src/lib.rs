@@ -15,13 +15,14 @@ use serde_json::{json, Map, Value};
 use consent::message::{request_fingerprint, Message, Origin};
 use consent::ports::{
     ConsentReader, ContactStore, ConversationEntry, Conversations, DealerStore, MessageStore,
-    OutboundQueue,
+    OutboundQueue, TemplateStore,
 };
 use consent::service::sending::{self, SendPorts, SendRequest, TextRequest};
+use consent::template::DealerTemplate;
 use consent::{AccountId, Category, ContactId, DealId, MessageId, PhoneNumber};
 use consent_adapters::http::{
     body_bytes, identity, json, json_body, path_param, problem_page, problem_type, respond,
-    route_key, Problem,
+    route_key, Problem, DEALER_ADMIN,
 };
 
 #[derive(Clone)]
@@ -34,6 +35,8 @@ pub struct App {
     pub number_pool: Vec<PhoneNumber>,
     /// Both directions of a number's texts (the conversation view).
     pub conversations: Arc<dyn Conversations>,
+    /// The dealers' own templates.
+    pub templates: Arc<dyn TemplateStore>,
 }
 
 impl App {
@@ -41,6 +44,7 @@ impl App {
         SendPorts {
             dealers: self.dealers.as_ref(),
             contacts: self.contacts.as_ref(),
+            templates: self.templates.as_ref(),
             consent: self.consent.as_ref(),
             messages: self.messages.as_ref(),
             queue: self.queue.as_ref(),
@@ -71,7 +75,39 @@ async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<
     }
     let who = identity(req)?;
     match key.as_str() {
-        "GET /v1/templates" => Ok(json(StatusCode::OK, &json!({ "templates": templates() }))),
+        "GET /v1/templates" => {
+            let own = app
+                .templates
+                .dealer_templates(&who.dealer)
+                .await
+                .map_err(|e| Problem::from(consent::DomainError::from(e)))?;
+            let mut all = templates();
+            all.extend(own.iter().map(dealer_template_view));
+            Ok(json(StatusCode::OK, &json!({ "templates": all })))
+        }
+        "PUT /v1/templates/{name}" => {
+            who.require(DEALER_ADMIN)?;
+            put_template(app, &who, req, now).await
+        }
+        "DELETE /v1/templates/{name}" => {
+            who.require(DEALER_ADMIN)?;
+            let name = path_param(req, "name", |s| Ok::<_, String>(s.to_owned()))?;
+            if consent::template::find(&name).is_some() {
+                return Err(built_in(&name));
+            }
+            let deleted = app
+                .templates
+                .delete_template(&who.dealer, &name)
+                .await
+                .map_err(|e| Problem::from(consent::DomainError::from(e)))?;
+            if !deleted {
+                return Err(Problem::not_found("template"));
+            }
+            Ok(Response::builder()
+                .status(StatusCode::NO_CONTENT)
+                .body(Body::Empty)
+                .unwrap_or_else(|_| Response::new(Body::Empty)))
+        }
         "POST /v1/messages" => {
             send(
                 app,
@@ -173,6 +209,101 @@ async fn conversation(
     ))
 }
 
+fn built_in(name: &str) -> Problem {
+    Problem::new(
+        StatusCode::CONFLICT,
+        "conflict",
+        "Conflict",
+        format!(
+            "{:?} is a built-in template, which is read-only; choose another name",
+            name.chars().take(60).collect::<String>()
+        ),
+    )
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct TemplateBody {
+    title: Option<String>,
+    category: String,
+    body: String,
+    #[serde(default)]
+    placeholder_types: std::collections::BTreeMap<String, consent::template::PlaceholderKind>,
+}
+
+/// Creates or changes one of the dealer's own templates (a new version each time).
+async fn put_template(
+    app: &App,
+    who: &consent_adapters::http::Identity,
+    req: &Request,
+    now: DateTime<Utc>,
+) -> Result<Response<Body>, Problem> {
+    let name = path_param(req, "name", |s| Ok::<_, String>(s.to_owned()))?;
+    if consent::template::find(&name).is_some() {
+        return Err(built_in(&name));
+    }
+    let body: TemplateBody = json_body(req)?;
+    let category: Category = body
+        .category
+        .parse()
+        .map_err(|e: consent::category::UnknownCategory| Problem::invalid(e.to_string()))?;
+    let store = |e| Problem::from(consent::DomainError::from(e));
+    let previous = app
+        .templates
+        .dealer_template(&who.dealer, &name)
+        .await
+        .map_err(store)?;
+    let template = DealerTemplate {
+        title: body.title.unwrap_or_else(|| name.clone()),
+        name,
+        category,
+        body: body.body,
+        placeholder_types: body.placeholder_types,
+        version: previous.as_ref().map_or(1, |p| p.version + 1),
+        updated_at: now,
+        updated_by: who.user.as_str().to_owned(),
+    };
+    template.check().map_err(Problem::invalid)?;
+    match app
+        .templates
+        .put_template(&who.dealer, &template, previous.as_ref().map(|p| p.version))
+        .await
+    {
+        Ok(()) => {}
+        Err(consent::StoreError::Conflict(_)) => {
+            return Err(Problem::new(
+                StatusCode::CONFLICT,
+                "conflict",
+                "Conflict",
+                "the template was changed by someone else at the same time; read it and try again",
+            ))
+        }
+        Err(e) => return Err(store(e)),
+    }
+    let status = if previous.is_some() {
+        StatusCode::OK
+    } else {
+        StatusCode::CREATED
+    };
+    Ok(json(status, &dealer_template_view(&template)))
+}
+
+fn dealer_template_view(t: &DealerTemplate) -> Value {
+    let placeholders = t.placeholders();
+    json!({
+        "name": t.name,
+        "title": t.title,
+        "version": t.version,
+        "category": t.category,
+        "placeholders": placeholders.iter().map(|(n, _)| n).collect::<Vec<_>>(),
+        "placeholderTypes": placeholders.iter().map(|(n, k)| (n.clone(), json!(k))).collect::<Map<String, Value>>(),
+        "body": t.body,
+        "builtIn": false,
+        "updatedAt": t.updated_at,
+        "updatedBy": t.updated_by,
+    })
+}
+
 fn templates() -> Vec<Value> {
     consent::template::catalog()
         .iter()
@@ -185,6 +316,7 @@ fn templates() -> Vec<Value> {
                 "placeholders": t.placeholder_names().collect::<Vec<_>>(),
                 "placeholderTypes": t.placeholders.iter().map(|p| (p.name.to_owned(), json!(p.kind))).collect::<Map<String, Value>>(),
                 "body": t.body,
+                "builtIn": true,
             })
         })
         .collect()

@@ -146,6 +146,7 @@ impl World {
             queue: Arc::new(queue.clone()),
             number_pool: Vec::new(),
             conversations: Arc::new(store.clone()),
+            templates: Arc::new(store.clone()),
         };
         store
             .put_dealer(
@@ -791,4 +792,134 @@ async fn the_conversation_shows_both_directions_newest_first_with_codes_masked()
         StatusCode::UNPROCESSABLE_ENTITY,
         "validation-failed",
     );
+}
+
+// ------------------------------------------------------------------ the dealer's own templates
+
+fn template_event(method: &str, name: &str, body: Option<Value>, admin: bool) -> Value {
+    let mut e = event(TEMPLATES);
+    let key = format!("{method} /v1/templates/{{name}}");
+    e["routeKey"] = json!(key);
+    e["requestContext"]["routeKey"] = json!(key);
+    e["requestContext"]["http"]["method"] = json!(method);
+    e["rawPath"] = json!(format!("/v1/templates/{name}"));
+    e["pathParameters"] = json!({ "name": name });
+    if admin {
+        e["requestContext"]["authorizer"]["jwt"]["claims"]["roles"] = json!("[dealer-admin]");
+    }
+    if let Some(b) = body {
+        e["body"] = json!(b.to_string());
+        e["headers"]["content-type"] = json!("application/json");
+    }
+    e
+}
+
+#[tokio::test]
+async fn dealer_admins_add_their_own_templates_and_staff_send_them() {
+    let w = World::new().await;
+    w.grant(Category::Service).await;
+    let recall = json!({
+        "title": "Recall notice",
+        "category": "service",
+        "body": "{dealerName}: a recall applies to your {model}. Book by {deadline} at {bookingUrl}. Reply STOP to opt out.",
+        "placeholderTypes": {"deadline": "date", "bookingUrl": "url"},
+    });
+    // Staff without the role cannot; an admin can (201, version 1)
+    let staff = w
+        .call(template_event(
+            "PUT",
+            "recall-notice",
+            Some(recall.clone()),
+            false,
+        ))
+        .await;
+    problem(&staff, StatusCode::FORBIDDEN, "forbidden");
+    let created = w
+        .call(template_event(
+            "PUT",
+            "recall-notice",
+            Some(recall.clone()),
+            true,
+        ))
+        .await;
+    assert_eq!(
+        created.status(),
+        StatusCode::CREATED,
+        "{}",
+        body_json(&created)
+    );
+    assert_eq!(body_json(&created)["version"], 1);
+    // Changing it makes version 2; the list shows both kinds
+    let changed = w
+        .call(template_event("PUT", "recall-notice", Some(recall), true))
+        .await;
+    assert_eq!(changed.status(), StatusCode::OK);
+    assert_eq!(body_json(&changed)["version"], 2);
+    let list = body_json(&w.call(event(TEMPLATES)).await);
+    let own = list["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "recall-notice")
+        .unwrap()
+        .clone();
+    assert_eq!(own["builtIn"], false);
+    assert_eq!(
+        own["placeholders"],
+        json!(["model", "deadline", "bookingUrl"])
+    );
+    assert!(list["templates"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|t| t["builtIn"] == true));
+    // A send from it renders its typed placeholders and records its version
+    let send = edit_body(event(SEND), |b| {
+        b["template"] = json!("recall-notice");
+        b["variables"] = json!({"model": "2021 Civic", "deadline": "2026-07-01", "bookingUrl": "https://book.example/r"});
+    });
+    let sent = w.call(send).await;
+    assert_eq!(sent.status(), StatusCode::ACCEPTED, "{}", body_json(&sent));
+    let m = w
+        .message(body_json(&sent)["messageId"].as_str().unwrap())
+        .await;
+    assert_eq!(m.template.as_deref(), Some("recall-notice"));
+    assert_eq!(m.template_version, Some(2));
+    assert!(
+        m.body.contains("2021 Civic") && m.body.contains("Jul 1, 2026"),
+        "{}",
+        m.body
+    );
+    // Built-ins are read-only; a marketing template without opt-out wording is refused
+    let builtin = w
+        .call(template_event(
+            "PUT",
+            "auto-pay-failure",
+            Some(json!({"category": "accounting", "body": "x"})),
+            true,
+        ))
+        .await;
+    problem(&builtin, StatusCode::CONFLICT, "conflict");
+    let no_stop = w
+        .call(template_event(
+            "PUT",
+            "promo",
+            Some(json!({"category": "marketing", "body": "Sale!"})),
+            true,
+        ))
+        .await;
+    problem(
+        &no_stop,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-failed",
+    );
+    // Deleting it: 204, then 404; a send naming it is then refused
+    let deleted = w
+        .call(template_event("DELETE", "recall-notice", None, true))
+        .await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    let again = w
+        .call(template_event("DELETE", "recall-notice", None, true))
+        .await;
+    problem(&again, StatusCode::NOT_FOUND, "not-found");
 }

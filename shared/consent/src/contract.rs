@@ -30,6 +30,7 @@ pub trait Store:
     + MessageStore
     + InboundLog
     + Conversations
+    + TemplateStore
     + WorkQueue
     + WorkQueueDesk
 {
@@ -45,6 +46,7 @@ impl<T> Store for T where
         + MessageStore
         + InboundLog
         + Conversations
+        + TemplateStore
         + WorkQueue
         + WorkQueueDesk
 {
@@ -413,6 +415,48 @@ pub async fn conversations_interleave_both_directions<S: Store>(s: &S, ctx: &Ctx
         .await
         .unwrap();
     assert_eq!(messages.len(), 5);
+}
+
+/// A dealer's template changes only from the version read, and is the dealer's alone.
+pub async fn templates_change_from_the_version_read<S: Store>(s: &S, ctx: &Ctx) {
+    let other = DealerId::parse(format!("{}-other", ctx.dealer)).unwrap();
+    let v1 = crate::template::DealerTemplate {
+        name: "recall".into(),
+        title: "Recall".into(),
+        category: Category::Service,
+        body: "{dealerName}: recall for your {model}.".into(),
+        placeholder_types: Default::default(),
+        version: 1,
+        updated_at: t0(),
+        updated_by: "staff-1".into(),
+    };
+    s.put_template(&ctx.dealer, &v1, None).await.unwrap();
+    assert!(matches!(
+        s.put_template(&ctx.dealer, &v1, None).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let v2 = crate::template::DealerTemplate {
+        version: 2,
+        body: "{dealerName}: recall notice for your {model}.".into(),
+        ..v1.clone()
+    };
+    s.put_template(&ctx.dealer, &v2, Some(1)).await.unwrap();
+    assert!(matches!(
+        s.put_template(&ctx.dealer, &v2, Some(1)).await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(
+        s.dealer_templates(&ctx.dealer).await.unwrap(),
+        vec![v2.clone()]
+    );
+    assert_eq!(s.dealer_template(&other, "recall").await.unwrap(), None);
+    assert!(!s.delete_template(&other, "recall").await.unwrap());
+    assert!(s.delete_template(&ctx.dealer, "recall").await.unwrap());
+    assert!(!s.delete_template(&ctx.dealer, "recall").await.unwrap());
+    assert_eq!(
+        s.dealer_template(&ctx.dealer, "recall").await.unwrap(),
+        None
+    );
 }
 
 /// Contact lists and a number's ledger page in order, one bounded read per page.
@@ -925,6 +969,7 @@ macro_rules! store_contract {
             a_deleted_contact_leaves_its_ledger,
             conversations_interleave_both_directions,
             lists_page_in_order,
+            templates_change_from_the_version_read,
             expired_idempotency_keys_are_absent_and_free,
             tries_are_taken_at_most_five_times_in_parallel,
             resends_keep_tries_and_void_takes_the_same_request,

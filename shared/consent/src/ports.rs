@@ -18,6 +18,7 @@ use crate::ids::{AccountId, ContactId, DealId, DealerId, MessageId};
 use crate::ledger::{ConsentState, LedgerEntry};
 use crate::message::{Message, MessageStatus, Outbound};
 use crate::phone::PhoneNumber;
+use crate::template::DealerTemplate;
 
 pub type StoreResult<T> = Result<T, StoreError>;
 
@@ -77,6 +78,28 @@ pub struct ProvisionedNumber {
 #[async_trait]
 pub trait NumberDirectory: Send + Sync {
     async fn provisioned(&self, number: &PhoneNumber) -> StoreResult<Option<ProvisionedNumber>>;
+}
+
+/// A dealer's own templates (`DEALER#d` / `TEMPLATE#name`).
+#[async_trait]
+pub trait TemplateStore: Send + Sync {
+    /// The dealer's templates, by name.
+    async fn dealer_templates(&self, dealer: &DealerId) -> StoreResult<Vec<DealerTemplate>>;
+    async fn dealer_template(
+        &self,
+        dealer: &DealerId,
+        name: &str,
+    ) -> StoreResult<Option<DealerTemplate>>;
+    /// Stores `template` if the stored version is still `previous` (`None`: none stored):
+    /// `Conflict` otherwise, so two edits from one read cannot both land.
+    async fn put_template(
+        &self,
+        dealer: &DealerId,
+        template: &DealerTemplate,
+        previous: Option<u32>,
+    ) -> StoreResult<()>;
+    /// Deletes the template; false when there was none.
+    async fn delete_template(&self, dealer: &DealerId, name: &str) -> StoreResult<bool>;
 }
 
 #[async_trait]

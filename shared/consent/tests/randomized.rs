@@ -141,6 +141,7 @@ impl World {
         SendPorts {
             dealers: &self.store,
             contacts: &self.store,
+            templates: &self.store,
             consent: &self.store,
             messages: &self.store,
             queue: &self.queue,

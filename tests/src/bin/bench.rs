@@ -417,6 +417,7 @@ impl Counted {
         SendPorts {
             dealers: &self.dealers,
             contacts: &self.store,
+            templates: &self.store,
             consent: &self.store,
             messages: &self.store,
             queue: &self.queue,

@@ -1,4 +1,5 @@
-//! Dealers and their texting numbers: settings, number owners, the operator's allow-list.
+//! Dealers and their texting numbers: settings, number owners, the operator's allow-list;
+//! and the dealers' own templates.
 
 use super::*;
 
@@ -77,5 +78,72 @@ impl DealerStore for DynamoStore {
                 key: format!("NUMBER#{}", number.redacted()),
                 reason: e.to_string(),
             })
+    }
+}
+
+#[async_trait]
+impl TemplateStore for DynamoStore {
+    async fn dealer_templates(&self, dealer: &DealerId) -> StoreResult<Vec<DealerTemplate>> {
+        self.query_all(None, "PK", format!("DEALER#{dealer}"), "SK", "TEMPLATE#")
+            .await?
+            .iter()
+            .map(|i| from_item(i).map_err(corrupt("template")))
+            .collect()
+    }
+
+    async fn dealer_template(
+        &self,
+        dealer: &DealerId,
+        name: &str,
+    ) -> StoreResult<Option<DealerTemplate>> {
+        self.get(format!("DEALER#{dealer}"), &format!("TEMPLATE#{name}"))
+            .await?
+            .map(|i| from_item(&i).map_err(corrupt("template")))
+            .transpose()
+    }
+
+    async fn put_template(
+        &self,
+        dealer: &DealerId,
+        template: &DealerTemplate,
+        previous: Option<u32>,
+    ) -> StoreResult<()> {
+        let mut item = to_item(template).map_err(corrupt("template"))?;
+        item.extend(key(
+            format!("DEALER#{dealer}"),
+            format!("TEMPLATE#{}", template.name),
+        ));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item));
+        let put = match previous {
+            None => put.condition_expression("attribute_not_exists(PK)"),
+            Some(v) => put
+                .condition_expression("version = :v")
+                .expression_attribute_values(":v", n(v)),
+        };
+        conditional_write(
+            put.send().await,
+            "template changed",
+            "DynamoDB PutItem (template)",
+        )
+    }
+
+    async fn delete_template(&self, dealer: &DealerId, name: &str) -> StoreResult<bool> {
+        let out = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(
+                format!("DEALER#{dealer}"),
+                format!("TEMPLATE#{name}"),
+            )))
+            .return_values(aws_sdk_dynamodb::types::ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(unavailable("DynamoDB DeleteItem (template)"))?;
+        Ok(out.attributes.is_some_and(|a| !a.is_empty()))
     }
 }

@@ -44,6 +44,7 @@ use consent::approval::PendingAuthorization;
 use consent::ledger::{ConsentState, LedgerEntry};
 use consent::message::{Message, MessageStatus};
 use consent::ports::*;
+use consent::template::DealerTemplate;
 use consent::{
     AccountId, Category, ContactId, DealId, DealerId, MessageId, PhoneNumber, StoreError,
 };

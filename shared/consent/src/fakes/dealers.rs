@@ -1,4 +1,4 @@
-//! Dealers, texting number owners and the operator's provisioned numbers.
+//! Dealers, texting number owners, the operator's provisioned numbers, and dealers' templates.
 
 use super::*;
 
@@ -52,5 +52,53 @@ impl InMemoryStore {
 impl NumberDirectory for InMemoryStore {
     async fn provisioned(&self, number: &PhoneNumber) -> StoreResult<Option<ProvisionedNumber>> {
         Ok(self.lock().provisioned.get(number).cloned())
+    }
+}
+
+#[async_trait]
+impl TemplateStore for InMemoryStore {
+    async fn dealer_templates(&self, dealer: &DealerId) -> StoreResult<Vec<DealerTemplate>> {
+        Ok(self
+            .lock()
+            .templates
+            .iter()
+            .filter(|((d, _), _)| d == dealer)
+            .map(|(_, t)| t.clone())
+            .collect())
+    }
+
+    async fn dealer_template(
+        &self,
+        dealer: &DealerId,
+        name: &str,
+    ) -> StoreResult<Option<DealerTemplate>> {
+        Ok(self
+            .lock()
+            .templates
+            .get(&(dealer.clone(), name.to_owned()))
+            .cloned())
+    }
+
+    async fn put_template(
+        &self,
+        dealer: &DealerId,
+        template: &DealerTemplate,
+        previous: Option<u32>,
+    ) -> StoreResult<()> {
+        let mut s = self.lock();
+        let k = (dealer.clone(), template.name.clone());
+        if s.templates.get(&k).map(|t| t.version) != previous {
+            return Err(StoreError::Conflict("template changed"));
+        }
+        s.templates.insert(k, template.clone());
+        Ok(())
+    }
+
+    async fn delete_template(&self, dealer: &DealerId, name: &str) -> StoreResult<bool> {
+        Ok(self
+            .lock()
+            .templates
+            .remove(&(dealer.clone(), name.to_owned()))
+            .is_some())
     }
 }

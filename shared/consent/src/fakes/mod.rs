@@ -33,6 +33,7 @@ use crate::ledger::{ConsentState, LedgerEntry};
 use crate::message::{Message, MessageStatus, Outbound};
 use crate::phone::PhoneNumber;
 use crate::ports::*;
+use crate::template::DealerTemplate;
 
 pub use bus::FakeBus;
 pub use carrier::{CarrierScript, FakeCarrier};
@@ -51,6 +52,8 @@ struct State {
     messages: BTreeMap<MessageId, Message>,
     idempotency: HashMap<(DealerId, String), IdempotencyRecord>,
     inbound: HashMap<String, DateTime<Utc>>,
+    /// Dealers' own templates by (dealer, name).
+    templates: BTreeMap<(DealerId, String), crate::template::DealerTemplate>,
     /// Inbound texts by carrier message id.
     texts: HashMap<String, InboundText>,
     work: Vec<WorkItem>,

@@ -18,16 +18,18 @@ use crate::phone::PhoneNumber;
 use crate::ports::MessageReader;
 use crate::ports::{
     ConsentReader, ContactStore, DealerStore, DueIndex, IdempotencyRecord, MessageStore,
-    MessageWriter, OutboundQueue,
+    MessageWriter, OutboundQueue, TemplateStore,
 };
 use crate::quiet_hours::QuietHours;
-use crate::template;
+use crate::template::{self, Resolved};
 
 use super::require_dealer;
 
 pub struct SendPorts<'a> {
     pub dealers: &'a dyn DealerStore,
     pub contacts: &'a dyn ContactStore,
+    /// The dealer's own templates (beside the built-ins).
+    pub templates: &'a dyn TemplateStore,
     pub consent: &'a dyn ConsentReader,
     pub messages: &'a dyn MessageStore,
     pub queue: &'a dyn OutboundQueue,
@@ -246,10 +248,22 @@ async fn accept(
 ) -> Result<SendAccepted, DomainError> {
     let (kind, category, tpl) = match &request.content {
         Content::Template { name, .. } => {
-            let tpl = template::find(name).ok_or_else(|| {
-                DomainError::Invalid(format!("unknown template {:?}", truncate(name, 60)))
-            })?;
-            (MessageKind::Template, tpl.category, Some(tpl))
+            let tpl = match template::find(name) {
+                Some(t) => Resolved::BuiltIn(t),
+                None => Resolved::Dealer(
+                    ports
+                        .templates
+                        .dealer_template(dealer_id, name)
+                        .await?
+                        .ok_or_else(|| {
+                            DomainError::Invalid(format!(
+                                "unknown template {:?}",
+                                truncate(name, 60)
+                            ))
+                        })?,
+                ),
+            };
+            (MessageKind::Template, tpl.category(), Some(tpl))
         }
         Content::Text { body, category } => {
             let chars = body.trim().chars().count();
@@ -298,7 +312,7 @@ async fn accept(
             from: dealer.texting_number.clone(),
         });
     }
-    let (body, variables) = match (request.content, tpl) {
+    let (body, variables) = match (request.content, &tpl) {
         (Content::Template { variables, .. }, Some(tpl)) => {
             (tpl.render(&variables, &dealer.name)?.body, Some(variables))
         }
@@ -339,8 +353,8 @@ async fn accept(
         to: contact.phone.clone(),
         from: dealer.texting_number.clone(),
         category,
-        template: tpl.map(|t| t.name.to_owned()),
-        template_version: tpl.map(|t| t.version),
+        template: tpl.as_ref().map(|t| t.name().to_owned()),
+        template_version: tpl.as_ref().map(Resolved::version),
         body,
         variables,
         encoding,
