@@ -118,6 +118,7 @@ impl World {
             number_pool: vec![],
             conversations: s.clone(),
             templates: s.clone(),
+            automations: s.clone(),
         };
         let inbound = inbound::App {
             dealers: s.clone(),
@@ -440,6 +441,20 @@ fn routes(w: &World) -> Vec<Route> {
             true,
         ),
         (
+            "GET /v1/automations".into(),
+            "/v1/automations".into(),
+            vec![],
+            None,
+            false,
+        ),
+        (
+            "PUT /v1/automations/{eventType}".into(),
+            "/v1/automations/ServiceDue".into(),
+            p(&[("eventType", "ServiceDue")]),
+            Some(json!({"template": "service-reminder", "enabled": false})),
+            false,
+        ),
+        (
             "GET /v1/templates".into(),
             "/v1/templates".into(),
             vec![],
@@ -532,7 +547,13 @@ async fn every_portal_route_refuses_no_identity_and_never_shows_another_dealers_
                 r.status()
             );
         }
-        for secret in [A_PHONE, A_NAME, "private reply", "private template", &w.message_id] {
+        for secret in [
+            A_PHONE,
+            A_NAME,
+            "private reply",
+            "private template",
+            &w.message_id,
+        ] {
             assert!(
                 !out.contains(secret),
                 "{route} as another dealer leaked {secret:?}: {out}"

@@ -10,10 +10,12 @@ use chrono::{DateTime, Utc};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
+use consent::automation;
 use consent::ports::{
-    ConsentReader, ContactStore, DealerStore, MessageStore, OutboundQueue, TemplateStore,
+    AutomationStore, ConsentReader, ContactStore, DealerStore, MessageStore, OutboundQueue,
+    TemplateStore, WorkQueue,
 };
-use consent::service::sending::{automated_send, template_for_event, SendPorts, SendRequest};
+use consent::service::sending::{automated_send, SendPorts, SendRequest};
 use consent::{AccountId, ContactId, DealId, DealerId, DomainError, PhoneNumber};
 
 #[derive(Clone)]
@@ -26,6 +28,10 @@ pub struct App {
     pub messages: Arc<dyn MessageStore>,
     pub queue: Arc<dyn OutboundQueue>,
     pub number_pool: Vec<PhoneNumber>,
+    /// Which template each event type sends, per dealer (else the built-in mapping).
+    pub automations: Arc<dyn AutomationStore>,
+    /// Where refused automated sends are raised for staff.
+    pub work: Arc<dyn WorkQueue>,
 }
 
 /// An EventBridge event as the rule delivers it to SQS.
@@ -66,8 +72,19 @@ pub async fn process_record(app: &App, body: &str, now: DateTime<Utc>) -> Record
             return RecordOutcome::Dropped;
         }
     };
-    let Some(template) = template_for_event(&event.detail_type) else {
-        tracing::warn!(detail_type = %event.detail_type, event_id = %event.id, "no template for this event type; dropped");
+    let setting = match app
+        .automations
+        .automation(&event.detail.dealer_id, &event.detail_type)
+        .await
+    {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::error!(event_id = %event.id, error = %e, "automation settings unreadable; will retry");
+            return RecordOutcome::Retry;
+        }
+    };
+    let Some(template) = automation::template_for(&event.detail_type, setting.as_ref()) else {
+        tracing::info!(detail_type = %event.detail_type, event_id = %event.id, "no template for this event type, or the dealer turned it off; dropped");
         return RecordOutcome::Dropped;
     };
     let ports = SendPorts {
@@ -90,6 +107,7 @@ pub async fn process_record(app: &App, body: &str, now: DateTime<Utc>) -> Record
     };
     match automated_send(
         &ports,
+        app.work.as_ref(),
         &event.detail.dealer_id,
         &event.detail_type,
         &event.id,

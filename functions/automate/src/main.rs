@@ -17,6 +17,8 @@ async fn main() -> Result<(), Error> {
         dealers: Arc::new(CachedDealers::new((*store).clone(), cache::DEALER_TTL)),
         contacts: store.clone(),
         templates: store.clone(),
+        automations: store.clone(),
+        work: store.clone(),
         consent: store.clone(),
         messages: store,
         queue: Arc::new(SqsOutboundQueue::new(

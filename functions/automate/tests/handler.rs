@@ -11,9 +11,12 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
 use automate::{handle, App};
+use consent::automation::Automation;
 use consent::fakes::{grant_by_code, FakeQueue, InMemoryStore};
 use consent::message::{Message, MessageKind, MessageStatus, Origin};
-use consent::ports::{Contact, ContactStore, Dealer, DealerStore, StoreResult};
+use consent::ports::{
+    AutomationStore, Contact, ContactStore, Dealer, DealerStore, StoreResult, WorkQueueName,
+};
 use consent::{
     AccountId, Category, ContactId, DealId, DealerId, PhoneNumber, StaffUserId, StoreError,
 };
@@ -87,6 +90,8 @@ impl World {
             messages: Arc::new(store.clone()),
             queue: Arc::new(queue.clone()),
             number_pool: Vec::new(),
+            automations: Arc::new(store.clone()),
+            work: Arc::new(store.clone()),
         };
         store
             .put_dealer(
@@ -221,11 +226,71 @@ async fn autopayfailed_without_consent_is_recorded_suppressed_and_not_retried() 
     assert_eq!(m.contact_id, Some(ContactId::parse("C-1001").unwrap()));
     assert!(w.queue.sent().is_empty());
 
+    // AND staff find it on the automation-failures queue, with the reason
+    let items: Vec<_> = w
+        .store
+        .work_items()
+        .into_iter()
+        .filter(|i| i.queue == WorkQueueName::AutomationFailures)
+        .collect();
+    assert_eq!(items.len(), 1);
+    assert_eq!(
+        items[0].text.as_deref(),
+        Some("AutoPayFailed: consent-required: accounting")
+    );
+
     // AND the same event again records nothing more
     let event: SqsEvent = serde_json::from_str(AUTOPAY_FAILED).unwrap();
     let response = handle(&w.app, event, noon() + Duration::minutes(1)).await;
     assert!(response.batch_item_failures.is_empty());
     assert_eq!(w.template_messages().len(), 1);
+    assert_eq!(w.store.work_items().len(), 1);
+}
+
+#[tokio::test]
+async fn a_dealers_automation_setting_picks_the_template_or_turns_the_event_off() {
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+    let setting = |template: &str, enabled| Automation {
+        event_type: "AutoPayFailed".into(),
+        template: template.into(),
+        enabled,
+        updated_at: noon(),
+        updated_by: "admin-1".into(),
+    };
+    // GIVEN the dealer turned AutoPayFailed off WHEN it arrives THEN nothing is sent
+    w.store
+        .put_automation(&dealer(), &setting("auto-pay-failure", false))
+        .await
+        .unwrap();
+    let response = handle(
+        &w.app,
+        serde_json::from_str(AUTOPAY_FAILED).unwrap(),
+        noon(),
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty());
+    assert!(w.template_messages().is_empty());
+    // GIVEN it maps to Past Due Alert instead THEN that template is sent
+    w.store
+        .put_automation(&dealer(), &setting("past-due-alert", true))
+        .await
+        .unwrap();
+    let mut event = bus_event();
+    event["detail"]["variables"] = json!({"firstName": "Maria", "amount": "412.37", "dueDate": "2026-06-15", "paymentUrl": "https://pay.demo-motors.example/p/7Hq2x"});
+    let response = handle(
+        &w.app,
+        sqs(vec![record(
+            &event.to_string(),
+            "00000000-0000-4000-8000-0000000000a1",
+        )]),
+        noon(),
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty());
+    let sent = w.template_messages();
+    assert_eq!(sent.len(), 1, "{sent:?}");
+    assert_eq!(sent[0].template.as_deref(), Some("past-due-alert"));
 }
 
 #[tokio::test]

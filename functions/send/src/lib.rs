@@ -14,8 +14,8 @@ use serde_json::{json, Map, Value};
 
 use consent::message::{request_fingerprint, Message, Origin};
 use consent::ports::{
-    ConsentReader, ContactStore, ConversationEntry, Conversations, DealerStore, MessageStore,
-    OutboundQueue, TemplateStore,
+    AutomationStore, ConsentReader, ContactStore, ConversationEntry, Conversations, DealerStore,
+    MessageStore, OutboundQueue, TemplateStore,
 };
 use consent::service::sending::{self, SendPorts, SendRequest, TextRequest};
 use consent::template::DealerTemplate;
@@ -37,6 +37,8 @@ pub struct App {
     pub conversations: Arc<dyn Conversations>,
     /// The dealers' own templates.
     pub templates: Arc<dyn TemplateStore>,
+    /// Which template each DMS event type sends, per dealer.
+    pub automations: Arc<dyn AutomationStore>,
 }
 
 impl App {
@@ -84,6 +86,24 @@ async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<
             let mut all = templates();
             all.extend(own.iter().map(dealer_template_view));
             Ok(json(StatusCode::OK, &json!({ "templates": all })))
+        }
+        "GET /v1/automations" => {
+            let settings = app
+                .automations
+                .automations(&who.dealer)
+                .await
+                .map_err(|e| Problem::from(consent::DomainError::from(e)))?;
+            let list: Vec<Value> = consent::automation::effective(&settings)
+                .into_iter()
+                .map(|(event_type, template, enabled, default)| {
+                    json!({"eventType": event_type, "template": template, "enabled": enabled, "default": default})
+                })
+                .collect();
+            Ok(json(StatusCode::OK, &json!({ "automations": list })))
+        }
+        "PUT /v1/automations/{eventType}" => {
+            who.require(DEALER_ADMIN)?;
+            put_automation(app, &who, req, now).await
         }
         "PUT /v1/templates/{name}" => {
             who.require(DEALER_ADMIN)?;
@@ -206,6 +226,55 @@ async fn conversation(
             "messages": entries,
             "nextCursor": page.next_cursor,
         }),
+    ))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct AutomationBody {
+    template: String,
+    enabled: bool,
+}
+
+/// Sets which template an event type sends for this dealer, or turns it off.
+async fn put_automation(
+    app: &App,
+    who: &consent_adapters::http::Identity,
+    req: &Request,
+    now: DateTime<Utc>,
+) -> Result<Response<Body>, Problem> {
+    let event_type = path_param(req, "eventType", |s| {
+        consent::automation::check_event_type(s).map(|()| s.to_owned())
+    })?;
+    let body: AutomationBody = json_body(req)?;
+    let store = |e| Problem::from(consent::DomainError::from(e));
+    let exists = consent::template::find(&body.template).is_some()
+        || app
+            .templates
+            .dealer_template(&who.dealer, &body.template)
+            .await
+            .map_err(store)?
+            .is_some();
+    if !exists {
+        return Err(Problem::invalid(format!(
+            "template {:?} is neither a built-in nor one of the dealer's",
+            body.template.chars().take(60).collect::<String>()
+        )));
+    }
+    let automation = consent::automation::Automation {
+        event_type,
+        template: body.template,
+        enabled: body.enabled,
+        updated_at: now,
+        updated_by: who.user.as_str().to_owned(),
+    };
+    app.automations
+        .put_automation(&who.dealer, &automation)
+        .await
+        .map_err(store)?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({"eventType": automation.event_type, "template": automation.template, "enabled": automation.enabled, "default": false}),
     ))
 }
 

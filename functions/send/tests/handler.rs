@@ -147,6 +147,7 @@ impl World {
             number_pool: Vec::new(),
             conversations: Arc::new(store.clone()),
             templates: Arc::new(store.clone()),
+            automations: Arc::new(store.clone()),
         };
         store
             .put_dealer(
@@ -922,4 +923,112 @@ async fn dealer_admins_add_their_own_templates_and_staff_send_them() {
         .call(template_event("DELETE", "recall-notice", None, true))
         .await;
     problem(&again, StatusCode::NOT_FOUND, "not-found");
+}
+
+// ------------------------------------------------------------------ automations
+
+fn automation_event(
+    method: &str,
+    event_type: Option<&str>,
+    body: Option<Value>,
+    admin: bool,
+) -> Value {
+    let mut e = event(TEMPLATES);
+    let (key, path) = match event_type {
+        Some(t) => (
+            format!("{method} /v1/automations/{{eventType}}"),
+            format!("/v1/automations/{t}"),
+        ),
+        None => (
+            format!("{method} /v1/automations"),
+            "/v1/automations".to_owned(),
+        ),
+    };
+    e["routeKey"] = json!(key);
+    e["requestContext"]["routeKey"] = json!(key);
+    e["requestContext"]["http"]["method"] = json!(method);
+    e["rawPath"] = json!(path);
+    if let Some(t) = event_type {
+        e["pathParameters"] = json!({ "eventType": t });
+    }
+    if admin {
+        e["requestContext"]["authorizer"]["jwt"]["claims"]["roles"] = json!("[dealer-admin]");
+    }
+    if let Some(b) = body {
+        e["body"] = json!(b.to_string());
+        e["headers"]["content-type"] = json!("application/json");
+    }
+    e
+}
+
+#[tokio::test]
+async fn dealer_admins_choose_which_template_each_event_sends() {
+    let w = World::new().await;
+    // The defaults are listed
+    let list = body_json(&w.call(automation_event("GET", None, None, false)).await);
+    let service_due = list["automations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["eventType"] == "ServiceDue")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        service_due,
+        json!({"eventType": "ServiceDue", "template": "service-reminder", "enabled": true, "default": true})
+    );
+    // Staff cannot change them; an admin turns ServiceDue off and maps a new event
+    let off = json!({"template": "service-reminder", "enabled": false});
+    problem(
+        &w.call(automation_event(
+            "PUT",
+            Some("ServiceDue"),
+            Some(off.clone()),
+            false,
+        ))
+        .await,
+        StatusCode::FORBIDDEN,
+        "forbidden",
+    );
+    let done = w
+        .call(automation_event("PUT", Some("ServiceDue"), Some(off), true))
+        .await;
+    assert_eq!(done.status(), StatusCode::OK);
+    let sold = json!({"template": "payment-received", "enabled": true});
+    assert_eq!(
+        w.call(automation_event(
+            "PUT",
+            Some("VehicleSold"),
+            Some(sold),
+            true
+        ))
+        .await
+        .status(),
+        StatusCode::OK
+    );
+    let list = body_json(&w.call(automation_event("GET", None, None, false)).await);
+    let find = |t: &str| {
+        list["automations"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["eventType"] == t)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(find("ServiceDue")["enabled"], false);
+    assert_eq!(find("VehicleSold")["template"], "payment-received");
+    // An unknown template or a bad event type is 422
+    let unknown = json!({"template": "no-such-template", "enabled": true});
+    problem(
+        &w.call(automation_event(
+            "PUT",
+            Some("ServiceDue"),
+            Some(unknown),
+            true,
+        ))
+        .await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-failed",
+    );
 }

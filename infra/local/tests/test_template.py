@@ -34,7 +34,8 @@ def test_routes(doc: dict) -> None:
     assert routes["POST /v1/contacts/batch"].function == "authorize"
     assert routes["GET /v1/contacts/{contactId}/messages"].function == "send"
     assert routes["PUT /v1/templates/{name}"].function == "send"
-    assert len(routes) == 29
+    assert routes["PUT /v1/automations/{eventType}"].function == "send"
+    assert len(routes) == 31
 
 
 def test_cors_follows_the_portal_origins_parameter(doc: dict) -> None:

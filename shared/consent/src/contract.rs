@@ -31,6 +31,7 @@ pub trait Store:
     + InboundLog
     + Conversations
     + TemplateStore
+    + AutomationStore
     + WorkQueue
     + WorkQueueDesk
 {
@@ -47,6 +48,7 @@ impl<T> Store for T where
         + InboundLog
         + Conversations
         + TemplateStore
+        + AutomationStore
         + WorkQueue
         + WorkQueueDesk
 {
@@ -415,6 +417,39 @@ pub async fn conversations_interleave_both_directions<S: Store>(s: &S, ctx: &Ctx
         .await
         .unwrap();
     assert_eq!(messages.len(), 5);
+}
+
+/// A dealer's automations are theirs alone, one per event type.
+pub async fn automations_are_per_dealer_and_event_type<S: Store>(s: &S, ctx: &Ctx) {
+    let other = DealerId::parse(format!("{}-other", ctx.dealer)).unwrap();
+    let setting = |event: &str, enabled| crate::automation::Automation {
+        event_type: event.into(),
+        template: "service-reminder".into(),
+        enabled,
+        updated_at: t0(),
+        updated_by: "admin-1".into(),
+    };
+    s.put_automation(&ctx.dealer, &setting("ServiceDue", true))
+        .await
+        .unwrap();
+    s.put_automation(&ctx.dealer, &setting("ServiceDue", false))
+        .await
+        .unwrap();
+    s.put_automation(&ctx.dealer, &setting("VehicleSold", true))
+        .await
+        .unwrap();
+    let mut all = s.automations(&ctx.dealer).await.unwrap();
+    all.sort_by(|a, b| a.event_type.cmp(&b.event_type));
+    assert_eq!(
+        all,
+        vec![setting("ServiceDue", false), setting("VehicleSold", true)]
+    );
+    assert_eq!(
+        s.automation(&ctx.dealer, "ServiceDue").await.unwrap(),
+        Some(setting("ServiceDue", false))
+    );
+    assert!(s.automations(&other).await.unwrap().is_empty());
+    assert_eq!(s.automation(&other, "ServiceDue").await.unwrap(), None);
 }
 
 /// A dealer's template changes only from the version read, and is the dealer's alone.
@@ -970,6 +1005,7 @@ macro_rules! store_contract {
             conversations_interleave_both_directions,
             lists_page_in_order,
             templates_change_from_the_version_read,
+            automations_are_per_dealer_and_event_type,
             expired_idempotency_keys_are_absent_and_free,
             tries_are_taken_at_most_five_times_in_parallel,
             resends_keep_tries_and_void_takes_the_same_request,

@@ -6,6 +6,7 @@
 
 pub mod answers;
 pub mod approval;
+pub mod automation;
 pub mod category;
 pub mod contact;
 pub mod error;

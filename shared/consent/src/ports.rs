@@ -12,6 +12,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
 use crate::approval::PendingAuthorization;
+use crate::automation::Automation;
 use crate::category::Category;
 use crate::error::StoreError;
 use crate::ids::{AccountId, ContactId, DealId, DealerId, MessageId};
@@ -78,6 +79,18 @@ pub struct ProvisionedNumber {
 #[async_trait]
 pub trait NumberDirectory: Send + Sync {
     async fn provisioned(&self, number: &PhoneNumber) -> StoreResult<Option<ProvisionedNumber>>;
+}
+
+/// A dealer's automations (`DEALER#d` / `AUTOMATION#<eventType>`).
+#[async_trait]
+pub trait AutomationStore: Send + Sync {
+    async fn automations(&self, dealer: &DealerId) -> StoreResult<Vec<Automation>>;
+    async fn automation(
+        &self,
+        dealer: &DealerId,
+        event_type: &str,
+    ) -> StoreResult<Option<Automation>>;
+    async fn put_automation(&self, dealer: &DealerId, automation: &Automation) -> StoreResult<()>;
 }
 
 /// A dealer's own templates (`DEALER#d` / `TEMPLATE#name`).
@@ -621,6 +634,8 @@ pub enum WorkQueueName {
     Replies,
     FailedSends,
     Authorizations,
+    /// Automated sends the rules refused (no consent, unknown contact, bad variables).
+    AutomationFailures,
 }
 
 /// An item on a texting queue.
@@ -671,10 +686,11 @@ impl WorkItemStatus {
 }
 
 impl WorkQueueName {
-    pub const ALL: [WorkQueueName; 3] = [
+    pub const ALL: [WorkQueueName; 4] = [
         WorkQueueName::Replies,
         WorkQueueName::FailedSends,
         WorkQueueName::Authorizations,
+        WorkQueueName::AutomationFailures,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -682,6 +698,7 @@ impl WorkQueueName {
             WorkQueueName::Replies => "replies",
             WorkQueueName::FailedSends => "failed-sends",
             WorkQueueName::Authorizations => "authorizations",
+            WorkQueueName::AutomationFailures => "automation-failures",
         }
     }
 

@@ -1530,11 +1530,21 @@ async fn an_automated_send_without_consent_is_recorded_suppressed_once() {
     // GIVEN a contact with no consent
     let w = World::new().await;
     let event = || w.request_for("auto-pay-failure", past_due_vars(), None);
+    let work = &w.store;
     let auto = |now| {
         let ports = w.send_ports();
         let dealer = w.dealer.clone();
         async move {
-            sending::automated_send(&ports, &dealer, "AutoPayFailed", "evt-42", event(), now).await
+            sending::automated_send(
+                &ports,
+                work,
+                &dealer,
+                "AutoPayFailed",
+                "evt-42",
+                event(),
+                now,
+            )
+            .await
         }
     };
 
@@ -1555,6 +1565,19 @@ async fn an_automated_send_without_consent_is_recorded_suppressed_once() {
     assert_eq!(second.message.id, first.message.id);
     assert_eq!(w.messages_of(MessageKind::Template).len(), 1);
     assert!(w.queue.sent().is_empty());
+    // AND one item on the automation-failures queue tells staff why, once
+    let items: Vec<_> = w
+        .store
+        .work_items()
+        .into_iter()
+        .filter(|i| i.queue == WorkQueueName::AutomationFailures)
+        .collect();
+    assert_eq!(items.len(), 1, "{items:?}");
+    assert_eq!(items[0].message_id.as_ref(), Some(&first.message.id));
+    assert_eq!(
+        items[0].text.as_deref(),
+        Some("AutoPayFailed: consent-required: accounting")
+    );
 }
 
 // ============================== Dispatch ==============================

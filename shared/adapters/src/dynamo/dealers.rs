@@ -1,5 +1,5 @@
 //! Dealers and their texting numbers: settings, number owners, the operator's allow-list;
-//! and the dealers' own templates.
+//! and the dealers' own templates and automations.
 
 use super::*;
 
@@ -145,5 +145,46 @@ impl TemplateStore for DynamoStore {
             .await
             .map_err(unavailable("DynamoDB DeleteItem (template)"))?;
         Ok(out.attributes.is_some_and(|a| !a.is_empty()))
+    }
+}
+
+#[async_trait]
+impl AutomationStore for DynamoStore {
+    async fn automations(&self, dealer: &DealerId) -> StoreResult<Vec<Automation>> {
+        self.query_all(None, "PK", format!("DEALER#{dealer}"), "SK", "AUTOMATION#")
+            .await?
+            .iter()
+            .map(|i| from_item(i).map_err(corrupt("automation")))
+            .collect()
+    }
+
+    async fn automation(
+        &self,
+        dealer: &DealerId,
+        event_type: &str,
+    ) -> StoreResult<Option<Automation>> {
+        self.get(
+            format!("DEALER#{dealer}"),
+            &format!("AUTOMATION#{event_type}"),
+        )
+        .await?
+        .map(|i| from_item(&i).map_err(corrupt("automation")))
+        .transpose()
+    }
+
+    async fn put_automation(&self, dealer: &DealerId, automation: &Automation) -> StoreResult<()> {
+        let mut item = to_item(automation).map_err(corrupt("automation"))?;
+        item.extend(key(
+            format!("DEALER#{dealer}"),
+            format!("AUTOMATION#{}", automation.event_type),
+        ));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable("DynamoDB PutItem (automation)"))?;
+        Ok(())
     }
 }

@@ -41,6 +41,7 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 
 use consent::approval::PendingAuthorization;
+use consent::automation::Automation;
 use consent::ledger::{ConsentState, LedgerEntry};
 use consent::message::{Message, MessageStatus};
 use consent::ports::*;

@@ -102,3 +102,36 @@ impl TemplateStore for InMemoryStore {
             .is_some())
     }
 }
+
+#[async_trait]
+impl AutomationStore for InMemoryStore {
+    async fn automations(&self, dealer: &DealerId) -> StoreResult<Vec<Automation>> {
+        Ok(self
+            .lock()
+            .automations
+            .iter()
+            .filter(|((d, _), _)| d == dealer)
+            .map(|(_, a)| a.clone())
+            .collect())
+    }
+
+    async fn automation(
+        &self,
+        dealer: &DealerId,
+        event_type: &str,
+    ) -> StoreResult<Option<Automation>> {
+        Ok(self
+            .lock()
+            .automations
+            .get(&(dealer.clone(), event_type.to_owned()))
+            .cloned())
+    }
+
+    async fn put_automation(&self, dealer: &DealerId, automation: &Automation) -> StoreResult<()> {
+        self.lock().automations.insert(
+            (dealer.clone(), automation.event_type.clone()),
+            automation.clone(),
+        );
+        Ok(())
+    }
+}

@@ -26,6 +26,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use crate::approval::{PendingAuthorization, MAX_ATTEMPTS};
+use crate::automation::Automation;
 use crate::category::Category;
 use crate::error::StoreError;
 use crate::ids::{AccountId, ContactId, DealId, DealerId, MessageId};
@@ -54,6 +55,8 @@ struct State {
     inbound: HashMap<String, DateTime<Utc>>,
     /// Dealers' own templates by (dealer, name).
     templates: BTreeMap<(DealerId, String), crate::template::DealerTemplate>,
+    /// Dealers' automations by (dealer, event type).
+    automations: BTreeMap<(DealerId, String), crate::automation::Automation>,
     /// Inbound texts by carrier message id.
     texts: HashMap<String, InboundText>,
     work: Vec<WorkItem>,

@@ -17,8 +17,9 @@ use crate::message::{
 use crate::phone::PhoneNumber;
 use crate::ports::MessageReader;
 use crate::ports::{
-    ConsentReader, ContactStore, DealerStore, DueIndex, IdempotencyRecord, MessageStore,
-    MessageWriter, OutboundQueue, TemplateStore,
+    ConsentReader, Contact, ContactStore, DealerStore, DueIndex, IdempotencyRecord, MessageStore,
+    MessageWriter, OutboundQueue, TemplateStore, WorkItem, WorkItemStatus, WorkQueue,
+    WorkQueueName,
 };
 use crate::quiet_hours::QuietHours;
 use crate::template::{self, Resolved};
@@ -677,22 +678,16 @@ fn tally(
 
 /// The template an automated-task event sends.
 pub fn template_for_event(detail_type: &str) -> Option<&'static str> {
-    Some(match detail_type {
-        "AutoPayFailed" => "auto-pay-failure",
-        "PaymentPastDue" => "past-due-alert",
-        "PaymentReceived" => "payment-received",
-        "TextToPayReminder" => "text-to-pay-reminder",
-        "ServiceDue" => "service-reminder",
-        "AppointmentBooked" => "appointment-confirmation",
-        _ => return None,
-    })
+    crate::automation::default_template(detail_type)
 }
 
 /// An automated-task send. A refusal by the rules (no consent, bad variables,
 /// unknown contact) is recorded as a suppressed message with the reason instead of
-/// failing, so the event is not retried in a loop. Only infrastructure errors fail.
+/// failing, so the event is not retried in a loop, and raises an item on the
+/// dealer's `automation-failures` queue so staff see it. Only infrastructure errors fail.
 pub async fn automated_send(
     ports: &SendPorts<'_>,
+    work: &dyn WorkQueue,
     dealer_id: &DealerId,
     event: &str,
     event_id: &str,
@@ -729,8 +724,27 @@ pub async fn automated_send(
             };
             let contact = ports.contacts.contact(dealer_id, &contact_id).await?;
             let dealer = ports.dealers.dealer(dealer_id).await?;
+            let summary = format!("{}: {}", truncate(event, 64), truncate(&reason, 300));
+            let failure = |message_id: Option<MessageId>, contact: Option<&Contact>| WorkItem {
+                id: crate::ids::new_ulid(),
+                dealer_id: dealer_id.clone(),
+                queue: WorkQueueName::AutomationFailures,
+                kind: "automated-send-refused".into(),
+                contact_id: Some(contact_id.clone()),
+                phone: contact.map(|c| c.phone.clone()),
+                account_id: contact.and_then(|c| c.account_ids.first().cloned()),
+                deal_id: None,
+                message_id,
+                text: Some(summary.clone()),
+                created_at: now,
+                status: WorkItemStatus::Open,
+                handling: Default::default(),
+            };
             let (Some(contact), Some(dealer)) = (contact, dealer) else {
-                tracing::warn!(dealer = %dealer_id, event_id, reason = %reason, "automated send dropped: unknown contact or dealer");
+                tracing::warn!(dealer = %dealer_id, event_id, reason = %reason, "automated send refused: unknown contact or dealer");
+                if ports.dealers.dealer(dealer_id).await?.is_some() {
+                    work.add_item(&failure(None, None)).await?;
+                }
                 return Err(refusal);
             };
             let tpl = template::find(&template_name);
@@ -777,10 +791,15 @@ pub async fn automated_send(
                 created_at: now,
             };
             match ports.messages.create(&message, Some(&record)).await {
-                Ok(()) => Ok(SendAccepted {
-                    message,
-                    replayed: false,
-                }),
+                Ok(()) => {
+                    // Once per event: a redelivered event replays the first message below.
+                    work.add_item(&failure(Some(message.id.clone()), Some(&contact)))
+                        .await?;
+                    Ok(SendAccepted {
+                        message,
+                        replayed: false,
+                    })
+                }
                 Err(StoreError::Conflict(_)) => replay(ports, dealer_id, &key, &fingerprint, now)
                     .await?
                     .ok_or(DomainError::Conflict(

@@ -1,0 +1,138 @@
+//! Automations: which template a DMS event sends, per dealer.
+//!
+//! Every dealer starts with the built-in mapping ([`DEFAULTS`]); a dealer admin
+//! replaces an event type's template or turns it off. An event type with neither a
+//! dealer setting nor a default sends nothing.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+/// The built-in mapping, used where the dealer has not set one.
+pub const DEFAULTS: [(&str, &str); 6] = [
+    ("AutoPayFailed", "auto-pay-failure"),
+    ("PaymentPastDue", "past-due-alert"),
+    ("PaymentReceived", "payment-received"),
+    ("TextToPayReminder", "text-to-pay-reminder"),
+    ("ServiceDue", "service-reminder"),
+    ("AppointmentBooked", "appointment-confirmation"),
+];
+
+/// A dealer's setting for one event type.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Automation {
+    pub event_type: String,
+    pub template: String,
+    pub enabled: bool,
+    pub updated_at: DateTime<Utc>,
+    pub updated_by: String,
+}
+
+/// The built-in template for an event type.
+pub fn default_template(event_type: &str) -> Option<&'static str> {
+    DEFAULTS
+        .iter()
+        .find(|(e, _)| *e == event_type)
+        .map(|(_, t)| *t)
+}
+
+/// An event type is an EventBridge detail-type of letters and digits (1-64).
+pub fn check_event_type(event_type: &str) -> Result<(), String> {
+    let ok = (1..=64).contains(&event_type.len())
+        && event_type.bytes().all(|b| b.is_ascii_alphanumeric())
+        && event_type.as_bytes()[0].is_ascii_alphabetic();
+    if ok {
+        Ok(())
+    } else {
+        Err("eventType: 1 to 64 letters and digits, starting with a letter".into())
+    }
+}
+
+/// What an event sends for a dealer: their setting, else the default. `None`: nothing
+/// (no mapping, or the dealer turned it off).
+pub fn template_for<'a>(event_type: &str, setting: Option<&'a Automation>) -> Option<&'a str> {
+    match setting {
+        Some(a) if a.enabled => Some(a.template.as_str()),
+        Some(_) => None,
+        None => default_template(event_type),
+    }
+}
+
+/// The dealer's effective mapping: every default and every setting, by event type.
+pub fn effective(settings: &[Automation]) -> Vec<(String, String, bool, bool)> {
+    let mut out: Vec<(String, String, bool, bool)> = DEFAULTS
+        .iter()
+        .map(|(e, t)| {
+            settings
+                .iter()
+                .find(|a| a.event_type == *e)
+                .map(|a| (a.event_type.clone(), a.template.clone(), a.enabled, false))
+                .unwrap_or(((*e).to_owned(), (*t).to_owned(), true, true))
+        })
+        .collect();
+    out.extend(
+        settings
+            .iter()
+            .filter(|a| default_template(&a.event_type).is_none())
+            .map(|a| (a.event_type.clone(), a.template.clone(), a.enabled, false)),
+    );
+    out.sort();
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use chrono::TimeZone;
+
+    fn setting(event: &str, template: &str, enabled: bool) -> Automation {
+        Automation {
+            event_type: event.into(),
+            template: template.into(),
+            enabled,
+            updated_at: Utc.with_ymd_and_hms(2026, 6, 10, 16, 0, 0).unwrap(),
+            updated_by: "admin-1".into(),
+        }
+    }
+
+    #[test]
+    fn a_setting_replaces_or_turns_off_the_default() {
+        assert_eq!(
+            template_for("AutoPayFailed", None),
+            Some("auto-pay-failure")
+        );
+        let own = setting("AutoPayFailed", "my-autopay", true);
+        assert_eq!(
+            template_for("AutoPayFailed", Some(&own)),
+            Some("my-autopay")
+        );
+        let off = setting("AutoPayFailed", "auto-pay-failure", false);
+        assert_eq!(template_for("AutoPayFailed", Some(&off)), None);
+        assert_eq!(template_for("VehicleSold", None), None);
+    }
+
+    #[test]
+    fn the_effective_list_has_every_default_and_every_setting_once() {
+        let list = effective(&[
+            setting("ServiceDue", "my-service", true),
+            setting("VehicleSold", "thank-you", true),
+        ]);
+        assert_eq!(list.len(), DEFAULTS.len() + 1);
+        assert!(list.contains(&("ServiceDue".into(), "my-service".into(), true, false)));
+        assert!(list.contains(&("VehicleSold".into(), "thank-you".into(), true, false)));
+        assert!(list.contains(&(
+            "AutoPayFailed".into(),
+            "auto-pay-failure".into(),
+            true,
+            true
+        )));
+    }
+
+    #[test]
+    fn event_types_are_detail_types() {
+        assert!(check_event_type("AutoPayFailed").is_ok());
+        for bad in ["", "9Lives", "Auto Pay", "a-b", &"A".repeat(65)] {
+            assert!(check_event_type(bad).is_err(), "{bad}");
+        }
+    }
+}
