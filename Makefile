@@ -36,8 +36,8 @@ token: venv ## print a portal JWT: make token DEALER=demo-dealer USER=staff-1 [R
 lint-template: venv ## cfn-lint infra/template.yaml
 	$(VENV)/bin/cfn-lint infra/template.yaml
 
-test-local: venv ## tests of the local stack (infra/local/tests)
-	$(PY) -m pytest -q infra/local/tests
+test-local: venv ## tests of the local stack (infra/local/tests) and the API description
+	API_SAMPLES_DIR=$(API_SAMPLES) $(PY) -m pytest -q infra/local/tests
 
 # --- Rust targets ---
 # One build profile (dev) for tests and the local stack, so the AWS SDK compiles once; only the
@@ -59,8 +59,13 @@ clippy: ## lint the Rust code, warnings are errors
 
 lint: fmt-check clippy lint-template ## every static check (fmt, clippy, cfn-lint)
 
+# The handler and security tests write every response they see to $(API_SAMPLES); test-local holds
+# each to docs/openapi.yaml.
+API_SAMPLES := $(CURDIR)/target/api-samples
+
 test-rust: venv ## unit, property, handler and emulator tests (the harness starts the emulator)
-	$(CARGO) test $(CARGO_FEATURES)
+	rm -rf $(API_SAMPLES)
+	API_SAMPLES_DIR=$(API_SAMPLES) $(CARGO) test $(CARGO_FEATURES)
 
 test: lint test-rust test-local ## everything CI runs
 

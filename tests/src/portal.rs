@@ -42,14 +42,16 @@ impl Portal {
     ) -> (StatusCode, Value) {
         let mut req = self
             .http
-            .request(method, format!("{}{path}", self.base))
+            .request(method.clone(), format!("{}{path}", self.base))
             .bearer_auth(&self.token);
         if let Some(b) = body {
             req = req.json(&b);
         }
         let res = req.send().await.expect("gateway answers");
         let status = res.status();
+        let content_type = content_type(&res);
         let text = res.text().await.unwrap_or_default();
+        record_sample(&method, path, status, &content_type, &text);
         (
             status,
             serde_json::from_str(&text).unwrap_or(Value::String(text)),
@@ -188,7 +190,10 @@ impl Portal {
             .await
             .expect("gateway answers");
         let status = res.status();
-        (status, res.json().await.expect("json"))
+        let content_type = content_type(&res);
+        let text = res.text().await.unwrap_or_default();
+        record_sample(&Method::POST, "/v1/messages", status, &content_type, &text);
+        (status, serde_json::from_str(&text).expect("json"))
     }
 
     /// Waits until the carrier has received `count` texts for `to`.
@@ -236,4 +241,38 @@ pub fn code_in(text: &str) -> String {
         .find(|t| t.len() == 6)
         .unwrap_or_else(|| panic!("no code in {text:?}"))
         .to_owned()
+}
+
+fn content_type(res: &reqwest::Response) -> String {
+    res.headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_owned()
+}
+
+/// When `API_SAMPLES_DIR` is set, keeps what the gateway answered (method and path: the
+/// OpenAPI test finds the route) so every response the journey sees is held to
+/// docs/openapi.yaml too.
+fn record_sample(method: &Method, path: &str, status: StatusCode, content_type: &str, body: &str) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let Some(dir) = std::env::var_os("API_SAMPLES_DIR") else {
+        return;
+    };
+    let sample = json!({
+        "method": method.as_str(),
+        "path": path.split('?').next().unwrap_or(path),
+        "status": status.as_u16(),
+        "contentType": content_type,
+        "body": body,
+    });
+    let dir = std::path::PathBuf::from(dir);
+    let _ = std::fs::create_dir_all(&dir);
+    let name = format!(
+        "http-{}-{}.json",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let _ = std::fs::write(dir.join(name), sample.to_string());
 }

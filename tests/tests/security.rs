@@ -275,7 +275,7 @@ impl World {
             event["body"] = json!(b);
         }
         let req: Request = lambda_http::request::from_str(&event.to_string()).expect("a v2 event");
-        match route {
+        let response = match route {
             r if r.contains("/v1/queues") => queues::handle(&self.queues, req, noon()).await,
             // As infra/template.yaml routes them (the send function's routes).
             r if r.contains("/v1/messages")
@@ -288,7 +288,10 @@ impl World {
             }
             r if r.contains("/v1/carrier") => inbound::handle(&self.inbound, req, noon()).await,
             _ => authorize::handle(&self.authorize, req, noon()).await,
-        }
+        };
+        // Every response is held to docs/openapi.yaml too (make test).
+        consent_adapters::http::record_sample(route, &response);
+        response
     }
 }
 

@@ -468,6 +468,42 @@ pub fn path_param<T, E: std::fmt::Display>(
     parse(raw).map_err(|e| Problem::bad_request(format!("{name}: {e}")))
 }
 
+/// Test support: when `API_SAMPLES_DIR` is set, writes the response a handler gave for
+/// `route_key` there (status, content type, body), so the OpenAPI test can hold every
+/// response the handler tests see to its schema. Does nothing otherwise.
+#[cfg(feature = "test-util")]
+pub fn record_sample(route_key: &str, response: &Response<Body>) {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let Some(dir) = std::env::var_os("API_SAMPLES_DIR") else {
+        return;
+    };
+    let body = match response.body() {
+        Body::Text(t) => t.clone(),
+        Body::Binary(b) => String::from_utf8_lossy(b).into_owned(),
+        Body::Empty => String::new(),
+        _ => String::new(),
+    };
+    let sample = serde_json::json!({
+        "route": route_key,
+        "status": response.status().as_u16(),
+        "contentType": response
+            .headers()
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or(""),
+        "body": body,
+    });
+    let dir = std::path::PathBuf::from(dir);
+    let _ = std::fs::create_dir_all(&dir);
+    let name = format!(
+        "{}-{}.json",
+        std::process::id(),
+        NEXT.fetch_add(1, Ordering::Relaxed)
+    );
+    let _ = std::fs::write(dir.join(name), sample.to_string());
+}
+
 #[cfg(test)]
 mod tests {
     #[test]

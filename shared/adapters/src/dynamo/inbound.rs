@@ -108,9 +108,7 @@ impl Conversations for DynamoStore {
                 _ => {}
             }
         }
-        let next_cursor = out
-            .last_evaluated_key
-            .map(|k| encode_conversation_cursor(&k));
+        let next_cursor = out.last_evaluated_key.map(|k| encode_key_cursor(&k));
         Ok(ConversationPage {
             entries,
             next_cursor,
@@ -118,38 +116,12 @@ impl Conversations for DynamoStore {
     }
 }
 
-/// The last evaluated key (GSI1 and table keys) as URL-safe base64.
-fn encode_conversation_cursor(key: &Item) -> String {
-    use base64::Engine;
-    let map: serde_json::Map<String, serde_json::Value> = key
-        .iter()
-        .filter_map(|(k, v)| {
-            v.as_s()
-                .ok()
-                .map(|s| (k.clone(), serde_json::Value::String(s.clone())))
-        })
-        .collect();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(serde_json::Value::Object(map).to_string())
-}
-
 /// A cursor only continues the conversation it came from.
 fn decode_conversation_cursor(pk: &str, cursor: &str) -> StoreResult<Item> {
-    use base64::Engine;
-    let bad = || StoreError::Corrupt {
-        key: "cursor".into(),
-        reason: "not a cursor of this list".into(),
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor.as_bytes())
-        .map_err(|_| bad())?;
-    let map: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    let ours = map.get("GSI1PK").is_some_and(|v| v == pk)
-        && map.get("GSI1SK").is_some_and(|v| v.starts_with("MSG#"))
-        && map.len() == 4
-        && ["PK", "SK"].iter().all(|k| map.contains_key(*k));
-    if !ours {
-        return Err(bad());
-    }
-    Ok(map.into_iter().map(|(k, v)| (k, s(v))).collect())
+    decode_key_cursor(cursor, |map| {
+        map.get("GSI1PK").is_some_and(|v| v == pk)
+            && map.get("GSI1SK").is_some_and(|v| v.starts_with("MSG#"))
+            && map.len() == 4
+            && ["PK", "SK"].iter().all(|k| map.contains_key(*k))
+    })
 }

@@ -115,6 +115,42 @@ fn key(pk: String, sk: impl Into<String>) -> Item {
     HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))])
 }
 
+/// A cursor: the last evaluated key, as URL-safe base64 of its string attributes.
+pub(super) fn encode_key_cursor(key: &Item) -> String {
+    use base64::Engine;
+    let map: serde_json::Map<String, serde_json::Value> = key
+        .iter()
+        .filter_map(|(k, v)| {
+            v.as_s()
+                .ok()
+                .map(|s| (k.clone(), serde_json::Value::String(s.clone())))
+        })
+        .collect();
+    base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(serde_json::Value::Object(map).to_string())
+}
+
+/// The key a cursor stands for, if `same_list` accepts its attributes: a cursor only
+/// continues the list it came from (no reading other partitions).
+pub(super) fn decode_key_cursor(
+    cursor: &str,
+    same_list: impl Fn(&HashMap<String, String>) -> bool,
+) -> Result<Item, StoreError> {
+    use base64::Engine;
+    let bad = || StoreError::Corrupt {
+        key: "cursor".into(),
+        reason: "not a cursor of this list".into(),
+    };
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor.as_bytes())
+        .map_err(|_| bad())?;
+    let map: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    if !same_list(&map) {
+        return Err(bad());
+    }
+    Ok(map.into_iter().map(|(k, v)| (k, s(v))).collect())
+}
+
 impl DynamoStore {
     pub fn new(client: Client, table: impl Into<String>, due_shards: u32) -> Self {
         Self {

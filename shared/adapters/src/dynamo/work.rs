@@ -14,39 +14,12 @@ fn work_item(w: &WorkItem) -> Result<Item, StoreError> {
     Ok(item)
 }
 
-/// Cursors are the last evaluated key, as URL-safe base64 of its string attributes.
-fn encode_cursor(key: &Item) -> String {
-    use base64::Engine;
-    let map: serde_json::Map<String, serde_json::Value> = key
-        .iter()
-        .filter_map(|(k, v)| {
-            v.as_s()
-                .ok()
-                .map(|s| (k.clone(), serde_json::Value::String(s.clone())))
-        })
-        .collect();
-    base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .encode(serde_json::Value::Object(map).to_string())
-}
-
 fn decode_cursor(cursor: &str, pk: &str) -> Result<Item, StoreError> {
-    use base64::Engine;
-    let bad = || StoreError::Corrupt {
-        key: "cursor".into(),
-        reason: "not a cursor of this list".into(),
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor.as_bytes())
-        .map_err(|_| bad())?;
-    let map: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
-    // A cursor only continues the list it came from (no reading other partitions).
-    let same_list = map.get("PK").is_some_and(|v| v == pk)
-        && map.get("SK").is_some_and(|v| v.starts_with("ITEM#"))
-        && map.len() <= 4;
-    if !same_list {
-        return Err(bad());
-    }
-    Ok(map.into_iter().map(|(k, v)| (k, s(v))).collect())
+    decode_key_cursor(cursor, |map| {
+        map.get("PK").is_some_and(|v| v == pk)
+            && map.get("SK").is_some_and(|v| v.starts_with("ITEM#"))
+            && map.len() <= 4
+    })
 }
 
 #[async_trait]
@@ -142,7 +115,7 @@ impl WorkQueueDesk for DynamoStore {
             }
         }
         // Base-table keys continue either list (index keys carry PK and SK too).
-        let next_cursor = start.map(|k| encode_cursor(&k));
+        let next_cursor = start.map(|k| encode_key_cursor(&k));
         Ok(ItemPage { items, next_cursor })
     }
 

@@ -75,10 +75,7 @@ impl Conversations for InMemoryStore {
 }
 
 fn encode_conversation_cursor(dealer: &DealerId, phone: &PhoneNumber, id: &str) -> String {
-    format!("{dealer}|{phone}|{id}")
-        .bytes()
-        .map(|b| format!("{b:02x}"))
-        .collect()
+    hex_cursor(&[dealer.as_str(), phone.as_str(), id])
 }
 
 fn decode_conversation_cursor(
@@ -86,24 +83,10 @@ fn decode_conversation_cursor(
     phone: &PhoneNumber,
     cursor: &str,
 ) -> StoreResult<String> {
-    let bad = || StoreError::Corrupt {
-        key: "cursor".into(),
-        reason: "not a cursor of this list".into(),
-    };
-    let bytes = (0..cursor.len())
-        .step_by(2)
-        .map(|i| {
-            cursor
-                .get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()
-        .ok_or_else(bad)?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    match text.split('|').collect::<Vec<_>>()[..] {
+    match &unhex_cursor(cursor)?[..] {
         [d, p, id] if d == dealer.as_str() && p == phone.as_str() && !id.is_empty() => {
-            Ok(id.to_owned())
+            Ok(id.clone())
         }
-        _ => Err(bad()),
+        _ => Err(foreign_cursor()),
     }
 }

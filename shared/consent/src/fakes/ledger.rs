@@ -153,27 +153,14 @@ impl LedgerExport for InMemoryStore {
 
 fn encode_ledger_cursor(dealer: &DealerId, e: &LedgerEntry) -> String {
     let (ms, id) = ledger_sort_key(e);
-    let text = format!("{dealer}|{ms}|{id}");
-    text.bytes().map(|b| format!("{b:02x}")).collect()
+    hex_cursor(&[dealer.as_str(), &ms.to_string(), &id])
 }
 
 fn decode_ledger_cursor(dealer: &DealerId, cursor: &str) -> StoreResult<(i64, String)> {
-    let bad = || StoreError::Corrupt {
-        key: "cursor".into(),
-        reason: "not a cursor of this list".into(),
-    };
-    let bytes = (0..cursor.len())
-        .step_by(2)
-        .map(|i| {
-            cursor
-                .get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()
-        .ok_or_else(bad)?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    match text.split('|').collect::<Vec<_>>()[..] {
-        [d, ms, id] if d == dealer.as_str() => Ok((ms.parse().map_err(|_| bad())?, id.to_owned())),
-        _ => Err(bad()),
+    match &unhex_cursor(cursor)?[..] {
+        [d, ms, id] if d == dealer.as_str() => {
+            Ok((ms.parse().map_err(|_| foreign_cursor())?, id.clone()))
+        }
+        _ => Err(foreign_cursor()),
     }
 }

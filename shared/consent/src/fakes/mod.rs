@@ -105,3 +105,38 @@ impl InMemoryStore {
         self.lock().messages.insert(message.id.clone(), message);
     }
 }
+
+/// The fakes' cursors: `|`-joined parts in hex, so a tampered or foreign cursor is refused
+/// as DynamoDB's are (`Corrupt` with key `cursor`).
+fn hex_cursor(parts: &[&str]) -> String {
+    parts
+        .join("|")
+        .bytes()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn unhex_cursor(cursor: &str) -> StoreResult<Vec<String>> {
+    let bad = || StoreError::Corrupt {
+        key: "cursor".into(),
+        reason: "not a cursor of this list".into(),
+    };
+    let bytes = (0..cursor.len())
+        .step_by(2)
+        .map(|i| {
+            cursor
+                .get(i..i + 2)
+                .and_then(|h| u8::from_str_radix(h, 16).ok())
+        })
+        .collect::<Option<Vec<u8>>>()
+        .ok_or_else(bad)?;
+    let text = String::from_utf8(bytes).map_err(|_| bad())?;
+    Ok(text.split('|').map(str::to_owned).collect())
+}
+
+fn foreign_cursor() -> StoreError {
+    StoreError::Corrupt {
+        key: "cursor".into(),
+        reason: "not a cursor of this list".into(),
+    }
+}
