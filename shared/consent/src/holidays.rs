@@ -10,7 +10,7 @@
 
 use chrono::{Datelike, Days, NaiveDate, Weekday};
 
-use crate::quiet_hours::DataError;
+use crate::data::{self, DataError};
 
 /// How a holiday's date is found in a year.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -127,7 +127,7 @@ impl Holidays {
     /// Parses a table in the format of `state-holidays.tsv`.
     pub fn from_tsv(text: &str) -> Result<Holidays, DataError> {
         let mut rows = Vec::new();
-        for (line, cols) in crate::quiet_hours::rows(text) {
+        for (line, cols) in data::rows(text) {
             let [region, name, date, observed, source] = cols[..] else {
                 return Err(DataError::new(
                     line,

@@ -9,6 +9,7 @@ pub mod approval;
 pub mod automation;
 pub mod category;
 pub mod contact;
+pub mod data;
 pub mod error;
 pub mod frequency;
 pub mod holidays;

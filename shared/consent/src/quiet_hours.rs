@@ -57,6 +57,8 @@ use chrono::{
 };
 use chrono_tz::Tz;
 
+use crate::data::rows;
+pub use crate::data::DataError;
 use crate::holidays::Holidays;
 use crate::{Category, PhoneNumber};
 
@@ -113,32 +115,6 @@ pub fn area_info(area_code: u16) -> Option<&'static AreaInfo> {
 /// Every area code in the table, ascending.
 pub fn area_codes() -> impl Iterator<Item = &'static AreaInfo> {
     AREAS.iter().flatten()
-}
-
-/// A row of an embedded table that does not parse.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("line {line}: {reason}")]
-pub struct DataError {
-    pub line: usize,
-    pub reason: String,
-}
-
-impl DataError {
-    pub(crate) fn new(line: usize, reason: impl Into<String>) -> Self {
-        Self {
-            line,
-            reason: reason.into(),
-        }
-    }
-}
-
-/// Data rows of a TSV file: (1-based line number, columns), skipping comments and
-/// blank lines.
-pub(crate) fn rows(text: &str) -> impl Iterator<Item = (usize, Vec<&str>)> {
-    text.lines()
-        .enumerate()
-        .filter(|(_, l)| !l.trim().is_empty() && !l.starts_with('#'))
-        .map(|(i, l)| (i + 1, l.split('\t').map(str::trim).collect()))
 }
 
 fn parse_area_codes(text: &'static str) -> Result<Vec<Option<AreaInfo>>, DataError> {

@@ -44,7 +44,7 @@ use std::sync::LazyLock;
 
 use serde::Serialize;
 
-use crate::quiet_hours::{rows, DataError};
+use crate::data::{rows, DataError};
 
 /// What an inbound reply asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
