@@ -232,6 +232,8 @@ class Bootstrap:
             args["GlobalSecondaryIndexes"] = props["GlobalSecondaryIndexes"]
         if "ProvisionedThroughput" in props:
             args["ProvisionedThroughput"] = props["ProvisionedThroughput"]
+        if props.get("StreamSpecification"):
+            args["StreamSpecification"] = {"StreamEnabled": True, **props["StreamSpecification"]}
         try:
             desc = self.ddb.create_table(**args)["TableDescription"]
             verb = "create"

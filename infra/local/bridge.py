@@ -1,4 +1,4 @@
-"""Plays AWS's part for the template's triggers: SQS event source mappings and schedules.
+"""Plays AWS's part for the template's triggers: SQS and DynamoDB-stream event source mappings, schedules.
 
     python -m infra.local.bridge --stack texting-dev [--endpoint http://127.0.0.1:4566]
 
@@ -11,6 +11,10 @@ when the invocation fails or times out): the others become visible again after t
 and the queue's redrive policy moves poison messages to the DLQ. For each Schedule event it invokes the
 function with an EventBridge "Scheduled Event" every SCHEDULE_PERIOD_SECONDS (default 60; the template's
 rate is printed) without waiting for the previous run (EventBridge does not), at most two runs at once.
+For each DynamoDB event source it reads the table's stream from LATEST, as the mapping does, keeps the
+records its FilterCriteria let through, and invokes the function with real DynamoDB stream events in
+order; on a failure (or the records from the first one reported in batchItemFailures) it retries the
+rest, up to MaximumRetryAttempts, then sends the batch's positions to the OnFailure queue and moves on.
 Stops on SIGTERM/SIGINT. Environment: LAMBDA_ENDPOINT, SCHEDULE_PERIOD_SECONDS, BRIDGE_POLLERS,
 BRIDGE_INVOKE_TIMEOUT_SECONDS (default 900; the Lambda service ends an invocation at its Timeout).
 """
@@ -110,6 +114,26 @@ def failed_ids(result: Any) -> set[str]:
     return {str(f.get("itemIdentifier")) for f in result.get("batchItemFailures") or [] if isinstance(f, dict)}
 
 
+def stream_record(record: Mapping[str, Any], stream_arn: str, region: str) -> dict[str, Any]:
+    """A DynamoDB Streams record (GetRecords) as Lambda hands it to a function."""
+    def plain(value: Any) -> Any:  # binary attribute values travel base64-encoded, as in Lambda's events
+        if isinstance(value, (bytes, bytearray)):
+            return _b64(bytes(value))
+        if isinstance(value, dict):
+            return {k: plain(v) for k, v in value.items()}
+        if isinstance(value, list):
+            return [plain(v) for v in value]
+        return value
+
+    change = plain(dict(record["dynamodb"]))
+    created = change.get("ApproximateCreationDateTime")
+    if isinstance(created, datetime):
+        change["ApproximateCreationDateTime"] = created.timestamp()
+    return {"eventID": record.get("eventID", uuid.uuid4().hex), "eventName": record["eventName"],
+            "eventVersion": "1.1", "eventSource": "aws:dynamodb", "awsRegion": region,
+            "dynamodb": change, "eventSourceARN": stream_arn}
+
+
 def scheduled_event(rule_arn: str, region: str) -> dict[str, Any]:
     """EventBridge's "Scheduled Event" payload."""
     return {
@@ -143,9 +167,11 @@ class Bridge:
         self.log = log or _log_line
         self.stopping = threading.Event()
         self.threads: list[threading.Thread] = []
-        self.sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=region,
-                                aws_access_key_id=os.environ.get("AWS_ACCESS_KEY_ID", "test"),
-                                aws_secret_access_key=os.environ.get("AWS_SECRET_ACCESS_KEY", "test"))
+        credentials = {"aws_access_key_id": os.environ.get("AWS_ACCESS_KEY_ID", "test"),
+                       "aws_secret_access_key": os.environ.get("AWS_SECRET_ACCESS_KEY", "test")}
+        self.sqs = boto3.client("sqs", endpoint_url=endpoint, region_name=region, **credentials)
+        self.ddb = boto3.client("dynamodb", endpoint_url=endpoint, region_name=region, **credentials)
+        self.streams = boto3.client("dynamodbstreams", endpoint_url=endpoint, region_name=region, **credentials)
 
     def start(self) -> None:
         for source in tpl.sqs_sources(self.template):
@@ -154,6 +180,9 @@ class Bridge:
                      f"(batch {source.batch_size}, {pollers} pollers)")
             for _ in range(pollers):
                 self._spawn(self.poll_queue, source)
+        for stream in tpl.stream_sources(self.template):
+            self.log(f"bridge: {self.stack}-{stream.table} stream -> {stream.function} (batch {stream.batch_size})")
+            self._spawn(self.poll_stream, stream)
         for schedule in tpl.schedules(self.template):
             self.log(f"bridge: {schedule.function} on {schedule.rate} -> every {self.schedule_period:g} s locally")
             self._spawn(self.fire_schedule, schedule)
@@ -206,6 +235,80 @@ class Bridge:
             self.sqs.delete_message_batch(QueueUrl=url, Entries=entries)
         self.log(f"bridge: {source.function} records={len(records)} failures={len(failed)} "
                  f"{(time.monotonic() - started) * 1000:.0f} ms{error}")
+
+    def poll_stream(self, source: tpl.StreamSource) -> None:
+        """Reads every shard of the table's stream from where it is now (LATEST) and hands the records
+        the filters keep to the function, in order, one batch at a time."""
+        table = f"{self.stack}-{source.table}"
+        patterns = [json.loads(p) for p in source.filters]
+        iterators: dict[str, str] = {}
+        arn = ""
+        while not self.stopping.is_set():
+            try:
+                if not arn:
+                    arn = self.ddb.describe_table(TableName=table)["Table"].get("LatestStreamArn", "")
+                    if not arn:
+                        raise RuntimeError(f"{table} has no stream")
+                for shard in self.streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]:
+                    if shard["ShardId"] not in iterators:
+                        iterators[shard["ShardId"]] = self.streams.get_shard_iterator(
+                            StreamArn=arn, ShardId=shard["ShardId"], ShardIteratorType="LATEST")["ShardIterator"]
+                busy = False
+                for shard_id, iterator in list(iterators.items()):
+                    out = self.streams.get_records(ShardIterator=iterator, Limit=source.batch_size)
+                    iterators[shard_id] = out.get("NextShardIterator") or iterator
+                    records = [stream_record(r, arn, self.region) for r in out.get("Records", [])]
+                    kept = [r for r in records if not patterns or any(tpl.matches(p, r) for p in patterns)]
+                    busy |= bool(records)
+                    if kept:
+                        self.deliver_stream(source, kept)
+                if not busy:
+                    self.stopping.wait(0.5)
+            except (ClientError, BotoCoreError, RuntimeError) as e:
+                self.log(f"bridge: {table} stream: {e}")
+                arn = ""
+                iterators.clear()
+                self.stopping.wait(WAIT_SECONDS)
+
+    def deliver_stream(self, source: tpl.StreamSource, records: list[dict[str, Any]]) -> None:
+        """Invokes with the records in order; retries from the first failure, then gives up to the
+        OnFailure queue (as MaximumRetryAttempts and DestinationConfig do)."""
+        attempt = 0
+        while records and not self.stopping.is_set():
+            started = time.monotonic()
+            try:
+                result = invoke(self.lambda_endpoint, source.function, {"Records": records}, self.invoke_timeout)
+                failed = failed_ids(result) if source.report_batch_item_failures else set()
+                error = ""
+            except InvokeError as e:
+                failed, error = {records[0]["dynamodb"]["SequenceNumber"]}, f" error: {e}"
+            sequence = [r["dynamodb"]["SequenceNumber"] for r in records]
+            first = min((sequence.index(f) for f in failed if f in sequence), default=None)
+            if failed and first is None:  # an unknown id fails the whole batch, as Lambda does
+                first = 0
+            self.log(f"bridge: {source.function} stream records={len(records)} "
+                     f"failed-from={first} {(time.monotonic() - started) * 1000:.0f} ms{error}")
+            if first is None:
+                return
+            records = records[first:]
+            attempt += 1
+            if 0 <= source.max_retries < attempt:
+                self.give_up(source, records)
+                return
+            self.stopping.wait(min(2 ** attempt * 0.1, 5))
+
+    def give_up(self, source: tpl.StreamSource, records: list[dict[str, Any]]) -> None:
+        name = f"{self.stack}-PublishFailures"
+        body = {"requestContext": {"condition": "RetryAttemptsExhausted"},
+                "DDBStreamBatchInfo": {"startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+                                       "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
+                                       "batchSize": len(records), "streamArn": records[0]["eventSourceARN"]}}
+        try:
+            url = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+            self.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+        except (ClientError, BotoCoreError) as e:
+            self.log(f"bridge: {source.function}: could not record the failed batch: {e}")
+        self.log(f"bridge: {source.function} gave up on {len(records)} stream records")
 
     def fire_schedule(self, schedule: tpl.ScheduleSource) -> None:
         """Every period, one run in its own thread (a slow run does not delay the next tick)."""

@@ -378,6 +378,50 @@ def sqs_sources(template: Mapping[str, Any]) -> list[SqsSource]:
     return out
 
 
+@dataclass(frozen=True)
+class StreamSource:
+    """A DynamoDB stream event source: `table`'s (logical id) stream feeds `function`."""
+
+    table: str
+    function: str
+    batch_size: int
+    report_batch_item_failures: bool
+    max_retries: int
+    filters: tuple[str, ...] = ()  # FilterCriteria patterns (JSON)
+
+
+def stream_sources(template: Mapping[str, Any]) -> list[StreamSource]:
+    """Every DynamoDB (stream) event source."""
+    out = []
+    for lid, res in functions(template).items():
+        for event in _events(res).values():
+            if event.get("Type") == "DynamoDB":
+                props = event.get("Properties") or {}
+                stream = props["Stream"]
+                table = stream["Fn::GetAtt"][0] if isinstance(stream, dict) and "Fn::GetAtt" in stream else None
+                if table is None:
+                    raise TemplateError(f"{lid}: a DynamoDB event's Stream must be !GetAtt <Table>.StreamArn")
+                filters = tuple(f["Pattern"] for f in ((props.get("FilterCriteria") or {}).get("Filters") or []))
+                out.append(StreamSource(table=table, function=binary_name(lid, res),
+                                        batch_size=int(props.get("BatchSize", 100)),
+                                        report_batch_item_failures="ReportBatchItemFailures"
+                                        in (props.get("FunctionResponseTypes") or []),
+                                        max_retries=int(props.get("MaximumRetryAttempts", -1)),
+                                        filters=filters))
+    return out
+
+
+def matches(pattern: Any, event: Any) -> bool:
+    """EventBridge-style content filtering as Lambda applies FilterCriteria: a pattern's keys must be in
+    the event; a list of candidates matches a value equal to one of them, or a `{"prefix": ...}`."""
+    if isinstance(pattern, dict):
+        return isinstance(event, dict) and all(k in event and matches(v, event[k]) for k, v in pattern.items())
+    if isinstance(pattern, list):
+        return any((isinstance(c, dict) and "prefix" in c and isinstance(event, str)
+                    and event.startswith(c["prefix"])) or c == event for c in pattern)
+    return pattern == event
+
+
 def schedules(template: Mapping[str, Any]) -> list[ScheduleSource]:
     """Every Schedule (or ScheduleV2) event."""
     out = []

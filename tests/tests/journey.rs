@@ -278,6 +278,47 @@ async fn the_whole_journey_over_http() {
         .send()
         .await
         .unwrap();
+    // Events for the DMS (from the table's stream, by the publish function): observed from here on.
+    let dms_url = sqs
+        .create_queue()
+        .queue_name(format!("{}-observed-dms", stack.stack))
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let dms_arn = sqs
+        .get_queue_attributes()
+        .queue_url(&dms_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    events
+        .put_rule()
+        .name("observe-dms")
+        .event_bus_name(&bus)
+        .event_pattern(r#"{"detail-type":["ConsentChanged","MessageStatusChanged"]}"#)
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule("observe-dms")
+        .event_bus_name(&bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("q")
+                .arn(dms_arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
     let reminder = portal
         .send("pay-1", json!({"contactId": "C-1", "template": "text-to-pay-reminder", "variables": {"firstName": "Ann", "amount": "99.95", "dueDate": "2026-12-05"}}))
         .await;
@@ -382,6 +423,45 @@ async fn the_whole_journey_over_http() {
         )
         .await;
     assert_eq!(suppressed["statusReason"], "opted-out");
+    // The DMS heard of it: the revocation by SMS, the suppressed text, and the reminder sent.
+    let reminder_id = reminder["messageId"].as_str().unwrap().to_owned();
+    let later_id = pending_later["messageId"].as_str().unwrap().to_owned();
+    let mut heard: Vec<Value> = Vec::new();
+    let wanted = |heard: &[Value]| {
+        let has = |f: &dyn Fn(&Value) -> bool| heard.iter().any(f);
+        has(&|e| {
+            e["detail-type"] == "ConsentChanged"
+                && e["detail"]["change"] == "revoke"
+                && e["detail"]["channel"] == "sms"
+                && e["detail"]["phone"] == ANN
+        }) && has(&|e| {
+            e["detail-type"] == "MessageStatusChanged"
+                && e["detail"]["messageId"] == later_id.as_str()
+                && e["detail"]["status"] == "suppressed"
+        }) && has(&|e| {
+            e["detail-type"] == "MessageStatusChanged"
+                && e["detail"]["messageId"] == reminder_id.as_str()
+                && e["detail"]["status"] == "sent"
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !wanted(&heard) && Instant::now() < deadline {
+        let out = sqs
+            .receive_message()
+            .queue_url(&dms_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(1)
+            .send()
+            .await
+            .unwrap();
+        for m in out.messages.unwrap_or_default() {
+            heard.push(serde_json::from_str(m.body.as_deref().unwrap()).unwrap());
+        }
+    }
+    assert!(
+        wanted(&heard),
+        "ConsentChanged and MessageStatusChanged on the bus: {heard:#?}"
+    );
     tokio::time::sleep(Duration::from_secs(3)).await;
     assert_eq!(
         portal.inbox(ANN).await.len(),

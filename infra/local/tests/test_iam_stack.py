@@ -189,6 +189,7 @@ CALLS: dict[str, list[Callable[[Stack, str], Any]]] = {
     "queues": [get_item, put_item, query_table, query_index("GSI2", "GSI2PK")],
     "dispatch": [query_index("Due", "DuePK"), query_index("GSI2", "GSI2PK"), batch_get, put_item, update_item,
                  send_batch],
+    "publish": [put_events],  # events for the DMS (the stream is read by the mapping, with this role)
     "deliver": [  # claim (with a ConditionCheck: consent or pending code), record, fail for staff, void a code, carrier blocks
         get_item, put_item, update_item, delete_item, transact("Update", "ConditionCheck", "ConditionCheck"),
         transact("Update"),
@@ -211,6 +212,7 @@ REFUSED = [
     ("authorize", query_index("GSI1", "GSI1PK")), ("authorize", secret("TwilioAuthTokenSecret")),
     ("inbound", update_item), ("inbound", secret("CodeHashKeySecret")),
     ("dispatch", get_item), ("dispatch", transact("Put", "Delete")), ("send", transact("Update")),
+    ("publish", get_item), ("publish", send_batch),
     ("deliver", send_batch), ("deliver", query_table), ("deliver", query_index("Due", "DuePK")), ("automate", put_events),
 ]
 

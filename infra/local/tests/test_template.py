@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from infra.local import template as tpl
@@ -72,7 +74,7 @@ def test_environment_resolution(doc: dict) -> None:
         "TwilioAuthTokenSecret": {"Ref": secret.format("TwilioAuthTokenSecret")},
     })
     env = tpl.function_environment(doc, resolver)
-    assert set(env) == {"authorize", "inbound", "send", "automate", "queues", "dispatch", "deliver"}
+    assert set(env) == {"authorize", "inbound", "send", "automate", "queues", "dispatch", "deliver", "publish"}
     ca = {"SSL_CERT_FILE": "/etc/pki/tls/certs/ca-bundle.crt"}  # the CaBundle default (Amazon Linux 2023)
     assert env["queues"] == {"TABLE_NAME": "s1-Table", "RUST_LOG": "info", "DUE_SHARDS": "16", **ca}
     assert env["deliver"]["OUTBOUND_DLQ_ARN"] == "arn:aws:sqs:us-east-1:000000000000:s1-OutboundDLQ"
@@ -101,7 +103,7 @@ def test_sub_and_references() -> None:
 
 def test_function_settings_take_each_timeout_or_the_globals(doc: dict) -> None:
     settings = tpl.function_settings(doc)
-    assert set(settings) == {"authorize", "inbound", "send", "automate", "queues", "dispatch", "deliver"}
+    assert set(settings) == {"authorize", "inbound", "send", "automate", "queues", "dispatch", "deliver", "publish"}
     globals_timeout = doc["Globals"]["Function"]["Timeout"]
     for name, s in settings.items():
         own = doc["Resources"][s.logical_id]["Properties"].get("Timeout")
@@ -115,10 +117,20 @@ def test_function_policies_resolve_to_arns(doc: dict) -> None:
     resolver = tpl.Resolver.from_template(doc, {"JwtIssuer": "i", "JwtAudience": "a", "TwilioAccountSid": "AC1",
                                                 "TwilioAuthToken": "tok"}, stack="s1")
     for lid, res in doc["Resources"].items():
-        resolver.resources.setdefault(lid, {"Ref": f"ref:{lid}", "Arn": f"arn:{lid}"})
+        resolver.resources.setdefault(lid, {"Ref": f"ref:{lid}", "Arn": f"arn:{lid}", "StreamArn": f"arn:{lid}/stream/1"})
     policies = tpl.function_policies(doc, resolver)
     (queues,) = policies["queues"]
     assert queues["Statement"][0]["Resource"] == ["arn:Table", "arn:Table/index/*"]
     deliver = {a for st in policies["deliver"][0]["Statement"] for a in
                (st["Action"] if isinstance(st["Action"], list) else [st["Action"]])}
     assert "dynamodb:ConditionCheckItem" in deliver and "sqs:ChangeMessageVisibility" in deliver
+
+
+def test_stream_sources_and_their_filters(doc: dict) -> None:
+    (source,) = tpl.stream_sources(doc)
+    assert (source.table, source.function, source.report_batch_item_failures) == ("Table", "publish", True)
+    patterns = [json.loads(p) for p in source.filters]
+    record = lambda sk: {"eventName": "MODIFY", "dynamodb": {"Keys": {"PK": {"S": "x"}, "SK": {"S": sk}}}}  # noqa: E731
+    kept = lambda sk: any(tpl.matches(p, record(sk)) for p in patterns)  # noqa: E731
+    assert kept("LEDGER#01J") and kept("MESSAGE")
+    assert not kept("CONSENT") and not kept("PENDING#accounting") and not kept("MESSAGES")

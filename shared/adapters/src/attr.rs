@@ -48,6 +48,38 @@ pub fn from_attr(a: &AttributeValue) -> Value {
     }
 }
 
+/// An item image in DynamoDB JSON (`{"S": "x"}`, `{"N": "1"}`, ..., as stream events carry
+/// them) as the plain JSON `from_attr` would give.
+pub fn from_dynamo_json(v: &Value) -> Value {
+    let Some((tag, inner)) = v.as_object().and_then(|o| o.iter().next()) else {
+        return Value::Null;
+    };
+    match (tag.as_str(), inner) {
+        ("S", Value::String(s)) => Value::String(s.clone()),
+        ("N", Value::String(n)) => from_attr(&AttributeValue::N(n.clone())),
+        ("BOOL", Value::Bool(b)) => Value::Bool(*b),
+        ("NULL", _) => Value::Null,
+        ("L", Value::Array(l)) => Value::Array(l.iter().map(from_dynamo_json).collect()),
+        ("M", Value::Object(m)) => Value::Object(
+            m.iter()
+                .map(|(k, v)| (k.clone(), from_dynamo_json(v)))
+                .collect(),
+        ),
+        ("SS", Value::Array(ss)) => Value::Array(ss.clone()),
+        _ => Value::Null,
+    }
+}
+
+/// An item image (a map of attribute names to DynamoDB JSON) as a plain JSON object.
+pub fn image_to_json(image: &serde_json::Map<String, Value>) -> Value {
+    Value::Object(
+        image
+            .iter()
+            .map(|(k, v)| (k.clone(), from_dynamo_json(v)))
+            .collect(),
+    )
+}
+
 /// A value's serde form as item attributes (it must serialize to a JSON object).
 pub fn to_item<T: Serialize>(value: &T) -> Result<Item, serde_json::Error> {
     match serde_json::to_value(value)? {

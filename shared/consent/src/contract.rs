@@ -89,6 +89,12 @@ fn phone(s: &str) -> PhoneNumber {
     PhoneNumber::parse(s).unwrap_or_else(|e| panic!("{e}"))
 }
 
+/// A queued template message of a contract dealer (for tests elsewhere in the crate).
+#[cfg(test)]
+pub(crate) fn sample_message() -> Message {
+    message(&Ctx::new("sample", 4), 1, MessageStatus::Queued, t0())
+}
+
 fn message(ctx: &Ctx, n: u32, status: MessageStatus, at: DateTime<Utc>) -> Message {
     Message {
         id: ctx.id(n),

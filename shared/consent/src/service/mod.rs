@@ -4,6 +4,7 @@
 //! Functions wire adapters into these and translate their results to HTTP or SQS.
 
 pub mod authorization;
+pub mod changes;
 pub mod delivery;
 pub mod evidence;
 pub mod queues;
