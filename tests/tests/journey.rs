@@ -559,6 +559,76 @@ async fn the_whole_journey_over_http() {
             .as_str()
             .is_some_and(|h| h.len() == 64)));
 
+    // The conversation: both directions, newest first, the STOP read as an opt-out, codes masked.
+    let conversation = portal
+        .ok(
+            Method::GET,
+            "/v1/contacts/C-1/messages?limit=200",
+            None,
+            StatusCode::OK,
+        )
+        .await;
+    let lines = conversation["messages"].as_array().unwrap();
+    assert!(lines.iter().any(|m| m["direction"] == "inbound"
+        && m["body"] == "Stop texting me please"
+        && m["readAs"] == "opt-out"));
+    assert!(lines
+        .iter()
+        .any(|m| m["kind"] == "approval-code" && m["body"].as_str().unwrap().contains("******")));
+    // Staff answer in their own words (accounting is authorized again since START), and a
+    // dealer admin's own template is sent; an event type is mapped to it.
+    let answer = portal
+        .send("own-words-1", json!({"contactId": "C-1", "body": "Thanks Ann, we received your payment.", "category": "accounting"}))
+        .await;
+    portal
+        .ok(
+            Method::PUT,
+            "/v1/templates/journey-note",
+            Some(json!({"category": "accounting", "body": "{dealerName}: Hi {firstName}, your statement is ready."})),
+            StatusCode::CREATED,
+        )
+        .await;
+    let own = portal
+        .send("own-template-1", json!({"contactId": "C-1", "template": "journey-note", "variables": {"firstName": "Ann"}}))
+        .await;
+    for id in [&answer["messageId"], &own["messageId"]] {
+        portal
+            .wait_status(id.as_str().unwrap(), &["sent", "delivered"])
+            .await;
+    }
+    portal
+        .ok(
+            Method::PUT,
+            "/v1/automations/StatementReady",
+            Some(json!({"template": "journey-note", "enabled": true})),
+            StatusCode::OK,
+        )
+        .await;
+    let automations = portal
+        .ok(Method::GET, "/v1/automations", None, StatusCode::OK)
+        .await;
+    assert!(automations["automations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|a| a["eventType"] == "StatementReady" && a["template"] == "journey-note"));
+    // Contacts in a batch (a result each), and one deleted.
+    let batch = portal
+        .ok(
+            Method::POST,
+            "/v1/contacts/batch",
+            Some(json!({"contacts": [
+                {"contactId": "C-7", "name": "Cy", "phone": "(202) 555-0177", "accountIds": ["A-1"]},
+                {"contactId": "C-8", "name": "Di", "phone": "not a phone"},
+            ]})),
+            StatusCode::OK,
+        )
+        .await;
+    assert_eq!(batch["results"][0]["status"], 201, "{batch}");
+    assert_eq!(batch["results"][1]["status"], 422, "{batch}");
+    let (status, _) = portal.call(Method::DELETE, "/v1/contacts/C-7", None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+
     // An automated AutoPayFailed event sends its template.
     let before_auto = portal.inbox(ANN).await.len();
     let detail = json!({"dealerId": DEALER, "contactId": "C-1", "accountId": "A-1", "variables": {"firstName": "Ann", "amount": "55.00", "dueDate": "2026-12-10", "paymentUrl": "https://pay.example.com/a1"}});
