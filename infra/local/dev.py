@@ -51,7 +51,7 @@ from typing import Any, Callable, Mapping
 from infra.local import numbers
 from infra.local import template as tpl
 from infra.local.bootstrap import Bootstrap, BootstrapError, write_env, write_functions
-from infra.local.common import ENV_LOCAL, ensure_env_local, read_env_file
+from infra.local.common import ENV_EXAMPLE, ENV_LOCAL, ensure_env_local, read_env_file
 from infra.local.lambdas import DEFAULT_CONCURRENCY
 from infra.local.rebuild import Rebuilder
 from infra.local.token import make_token
@@ -343,9 +343,12 @@ def child_environment(settings: Mapping[str, str], stack_env: Mapping[str, str],
     return env
 
 
-def local_settings(env_file: Path, ports: Ports) -> dict[str, str]:
-    """.env.local, with the base URLs following non-default gateway/carrier ports."""
-    settings = read_env_file(env_file)
+def local_settings(env_file: Path, ports: Ports, example: Path = ENV_EXAMPLE) -> dict[str, str]:
+    """.env.local, with the base URLs following non-default gateway/carrier ports. A setting added to
+    .env.example after .env.local was created (e.g. PORTAL_ORIGINS) takes the example's value, so an
+    older checkout gets it too; secrets are never taken from the example (they are empty there)."""
+    defaults = {k: v for k, v in read_env_file(example).items() if v} if example.exists() else {}
+    settings = {**defaults, **read_env_file(env_file)}
     if ports.gateway != Ports.gateway:
         settings["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{ports.gateway}"
     if ports.carrier != Ports.carrier:

@@ -121,3 +121,14 @@ def test_a_malformed_number_pool_stops_make_dev_with_one_line(tmp_path: Path) ->
     assert str(bad.value) == f"{env_file}: NUMBER_POOL: '+12025550199..+12025550101' runs backwards"
     assert dev.number_pool({"NUMBER_POOL": "+12025550101..+12025550103"}, env_file) == [
         "+12025550101", "+12025550102", "+12025550103"]
+
+
+def test_a_setting_added_to_the_example_reaches_an_older_env_local(tmp_path: Path) -> None:
+    example = tmp_path / "example.env"
+    example.write_text("PORTAL_JWT_SECRET=\nPORTAL_ORIGINS=http://127.0.0.1:8080\nNUMBER_POOL=+12025550101\n")
+    older = tmp_path / "local.env"  # created before PORTAL_ORIGINS existed
+    older.write_text("PORTAL_JWT_SECRET=s3cret\nNUMBER_POOL=+12025550199\n")
+    settings = dev.local_settings(older, dev.Ports(), example)
+    assert settings["PORTAL_ORIGINS"] == "http://127.0.0.1:8080"
+    assert settings["NUMBER_POOL"] == "+12025550199", "the developer's own value wins"
+    assert settings["PORTAL_JWT_SECRET"] == "s3cret"
