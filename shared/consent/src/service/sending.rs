@@ -249,21 +249,11 @@ async fn accept(
 ) -> Result<SendAccepted, DomainError> {
     let (kind, category, tpl) = match &request.content {
         Content::Template { name, .. } => {
-            let tpl = match template::find(name) {
-                Some(t) => Resolved::BuiltIn(t),
-                None => Resolved::Dealer(
-                    ports
-                        .templates
-                        .dealer_template(dealer_id, name)
-                        .await?
-                        .ok_or_else(|| {
-                            DomainError::Invalid(format!(
-                                "unknown template {:?}",
-                                truncate(name, 60)
-                            ))
-                        })?,
-                ),
-            };
+            let tpl = resolve_template(ports, dealer_id, name)
+                .await?
+                .ok_or_else(|| {
+                    DomainError::Invalid(format!("unknown template {:?}", truncate(name, 60)))
+                })?;
             (MessageKind::Template, tpl.category(), Some(tpl))
         }
         Content::Text { body, category } => {
@@ -429,6 +419,22 @@ async fn accept(
         message,
         replayed: false,
     })
+}
+
+/// The template a send names: a built-in, else the dealer's own (one GetItem), else none.
+async fn resolve_template(
+    ports: &SendPorts<'_>,
+    dealer_id: &DealerId,
+    name: &str,
+) -> Result<Option<Resolved>, StoreError> {
+    if let Some(t) = template::find(name) {
+        return Ok(Some(Resolved::BuiltIn(t)));
+    }
+    Ok(ports
+        .templates
+        .dealer_template(dealer_id, name)
+        .await?
+        .map(Resolved::Dealer))
 }
 
 async fn replay(
@@ -740,14 +746,14 @@ pub async fn automated_send(
                 status: WorkItemStatus::Open,
                 handling: Default::default(),
             };
-            let (Some(contact), Some(dealer)) = (contact, dealer) else {
+            let (Some(contact), Some(dealer)) = (contact, dealer.as_ref()) else {
                 tracing::warn!(dealer = %dealer_id, event_id, reason = %reason, "automated send refused: unknown contact or dealer");
-                if ports.dealers.dealer(dealer_id).await?.is_some() {
+                if dealer.is_some() {
                     work.add_item(&failure(None, None)).await?;
                 }
                 return Err(refusal);
             };
-            let tpl = template::find(&template_name);
+            let tpl = resolve_template(ports, dealer_id, &template_name).await?;
             let message = Message {
                 id: MessageId::generate(),
                 dealer_id: dealer_id.clone(),
@@ -756,10 +762,11 @@ pub async fn automated_send(
                 to: contact.phone.clone(),
                 from: dealer.texting_number.clone(),
                 category: tpl
-                    .map(|t| t.category)
+                    .as_ref()
+                    .map(Resolved::category)
                     .unwrap_or(crate::Category::Accounting),
                 template: Some(template_name),
-                template_version: tpl.map(|t| t.version),
+                template_version: tpl.as_ref().map(Resolved::version),
                 body: String::new(),
                 variables: None,
                 encoding: crate::sms::Encoding::Gsm7,
