@@ -7,6 +7,16 @@ impl DynamoStore {
         from_item(item).map_err(corrupt("contact"))
     }
 
+    /// The Delete of a contact's copy in a link partition, for a transaction.
+    fn delete_link(&self, pk: String, sk: &str) -> Result<TransactWriteItem, StoreError> {
+        let delete = Delete::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .build()
+            .map_err(unavailable("building Delete"))?;
+        Ok(TransactWriteItem::builder().delete(delete).build())
+    }
+
     async fn linked(&self, pk: String) -> StoreResult<Vec<Contact>> {
         self.query_all(None, "PK", pk, "SK", "CONTACT#")
             .await?
@@ -38,23 +48,8 @@ impl ContactStore for DynamoStore {
             .build()
             .map_err(unavailable("building Delete"))?;
         let mut items = vec![TransactWriteItem::builder().delete(main).build()];
-        let links = contact
-            .account_ids
-            .iter()
-            .map(|a| format!("DEALER#{d}#ACCOUNT#{a}"))
-            .chain(
-                contact
-                    .deal_ids
-                    .iter()
-                    .map(|x| format!("DEALER#{d}#DEAL#{x}")),
-            );
-        for pk in links {
-            let delete = Delete::builder()
-                .table_name(&self.table)
-                .set_key(Some(key(pk, sk.clone())))
-                .build()
-                .map_err(unavailable("building Delete"))?;
-            items.push(TransactWriteItem::builder().delete(delete).build());
+        for pk in link_pks(contact) {
+            items.push(self.delete_link(pk, &sk)?);
         }
         transact(&self.client, items, "contact changed").await
     }
@@ -84,36 +79,15 @@ impl ContactStore for DynamoStore {
         .build()
         .map_err(unavailable("building Put"))?;
         let mut items = vec![TransactWriteItem::builder().put(main).build()];
-        let links: Vec<String> = contact
-            .account_ids
-            .iter()
-            .map(|a| format!("DEALER#{d}#ACCOUNT#{a}"))
-            .chain(
-                contact
-                    .deal_ids
-                    .iter()
-                    .map(|x| format!("DEALER#{d}#DEAL#{x}")),
-            )
-            .collect();
+        let links = link_pks(contact);
         for pk in &links {
             let mut link = body.clone();
             link.extend(key(pk.clone(), sk.clone()));
             items.push(put(&self.table, link, None)?);
         }
         if let Some(prev) = previous {
-            let stale = prev
-                .account_ids
-                .iter()
-                .map(|a| format!("DEALER#{d}#ACCOUNT#{a}"))
-                .chain(prev.deal_ids.iter().map(|x| format!("DEALER#{d}#DEAL#{x}")))
-                .filter(|pk| !links.contains(pk));
-            for pk in stale {
-                let delete = Delete::builder()
-                    .table_name(&self.table)
-                    .set_key(Some(key(pk, sk.clone())))
-                    .build()
-                    .map_err(unavailable("building Delete"))?;
-                items.push(TransactWriteItem::builder().delete(delete).build());
+            for pk in link_pks(prev).into_iter().filter(|pk| !links.contains(pk)) {
+                items.push(self.delete_link(pk, &sk)?);
             }
         }
         // `consent::contact::MAX_LINKS` keeps an edit within one transaction; a caller
@@ -132,7 +106,7 @@ impl ContactStore for DynamoStore {
         dealer: &DealerId,
         account: &AccountId,
     ) -> StoreResult<Vec<Contact>> {
-        self.linked(format!("DEALER#{dealer}#ACCOUNT#{account}"))
+        self.linked(link_pk(dealer, &ContactLink::Account(account.clone())))
             .await
     }
 
@@ -141,7 +115,8 @@ impl ContactStore for DynamoStore {
         dealer: &DealerId,
         deal: &DealId,
     ) -> StoreResult<Vec<Contact>> {
-        self.linked(format!("DEALER#{dealer}#DEAL#{deal}")).await
+        self.linked(link_pk(dealer, &ContactLink::Deal(deal.clone())))
+            .await
     }
 
     async fn linked_contacts(
@@ -151,12 +126,13 @@ impl ContactStore for DynamoStore {
         limit: u32,
         after: Option<&ContactId>,
     ) -> StoreResult<(Vec<Contact>, bool)> {
-        let pk = match link {
-            ContactLink::Account(a) => format!("DEALER#{dealer}#ACCOUNT#{a}"),
-            ContactLink::Deal(d) => format!("DEALER#{dealer}#DEAL#{d}"),
-        };
         let (items, more) = self
-            .query_page(pk, "CONTACT#", limit, after.map(|a| format!("CONTACT#{a}")))
+            .query_page(
+                link_pk(dealer, link),
+                "CONTACT#",
+                limit,
+                after.map(|a| format!("CONTACT#{a}")),
+            )
             .await?;
         let contacts = items
             .iter()

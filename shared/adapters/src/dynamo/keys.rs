@@ -37,3 +37,23 @@ pub(super) fn ledger_index_pk(dealer: &DealerId) -> String {
 pub(super) fn ledger_index_sk(at: DateTime<Utc>, id: &str) -> String {
     format!("{:013}#{id}", at.timestamp_millis().max(0))
 }
+
+/// The partition listing the contacts of an account or a deal.
+pub(super) fn link_pk(dealer: &DealerId, link: &ContactLink) -> String {
+    match link {
+        ContactLink::Account(a) => format!("DEALER#{dealer}#ACCOUNT#{a}"),
+        ContactLink::Deal(d) => format!("DEALER#{dealer}#DEAL#{d}"),
+    }
+}
+
+/// Every link partition a contact is copied into.
+pub(super) fn link_pks(contact: &Contact) -> Vec<String> {
+    contact
+        .account_ids
+        .iter()
+        .cloned()
+        .map(ContactLink::Account)
+        .chain(contact.deal_ids.iter().cloned().map(ContactLink::Deal))
+        .map(|l| link_pk(&contact.dealer_id, &l))
+        .collect()
+}
