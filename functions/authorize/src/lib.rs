@@ -23,7 +23,8 @@ use consent::service::evidence::{self, EvidenceRow};
 use consent::service::require_dealer;
 use consent::{AccountId, Category, ContactId, DealId, PhoneNumber};
 use consent_adapters::http::{
-    identity, json, json_body, path_param, respond, route_key, Identity, Problem, DEALER_ADMIN,
+    identity, json, json_body, path_param, respond, route_key, Identity, Page, Problem,
+    DEALER_ADMIN,
 };
 
 /// Everything the handler needs, built once at cold start.
@@ -107,7 +108,7 @@ async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<
         }
         "GET /v1/contacts/{contactId}/consent-history" => {
             let contact = path_param(req, "contactId", |s| ContactId::parse(s))?;
-            let page = Page::from(req, 100, 500)?;
+            let page = Page::from_query(req, 100, 500)?;
             let contact = auth::contact(&app.ports(), &who.dealer, &contact).await?;
             let (entries, more) = app
                 .consent
@@ -168,7 +169,7 @@ async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<
     }
 }
 
-/// The default and largest page of the dealer-wide export.
+/// The default page of the dealer-wide export.
 const DEFAULT_EXPORT_PAGE: u32 = 100;
 
 struct ExportQuery {
@@ -195,17 +196,12 @@ impl ExportQuery {
                     ))
                 })
         };
-        let limit = match params.first("limit") {
-            None => DEFAULT_EXPORT_PAGE,
-            Some(l) => l
-                .parse::<u32>()
-                .map_err(|_| Problem::bad_request("limit: expected a whole number"))?,
-        };
+        let page = Page::from_query(req, DEFAULT_EXPORT_PAGE, evidence::MAX_EXPORT_PAGE)?;
         Ok(Self {
             from: time("from")?,
             to: time("to")?,
-            limit,
-            cursor: params.first("cursor").map(str::to_owned),
+            limit: page.limit,
+            cursor: page.cursor,
         })
     }
 }
@@ -518,41 +514,6 @@ async fn delete_contact(
         .unwrap_or_else(|_| Response::new(Body::Empty)))
 }
 
-/// `limit` and `cursor` of a list request.
-struct Page {
-    limit: u32,
-    cursor: Option<String>,
-}
-
-impl Page {
-    fn from(req: &Request, default: u32, max: u32) -> Result<Page, Problem> {
-        use lambda_http::RequestExt;
-        let params = req.query_string_parameters();
-        let limit = match params.first("limit") {
-            None => default,
-            Some(l) => l
-                .parse::<u32>()
-                .map_err(|_| Problem::bad_request("limit: expected a whole number"))?,
-        };
-        if limit == 0 || limit > max {
-            return Err(Problem::invalid(format!("limit must be 1 to {max}")));
-        }
-        let cursor = params
-            .first("cursor")
-            .filter(|c| !c.is_empty())
-            .map(str::to_owned);
-        if cursor.as_deref().is_some_and(|c| {
-            c.len() > 100
-                || !c
-                    .bytes()
-                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
-        }) {
-            return Err(Problem::invalid("the cursor is not valid"));
-        }
-        Ok(Page { limit, cursor })
-    }
-}
-
 /// The contacts of an account or a deal with their authorizations, a page at a time
 /// (`cursor` = the last contact id of the previous page).
 async fn list(
@@ -562,7 +523,7 @@ async fn list(
     req: &Request,
     now: DateTime<Utc>,
 ) -> Result<Response<Body>, Problem> {
-    let page = Page::from(req, 50, 100)?;
+    let page = Page::from_query(req, 50, 100)?;
     let after = page
         .cursor
         .as_deref()

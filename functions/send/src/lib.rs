@@ -22,7 +22,7 @@ use consent::template::DealerTemplate;
 use consent::{AccountId, Category, ContactId, DealId, MessageId, PhoneNumber};
 use consent_adapters::http::{
     body_bytes, identity, json, json_body, path_param, problem_page, problem_type, respond,
-    route_key, Problem, DEALER_ADMIN,
+    route_key, Page, Problem, DEALER_ADMIN,
 };
 
 #[derive(Clone)]
@@ -172,20 +172,10 @@ async fn conversation(
         .await
         .map_err(|e| Problem::from(consent::DomainError::from(e)))?
         .ok_or_else(|| Problem::not_found("contact"))?;
-    let params = req.query_string_parameters();
-    let limit = match params.first("limit") {
-        None => DEFAULT_PAGE,
-        Some(l) => l
-            .parse::<u32>()
-            .map_err(|_| Problem::bad_request("limit: expected a whole number"))?,
-    };
-    if limit == 0 || limit > MAX_PAGE {
-        return Err(Problem::invalid(format!("limit must be 1 to {MAX_PAGE}")));
-    }
-    let cursor = params.first("cursor").filter(|c| !c.is_empty());
+    let Page { limit, cursor } = Page::from_query(req, DEFAULT_PAGE, MAX_PAGE)?;
     let page = app
         .conversations
-        .conversation(dealer, &contact.phone, limit, cursor)
+        .conversation(dealer, &contact.phone, limit, cursor.as_deref())
         .await
         .map_err(|e| match e {
             consent::StoreError::Corrupt { .. } => Problem::invalid("the cursor is not valid"),

@@ -468,6 +468,47 @@ pub fn path_param<T, E: std::fmt::Display>(
     parse(raw).map_err(|e| Problem::bad_request(format!("{name}: {e}")))
 }
 
+/// `limit` and `cursor` of a list request (every list that can grow takes both).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page {
+    pub limit: u32,
+    /// A page's `nextCursor`, as given (None when absent or empty).
+    pub cursor: Option<String>,
+}
+
+/// Longest cursor accepted (the stores' cursors are URL-safe base64 of a key).
+const MAX_CURSOR: usize = 1024;
+
+impl Page {
+    /// From the query string: `limit` (default `default`, 1 to `max`: not a number is 400,
+    /// out of range 422) and `cursor` (URL-safe characters only, else 422).
+    pub fn from_query(req: &Request, default: u32, max: u32) -> Result<Page, Problem> {
+        let params = req.query_string_parameters();
+        let limit = match params.first("limit") {
+            None => default,
+            Some(l) => l
+                .parse::<u32>()
+                .map_err(|_| Problem::bad_request("limit: expected a whole number"))?,
+        };
+        if limit == 0 || limit > max {
+            return Err(Problem::invalid(format!("limit must be 1 to {max}")));
+        }
+        let cursor = params
+            .first("cursor")
+            .filter(|c| !c.is_empty())
+            .map(str::to_owned);
+        let readable = |c: &str| {
+            c.len() <= MAX_CURSOR
+                && c.bytes()
+                    .all(|b| b.is_ascii_alphanumeric() || b"-_.".contains(&b))
+        };
+        if cursor.as_deref().is_some_and(|c| !readable(c)) {
+            return Err(Problem::invalid("the cursor is not valid"));
+        }
+        Ok(Page { limit, cursor })
+    }
+}
+
 /// Test support: when `API_SAMPLES_DIR` is set, writes the response a handler gave for
 /// `route_key` there (status, content type, body), so the OpenAPI test can hold every
 /// response the handler tests see to its schema. Does nothing otherwise.
