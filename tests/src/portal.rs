@@ -251,28 +251,17 @@ fn content_type(res: &reqwest::Response) -> String {
         .to_owned()
 }
 
-/// When `API_SAMPLES_DIR` is set, keeps what the gateway answered (method and path: the
-/// OpenAPI test finds the route) so every response the journey sees is held to
-/// docs/openapi.yaml too.
+/// Keeps what the gateway answered (method and path: the OpenAPI test finds the route),
+/// so every response the journey sees is held to docs/openapi.yaml too.
 fn record_sample(method: &Method, path: &str, status: StatusCode, content_type: &str, body: &str) {
-    use std::sync::atomic::{AtomicU64, Ordering};
-    static NEXT: AtomicU64 = AtomicU64::new(0);
-    let Some(dir) = std::env::var_os("API_SAMPLES_DIR") else {
-        return;
-    };
-    let sample = json!({
-        "method": method.as_str(),
-        "path": path.split('?').next().unwrap_or(path),
-        "status": status.as_u16(),
-        "contentType": content_type,
-        "body": body,
-    });
-    let dir = std::path::PathBuf::from(dir);
-    let _ = std::fs::create_dir_all(&dir);
-    let name = format!(
-        "http-{}-{}.json",
-        std::process::id(),
-        NEXT.fetch_add(1, Ordering::Relaxed)
+    consent_adapters::http::write_sample(
+        "http",
+        &json!({
+            "method": method.as_str(),
+            "path": path.split('?').next().unwrap_or(path),
+            "status": status.as_u16(),
+            "contentType": content_type,
+            "body": body,
+        }),
     );
-    let _ = std::fs::write(dir.join(name), sample.to_string());
 }

@@ -59,13 +59,11 @@ async fn a_grant_and_a_sent_text_become_two_events_in_stream_order() {
     assert_eq!(d["at"], "2026-06-10T16:00:02Z");
     assert!(events.iter().all(|e| e.source == "texting.consent"));
     // make test holds these details to docs/events/*.schema.json (test_events.py).
-    if let Some(dir) = std::env::var_os("API_SAMPLES_DIR") {
-        let dir = std::path::PathBuf::from(dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        for (i, e) in events.iter().enumerate() {
-            let sample = json!({"detailType": e.detail_type, "detail": e.detail});
-            std::fs::write(dir.join(format!("event-{i}.json")), sample.to_string()).unwrap();
-        }
+    for e in &events {
+        consent_adapters::http::write_sample(
+            "event",
+            &json!({"detailType": e.detail_type, "detail": e.detail}),
+        );
     }
 }
 
