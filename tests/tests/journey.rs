@@ -239,86 +239,23 @@ async fn the_whole_journey_over_http() {
         .get("EVENT_BUS_NAME")
         .expect("bus name")
         .clone();
-    let observed = sqs
-        .create_queue()
-        .queue_name(format!("{}-observed", stack.stack))
-        .send()
-        .await
-        .unwrap();
-    let observed_url = observed.queue_url.unwrap();
-    let observed_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&observed_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    events
-        .put_rule()
-        .name("observe-payments")
-        .event_bus_name(&bus)
-        .event_pattern(r#"{"detail-type":["TextToPayConfirmed"]}"#)
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule("observe-payments")
-        .event_bus_name(&bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("q")
-                .arn(observed_arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let observed_url = observe(
+        &sqs,
+        &events,
+        &bus,
+        &format!("{}-observed", stack.stack),
+        r#"{"detail-type":["TextToPayConfirmed"]}"#,
+    )
+    .await;
     // Events for the DMS (from the table's stream, by the publish function): observed from here on.
-    let dms_url = sqs
-        .create_queue()
-        .queue_name(format!("{}-observed-dms", stack.stack))
-        .send()
-        .await
-        .unwrap()
-        .queue_url
-        .unwrap();
-    let dms_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dms_url)
-        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .unwrap()
-        .attributes
-        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
-        .clone();
-    events
-        .put_rule()
-        .name("observe-dms")
-        .event_bus_name(&bus)
-        .event_pattern(r#"{"detail-type":["ConsentChanged","MessageStatusChanged"]}"#)
-        .send()
-        .await
-        .unwrap();
-    events
-        .put_targets()
-        .rule("observe-dms")
-        .event_bus_name(&bus)
-        .targets(
-            aws_sdk_eventbridge::types::Target::builder()
-                .id("q")
-                .arn(dms_arn)
-                .build()
-                .unwrap(),
-        )
-        .send()
-        .await
-        .unwrap();
+    let dms_url = observe(
+        &sqs,
+        &events,
+        &bus,
+        &format!("{}-observed-dms", stack.stack),
+        r#"{"detail-type":["ConsentChanged","MessageStatusChanged"]}"#,
+    )
+    .await;
     let reminder = portal
         .send("pay-1", json!({"contactId": "C-1", "template": "text-to-pay-reminder", "variables": {"firstName": "Ann", "amount": "99.95", "dueDate": "2026-12-05"}}))
         .await;
@@ -812,4 +749,56 @@ async fn the_whole_journey_over_http() {
         items.iter().any(|i| i["messageId"] == id.as_str()),
         "a failed-sends item for {id}: {items:?}"
     );
+}
+
+/// A queue that receives the bus's events matching `pattern` (a rule with the queue as its
+/// target), so the test can read what was published.
+async fn observe(
+    sqs: &aws_sdk_sqs::Client,
+    events: &aws_sdk_eventbridge::Client,
+    bus: &str,
+    name: &str,
+    pattern: &str,
+) -> String {
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .send()
+        .await
+        .unwrap()
+        .queue_url
+        .unwrap();
+    let arn = sqs
+        .get_queue_attributes()
+        .queue_url(&url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap()[&aws_sdk_sqs::types::QueueAttributeName::QueueArn]
+        .clone();
+    events
+        .put_rule()
+        .name(name)
+        .event_bus_name(bus)
+        .event_pattern(pattern)
+        .send()
+        .await
+        .unwrap();
+    events
+        .put_targets()
+        .rule(name)
+        .event_bus_name(bus)
+        .targets(
+            aws_sdk_eventbridge::types::Target::builder()
+                .id("q")
+                .arn(arn)
+                .build()
+                .unwrap(),
+        )
+        .send()
+        .await
+        .unwrap();
+    url
 }
