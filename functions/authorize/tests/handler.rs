@@ -572,6 +572,12 @@ async fn account_contacts_show_each_categorys_authorization() {
         json!({"accounting": "authorized", "service": "pending", "sales": "revoked", "marketing": "none"})
     );
     assert_eq!(contacts[0]["phone"], CUSTOMER);
+    // AND the pending category says when its code expires (the portal's dialog shows it)
+    assert_eq!(
+        contacts[0]["pendingExpiresAt"],
+        json!({"service": (noon() + Duration::minutes(10)).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)})
+    );
+    assert!(contacts[1].get("pendingExpiresAt").is_none());
     assert_eq!(
         contacts[1]["authorizations"],
         json!({"accounting": "none", "service": "none", "sales": "none", "marketing": "none"})
@@ -581,10 +587,9 @@ async fn account_contacts_show_each_categorys_authorization() {
     let response = w
         .call_at(event(LIST_ACCOUNT), noon() + Duration::minutes(11))
         .await;
-    assert_eq!(
-        body_json(&response)["contacts"][0]["authorizations"]["service"],
-        "none"
-    );
+    let later = body_json(&response);
+    assert_eq!(later["contacts"][0]["authorizations"]["service"], "none");
+    assert!(later["contacts"][0].get("pendingExpiresAt").is_none());
 }
 
 // ------------------------------------------------------------------ authorize / verify

@@ -140,6 +140,7 @@ async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<
             )
             .await
         }
+        "POST /v1/messages/preview" => preview(app, &who.dealer, req).await,
         "GET /v1/messages/{messageId}" => {
             let id = path_param(req, "messageId", |s| MessageId::parse(s))?;
             let m = sending::message_of(app.messages.as_ref(), &who.dealer, &id).await?;
@@ -423,6 +424,62 @@ struct SendBody {
 
 const MAX_IDEMPOTENCY_KEY: usize = 255;
 
+/// What the portal's live preview sends: a send's content, nothing else.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct PreviewBody {
+    template: Option<String>,
+    #[serde(default)]
+    variables: Option<Map<String, Value>>,
+    body: Option<String>,
+    category: Option<String>,
+}
+
+/// The text a send would text and its segments, without sending (no Idempotency-Key:
+/// nothing is stored).
+async fn preview(
+    app: &App,
+    dealer: &consent::DealerId,
+    req: &Request,
+) -> Result<Response<Body>, Problem> {
+    let body: PreviewBody = json_body(req)?;
+    let content = content(body.template, body.variables, body.body, body.category)?;
+    let p = sending::preview(&app.ports(), dealer, content).await?;
+    Ok(json(
+        StatusCode::OK,
+        &json!({
+            "category": p.category,
+            "body": p.body,
+            "encoding": p.encoding,
+            "segments": p.segments,
+        }),
+    ))
+}
+
+/// A template with its variables, or staff's words with a category; anything else is refused.
+fn content(
+    template: Option<String>,
+    variables: Option<Map<String, Value>>,
+    body: Option<String>,
+    category: Option<String>,
+) -> Result<sending::Content, Problem> {
+    match (template, body, category) {
+        (Some(name), None, None) => Ok(sending::Content::Template {
+            name,
+            variables: variables.unwrap_or_default(),
+        }),
+        (None, Some(body), Some(category)) if variables.is_none() => {
+            let category: Category = category
+                .parse()
+                .map_err(|e: consent::category::UnknownCategory| Problem::invalid(e.to_string()))?;
+            Ok(sending::Content::Text { body, category })
+        }
+        _ => Err(Problem::invalid(
+            "send either a template (with its variables) or a body and a category",
+        )),
+    }
+}
+
 async fn send(
     app: &App,
     dealer: &consent::DealerId,
@@ -483,12 +540,12 @@ async fn send(
         .transpose()
         .map_err(|e| Problem::invalid(format!("dealId: {e}")))?;
     let idempotency = Some((idempotency_key, request_fingerprint(body_bytes(req))));
-    let accepted = match (body.template, body.body, body.category) {
-        (Some(template), None, None) => {
+    let accepted = match content(body.template, body.variables, body.body, body.category)? {
+        sending::Content::Template { name, variables } => {
             let request = SendRequest {
                 contact_id,
-                template,
-                variables: body.variables.unwrap_or_default(),
+                template: name,
+                variables,
                 notes,
                 scheduled_at,
                 account_id,
@@ -496,13 +553,10 @@ async fn send(
             };
             sending::request_send(&app.ports(), dealer, origin, request, idempotency, now).await?
         }
-        (None, Some(text), Some(category)) if body.variables.is_none() => {
-            let category: Category = category
-                .parse()
-                .map_err(|e: consent::category::UnknownCategory| Problem::invalid(e.to_string()))?;
+        sending::Content::Text { body, category } => {
             let request = TextRequest {
                 contact_id,
-                body: text,
+                body,
                 category,
                 notes,
                 scheduled_at,
@@ -510,11 +564,6 @@ async fn send(
                 deal_id,
             };
             sending::request_text(&app.ports(), dealer, origin, request, idempotency, now).await?
-        }
-        _ => {
-            return Err(Problem::invalid(
-                "send either a template (with its variables) or a body and a category",
-            ))
         }
     };
     let m = &accepted.message;

@@ -25,6 +25,7 @@ const GET_MESSAGE: &str = include_str!("../../../events/send-get-message.json");
 const CANCEL: &str = include_str!("../../../events/send-cancel-message.json");
 const TEMPLATES: &str = include_str!("../../../events/send-templates.json");
 const HEALTH: &str = include_str!("../../../events/send-health.json");
+const PREVIEW: &str = include_str!("../../../events/send-preview.json");
 
 const DEALER: &str = "demo-dealer";
 const DEALER_NUMBER: &str = "+12025550100";
@@ -1037,4 +1038,68 @@ async fn dealer_admins_choose_which_template_each_event_sends() {
         StatusCode::UNPROCESSABLE_ENTITY,
         "validation-failed",
     );
+}
+
+// ------------------------------------------------------------------ preview
+
+#[tokio::test]
+async fn a_preview_renders_and_measures_without_consent_and_stores_nothing() {
+    let w = World::new().await; // no consent: a preview texts nobody
+
+    let response = w.call(event(PREVIEW)).await;
+
+    let body = body_json(&response);
+    assert_eq!(response.status(), StatusCode::OK, "{body}");
+    let text = body["body"].as_str().unwrap();
+    assert!(text.contains("$412.37") && text.contains("Jun 15, 2026"), "{body}");
+    assert!(text.contains("Demo Motors"), "the dealer's name is filled in: {body}");
+    assert_eq!(body["category"], "accounting");
+    assert_eq!(body["encoding"], "gsm7");
+    assert_eq!(
+        body["segments"],
+        json!(consent::sms::measure(text).1),
+        "{body}"
+    );
+    assert!(w.store.messages().is_empty() && w.queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn a_preview_names_missing_variables_as_a_send_would() {
+    let w = World::new().await;
+    let response = w
+        .call(edit_body(event(PREVIEW), |b| {
+            b["variables"].as_object_mut().unwrap().remove("amount");
+        }))
+        .await;
+    let body = problem(
+        &response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "template-variables",
+    );
+    assert!(body["detail"].as_str().unwrap().contains("amount"), "{body}");
+}
+
+#[tokio::test]
+async fn a_preview_of_own_words_counts_unicode_segments_and_adds_the_opt_out() {
+    let w = World::new().await;
+    let words = format!("{} \u{1F697}", "Your new car is ready at the lot. ".repeat(5));
+    let response = w
+        .call(edit_body(event(PREVIEW), |b| {
+            *b = json!({"body": words, "category": "marketing"});
+        }))
+        .await;
+    let body = body_json(&response);
+    assert_eq!(response.status(), StatusCode::OK, "{body}");
+    let text = body["body"].as_str().unwrap();
+    assert!(text.ends_with("Reply STOP to opt out."), "{body}");
+    assert_eq!(body["encoding"], "ucs2", "{body}");
+    // 170 + 2 + 23 characters, the emoji two UTF-16 units: 67 units per part.
+    assert_eq!(body["segments"], json!(3), "{body}");
+
+    let both = w
+        .call(edit_body(event(PREVIEW), |b| {
+            b["body"] = json!("hi");
+        }))
+        .await;
+    problem(&both, StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
 }

@@ -37,7 +37,7 @@ def test_routes(doc: dict) -> None:
     assert routes["GET /v1/contacts/{contactId}/messages"].function == "send"
     assert routes["PUT /v1/templates/{name}"].function == "send"
     assert routes["PUT /v1/automations/{eventType}"].function == "send"
-    assert len(routes) == 31
+    assert len(routes) == 32
 
 
 def test_cors_follows_the_portal_origins_parameter(doc: dict) -> None:

@@ -1,7 +1,7 @@
 //! Texting authorization from the portal: request a code, verify it, unsubscribe,
 //! list contacts with their status, consent history.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
@@ -76,6 +76,9 @@ pub struct ContactView {
     #[serde(flatten)]
     pub contact: Contact,
     pub authorizations: HashMap<Category, AuthorizationView>,
+    /// When each pending category's approval code expires (only those pending).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub pending_expires_at: BTreeMap<Category, DateTime<Utc>>,
 }
 
 /// Combines contacts with their consent and live pending requests (two batched reads).
@@ -94,18 +97,26 @@ pub async fn contact_views(
         .into_iter()
         .map(|contact| {
             let state = states.get(&contact.phone).cloned().unwrap_or_default();
+            let mut pending_expires_at = BTreeMap::new();
             let authorizations = Category::ALL
                 .into_iter()
                 .map(|c| {
                     let live = pending
                         .iter()
-                        .any(|p| p.phone == contact.phone && p.category == c && p.is_live(now));
-                    (c, view(&state, c, live))
+                        .filter(|p| p.phone == contact.phone && p.category == c && p.is_live(now))
+                        .map(|p| p.expires_at)
+                        .max();
+                    let shown = view(&state, c, live.is_some());
+                    if let (AuthorizationView::Pending, Some(at)) = (shown, live) {
+                        pending_expires_at.insert(c, at);
+                    }
+                    (c, shown)
                 })
                 .collect();
             ContactView {
                 contact,
                 authorizations,
+                pending_expires_at,
             }
         })
         .collect())

@@ -76,7 +76,8 @@ pub const MAX_TEXT_CHARS: usize = 1530;
 pub const OPT_OUT_WORDING: &str = "Reply STOP to opt out.";
 
 /// What a send texts: a template with its values, or staff's own words.
-enum Content {
+#[derive(Debug, Clone)]
+pub enum Content {
     Template {
         name: String,
         variables: Map<String, Value>,
@@ -247,25 +248,7 @@ async fn accept(
     idempotency: Option<&(String, String)>,
     now: DateTime<Utc>,
 ) -> Result<SendAccepted, DomainError> {
-    let (kind, category, tpl) = match &request.content {
-        Content::Template { name, .. } => {
-            let tpl = resolve_template(ports, dealer_id, name)
-                .await?
-                .ok_or_else(|| {
-                    DomainError::Invalid(format!("unknown template {:?}", truncate(name, 60)))
-                })?;
-            (MessageKind::Template, tpl.category(), Some(tpl))
-        }
-        Content::Text { body, category } => {
-            let chars = body.trim().chars().count();
-            if chars == 0 || chars > MAX_TEXT_CHARS {
-                return Err(DomainError::Invalid(format!(
-                    "body must be 1 to {MAX_TEXT_CHARS} characters"
-                )));
-            }
-            (MessageKind::Text, *category, None)
-        }
-    };
+    let (kind, category, tpl) = resolve(ports, dealer_id, &request.content).await?;
     if let Some(notes) = &request.notes {
         if notes.chars().count() > MAX_NOTES_CHARS {
             return Err(DomainError::Invalid(format!(
@@ -303,23 +286,7 @@ async fn accept(
             from: dealer.texting_number.clone(),
         });
     }
-    let (body, variables) = match (request.content, &tpl) {
-        (Content::Template { variables, .. }, Some(tpl)) => {
-            (tpl.render(&variables, &dealer.name)?.body, Some(variables))
-        }
-        (Content::Text { body, .. }, _) => {
-            let body = body.trim();
-            let body = if category == Category::Marketing && !body.contains("STOP") {
-                format!("{body} {OPT_OUT_WORDING}")
-            } else {
-                body.to_owned()
-            };
-            (body, None)
-        }
-        (Content::Template { .. }, None) => {
-            return Err(DomainError::Invalid("unknown template".into()))
-        }
-    };
+    let (body, variables) = compose(request.content, tpl.as_ref(), category, &dealer.name)?;
     let (encoding, segments) = crate::sms::measure(&body);
     let wanted = request.scheduled_at.unwrap_or(now).max(now);
     let recipient = Recipient {
@@ -419,6 +386,87 @@ async fn accept(
         message,
         replayed: false,
     })
+}
+
+/// What a send would text and how it measures, without sending: the portal's
+/// live preview. The same template, rendering and opt-out wording as a send; no
+/// contact, consent or schedule is looked at.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Preview {
+    pub category: Category,
+    pub body: String,
+    pub encoding: crate::sms::Encoding,
+    pub segments: u32,
+}
+
+pub async fn preview(
+    ports: &SendPorts<'_>,
+    dealer_id: &DealerId,
+    content: Content,
+) -> Result<Preview, DomainError> {
+    let (_, category, tpl) = resolve(ports, dealer_id, &content).await?;
+    let dealer = require_dealer(ports.dealers, dealer_id, ports.number_pool).await?;
+    let (body, _) = compose(content, tpl.as_ref(), category, &dealer.name)?;
+    let (encoding, segments) = crate::sms::measure(&body);
+    Ok(Preview {
+        category,
+        body,
+        encoding,
+        segments,
+    })
+}
+
+/// The kind and category of what a send texts, and its template (checked to exist),
+/// or a refusal of staff's own words that are empty or too long.
+async fn resolve(
+    ports: &SendPorts<'_>,
+    dealer_id: &DealerId,
+    content: &Content,
+) -> Result<(MessageKind, Category, Option<Resolved>), DomainError> {
+    match content {
+        Content::Template { name, .. } => {
+            let tpl = resolve_template(ports, dealer_id, name)
+                .await?
+                .ok_or_else(|| {
+                    DomainError::Invalid(format!("unknown template {:?}", truncate(name, 60)))
+                })?;
+            Ok((MessageKind::Template, tpl.category(), Some(tpl)))
+        }
+        Content::Text { body, category } => {
+            let chars = body.trim().chars().count();
+            if chars == 0 || chars > MAX_TEXT_CHARS {
+                return Err(DomainError::Invalid(format!(
+                    "body must be 1 to {MAX_TEXT_CHARS} characters"
+                )));
+            }
+            Ok((MessageKind::Text, *category, None))
+        }
+    }
+}
+
+/// The text itself: a template rendered with its checked values, or staff's words
+/// trimmed, a marketing text given the opt-out wording it lacks.
+fn compose(
+    content: Content,
+    tpl: Option<&Resolved>,
+    category: Category,
+    dealer_name: &str,
+) -> Result<(String, Option<Map<String, Value>>), DomainError> {
+    match (content, tpl) {
+        (Content::Template { variables, .. }, Some(tpl)) => {
+            Ok((tpl.render(&variables, dealer_name)?.body, Some(variables)))
+        }
+        (Content::Text { body, .. }, _) => {
+            let body = body.trim();
+            let body = if category == Category::Marketing && !body.contains("STOP") {
+                format!("{body} {OPT_OUT_WORDING}")
+            } else {
+                body.to_owned()
+            };
+            Ok((body, None))
+        }
+        (Content::Template { .. }, None) => Err(DomainError::Invalid("unknown template".into())),
+    }
 }
 
 /// The template a send names: a built-in, else the dealer's own (one GetItem), else none.
