@@ -578,6 +578,8 @@ async fn account_contacts_show_each_categorys_authorization() {
         json!({"service": (noon() + Duration::minutes(10)).to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)})
     );
     assert!(contacts[1].get("pendingExpiresAt").is_none());
+    // AND the zone its schedules are read in: its own, else its area code's (202: Washington)
+    assert_eq!(contacts[1]["localTimeZone"], "America/New_York");
     assert_eq!(
         contacts[1]["authorizations"],
         json!({"accounting": "none", "service": "none", "sales": "none", "marketing": "none"})

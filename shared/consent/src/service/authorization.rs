@@ -79,6 +79,10 @@ pub struct ContactView {
     /// When each pending category's approval code expires (only those pending).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub pending_expires_at: BTreeMap<Category, DateTime<Utc>>,
+    /// The zone quiet hours and schedules are read in: the contact's own, else the
+    /// first of its area code's (none for a non-geographic number).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub local_time_zone: Option<String>,
 }
 
 /// Combines contacts with their consent and live pending requests (two batched reads).
@@ -113,13 +117,24 @@ pub async fn contact_views(
                     (c, shown)
                 })
                 .collect();
+            let local_time_zone = local_zone(&contact);
             ContactView {
                 contact,
                 authorizations,
                 pending_expires_at,
+                local_time_zone,
             }
         })
         .collect())
+}
+
+fn local_zone(contact: &Contact) -> Option<String> {
+    super::sending::parse_time_zone(contact.time_zone.as_deref())
+        .or_else(|| {
+            crate::quiet_hours::area_info(contact.phone.area_code())
+                .and_then(|a| a.time_zones.first().copied())
+        })
+        .map(|tz| tz.name().to_owned())
 }
 
 fn view(state: &ConsentState, category: Category, pending: bool) -> AuthorizationView {
