@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 .DEFAULT_GOAL := help
 comma := ,
 
-.PHONY: help venv dev token lint-template test-local build test lint bench
+.PHONY: help venv dev token lint-template browser test-local build test lint bench
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -36,7 +36,18 @@ token: venv ## print a portal JWT: make token DEALER=demo-dealer USER=staff-1 [R
 lint-template: venv ## cfn-lint infra/template.yaml
 	$(VENV)/bin/cfn-lint infra/template.yaml
 
-test-local: venv ## tests of the local stack (infra/local/tests) and the API description
+# The portal's browser test drives Debian's Chromium through its chromedriver (no browser download).
+BROWSER_BINS := /usr/bin/chromium /usr/bin/chromedriver
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
+
+browser: ## install Debian's chromium and chromium-driver for the portal's browser test (apt-get, once)
+	@if ls $(BROWSER_BINS) >/dev/null 2>&1; then exit 0; fi; \
+	echo "browser: installing Debian's chromium and chromium-driver"; \
+	$(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium chromium-driver >/dev/null \
+		|| { echo "browser: apt-get install chromium chromium-driver failed" >&2; exit 1; }; \
+	ls $(BROWSER_BINS) >/dev/null
+
+test-local: venv browser ## tests of the local stack (infra/local/tests), the portal in Chromium, the API description
 	API_SAMPLES_DIR=$(API_SAMPLES) $(PY) -m pytest -q infra/local/tests
 
 # --- Rust targets ---

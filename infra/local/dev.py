@@ -1,7 +1,7 @@
 """`make dev`: the whole local stack in one command, stopped cleanly with Ctrl-C.
 
     python -m infra.local.dev [--stack texting-dev] [--emulator-port 4566] [--gateway-port 3000]
-        [--carrier-port 4010] [--lambda-port 9000] [--env-file .env.local] [--health-timeout SECONDS]
+        [--carrier-port 4010] [--lambda-port 9000] [--portal-port 8080] [--env-file .env.local] [--health-timeout SECONDS]
         [--emulator-state FILE] [--lambda-concurrency N] [--template FILE] [--no-build] [--no-seed]
         [--no-lambda]
 
@@ -19,9 +19,11 @@
    its own process group: the local Lambda service (infra.local.lambdas: each function in its own
    instances, with only its own environment and credentials, up to --lambda-concurrency at once, every
    invocation bounded by its Timeout; rebuilt on source changes unless --no-build), the gateway, the
-   fake carrier and the bridge (SQS triggers and the dispatch schedule).
+   fake carrier, the bridge (SQS triggers and the dispatch schedule) and the reference portal's web
+   server (infra.local.portal; its origin is added to PORTAL_ORIGINS, the API's CORS origins).
 5. Waits for GET /v1/health through the gateway, seeds the demo dealer and contacts from
-   infra/local/seed.json through the HTTP API, prints the addresses and a token.
+   infra/local/seed.json through the HTTP API, prints the addresses, a token and the portal's
+   signed-in link.
 
 Tests can run a second stack beside the first with other ports and a stack name, e.g.
 `python -m infra.local.dev --stack texting-test --emulator-port 4567 --gateway-port 3001
@@ -95,6 +97,7 @@ class Ports:
     gateway: int = 3000
     carrier: int = 4010
     lambda_: int = 9000
+    portal: int = 8080
 
 
 # ------------------------------------------------------------------------------------------------ ports
@@ -148,7 +151,8 @@ def answers_as_aws(port: int) -> bool:
 
 def check_ports(ports: Ports) -> bool:
     """Fail if a service port is taken; True if an emulator already answers on the emulator port."""
-    for port, what in ((ports.gateway, "gateway"), (ports.carrier, "fake carrier"), (ports.lambda_, "lambda")):
+    for port, what in ((ports.gateway, "gateway"), (ports.carrier, "fake carrier"), (ports.lambda_, "lambda"),
+                       (ports.portal, "portal")):
         if port_in_use(port):
             user = who_listens(port)
             raise DevError(f"port {port} ({what}) is in use{f' by {user}' if user else ''} "
@@ -353,7 +357,19 @@ def local_settings(env_file: Path, ports: Ports, example: Path = ENV_EXAMPLE) ->
         settings["PUBLIC_BASE_URL"] = f"http://127.0.0.1:{ports.gateway}"
     if ports.carrier != Ports.carrier:
         settings["CARRIER_BASE_URL"] = f"http://127.0.0.1:{ports.carrier}"
+    origins = [o for o in settings.get("PORTAL_ORIGINS", "").split(",") if o.strip()]
+    if (portal := portal_origin(ports)) not in origins:
+        settings["PORTAL_ORIGINS"] = ",".join([*origins, portal])
     return settings
+
+
+def portal_origin(ports: Ports) -> str:
+    return f"http://127.0.0.1:{ports.portal}"
+
+
+def portal_link(ports: Ports, token: str, screen: str = "account=A-1001") -> str:
+    """The signed-in link staff follow from the DMS: the screen and the token in the fragment."""
+    return f"{portal_origin(ports)}/#{screen}&token={token}"
 
 
 def number_pool(settings: Mapping[str, str], env_file: Path) -> list[str]:
@@ -376,7 +392,7 @@ def emulator_command(port: int, state: str | None) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Start everything, wait for Ctrl-C / SIGTERM (KeyboardInterrupt), stop everything."""
-    ports = Ports(args.emulator_port, args.gateway_port, args.carrier_port, args.lambda_port)
+    ports = Ports(args.emulator_port, args.gateway_port, args.carrier_port, args.lambda_port, args.portal_port)
     env_file = Path(args.env_file)
     if env_file == ENV_LOCAL and ensure_env_local():
         print(f"dev: created {ENV_LOCAL} from .env.example with fresh secrets", flush=True)
@@ -429,8 +445,9 @@ def run(args: argparse.Namespace) -> int:
         children.start("bridge", py + ["infra.local.bridge", "--stack", args.stack, "--endpoint", endpoint,
                                         "--template", args.template], env)
         base = f"http://127.0.0.1:{ports.gateway}"
-        if not wait_until(lambda: port_in_use(ports.gateway) and port_in_use(ports.carrier), 15):
-            raise DevError(children.dead() or "the gateway or the fake carrier did not start within 15 s")
+        children.start("portal", py + ["infra.local.portal", "--port", str(ports.portal), "--api-base", base], env)
+        if not wait_until(lambda: all(port_in_use(p) for p in (ports.gateway, ports.carrier, ports.portal)), 15):
+            raise DevError(children.dead() or "the gateway, the fake carrier or the portal did not start within 15 s")
 
         # The demo staff user administers the demo dealer (PUT /v1/dealer needs the dealer-admin role).
         token = make_token("demo-dealer", "staff-1", 12 * 3600, settings, roles=["dealer-admin"])
@@ -445,8 +462,11 @@ dev: ready — stack {args.stack}
   fake carrier        http://127.0.0.1:{ports.carrier}   (open it in a browser to play the phone)
   lambda invoke API   http://127.0.0.1:{ports.lambda_}   (each function: its own env, IAM identity and Timeout)
   functions           {functions_file}
+  reference portal    {portal_origin(ports)}/
   demo dealer token (demo-dealer / staff-1, role dealer-admin, 12 h):
 {token}
+  the portal, signed in as demo-dealer staff, on account A-1001:
+{portal_link(ports, token)}
 Ctrl-C stops everything.""", flush=True)
 
         while (dead := children.dead()) is None:
@@ -474,6 +494,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--gateway-port", type=int, default=int(env.get("DEV_GATEWAY_PORT", Ports.gateway)))
     parser.add_argument("--carrier-port", type=int, default=int(env.get("DEV_CARRIER_PORT", Ports.carrier)))
     parser.add_argument("--lambda-port", type=int, default=int(env.get("DEV_LAMBDA_PORT", Ports.lambda_)))
+    parser.add_argument("--portal-port", type=int, default=int(env.get("DEV_PORTAL_PORT", Ports.portal)))
     parser.add_argument("--env-file", default=str(ENV_LOCAL))
     parser.add_argument("--template", default=env.get("DEV_TEMPLATE") or str(tpl.TEMPLATE_PATH),
                         help="the template to run (default infra/template.yaml; tests run altered copies)")

@@ -378,7 +378,7 @@ impl LocalStack {
         std::fs::create_dir_all(&dir).expect("cannot create .local");
         let env_file = dir.join(format!("{stack}.settings.env"));
         let settings = write_test_env(&env_file, overrides);
-        let mut ports: Vec<u16> = (0..4).map(|_| free_port()).collect();
+        let mut ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
         if let Some(port) = emulator_port {
             ports[0] = port;
         }
@@ -392,6 +392,7 @@ impl LocalStack {
             .args(["--gateway-port", &ports[1].to_string()])
             .args(["--carrier-port", &ports[2].to_string()])
             .args(["--lambda-port", &ports[3].to_string()])
+            .args(["--portal-port", &ports[4].to_string()])
             .arg("--env-file")
             .arg(&env_file)
             .stdin(Stdio::null())

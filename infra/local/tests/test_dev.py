@@ -52,7 +52,7 @@ def test_a_busy_port_is_named_with_its_user() -> None:
         busy.bind(("127.0.0.1", 0))
         busy.listen()
         port = busy.getsockname()[1]
-        ports = dev.Ports(emulator=free_port(), gateway=port, carrier=free_port(), lambda_=free_port())
+        ports = dev.Ports(emulator=free_port(), gateway=port, carrier=free_port(), lambda_=free_port(), portal=free_port())
         with pytest.raises(dev.DevError, match=rf"port {port} \(gateway\) is in use by pid \d+: .*another `make dev`"):
             dev.check_ports(ports)
 
@@ -60,9 +60,9 @@ def test_a_busy_port_is_named_with_its_user() -> None:
 def test_a_running_emulator_is_reused(moto_endpoint: str) -> None:
     port = int(moto_endpoint.rsplit(":", 1)[1])
     assert dev.check_ports(dev.Ports(emulator=port, gateway=free_port(), carrier=free_port(),
-                                     lambda_=free_port())) is True
+                                     lambda_=free_port(), portal=free_port())) is True
     assert dev.check_ports(dev.Ports(emulator=free_port(), gateway=free_port(), carrier=free_port(),
-                                     lambda_=free_port())) is False
+                                     lambda_=free_port(), portal=free_port())) is False
 
 
 def test_with_an_emulator_state_file_make_devs_data_outlives_a_restart(tmp_path: Path) -> None:
