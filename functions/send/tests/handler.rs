@@ -1051,8 +1051,14 @@ async fn a_preview_renders_and_measures_without_consent_and_stores_nothing() {
     let body = body_json(&response);
     assert_eq!(response.status(), StatusCode::OK, "{body}");
     let text = body["body"].as_str().unwrap();
-    assert!(text.contains("$412.37") && text.contains("Jun 15, 2026"), "{body}");
-    assert!(text.contains("Demo Motors"), "the dealer's name is filled in: {body}");
+    assert!(
+        text.contains("$412.37") && text.contains("Jun 15, 2026"),
+        "{body}"
+    );
+    assert!(
+        text.contains("Demo Motors"),
+        "the dealer's name is filled in: {body}"
+    );
     assert_eq!(body["category"], "accounting");
     assert_eq!(body["encoding"], "gsm7");
     assert_eq!(
@@ -1076,13 +1082,19 @@ async fn a_preview_names_missing_variables_as_a_send_would() {
         StatusCode::UNPROCESSABLE_ENTITY,
         "template-variables",
     );
-    assert!(body["detail"].as_str().unwrap().contains("amount"), "{body}");
+    assert!(
+        body["detail"].as_str().unwrap().contains("amount"),
+        "{body}"
+    );
 }
 
 #[tokio::test]
 async fn a_preview_of_own_words_counts_unicode_segments_and_adds_the_opt_out() {
     let w = World::new().await;
-    let words = format!("{} \u{1F697}", "Your new car is ready at the lot. ".repeat(5));
+    let words = format!(
+        "{} \u{1F697}",
+        "Your new car is ready at the lot. ".repeat(5)
+    );
     let response = w
         .call(edit_body(event(PREVIEW), |b| {
             *b = json!({"body": words, "category": "marketing"});
