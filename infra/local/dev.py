@@ -72,6 +72,7 @@ PARAMS_FROM_ENV = {
     "TwilioAuthToken": "TWILIO_AUTH_TOKEN",
     "CarrierBaseUrl": "CARRIER_BASE_URL",
     "CarrierTimeoutSeconds": "CARRIER_TIMEOUT_SECONDS",
+    "SendRatePerNumber": "SEND_RATE_PER_NUMBER",
     "PublicBaseUrl": "PUBLIC_BASE_URL",
     "NumberPool": "NUMBER_POOL",
     "DueShards": "DUE_SHARDS",

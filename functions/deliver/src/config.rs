@@ -22,6 +22,9 @@ pub struct Config {
     pub code_key: SecretRef,
     /// Where the carrier reports delivery status (None: no status callbacks).
     pub public_base_url: Option<String>,
+    /// Texts per second the carrier takes from one texting number (10DLC and toll-free
+    /// numbers are rate limited); 0 or absent: no limit.
+    pub send_rate_per_number: Option<u32>,
 }
 
 impl Config {
@@ -37,6 +40,8 @@ impl Config {
             carrier_timeout: Duration::from_secs(env.parsed("CARRIER_TIMEOUT_SECONDS", 10u64)?),
             code_key: SecretRef::from_env(env, "CODE_HASH_KEY_SECRET_ARN")?,
             public_base_url: env.optional("PUBLIC_BASE_URL"),
+            send_rate_per_number: Some(env.parsed("SEND_RATE_PER_NUMBER", 0u32)?)
+                .filter(|r| *r > 0),
         })
     }
 }
@@ -60,6 +65,7 @@ mod tests {
                 "arn:aws:secretsmanager:us-east-1:1:secret:c",
             ),
             ("CARRIER_TIMEOUT_SECONDS", "7"),
+            ("SEND_RATE_PER_NUMBER", "3"),
         ]
     }
 
@@ -67,6 +73,7 @@ mod tests {
     fn the_template_environment_parses_and_names_secrets_not_values() {
         let c = Config::from_env(&Env::from_pairs(&template_env())).unwrap();
         assert_eq!(c.carrier_timeout, Duration::from_secs(7));
+        assert_eq!(c.send_rate_per_number, Some(3));
         assert_eq!(c.carrier_base_url, "https://api.twilio.com");
         assert!(c
             .carrier_auth_token
@@ -82,6 +89,7 @@ mod tests {
             (Some("TWILIO_AUTH_TOKEN_SECRET_ARN"), None),
             (Some("TABLE_NAME"), None),
             (None, Some(("CARRIER_TIMEOUT_SECONDS", "ten"))),
+            (None, Some(("SEND_RATE_PER_NUMBER", "fast"))),
         ] {
             let mut env: Vec<_> = template_env()
                 .into_iter()

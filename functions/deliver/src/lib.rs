@@ -6,14 +6,17 @@ pub mod config;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
 use consent_adapters::sqs::Visibility;
+use futures::stream::{self, StreamExt};
+use tracing::Instrument;
 
 use consent::approval::CodeHasher;
-use consent::message::{MessageStatus, OutboundEnvelope};
+use consent::message::{MessageStatus, Outbound, OutboundEnvelope};
 use consent::ports::{
-    Carrier, ConsentReader, ConsentWriter, MessageStore, PendingStore, WorkQueue,
+    Carrier, ConsentReader, ConsentWriter, MessageStore, OutboundQueue, PendingStore, RateDecision,
+    RateLimiter, WorkQueue,
 };
 use consent::service::delivery::{deliver_envelope, DeliverOutcome, DeliverPorts, STALE_CLAIM};
 
@@ -35,16 +38,48 @@ pub struct App {
     /// The ARN of the outbound dead-letter queue: its records fail their message and go
     /// to staff (the function is also that queue's consumer).
     pub dead_letter_arn: Option<String>,
+    /// Texts per second the carrier takes from one texting number (`None`: no limit).
+    pub send_rate: Option<u32>,
+    /// The per-number sending rate's counters.
+    pub limits: Arc<dyn RateLimiter>,
+    /// The outbound queue: a text over its number's rate goes back to wait there.
+    pub queue: Arc<dyn OutboundQueue>,
+}
+
+/// The longest a text waits in the queue between two tries of its number's rate.
+pub const MAX_RATE_WAIT: Duration = Duration::from_secs(16);
+
+/// The rate counter of a texting number.
+fn rate_key(from: &consent::PhoneNumber) -> String {
+    format!("SEND#{from}")
+}
+
+/// How long a text over its number's rate waits before its next try: 2, 4, 8, then 16
+/// seconds, so a long backlog on one number is retried a few times, not every second;
+/// its message id spreads texts of the same second apart by up to half of that.
+fn rate_wait(envelope: &OutboundEnvelope) -> u32 {
+    let base = (2u32 << envelope.rate_waits.min(3)).min(MAX_RATE_WAIT.as_secs() as u32);
+    let spread = envelope
+        .message_id
+        .to_string()
+        .bytes()
+        .fold(0u32, |h, b| h.wrapping_mul(31).wrapping_add(u32::from(b)));
+    base + spread % (base / 2 + 1)
 }
 
 pub async fn handle(app: &App, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
     handle_before(app, event, now, None).await
 }
 
-/// Handles the batch's records one after another while the invocation's `deadline`
-/// leaves room for one more (`App::record_budget`); the records not started are
-/// reported failed and handed back to the queue at once, so a timeout never strands
-/// a record in the middle of the batch.
+/// Records worked at once: a whole batch (the event source's `BatchSize` is 10). Each
+/// record mostly waits on the carrier, so ten in flight cost one instance the time of
+/// the slowest instead of the sum.
+pub const RECORDS_AT_ONCE: usize = 10;
+
+/// Handles the batch's records concurrently (at most [`RECORDS_AT_ONCE`]), each started
+/// only while the invocation's `deadline` leaves room for it (`App::record_budget`); the
+/// records not started are reported failed and handed back to the queue at once, so a
+/// timeout never strands a record in the middle of the batch.
 pub async fn handle_before(
     app: &App,
     event: SqsEvent,
@@ -60,96 +95,164 @@ pub async fn handle_before(
         pending: app.pending.as_ref(),
         codes: &app.codes,
     };
-    let mut response = SqsBatchResponse::default();
-    for record in event.records {
-        let id = record.message_id.clone().unwrap_or_default();
-        if deadline.is_some_and(|d| Instant::now() + app.record_budget > d) {
-            tracing::warn!(sqs_message_id = %id, "not enough of the invocation left; handed back");
-            if let Some(handle) = record.receipt_handle.as_deref() {
-                app.visibility.delay(handle, Duration::ZERO).await;
+    let ports = &ports;
+    let failed: Vec<Option<String>> = stream::iter(event.records)
+        .map(|record| {
+            let id = record.message_id.clone().unwrap_or_default();
+            let span = tracing::info_span!("record", sqs_message_id = %id);
+            async move {
+                if deadline.is_some_and(|d| Instant::now() + app.record_budget > d) {
+                    tracing::warn!("not enough of the invocation left; handed back");
+                    if let Some(handle) = record.receipt_handle.as_deref() {
+                        app.visibility.delay(handle, Duration::ZERO).await;
+                    }
+                    return Some(id);
+                }
+                (!handle_record(app, ports, &record, now).await).then_some(id)
             }
-            push_failure(&mut response, id);
-            continue;
-        }
-        let span = tracing::info_span!("record", sqs_message_id = %id);
-        let _enter = span.enter();
-        let dead_lettered = app.dead_letter_arn.is_some()
-            && record.event_source_arn.as_deref() == app.dead_letter_arn.as_deref();
-        let envelope: OutboundEnvelope =
-            match serde_json::from_str(record.body.as_deref().unwrap_or("")) {
-                Ok(e) => e,
-                Err(e) if dead_lettered => {
-                    // Nothing to attach it to: it stays logged (by id), not retried forever.
-                    tracing::error!(error = %e, "dead-lettered record is malformed; dropped");
-                    continue;
-                }
-                Err(e) => {
-                    // A poison record: fail it so redrive moves it to the DLQ after maxReceiveCount.
-                    tracing::error!(error = %e, "outbound record is malformed");
-                    push_failure(&mut response, id);
-                    continue;
-                }
-            };
-        if dead_lettered {
-            match consent::service::delivery::dead_lettered(&ports, &envelope.message_id, now).await
-            {
-                Ok(outcome) => {
-                    tracing::warn!(message_id = %envelope.message_id, outcome = ?outcome, "dead-lettered message handed to staff")
-                }
-                Err(e) => {
-                    tracing::error!(message_id = %envelope.message_id, error = %e, "dead-lettered record not handled; retrying");
-                    push_failure(&mut response, id);
-                }
-            }
-            continue;
-        }
-        // How many times SQS handed this record out: the carrier attempt number.
-        let receive_count = record
-            .attributes
-            .get("ApproximateReceiveCount")
-            .and_then(|c| c.parse::<u32>().ok())
-            .unwrap_or(1);
-        let outcome = deliver_envelope(
-            &ports,
-            &envelope,
-            receive_count,
-            app.public_base_url.as_deref(),
-            now,
-        )
+            .instrument(span)
+        })
+        .buffer_unordered(RECORDS_AT_ONCE)
+        .collect()
         .await;
-        match outcome {
-            Ok(DeliverOutcome::RetryLater { after }) => {
-                tracing::warn!(message_id = %envelope.message_id, retry_in_s = after.as_secs(), "carrier unavailable; retrying");
-                if let Some(handle) = record.receipt_handle.as_deref() {
-                    app.visibility
-                        .delay(handle, after.min(Duration::from_secs(43_200)))
-                        .await;
-                }
-                push_failure(&mut response, id);
-            }
-            Ok(DeliverOutcome::Skipped {
-                status: Some(MessageStatus::Sending),
-            }) => {
-                // A fresh claim by another worker, or by one that died mid-call. Dropping
-                // the record would leave the message in `sending` for good in the second
-                // case: come back once the claim is stale, when deliver fails it for staff.
-                tracing::warn!(message_id = %envelope.message_id, "message is claimed by another delivery; checking again later");
-                if let Some(handle) = record.receipt_handle.as_deref() {
-                    let stale = STALE_CLAIM.to_std().unwrap_or(Duration::from_secs(300));
-                    app.visibility.delay(handle, stale).await;
-                }
-                push_failure(&mut response, id);
-            }
-            Ok(outcome) => {
-                tracing::info!(message_id = %envelope.message_id, outcome = ?outcome, "delivered record");
-            }
-            Err(e) => {
-                tracing::error!(message_id = %envelope.message_id, error = %e, "delivery failed; retrying");
-                push_failure(&mut response, id);
-            }
-        }
+    let mut response = SqsBatchResponse::default();
+    for id in failed.into_iter().flatten() {
+        push_failure(&mut response, id);
     }
     response
+}
+
+/// One record; false when it must come back (reported as a batch item failure).
+async fn handle_record(
+    app: &App,
+    ports: &DeliverPorts<'_>,
+    record: &SqsMessage,
+    now: DateTime<Utc>,
+) -> bool {
+    let dead_lettered = app.dead_letter_arn.is_some()
+        && record.event_source_arn.as_deref() == app.dead_letter_arn.as_deref();
+    let envelope: OutboundEnvelope =
+        match serde_json::from_str(record.body.as_deref().unwrap_or("")) {
+            Ok(e) => e,
+            Err(e) if dead_lettered => {
+                // Nothing to attach it to: it stays logged (by id), not retried forever.
+                tracing::error!(error = %e, "dead-lettered record is malformed; dropped");
+                return true;
+            }
+            Err(e) => {
+                // A poison record: fail it so redrive moves it to the DLQ after maxReceiveCount.
+                tracing::error!(error = %e, "outbound record is malformed");
+                return false;
+            }
+        };
+    if dead_lettered {
+        return match consent::service::delivery::dead_lettered(ports, &envelope.message_id, now)
+            .await
+        {
+            Ok(outcome) => {
+                tracing::warn!(message_id = %envelope.message_id, outcome = ?outcome, "dead-lettered message handed to staff");
+                true
+            }
+            Err(e) => {
+                tracing::error!(message_id = %envelope.message_id, error = %e, "dead-lettered record not handled; retrying");
+                false
+            }
+        };
+    }
+    let over_rate = match (app.send_rate, &envelope.delivery) {
+        (Some(rate), Some(snap)) => {
+            let key = rate_key(&snap.from);
+            match app
+                .limits
+                .acquire(&key, rate, Duration::from_secs(1), now)
+                .await
+            {
+                Ok(RateDecision::Allowed) => false,
+                Ok(RateDecision::Limited { .. }) => true,
+                Err(e) => {
+                    tracing::warn!(message_id = %envelope.message_id, error = %e, "sending rate unavailable; retrying");
+                    return false;
+                }
+            }
+        }
+        _ => false,
+    };
+    if over_rate {
+        return wait_for_rate(app, envelope).await;
+    }
+    // How many times SQS handed this record out: the carrier attempt number.
+    let receive_count = record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|c| c.parse::<u32>().ok())
+        .unwrap_or(1);
+    let outcome = deliver_envelope(
+        ports,
+        &envelope,
+        receive_count,
+        app.public_base_url.as_deref(),
+        now,
+    )
+    .await;
+    match outcome {
+        Ok(DeliverOutcome::RetryLater { after }) => {
+            tracing::warn!(message_id = %envelope.message_id, retry_in_s = after.as_secs(), "carrier unavailable; retrying");
+            if let Some(handle) = record.receipt_handle.as_deref() {
+                app.visibility
+                    .delay(handle, after.min(Duration::from_secs(43_200)))
+                    .await;
+            }
+            false
+        }
+        Ok(DeliverOutcome::Skipped {
+            status: Some(MessageStatus::Sending),
+        }) => {
+            // A fresh claim by another worker, or by one that died mid-call. Dropping
+            // the record would leave the message in `sending` for good in the second
+            // case: come back once the claim is stale, when deliver fails it for staff.
+            tracing::warn!(message_id = %envelope.message_id, "message is claimed by another delivery; checking again later");
+            if let Some(handle) = record.receipt_handle.as_deref() {
+                let stale = STALE_CLAIM.to_std().unwrap_or(Duration::from_secs(300));
+                app.visibility.delay(handle, stale).await;
+            }
+            false
+        }
+        Ok(outcome) => {
+            tracing::info!(message_id = %envelope.message_id, outcome = ?outcome, "delivered record");
+            true
+        }
+        Err(e) => {
+            tracing::error!(message_id = %envelope.message_id, error = %e, "delivery failed; retrying");
+            false
+        }
+    }
+}
+
+/// Puts a text over its number's rate back on the queue, delayed: a new record (with a
+/// fresh receive count, so waiting never counts toward the dead-letter queue), and this
+/// one done. Should both stay (a crash between the two), the claim sends it once.
+async fn wait_for_rate(app: &App, mut envelope: OutboundEnvelope) -> bool {
+    let delay_seconds = rate_wait(&envelope);
+    envelope.rate_waits += 1;
+    let message_id = envelope.message_id.clone();
+    let waits = envelope.rate_waits;
+    match app
+        .queue
+        .enqueue(&[Outbound {
+            envelope,
+            delay_seconds,
+        }])
+        .await
+    {
+        Ok(failed) if failed.is_empty() => {
+            tracing::info!(message_id = %message_id, wait_s = delay_seconds, waits, "over the number's sending rate; waiting in the queue");
+            true
+        }
+        Ok(_) | Err(_) => {
+            tracing::warn!(message_id = %message_id, "over the number's sending rate and not re-queued; retrying");
+            false
+        }
+    }
 }
 
 fn push_failure(response: &mut SqsBatchResponse, id: String) {

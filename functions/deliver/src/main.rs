@@ -4,7 +4,7 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::SqsEvent;
 use consent::approval::CodeHasher;
 use consent_adapters::config::{self, Env};
-use consent_adapters::sqs::SqsVisibility;
+use consent_adapters::sqs::{SqsOutboundQueue, SqsVisibility};
 use consent_adapters::{telemetry, TwilioCarrier};
 use deliver::config::Config;
 use deliver::{handle_before, App};
@@ -29,12 +29,14 @@ async fn main() -> Result<(), Error> {
     )?;
     let codes = CodeHasher::new(code_key)?;
     let store = Arc::new(config.table.store(&aws));
+    let sqs = consent_adapters::aws_sdk_sqs::Client::new(&aws);
     let app = App {
         consent: store.clone(),
         consent_writer: store.clone(),
         messages: store.clone(),
         pending: store.clone(),
-        work: store,
+        work: store.clone(),
+        limits: store,
         codes,
         carrier: Arc::new(carrier),
         // The carrier's read and connect timeouts, and the writes around the call.
@@ -42,9 +44,11 @@ async fn main() -> Result<(), Error> {
             + TwilioCarrier::CONNECT_TIMEOUT
             + Duration::from_secs(5),
         visibility: Arc::new(SqsVisibility::new(
-            consent_adapters::aws_sdk_sqs::Client::new(&aws),
-            config.outbound_queue_url,
+            sqs.clone(),
+            config.outbound_queue_url.clone(),
         )),
+        queue: Arc::new(SqsOutboundQueue::new(sqs, config.outbound_queue_url)),
+        send_rate: config.send_rate_per_number,
         public_base_url: config.public_base_url,
         dead_letter_arn: config.dead_letter_arn,
     };

@@ -130,6 +130,9 @@ impl World {
             record_budget: std::time::Duration::from_secs(15),
             public_base_url: Some(BASE_URL.into()),
             dead_letter_arn: Some(DLQ_ARN.into()),
+            send_rate: Some(3),
+            limits: Arc::new(store.clone()),
+            queue: Arc::new(queue.clone()),
         };
         let w = World {
             store,
@@ -656,4 +659,113 @@ async fn records_the_deadline_leaves_no_room_for_are_handed_back_untouched() {
         let m = w.store.message(&e.message_id).await.unwrap().unwrap();
         assert_eq!(m.status, MessageStatus::Queued);
     }
+}
+
+// ------------------------------------------------------------------ the number's sending rate
+
+#[tokio::test]
+async fn texts_over_the_numbers_rate_wait_in_the_queue_and_go_in_later_seconds() {
+    // GIVEN ten queued texts from the dealer's one number, in one batch, at 3 a second
+    let w = World::new().await;
+    let mut envelopes = Vec::new();
+    for _ in 0..10 {
+        envelopes.push(w.queued_message().await);
+    }
+    let records = envelopes
+        .iter()
+        .enumerate()
+        .map(|(i, e)| record_for(e, &format!("sqs-{i}")))
+        .collect();
+
+    // WHEN deliver works the batch
+    let response = handle(&w.app, sqs(records), noon()).await;
+
+    // THEN three go to the carrier; seven go back on the queue, delayed, as new records
+    // (the batch reports no failure, so no receive count grows toward the DLQ)
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(w.carrier.sent().len(), 3);
+    let waiting = w.queue.drain();
+    assert_eq!(waiting.len(), 7);
+    for o in &waiting {
+        assert_eq!(o.envelope.rate_waits, 1);
+        assert!((2..=3).contains(&o.delay_seconds), "{}", o.delay_seconds);
+        assert_eq!(
+            w.message(&o.envelope.message_id).await.status,
+            MessageStatus::Queued
+        );
+    }
+
+    // WHEN they come back two seconds later: three more go, four wait longer
+    let again = waiting
+        .iter()
+        .enumerate()
+        .map(|(i, o)| record_for(&o.envelope, &format!("again-{i}")))
+        .collect();
+    let response = handle(&w.app, sqs(again), noon() + Duration::seconds(2)).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(w.carrier.sent().len(), 6);
+    let still = w.queue.drain();
+    assert_eq!(still.len(), 4);
+    assert!(still
+        .iter()
+        .all(|o| o.envelope.rate_waits == 2 && (4..=6).contains(&o.delay_seconds)));
+
+    // AND six different texts were sent, each once
+    let mut sent = 0;
+    for e in &envelopes {
+        if w.message(&e.message_id).await.status == MessageStatus::Sent {
+            sent += 1;
+        }
+    }
+    assert_eq!(sent, 6);
+}
+
+/// A carrier that takes a while to answer and counts the calls in flight at once.
+struct SlowCarrier {
+    inner: FakeCarrier,
+    in_flight: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl consent::ports::Carrier for SlowCarrier {
+    async fn send(
+        &self,
+        message: &consent::ports::CarrierSend,
+    ) -> Result<consent::ports::CarrierReceipt, consent::ports::CarrierError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+        tokio::time::sleep(StdDuration::from_millis(50)).await;
+        self.in_flight.fetch_sub(1, SeqCst);
+        self.inner.send(message).await
+    }
+}
+
+#[tokio::test]
+async fn a_batchs_records_are_worked_at_once_up_to_the_bound() {
+    // GIVEN ten queued texts and a carrier that answers after a while (no rate limit here)
+    let mut w = World::new().await;
+    let slow = Arc::new(SlowCarrier {
+        inner: w.carrier.clone(),
+        in_flight: Default::default(),
+        most: Default::default(),
+    });
+    w.app.carrier = slow.clone();
+    w.app.send_rate = None;
+    let mut records = Vec::new();
+    for i in 0..12 {
+        records.push(record_for(&w.queued_message().await, &format!("sqs-{i}")));
+    }
+
+    // WHEN deliver works a batch of twelve
+    let response = handle(&w.app, sqs(records), noon()).await;
+
+    // THEN all go, RECORDS_AT_ONCE of them at the carrier together, never more
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(w.carrier.sent().len(), 12);
+    assert_eq!(
+        slow.most.load(std::sync::atomic::Ordering::SeqCst),
+        deliver::RECORDS_AT_ONCE
+    );
 }

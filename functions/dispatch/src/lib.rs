@@ -54,16 +54,22 @@ pub async fn handle_for(
         queue: app.queue.as_ref(),
     };
     let mut total = DispatchReport::default();
-    // Bounded: at most 100 passes.
+    // Bounded: at most 100 passes, and no pass outlives the budget and its reserve (a pass
+    // cut short leaves what it marked queued in the index, for a later run to requeue).
     for _ in 0..100 {
-        let report = dispatch(&ports, 0..app.shards, now, app.page).await?;
+        let left = (budget + PASS_RESERVE).saturating_sub(started.elapsed());
+        let Ok(report) =
+            tokio::time::timeout(left, dispatch(&ports, 0..app.shards, now, app.page)).await
+        else {
+            tracing::warn!(
+                seconds = left.as_secs(),
+                "dispatch pass cut at the deadline; a later run takes the rest"
+            );
+            break;
+        };
+        let report = report?;
         let handled = report.queued + report.requeued + report.deferred + report.suppressed;
-        total.queued += report.queued;
-        total.requeued += report.requeued;
-        total.deferred += report.deferred;
-        total.suppressed += report.suppressed;
-        total.skipped += report.skipped;
-        total.failed += report.failed;
+        total.add(&report);
         if handled == 0 || report.failed > 0 || started.elapsed() > budget {
             break;
         }

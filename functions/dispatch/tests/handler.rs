@@ -387,3 +387,63 @@ fn a_run_never_plans_past_its_deadline() {
         Std::ZERO
     );
 }
+
+/// Consent that never answers (a stalled read): the pass waits on it.
+struct Stalled;
+
+#[async_trait::async_trait]
+impl consent::ports::ConsentReader for Stalled {
+    async fn consent(
+        &self,
+        _: &DealerId,
+        _: &PhoneNumber,
+    ) -> Result<consent::ports::Versioned<consent::ledger::ConsentState>, consent::StoreError> {
+        std::future::pending().await
+    }
+    async fn consents(
+        &self,
+        _: &DealerId,
+        _: &[PhoneNumber],
+    ) -> Result<
+        std::collections::HashMap<PhoneNumber, consent::ledger::ConsentState>,
+        consent::StoreError,
+    > {
+        std::future::pending().await
+    }
+    async fn history(
+        &self,
+        _: &DealerId,
+        _: &PhoneNumber,
+    ) -> Result<Vec<consent::ledger::LedgerEntry>, consent::StoreError> {
+        std::future::pending().await
+    }
+    async fn opted_out(
+        &self,
+        _: &PhoneNumber,
+        _: &PhoneNumber,
+    ) -> Result<bool, consent::StoreError> {
+        std::future::pending().await
+    }
+}
+
+#[tokio::test(start_paused = true)]
+async fn a_pass_that_stalls_is_cut_at_the_budget_and_leaves_its_texts_for_a_later_run() {
+    // GIVEN a due text and a consent read that never answers
+    let mut w = World::new().await;
+    let now = fired_at();
+    let due = w.schedule("C-1001", now).await;
+    w.app.consent = Arc::new(Stalled);
+
+    // WHEN a run with a 40 s budget starts (the clock is tokio's, paused and advanced)
+    let started = tokio::time::Instant::now();
+    let report = tokio::time::timeout(StdDuration::from_secs(3600), handle(&w.app, now))
+        .await
+        .expect("the run ends by itself")
+        .unwrap();
+
+    // THEN it ends within its budget and the pass reserve, having queued nothing, and the
+    // text still waits for the next run
+    assert!(started.elapsed() <= StdDuration::from_secs(40) + dispatch::PASS_RESERVE);
+    assert_eq!(report.queued, 0);
+    assert_eq!(w.message(&due.id).await.status, MessageStatus::Scheduled);
+}

@@ -194,7 +194,8 @@ CALLS: dict[str, list[Callable[[Stack, str], Any]]] = {
         get_item, put_item, update_item, delete_item, transact("Update", "ConditionCheck", "ConditionCheck"),
         transact("Update"),
         transact("Put", "Put"), change_visibility, secret("TwilioAuthTokenSecret"), secret("CodeHashKeySecret"),
-        query_index("GSI1", "GSI1PK")],  # the frequency cap, checked again at delivery
+        query_index("GSI1", "GSI1PK"),  # the frequency cap, checked again at delivery
+        send_batch],  # a text over its number's sending rate goes back on the queue
 }
 
 
@@ -213,7 +214,7 @@ REFUSED = [
     ("inbound", update_item), ("inbound", secret("CodeHashKeySecret")),
     ("dispatch", get_item), ("dispatch", transact("Put", "Delete")), ("send", transact("Update")),
     ("publish", get_item), ("publish", send_batch),
-    ("deliver", send_batch), ("deliver", query_table), ("deliver", query_index("Due", "DuePK")), ("automate", put_events),
+    ("deliver", query_table), ("deliver", query_index("Due", "DuePK")), ("automate", put_events),
 ]
 
 

@@ -260,6 +260,13 @@ pub struct OutboundEnvelope {
     pub message_id: MessageId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub delivery: Option<DeliverySnapshot>,
+    /// How many times it went back to the queue to wait for its number's sending rate.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub rate_waits: u32,
+}
+
+fn is_zero(n: &u32) -> bool {
+    *n == 0
 }
 
 /// The fields of a queued message that delivery needs.
@@ -296,6 +303,7 @@ impl OutboundEnvelope {
             dealer_id,
             message_id,
             delivery: None,
+            rate_waits: 0,
         }
     }
 

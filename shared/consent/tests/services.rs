@@ -2714,3 +2714,113 @@ async fn a_french_revocation_is_confirmed_in_french_and_a_non_revocation_goes_to
         answers[0].body
     );
 }
+
+// ------------------------------------------------------------------ dispatch fans out
+
+/// The in-memory store's due index spread over shards by message id, counting the shard
+/// reads in flight at once (each takes a little while, as a Query does).
+struct Shards<'a> {
+    store: &'a InMemoryStore,
+    count: u32,
+    in_flight: std::sync::atomic::AtomicUsize,
+    most: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl consent::ports::DueIndex for Shards<'_> {
+    async fn due(
+        &self,
+        shard: u32,
+        until: DateTime<Utc>,
+        limit: u32,
+    ) -> Result<Vec<Message>, consent::StoreError> {
+        use std::sync::atomic::Ordering::SeqCst;
+        let now = self.in_flight.fetch_add(1, SeqCst) + 1;
+        self.most.fetch_max(now, SeqCst);
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        self.in_flight.fetch_sub(1, SeqCst);
+        let all = consent::ports::DueIndex::due(self.store, 0, until, u32::MAX).await?;
+        Ok(all
+            .into_iter()
+            .filter(|m| m.id.as_str().bytes().map(u32::from).sum::<u32>() % self.count == shard)
+            .take(limit as usize)
+            .collect())
+    }
+}
+
+/// The fake queue, keeping each `enqueue` call's size.
+struct CountingQueue<'a> {
+    inner: &'a FakeQueue,
+    calls: std::sync::Mutex<Vec<usize>>,
+}
+
+#[async_trait::async_trait]
+impl consent::ports::OutboundQueue for CountingQueue<'_> {
+    async fn enqueue(
+        &self,
+        items: &[consent::message::Outbound],
+    ) -> Result<Vec<MessageId>, consent::StoreError> {
+        self.calls.lock().unwrap().push(items.len());
+        self.inner.enqueue(items).await
+    }
+}
+
+#[tokio::test]
+async fn dispatch_reads_shards_at_once_and_queues_each_shards_group_when_marked() {
+    // GIVEN 40 texts due at 10:00 spread over 16 shards
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    for _ in 0..40 {
+        w.send(
+            "past-due-alert",
+            past_due_vars(),
+            Some(noon() + mins(60)),
+            noon(),
+        )
+        .await
+        .unwrap();
+    }
+    w.queue.drain();
+    let shards = Shards {
+        store: &w.store,
+        count: 16,
+        in_flight: Default::default(),
+        most: Default::default(),
+    };
+    let queue = CountingQueue {
+        inner: &w.queue,
+        calls: Default::default(),
+    };
+    let ports = DispatchPorts {
+        consent: &w.store,
+        due: &shards,
+        messages: &w.store,
+        queue: &queue,
+    };
+
+    // WHEN one pass runs when they are due
+    let report = sending::dispatch(&ports, 0..16, noon() + mins(60), 100)
+        .await
+        .unwrap();
+
+    // THEN every text is queued once; SHARDS_AT_ONCE shard reads ran together, never
+    // more; and each shard's group went to the queue on its own, as soon as it was
+    // marked (one call per shard that had texts, not one at the end of the pass)
+    assert_eq!(report.queued, 40);
+    assert_eq!(w.queue.drain().len(), 40);
+    assert_eq!(
+        shards.most.load(std::sync::atomic::Ordering::SeqCst),
+        sending::SHARDS_AT_ONCE
+    );
+    let calls = queue.calls.lock().unwrap().clone();
+    let busy_shards = (0..16u32)
+        .filter(|s| {
+            w.store.messages().iter().any(|m| {
+                m.kind == MessageKind::Template
+                    && m.id.as_str().bytes().map(u32::from).sum::<u32>() % 16 == *s
+            })
+        })
+        .count();
+    assert_eq!(calls.len(), busy_shards, "{calls:?}");
+    assert_eq!(calls.iter().sum::<usize>(), 40);
+}

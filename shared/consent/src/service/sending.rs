@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::str::FromStr;
 
 use chrono::{DateTime, Duration, Utc};
+use futures::stream::{self, StreamExt};
 use serde_json::{Map, Value};
 
 use crate::category::Category;
@@ -604,12 +605,56 @@ pub async fn dispatch(
     now: DateTime<Utc>,
     limit_per_shard: u32,
 ) -> Result<DispatchReport, DomainError> {
-    let horizon = now + Duration::seconds(DISPATCH_HORIZON_SECONDS);
-    let mut report = DispatchReport::default();
-    let mut due = Vec::new();
-    for shard in shards {
-        due.extend(ports.due.due(shard, horizon, limit_per_shard).await?);
+    let reports: Vec<Result<DispatchReport, DomainError>> = stream::iter(shards)
+        .map(|shard| dispatch_shard(ports, shard, now, limit_per_shard))
+        .buffer_unordered(SHARDS_AT_ONCE)
+        .collect()
+        .await;
+    let mut total = DispatchReport::default();
+    let mut failure = None;
+    for report in reports {
+        match report {
+            Ok(r) => total.add(&r),
+            // What the other shards did is durable; the run reports the first error.
+            Err(e) => {
+                failure.get_or_insert(e);
+            }
+        }
     }
+    match failure {
+        Some(e) => Err(e),
+        None => Ok(total),
+    }
+}
+
+/// Shards read and worked at once in a pass: each is one Query and its page of
+/// conditional writes, so eight keep a 1,024 MB function busy without going past
+/// DynamoDB's per-partition limits (each shard is its own partition).
+pub const SHARDS_AT_ONCE: usize = 8;
+/// Conditional writes in flight per shard while marking its page.
+pub const MARKS_AT_ONCE: usize = 16;
+
+/// What dispatch does with one due message.
+enum Verdict {
+    /// Put on the queue (again, for `requeued`).
+    Queue {
+        requeued: bool,
+    },
+    Defer,
+    Suppress,
+}
+
+/// One shard: its due page read, every message marked (concurrently, each with its
+/// own conditional write), and the ones marked queued sent to the queue at once, so
+/// nothing marked waits for the rest of the pass.
+async fn dispatch_shard(
+    ports: &DispatchPorts<'_>,
+    shard: u32,
+    now: DateTime<Utc>,
+    limit: u32,
+) -> Result<DispatchReport, DomainError> {
+    let horizon = now + Duration::seconds(DISPATCH_HORIZON_SECONDS);
+    let due = ports.due.due(shard, horizon, limit).await?;
     // Consent for every (dealer, number) in one batched read per dealer.
     let mut by_dealer: HashMap<DealerId, Vec<PhoneNumber>> = HashMap::new();
     for m in due
@@ -629,75 +674,43 @@ pub async fn dispatch(
             consent.insert((dealer.clone(), phone), state);
         }
     }
+    let decided: Vec<(Message, MessageStatus, Verdict)> = due
+        .into_iter()
+        .filter_map(|m| {
+            let expected = m.status;
+            decide(m, &consent, now).map(|(m, verdict)| (m, expected, verdict))
+        })
+        .collect();
+    let marked: Vec<(Message, Verdict, Result<(), StoreError>)> = stream::iter(decided)
+        .map(|(m, expected, verdict)| async move {
+            let saved = ports.messages.save(&m, expected).await;
+            (m, verdict, saved)
+        })
+        .buffer_unordered(MARKS_AT_ONCE)
+        .collect()
+        .await;
+    let mut report = DispatchReport::default();
     let mut won = Vec::new();
-    for mut m in due {
-        let expected = m.status;
-        if expected == MessageStatus::Queued {
-            // Queued long ago and never picked up: put it on the queue again.
-            if m.index_time().is_some_and(|t| t <= now) {
-                m.transition(
-                    MessageStatus::Queued,
-                    now,
-                    Some("requeued: not picked up".into()),
-                );
-                let mut requeued = 0;
-                tally(
-                    ports.messages.save(&m, expected).await,
-                    &mut requeued,
-                    &mut report.skipped,
-                )?;
-                if requeued == 1 {
-                    report.requeued += 1;
+    for (m, verdict, saved) in marked {
+        match saved {
+            Ok(()) => match verdict {
+                Verdict::Queue { requeued } => {
+                    if requeued {
+                        report.requeued += 1;
+                    } else {
+                        report.queued += 1;
+                    }
                     won.push(m);
                 }
-            }
-            continue;
+                Verdict::Defer => report.deferred += 1,
+                Verdict::Suppress => report.suppressed += 1,
+            },
+            Err(StoreError::Conflict(_)) => report.skipped += 1,
+            Err(e) => return Err(e.into()),
         }
-        if m.needs_consent() {
-            let allowed = consent
-                .get(&(m.dealer_id.clone(), m.to.clone()))
-                .map(|s| s.may_send(m.category))
-                .unwrap_or(crate::ledger::Decision::NeverAuthorized);
-            if !allowed.is_allowed() {
-                m.transition(
-                    MessageStatus::Suppressed,
-                    now,
-                    Some(allowed.reason().into()),
-                );
-                tally(
-                    ports.messages.save(&m, expected).await,
-                    &mut report.suppressed,
-                    &mut report.skipped,
-                )?;
-                continue;
-            }
-        }
-        if m.honours_quiet_hours() {
-            let tz = parse_time_zone(m.recipient_time_zone.as_deref());
-            let at = m.send_at.max(now);
-            let allowed_at = QuietHours::standard().next_allowed(&m.to, tz, m.category, at);
-            if allowed_at > at {
-                m.send_at = allowed_at;
-                m.transition(MessageStatus::Deferred, now, Some("quiet-hours".into()));
-                tally(
-                    ports.messages.save(&m, expected).await,
-                    &mut report.deferred,
-                    &mut report.skipped,
-                )?;
-                continue;
-            }
-        }
-        m.transition(MessageStatus::Queued, now, None);
-        let mut marked = 0;
-        tally(
-            ports.messages.save(&m, expected).await,
-            &mut marked,
-            &mut report.skipped,
-        )?;
-        if marked == 1 {
-            report.queued += 1;
-            won.push(m);
-        }
+    }
+    if won.is_empty() {
+        return Ok(report);
     }
     let outbound: Vec<Outbound> = won
         .iter()
@@ -717,17 +730,64 @@ pub async fn dispatch(
     Ok(report)
 }
 
-fn tally(
-    result: Result<(), StoreError>,
-    done: &mut usize,
-    skipped: &mut usize,
-) -> Result<(), DomainError> {
-    match result {
-        Ok(()) => *done += 1,
-        Err(StoreError::Conflict(_)) => *skipped += 1,
-        Err(e) => return Err(e.into()),
+/// The message as dispatch leaves it, and why; `None` to leave it alone (queued and
+/// not yet due for a requeue).
+fn decide(
+    mut m: Message,
+    consent: &HashMap<(DealerId, PhoneNumber), crate::ledger::ConsentState>,
+    now: DateTime<Utc>,
+) -> Option<(Message, Verdict)> {
+    if m.status == MessageStatus::Queued {
+        // Queued long ago and never picked up: put it on the queue again.
+        if !m.index_time().is_some_and(|t| t <= now) {
+            return None;
+        }
+        m.transition(
+            MessageStatus::Queued,
+            now,
+            Some("requeued: not picked up".into()),
+        );
+        return Some((m, Verdict::Queue { requeued: true }));
     }
-    Ok(())
+    if m.needs_consent() {
+        let allowed = consent
+            .get(&(m.dealer_id.clone(), m.to.clone()))
+            .map(|s| s.may_send(m.category))
+            .unwrap_or(crate::ledger::Decision::NeverAuthorized);
+        if !allowed.is_allowed() {
+            m.transition(
+                MessageStatus::Suppressed,
+                now,
+                Some(allowed.reason().into()),
+            );
+            return Some((m, Verdict::Suppress));
+        }
+    }
+    if m.honours_quiet_hours() {
+        let tz = parse_time_zone(m.recipient_time_zone.as_deref());
+        let at = m.send_at.max(now);
+        let allowed_at = QuietHours::standard().next_allowed(&m.to, tz, m.category, at);
+        if allowed_at > at {
+            m.send_at = allowed_at;
+            m.transition(MessageStatus::Deferred, now, Some("quiet-hours".into()));
+            return Some((m, Verdict::Defer));
+        }
+    }
+    m.transition(MessageStatus::Queued, now, None);
+    Some((m, Verdict::Queue { requeued: false }))
+}
+
+impl DispatchReport {
+    /// Adds another shard's or pass's counts.
+    pub fn add(&mut self, other: &DispatchReport) {
+        self.queued += other.queued;
+        self.requeued += other.requeued;
+        self.follow_ups += other.follow_ups;
+        self.deferred += other.deferred;
+        self.suppressed += other.suppressed;
+        self.skipped += other.skipped;
+        self.failed += other.failed;
+    }
 }
 
 /// The template an automated-task event sends.
