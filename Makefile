@@ -92,11 +92,14 @@ bench-lib: ## criterion benchmarks of the consent library
 
 # The functions and the two cold-start references are measured as release binaries; the bench
 # tool itself is the dev build `make test` already made (same flags, so nothing is rebuilt).
-RELEASE_MEASURED := -p authorize -p inbound -p send -p automate -p queues -p dispatch -p deliver -p bench-refs
+# The functions in one command (the local stack's release profile builds them the same way, so
+# nothing is rebuilt), the two references in another.
+RELEASE_FUNCTIONS := -p authorize -p automate -p deliver -p dispatch -p inbound -p publish -p queues -p send
 
 bench-build: ## release binaries of the functions and the cold-start references; the bench tool (dev profile)
 	$(CARGO) build $(CARGO_FEATURES)
-	$(CARGO) build --release --bins $(RELEASE_MEASURED)
+	$(CARGO) build --release --bins $(RELEASE_FUNCTIONS)
+	$(CARGO) build --release --bins -p bench-refs
 
 bench: venv bench-build ## system benchmarks: cold start, requests/message, throughput, dispatch burst, latency -> target/bench/latest.json
 	target/debug/bench $(BENCH_ONLY)

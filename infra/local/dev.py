@@ -263,14 +263,26 @@ def http(method: str, url: str, body: Any = None, token: str | None = None,
         return 0, str(e)
 
 
-def prebuild(children: Children, env: Mapping[str, str], template: Mapping[str, Any]) -> None:
-    """Build each function binary the Lambda service runs (target/debug/<name>), so the first invocations
+def prebuild(children: Children, env: Mapping[str, str], template: Mapping[str, Any], profile: str = "debug") -> None:
+    """Build each function binary the Lambda service runs (target/<profile>/<name>), so the first invocations
     do not wait for a compile. A failure is a warning: the watch rebuilds when the code is fixed."""
     binaries = sorted(tpl.function_settings(template))
-    print(f"dev: building {', '.join(binaries)} (the first build takes several minutes)", flush=True)
+    print(f"dev: building {', '.join(binaries)} ({profile}; the first build takes several minutes)", flush=True)
+    if profile == "release":
+        # One command for every function, as `make bench-build` runs it: the same feature set, so
+        # what it built is reused (a per-binary build would unify features differently and rebuild).
+        started = time.monotonic()
+        packages = [arg for b in binaries for arg in ("-p", b)]
+        code = children.run_step("build", ["cargo", "build", "--manifest-path", "Cargo.toml", "--release", "--bins",
+                                           *packages], env)
+        print(f"dev: release build {'done' if code == 0 else f'failed (exit {code})'} in "
+              f"{time.monotonic() - started:.0f} s", flush=True)
+        return
+    release: list[str] = []
     for binary in binaries:
         started = time.monotonic()
-        code = children.run_step("build", ["cargo", "build", "--manifest-path", "Cargo.toml", "--bin", binary], env)
+        code = children.run_step("build", ["cargo", "build", "--manifest-path", "Cargo.toml", "--bin", binary,
+                                           *release], env)
         if code == 0:
             print(f"dev: built {binary} in {time.monotonic() - started:.0f} s", flush=True)
         else:
@@ -430,15 +442,18 @@ def run(args: argparse.Namespace) -> int:
         write_functions(functions_file, boot.functions())
         env = child_environment(settings, stack_env, ports)
 
+        profile = args.profile or settings.get("DEV_PROFILE") or "debug"
         if not args.no_lambda:
             if not args.no_build:
-                prebuild(children, env, template)
-                rebuilder = Rebuilder(tpl.function_settings(template), env)
-                rebuilder.start()
-                stoppers.append(rebuilder.stop)
+                prebuild(children, env, template, profile)
+                if profile == "debug":  # the watch rebuilds the debug binaries on change
+                    rebuilder = Rebuilder(tpl.function_settings(template), env)
+                    rebuilder.start()
+                    stoppers.append(rebuilder.stop)
             children.start("lambda", [sys.executable, "-m", "infra.local.lambdas", "--functions", str(functions_file),
                                       "--host", "127.0.0.1", "--port", str(ports.lambda_), "--endpoint", endpoint,
-                                      "--region", region, "--concurrency", str(args.lambda_concurrency)], env)
+                                      "--region", region, "--concurrency", str(args.lambda_concurrency),
+                                      "--profile", profile], env)
         py = [sys.executable, "-m"]
         children.start("gateway", py + ["infra.local.gateway", "--port", str(ports.gateway),
                                          "--template", args.template], env)
@@ -505,6 +520,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--lambda-concurrency", type=int,
                         default=int(env.get("DEV_LAMBDA_CONCURRENCY", DEFAULT_CONCURRENCY)),
                         help="instances each function may run at once (default %(default)s)")
+    parser.add_argument("--profile", choices=["debug", "release"], default=env.get("DEV_PROFILE") or None,
+                        help="run the functions' debug (default) or release builds (DEV_PROFILE, also read "
+                             "from the env file; benchmarks use release, as deployed)")
     parser.add_argument("--no-seed", action="store_true", help="do not create the demo dealer and contacts")
     parser.add_argument("--no-build", action="store_true",
                         help="do not build the functions first nor on change (a missing one is built on first use)")

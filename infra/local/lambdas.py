@@ -387,8 +387,10 @@ def make_server(host: str, port: int, configs: list[FunctionConfig],
     return server, pools
 
 
-def load_configs(path: Path, concurrency: int, endpoint: str | None, region: str) -> list[FunctionConfig]:
-    """The functions file the bootstrap writes (`--functions-out`), as configs for target/debug binaries."""
+def load_configs(path: Path, concurrency: int, endpoint: str | None, region: str,
+                 profile: str = "debug") -> list[FunctionConfig]:
+    """The functions file the bootstrap writes (`--functions-out`), as configs for the binaries of
+    `profile` (target/debug, or target/release as deployed)."""
     doc: Mapping[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     configs = []
     for name, spec in sorted(doc.items()):
@@ -397,10 +399,11 @@ def load_configs(path: Path, concurrency: int, endpoint: str | None, region: str
             env["AWS_ENDPOINT_URL"] = endpoint
         reserved = spec.get("reservedConcurrency")
         configs.append(FunctionConfig(
-            name=name, command=[str(tpl.REPO_ROOT / "target" / "debug" / name)], timeout=float(spec["timeout"]),
+            name=name, command=[str(tpl.REPO_ROOT / "target" / profile / name)], timeout=float(spec["timeout"]),
             memory=int(spec.get("memory", 128)), environment=env,
             concurrency=max(1, min(concurrency, reserved if reserved is not None else concurrency)),
-            build=["cargo", "build", "--manifest-path", str(tpl.REPO_ROOT / "Cargo.toml"), "--bin", name],
+            build=["cargo", "build", "--manifest-path", str(tpl.REPO_ROOT / "Cargo.toml"), "--bin", name,
+                   *(["--release"] if profile == "release" else [])],
             region=region))
     return configs
 
@@ -409,6 +412,8 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m infra.local.lambdas", description=__doc__.split("\n")[0])
     parser.add_argument("--functions", required=True, type=Path, help="the bootstrap's --functions-out file")
     parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--profile", choices=["debug", "release"], default="debug",
+                        help="run target/<profile>/<name> (release: as deployed, for benchmarks)")
     parser.add_argument("--port", type=int, default=9000)
     parser.add_argument("--concurrency", type=int,
                         default=int(os.environ.get("LAMBDA_CONCURRENCY", DEFAULT_CONCURRENCY)),
@@ -417,7 +422,7 @@ def main(argv: list[str] | None = None) -> int:
                         help="the AWS emulator the functions call (AWS_ENDPOINT_URL)")
     parser.add_argument("--region", default=os.environ.get("AWS_REGION", tpl.DEFAULT_REGION))
     args = parser.parse_args(argv)
-    configs = load_configs(args.functions, args.concurrency, args.endpoint, args.region)
+    configs = load_configs(args.functions, args.concurrency, args.endpoint, args.region, args.profile)
     server, pools = make_server(args.host, args.port, configs)
     for config in configs:
         log(f"lambdas: {config.name}: Timeout {config.timeout:g} s, {config.memory} MB, "

@@ -17,6 +17,7 @@ use std::time::{Duration, Instant};
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
 pub mod portal;
+pub mod prices;
 
 /// The repository root.
 pub fn repo_root() -> PathBuf {

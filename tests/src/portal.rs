@@ -89,7 +89,13 @@ impl Portal {
 
     /// Waits until `to` has more than `seen` texts; returns the newest.
     pub async fn next_text(&self, to: &str, seen: usize) -> Value {
-        let deadline = Instant::now() + Duration::from_secs(45);
+        self.next_text_within(to, seen, Duration::from_secs(45))
+            .await
+    }
+
+    /// As `next_text`, waiting up to `within`.
+    pub async fn next_text_within(&self, to: &str, seen: usize, within: Duration) -> Value {
+        let deadline = Instant::now() + within;
         loop {
             let inbox = self.inbox(to).await;
             if inbox.len() > seen {
@@ -97,7 +103,7 @@ impl Portal {
             }
             assert!(
                 Instant::now() < deadline,
-                "no new text to {to} within 45 s (had {seen})"
+                "no new text to {to} within {within:?} (had {seen})"
             );
             tokio::time::sleep(Duration::from_millis(300)).await;
         }

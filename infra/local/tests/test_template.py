@@ -52,7 +52,8 @@ def test_cors_follows_the_portal_origins_parameter(doc: dict) -> None:
 
 def test_sqs_sources_and_schedule(doc: dict) -> None:
     sources = {s.queue: s for s in tpl.sqs_sources(doc)}
-    assert sources["OutboundQueue"] == tpl.SqsSource("OutboundQueue", "deliver", 10, True)
+    # deliver's source is chosen, not defaulted: 10 records, at most 50 batches in flight (docs/capacity.md)
+    assert sources["OutboundQueue"] == tpl.SqsSource("OutboundQueue", "deliver", 10, True, max_concurrency=50)
     assert sources["OutboundDLQ"] == tpl.SqsSource("OutboundDLQ", "deliver", 10, True)
     assert sources["AutomationQueue"] == tpl.SqsSource("AutomationQueue", "automate", 10, True)
     (schedule,) = tpl.schedules(doc)
@@ -76,10 +77,10 @@ def test_environment_resolution(doc: dict) -> None:
     env = tpl.function_environment(doc, resolver)
     assert set(env) == {"authorize", "inbound", "send", "automate", "queues", "dispatch", "deliver", "publish"}
     ca = {"SSL_CERT_FILE": "/etc/pki/tls/certs/ca-bundle.crt"}  # the CaBundle default (Amazon Linux 2023)
-    assert env["queues"] == {"TABLE_NAME": "s1-Table", "RUST_LOG": "info", "DUE_SHARDS": "16", **ca}
+    assert env["queues"] == {"TABLE_NAME": "s1-Table", "RUST_LOG": "info", "DUE_SHARDS": "32", **ca}
     assert env["deliver"]["OUTBOUND_DLQ_ARN"] == "arn:aws:sqs:us-east-1:000000000000:s1-OutboundDLQ"
     assert env["send"] == {"TABLE_NAME": "s1-Table", "RUST_LOG": "info", "OUTBOUND_QUEUE_URL": "http://q/outbound",
-                           "NUMBER_POOL": "", "DUE_SHARDS": "16", **ca}
+                           "NUMBER_POOL": "", "DUE_SHARDS": "32", **ca}
     assert env["inbound"]["EVENT_BUS_NAME"] == "s1-texting"
     # Secrets are never plain values: the functions get the secrets' ARNs (Ref of a secret).
     assert env["inbound"]["TWILIO_AUTH_TOKEN_SECRET_ARN"] == secret.format("TwilioAuthTokenSecret")

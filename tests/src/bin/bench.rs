@@ -35,7 +35,7 @@ use consent_adapters::{DynamoStore, SqsOutboundQueue};
 use stack_tests::portal::daytime_zone;
 use stack_tests::{repo_root, LocalStack, Stack};
 
-const FUNCTIONS: [&str; 7] = [
+const FUNCTIONS: [&str; 8] = [
     "authorize",
     "inbound",
     "send",
@@ -43,6 +43,7 @@ const FUNCTIONS: [&str; 7] = [
     "queues",
     "dispatch",
     "deliver",
+    "publish",
 ];
 const COLD_RUNS: usize = 31;
 /// Secrets each function reads from Secrets Manager at init.
@@ -896,6 +897,7 @@ async fn throughput(stack: &LocalStack, http: &Arc<Http>) -> Value {
     };
     let before = count_delivered(http.client.clone()).await.unwrap_or(0);
     let raw = raw_emulator_rate(stack).await;
+    let log_from = std::fs::metadata(&stack.log).map(|m| m.len()).unwrap_or(0);
     let h = http.clone();
     let pid = std::process::id();
     let started = Instant::now();
@@ -926,8 +928,12 @@ async fn throughput(stack: &LocalStack, http: &Arc<Http>) -> Value {
     }
     let secs = started.elapsed().as_secs_f64();
     let rate = delivered as f64 / secs;
+    // Let the last status callbacks and stream events land before reading the log.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let work = FunctionWork::read(&stack.log, log_from);
     json!({
-        "method": format!("{n_messages} POST /v1/messages at concurrency 8 through the local stack, until all are at the fake carrier; the emulator's raw rate is GetItem at concurrency 8 in the same run"),
+        "method": format!("{n_messages} POST /v1/messages at concurrency 8 through the local stack (release builds, each function in up to {} instances, one texting number without a sending rate), until all are at the fake carrier; the emulator's raw rate is GetItem at concurrency 8 in the same run", DEFAULT_LAMBDA_CONCURRENCY),
+        "function_work": work.per_text(delivered.max(1)),
         "messages": n_messages,
         "accepted_errors": errors,
         "delivered": delivered,
@@ -941,8 +947,24 @@ async fn throughput(stack: &LocalStack, http: &Arc<Http>) -> Value {
 
 // ------------------------------------------------------------------ dispatch burst
 
-async fn dispatch_burst() -> Value {
-    const N: usize = 10_000;
+/// The burst at two sizes, so the time per text as it grows is visible.
+async fn dispatch_bursts() -> Value {
+    let small = dispatch_burst(1_000).await;
+    let large = dispatch_burst(10_000).await;
+    let per_1000 = |v: &Value| {
+        v["seconds_until_all_queued"].as_f64().unwrap_or(f64::NAN)
+            / v["messages"].as_f64().unwrap_or(f64::NAN)
+            * 1000.0
+    };
+    let (a, b) = (per_1000(&small), per_1000(&large));
+    let mut out = large.clone();
+    out["seconds_per_1000_texts"] = json!({"at_1000": round(a, 2), "at_10000": round(b, 2)});
+    out["growth_10000_vs_1000"] = json!(round(b / a, 2));
+    out["at_1000"] = small;
+    out
+}
+
+async fn dispatch_burst(n: usize) -> Value {
     let stack = Stack::create("bench-burst").await;
     let c = Counted::new(&stack).await;
     let due = Utc::now() + chrono::Duration::seconds(20);
@@ -957,7 +979,7 @@ async fn dispatch_burst() -> Value {
         tasks.push(tokio::spawn(async move {
             loop {
                 let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if i >= N {
+                if i >= n {
                     break;
                 }
                 let m = burst_message(
@@ -1016,7 +1038,7 @@ async fn dispatch_burst() -> Value {
     };
     let started = Instant::now();
     let mut queued = 0;
-    while queued < N && started.elapsed() < Duration::from_secs(300) {
+    while queued < n && started.elapsed() < Duration::from_secs(300) {
         let report = dispatch(
             &ports,
             0..c.store.due_shards(),
@@ -1032,10 +1054,10 @@ async fn dispatch_burst() -> Value {
     }
     let secs = started.elapsed().as_secs_f64();
     let counts = c.counter.take();
-    let (ops, total) = per_message(&counts, N);
+    let (ops, total) = per_message(&counts, n);
     json!({
-        "method": format!("{N} messages due in the same minute across {} shards, created on the emulator; dispatch passes (as the function runs them) until all are queued", c.store.due_shards()),
-        "messages": N,
+        "method": format!("{n} messages due in the same minute across {} shards, created on the emulator; dispatch passes (as the function runs them) until all are queued", c.store.due_shards()),
+        "messages": n,
         "queued": queued,
         "seconds_until_all_queued": round(secs, 1),
         "queued_per_second": round(queued as f64 / secs, 1),
@@ -1084,6 +1106,189 @@ fn burst_message(dealer: &DealerId, phone: &PhoneNumber, at: chrono::DateTime<Ut
     }
 }
 
+// ------------------------------------------------------------------ cost
+
+/// Instances the local Lambda service runs per function (infra/local/lambdas.py).
+const DEFAULT_LAMBDA_CONCURRENCY: usize = 4;
+/// What the carrier's API takes to answer one send in AWS (assumed, not measured here:
+/// the fake carrier answers in about a millisecond). deliver waits for it, ten at once.
+const CARRIER_LATENCY_MS: f64 = 250.0;
+/// The functions' memory (the template's Globals: MemorySize 128, arm64).
+const FUNCTION_GB: f64 = 128.0 / 1024.0;
+
+/// What the functions did in a stretch of the stack's log: invocations and their
+/// durations, the SQS records deliver got, the events publish sent.
+#[derive(Default)]
+struct FunctionWork {
+    /// function -> (invocations, total duration in ms)
+    invocations: BTreeMap<String, (u64, f64)>,
+    deliver_records: u64,
+    deliver_batches: u64,
+    events: u64,
+}
+
+impl FunctionWork {
+    fn read(log: &Path, from: u64) -> FunctionWork {
+        let text = std::fs::read(log).unwrap_or_default();
+        let text = String::from_utf8_lossy(text.get(from as usize..).unwrap_or_default());
+        let mut work = FunctionWork::default();
+        for line in text.lines() {
+            if let Some(rest) = line.split("REPORT ").nth(1) {
+                let name = rest.split('[').next().unwrap_or("").to_owned();
+                let ms = rest
+                    .split("Duration: ")
+                    .nth(1)
+                    .and_then(|d| d.split_whitespace().next())
+                    .and_then(|d| d.parse::<f64>().ok());
+                if let Some(ms) = ms {
+                    let e = work.invocations.entry(name).or_default();
+                    e.0 += 1;
+                    e.1 += ms;
+                }
+            } else if let Some(rest) = line.split("bridge: deliver records=").nth(1) {
+                if let Some(n) = rest
+                    .split_whitespace()
+                    .next()
+                    .and_then(|n| n.parse::<u64>().ok())
+                {
+                    work.deliver_records += n;
+                    work.deliver_batches += 1;
+                }
+            } else if line.contains("\"message\":\"published\"") {
+                if let Some(n) = line
+                    .split("\"events\":")
+                    .nth(1)
+                    .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+                    .and_then(|n| n.parse::<u64>().ok())
+                {
+                    work.events += n;
+                }
+            }
+        }
+        work
+    }
+
+    fn per_text(&self, texts: usize) -> Value {
+        let n = texts as f64;
+        let by_function: Map<String, Value> = self
+            .invocations
+            .iter()
+            .map(|(f, (count, ms))| {
+                (
+                    f.clone(),
+                    json!({"invocations_per_text": round(*count as f64 / n, 4), "ms_per_text": round(ms / n, 3), "ms_per_invocation": round(ms / *count as f64, 1)}),
+                )
+            })
+            .collect();
+        json!({
+            "texts": texts,
+            "by_function": by_function,
+            "deliver_records_per_invocation": round(self.deliver_records as f64 / self.deliver_batches.max(1) as f64, 2),
+            "events_per_text": round(self.events as f64 / n, 3),
+        })
+    }
+}
+
+/// DynamoDB request units one operation costs in the model: writes of items up to 2 KB
+/// (a message with its snapshot is about 1.5 KB) are 2 WRU; a transaction writes two
+/// such items at twice the price; reads are strongly consistent items up to 4 KB (1 RRU),
+/// a BatchGetItem two of them (the consent and the number's opt-out).
+fn dynamodb_units(op: &str) -> (f64, f64) {
+    match op {
+        "PutItem" | "UpdateItem" => (2.0, 0.0),
+        "DeleteItem" => (1.0, 0.0),
+        "TransactWriteItems" => (8.0, 0.0),
+        "GetItem" | "Query" => (0.0, 1.0),
+        "BatchGetItem" => (0.0, 2.0),
+        _ => (0.0, 0.0),
+    }
+}
+
+/// AWS cost of one text from the requests it makes (measured), the functions' time
+/// (measured, plus the carrier's assumed latency) and the events it publishes.
+fn cost_per_text(requests: &Value, work: &Value, dispatch_ms_per_text: f64) -> Value {
+    use stack_tests::prices::*;
+    let mut dynamodb = 0.0;
+    let mut sqs = 0.0;
+    let mut ops = requests["by_operation"]
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    ops.extend(
+        requests["event_source_mapping"]["by_operation"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+    );
+    for (op, count) in &ops {
+        let count = count.as_f64().unwrap_or(0.0);
+        match op.split_once('.') {
+            Some(("DynamoDB", name)) => {
+                let (w, r) = dynamodb_units(name);
+                dynamodb += count * (w * DYNAMODB_USD_PER_WRU + r * DYNAMODB_USD_PER_RRU);
+            }
+            Some(("SQS", _)) => sqs += count * SQS_USD_PER_REQUEST,
+            _ => {}
+        }
+    }
+    let f = &work["by_function"];
+    let records = work["deliver_records_per_invocation"]
+        .as_f64()
+        .unwrap_or(1.0)
+        .max(1.0);
+    let ms = |name: &str| f[name]["ms_per_text"].as_f64().unwrap_or(0.0);
+    let calls = |name: &str| f[name]["invocations_per_text"].as_f64().unwrap_or(0.0);
+    // deliver's records wait on the carrier together: its latency once per invocation.
+    let deliver_ms = ms("deliver") + CARRIER_LATENCY_MS / records;
+    let lambda_ms = ms("send") + deliver_ms + ms("publish") + ms("inbound") + dispatch_ms_per_text;
+    let lambda_gb_s = lambda_ms / 1000.0 * FUNCTION_GB;
+    let invocations = calls("send") + calls("deliver") + calls("publish") + calls("inbound");
+    let lambda = lambda_gb_s * LAMBDA_ARM_USD_PER_GB_SECOND + invocations * LAMBDA_USD_PER_REQUEST;
+    // The portal's POST, and the carrier's status callbacks (sent, delivered) on the API.
+    let http = (1.0 + calls("inbound")) * HTTP_API_USD_PER_REQUEST;
+    let events = work["events_per_text"].as_f64().unwrap_or(0.0) * EVENTBRIDGE_USD_PER_EVENT;
+    let total = dynamodb + sqs + lambda + http + events;
+    json!({
+        "usd_per_1000_texts": round(total * 1000.0, 5),
+        "by_service_usd_per_1000_texts": {
+            "dynamodb": round(dynamodb * 1000.0, 5),
+            "sqs": round(sqs * 1000.0, 5),
+            "lambda": round(lambda * 1000.0, 5),
+            "http_api": round(http * 1000.0, 5),
+            "eventbridge": round(events * 1000.0, 5),
+        },
+        "lambda_ms_per_text": round(lambda_ms, 2),
+    })
+}
+
+fn cost(requests: &Value, throughput: &Value, burst: Option<&Value>) -> Value {
+    use stack_tests::prices::*;
+    let work = &throughput["function_work"];
+    // dispatch's time per scheduled text: the burst's pass time, as the function spends it.
+    let dispatch_ms = burst
+        .and_then(|b| {
+            b["seconds_until_all_queued"]
+                .as_f64()
+                .zip(b["messages"].as_f64())
+        })
+        .map(|(s, n)| s * 1000.0 / n)
+        .unwrap_or(0.0);
+    let immediate = cost_per_text(&requests["immediate"], work, 0.0);
+    let scheduled = cost_per_text(&requests["scheduled"], work, dispatch_ms);
+    let carrier = CARRIER_USD_PER_SEGMENT * 1000.0;
+    let imm = immediate["usd_per_1000_texts"].as_f64().unwrap_or(f64::NAN);
+    let sch = scheduled["usd_per_1000_texts"].as_f64().unwrap_or(f64::NAN);
+    json!({
+        "method": format!("requests per text (requests_per_message, measured on the emulator) priced per operation; the functions' time per text from the throughput run's REPORT lines (release builds) plus an assumed {CARRIER_LATENCY_MS} ms carrier answer shared by the records deliver works at once; dispatch's time per scheduled text from the 10,000 burst; status callbacks and published events as counted in the same run. Prices: {REGION} on-demand list prices read {PRICES_DATE} (tests/src/prices.rs), Lambda arm64 128 MB"),
+        "usd_per_1000_texts": {"immediate": imm, "scheduled": sch},
+        "immediate": immediate,
+        "scheduled": scheduled,
+        "reference": {"carrier_usd_per_1000_texts": round(carrier, 2), "carrier": "Twilio US SMS list price per segment, one segment a text, before carrier fees"},
+        "ratio_to_carrier": {"immediate": round(imm / carrier, 5), "scheduled": round(sch / carrier, 5)},
+        "goal": "below 2% of the carrier's price",
+    })
+}
+
 // ------------------------------------------------------------------ report
 
 fn machine() -> Value {
@@ -1127,7 +1332,13 @@ async fn main() {
     let started = Instant::now();
     let release: PathBuf = repo_root().join("target").join("release");
     let only: Vec<String> = std::env::args().skip(1).collect();
-    let wants = |k: &str| only.is_empty() || only.iter().any(|o| o == k);
+    // The cost needs the requests per text and the functions' work from the throughput run.
+    let wants = |k: &str| {
+        only.is_empty()
+            || only.iter().any(|o| o == k)
+            || (only.iter().any(|o| o == "cost")
+                && (k == "requests_per_message" || k == "throughput"))
+    };
     let mut out = json!({"date": Utc::now().to_rfc3339(), "machine": machine()});
     if wants("cold_start") {
         eprintln!("bench: cold start ...");
@@ -1143,7 +1354,16 @@ async fn main() {
         eprintln!("bench: starting the local stack ...");
         // The schedule fires every minute, as in AWS: moto answers index queries by
         // scanning the table, so a faster tick would measure the emulator, not the service.
-        let stack = LocalStack::start("bench", &[("SCHEDULE_PERIOD_SECONDS", "60")]);
+        // Release builds, as deployed; the bench's one texting number without a sending
+        // rate (production spreads texts over thousands of numbers, each at its own rate).
+        let stack = LocalStack::start(
+            "bench",
+            &[
+                ("SCHEDULE_PERIOD_SECONDS", "60"),
+                ("DEV_PROFILE", "release"),
+                ("SEND_RATE_PER_NUMBER", "0"),
+            ],
+        );
         let http = portal(&stack).await;
         if wants("latency") {
             eprintln!("bench: latency ...");
@@ -1158,7 +1378,29 @@ async fn main() {
     }
     if wants("dispatch_burst") {
         eprintln!("bench: dispatch burst ...");
-        out["dispatch_burst"] = dispatch_burst().await;
+        out["dispatch_burst"] = dispatch_bursts().await;
+        save(&out);
+    }
+    if let (Some(requests), Some(throughput)) = (
+        out.get("requests_per_message").cloned(),
+        out.get("throughput").cloned(),
+    ) {
+        out["cost"] = cost(&requests, &throughput, out.get("dispatch_burst"));
+        // The emulator's work the throughput run made: texts a second times the AWS requests
+        // each takes (the event source mapping's included), next to its raw request rate.
+        let per_text = requests["immediate"]["total"].as_f64().unwrap_or(f64::NAN)
+            + requests["immediate"]["event_source_mapping"]["total"]
+                .as_f64()
+                .unwrap_or(0.0);
+        let used = throughput["delivered_per_second"]
+            .as_f64()
+            .unwrap_or(f64::NAN)
+            * per_text;
+        let raw = throughput["reference"]["emulator_raw_requests_per_second"]
+            .as_f64()
+            .unwrap_or(f64::NAN);
+        out["throughput"]["emulator_requests_per_second_used"] = json!(round(used, 1));
+        out["throughput"]["ratio_requests_used_to_raw"] = json!(round(used / raw, 3));
     }
     out["bench_seconds"] = json!(round(started.elapsed().as_secs_f64(), 1));
     save(&out);

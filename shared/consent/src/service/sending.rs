@@ -739,7 +739,7 @@ fn decide(
 ) -> Option<(Message, Verdict)> {
     if m.status == MessageStatus::Queued {
         // Queued long ago and never picked up: put it on the queue again.
-        if !m.index_time().is_some_and(|t| t <= now) {
+        if m.index_time().is_none_or(|t| t > now) {
             return None;
         }
         m.transition(
