@@ -63,7 +63,16 @@ export async function recordScreen(main, app, kind, id) {
           onclick: () => showConversation(c.id, () => table.querySelector(`tr[data-contact="${CSS.escape(c.id)}"] button.open-conversation`)),
         }, "Conversation"))));
     const body = rows.length ? rows : [h("tr", {}, h("td", { colspan: 7 }, `No contacts with a cell phone on this ${what.toLowerCase()}.`))];
+    // A redraw (a poll answering) must not take the keyboard's place away: the same button of the
+    // same contact gets focus back.
+    const active = table.contains(document.activeElement) ? document.activeElement : null;
+    const row = active?.closest("tr")?.dataset.contact;
+    const slot = active?.matches("button") ? [...active.classList].join(".") || "[aria-haspopup]" : null;
     table.replaceChildren(head, h("tbody", {}, body));
+    if (row && slot) {
+      const selector = slot === "[aria-haspopup]" ? "button[aria-haspopup]" : `button.${slot}`;
+      table.querySelector(`tr[data-contact="${CSS.escape(row)}"] ${selector}`)?.focus();
+    }
   }
 
   function closePanel() {

@@ -42,11 +42,16 @@ SETTINGS = {
 }
 
 
-def daytime_zone() -> str:
-    """A zone where it is early afternoon now, so quiet hours never get in the way."""
-    behind = (datetime.now(timezone.utc).hour - 13) % 24
+def zone_where_it_is(hour: int) -> str:
+    """A zone (Etc/GMT±N) whose clocks show `hour` o'clock now."""
+    behind = (datetime.now(timezone.utc).hour - hour) % 24
     behind = behind - 24 if behind > 12 else behind
     return "Etc/UTC" if behind == 0 else f"Etc/GMT+{behind}" if behind > 0 else f"Etc/GMT-{-behind}"
+
+
+def daytime_zone() -> str:
+    """A zone where it is early afternoon now, so quiet hours never get in the way."""
+    return zone_where_it_is(13)
 
 
 class Stack:

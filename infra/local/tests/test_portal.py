@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import REPO_ROOT
-from stack import BUILT, Stack, daytime_zone
+from stack import BUILT, Stack, daytime_zone, zone_where_it_is
 
 from infra.local import template as tpl
 
@@ -35,6 +35,7 @@ SHOTS = REPO_ROOT / "target" / "portal-screenshots"
 SEED = json.loads((REPO_ROOT / "infra" / "local" / "seed.json").read_text())
 DEALER_NUMBER = "+12025550101"
 ALEX = "+13125550142"  # C-3001 in the seed, (312) 555-0142
+SAM = "+14155550144"  # C-3003 in the seed (deal D-2001 only), where it is 1 AM in this test
 
 
 def browser(tmp_path: Path) -> Any:
@@ -139,12 +140,14 @@ class Portal:
 
 
 def seed(stack: Stack) -> None:
-    """The seed's dealer and contacts, each in a zone where it is afternoon (no quiet hours)."""
+    """The seed's dealer and contacts: the account's in a zone where it is afternoon (no quiet
+    hours), Sam Patel (deal D-2001 only) where it is 1 AM (quiet hours hold his texts)."""
     settings = dict(SEED["dealer"]["settings"], textingNumber=DEALER_NUMBER)
     stack.ok("PUT", "/v1/dealer", settings, 200)
     for contact in SEED["contacts"]:
         body = {k: v for k, v in contact.items() if k != "id"}
-        stack.ok("PUT", f"/v1/contacts/{contact['id']}", dict(body, timeZone=daytime_zone()), 201)
+        zone = zone_where_it_is(1) if contact["id"] == "C-3003" else daytime_zone()
+        stack.ok("PUT", f"/v1/contacts/{contact['id']}", dict(body, timeZone=zone), 201)
 
 
 @pytest.fixture
@@ -310,3 +313,36 @@ def test_staff_authorize_text_schedule_and_work_the_queue_in_the_browser(portal:
         p.wait_text(f'tr[data-item="{item}"] .state', "Resolved by staff-1")
         status, resolved = stack.call("GET", f"/v1/queues/replies/items/{item}")
         assert status == 200 and resolved["note"] == "Moved the due date; answered by text.", resolved
+
+    with p.step("deal-held-by-quiet-hours"):
+        p.set_value("#open-kind", "deal")
+        p.css("#open-id").send_keys("D-2001")
+        p.button("Open", "#open-form").click()
+        p.wait_text("#screen-title", "Deal D-2001")
+        p.until(lambda: [r.get_attribute("data-contact") for r in p.all("tbody tr")] == ["C-3001", "C-3003"],
+                "the deal's contacts")
+        p.axe("the deal's contacts")
+        # Approval codes go at any hour: Sam authorizes accounting at 1 AM his time.
+        p.button("Add/Change Texting Authorization for Sam Patel").click()
+        p.button("Authorize Accounting", "#auth-dialog").click()
+        p.wait_text("#auth-accounting-status", "Waiting for approval")
+        (code_text,) = stack.texts(0, within=30, phone=SAM, sender=DEALER_NUMBER)
+        code = re.search(r"\b(\d{6})\b", code_text["body"]).group(1)  # type: ignore[union-attr]
+        p.css("#auth-accounting-code").send_keys(code)
+        p.button("Verify", "#auth-dialog").click()
+        p.wait_text("#auth-accounting-status", "^Authorized$")
+        p.button("Close", "#auth-dialog").click()
+        # A text now is held by his quiet hours, and the confirmation says until when.
+        p.button("(415) 555-0144: send a text to Sam Patel").click()
+        p.until(lambda: len(p.all("#template optgroup option")) >= 6, "the templates")
+        p.set_value("#template", "past-due-alert")
+        for field in p.all("#template-fields input"):
+            if not field.get_attribute("value"):
+                kind = field.get_attribute("type")
+                p.set_value(f"#{field.get_attribute('id')}", {"date": "2026-12-20", "url": "https://pay.example.com/s"}
+                            .get(kind, "150.00" if "amount" in field.get_attribute("id").lower() else "Sam"))
+        p.wait_text("#preview-meta", "segment")
+        p.button("Complete").click()
+        held = p.wait_text("#send-result", r"^Held until .+ 8:00 AM .+ because of the contact's quiet hours")
+        assert "Sam Patel" in held, held
+        assert len(stack.texts(1, within=2, phone=SAM, sender=DEALER_NUMBER)) == 1, "only the code text went"
