@@ -898,6 +898,13 @@ async fn throughput(stack: &LocalStack, http: &Arc<Http>) -> Value {
     let before = count_delivered(http.client.clone()).await.unwrap_or(0);
     let raw = raw_emulator_rate(stack).await;
     let log_from = std::fs::metadata(&stack.log).map(|m| m.len()).unwrap_or(0);
+    // The emulator's own log (one line per request it served), as infra.local.dev names it.
+    let emulator_log = repo_root()
+        .join(".local")
+        .join(format!("{}-moto.log", stack.stack));
+    let served_from = std::fs::metadata(&emulator_log)
+        .map(|m| m.len())
+        .unwrap_or(0);
     let h = http.clone();
     let pid = std::process::id();
     let started = Instant::now();
@@ -928,6 +935,17 @@ async fn throughput(stack: &LocalStack, http: &Arc<Http>) -> Value {
     }
     let secs = started.elapsed().as_secs_f64();
     let rate = delivered as f64 / secs;
+    let served = std::fs::read(&emulator_log)
+        .ok()
+        .and_then(|b| b.get(served_from as usize..).map(|b| b.to_vec()))
+        .map(|b| {
+            String::from_utf8_lossy(&b)
+                .lines()
+                .filter(|l| l.contains(" HTTP/1.1\" "))
+                .count()
+        })
+        .unwrap_or(0);
+    let served_rate = served as f64 / secs;
     // Let the last status callbacks and stream events land before reading the log.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let work = FunctionWork::read(&stack.log, log_from);
@@ -942,6 +960,8 @@ async fn throughput(stack: &LocalStack, http: &Arc<Http>) -> Value {
         "delivered_per_second": round(rate, 1),
         "reference": {"emulator_raw_requests_per_second": round(raw, 1)},
         "ratio_delivered_to_raw_requests": round(rate / raw, 4),
+        "emulator_requests_served_per_second": round(served_rate, 1),
+        "ratio_emulator_requests_served_to_raw": round(served_rate / raw, 3),
     })
 }
 
