@@ -17,6 +17,8 @@ export async function recordScreen(main, app, kind, id) {
   heading.focus();
 
   let contacts = [];
+  /** A contact's button in the table as it is now (a redraw replaces the elements). */
+  const buttonOf = (contactId, selector) => table.querySelector(`tr[data-contact="${CSS.escape(contactId)}"] ${selector}`);
   const path = `/v1/${kind === "deal" ? "deals" : "accounts"}/${enc(id)}/contacts?limit=100`;
   const screen = {
     kind,
@@ -47,7 +49,7 @@ export async function recordScreen(main, app, kind, id) {
       h("td", {}, h("button", {
         type: "button", class: "link phone", "aria-controls": "contact-panel",
         "aria-label": `${phoneWords(c.phone)}: send a text to ${c.name}`,
-        onclick: () => showSend(c.id, () => table.querySelector(`tr[data-contact="${CSS.escape(c.id)}"] button.phone`)),
+        onclick: () => showSend(c.id, () => buttonOf(c.id, "button.phone")),
       }, phoneWords(c.phone))),
       CATEGORIES.map((cat) => h("td", { dataset: { category: cat } },
         h("span", { class: `badge ${c.authorizations[cat]}` }, STATUS_WORDS[c.authorizations[cat]]))),
@@ -55,12 +57,12 @@ export async function recordScreen(main, app, kind, id) {
         h("button", {
           type: "button", "aria-haspopup": "dialog",
           "aria-label": `Add/Change Texting Authorization for ${c.name}`,
-          onclick: () => openAuthorization(app, screen, c.id, () => table.querySelector(`tr[data-contact="${CSS.escape(c.id)}"] button[aria-haspopup]`)),
+          onclick: () => openAuthorization(app, screen, c.id, () => buttonOf(c.id, "button[aria-haspopup]")),
         }, "Add/Change Texting Authorization"),
         h("button", {
           type: "button", class: "open-conversation", "aria-controls": "contact-panel",
           "aria-label": `Conversation with ${c.name}`,
-          onclick: () => showConversation(c.id, () => table.querySelector(`tr[data-contact="${CSS.escape(c.id)}"] button.open-conversation`)),
+          onclick: () => showConversation(c.id, () => buttonOf(c.id, "button.open-conversation")),
         }, "Conversation"))));
     const body = rows.length ? rows : [h("tr", {}, h("td", { colspan: 7 }, `No contacts with a cell phone on this ${what.toLowerCase()}.`))];
     // A redraw (a poll answering) must not take the keyboard's place away: the same button of the
@@ -71,7 +73,7 @@ export async function recordScreen(main, app, kind, id) {
     table.replaceChildren(head, h("tbody", {}, body));
     if (row && slot) {
       const selector = slot === "[aria-haspopup]" ? "button[aria-haspopup]" : `button.${slot}`;
-      table.querySelector(`tr[data-contact="${CSS.escape(row)}"] ${selector}`)?.focus();
+      buttonOf(row, selector)?.focus();
     }
   }
 

@@ -46,6 +46,9 @@ pub struct App {
     pub queue: Arc<dyn OutboundQueue>,
 }
 
+/// When the rate counter cannot be read, the record comes back after this long.
+pub const RATE_RETRY: Duration = Duration::from_secs(5);
+
 /// The longest a text waits in the queue between two tries of its number's rate.
 pub const MAX_RATE_WAIT: Duration = Duration::from_secs(16);
 
@@ -170,7 +173,11 @@ async fn handle_record(
                 Ok(RateDecision::Allowed) => false,
                 Ok(RateDecision::Limited { .. }) => true,
                 Err(e) => {
+                    // Back soon, not after the whole visibility timeout.
                     tracing::warn!(message_id = %envelope.message_id, error = %e, "sending rate unavailable; retrying");
+                    if let Some(handle) = record.receipt_handle.as_deref() {
+                        app.visibility.delay(handle, RATE_RETRY).await;
+                    }
                     return false;
                 }
             }
