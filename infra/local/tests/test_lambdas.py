@@ -133,7 +133,11 @@ def _alive(pid: int) -> bool:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
-    return Path(f"/proc/{pid}/stat").exists() and Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except FileNotFoundError:  # reaped between the signal and the read
+        return False
+    return stat.split()[2] != "Z"
 
 
 def test_function_errors_and_crashes_answer_as_lambda_does(service: Service) -> None:
