@@ -12,10 +12,10 @@ use lambda_http::{Body, Request, Response};
 use serde::Deserialize;
 use serde_json::json;
 
-use consent::approval::{ApprovalCode, CodeHasher};
+use consent::approval::ApprovalCode;
 use consent::contact::{ContactName, DealerLabel, Links};
 use consent::ports::{
-    ConsentReader, ConsentWriter, Contact, ContactLink, ContactStore, Dealer, DealerStore,
+    CodeKey, ConsentReader, ConsentWriter, Contact, ContactLink, ContactStore, Dealer, DealerStore,
     LedgerExport, MessageStore, NumberDirectory, OutboundQueue, PendingStore, RateLimiter,
 };
 use consent::service::authorization::{self as auth, AuthorizationPorts};
@@ -38,7 +38,8 @@ pub struct App {
     pub limits: Arc<dyn RateLimiter>,
     pub messages: Arc<dyn MessageStore>,
     pub queue: Arc<dyn OutboundQueue>,
-    pub hasher: CodeHasher,
+    /// The approval-code key (read from its secret off the init path).
+    pub hasher: Arc<dyn CodeKey>,
     pub number_pool: Vec<PhoneNumber>,
     /// The operator's texting numbers (a dealer admin picks one of them).
     pub numbers: Arc<dyn NumberDirectory>,
@@ -57,7 +58,7 @@ impl App {
             limits: self.limits.as_ref(),
             messages: self.messages.as_ref(),
             queue: self.queue.as_ref(),
-            hasher: &self.hasher,
+            hasher: self.hasher.as_ref(),
             number_pool: &self.number_pool,
         }
     }

@@ -2,7 +2,6 @@ use std::sync::Arc;
 
 use authorize::config::Config;
 use authorize::{handle, App};
-use consent::approval::CodeHasher;
 use consent_adapters::config::{self, Env};
 use consent_adapters::{telemetry, SqsOutboundQueue};
 use lambda_http::{run, service_fn, Error, Request};
@@ -13,7 +12,8 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env(&Env::process())?;
     let aws = config::aws().await;
     let secrets = consent_adapters::aws_sdk_secretsmanager::Client::new(&aws);
-    let hasher = CodeHasher::new(config.code_key.read(&secrets).await?)?;
+    // Read off the init path: only code requests and verifications wait for it.
+    let hasher = Arc::new(config.code_key.deferred_code_key(&secrets));
     let store = Arc::new(config.table.store(&aws));
     let app = App {
         dealers: store.clone(),

@@ -151,7 +151,7 @@ impl World {
             limits: Arc::new(store.clone()),
             messages: Arc::new(store.clone()),
             queue: Arc::new(queue.clone()),
-            hasher: CodeHasher::new("handler-test-code-hash-key").unwrap(),
+            hasher: Arc::new(CodeHasher::new("handler-test-code-hash-key").unwrap()),
             number_pool: Vec::new(),
             numbers: Arc::new(store.clone()),
             ledger: Arc::new(store.clone()),
@@ -238,6 +238,9 @@ impl World {
         let code = self
             .app
             .hasher
+            .key()
+            .await
+            .unwrap()
             .open(&sealed.sealed, text.id.as_str())
             .unwrap();
         assert!(
@@ -1317,4 +1320,64 @@ async fn contact_lists_and_history_page_with_limit_and_cursor() {
             "validation-failed",
         );
     }
+}
+
+/// A code key that is still on its way (`None`: forever) or cannot be read.
+struct KeyNotInHand(Option<&'static str>);
+
+#[async_trait::async_trait]
+impl consent::ports::CodeKey for KeyNotInHand {
+    async fn key(&self) -> Result<&CodeHasher, consent::StoreError> {
+        match self.0 {
+            None => std::future::pending().await,
+            Some(why) => Err(consent::StoreError::unavailable(
+                "the approval-code key",
+                std::io::Error::other(why),
+            )),
+        }
+    }
+}
+
+#[tokio::test]
+async fn routes_without_codes_never_wait_for_the_code_key() {
+    let mut w = World::seeded().await;
+    w.app.hasher = Arc::new(KeyNotInHand(None));
+    let response = tokio::time::timeout(
+        std::time::Duration::from_secs(5),
+        w.call(event(LIST_ACCOUNT)),
+    )
+    .await
+    .expect("the contact list answers while the key is still being read");
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn an_unreadable_code_key_is_a_503_that_texts_nothing_and_spends_no_try() {
+    let mut w = World::seeded().await;
+    let code = w.request_code("accounting", noon()).await;
+    let key = std::mem::replace(&mut w.app.hasher, Arc::new(KeyNotInHand(Some("denied"))));
+    let asked = w
+        .call(with_body(event(REQUEST), json!({ "category": "service" })))
+        .await;
+    problem(
+        &asked,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "temporarily-unavailable",
+    );
+    assert_eq!(w.queue.sent().len(), 1, "no code text without the key");
+    for _ in 0..consent::approval::MAX_ATTEMPTS + 1 {
+        let verify = w
+            .call(with_body(event(VERIFY), json!({ "code": code.reveal() })))
+            .await;
+        problem(
+            &verify,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "temporarily-unavailable",
+        );
+    }
+    w.app.hasher = key;
+    let verify = w
+        .call(with_body(event(VERIFY), json!({ "code": code.reveal() })))
+        .await;
+    assert_eq!(verify.status(), StatusCode::OK, "{}", body_json(&verify));
 }

@@ -12,11 +12,10 @@ use consent_adapters::sqs::Visibility;
 use futures::stream::{self, StreamExt};
 use tracing::Instrument;
 
-use consent::approval::CodeHasher;
 use consent::message::{MessageStatus, Outbound, OutboundEnvelope};
 use consent::ports::{
-    Carrier, ConsentReader, ConsentWriter, MessageStore, OutboundQueue, PendingStore, RateDecision,
-    RateLimiter, WorkQueue,
+    Carrier, CodeKey, ConsentReader, ConsentWriter, MessageStore, OutboundQueue, PendingStore,
+    RateDecision, RateLimiter, WorkQueue,
 };
 use consent::service::delivery::{deliver_envelope, DeliverOutcome, DeliverPorts, STALE_CLAIM};
 
@@ -29,7 +28,7 @@ pub struct App {
     pub work: Arc<dyn WorkQueue>,
     pub pending: Arc<dyn PendingStore>,
     /// The code key: opens approval code texts' sealed codes.
-    pub codes: CodeHasher,
+    pub codes: Arc<dyn CodeKey>,
     pub visibility: Arc<dyn Visibility>,
     /// What one record may take at most (the carrier's timeouts and the writes around
     /// the call): a record is started only while this much of the invocation is left.
@@ -96,7 +95,7 @@ pub async fn handle_before(
         carrier: app.carrier.as_ref(),
         work: app.work.as_ref(),
         pending: app.pending.as_ref(),
-        codes: &app.codes,
+        codes: app.codes.as_ref(),
     };
     let ports = &ports;
     let failed: Vec<Option<String>> = stream::iter(event.records)

@@ -2,7 +2,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use consent::approval::CodeHasher;
 use consent_adapters::config::{self, Env};
 use consent_adapters::sqs::{SqsOutboundQueue, SqsVisibility};
 use consent_adapters::{telemetry, TwilioCarrier};
@@ -16,18 +15,19 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env(&Env::process())?;
     let aws = config::aws().await;
     let secrets = consent_adapters::aws_sdk_secretsmanager::Client::new(&aws);
-    // Both secrets at once: one round trip on the cold-start path, not two.
-    let (auth_token, code_key) = tokio::try_join!(
-        config.carrier_auth_token.read(&secrets),
-        config.code_key.read(&secrets)
-    )?;
-    let carrier = TwilioCarrier::new(
+    // Both secrets read off the init path, at once: a record waits for the carrier's token
+    // only at the carrier call, and for the code key only to open a code text.
+    let (base_url, account_sid, timeout) = (
         config.carrier_base_url,
         config.carrier_account_sid,
-        auth_token,
         config.carrier_timeout,
-    )?;
-    let codes = CodeHasher::new(code_key)?;
+    );
+    let carrier = config
+        .carrier_auth_token
+        .deferred_map(&secrets, move |token| {
+            TwilioCarrier::new(base_url.clone(), account_sid.clone(), token, timeout)
+        });
+    let codes = Arc::new(config.code_key.deferred_code_key(&secrets));
     let store = Arc::new(config.table.store(&aws));
     let sqs = consent_adapters::aws_sdk_sqs::Client::new(&aws);
     let app = App {

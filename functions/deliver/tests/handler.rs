@@ -23,6 +23,7 @@ use consent::ports::{
 use consent::service::authorization::{self as auth, AuthorizationPorts};
 use consent::service::sending::{self, SendPorts, SendRequest};
 use consent::{AccountId, Category, ContactId, DealerId, PhoneNumber, StaffUserId};
+use consent_adapters::secrets::{Deferred, SecretError};
 use consent_adapters::sqs::{BoxFuture, Visibility};
 use deliver::{handle, App};
 
@@ -125,7 +126,7 @@ impl World {
             carrier: Arc::new(carrier.clone()),
             work: Arc::new(store.clone()),
             pending: Arc::new(store.clone()),
-            codes: World::hasher(),
+            codes: Arc::new(World::hasher()),
             visibility: Arc::new(visibility.clone()),
             record_budget: std::time::Duration::from_secs(15),
             public_base_url: Some(BASE_URL.into()),
@@ -767,5 +768,44 @@ async fn a_batchs_records_are_worked_at_once_up_to_the_bound() {
     assert_eq!(
         slow.most.load(std::sync::atomic::Ordering::SeqCst),
         deliver::RECORDS_AT_ONCE
+    );
+}
+
+#[tokio::test]
+async fn unreadable_carrier_credentials_send_nothing_and_the_retry_sends_once() {
+    let mut w = World::new().await;
+    let envelope = w.queued_message().await;
+    let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let (counted, carrier) = (reads.clone(), w.carrier.clone());
+    // The token's read at cold start fails; the next one answers.
+    w.app.carrier = Arc::new(Deferred::start(move || {
+        let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let carrier = carrier.clone();
+        async move {
+            match n {
+                0 => Err(SecretError::Empty("TWILIO_AUTH_TOKEN_SECRET_ARN")),
+                _ => Ok(carrier),
+            }
+        }
+    }));
+
+    let response = handle(&w.app, sqs(vec![record_for(&envelope, "sqs-1")]), noon()).await;
+    assert_eq!(failed_ids(&response), ["sqs-1"]);
+    assert!(w.carrier.sent().is_empty());
+    let m = w.message(&envelope.message_id).await;
+    assert_eq!(m.status, MessageStatus::Queued);
+    assert_eq!(
+        m.status_reason.as_deref(),
+        Some("retrying: carrier credentials unreadable")
+    );
+
+    let mut again = record_for(&envelope, "sqs-1");
+    again["attributes"]["ApproximateReceiveCount"] = json!("2");
+    let response = handle(&w.app, sqs(vec![again]), noon() + Duration::seconds(10)).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(w.carrier.sent().len(), 1);
+    assert_eq!(
+        w.message(&envelope.message_id).await.status,
+        MessageStatus::Sent
     );
 }

@@ -21,6 +21,7 @@ use consent::service::replies::{self, InboundPorts, InboundSms, StatusPorts, Sta
 use consent::webhook::{field, parse_form, verify_twilio_signature};
 use consent::{MessageId, PhoneNumber};
 use consent_adapters::http::{body_bytes, respond, route_key, Problem};
+use consent_adapters::secrets::Deferred;
 
 #[derive(Clone)]
 pub struct App {
@@ -34,7 +35,8 @@ pub struct App {
     pub events: Arc<dyn EventPublisher>,
     pub work: Arc<dyn WorkQueue>,
     pub inbound: Arc<dyn InboundLog>,
-    pub auth_token: String,
+    /// The carrier's auth token (read from its secret off the init path), for signatures.
+    pub auth_token: Arc<Deferred<String>>,
     /// The public base URL of the API (`https://api.example.com`), when configured.
     pub public_base_url: Option<String>,
 }
@@ -66,7 +68,7 @@ pub fn public_url(req: &Request, public_base_url: Option<&str>) -> String {
 
 async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<Body>, Problem> {
     let key = route_key(req);
-    let form = signed_form(app, req)?;
+    let form = signed_form(app, req).await?;
     match key.as_str() {
         "POST /v1/carrier/twilio/inbound" => inbound(app, &form, now).await,
         "POST /v1/carrier/twilio/status" => status(app, req, &form, now).await,
@@ -75,7 +77,7 @@ async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<
 }
 
 /// Parses the form and checks the signature; nothing is read before this passes.
-fn signed_form(app: &App, req: &Request) -> Result<Vec<(String, String)>, Problem> {
+async fn signed_form(app: &App, req: &Request) -> Result<Vec<(String, String)>, Problem> {
     let media = req
         .headers()
         .get(header::CONTENT_TYPE)
@@ -108,7 +110,13 @@ fn signed_form(app: &App, req: &Request) -> Result<Vec<(String, String)>, Proble
         .and_then(|v| v.to_str().ok())
         .unwrap_or("");
     let url = public_url(req, app.public_base_url.as_deref());
-    if !verify_twilio_signature(&app.auth_token, &url, &form, signature) {
+    // Unreadable: 503 and nothing done; the carrier retries the webhook.
+    let auth_token = app
+        .auth_token
+        .get()
+        .await
+        .map_err(|e| Problem::internal(&e))?;
+    if !verify_twilio_signature(auth_token, &url, &form, signature) {
         tracing::warn!(
             path = %req.raw_http_path(),
             has_signature = !signature.is_empty(),

@@ -12,7 +12,8 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env(&Env::process())?;
     let aws = config::aws().await;
     let secrets = consent_adapters::aws_sdk_secretsmanager::Client::new(&aws);
-    let auth_token = config.auth_token.read(&secrets).await?;
+    // Read off the init path: the first webhook waits for it.
+    let auth_token = Arc::new(config.auth_token.deferred(&secrets));
     let store = Arc::new(config.table.store(&aws));
     let app = App {
         dealers: Arc::new(CachedDealers::new((*store).clone(), cache::DEALER_TTL)),

@@ -29,6 +29,7 @@ use consent::service::delivery::{self, DeliverOutcome, DeliverPorts};
 use consent::service::sending::{self, SendPorts, SendRequest};
 use consent::webhook::twilio_signature;
 use consent::{AccountId, Category, ContactId, DealerId, MessageId, PhoneNumber, StaffUserId};
+use consent_adapters::secrets::Deferred;
 use inbound::{handle, public_url, App};
 
 const INBOUND_SMS: &str = include_str!("../../../events/inbound-sms.json");
@@ -173,7 +174,7 @@ impl World {
             events: Arc::new(bus.clone()),
             work: Arc::new(store.clone()),
             inbound: Arc::new(store.clone()),
-            auth_token: FIXTURE_TOKEN.into(),
+            auth_token: Arc::new(Deferred::ready(FIXTURE_TOKEN.into())),
             public_base_url: Some(BASE_URL.into()),
         };
         store
@@ -717,4 +718,40 @@ async fn without_a_public_base_url_the_request_url_is_signed() {
 
     assert!(is_twiml(&response), "{response:?}");
     assert_eq!(w.store.work_items().len(), 1);
+}
+
+#[tokio::test]
+async fn an_unreadable_auth_token_is_a_503_that_changes_nothing_and_the_retry_acts() {
+    let mut w = World::new().await;
+    w.grant(Category::Accounting).await;
+    let before = w.ledger_len();
+    let stop = sms("STOP", "SM55555555555555555555555555555555");
+    let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = reads.clone();
+    // The token's read at cold start fails; the next one answers.
+    w.app.auth_token = Arc::new(Deferred::start(move || {
+        let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            match n {
+                0 => Err(consent_adapters::secrets::SecretError::Empty(
+                    "TWILIO_AUTH_TOKEN_SECRET_ARN",
+                )),
+                _ => Ok(FIXTURE_TOKEN.to_owned()),
+            }
+        }
+    }));
+
+    let response = w.call(signed(&stop)).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        w.status(Category::Accounting).await,
+        ConsentStatus::Authorized
+    );
+    assert_eq!(w.ledger_len(), before);
+    assert!(w.queue.sent().is_empty() && w.store.work_items().is_empty());
+
+    // The carrier retries the webhook: the token is read again and the STOP acts.
+    assert!(is_twiml(&w.call(signed(&stop)).await));
+    assert_eq!(w.status(Category::Accounting).await, ConsentStatus::Revoked);
+    assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 2);
 }

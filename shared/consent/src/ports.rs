@@ -11,7 +11,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use crate::approval::PendingAuthorization;
+use crate::approval::{CodeHasher, PendingAuthorization};
 use crate::automation::Automation;
 use crate::category::Category;
 use crate::error::StoreError;
@@ -547,6 +547,22 @@ pub enum CarrierError {
     /// the carrier's error code), never the carrier's text, which can hold the number.
     #[error("carrier refused the message (code {code:?}): {reason}")]
     Permanent { code: Option<u32>, reason: String },
+}
+
+/// The approval-code key. It comes from a secret that may still be on its way when the first
+/// event after a cold start arrives (the read runs off the init path): only the operations
+/// that hash, seal or open a code wait for it, and a key that cannot be read is a transient
+/// failure (`StoreError::Unavailable`), never a code checked or sent without it.
+#[async_trait]
+pub trait CodeKey: Send + Sync {
+    async fn key(&self) -> Result<&CodeHasher, StoreError>;
+}
+
+#[async_trait]
+impl CodeKey for CodeHasher {
+    async fn key(&self) -> Result<&CodeHasher, StoreError> {
+        Ok(self)
+    }
 }
 
 #[async_trait]

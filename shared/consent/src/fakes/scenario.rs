@@ -59,6 +59,9 @@ pub async fn request_code(
         .expect("a code text carries its sealed code");
     let code = ports
         .hasher
+        .key()
+        .await
+        .expect("the code key is in hand")
         .open(&sealed.sealed, text.id.as_str())
         .expect("the sealed code opens with the code key");
     (text, code)

@@ -7,7 +7,7 @@ use std::time::Duration;
 use chrono::{DateTime, Utc};
 
 use crate::approval::{
-    ApprovalCode, CodeHasher, PendingAuthorization, CODE_MASK, CODE_TTL, MAX_ATTEMPTS,
+    ApprovalCode, PendingAuthorization, CODE_MASK, CODE_TTL, MAX_ATTEMPTS,
     MAX_CODES_PER_DEALER_PER_HOUR, MAX_CODES_PER_NUMBER_PER_DAY,
 };
 use crate::category::Category;
@@ -17,8 +17,8 @@ use crate::ledger::{Actor, ConsentEvent, ConsentState, ConsentStatus, LedgerEntr
 use crate::message::{MessageKind, SealedCode};
 use crate::phone::PhoneNumber;
 use crate::ports::{
-    ConsentReader, ConsentWriter, Contact, ContactStore, DealerStore, MessageStore, OutboundQueue,
-    PendingKey, PendingStore, RateDecision, RateLimiter,
+    CodeKey, ConsentReader, ConsentWriter, Contact, ContactStore, DealerStore, MessageStore,
+    OutboundQueue, PendingKey, PendingStore, RateDecision, RateLimiter,
 };
 
 use super::{require_dealer, store_and_queue, system_message, update_consent, Outbox};
@@ -33,7 +33,8 @@ pub struct AuthorizationPorts<'a> {
     pub limits: &'a dyn RateLimiter,
     pub messages: &'a dyn MessageStore,
     pub queue: &'a dyn OutboundQueue,
-    pub hasher: &'a CodeHasher,
+    /// The approval-code key; waited for only by the operations that need it.
+    pub hasher: &'a dyn CodeKey,
     /// Texting numbers handed to dealers on first use (empty in production).
     pub number_pool: &'a [PhoneNumber],
 }
@@ -195,6 +196,8 @@ pub async fn request(
             "the person has already authorized {category} texts"
         )));
     }
+    // The key before the rate counters: a key still on its way must not spend a send.
+    let hasher = ports.hasher.key().await?;
     for (key, limit, window) in [
         (
             format!("code#{dealer_id}#{phone}"),
@@ -234,9 +237,7 @@ pub async fn request(
         dealer_id: dealer_id.clone(),
         phone: phone.clone(),
         category,
-        code_hash: ports
-            .hasher
-            .hash(dealer_id, phone, category, &request_id, &code),
+        code_hash: hasher.hash(dealer_id, phone, category, &request_id, &code),
         request_id,
         contact_id: contact.id.clone(),
         requested_by: staff.clone(),
@@ -270,7 +271,7 @@ pub async fn request(
         now,
     );
     text.code = Some(SealedCode {
-        sealed: ports.hasher.seal(&code, text.id.as_str()).map_err(|e| {
+        sealed: hasher.seal(&code, text.id.as_str()).map_err(|e| {
             DomainError::Store(StoreError::unavailable("sealing the approval code", e))
         })?,
         request_id: pending.request_id.clone(),
@@ -308,12 +309,14 @@ pub async fn verify(
     if !pending.is_live(now) {
         return Err(DomainError::CodeExpired);
     }
+    // The key before the try is counted: a key still on its way must not spend a try.
+    let hasher = ports.hasher.key().await?;
     // The try is counted before the code is compared, in one conditional write: however
     // many guesses arrive in parallel, at most MAX_ATTEMPTS of them are ever compared.
     let Some(pending) = ports.pending.take_attempt(&pending).await? else {
         return Err(DomainError::CodeExpired);
     };
-    let ok = ports.hasher.verify(
+    let ok = hasher.verify(
         dealer_id,
         phone,
         category,

@@ -6,12 +6,12 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::replies::revoke_by_carrier;
 use super::sending::{earliest_send, parse_time_zone, Recipient, REASON_QUIET_HOURS};
-use crate::approval::{reveal_in, CodeHasher};
+use crate::approval::reveal_in;
 use crate::error::{DomainError, StoreError};
 use crate::ids::{new_ulid, MessageId};
 use crate::message::{DeliverySnapshot, Message, MessageStatus, OutboundEnvelope};
 use crate::ports::{
-    Carrier, CarrierError, CarrierSend, ClaimExpectation, ConsentGuard, ConsentReader,
+    Carrier, CarrierError, CarrierSend, ClaimExpectation, CodeKey, ConsentGuard, ConsentReader,
     ConsentWriter, DeliveryClaim, DeliveryRecord, MessageStore, PendingStore, WorkItem,
     WorkItemStatus, WorkQueue, WorkQueueName,
 };
@@ -25,7 +25,7 @@ pub struct DeliverPorts<'a> {
     /// Approval requests whose code text failed are voided here.
     pub pending: &'a dyn PendingStore,
     /// Opens the sealed code of an approval code text (the code key).
-    pub codes: &'a CodeHasher,
+    pub codes: &'a dyn CodeKey,
 }
 
 /// Carrier attempts before a retryable failure becomes permanent (the queue's
@@ -185,6 +185,8 @@ async fn deliver_snapshot(
         None => snap.body.clone(),
         Some(code) => match ports
             .codes
+            .key()
+            .await?
             .open(&code.sealed, id.as_str())
             .ok()
             .and_then(|c| reveal_in(&snap.body, &c))
