@@ -81,7 +81,7 @@ test-rust: venv ## unit, property, handler and emulator tests (the harness start
 test: lint test-rust test-local ## everything CI runs
 
 build: venv ## release build of every function with cargo-lambda (x86_64 here; arm64 for AWS needs its target)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(CARGO) lambda build --release $(LAMBDA_BUILD_FLAGS)
+	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(STATIC_RELEASE) $(CARGO) lambda build --release $(or $(LAMBDA_BUILD_FLAGS),--target x86_64-unknown-linux-gnu)
 
 fuzz: ## long property-based fuzzing (parsers, signature, classifier, phones, templates, every JSON body), bounded to 10 min
 	PROPTEST_CASES=$(or $(FUZZ_CASES),5000) timeout 300 $(CARGO) test --release --all-features -p consent --lib
@@ -90,16 +90,21 @@ fuzz: ## long property-based fuzzing (parsers, signature, classifier, phones, te
 bench-lib: ## criterion benchmarks of the consent library
 	$(CARGO) bench -p consent --bench domain
 
+# Release binaries are position-dependent (-C relocation-model=static, see infra/local/release.py):
+# the flag goes to the Lambda target's artifacts only, never to proc macros and build scripts.
+STATIC_RELEASE := CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C relocation-model=static" \
+	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C relocation-model=static"
+
 # The functions and the two cold-start references are measured as release binaries; the bench
 # tool itself is the dev build `make test` already made (same flags, so nothing is rebuilt).
 # The functions in one command (the local stack's release profile builds them the same way, so
 # nothing is rebuilt), the two references in another.
 RELEASE_FUNCTIONS := -p authorize -p automate -p deliver -p dispatch -p inbound -p publish -p queues -p send
 
-bench-build: ## release binaries of the functions and the cold-start references; the bench tool (dev profile)
+bench-build: venv ## release binaries of the functions and the cold-start references (infra/local/release.py); the bench tool (dev profile)
 	$(CARGO) build $(CARGO_FEATURES)
-	$(CARGO) build --release --bins $(RELEASE_FUNCTIONS)
-	$(CARGO) build --release --bins -p bench-refs
+	$(PY) -m infra.local.release $(RELEASE_FUNCTIONS)
+	$(PY) -m infra.local.release -p bench-refs
 
 bench: venv bench-build ## system benchmarks: cold start, requests/message, throughput, dispatch burst, latency -> target/bench/latest.json
 	target/debug/bench $(BENCH_ONLY)
@@ -108,5 +113,5 @@ provision-numbers: venv ## operator: allow texting numbers: make provision-numbe
 	$(PY) -m infra.provision --table "$(TABLE)" --account "$(ACCOUNT)" $(NUMBERS)
 
 deploy: ## deploy with SAM (needs the AWS SAM CLI and credentials): make deploy STACK=texting-prod
-	sam build --template-file infra/template.yaml --beta-features
+	$(STATIC_RELEASE) sam build --template-file infra/template.yaml --beta-features
 	sam deploy --guided --stack-name $(or $(STACK),texting) --capabilities CAPABILITY_IAM

@@ -50,7 +50,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
-from infra.local import numbers
+from infra.local import numbers, release
 from infra.local import template as tpl
 from infra.local.bootstrap import Bootstrap, BootstrapError, write_env, write_functions
 from infra.local.common import ENV_EXAMPLE, ENV_LOCAL, ensure_env_local, read_env_file
@@ -264,7 +264,8 @@ def http(method: str, url: str, body: Any = None, token: str | None = None,
 
 
 def prebuild(children: Children, env: Mapping[str, str], template: Mapping[str, Any], profile: str = "debug") -> None:
-    """Build each function binary the Lambda service runs (target/<profile>/<name>), so the first invocations
+    """Build each function binary the Lambda service runs (target/debug/<name>, or the release build as
+    deployed: infra.local.release), so the first invocations
     do not wait for a compile. A failure is a warning: the watch rebuilds when the code is fixed."""
     binaries = sorted(tpl.function_settings(template))
     print(f"dev: building {', '.join(binaries)} ({profile}; the first build takes several minutes)", flush=True)
@@ -272,9 +273,7 @@ def prebuild(children: Children, env: Mapping[str, str], template: Mapping[str, 
         # One command for every function, as `make bench-build` runs it: the same feature set, so
         # what it built is reused (a per-binary build would unify features differently and rebuild).
         started = time.monotonic()
-        packages = [arg for b in binaries for arg in ("-p", b)]
-        code = children.run_step("build", ["cargo", "build", "--manifest-path", "Cargo.toml", "--release", "--bins",
-                                           *packages], env)
+        code = children.run_step("build", release.command(binaries), release.environment(env))
         print(f"dev: release build {'done' if code == 0 else f'failed (exit {code})'} in "
               f"{time.monotonic() - started:.0f} s", flush=True)
         return

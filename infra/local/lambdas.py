@@ -40,6 +40,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from infra.local import release
 from infra.local import template as tpl
 from infra.local.common import JsonHandler, Server
 
@@ -78,6 +79,7 @@ class FunctionConfig:
     environment: dict[str, str] = field(default_factory=dict)
     concurrency: int = DEFAULT_CONCURRENCY
     build: list[str] | None = None  # how to build command[0] when it is missing
+    build_env: dict[str, str] | None = None  # its environment (None: this process's)
     region: str = tpl.DEFAULT_REGION
 
     @property
@@ -214,7 +216,8 @@ class FunctionPool:
             if Path(self.config.command[0]).exists() or not self.config.build:
                 return
             self.log(f"lambdas: building {self.config.name}: {' '.join(self.config.build)}")
-            subprocess.run(self.config.build, cwd=tpl.REPO_ROOT, stdin=subprocess.DEVNULL, check=False)
+            subprocess.run(self.config.build, cwd=tpl.REPO_ROOT, stdin=subprocess.DEVNULL, check=False,
+                           env=self.config.build_env)
 
     def _init_watchdog(self, instance: Instance) -> None:
         """Lambda gives an init phase INIT_TIMEOUT seconds."""
@@ -390,7 +393,7 @@ def make_server(host: str, port: int, configs: list[FunctionConfig],
 def load_configs(path: Path, concurrency: int, endpoint: str | None, region: str,
                  profile: str = "debug") -> list[FunctionConfig]:
     """The functions file the bootstrap writes (`--functions-out`), as configs for the binaries of
-    `profile` (target/debug, or target/release as deployed)."""
+    `profile` (target/debug, or the release build as deployed: infra.local.release)."""
     doc: Mapping[str, Any] = json.loads(path.read_text(encoding="utf-8"))
     configs = []
     for name, spec in sorted(doc.items()):
@@ -399,11 +402,14 @@ def load_configs(path: Path, concurrency: int, endpoint: str | None, region: str
             env["AWS_ENDPOINT_URL"] = endpoint
         reserved = spec.get("reservedConcurrency")
         configs.append(FunctionConfig(
-            name=name, command=[str(tpl.REPO_ROOT / "target" / profile / name)], timeout=float(spec["timeout"]),
+            name=name, command=[str((release.binary_dir() if profile == "release"
+                                     else tpl.REPO_ROOT / "target" / "debug") / name)],
+            timeout=float(spec["timeout"]),
             memory=int(spec.get("memory", 128)), environment=env,
             concurrency=max(1, min(concurrency, reserved if reserved is not None else concurrency)),
-            build=["cargo", "build", "--manifest-path", str(tpl.REPO_ROOT / "Cargo.toml"), "--bin", name,
-                   *(["--release"] if profile == "release" else [])],
+            build=(release.command([], bins=[name]) if profile == "release" else
+                   ["cargo", "build", "--manifest-path", str(tpl.REPO_ROOT / "Cargo.toml"), "--bin", name]),
+            build_env=release.environment() if profile == "release" else None,
             region=region))
     return configs
 

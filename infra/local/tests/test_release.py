@@ -1,0 +1,30 @@
+"""Release builds as deployed: position-dependent for the Lambda target only, one place for all."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from infra.local import lambdas, release
+
+
+def test_the_flag_goes_to_the_named_target_only() -> None:
+    cmd = release.command(["send", "deliver"])
+    triple = release.host_triple()
+    assert cmd[cmd.index("--target") + 1] == triple and "--release" in cmd
+    assert cmd[-5:] == ["--bins", "-p", "send", "-p", "deliver"]
+    env = release.environment({"PATH": "/usr/bin"})
+    assert env[f"CARGO_TARGET_{triple.upper().replace('-', '_')}_RUSTFLAGS"] == "-C relocation-model=static"
+    assert "RUSTFLAGS" not in env, "plain RUSTFLAGS would reach the proc macros and build scripts"
+    assert release.binary_dir().parts[-3:] == ("target", triple, "release")
+
+
+def test_the_local_lambda_service_runs_and_rebuilds_the_same_release_binaries(tmp_path: Path) -> None:
+    spec = {"send": {"environment": {}, "timeout": 10}}
+    (tmp_path / "functions.json").write_text(json.dumps(spec), encoding="utf-8")
+    (rel,) = lambdas.load_configs(tmp_path / "functions.json", 2, None, "us-east-1", profile="release")
+    assert rel.command == [str(release.binary_dir() / "send")]
+    assert rel.build == release.command([], bins=["send"]) and rel.build_env is not None
+    (dbg,) = lambdas.load_configs(tmp_path / "functions.json", 2, None, "us-east-1")
+    assert dbg.command[0].endswith("target/debug/send") and dbg.build_env is None
+    assert "--target" not in (dbg.build or [])
