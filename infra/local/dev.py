@@ -73,6 +73,7 @@ PARAMS_FROM_ENV = {
     "CarrierBaseUrl": "CARRIER_BASE_URL",
     "CarrierTimeoutSeconds": "CARRIER_TIMEOUT_SECONDS",
     "SendRatePerNumber": "SEND_RATE_PER_NUMBER",
+    "DailySegmentsPerBrand": "DAILY_SEGMENTS_PER_BRAND",
     "PublicBaseUrl": "PUBLIC_BASE_URL",
     "NumberPool": "NUMBER_POOL",
     "DueShards": "DUE_SHARDS",

@@ -25,6 +25,8 @@ pub struct Config {
     /// Texts per second the carrier takes from one texting number (10DLC and toll-free
     /// numbers are rate limited); 0 or absent: no limit.
     pub send_rate_per_number: Option<u32>,
+    /// Segments a day one dealer's brand may send (T-Mobile's 10DLC cap); 0 or absent: no cap.
+    pub daily_segments_per_brand: Option<u32>,
 }
 
 impl Config {
@@ -41,6 +43,8 @@ impl Config {
             code_key: SecretRef::from_env(env, "CODE_HASH_KEY_SECRET_ARN")?,
             public_base_url: env.optional("PUBLIC_BASE_URL"),
             send_rate_per_number: Some(env.parsed("SEND_RATE_PER_NUMBER", 0u32)?)
+                .filter(|r| *r > 0),
+            daily_segments_per_brand: Some(env.parsed("DAILY_SEGMENTS_PER_BRAND", 0u32)?)
                 .filter(|r| *r > 0),
         })
     }
@@ -66,6 +70,7 @@ mod tests {
             ),
             ("CARRIER_TIMEOUT_SECONDS", "7"),
             ("SEND_RATE_PER_NUMBER", "3"),
+            ("DAILY_SEGMENTS_PER_BRAND", "2000"),
         ]
     }
 
@@ -74,6 +79,7 @@ mod tests {
         let c = Config::from_env(&Env::from_pairs(&template_env())).unwrap();
         assert_eq!(c.carrier_timeout, Duration::from_secs(7));
         assert_eq!(c.send_rate_per_number, Some(3));
+        assert_eq!(c.daily_segments_per_brand, Some(2000));
         assert_eq!(c.carrier_base_url, "https://api.twilio.com");
         assert!(c
             .carrier_auth_token

@@ -14,8 +14,8 @@ use tracing::Instrument;
 
 use consent::message::{MessageStatus, Outbound, OutboundEnvelope};
 use consent::ports::{
-    Carrier, CodeKey, ConsentReader, ConsentWriter, MessageStore, OutboundQueue, PendingStore,
-    RateDecision, RateLimiter, WorkQueue,
+    Carrier, CodeKey, ConsentReader, ConsentWriter, DeliveryRecord, MessageStore, OutboundQueue,
+    PendingStore, RateDecision, RateLimiter, WorkQueue,
 };
 use consent::service::delivery::{deliver_envelope, DeliverOutcome, DeliverPorts, STALE_CLAIM};
 
@@ -39,7 +39,9 @@ pub struct App {
     pub dead_letter_arn: Option<String>,
     /// Texts per second the carrier takes from one texting number (`None`: no limit).
     pub send_rate: Option<u32>,
-    /// The per-number sending rate's counters.
+    /// Segments a day one dealer's brand may send (T-Mobile's 10DLC cap; `None`: no cap).
+    pub brand_daily_segments: Option<u32>,
+    /// The per-number sending rate's and the brands' daily counters.
     pub limits: Arc<dyn RateLimiter>,
     /// The outbound queue: a text over its number's rate goes back to wait there.
     pub queue: Arc<dyn OutboundQueue>,
@@ -54,6 +56,90 @@ pub const MAX_RATE_WAIT: Duration = Duration::from_secs(16);
 /// The rate counter of a texting number.
 fn rate_key(from: &consent::PhoneNumber) -> String {
     format!("SEND#{from}")
+}
+
+/// Why a text waits for the next carrier day.
+pub const REASON_BRAND_DAILY_CAP: &str = "brand-daily-cap";
+
+/// The carrier's day containing `now`: T-Mobile counts a brand's messages from midnight to
+/// midnight Pacific. Returns the clock the day's counter is kept on (Pacific wall time read
+/// as UTC, so the limiter's epoch-aligned day is the Pacific date) and when the next day
+/// starts.
+pub fn carrier_day(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
+    use chrono::TimeZone;
+    let pacific = consent::chrono_tz::America::Los_Angeles;
+    let local = now.with_timezone(&pacific);
+    let next = local
+        .date_naive()
+        .succ_opt()
+        .and_then(|d| d.and_hms_opt(0, 0, 0))
+        .and_then(|midnight| pacific.from_local_datetime(&midnight).earliest())
+        .map_or(now + chrono::Duration::days(1), |m| m.with_timezone(&Utc));
+    (local.naive_local().and_utc(), next)
+}
+
+/// Takes the text's segments from its dealer's brand's day: `None` if they fit, else when
+/// the next carrier day starts. Only texts under consent count against it (codes and
+/// required answers go regardless). The count runs ahead of what was sent (a text then
+/// deferred, suppressed, or a duplicate record), never behind.
+async fn brand_day(
+    app: &App,
+    envelope: &OutboundEnvelope,
+    now: DateTime<Utc>,
+) -> Result<Option<DateTime<Utc>>, consent::StoreError> {
+    let (Some(cap), Some(snap)) = (app.brand_daily_segments, &envelope.delivery) else {
+        return Ok(None);
+    };
+    if !snap.kind.is_under_consent() {
+        return Ok(None);
+    }
+    let (clock, next_day) = carrier_day(now);
+    let segments = consent::sms::segments(&snap.body).max(1);
+    let key = format!("BRAND#{}", envelope.dealer_id);
+    let day = Duration::from_secs(86_400);
+    Ok(
+        match app
+            .limits
+            .acquire_units(&key, segments, cap, day, clock)
+            .await?
+        {
+            RateDecision::Allowed => None,
+            RateDecision::Limited { .. } => Some(next_day),
+        },
+    )
+}
+
+/// Holds a text over its brand's day until the next one: back to the time index (dispatch
+/// queues it then), as quiet hours hold one. A text no longer queued was handled already.
+async fn hold_for_brand_day(
+    app: &App,
+    envelope: &OutboundEnvelope,
+    until: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> bool {
+    let hold = DeliveryRecord {
+        status: MessageStatus::Deferred,
+        at: now,
+        reason: Some(REASON_BRAND_DAILY_CAP.into()),
+        carrier_message_id: None,
+        send_at: Some(until),
+        attempts: None,
+    };
+    match app
+        .messages
+        .record_delivery(&envelope.message_id, MessageStatus::Queued, &hold)
+        .await
+    {
+        Ok(()) => {
+            tracing::info!(message_id = %envelope.message_id, until = %until, "over the brand's daily segments; held until the next carrier day");
+            true
+        }
+        Err(consent::StoreError::Conflict(_)) => true,
+        Err(e) => {
+            tracing::warn!(message_id = %envelope.message_id, error = %e, "over the brand's daily segments and not held; retrying");
+            false
+        }
+    }
 }
 
 /// How long a text over its number's rate waits before its next try: 2, 4, 8, then 16
@@ -185,6 +271,18 @@ async fn handle_record(
     };
     if over_rate {
         return wait_for_rate(app, envelope).await;
+    }
+    // After the number's second (a text waiting for it must not spend the day twice).
+    match brand_day(app, &envelope, now).await {
+        Ok(None) => {}
+        Ok(Some(until)) => return hold_for_brand_day(app, &envelope, until, now).await,
+        Err(e) => {
+            tracing::warn!(message_id = %envelope.message_id, error = %e, "brand's daily count unavailable; retrying");
+            if let Some(handle) = record.receipt_handle.as_deref() {
+                app.visibility.delay(handle, RATE_RETRY).await;
+            }
+            return false;
+        }
     }
     // How many times SQS handed this record out: the carrier attempt number.
     let receive_count = record

@@ -49,6 +49,7 @@ async fn main() -> Result<(), Error> {
         )),
         queue: Arc::new(SqsOutboundQueue::new(sqs, config.outbound_queue_url)),
         send_rate: config.send_rate_per_number,
+        brand_daily_segments: config.daily_segments_per_brand,
         public_base_url: config.public_base_url,
         dead_letter_arn: config.dead_letter_arn,
     };

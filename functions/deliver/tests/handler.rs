@@ -132,6 +132,7 @@ impl World {
             public_base_url: Some(BASE_URL.into()),
             dead_letter_arn: Some(DLQ_ARN.into()),
             send_rate: Some(3),
+            brand_daily_segments: None,
             limits: Arc::new(store.clone()),
             queue: Arc::new(queue.clone()),
         };
@@ -808,4 +809,120 @@ async fn unreadable_carrier_credentials_send_nothing_and_the_retry_sends_once() 
         w.message(&envelope.message_id).await.status,
         MessageStatus::Sent
     );
+}
+
+#[test]
+fn the_carrier_day_is_pacific_across_daylight_saving() {
+    use deliver::carrier_day;
+    // 16:00 UTC on 10 June is 09:00 PDT: the day ends at 07:00 UTC on the 11th.
+    let (clock, next) = carrier_day(noon());
+    assert_eq!(clock, Utc.with_ymd_and_hms(2026, 6, 10, 9, 0, 0).unwrap());
+    assert_eq!(next, Utc.with_ymd_and_hms(2026, 6, 11, 7, 0, 0).unwrap());
+    // 03:00 UTC on 1 November is still 31 October, 20:00 PDT; that night clocks fall back,
+    // so the next Pacific midnight (1 November 00:00 PDT) is 07:00 UTC, and the one after
+    // (2 November, PST) is 08:00 UTC.
+    let late = Utc.with_ymd_and_hms(2026, 11, 1, 3, 0, 0).unwrap();
+    assert_eq!(
+        carrier_day(late).1,
+        Utc.with_ymd_and_hms(2026, 11, 1, 7, 0, 0).unwrap()
+    );
+    let after = Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap();
+    assert_eq!(
+        carrier_day(after).1,
+        Utc.with_ymd_and_hms(2026, 11, 2, 8, 0, 0).unwrap()
+    );
+}
+
+#[tokio::test]
+async fn texts_over_the_brands_daily_segments_wait_for_the_next_pacific_day_codes_do_not() {
+    // GIVEN a brand allowed two of these texts' segments a day, no per-second rate
+    let mut w = World::new().await;
+    let first = w.queued_message().await;
+    let segments = consent::sms::segments(&first.delivery.as_ref().unwrap().body);
+    w.app.brand_daily_segments = Some(2 * segments);
+    w.app.send_rate = None;
+    let envelopes = [first, w.queued_message().await, w.queued_message().await];
+    let records = envelopes
+        .iter()
+        .enumerate()
+        .map(|(i, e)| record_for(e, &format!("sqs-{i}")))
+        .collect();
+
+    // WHEN deliver works them: two go, the third is held until Pacific midnight
+    let response = handle(&w.app, sqs(records), noon()).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(w.carrier.sent().len(), 2);
+    let mut held = Vec::new();
+    for e in &envelopes {
+        let m = w.message(&e.message_id).await;
+        if m.status == MessageStatus::Deferred {
+            assert_eq!(m.status_reason.as_deref(), Some("brand-daily-cap"));
+            assert_eq!(
+                m.send_at,
+                Utc.with_ymd_and_hms(2026, 6, 11, 7, 0, 0).unwrap()
+            );
+            held.push(m);
+        }
+    }
+    assert_eq!(held.len(), 1, "nothing dropped, nothing failed");
+
+    // AND an approval code text still goes the same day
+    let hasher = World::hasher();
+    consent::service::authorization::request(
+        &w.auth_ports(&hasher),
+        &dealer(),
+        &staff(),
+        &ContactId::parse("C-1001").unwrap(),
+        Category::Service,
+        noon(),
+    )
+    .await
+    .unwrap();
+    let code = w.queue.drain().pop().unwrap().envelope;
+    let response = handle(&w.app, sqs(vec![record_for(&code, "code-1")]), noon()).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(w.carrier.sent().len(), 3);
+
+    // AND on the next Pacific day the brand sends again
+    let next_day = w.queued_message().await;
+    let at = Utc.with_ymd_and_hms(2026, 6, 11, 16, 0, 0).unwrap();
+    let response = handle(&w.app, sqs(vec![record_for(&next_day, "sqs-9")]), at).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(w.carrier.sent().len(), 4);
+}
+
+#[tokio::test]
+async fn a_text_waiting_for_its_numbers_second_does_not_spend_the_brands_day() {
+    // GIVEN one text a second per number and two texts' segments a day
+    let mut w = World::new().await;
+    let first = w.queued_message().await;
+    let segments = consent::sms::segments(&first.delivery.as_ref().unwrap().body);
+    w.app.brand_daily_segments = Some(2 * segments);
+    w.app.send_rate = Some(1);
+    let envelopes = [first, w.queued_message().await];
+    let records = envelopes
+        .iter()
+        .enumerate()
+        .map(|(i, e)| record_for(e, &format!("sqs-{i}")))
+        .collect();
+
+    // WHEN one goes and the other waits for the next second, twice over
+    handle(&w.app, sqs(records), noon()).await;
+    assert_eq!(w.carrier.sent().len(), 1);
+    let mut at = noon();
+    for _ in 0..2 {
+        let waiting = w.queue.drain();
+        assert_eq!(waiting.len(), 1);
+        let other = record_for(&waiting[0].envelope, "again");
+        // the same second: over the rate again
+        handle(&w.app, sqs(vec![other.clone()]), at).await;
+        at += Duration::seconds(2);
+        if !w.queue.sent().is_empty() {
+            continue;
+        }
+        handle(&w.app, sqs(vec![other]), at).await;
+    }
+
+    // THEN the second text went: its waits did not count toward the brand's day
+    assert_eq!(w.carrier.sent().len(), 2);
 }

@@ -4,9 +4,10 @@ use super::*;
 
 #[async_trait]
 impl RateLimiter for InMemoryStore {
-    async fn acquire(
+    async fn acquire_units(
         &self,
         key: &str,
+        units: u32,
         limit: u32,
         window: Duration,
         at: DateTime<Utc>,
@@ -15,13 +16,12 @@ impl RateLimiter for InMemoryStore {
         let bucket = at.timestamp().div_euclid(secs);
         let mut s = self.lock();
         let count = s.rates.entry((key.to_owned(), bucket)).or_insert(0);
-        if *count >= limit {
-            let retry = (bucket + 1) * secs - at.timestamp();
+        if units > limit || *count > limit - units {
             return Ok(RateDecision::Limited {
-                retry_after: Duration::from_secs(retry.max(1) as u64),
+                retry_after: crate::ports::window_left(window, at),
             });
         }
-        *count += 1;
+        *count += units;
         Ok(RateDecision::Allowed)
     }
 }
