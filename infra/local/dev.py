@@ -266,8 +266,7 @@ def http(method: str, url: str, body: Any = None, token: str | None = None,
 
 def prebuild(children: Children, env: Mapping[str, str], template: Mapping[str, Any], profile: str = "debug") -> None:
     """Build each function binary the Lambda service runs (target/debug/<name>, or the release build as
-    deployed: infra.local.release), so the first invocations
-    do not wait for a compile. A failure is a warning: the watch rebuilds when the code is fixed."""
+    deployed: infra.local.release), so the first invocations do not wait for a compile. A failure is a warning: the watch rebuilds when the code is fixed."""
     binaries = sorted(tpl.function_settings(template))
     print(f"dev: building {', '.join(binaries)} ({profile}; the first build takes several minutes)", flush=True)
     if profile == "release":
@@ -278,11 +277,9 @@ def prebuild(children: Children, env: Mapping[str, str], template: Mapping[str, 
         print(f"dev: release build {'done' if code == 0 else f'failed (exit {code})'} in "
               f"{time.monotonic() - started:.0f} s", flush=True)
         return
-    release: list[str] = []
     for binary in binaries:
         started = time.monotonic()
-        code = children.run_step("build", ["cargo", "build", "--manifest-path", "Cargo.toml", "--bin", binary,
-                                           *release], env)
+        code = children.run_step("build", ["cargo", "build", "--manifest-path", "Cargo.toml", "--bin", binary], env)
         if code == 0:
             print(f"dev: built {binary} in {time.monotonic() - started:.0f} s", flush=True)
         else:

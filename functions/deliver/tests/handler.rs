@@ -74,6 +74,15 @@ fn record_for(envelope: &OutboundEnvelope, sqs_message_id: &str) -> Value {
     record(&serde_json::to_string(envelope).unwrap(), sqs_message_id)
 }
 
+/// One record per envelope, ids `sqs-0`, `sqs-1`, ...
+fn records_for(envelopes: &[OutboundEnvelope]) -> Vec<Value> {
+    envelopes
+        .iter()
+        .enumerate()
+        .map(|(i, e)| record_for(e, &format!("sqs-{i}")))
+        .collect()
+}
+
 fn sqs(records: Vec<Value>) -> SqsEvent {
     serde_json::from_value(json!({ "Records": records })).expect("an SQS event")
 }
@@ -673,11 +682,7 @@ async fn texts_over_the_numbers_rate_wait_in_the_queue_and_go_in_later_seconds()
     for _ in 0..10 {
         envelopes.push(w.queued_message().await);
     }
-    let records = envelopes
-        .iter()
-        .enumerate()
-        .map(|(i, e)| record_for(e, &format!("sqs-{i}")))
-        .collect();
+    let records = records_for(&envelopes);
 
     // WHEN deliver works the batch
     let response = handle(&w.app, sqs(records), noon()).await;
@@ -842,11 +847,7 @@ async fn texts_over_the_brands_daily_segments_wait_for_the_next_pacific_day_code
     w.app.brand_daily_segments = Some(2 * segments);
     w.app.send_rate = None;
     let envelopes = [first, w.queued_message().await, w.queued_message().await];
-    let records = envelopes
-        .iter()
-        .enumerate()
-        .map(|(i, e)| record_for(e, &format!("sqs-{i}")))
-        .collect();
+    let records = records_for(&envelopes);
 
     // WHEN deliver works them: two go, the third is held until Pacific midnight
     let response = handle(&w.app, sqs(records), noon()).await;
@@ -900,11 +901,7 @@ async fn a_text_waiting_for_its_numbers_second_does_not_spend_the_brands_day() {
     w.app.brand_daily_segments = Some(2 * segments);
     w.app.send_rate = Some(1);
     let envelopes = [first, w.queued_message().await];
-    let records = envelopes
-        .iter()
-        .enumerate()
-        .map(|(i, e)| record_for(e, &format!("sqs-{i}")))
-        .collect();
+    let records = records_for(&envelopes);
 
     // WHEN one goes and the other waits for the next second, twice over
     handle(&w.app, sqs(records), noon()).await;

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from infra.local import lambdas, release
+from infra.local import dev, lambdas, release
 
 
 def test_the_flag_goes_to_the_named_target_only() -> None:
@@ -28,3 +28,27 @@ def test_the_local_lambda_service_runs_and_rebuilds_the_same_release_binaries(tm
     (dbg,) = lambdas.load_configs(tmp_path / "functions.json", 2, None, "us-east-1")
     assert dbg.command[0].endswith("target/debug/send") and dbg.build_env is None
     assert "--target" not in (dbg.build or [])
+
+
+class _Steps:
+    def __init__(self) -> None:
+        self.steps: list[tuple[list[str], dict[str, str]]] = []
+
+    def run_step(self, name: str, cmd: list[str], env: dict[str, str]) -> int:
+        self.steps.append((cmd, dict(env)))
+        return 0
+
+
+def test_make_dev_builds_the_release_profile_as_the_bench_does() -> None:
+    template = {"Resources": {"SendFunction": {"Type": "AWS::Serverless::Function",
+                                               "Properties": {"CodeUri": "../", "Handler": "bootstrap",
+                                                              "Metadata": {}}}}}
+    steps = _Steps()
+    names = sorted(dev.tpl.function_settings(template))
+    assert names == ["send"]
+    dev.prebuild(steps, {"PATH": "/usr/bin"}, template, "release")  # type: ignore[arg-type]
+    ((cmd, env),) = steps.steps
+    assert cmd == release.command(names) and env == release.environment({"PATH": "/usr/bin"})
+    steps = _Steps()
+    dev.prebuild(steps, {"PATH": "/usr/bin"}, template, "debug")  # type: ignore[arg-type]
+    assert all("--target" not in cmd and env == {"PATH": "/usr/bin"} for cmd, env in steps.steps)
