@@ -903,7 +903,7 @@ async fn latency(http: &Arc<Http>) -> Value {
     })
     .await;
     json!({
-        "method": format!("{N} requests each at concurrency {C} through the local gateway (Python) to the local Lambda service (debug builds, several instances per function) on the emulator"),
+        "method": format!("{N} requests each at concurrency {C} through the local gateway (Python) to the local Lambda service (release builds as deployed, several instances per function) on the emulator"),
         "list_contacts": latency_summary(&list, le),
         "send": latency_summary(&send, se),
         "reference": {"trivial_endpoint_health": latency_summary(&health, he)},
