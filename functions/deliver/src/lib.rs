@@ -14,10 +14,12 @@ use tracing::Instrument;
 
 use consent::message::{MessageStatus, Outbound, OutboundEnvelope};
 use consent::ports::{
-    Carrier, CodeKey, ConsentReader, ConsentWriter, DeliveryRecord, MessageStore, OutboundQueue,
-    PendingStore, RateDecision, RateLimiter, WorkQueue,
+    Carrier, CodeKey, ConsentReader, ConsentWriter, MessageStore, OutboundQueue, PendingStore,
+    RateDecision, RateLimiter, WorkQueue,
 };
-use consent::service::delivery::{deliver_envelope, DeliverOutcome, DeliverPorts, STALE_CLAIM};
+use consent::service::delivery::{
+    deliver_envelope, hold_until, DeliverOutcome, DeliverPorts, STALE_CLAIM,
+};
 
 #[derive(Clone)]
 pub struct App {
@@ -109,37 +111,41 @@ async fn brand_day(
     )
 }
 
-/// Holds a text over its brand's day until the next one: back to the time index (dispatch
-/// queues it then), as quiet hours hold one. A text no longer queued was handled already.
+/// Holds a text over its brand's day until the next one, as quiet hours hold one.
 async fn hold_for_brand_day(
     app: &App,
     envelope: &OutboundEnvelope,
     until: DateTime<Utc>,
     now: DateTime<Utc>,
 ) -> bool {
-    let hold = DeliveryRecord {
-        status: MessageStatus::Deferred,
-        at: now,
-        reason: Some(REASON_BRAND_DAILY_CAP.into()),
-        carrier_message_id: None,
-        send_at: Some(until),
-        attempts: None,
-    };
-    match app
-        .messages
-        .record_delivery(&envelope.message_id, MessageStatus::Queued, &hold)
-        .await
+    let id = &envelope.message_id;
+    match hold_until(
+        app.messages.as_ref(),
+        id,
+        until,
+        REASON_BRAND_DAILY_CAP,
+        now,
+    )
+    .await
     {
-        Ok(()) => {
-            tracing::info!(message_id = %envelope.message_id, until = %until, "over the brand's daily segments; held until the next carrier day");
+        Ok(outcome) => {
+            tracing::info!(message_id = %id, outcome = ?outcome, "over the brand's daily segments; held until the next carrier day");
             true
         }
-        Err(consent::StoreError::Conflict(_)) => true,
         Err(e) => {
             tracing::warn!(message_id = %envelope.message_id, error = %e, "over the brand's daily segments and not held; retrying");
             false
         }
     }
+}
+
+/// A record whose counter could not be read: failed, and back in `RATE_RETRY`, not after
+/// the whole visibility timeout.
+async fn back_soon(app: &App, record: &SqsMessage) -> bool {
+    if let Some(handle) = record.receipt_handle.as_deref() {
+        app.visibility.delay(handle, RATE_RETRY).await;
+    }
+    false
 }
 
 /// How long a text over its number's rate waits before its next try: 2, 4, 8, then 16
@@ -258,12 +264,8 @@ async fn handle_record(
                 Ok(RateDecision::Allowed) => false,
                 Ok(RateDecision::Limited { .. }) => true,
                 Err(e) => {
-                    // Back soon, not after the whole visibility timeout.
                     tracing::warn!(message_id = %envelope.message_id, error = %e, "sending rate unavailable; retrying");
-                    if let Some(handle) = record.receipt_handle.as_deref() {
-                        app.visibility.delay(handle, RATE_RETRY).await;
-                    }
-                    return false;
+                    return back_soon(app, record).await;
                 }
             }
         }
@@ -278,10 +280,7 @@ async fn handle_record(
         Ok(Some(until)) => return hold_for_brand_day(app, &envelope, until, now).await,
         Err(e) => {
             tracing::warn!(message_id = %envelope.message_id, error = %e, "brand's daily count unavailable; retrying");
-            if let Some(handle) = record.receipt_handle.as_deref() {
-                app.visibility.delay(handle, RATE_RETRY).await;
-            }
-            return false;
+            return back_soon(app, record).await;
         }
     }
     // How many times SQS handed this record out: the carrier attempt number.

@@ -127,15 +127,7 @@ async fn deliver_snapshot(
         let (allowed, why) = earliest_send(ports.messages, &recipient, now, Some(id)).await?;
         if allowed > now + Duration::seconds(59) {
             let why = why.unwrap_or(REASON_QUIET_HOURS);
-            let deferral = DeliveryRecord {
-                send_at: Some(allowed),
-                ..record(MessageStatus::Deferred, Some(why.into()))
-            };
-            let result = ports
-                .messages
-                .record_delivery(id, MessageStatus::Queued, &deferral)
-                .await;
-            return recorded(result, DeliverOutcome::Deferred { until: allowed });
+            return hold_until(ports.messages, id, allowed, why, now).await;
         }
     }
     let guard = template.then(|| ConsentGuard {
@@ -385,6 +377,30 @@ async fn fail_for_staff(
 
 /// `outcome` if the write landed; skipped if the message changed under us (another
 /// worker, a cancel, a STOP).
+/// Puts a queued message back on the time index until `until` (dispatch queues it then),
+/// `deferred` for `reason`: quiet hours and caps, and a brand's carrier day. A message no
+/// longer queued was handled already (`Skipped`).
+pub async fn hold_until(
+    messages: &dyn MessageStore,
+    id: &MessageId,
+    until: DateTime<Utc>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<DeliverOutcome, DomainError> {
+    let deferral = DeliveryRecord {
+        status: MessageStatus::Deferred,
+        at: now,
+        reason: Some(reason.to_owned()),
+        carrier_message_id: None,
+        send_at: Some(until),
+        attempts: None,
+    };
+    let result = messages
+        .record_delivery(id, MessageStatus::Queued, &deferral)
+        .await;
+    recorded(result, DeliverOutcome::Deferred { until })
+}
+
 fn recorded(
     result: Result<(), StoreError>,
     outcome: DeliverOutcome,
