@@ -28,18 +28,32 @@ since the last start, as a crashed emulator would.
 
 IAM: requests signed with a function's access key are checked against that function's
 policy before moto sees them (`infra.local.enforcer`); every other key is unrestricted.
+
+moto also looks up each request's service by listing its own package directory and matching URL
+patterns under one lock, and werkzeug writes an access-log line per request: together about a
+quarter of the emulator's CPU under load. `patch_dispatch` keeps the service found per host name
+(the mapping is fixed when moto starts); the access log is off unless `--access-log` is given.
+
+`GET /_local/operations` answers what the emulator has done since it started: per operation
+(X-Amz-Target, e.g. `DynamoDB_20120810.TransactWriteItems`) the requests, the seconds spent on
+them (a long poll's wait included) and the CPU seconds their threads used, the seconds DynamoDB requests waited for their turn, and the process's CPU seconds. moto is
+one Python process (one core at a time), so CPU seconds per wall second near 1 mean the emulator
+is the bottleneck; the bench reads it before and after its throughput run.
 """
 
 from __future__ import annotations
 
 import argparse
+import base64
 import copy
+import json
 import os
 import pickle
 import signal
 import sys
 import threading
 import time
+from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -55,6 +69,7 @@ from werkzeug.serving import run_simple
 from infra.local import enforcer
 
 _DYNAMODB = threading.Lock()
+_WAITED = [0.0]  # seconds DynamoDB requests waited for _DYNAMODB (added to under it)
 
 
 class SerializedDynamoDB:
@@ -65,9 +80,124 @@ class SerializedDynamoDB:
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         if environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            asked = time.perf_counter()
             with _DYNAMODB:
+                _WAITED[0] += time.perf_counter() - asked
                 return list(self.app(environ, start_response))
         return self.app(environ, start_response)
+
+
+OPERATIONS_PATH = "/_local/operations"
+
+
+class OperationClock:
+    """WSGI middleware: counts and times every request by operation (the response read included;
+    the IAM check and moto's work in the request's thread count as its CPU seconds);
+    moto also looks up each request's service by listing its own package directory and matching URL
+patterns under one lock, and werkzeug writes an access-log line per request: together about a
+quarter of the emulator's CPU under load. `patch_dispatch` keeps the service found per host name
+(the mapping is fixed when moto starts); the access log is off unless `--access-log` is given.
+
+`GET /_local/operations` answers the totals as JSON."""
+
+    def __init__(self, app: Callable[..., Iterable[bytes]]) -> None:
+        self.app = app
+        self.lock = threading.Lock()
+        self.operations: dict[str, list[float]] = {}  # operation -> [requests, seconds]
+
+    def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
+        if environ.get("PATH_INFO") == OPERATIONS_PATH:
+            body = json.dumps(self.totals()).encode()
+            start_response("200 OK", [("Content-Type", "application/json"), ("Content-Length", str(len(body)))])
+            return [body]
+        started, cpu = time.perf_counter(), time.thread_time()
+        try:
+            return list(self.app(environ, start_response))
+        finally:
+            self.count(operation(environ), time.perf_counter() - started, time.thread_time() - cpu)
+
+    def count(self, name: str, seconds: float, cpu_seconds: float) -> None:
+        with self.lock:
+            entry = self.operations.setdefault(name, [0, 0.0, 0.0])
+            entry[0] += 1
+            entry[1] += seconds
+            entry[2] += cpu_seconds
+
+    def totals(self) -> dict[str, Any]:
+        with self.lock:
+            operations = {k: {"requests": int(v[0]), "seconds": round(v[1], 4), "cpu_seconds": round(v[2], 4)}
+                          for k, v in self.operations.items()}
+        return {"cpu_seconds": round(time.process_time(), 3), "dynamodb_wait_seconds": round(_WAITED[0], 4),
+                "operations": operations}
+
+
+def operation(environ: dict[str, Any]) -> str:
+    """The request's operation: its X-Amz-Target (JSON protocols), else the method and first path part."""
+    target = environ.get("HTTP_X_AMZ_TARGET")
+    if target:
+        return str(target)
+    first = str(environ.get("PATH_INFO", "/")).strip("/").split("/", 1)[0]
+    return f"{environ.get('REQUEST_METHOD', '?')} /{first}"
+
+
+class QuietRequestHandler(MotoRequestHandler):
+    """moto's request handler without werkzeug's access-log line per request (errors still go to stderr)."""
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        return None
+
+
+_HOSTS_KEPT = 256  # host names whose service is remembered (a stray Host header cannot grow it further)
+
+
+def patch_dispatch() -> None:
+    """Remember the service moto finds for a host name instead of searching again on every request."""
+    cls = DomainDispatcherApplication
+    if getattr(cls, "_texting_patched", False):
+        return
+    original = cls.get_backend_for_host
+    found: dict[str, Any] = {}
+
+    def get_backend_for_host(self: Any, host: str | None) -> Any:
+        if host is None:
+            return None
+        if host in found:
+            return found[host]
+        backend = original(self, host)
+        if len(found) < _HOSTS_KEPT:
+            found[host] = backend
+        return backend
+
+    cls.get_backend_for_host = get_backend_for_host  # type: ignore[method-assign]
+    cls._texting_patched = True  # type: ignore[attr-defined]
+
+
+def _wire_value(value: Any) -> Any:
+    """What the JSON protocol sends for a value json.dumps cannot: a timestamp as epoch seconds to the
+    millisecond, as moto's serializer sends it (moto's naive datetimes are UTC), bytes as base64."""
+    if isinstance(value, datetime):
+        return round((value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp(), 3)
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode()
+    raise TypeError(f"{type(value).__name__} is not JSON")
+
+
+def patch_stream_records() -> None:
+    """Answer GetRecords with json.dumps: moto's generic response serializer spent about 3 ms of CPU
+    per stream record (a third of the emulator's work per text under load), and moto keeps the
+    records in their wire form already."""
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+
+    if getattr(DynamoDBStreamsHandler, "_texting_patched", False):
+        return
+
+    def get_records(self: Any) -> str:
+        limit = self._get_param("Limit")
+        result = self.backend.get_records(self._get_param("ShardIterator"), 1000 if limit is None else limit)
+        return json.dumps(result, default=_wire_value)
+
+    DynamoDBStreamsHandler.get_records = get_records  # type: ignore[method-assign]
+    DynamoDBStreamsHandler._texting_patched = True  # type: ignore[attr-defined]
 
 
 _SENDING = threading.local()
@@ -233,7 +363,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=4566)
     parser.add_argument("--state", type=Path, help="keep DynamoDB, SQS and EventBridge state in this file across restarts")
+    parser.add_argument("--access-log", action="store_true", help="log one line per request (costs CPU under load)")
     args = parser.parse_args(argv)
+    patch_dispatch()
+    patch_stream_records()
     patch_sqs()
     patch_dynamodb_transactions()
     if args.state and args.state.exists():
@@ -244,8 +377,8 @@ def main(argv: list[str] | None = None) -> None:
     app = DomainDispatcherApplication(create_backend_app)
     app.debug = True  # type: ignore[attr-defined]
     try:
-        run_simple(args.host, args.port, enforcer.IamEnforcer(SerializedDynamoDB(app)), threaded=True,
-                   request_handler=MotoRequestHandler)
+        run_simple(args.host, args.port, OperationClock(enforcer.IamEnforcer(SerializedDynamoDB(app))), threaded=True,
+                   request_handler=MotoRequestHandler if args.access_log else QuietRequestHandler)
     finally:
         if args.state:
             save(args.state)

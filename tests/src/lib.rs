@@ -254,8 +254,12 @@ pub struct Stack {
 impl Stack {
     /// Creates the resources with the project's bootstrap (reading infra/template.yaml).
     pub async fn create(prefix: &str) -> Stack {
+        Stack::create_on(prefix, &emulator().endpoint).await
+    }
+
+    /// As `create`, on the emulator at `endpoint` (e.g. a `LocalStack`'s).
+    pub async fn create_on(prefix: &str, endpoint: &str) -> Stack {
         static COUNTER: AtomicU32 = AtomicU32::new(0);
-        let emulator = emulator();
         let name = format!(
             "{prefix}-{}-{}",
             std::process::id(),
@@ -270,7 +274,7 @@ impl Stack {
                 "--stack",
                 &name,
                 "--endpoint",
-                &emulator.endpoint,
+                endpoint,
             ])
             .arg("--env-out")
             .arg(&env_file)
@@ -307,7 +311,7 @@ impl Stack {
         Stack {
             name,
             env,
-            sdk: sdk_config(&emulator.endpoint).await,
+            sdk: sdk_config(endpoint).await,
         }
     }
 

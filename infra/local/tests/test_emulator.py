@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 from typing import Any, Iterator
@@ -228,3 +229,88 @@ def test_function_identities_and_secrets_survive_a_restart(restartable: Emulator
         if run == 0:
             restartable.stop()
             restartable.start()
+
+
+def test_operations_are_counted_with_their_cpu(moto_endpoint: str) -> None:
+    """`GET /_local/operations` counts each request under its operation, with the CPU it used."""
+    def read() -> dict[str, Any]:
+        with urllib.request.urlopen(f"{moto_endpoint}/_local/operations", timeout=5) as resp:  # noqa: S310
+            return json.load(resp)
+
+    before = read()
+    ddb = boto3.client("dynamodb", endpoint_url=moto_endpoint, **CREDENTIALS)
+    for _ in range(3):
+        ddb.list_tables()
+    sqs = boto3.client("sqs", endpoint_url=moto_endpoint, **CREDENTIALS)
+    sqs.list_queues()
+    after = read()
+
+    def requests(totals: dict[str, Any], op: str) -> int:
+        return int(totals["operations"].get(op, {}).get("requests", 0))
+
+    assert requests(after, "DynamoDB_20120810.ListTables") - requests(before, "DynamoDB_20120810.ListTables") == 3
+    assert requests(after, "AmazonSQS.ListQueues") - requests(before, "AmazonSQS.ListQueues") == 1
+    assert after["operations"]["DynamoDB_20120810.ListTables"]["cpu_seconds"] > 0
+    assert after["cpu_seconds"] >= before["cpu_seconds"] > 0
+    assert after["dynamodb_wait_seconds"] >= before["dynamodb_wait_seconds"] >= 0
+
+
+def test_the_service_found_for_a_host_is_kept(monkeypatch: pytest.MonkeyPatch) -> None:
+    """moto searches for a host's service once (it listed its package directory on every request)."""
+    from moto import backends
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+
+    emulator.patch_dispatch()
+    emulator.patch_dispatch()  # idempotent
+    searches = 0
+    original = backends.list_of_moto_modules
+
+    def counted() -> Any:
+        nonlocal searches
+        searches += 1
+        return original()
+
+    monkeypatch.setattr(backends, "list_of_moto_modules", counted)
+    app = DomainDispatcherApplication(create_backend_app)
+    found = {app.get_backend_for_host(h) for h in ["sqs.eu-west-3.amazonaws.com"] * 3}
+    assert found == {"sqs"} and searches <= 1
+    assert app.get_backend_for_host("dynamodb.eu-west-3.amazonaws.com") == "dynamodb"
+    assert app.get_backend_for_host(None) is None
+
+
+def test_stream_records_carry_every_attribute_type_as_written(moto_endpoint: str) -> None:
+    """GetRecords (answered without moto's slow serializer) gives the events, keys, old and new images
+    of every attribute type, creation times and the next iterator as DynamoDB Streams does."""
+    ddb = boto3.client("dynamodb", endpoint_url=moto_endpoint, **CREDENTIALS)
+    streams = boto3.client("dynamodbstreams", endpoint_url=moto_endpoint, **CREDENTIALS)
+    table = unique("streamed")
+    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}],
+                     AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"},
+                                           {"AttributeName": "SK", "AttributeType": "S"}],
+                     StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    first = {"PK": {"S": "M#1"}, "SK": {"S": "A"}, "n": {"N": "2.5"}, "b": {"B": b"\x00\xff"}, "t": {"BOOL": True},
+             "z": {"NULL": True}, "l": {"L": [{"S": "x"}, {"M": {"k": {"N": "1"}}}]}, "ss": {"SS": ["a", "b"]},
+             "ns": {"NS": ["1", "2"]}, "bs": {"BS": [b"\x01"]}, "s": {"S": "é ☎ \" \\"}}
+    second = {**first, "n": {"N": "3"}}
+    written_from = time.time()
+    ddb.put_item(TableName=table, Item=first)
+    ddb.put_item(TableName=table, Item=second)
+    ddb.delete_item(TableName=table, Key={"PK": {"S": "M#1"}, "SK": {"S": "A"}})
+    written_to = time.time()
+
+    out = streams.get_records(ShardIterator=iterator, Limit=10)
+    records = out["Records"]
+    assert [r["eventName"] for r in records] == ["INSERT", "MODIFY", "REMOVE"]
+    assert all(r["eventSource"] == "aws:dynamodb" and r["awsRegion"] == "us-east-1" for r in records)
+    change = [r["dynamodb"] for r in records]
+    assert all(c["Keys"] == {"PK": {"S": "M#1"}, "SK": {"S": "A"}} for c in change)
+    assert change[0]["NewImage"] == first and "OldImage" not in change[0]
+    assert change[1]["OldImage"] == first and change[1]["NewImage"] == second
+    assert change[2]["OldImage"] == second and "NewImage" not in change[2]
+    assert all(written_from - 1 <= c["ApproximateCreationDateTime"].timestamp() <= written_to + 1 for c in change)
+    assert [int(c["SequenceNumber"]) for c in change] == sorted(int(c["SequenceNumber"]) for c in change)
+    assert streams.get_records(ShardIterator=out["NextShardIterator"], Limit=10)["Records"] == []

@@ -496,68 +496,102 @@ impl Counted {
         .unwrap_or_else(|e| panic!("send: {e}"));
     }
 
+    /// The deliver function's ports on `carrier`, as the function wires them.
+    fn deliver_ports<'a>(
+        &'a self,
+        carrier: &'a FakeCarrier,
+        codes: &'a consent::approval::CodeHasher,
+    ) -> DeliverPorts<'a> {
+        DeliverPorts {
+            consent: &self.store,
+            consent_writer: &self.store,
+            messages: &self.store,
+            carrier,
+            work: &self.store,
+            pending: &self.store,
+            codes,
+        }
+    }
+
+    /// The event source mapping's ReceiveMessage: up to 10 records.
+    async fn receive(&self, wait_seconds: i32) -> Vec<aws_sdk_sqs::types::Message> {
+        self.sqs
+            .receive_message()
+            .queue_url(&self.queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(wait_seconds)
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"))
+            .messages
+            .unwrap_or_default()
+    }
+
+    /// The deliver function's work on a batch.
+    async fn deliver_records(
+        &self,
+        ports: &DeliverPorts<'_>,
+        records: &[aws_sdk_sqs::types::Message],
+    ) {
+        for r in records {
+            let env: OutboundEnvelope = serde_json::from_str(r.body.as_deref().unwrap_or(""))
+                .unwrap_or_else(|e| panic!("{e}"));
+            deliver_envelope(ports, &env, 1, None, Utc::now())
+                .await
+                .unwrap_or_else(|e| panic!("{e}"));
+        }
+    }
+
+    /// The event source mapping's DeleteMessageBatch of a batch that succeeded.
+    async fn delete(&self, records: &[aws_sdk_sqs::types::Message]) {
+        if records.is_empty() {
+            return;
+        }
+        let entries = records
+            .iter()
+            .enumerate()
+            .map(|(i, r)| {
+                aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
+                    .id(i.to_string())
+                    .receipt_handle(r.receipt_handle.clone().unwrap_or_default())
+                    .build()
+                    .unwrap_or_else(|e| panic!("{e}"))
+            })
+            .collect();
+        self.sqs
+            .delete_message_batch()
+            .queue_url(&self.queue_url)
+            .set_entries(Some(entries))
+            .send()
+            .await
+            .unwrap_or_else(|e| panic!("{e}"));
+    }
+
     /// Plays the SQS event source mapping (receive 10, invoke deliver, delete) until
     /// `count` messages were delivered.
     async fn deliver_all(&self, count: usize) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
         let carrier = FakeCarrier::new();
-        let ports = DeliverPorts {
-            consent: &self.store,
-            consent_writer: &self.store,
-            messages: &self.store,
-            carrier: &carrier,
-            work: &self.store,
-            pending: &self.store,
-            codes: &consent::approval::CodeHasher::new("bench-code-key-0123456789")
-                .unwrap_or_else(|e| panic!("{e}")),
-        };
+        let codes = bench_code_key();
+        let ports = self.deliver_ports(&carrier, &codes);
         let mut function = BTreeMap::new();
         let mut mapping = BTreeMap::new();
         let deadline = Instant::now() + Duration::from_secs(60);
         while carrier.sent().len() < count && Instant::now() < deadline {
-            let out = self
-                .sqs
-                .receive_message()
-                .queue_url(&self.queue_url)
-                .max_number_of_messages(10)
-                .wait_time_seconds(1)
-                .send()
-                .await
-                .unwrap_or_else(|e| panic!("{e}"));
+            let records = self.receive(1).await;
             add(&mut mapping, self.counter.take());
-            let records = out.messages.unwrap_or_default();
-            for r in &records {
-                let env: OutboundEnvelope = serde_json::from_str(r.body.as_deref().unwrap_or(""))
-                    .unwrap_or_else(|e| panic!("{e}"));
-                deliver_envelope(&ports, &env, 1, None, Utc::now())
-                    .await
-                    .unwrap_or_else(|e| panic!("{e}"));
-            }
+            self.deliver_records(&ports, &records).await;
             add(&mut function, self.counter.take());
-            if !records.is_empty() {
-                let entries = records
-                    .iter()
-                    .enumerate()
-                    .map(|(i, r)| {
-                        aws_sdk_sqs::types::DeleteMessageBatchRequestEntry::builder()
-                            .id(i.to_string())
-                            .receipt_handle(r.receipt_handle.clone().unwrap_or_default())
-                            .build()
-                            .unwrap_or_else(|e| panic!("{e}"))
-                    })
-                    .collect();
-                self.sqs
-                    .delete_message_batch()
-                    .queue_url(&self.queue_url)
-                    .set_entries(Some(entries))
-                    .send()
-                    .await
-                    .unwrap_or_else(|e| panic!("{e}"));
-                add(&mut mapping, self.counter.take());
-            }
+            self.delete(&records).await;
+            add(&mut mapping, self.counter.take());
         }
         assert_eq!(carrier.sent().len(), count, "every message delivered once");
         (function, mapping)
     }
+}
+
+fn bench_code_key() -> consent::approval::CodeHasher {
+    consent::approval::CodeHasher::new("bench-code-key-0123456789")
+        .unwrap_or_else(|e| panic!("{e}"))
 }
 
 fn add(into: &mut BTreeMap<String, u64>, from: BTreeMap<String, u64>) {
@@ -695,6 +729,56 @@ async fn raw_emulator_rate(stack: &LocalStack) -> f64 {
         total += t.await.unwrap_or(0);
     }
     total as f64 / started.elapsed().as_secs_f64()
+}
+
+/// The emulator's raw rate in texts: the requests a text makes (the send service's, the
+/// event source mapping's receive and delete, the deliver service's) sent straight to the
+/// stack's emulator through the real adapters, by 8 senders and 8 deliverers at once, with
+/// no gateway, Lambda service or bridge between: what the local stack would do if
+/// everything above the emulator cost nothing. Its own table and queue (the running
+/// bridge does not see them).
+async fn raw_text_rate(stack: &LocalStack, client: &reqwest::Client, texts: usize) -> Value {
+    const WORKERS: usize = 8;
+    let counted =
+        Arc::new(Counted::new(&Stack::create_on("bench-raw", &stack.emulator).await).await);
+    let operations_before = emulator_operations(client, &stack.emulator).await;
+    let carrier = Arc::new(FakeCarrier::new());
+    let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let started = Instant::now();
+    let deadline = started + Duration::from_secs(300);
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..WORKERS {
+        let (c, next) = (counted.clone(), next.clone());
+        tasks.spawn(async move {
+            loop {
+                let i = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                if i >= texts || Instant::now() > deadline {
+                    break;
+                }
+                c.send(i, false).await;
+            }
+        });
+        let (c, carrier) = (counted.clone(), carrier.clone());
+        tasks.spawn(async move {
+            let codes = bench_code_key();
+            let ports = c.deliver_ports(&carrier, &codes);
+            while carrier.sent().len() < texts && Instant::now() < deadline {
+                let records = c.receive(1).await;
+                c.deliver_records(&ports, &records).await;
+                c.delete(&records).await;
+            }
+        });
+    }
+    while tasks.join_next().await.is_some() {}
+    let secs = started.elapsed().as_secs_f64();
+    let delivered = carrier.sent().len();
+    let operations_after = emulator_operations(client, &stack.emulator).await;
+    json!({
+        "texts": delivered,
+        "seconds": round(secs, 1),
+        "texts_per_second": round(delivered as f64 / secs, 2),
+        "emulator_work": emulator_work(&operations_before, &operations_after, secs, delivered),
+    })
 }
 
 struct Http {
@@ -942,14 +1026,9 @@ async fn throughput(stack: &LocalStack, http: &Arc<Http>) -> Value {
     };
     let before = count_delivered(http.client.clone()).await.unwrap_or(0);
     let raw = raw_emulator_rate(stack).await;
+    let raw_texts = raw_text_rate(stack, &http.client, (n_messages / 4).clamp(50, 500)).await;
     let log_from = std::fs::metadata(&stack.log).map(|m| m.len()).unwrap_or(0);
-    // The emulator's own log (one line per request it served), as infra.local.dev names it.
-    let emulator_log = repo_root()
-        .join(".local")
-        .join(format!("{}-moto.log", stack.stack));
-    let served_from = std::fs::metadata(&emulator_log)
-        .map(|m| m.len())
-        .unwrap_or(0);
+    let operations_before = emulator_operations(&http.client, &stack.emulator).await;
     let h = http.clone();
     let pid = std::process::id();
     let started = Instant::now();
@@ -980,22 +1059,16 @@ async fn throughput(stack: &LocalStack, http: &Arc<Http>) -> Value {
     }
     let secs = started.elapsed().as_secs_f64();
     let rate = delivered as f64 / secs;
-    let served = std::fs::read(&emulator_log)
-        .ok()
-        .and_then(|b| b.get(served_from as usize..).map(|b| b.to_vec()))
-        .map(|b| {
-            String::from_utf8_lossy(&b)
-                .lines()
-                .filter(|l| l.contains(" HTTP/1.1\" "))
-                .count()
-        })
-        .unwrap_or(0);
-    let served_rate = served as f64 / secs;
+    let operations_after = emulator_operations(&http.client, &stack.emulator).await;
+    let emulator = emulator_work(&operations_before, &operations_after, secs, delivered);
+    let served_rate = emulator["requests_per_second"].as_f64().unwrap_or(f64::NAN);
+    let raw_texts_rate = raw_texts["texts_per_second"].as_f64().unwrap_or(f64::NAN);
     // Let the last status callbacks and stream events land before reading the log.
     tokio::time::sleep(Duration::from_secs(3)).await;
     let work = FunctionWork::read(&stack.log, log_from);
     json!({
-        "method": format!("{n_messages} POST /v1/messages at concurrency 8 through the local stack (release builds, each function in up to {} instances, one texting number without a sending rate), until all are at the fake carrier; the emulator's raw rate is GetItem at concurrency 8 in the same run", DEFAULT_LAMBDA_CONCURRENCY),
+        "method": format!("{n_messages} POST /v1/messages at concurrency 8 through the local stack (release builds, each function in up to {} instances, one texting number without a sending rate), until all are at the fake carrier. References in the same run, on the same emulator: its raw rate in texts (the requests a text makes, sent straight to it through the real adapters by 8 senders and 8 deliverers, no gateway, Lambda service or bridge) and its raw GetItem rate at concurrency 8. emulator_work: the emulator's CPU (one Python process: 1.0 is all it has) and requests during the run, from its /_local/operations", DEFAULT_LAMBDA_CONCURRENCY),
+        "goal": "at least a quarter of the emulator's raw rate, both counted in texts (ratio_delivered_to_raw_texts >= 0.25)",
         "function_work": work.per_text(delivered.max(1)),
         "messages": n_messages,
         "accepted_errors": errors,
@@ -1003,10 +1076,72 @@ async fn throughput(stack: &LocalStack, http: &Arc<Http>) -> Value {
         "accept_seconds": round(accept_secs, 1),
         "end_to_end_seconds": round(secs, 1),
         "delivered_per_second": round(rate, 1),
-        "reference": {"emulator_raw_requests_per_second": round(raw, 1)},
+        "reference": {
+            "emulator_raw_requests_per_second": round(raw, 1),
+            "emulator_raw_texts": raw_texts,
+        },
+        "ratio_delivered_to_raw_texts": round(rate / raw_texts_rate, 3),
         "ratio_delivered_to_raw_requests": round(rate / raw, 4),
         "emulator_requests_served_per_second": round(served_rate, 1),
         "ratio_emulator_requests_served_to_raw": round(served_rate / raw, 3),
+        "emulator_work": emulator,
+    })
+}
+
+/// What the emulator reports at `/_local/operations` (infra/local/emulator.py): its CPU
+/// seconds and, per operation, requests and CPU seconds.
+async fn emulator_operations(client: &reqwest::Client, emulator: &str) -> Value {
+    match client
+        .get(format!("{emulator}/_local/operations"))
+        .send()
+        .await
+    {
+        Ok(r) => r.json().await.unwrap_or(Value::Null),
+        Err(_) => Value::Null,
+    }
+}
+
+/// The emulator's work between two readings: its share of one core (moto is one Python
+/// process: near 1.0 it is the bottleneck) and the operations that used the most CPU.
+fn emulator_work(before: &Value, after: &Value, secs: f64, texts: usize) -> Value {
+    let f = |v: &Value| v.as_f64().unwrap_or(0.0);
+    let cpu = f(&after["cpu_seconds"]) - f(&before["cpu_seconds"]);
+    let waited = f(&after["dynamodb_wait_seconds"]) - f(&before["dynamodb_wait_seconds"]);
+    let mut ops: Vec<(String, f64, f64)> = after["operations"]
+        .as_object()
+        .map(|m| {
+            m.iter()
+                .map(|(k, v)| {
+                    let b = &before["operations"][k];
+                    (
+                        k.clone(),
+                        f(&v["requests"]) - f(&b["requests"]),
+                        f(&v["cpu_seconds"]) - f(&b["cpu_seconds"]),
+                    )
+                })
+                .filter(|(_, n, _)| *n > 0.0)
+                .collect()
+        })
+        .unwrap_or_default();
+    ops.sort_by(|a, b| b.2.total_cmp(&a.2));
+    let n = texts.max(1) as f64;
+    let top: Map<String, Value> = ops
+        .iter()
+        .take(12)
+        .map(|(k, requests, cpu)| {
+            (
+                k.clone(),
+                json!({"requests_per_text": round(requests / n, 2), "cpu_ms_per_request": round(cpu * 1000.0 / requests.max(1.0), 2), "cpu_ms_per_text": round(cpu * 1000.0 / n, 2)}),
+            )
+        })
+        .collect();
+    json!({
+        "cpu_seconds_per_second": round(cpu / secs, 3),
+        "cpu_ms_per_text": round(cpu * 1000.0 / n, 1),
+        "dynamodb_wait_seconds_per_second": round(waited / secs, 3),
+        "requests_per_second": round(ops.iter().map(|o| o.1).sum::<f64>() / secs, 1),
+        "requests_per_text": round(ops.iter().map(|o| o.1).sum::<f64>() / n, 1),
+        "by_operation": top,
     })
 }
 
