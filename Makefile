@@ -95,10 +95,10 @@ bench-lib: ## criterion benchmarks of the consent library
 STATIC_RELEASE := CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C relocation-model=static" \
 	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C relocation-model=static"
 
-# The functions and the two cold-start references are measured as release binaries; the bench
+# The functions and the cold-start references are measured as release binaries; the bench
 # tool itself is the dev build `make test` already made (same flags, so nothing is rebuilt).
 # The functions in one command (the local stack's release profile builds them the same way, so
-# nothing is rebuilt), the two references in another.
+# nothing is rebuilt), the references in another.
 RELEASE_FUNCTIONS := -p authorize -p automate -p deliver -p dispatch -p inbound -p publish -p queues -p send
 
 bench-build: venv ## release binaries of the functions and the cold-start references (infra/local/release.py); the bench tool (dev profile)

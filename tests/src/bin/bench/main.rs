@@ -2,7 +2,7 @@
 //! the dispatch burst and portal latency, each next to a reference measured in the same
 //! run. Prints a table and writes `target/bench/latest.json`.
 //!
-//! Needs the release binaries of the functions and of the two references in
+//! Needs the release binaries of the functions and of the references in
 //! `tests/refs` (`make bench` builds them) and the project's virtualenv (the emulator
 //! and the local stack). The tool itself runs as the dev build `make test` made. Every
 //! loop is bounded in count and time.
