@@ -49,6 +49,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import calendar
 import copy
 import json
 import os
@@ -57,7 +58,7 @@ import signal
 import sys
 import threading
 import time
-from datetime import datetime, timezone
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -172,10 +173,13 @@ def patch_dispatch() -> None:
 
 
 def _wire_value(value: Any) -> Any:
-    """What the JSON protocol sends for a value json.dumps cannot: a timestamp as epoch seconds to the
-    millisecond, as moto's serializer sends it (moto's naive datetimes are UTC), bytes as base64."""
+    """What moto's serializer sends for a value json.dumps cannot: a timestamp as epoch seconds cut
+    to the millisecond (a whole number without milliseconds; naive datetimes are UTC), bytes as
+    base64."""
     if isinstance(value, datetime):
-        return round((value if value.tzinfo else value.replace(tzinfo=timezone.utc)).timestamp(), 3)
+        seconds = calendar.timegm(value.utctimetuple())
+        millis = value.microsecond // 1000
+        return seconds + millis / 1000 if millis else seconds
     if isinstance(value, (bytes, bytearray)):
         return base64.b64encode(bytes(value)).decode()
     raise TypeError(f"{type(value).__name__} is not JSON")
@@ -184,17 +188,18 @@ def _wire_value(value: Any) -> Any:
 def patch_stream_records() -> None:
     """Answer GetRecords with json.dumps: moto's generic response serializer spent about 3 ms of CPU
     per stream record (a third of the emulator's work per text under load), and moto keeps the
-    records in their wire form already."""
+    records in their wire form already. The handler moto had stays at `_texting_original`."""
     from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
 
     if getattr(DynamoDBStreamsHandler, "_texting_patched", False):
         return
 
-    def get_records(self: Any) -> str:
+    def get_records(self: Any) -> tuple[int, dict[str, str], str]:
         limit = self._get_param("Limit")
         result = self.backend.get_records(self._get_param("ShardIterator"), 1000 if limit is None else limit)
-        return json.dumps(result, default=_wire_value)
+        return 200, {"Content-Type": "application/x-amz-json-1.0"}, json.dumps(result, default=_wire_value)
 
+    DynamoDBStreamsHandler._texting_original = DynamoDBStreamsHandler.get_records  # type: ignore[attr-defined]
     DynamoDBStreamsHandler.get_records = get_records  # type: ignore[method-assign]
     DynamoDBStreamsHandler._texting_patched = True  # type: ignore[attr-defined]
 

@@ -55,7 +55,7 @@ def serve(server: Server) -> threading.Thread:
 def start_emulator(port: int, *extra: str, cwd: Path = REPO_ROOT, log: Path | None = None) -> subprocess.Popen[bytes]:
     """`python -m infra.local.emulator` (moto, as `make dev` runs it) on `port`, answering;
     fails the test loudly (with the emulator's stderr) if it does not start within 20 s. Its stderr
-    (one line per request) goes to `log`, else to a pipe: only for short-lived emulators, since a pipe
+    (a line per IAM denial and per error) goes to `log`, else to a pipe: only for short-lived emulators, since a pipe
     nobody reads fills up and stops the emulator."""
     if not (Path(sys.executable).parent / "moto_server").exists():
         pytest.fail("moto is not installed in this interpreter: run the tests from the project venv (make test-local)")

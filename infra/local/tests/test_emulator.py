@@ -314,3 +314,59 @@ def test_stream_records_carry_every_attribute_type_as_written(moto_endpoint: str
     assert all(written_from - 1 <= c["ApproximateCreationDateTime"].timestamp() <= written_to + 1 for c in change)
     assert [int(c["SequenceNumber"]) for c in change] == sorted(int(c["SequenceNumber"]) for c in change)
     assert streams.get_records(ShardIterator=out["NextShardIterator"], Limit=10)["Records"] == []
+
+
+def test_stream_records_answer_as_motos_own_handler_does(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The patched GetRecords answers what moto's own handler answers (status, content type, body),
+    for every attribute type, a Limit smaller than the records, and nothing new."""
+    from moto.dynamodbstreams.responses import DynamoDBStreamsHandler
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+    from werkzeug.test import Client
+
+    emulator.patch_stream_records()
+    client = Client(DomainDispatcherApplication(create_backend_app))
+
+    def call(target: str, body: dict[str, Any]) -> Any:
+        service = "dynamodb"  # DynamoDB Streams signs as dynamodb too
+        headers = {"X-Amz-Target": target, "Content-Type": "application/x-amz-json-1.0",
+                   "Authorization": f"AWS4-HMAC-SHA256 Credential=test/20261202/us-east-1/{service}/aws4_request, "
+                                    "SignedHeaders=host, Signature=0"}
+        return client.post("/", data=json.dumps(body), headers=headers)
+
+    table = unique("wire")
+    created = call("DynamoDB_20120810.CreateTable", {
+        "TableName": table, "BillingMode": "PAY_PER_REQUEST",
+        "KeySchema": [{"AttributeName": "PK", "KeyType": "HASH"}],
+        "AttributeDefinitions": [{"AttributeName": "PK", "AttributeType": "S"}],
+        "StreamSpecification": {"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"}})
+    assert created.status_code == 200, created.get_data(as_text=True)
+    arn = json.loads(created.get_data())["TableDescription"]["LatestStreamArn"]
+    item = {"PK": {"S": "k"}, "n": {"N": "2.5"}, "b": {"B": "AP8="}, "t": {"BOOL": False}, "z": {"NULL": True},
+            "l": {"L": [{"S": ""}, {"M": {}}]}, "ss": {"SS": ["a"]}, "ns": {"NS": ["1"]}, "bs": {"BS": ["AQ=="]}}
+    for n in ("1", "2"):
+        assert call("DynamoDB_20120810.PutItem", {"TableName": table, "Item": {**item, "n": {"N": n}}}).status_code == 200
+    shard = json.loads(call("DynamoDBStreams_20120810.DescribeStream", {"StreamArn": arn}).get_data())[
+        "StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = json.loads(call("DynamoDBStreams_20120810.GetShardIterator", {
+        "StreamArn": arn, "ShardId": shard, "ShardIteratorType": "TRIM_HORIZON"}).get_data())["ShardIterator"]
+
+    def both(body: dict[str, Any]) -> list[tuple[int, str, Any]]:
+        answers = []
+        for handler in (DynamoDBStreamsHandler.get_records, DynamoDBStreamsHandler._texting_original):
+            monkeypatch.setattr(DynamoDBStreamsHandler, "get_records", handler)
+            resp = call("DynamoDBStreams_20120810.GetRecords", body)
+            answer = json.loads(resp.get_data())
+            nexts.append(answer.pop("NextShardIterator"))  # a new iterator each call, in both
+            answers.append((resp.status_code, resp.headers.get("Content-Type"), answer))
+        monkeypatch.undo()
+        return answers
+
+    nexts: list[str] = []
+    ours, mocos = both({"ShardIterator": iterator})
+    assert len(ours[2]["Records"]) == 2 and ours == mocos
+    ours, mocos = both({"ShardIterator": iterator, "Limit": 1})
+    assert len(ours[2]["Records"]) == 1 and ours == mocos
+    ours, mocos = both({"ShardIterator": nexts[-2], "Limit": 1})
+    assert [r["eventName"] for r in ours[2]["Records"]] == ["MODIFY"] and ours == mocos
+    ours, mocos = both({"ShardIterator": nexts[-2]})
+    assert ours[2]["Records"] == [] and ours == mocos

@@ -164,11 +164,14 @@ async fn start_once(
     let started = Instant::now();
     let mut child = cmd.spawn().ok()?;
     let pid = child.id()?;
+    // The poll's connection stays open (no event yet, as Lambda's runtime API holds it) until
+    // the measurement is over: a closed one would end the process before its secrets arrive.
     let accepted = tokio::time::timeout(Duration::from_secs(10), async {
         let (stream, _) = listener.accept().await.ok()?;
+        let mut poll = BufReader::new(stream);
         let mut line = String::new();
-        BufReader::new(stream).read_line(&mut line).await.ok()?;
-        line.contains("/runtime/invocation/next").then_some(())
+        poll.read_line(&mut line).await.ok()?;
+        line.contains("/runtime/invocation/next").then_some(poll)
     })
     .await;
     let init_ms = started.elapsed().as_secs_f64() * 1000.0;
@@ -197,7 +200,7 @@ async fn start_once(
             .flatten();
     }
     let _ = child.kill().await;
-    matches!(accepted, Ok(Some(()))).then_some((init_ms, rss_kb, secrets_ms))
+    matches!(accepted, Ok(Some(_))).then_some((init_ms, rss_kb, secrets_ms))
 }
 
 /// One binary's starts, summarized.
@@ -208,6 +211,8 @@ struct Starts {
     secrets_answered: Vec<f64>,
     /// The first poll, or the last secret's answer if later: ready for any event.
     ready: Vec<f64>,
+    /// Starts whose secrets were not all answered within the bound.
+    never_ready: usize,
 }
 
 impl Starts {
@@ -225,6 +230,7 @@ impl Starts {
                 json!(round(median(self.secrets_answered.clone()), 2));
             v["secrets_answered_in"] = json!(self.secrets_answered.len());
             v["ready_ms_median"] = json!(round(median(self.ready.clone()), 2));
+            v["starts_never_ready"] = json!(self.never_ready);
         }
         v
     }
@@ -263,7 +269,12 @@ async fn cold_starts(
                 starts[i].inits.push(ms);
                 starts[i].rss_kb.push(kb as f64);
                 starts[i].secrets_answered.extend(secrets_ms);
-                starts[i].ready.push(secrets_ms.map_or(ms, |s| s.max(ms)));
+                match (reads(name), secrets_ms) {
+                    (0, _) => starts[i].ready.push(ms),
+                    (_, Some(s)) => starts[i].ready.push(s.max(ms)),
+                    // Its secrets were not answered within the bound: not ready, not counted.
+                    (_, None) => starts[i].never_ready += 1,
+                }
             }
         }
     }

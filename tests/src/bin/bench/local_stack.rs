@@ -1,7 +1,7 @@
 //! The local stack: portal latency and end-to-end throughput, next to the emulator's raw
 //! rates (in texts and in GetItem) and its own CPU per operation.
 
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use chrono::Utc;
@@ -77,6 +77,8 @@ async fn raw_text_rate(stack: &LocalStack, client: &reqwest::Client, texts: usiz
     let operations_before = emulator_operations(client, &stack.emulator).await;
     let carrier = Arc::new(FakeCarrier::new());
     let next = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    // When the last text reached the carrier (the deliverers' last long polls come after).
+    let all_sent: Arc<Mutex<Option<Instant>>> = Arc::default();
     let started = Instant::now();
     let deadline = started + Duration::from_secs(300);
     let mut tasks = tokio::task::JoinSet::new();
@@ -91,26 +93,42 @@ async fn raw_text_rate(stack: &LocalStack, client: &reqwest::Client, texts: usiz
                 c.send(i, false).await;
             }
         });
-        let (c, carrier) = (counted.clone(), carrier.clone());
+        let (c, carrier, all_sent) = (counted.clone(), carrier.clone(), all_sent.clone());
         tasks.spawn(async move {
             let codes = bench_code_key();
             let ports = c.deliver_ports(&carrier, &codes);
             while carrier.sent().len() < texts && Instant::now() < deadline {
                 let records = c.receive(1).await;
                 c.deliver_records(&ports, &records).await;
+                if carrier.sent().len() >= texts {
+                    let mut at = all_sent.lock().unwrap_or_else(|e| e.into_inner());
+                    at.get_or_insert_with(Instant::now);
+                }
                 c.delete(&records).await;
             }
         });
     }
-    while tasks.join_next().await.is_some() {}
-    let secs = started.elapsed().as_secs_f64();
+    while let Some(joined) = tasks.join_next().await {
+        if let Err(e) = joined {
+            // A sender or deliverer failed: the rate would be the deadline's, not the emulator's.
+            tasks.abort_all();
+            return json!({"error": format!("the raw run failed: {e}")});
+        }
+    }
+    let finished = *all_sent.lock().unwrap_or_else(|e| e.into_inner());
+    let Some(finished) = finished else {
+        return json!({"error": format!("{} of {texts} texts reached the carrier within 300 s", carrier.sent().len())});
+    };
+    let secs = (finished - started).as_secs_f64();
     let delivered = carrier.sent().len();
     let operations_after = emulator_operations(client, &stack.emulator).await;
+    // The emulator's counters cover the run up to this reading.
+    let read_after = started.elapsed().as_secs_f64();
     json!({
         "texts": delivered,
         "seconds": round(secs, 1),
         "texts_per_second": round(delivered as f64 / secs, 2),
-        "emulator_work": emulator_work(&operations_before, &operations_after, secs, delivered),
+        "emulator_work": emulator_work(&operations_before, &operations_after, read_after, delivered),
     })
 }
 
@@ -437,6 +455,10 @@ async fn emulator_operations(client: &reqwest::Client, emulator: &str) -> Value 
 /// The emulator's work between two readings: its share of one core (moto is one Python
 /// process: near 1.0 it is the bottleneck) and the operations that used the most CPU.
 fn emulator_work(before: &Value, after: &Value, secs: f64, texts: usize) -> Value {
+    let read = |v: &Value| v["cpu_seconds"].is_number() && v["operations"].is_object();
+    if !read(before) || !read(after) {
+        return json!({"error": "the emulator's /_local/operations did not answer before and after"});
+    }
     let f = |v: &Value| v.as_f64().unwrap_or(0.0);
     let cpu = f(&after["cpu_seconds"]) - f(&before["cpu_seconds"]);
     let waited = f(&after["dynamodb_wait_seconds"]) - f(&before["dynamodb_wait_seconds"]);
