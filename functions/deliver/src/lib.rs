@@ -133,7 +133,7 @@ async fn hold_for_brand_day(
             true
         }
         Err(e) => {
-            tracing::warn!(message_id = %envelope.message_id, error = %e, "over the brand's daily segments and not held; retrying");
+            tracing::warn!(message_id = %id, error = %e, "over the brand's daily segments and not held; retrying");
             false
         }
     }

@@ -108,14 +108,7 @@ async fn deliver_snapshot(
     now: DateTime<Utc>,
 ) -> Result<DeliverOutcome, DomainError> {
     let id = &envelope.message_id;
-    let record = |status, reason: Option<String>| DeliveryRecord {
-        status,
-        at: now,
-        reason,
-        carrier_message_id: None,
-        send_at: None,
-        attempts: None,
-    };
+    let record = |status, reason| status_record(status, reason, now);
     let template = snap.kind.is_under_consent();
     if template {
         let recipient = Recipient {
@@ -282,14 +275,7 @@ async fn suppress_queued(
     reason: String,
     now: DateTime<Utc>,
 ) -> Result<DeliverOutcome, DomainError> {
-    let suppressed = DeliveryRecord {
-        status: MessageStatus::Suppressed,
-        at: now,
-        reason: Some(reason.clone()),
-        carrier_message_id: None,
-        send_at: None,
-        attempts: None,
-    };
+    let suppressed = status_record(MessageStatus::Suppressed, Some(reason.clone()), now);
     let result = ports
         .messages
         .record_delivery(&envelope.message_id, MessageStatus::Queued, &suppressed)
@@ -375,8 +361,6 @@ async fn fail_for_staff(
     })
 }
 
-/// `outcome` if the write landed; skipped if the message changed under us (another
-/// worker, a cancel, a STOP).
 /// Puts a queued message back on the time index until `until` (dispatch queues it then),
 /// `deferred` for `reason`: quiet hours and caps, and a brand's carrier day. A message no
 /// longer queued was handled already (`Skipped`).
@@ -388,12 +372,8 @@ pub async fn hold_until(
     now: DateTime<Utc>,
 ) -> Result<DeliverOutcome, DomainError> {
     let deferral = DeliveryRecord {
-        status: MessageStatus::Deferred,
-        at: now,
-        reason: Some(reason.to_owned()),
-        carrier_message_id: None,
         send_at: Some(until),
-        attempts: None,
+        ..status_record(MessageStatus::Deferred, Some(reason.to_owned()), now)
     };
     let result = messages
         .record_delivery(id, MessageStatus::Queued, &deferral)
@@ -401,6 +381,24 @@ pub async fn hold_until(
     recorded(result, DeliverOutcome::Deferred { until })
 }
 
+/// A delivery record of `status` (and `reason`) at `now`, nothing else set.
+fn status_record(
+    status: MessageStatus,
+    reason: Option<String>,
+    now: DateTime<Utc>,
+) -> DeliveryRecord {
+    DeliveryRecord {
+        status,
+        at: now,
+        reason,
+        carrier_message_id: None,
+        send_at: None,
+        attempts: None,
+    }
+}
+
+/// `outcome` if the write landed; skipped if the message changed under us (another
+/// worker, a cancel, a STOP).
 fn recorded(
     result: Result<(), StoreError>,
     outcome: DeliverOutcome,
