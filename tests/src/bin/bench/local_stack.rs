@@ -216,6 +216,32 @@ where
     (latencies, errors, started.elapsed().as_secs_f64())
 }
 
+/// `total` POST /v1/messages, `concurrency` at a time, each with its own idempotency key
+/// (`{key}-{pid}-{i}`), sent now or scheduled a month ahead: latencies, errors, seconds.
+async fn post_texts(
+    http: &Arc<Http>,
+    total: usize,
+    concurrency: usize,
+    scheduled: bool,
+    key: &'static str,
+) -> (Vec<f64>, usize, f64) {
+    let h = http.clone();
+    let pid = std::process::id();
+    run_concurrent(total, concurrency, move |i| {
+        let h = h.clone();
+        async move {
+            h.timed(
+                reqwest::Method::POST,
+                "/v1/messages",
+                Some(send_body(scheduled)),
+                Some(format!("{key}-{pid}-{i}")),
+            )
+            .await
+        }
+    })
+    .await
+}
+
 fn latency_summary(lat: &[f64], errors: usize) -> Value {
     json!({"p50_ms": round(percentile(lat, 0.5), 1), "p99_ms": round(percentile(lat, 0.99), 1), "requests": lat.len(), "errors": errors})
 }
@@ -322,21 +348,7 @@ pub(crate) async fn latency(http: &Arc<Http>) -> Value {
         }
     })
     .await;
-    let h = http.clone();
-    let pid = std::process::id();
-    let (send, se, _) = run_concurrent(N, C, move |i| {
-        let h = h.clone();
-        async move {
-            h.timed(
-                reqwest::Method::POST,
-                "/v1/messages",
-                Some(send_body(true)),
-                Some(format!("lat-{pid}-{i}")),
-            )
-            .await
-        }
-    })
-    .await;
+    let (send, se, _) = post_texts(http, N, C, true, "lat").await;
     json!({
         "method": format!("{N} requests each at concurrency {C} through the local gateway (Python) to the local Lambda service (release builds as deployed, several instances per function) on the emulator"),
         "list_contacts": latency_summary(&list, le),
@@ -380,22 +392,8 @@ pub(crate) async fn throughput(stack: &LocalStack, http: &Arc<Http>) -> Value {
     let raw_texts = raw_text_rate(stack, &http.client, (n_messages / 4).clamp(50, 500)).await;
     let log_from = std::fs::metadata(&stack.log).map(|m| m.len()).unwrap_or(0);
     let operations_before = emulator_operations(&http.client, &stack.emulator).await;
-    let h = http.clone();
-    let pid = std::process::id();
     let started = Instant::now();
-    let (_, errors, accept_secs) = run_concurrent(n_messages, 8, move |i| {
-        let h = h.clone();
-        async move {
-            h.timed(
-                reqwest::Method::POST,
-                "/v1/messages",
-                Some(send_body(false)),
-                Some(format!("tp-{pid}-{i}")),
-            )
-            .await
-        }
-    })
-    .await;
+    let (_, errors, accept_secs) = post_texts(http, n_messages, 8, false, "tp").await;
     let deadline = Instant::now() + Duration::from_secs(420);
     let mut delivered = 0;
     while Instant::now() < deadline {
