@@ -57,7 +57,7 @@ test-local: venv browser ## tests of the local stack (infra/local/tests), the po
 CARGO ?= cargo
 CARGO_FEATURES := --workspace --all-targets --all-features
 
-.PHONY: fmt fmt-check clippy test-rust fuzz bench-lib bench-build deploy provision-numbers
+.PHONY: fmt fmt-check clippy test-rust fuzz chaos bench-lib bench-build deploy provision-numbers replay-publish-failures
 
 fmt: ## format the code
 	$(CARGO) fmt --all
@@ -87,6 +87,13 @@ fuzz: ## long property-based fuzzing (parsers, signature, classifier, phones, te
 	PROPTEST_CASES=$(or $(FUZZ_CASES),5000) timeout 300 $(CARGO) test --release --all-features -p consent --lib
 	PROPTEST_CASES=$(or $(FUZZ_CASES),5000) timeout 300 $(CARGO) test --release --all-features -p stack-tests --test security
 
+# The fault run (tests/src/chaos.rs): texts and replies through the local stack while DynamoDB
+# throttles and fails, indexes lag, the carrier answers 429/500 or never, instances are killed
+# and the emulator restarts once; fails if a guarantee broke. `make test` runs a short one.
+chaos: venv ## fault run: ~2,000 texts, ~300 replies under injected faults, seeded (SEED=N; SHORT=1) -> target/chaos/latest.json
+	$(CARGO) build $(CARGO_FEATURES)
+	timeout 3000 target/debug/chaos $(if $(SEED),--seed $(SEED)) $(if $(SHORT),--short)
+
 bench-lib: ## criterion benchmarks of the consent library
 	$(CARGO) bench -p consent --bench domain
 
@@ -99,7 +106,7 @@ STATIC_RELEASE := CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C relocation
 # tool itself is the dev build `make test` already made (same flags, so nothing is rebuilt).
 # The functions in one command (the local stack's release profile builds them the same way, so
 # nothing is rebuilt), the references in another.
-RELEASE_FUNCTIONS := -p authorize -p automate -p deliver -p dispatch -p inbound -p publish -p queues -p send
+RELEASE_FUNCTIONS := -p authorize -p automate -p deliver -p dispatch -p inbound -p publish -p queues -p send -p webhooks
 
 bench-build: venv ## release binaries of the functions and the cold-start references (infra/local/release.py); the bench tool (dev profile)
 	$(CARGO) build $(CARGO_FEATURES)
@@ -111,6 +118,11 @@ bench: venv bench-build ## system benchmarks: cold start, requests/message, thro
 
 provision-numbers: venv ## operator: allow texting numbers: make provision-numbers TABLE=<table> ACCOUNT=AC... NUMBERS="+1202555...[..+1202555...]"
 	$(PY) -m infra.provision --table "$(TABLE)" --account "$(ACCOUNT)" $(NUMBERS)
+
+replay-publish-failures: venv ## operator: republish stream batches publish gave up on: make replay-publish-failures QUEUE_URL=<PublishFailures URL> FUNCTION=<publish function> [DRY_RUN=1] [MAX=100]
+	@test -n "$(QUEUE_URL)" -a -n "$(FUNCTION)" || \
+		{ echo "usage: make replay-publish-failures QUEUE_URL=<PublishFailures queue URL> FUNCTION=<publish function name> [DRY_RUN=1] [MAX=100]" >&2; exit 2; }
+	$(PY) -m infra.replay_publish_failures --queue-url "$(QUEUE_URL)" --function-name "$(FUNCTION)" --max-messages "$(or $(MAX),100)" $(if $(DRY_RUN),--dry-run)
 
 deploy: ## deploy with SAM (needs the AWS SAM CLI and credentials): make deploy STACK=texting-prod
 	$(STATIC_RELEASE) sam build --template-file infra/template.yaml --beta-features

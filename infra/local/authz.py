@@ -17,7 +17,8 @@
 - Secrets Manager: `secretsmanager:Op` on the secret's ARN (SecretId is an ARN or a name).
 - Anything else: `service:Op` on `*`.
 
-`denial(protocol, message)` is the answer AWS gives for a refused call in that protocol.
+`denial(call, message)` is the answer AWS gives for a refused call in that protocol, and
+`unrecognized(call)` its answer to a request signed with an access key id it does not know.
 """
 
 from __future__ import annotations
@@ -187,25 +188,54 @@ def checks(call: Call) -> list[Check]:
 
 # ------------------------------------------------------------------------------------------------ denial
 
-def denial(call: Call, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
-    """(status, headers, body) of AWS's AccessDenied answer in the call's protocol.
+INVALID_TOKEN = "The security token included in the request is invalid."
+_QUERY_NAMESPACE = "http://queue.amazonaws.com/doc/2012-11-05/"
 
-    JSON protocols: HTTP 400 with `__type` com.amazon.coral.service#AccessDeniedException (the SDKs take
-    the code after '#'); SQS's JSON protocol also carries `x-amzn-query-error: AccessDenied;Sender`, which
-    query-compatible SDKs (the Rust one included) report as the code "AccessDenied". Query protocol (SQS):
-    HTTP 403 with an XML ErrorResponse, Code AccessDenied."""
+
+def _error(call: Call, message: str, *, json_code: str, json_status: int, query_code: str,
+           message_key: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """(status, headers, body) of an AWS error in the call's protocol.
+
+    JSON protocols: `__type` com.amazon.coral.service#<json_code> (the SDKs take the code after '#');
+    SQS's JSON protocol also carries `x-amzn-query-error: <query_code>;Sender`, which query-compatible
+    SDKs (botocore and the Rust one) report as the code. Query protocol: HTTP 403 with an XML
+    ErrorResponse whose Code is `query_code`."""
     request_id = str(uuid.uuid4())
     if call.protocol == QUERY:
-        body = ("<?xml version=\"1.0\"?><ErrorResponse xmlns=\"http://queue.amazonaws.com/doc/2012-11-05/\">"
-                f"<Error><Type>Sender</Type><Code>AccessDenied</Code><Message>{_xml(message)}</Message>"
+        body = (f"<?xml version=\"1.0\"?><ErrorResponse xmlns=\"{_QUERY_NAMESPACE}\">"
+                f"<Error><Type>Sender</Type><Code>{query_code}</Code><Message>{_xml(message)}</Message>"
                 f"<Detail/></Error><RequestId>{request_id}</RequestId></ErrorResponse>").encode()
         return 403, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)], body
     version = "1.0" if call.service in ("dynamodb", "sqs") else "1.1"
     headers = [("Content-Type", f"application/x-amz-json-{version}"), ("x-amzn-RequestId", request_id)]
     if call.service == "sqs":
-        headers.append(("x-amzn-query-error", "AccessDenied;Sender"))
-    body = json.dumps({"__type": "com.amazon.coral.service#AccessDeniedException", "Message": message}).encode()
-    return 400, headers, body
+        headers.append(("x-amzn-query-error", f"{query_code};Sender"))
+    body = json.dumps({"__type": f"com.amazon.coral.service#{json_code}", message_key: message}).encode()
+    return json_status, headers, body
+
+
+def denial(call: Call, message: str) -> tuple[int, list[tuple[str, str]], bytes]:
+    """(status, headers, body) of AWS's AccessDenied answer in the call's protocol.
+
+    JSON protocols: HTTP 400, `__type` ...#AccessDeniedException (SQS's JSON protocol with
+    `x-amzn-query-error: AccessDenied;Sender`, reported as the code "AccessDenied"). Query protocol (SQS):
+    HTTP 403 with an XML ErrorResponse, Code AccessDenied."""
+    return _error(call, message, json_code="AccessDeniedException", json_status=400, query_code="AccessDenied",
+                  message_key="Message")
+
+
+def unrecognized(call: Call) -> tuple[int, list[tuple[str, str]], bytes]:
+    """(status, headers, body) of AWS's answer to a request signed with an access key id it does not know
+    ("The security token included in the request is invalid.").
+
+    DynamoDB (and its Streams), EventBridge, Secrets Manager and the other JSON protocols: HTTP 400,
+    `__type` ...#UnrecognizedClientException. SQS answers InvalidClientTokenId with HTTP 403 in both its
+    protocols: JSON (`__type` ...#InvalidClientTokenId and `x-amzn-query-error: InvalidClientTokenId;Sender`)
+    and query (XML ErrorResponse, Code InvalidClientTokenId), as the query protocol's other services
+    (STS, IAM, SNS) do."""
+    sqs = call.service == "sqs"
+    return _error(call, INVALID_TOKEN, json_code="InvalidClientTokenId" if sqs else "UnrecognizedClientException",
+                  json_status=403 if sqs else 400, query_code="InvalidClientTokenId", message_key="message")
 
 
 def _xml(text: str) -> str:

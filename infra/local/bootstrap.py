@@ -51,6 +51,7 @@ SKIPPED_TYPES = {
     "AWS::Lambda::Function": "served by the local Lambda service",
     "AWS::Lambda::Permission": "not enforced locally",
     "AWS::Lambda::EventSourceMapping": "played by the local bridge",
+    "AWS::CloudWatch::Alarm": "not evaluated locally (the dead-letter queues can be read directly)",
     "AWS::IAM::Role": "not supported locally (functions' Policies are enforced)",
     "AWS::IAM::Policy": "not supported locally (functions' Policies are enforced)",
     "AWS::IAM::ManagedPolicy": "not supported locally (functions' Policies are enforced)",
@@ -65,7 +66,7 @@ SKIPPED_TYPES = {
 # CloudFormation queue properties that are SQS attributes of the same name.
 _QUEUE_ATTRIBUTES = ("VisibilityTimeout", "MessageRetentionPeriod", "DelaySeconds", "MaximumMessageSize",
                      "ReceiveMessageWaitTimeSeconds", "FifoQueue", "ContentBasedDeduplication",
-                     "SqsManagedSseEnabled")
+                     "SqsManagedSseEnabled", "DeduplicationScope", "FifoThroughputLimit")
 
 
 class BootstrapError(Exception):
@@ -253,7 +254,7 @@ class Bootstrap:
         self.log(f"  {verb:6} {lid} (table {name})")
 
     def queue(self, lid: str, props: dict[str, Any]) -> None:
-        name = props.get("QueueName") or f"{self.stack}-{lid}" + (".fifo" if props.get("FifoQueue") else "")
+        name = tpl.queue_name(self.template, self.stack, lid)
         attributes = {k: _attr(props[k]) for k in _QUEUE_ATTRIBUTES if k in props}
         if "RedrivePolicy" in props:
             attributes["RedrivePolicy"] = json.dumps(props["RedrivePolicy"])

@@ -14,7 +14,8 @@ rate is printed) without waiting for the previous run (EventBridge does not), at
 For each DynamoDB event source it reads the table's stream from LATEST, as the mapping does, keeps the
 records its FilterCriteria let through, and invokes the function with real DynamoDB stream events in
 order; on a failure (or the records from the first one reported in batchItemFailures) it retries the
-rest, up to MaximumRetryAttempts, then sends the batch's positions to the OnFailure queue and moves on.
+rest, up to MaximumRetryAttempts, then sends the OnFailure queue what Lambda sends it (the batch's
+place in the stream: shard, first and last sequence numbers, `on_failure_message`) and moves on.
 Stops on SIGTERM/SIGINT. Environment: LAMBDA_ENDPOINT, SCHEDULE_PERIOD_SECONDS, BRIDGE_POLLERS,
 BRIDGE_INVOKE_TIMEOUT_SECONDS (default 900; the Lambda service ends an invocation at its Timeout).
 """
@@ -49,7 +50,14 @@ SCHEDULE_OVERLAP = 2  # scheduled runs of one schedule in flight at most
 
 
 class InvokeError(Exception):
-    """The invocation failed: unreachable invoke API, HTTP error, or a function error payload."""
+    """The invocation failed: unreachable invoke API, HTTP error, or a function error payload.
+
+    `status` is the invoke API's HTTP status (500 when it did not answer); `function_error` the
+    X-Amz-Function-Error of a function error ("Unhandled"), else None."""
+
+    def __init__(self, message: str, status: int = 500, function_error: str | None = None) -> None:
+        super().__init__(message)
+        self.status, self.function_error = status, function_error
 
 
 def invoke(lambda_endpoint: str, function: str, event: Mapping[str, Any], timeout: float) -> Any:
@@ -59,9 +67,9 @@ def invoke(lambda_endpoint: str, function: str, event: Mapping[str, Any], timeou
                                  headers={"Content-Type": "application/json"})
     try:
         with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - local URL
-            raw, function_error = resp.read(), resp.headers.get("X-Amz-Function-Error")
+            raw, status, function_error = resp.read(), resp.status, resp.headers.get("X-Amz-Function-Error")
     except urllib.error.HTTPError as e:
-        raise InvokeError(f"HTTP {e.code}: {e.read()[:300]!r}") from e
+        raise InvokeError(f"HTTP {e.code}: {e.read()[:300]!r}", status=e.code) from e
     except (OSError, urllib.error.URLError) as e:
         raise InvokeError(str(e)) from e
     try:
@@ -69,7 +77,8 @@ def invoke(lambda_endpoint: str, function: str, event: Mapping[str, Any], timeou
     except ValueError as e:
         raise InvokeError(f"not JSON: {raw[:200]!r}") from e
     if function_error or (isinstance(result, dict) and "errorType" in result):
-        raise InvokeError(f"{(result or {}).get('errorType')}: {(result or {}).get('errorMessage')}")
+        raise InvokeError(f"{(result or {}).get('errorType')}: {(result or {}).get('errorMessage')}",
+                          status=status, function_error=function_error or "Unhandled")
     return result
 
 
@@ -132,6 +141,41 @@ def stream_record(record: Mapping[str, Any], stream_arn: str, region: str) -> di
     return {"eventID": record.get("eventID", uuid.uuid4().hex), "eventName": record["eventName"],
             "eventVersion": "1.1", "eventSource": "aws:dynamodb", "awsRegion": region,
             "dynamodb": change, "eventSourceARN": stream_arn}
+
+
+def on_failure_message(records: list[Mapping[str, Any]], shard_id: str, function_arn: str, invocations: int,
+                       status: int = 200, function_error: str | None = None,
+                       now: datetime | None = None) -> dict[str, Any]:
+    """What Lambda sends a DynamoDB stream source's OnFailure destination when it gives up on `records`
+    (Lambda-shaped, in stream order): not the records, their place in the stream (DDBStreamBatchInfo),
+    with the invocation's request and response context. Field names and layout as AWS documents them
+    ("Retain discarded records for a DynamoDB event source in Lambda")."""
+    now = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
+
+    def arrival(record: Mapping[str, Any]) -> str:
+        created = record["dynamodb"].get("ApproximateCreationDateTime")
+        when = datetime.fromtimestamp(float(created), timezone.utc) if created is not None else now
+        return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    response: dict[str, Any] = {"statusCode": status, "executedVersion": "$LATEST"}
+    if function_error:
+        response["functionError"] = function_error
+    return {
+        "requestContext": {"requestId": str(uuid.uuid4()), "functionArn": function_arn,
+                           "condition": "RetryAttemptsExhausted", "approximateInvokeCount": invocations},
+        "responseContext": response,
+        "version": "1.0",
+        "timestamp": now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z",
+        "DDBStreamBatchInfo": {
+            "shardId": shard_id,
+            "startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
+            "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
+            "approximateArrivalOfFirstRecord": arrival(records[0]),
+            "approximateArrivalOfLastRecord": arrival(records[-1]),
+            "batchSize": len(records),
+            "streamArn": records[0]["eventSourceARN"],
+        },
+    }
 
 
 def scheduled_event(rule_arn: str, region: str) -> dict[str, Any]:
@@ -199,7 +243,7 @@ class Bridge:
             thread.join(max(0.0, deadline - time.monotonic()))
 
     def poll_queue(self, source: tpl.SqsSource) -> None:
-        name = f"{self.stack}-{source.queue}"
+        name = tpl.queue_name(self.template, self.stack, source.queue)
         url = arn = None
         while not self.stopping.is_set():
             try:
@@ -261,7 +305,7 @@ class Bridge:
                     kept = [r for r in records if not patterns or any(tpl.matches(p, r) for p in patterns)]
                     busy |= bool(records)
                     if kept:
-                        self.deliver_stream(source, kept)
+                        self.deliver_stream(source, kept, shard_id)
                 if not busy:
                     self.stopping.wait(0.5)
             except (ClientError, BotoCoreError, RuntimeError) as e:
@@ -270,18 +314,20 @@ class Bridge:
                 iterators.clear()
                 self.stopping.wait(WAIT_SECONDS)
 
-    def deliver_stream(self, source: tpl.StreamSource, records: list[dict[str, Any]]) -> None:
-        """Invokes with the records in order; retries from the first failure, then gives up to the
-        OnFailure queue (as MaximumRetryAttempts and DestinationConfig do)."""
+    def deliver_stream(self, source: tpl.StreamSource, records: list[dict[str, Any]], shard_id: str) -> None:
+        """Invokes with the records (of shard `shard_id`) in order; retries from the first failure, then
+        gives up to the OnFailure queue (as MaximumRetryAttempts and DestinationConfig do)."""
         attempt = 0
         while records and not self.stopping.is_set():
             started = time.monotonic()
+            status, function_error = 200, None
             try:
                 result = invoke(self.lambda_endpoint, source.function, {"Records": records}, self.invoke_timeout)
                 failed = failed_ids(result) if source.report_batch_item_failures else set()
                 error = ""
             except InvokeError as e:
                 failed, error = {records[0]["dynamodb"]["SequenceNumber"]}, f" error: {e}"
+                status, function_error = e.status, e.function_error
             sequence = [r["dynamodb"]["SequenceNumber"] for r in records]
             first = min((sequence.index(f) for f in failed if f in sequence), default=None)
             if failed and first is None:  # an unknown id fails the whole batch, as Lambda does
@@ -293,22 +339,24 @@ class Bridge:
             records = records[first:]
             attempt += 1
             if 0 <= source.max_retries < attempt:
-                self.give_up(source, records)
+                self.give_up(source, records, shard_id, attempt, status, function_error)
                 return
             self.stopping.wait(min(2 ** attempt * 0.1, 5))
 
-    def give_up(self, source: tpl.StreamSource, records: list[dict[str, Any]]) -> None:
-        name = f"{self.stack}-PublishFailures"
-        body = {"requestContext": {"condition": "RetryAttemptsExhausted"},
-                "DDBStreamBatchInfo": {"startSequenceNumber": records[0]["dynamodb"]["SequenceNumber"],
-                                       "endSequenceNumber": records[-1]["dynamodb"]["SequenceNumber"],
-                                       "batchSize": len(records), "streamArn": records[0]["eventSourceARN"]}}
-        try:
-            url = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
-            self.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
-        except (ClientError, BotoCoreError) as e:
-            self.log(f"bridge: {source.function}: could not record the failed batch: {e}")
-        self.log(f"bridge: {source.function} gave up on {len(records)} stream records")
+    def give_up(self, source: tpl.StreamSource, records: list[dict[str, Any]], shard_id: str, invocations: int,
+                status: int = 200, function_error: str | None = None) -> None:
+        """Sends the OnFailure queue Lambda's record of the batch (without one, Lambda just drops it)."""
+        if source.on_failure:
+            name = tpl.queue_name(self.template, self.stack, source.on_failure)
+            function_arn = f"arn:aws:lambda:{self.region}:{tpl.DEFAULT_ACCOUNT}:function:{source.function}"
+            body = on_failure_message(records, shard_id, function_arn, invocations, status, function_error)
+            try:
+                url = self.sqs.get_queue_url(QueueName=name)["QueueUrl"]
+                self.sqs.send_message(QueueUrl=url, MessageBody=json.dumps(body))
+            except (ClientError, BotoCoreError) as e:
+                self.log(f"bridge: {source.function}: could not record the failed batch: {e}")
+        self.log(f"bridge: {source.function} gave up on {len(records)} stream records "
+                 f"({records[0]['dynamodb']['SequenceNumber']}..{records[-1]['dynamodb']['SequenceNumber']})")
 
     def fire_schedule(self, schedule: tpl.ScheduleSource) -> None:
         """Every period, one run in its own thread (a slow run does not delay the next tick)."""

@@ -2,15 +2,18 @@
 
     python -m infra.local.dev [--stack texting-dev] [--emulator-port 4566] [--gateway-port 3000]
         [--carrier-port 4010] [--lambda-port 9000] [--portal-port 8080] [--env-file .env.local] [--health-timeout SECONDS]
-        [--emulator-state FILE] [--lambda-concurrency N] [--template FILE] [--no-build] [--no-seed]
-        [--no-lambda]
+        [--emulator-state FILE] [--emulator-gsi-lag-ms MIN:MAX] [--lambda-concurrency N] [--template FILE]
+        [--no-build] [--no-seed] [--no-lambda]
 
 1. Loads .env.local (created from .env.example with fresh secrets if absent).
 2. Checks that the gateway, carrier and lambda ports are free. If the emulator port is taken by something
    that answers as an AWS emulator (LocalStack, or a moto you started) it is used as is; otherwise
    moto (`python -m infra.local.emulator`: moto_server with DynamoDB requests serialized and each
    function's calls checked against its IAM policy) is started on it, keeping its data in
-   --emulator-state FILE (DEV_EMULATOR_STATE) across runs when given.
+   --emulator-state FILE (DEV_EMULATOR_STATE) across runs when given. Its global secondary indexes lag
+   behind their table as DynamoDB's do: each write reaches them after a delay drawn from
+   --emulator-gsi-lag-ms MIN:MAX (DEV_EMULATOR_GSI_LAG_MS, from the shell or the env file; default
+   50:400; 0 is off), so code that queries an index for what it just wrote fails here as in AWS.
 3. Creates infra/template.yaml's resources on the emulator (infra.local.bootstrap): the secrets take
    their values from .env.local (SECRETS_FROM_ENV), each function's identity and policy are registered;
    writes the union of the functions' environments to .local/<stack>.env and each function's own
@@ -61,6 +64,7 @@ from infra.local.token import make_token
 VENV_BIN = tpl.REPO_ROOT / ".venv" / "bin"
 SEED_FILE = Path(__file__).with_name("seed.json")
 HEALTH_TIMEOUT = 20 * 60  # the first compile of the workspace can take minutes
+GSI_LAG_MS = "50:400"  # the emulator's GSI lag (ms, MIN:MAX) unless DEV_EMULATOR_GSI_LAG_MS says otherwise
 STOP_GRACE = 5.0
 
 # Template parameter <- .env.local variable.
@@ -350,7 +354,10 @@ def child_environment(settings: Mapping[str, str], stack_env: Mapping[str, str],
         "AWS_ACCESS_KEY_ID": settings.get("AWS_ACCESS_KEY_ID") or "test",
         "AWS_SECRET_ACCESS_KEY": settings.get("AWS_SECRET_ACCESS_KEY") or "test",
         "LAMBDA_ENDPOINT": f"http://127.0.0.1:{ports.lambda_}",
-        "INBOUND_WEBHOOK_URL": f"http://127.0.0.1:{ports.gateway}/v1/carrier/twilio/inbound",
+        # As the numbers' webhook is configured in Twilio: retried on a 5xx or a failed
+        # connection (Twilio's connection overrides; by default it retries neither a 5xx nor
+        # a read timeout).
+        "INBOUND_WEBHOOK_URL": f"http://127.0.0.1:{ports.gateway}/v1/carrier/twilio/inbound#rc=3&rp=all",
         "PYTHONUNBUFFERED": "1",
     })
     env.pop("AWS_PROFILE", None)
@@ -394,10 +401,29 @@ def _interrupt(*_: Any) -> None:
     raise KeyboardInterrupt
 
 
-def emulator_command(port: int, state: str | None) -> list[str]:
-    """The emulator launcher on `port`; with `state`, its data survives a restart (saved on stop)."""
+def emulator_command(port: int, state: str | None, admin_key: str | None = None,
+                     gsi_lag_ms: str | None = None) -> list[str]:
+    """The emulator launcher on `port`; with `state`, its data survives a restart (saved on stop).
+    `admin_key`: the key the stack's own processes sign with (settings' AWS_ACCESS_KEY_ID), allowed
+    as an administrator (any other key the emulator does not know is refused). `gsi_lag_ms`
+    (MIN:MAX): how far its global secondary indexes lag behind their table."""
     cmd = [str(VENV_BIN / "python"), "-m", "infra.local.emulator", "-H", "127.0.0.1", "-p", str(port)]
+    if admin_key:
+        cmd += ["--admin-key", admin_key]
+    if gsi_lag_ms:
+        cmd += ["--gsi-lag-ms", gsi_lag_ms]
     return [*cmd, "--state", state] if state else cmd
+
+
+def gsi_lag(args: argparse.Namespace, settings: Mapping[str, str]) -> str:
+    """The emulator's GSI lag: --emulator-gsi-lag-ms, else DEV_EMULATOR_GSI_LAG_MS (shell, then the env
+    file), else GSI_LAG_MS; MIN:MAX milliseconds (or N: N:N; 0 is off)."""
+    value = (args.emulator_gsi_lag_ms or settings.get("DEV_EMULATOR_GSI_LAG_MS") or GSI_LAG_MS).strip()
+    m = re.fullmatch(r"(\d+)(?::(\d+))?", value)
+    if m is None or int(m.group(1)) > int(m.group(2) or m.group(1)):
+        raise DevError(f"GSI lag {value!r} (DEV_EMULATOR_GSI_LAG_MS / --emulator-gsi-lag-ms): want MIN:MAX "
+                       "milliseconds with MIN <= MAX, e.g. 50:400 (0 is off)")
+    return value
 
 
 def run(args: argparse.Namespace) -> int:
@@ -420,7 +446,11 @@ def run(args: argparse.Namespace) -> int:
             print(f"dev: starting the emulator (moto) on {endpoint} (log: {moto_log})", flush=True)
             if args.emulator_state:
                 print(f"dev: the emulator keeps its state in {args.emulator_state} across runs", flush=True)
-            children.start("moto", emulator_command(ports.emulator, args.emulator_state),
+            lag = gsi_lag(args, settings)
+            print(f"dev: the emulator's GSIs lag {lag} ms behind their table (DEV_EMULATOR_GSI_LAG_MS; 0 is off)",
+                  flush=True)
+            children.start("moto", emulator_command(ports.emulator, args.emulator_state,
+                                                    settings.get("AWS_ACCESS_KEY_ID"), lag),
                            {**os.environ, "PYTHONUNBUFFERED": "1"}, log_file=moto_log)
             if not wait_until(lambda: answers_as_aws(ports.emulator), 30):
                 raise DevError(f"moto_server did not answer on {endpoint} within 30 s")
@@ -513,6 +543,10 @@ def main(argv: list[str] | None = None) -> int:
                         help="the template to run (default infra/template.yaml; tests run altered copies)")
     parser.add_argument("--emulator-state", default=env.get("DEV_EMULATOR_STATE") or None,
                         help="keep the emulator's data in this file across runs (default: start empty)")
+    parser.add_argument("--emulator-gsi-lag-ms", metavar="MIN:MAX", default=env.get("DEV_EMULATOR_GSI_LAG_MS") or None,
+                        help="each write reaches the emulator's global secondary indexes after MIN..MAX ms, as in "
+                             f"DynamoDB (DEV_EMULATOR_GSI_LAG_MS, also read from the env file; default {GSI_LAG_MS}; "
+                             "0 is off)")
     parser.add_argument("--health-timeout", type=float, default=HEALTH_TIMEOUT)
     parser.add_argument("--lambda-concurrency", type=int,
                         default=int(env.get("DEV_LAMBDA_CONCURRENCY", DEFAULT_CONCURRENCY)),

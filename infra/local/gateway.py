@@ -5,10 +5,12 @@
 Routes come from infra/template.yaml (each function's HttpApi events). Routes behind the JWT authorizer
 need `Authorization: Bearer <HS256 JWT>` signed with PORTAL_JWT_SECRET (iss/aud checked against
 PORTAL_JWT_ISSUER/PORTAL_JWT_AUDIENCE when set), else 401 {"message":"Unauthorized"} as API Gateway
-answers. The request becomes a v2.0 event POSTed to the invoke API at
-$LAMBDA_ENDPOINT/2015-03-31/functions/<binary>/invocations (default http://127.0.0.1:9000); the function's
-answer is translated back. Environment: PORTAL_JWT_SECRET (else read from .env.local), PORTAL_JWT_ISSUER,
-PORTAL_JWT_AUDIENCE, LAMBDA_ENDPOINT, INVOKE_TIMEOUT_SECONDS (default 30, API Gateway's limit).
+answers. A request no route matches, whatever its method (TRACE, CONNECT, a method the path has no
+route for), is 404 {"message":"Not Found"} as an HTTP API answers it. The request becomes a v2.0 event
+POSTed to the invoke API at $LAMBDA_ENDPOINT/2015-03-31/functions/<binary>/invocations (default
+http://127.0.0.1:9000); the function's answer is translated back. Environment: PORTAL_JWT_SECRET (else
+read from .env.local), PORTAL_JWT_ISSUER, PORTAL_JWT_AUDIENCE, LAMBDA_ENDPOINT, INVOKE_TIMEOUT_SECONDS
+(default 30, API Gateway's limit).
 """
 
 from __future__ import annotations
@@ -34,6 +36,10 @@ from infra.local.common import ENV_LOCAL, MAX_BODY, JsonHandler, Server, read_en
 
 TEXT_TYPES = re.compile(r"^(text/|application/(json|.*\+json|xml|.*\+xml|javascript|graphql))", re.I)
 UNAUTHORIZED = {"message": "Unauthorized"}
+# An HTTP API's answer to a request no route matches (an unknown path, or a method the path has no route
+# for: TRACE, CONNECT, PATCH, ...): 404 with this body, as application/json. HTTP APIs have no 405.
+NOT_FOUND = b'{"message":"Not Found"}'
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")  # an HTTP method (RFC 9110's token)
 
 
 # ------------------------------------------------------------------------------------------------ routing
@@ -278,10 +284,6 @@ class GatewayConfig:
                    portal_origins=env.get("PORTAL_ORIGINS", ""))
 
 
-def problem(status: int, title: str, detail: str) -> bytes:
-    return json.dumps({"type": "about:blank", "title": title, "status": status, "detail": detail}).encode()
-
-
 class GatewayHandler(JsonHandler):
     """Routes, authorizes, invokes, translates. One instance per request (stdlib style)."""
 
@@ -291,10 +293,19 @@ class GatewayHandler(JsonHandler):
     invoker: Invoker
     cors: tpl.Cors | None
 
+    # Every method goes through the routing (http.server would answer a method without a do_<METHOD>
+    # with its own 501 HTML page): the methods RFC 9110 defines and PATCH here, any other method token
+    # (an extension method such as PROPFIND) via __getattr__.
     def do_GET(self) -> None:
         self.handle_api()
 
-    do_POST = do_PUT = do_DELETE = do_PATCH = do_HEAD = do_OPTIONS = do_GET
+    do_HEAD = do_POST = do_PUT = do_DELETE = do_CONNECT = do_OPTIONS = do_TRACE = do_PATCH = do_GET
+
+    def __getattr__(self, name: str) -> Any:
+        """`do_<METHOD>` for an extension method (http.server dispatches on `hasattr(self, "do_" + method)`)."""
+        if name.startswith("do_") and _TOKEN.fullmatch(name[3:]):
+            return self.handle_api
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def handle_api(self) -> None:
         started = time.monotonic()
@@ -303,7 +314,7 @@ class GatewayHandler(JsonHandler):
                 and self.headers.get("Access-Control-Request-Method")):
             self.preflight(origin)
             return
-        # The gateway's own answers (401, 404, 405, 413) carry the CORS headers too, so the portal can read them.
+        # The gateway's own answers (401, 404, 413) carry the CORS headers too, so the portal can read them.
         own = dict(self.cors_headers(origin)) if self.cors and origin and self.cors.allows(origin) else {}
         parts = urlsplit(self.path)
         raw_path, raw_query = parts.path or "/", parts.query
@@ -314,13 +325,11 @@ class GatewayHandler(JsonHandler):
         body = self.rfile.read(length) if length else b""
         route, path_params, allowed = self.router.match(self.command, raw_path)
         if route is None:
-            if allowed:
-                self.send_bytes(405, problem(405, "Method Not Allowed", f"{self.command} is not allowed on "
-                                             f"{raw_path}"), "application/problem+json",
-                                {"Allow": ", ".join(allowed), **own})
-            else:
-                self.send_bytes(404, problem(404, "Not Found", f"no route for {self.command} {raw_path}"),
-                                "application/problem+json", own)
+            # As an HTTP API: no route for this method on this path is 404 {"message":"Not Found"}, whatever
+            # the method and whether or not the path has routes for other methods; no authorizer, no function.
+            others = f" (the path has routes for {'/'.join(allowed)})" if allowed else ""
+            sys.stderr.write(f"gateway: no route for {self.command} {raw_path}{others} -> 404\n")
+            self.send_bytes(404, NOT_FOUND, "application/json", own)
             return
         claims = None
         if not route.auth_none:

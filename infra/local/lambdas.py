@@ -19,6 +19,17 @@ What Lambda does, on 127.0.0.1:
   the execution environment), the caller gets `Sandbox.Timedout`, and the next event cold-starts.
 - A binary that changed (a rebuild) is picked up: instances started from the old one are retired when
   they next ask for work. A missing binary is built first (`cargo build --bin <name>`).
+- A runtime process that exits during an invocation (a crash, a kill) fails it as Lambda does:
+  `Runtime.ExitError`, "RequestId: ... Error: Runtime exited with error: exit status 101" (or
+  "signal: killed"); the next event cold-starts.
+
+Chaos (`Kills`): with `--kill-rate P` (LAMBDA_KILL_RATE, default 0: off) each invocation, with probability P,
+has its instance's process killed (SIGKILL) at a moment drawn uniformly from the first min(50 ms, Timeout)
+of the invocation, if it is still running then (else nothing happens), as Lambda's environments can die
+mid-invocation. Draws come from an RNG seeded with `--seed` (LAMBDA_SEED, else random; printed at start).
+`POST /_local/kills {"rate": p, "functions": ["deliver", ...]}` (no `functions`: all) changes it at run
+time; `GET /_local/kills` answers the settings and, per function, the invocations drawn (`armed`) and
+the processes killed while their invocation ran (`killed`).
 """
 
 from __future__ import annotations
@@ -27,6 +38,7 @@ import argparse
 import collections
 import json
 import os
+import random
 import re
 import secrets
 import signal
@@ -38,13 +50,15 @@ import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any, Callable, Iterable, Mapping
 
 from infra.local import release
 from infra.local import template as tpl
 from infra.local.common import JsonHandler, Server
 
 RUNTIME_PREFIX = "/runtime"
+KILLS_PATH = "/_local/kills"
+KILL_WINDOW = 0.05  # seconds: a chaos kill lands within the first 50 ms of an invocation (or its Timeout)
 INIT_TIMEOUT = 10.0  # Lambda's limit on a function's init phase
 DEFAULT_CONCURRENCY = 4
 
@@ -103,6 +117,7 @@ class Invocation:
         self.result = b""
         self.function_error: str | None = None
         self.timer: threading.Timer | None = None  # ends the invocation at its deadline
+        self.kill_timer: threading.Timer | None = None  # a chaos kill of its instance (Kills)
         self.done = threading.Event()
         self._lock = threading.Lock()
 
@@ -112,8 +127,9 @@ class Invocation:
                 return False
             self.result, self.function_error = result, function_error
             self.done.set()
-        if self.timer is not None:
-            self.timer.cancel()
+        for timer in (self.timer, self.kill_timer):
+            if timer is not None:
+                timer.cancel()
         return True
 
 
@@ -130,13 +146,86 @@ class Instance:
         self.binary_mtime = _mtime(config.command[0])
         self.started_at = time.monotonic()
         self.init_error: bytes | None = None
+        self.killed = False  # SIGKILL sent: it gets no further work
 
     def kill(self) -> None:
+        self.killed = True
         if self.process is not None and self.process.poll() is None:
             try:
                 self.process.kill()  # SIGKILL, as Lambda ends an environment
             except (ProcessLookupError, PermissionError):
                 pass
+
+
+def exit_reason(code: int) -> str:
+    """How Lambda (its Go runtime interface) words a runtime process's end: "exit status 101", or for a
+    signal "signal: killed", "signal: segmentation fault", ..."""
+    if code >= 0:
+        return f"exit status {code}"
+    try:
+        return f"signal: {signal.strsignal(-code).lower()}"  # glibc's names are Go's
+    except (ValueError, AttributeError):
+        return f"signal {-code}"
+
+
+def _probability(value: Any, name: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= 1:
+        raise ValueError(f"{name} {value!r}: want a probability from 0 to 1")
+    return float(value)
+
+
+class Kills:
+    """Chaos: with probability `rate` an invocation (of one of `functions`; None: every function) has its
+    instance killed with SIGKILL after a delay drawn uniformly from [0, min(KILL_WINDOW, Timeout)], if the
+    invocation is still running then. Seeded; thread-safe; counts per function."""
+
+    def __init__(self, rate: float = 0.0, seed: int = 0, functions: Iterable[str] | None = None) -> None:
+        self.rate = _probability(rate, "kill rate")
+        self.functions: set[str] | None = set(functions) if functions is not None else None
+        self.seed = seed
+        self.rng = random.Random(f"lambda-kills:{seed}")
+        self.lock = threading.Lock()
+        self.armed: collections.Counter[str] = collections.Counter()
+        self.killed: collections.Counter[str] = collections.Counter()
+
+    def draw(self, function: str, timeout: float) -> float | None:
+        """Seconds after which this invocation's instance is to be killed, or None (no kill)."""
+        if self.rate <= 0:
+            return None
+        with self.lock:
+            if self.functions is not None and function not in self.functions:
+                return None
+            if self.rng.random() >= self.rate:
+                return None
+            self.armed[function] += 1
+            return self.rng.uniform(0.0, min(KILL_WINDOW, timeout))
+
+    def count_kill(self, function: str) -> None:
+        with self.lock:
+            self.killed[function] += 1
+
+    def configure(self, doc: Any, known: Iterable[str]) -> None:
+        """`{"rate": p, "functions": [...]}`: the rate (kept if absent) and the functions (all if absent)."""
+        if not isinstance(doc, dict) or set(doc) - {"rate", "functions"}:
+            raise ValueError('want {"rate": p, "functions": [name, ...]}')
+        rate = _probability(doc["rate"], "rate") if "rate" in doc else self.rate
+        functions = doc.get("functions")
+        if functions is not None:
+            if not isinstance(functions, list) or not all(isinstance(f, str) for f in functions):
+                raise ValueError("functions: want a list of function names")
+            unknown = sorted(set(functions) - set(known))
+            if unknown:
+                raise ValueError(f"unknown functions {unknown}: the service runs {sorted(known)}")
+        with self.lock:
+            self.rate = rate
+            self.functions = set(functions) if functions is not None else None
+
+    def state(self, known: Iterable[str] = ()) -> dict[str, Any]:
+        with self.lock:
+            names = sorted(set(known) | set(self.armed) | set(self.killed))
+            return {"rate": self.rate, "functions": sorted(self.functions) if self.functions is not None else None,
+                    "seed": self.seed, "armed": {n: self.armed[n] for n in names},
+                    "killed": {n: self.killed[n] for n in names}}
 
 
 def _mtime(path: str) -> float | None:
@@ -149,8 +238,10 @@ def _mtime(path: str) -> float | None:
 class FunctionPool:
     """The instances of one function and the events waiting for one of them."""
 
-    def __init__(self, config: FunctionConfig, runtime_base: str, log: Callable[[str], None] = log) -> None:
+    def __init__(self, config: FunctionConfig, runtime_base: str, log: Callable[[str], None] = log,
+                 kills: Kills | None = None) -> None:
         self.config = config
+        self.kills = kills
         self.runtime_base = runtime_base.rstrip("/")
         self.log = log
         self.cond = threading.Condition()
@@ -209,7 +300,7 @@ class FunctionPool:
             self.log(f"{instance.label} {raw.decode(errors='replace').rstrip()}")
         code = instance.process.wait()
         self._ended(instance, lambda rid: instance.init_error or error_payload(
-            "Runtime.ExitError", f"RequestId: {rid} Error: Runtime exited with error: exit status {code}"))
+            "Runtime.ExitError", f"RequestId: {rid} Error: Runtime exited with error: {exit_reason(code)}"))
 
     def _build(self) -> None:
         with self._build_lock:
@@ -250,7 +341,7 @@ class FunctionPool:
         """Runtime API `next`: block until an event is there; None if the instance must stop."""
         with self.cond:
             instance = self.instances.get(instance_id)
-            if instance is None:
+            if instance is None or instance.killed:
                 return None
             if instance.state == "starting":
                 init_ms = (time.monotonic() - instance.started_at) * 1000
@@ -277,7 +368,24 @@ class FunctionPool:
             invocation.timer = threading.Timer(self.config.timeout, self._timed_out, args=(instance, invocation))
             invocation.timer.daemon = True
             invocation.timer.start()
+            delay = self.kills.draw(self.config.name, self.config.timeout) if self.kills is not None else None
+            if delay is not None:
+                invocation.kill_timer = threading.Timer(delay, self._chaos_kill, args=(instance, invocation))
+                invocation.kill_timer.daemon = True
+                invocation.kill_timer.start()
         return invocation
+
+    def _chaos_kill(self, instance: Instance, invocation: Invocation) -> None:
+        """Kill the instance if `invocation` is still running in it; the process's end answers it
+        (`_ended`: Runtime.ExitError, "signal: killed") unless its answer was already on the way."""
+        with self.cond:
+            if instance.invocation is not invocation or invocation.done.is_set() or instance.killed:
+                return
+            instance.kill()
+        assert self.kills is not None
+        self.kills.count_kill(self.config.name)
+        ms = (time.monotonic() - (invocation.started_at or invocation.queued_at)) * 1000
+        self.log(f"lambdas: {instance.label} killed (chaos) {ms:.0f} ms into RequestId: {invocation.id}")
 
     def _timed_out(self, instance: Instance, invocation: Invocation) -> None:
         message = f"RequestId: {invocation.id} Error: Task timed out after {self.config.timeout:.2f} seconds"
@@ -326,8 +434,12 @@ class LambdaHandler(JsonHandler):
     server_version = "lambdas"
     quiet = True
     pools: dict[str, FunctionPool]
+    kills: Kills
 
     def do_GET(self) -> None:
+        if self.path.split("?")[0] == KILLS_PATH:
+            self.send_json(200, self.kills.state(self.pools))
+            return
         m = _RUNTIME.match(self.path.split("?")[0])
         if m is None or m.group(3) != "invocation/next":
             self.send_json(404, {"message": "not found"})
@@ -348,6 +460,14 @@ class LambdaHandler(JsonHandler):
     def do_POST(self) -> None:
         path = self.path.split("?")[0]
         body = self.read_body()
+        if path == KILLS_PATH:
+            try:
+                self.kills.configure(json.loads(body or b"{}"), self.pools)
+            except ValueError as e:  # JSONDecodeError included
+                self.send_json(400, {"message": f"bad kills document: {e}"})
+                return
+            self.send_json(200, self.kills.state(self.pools))
+            return
         if (m := _INVOKE.match(path)) is not None:
             self.invoke(m.group(1), body)
             return
@@ -380,13 +500,15 @@ class LambdaHandler(JsonHandler):
         self.send_bytes(200, invocation.result, headers=headers)
 
 
-def make_server(host: str, port: int, configs: list[FunctionConfig],
-                log: Callable[[str], None] = log) -> tuple[Server, dict[str, FunctionPool]]:
-    """A ready-to-serve Lambda service (call serve_forever); stop the pools after shutting it down."""
+def make_server(host: str, port: int, configs: list[FunctionConfig], log: Callable[[str], None] = log,
+                kills: Kills | None = None) -> tuple[Server, dict[str, FunctionPool]]:
+    """A ready-to-serve Lambda service (call serve_forever); stop the pools after shutting it down.
+    `kills`: the chaos kills (default: none until `POST /_local/kills`)."""
     server = Server((host, port), LambdaHandler)
     base = f"http://{host}:{server.server_address[1]}"
-    pools = {c.name: FunctionPool(c, base, log) for c in configs}
-    server.RequestHandlerClass = type("BoundLambdaHandler", (LambdaHandler,), {"pools": pools})
+    kills = kills if kills is not None else Kills()
+    pools = {c.name: FunctionPool(c, base, log, kills) for c in configs}
+    server.RequestHandlerClass = type("BoundLambdaHandler", (LambdaHandler,), {"pools": pools, "kills": kills})
     return server, pools
 
 
@@ -427,9 +549,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--endpoint", default=os.environ.get("AWS_ENDPOINT_URL"),
                         help="the AWS emulator the functions call (AWS_ENDPOINT_URL)")
     parser.add_argument("--region", default=os.environ.get("AWS_REGION", tpl.DEFAULT_REGION))
+    parser.add_argument("--kill-rate", metavar="P", default=os.environ.get("LAMBDA_KILL_RATE") or "0",
+                        help="chaos: kill an invocation's instance (SIGKILL) within its first 50 ms with probability "
+                             f"P (default $LAMBDA_KILL_RATE, else 0: off; POST {KILLS_PATH} changes it)")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="seed of the kills (default $LAMBDA_SEED, else a random one; printed at start)")
     args = parser.parse_args(argv)
+    try:
+        seed = args.seed if args.seed is not None else int(os.environ.get("LAMBDA_SEED") or random.randrange(2**32))
+        try:
+            rate = float(args.kill_rate)
+        except ValueError:
+            raise ValueError(f"--kill-rate {args.kill_rate!r}: want a probability from 0 to 1") from None
+        kills = Kills(_probability(rate, "--kill-rate"), seed)
+    except ValueError as e:
+        parser.error(str(e))
     configs = load_configs(args.functions, args.concurrency, args.endpoint, args.region, args.profile)
-    server, pools = make_server(args.host, args.port, configs)
+    server, pools = make_server(args.host, args.port, configs, kills=kills)
+    log(f"lambdas: kill rate {kills.rate:g} of invocations, seed {seed} (--seed / LAMBDA_SEED repeats it; "
+        f"POST {KILLS_PATH} changes it)")
     for config in configs:
         log(f"lambdas: {config.name}: Timeout {config.timeout:g} s, {config.memory} MB, "
             f"up to {config.concurrency} instances")

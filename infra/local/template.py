@@ -289,6 +289,12 @@ def functions(template: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
             if res.get("Type") == "AWS::Serverless::Function"}
 
 
+def queue_name(template: Mapping[str, Any], stack: str, logical_id: str) -> str:
+    """A queue's physical name: its QueueName, else {stack}-{LogicalId} (plus .fifo for a FIFO queue)."""
+    props = (template["Resources"][logical_id].get("Properties") or {})
+    return props.get("QueueName") or f"{stack}-{logical_id}" + (".fifo" if props.get("FifoQueue") else "")
+
+
 def binary_name(logical_id: str, resource: Mapping[str, Any]) -> str:
     """The cargo binary of a function: Metadata.BuildProperties.Binary (else the logical id, lowercased)."""
     binary = ((resource.get("Metadata") or {}).get("BuildProperties") or {}).get("Binary")
@@ -358,6 +364,13 @@ def cors(template: Mapping[str, Any], params: Mapping[str, str] | None = None) -
     return None
 
 
+def _parameter_default(template: Mapping[str, Any], value: Any) -> Any:
+    """A `!Ref` to a template parameter read as the parameter's Default; anything else as it is."""
+    if isinstance(value, dict) and set(value) == {"Ref"}:
+        return ((template.get("Parameters") or {}).get(value["Ref"]) or {}).get("Default")
+    return value
+
+
 def sqs_sources(template: Mapping[str, Any]) -> list[SqsSource]:
     """Every SQS event source: which queue feeds which function."""
     out = []
@@ -369,7 +382,7 @@ def sqs_sources(template: Mapping[str, Any]) -> list[SqsSource]:
                 queue_id = queue["Fn::GetAtt"][0] if isinstance(queue, dict) and "Fn::GetAtt" in queue else None
                 if queue_id is None:
                     raise TemplateError(f"{lid}: SQS event Queue must be !GetAtt <Queue>.Arn")
-                maximum = (props.get("ScalingConfig") or {}).get("MaximumConcurrency")
+                maximum = _parameter_default(template, (props.get("ScalingConfig") or {}).get("MaximumConcurrency"))
                 out.append(SqsSource(queue=queue_id, function=binary_name(lid, res),
                                      batch_size=int(props.get("BatchSize", 10)),
                                      report_batch_item_failures="ReportBatchItemFailures"
@@ -388,6 +401,7 @@ class StreamSource:
     report_batch_item_failures: bool
     max_retries: int
     filters: tuple[str, ...] = ()  # FilterCriteria patterns (JSON)
+    on_failure: str | None = None  # DestinationConfig.OnFailure: the queue's logical id (`!GetAtt <Queue>.Arn`)
 
 
 def stream_sources(template: Mapping[str, Any]) -> list[StreamSource]:
@@ -402,12 +416,14 @@ def stream_sources(template: Mapping[str, Any]) -> list[StreamSource]:
                 if table is None:
                     raise TemplateError(f"{lid}: a DynamoDB event's Stream must be !GetAtt <Table>.StreamArn")
                 filters = tuple(f["Pattern"] for f in ((props.get("FilterCriteria") or {}).get("Filters") or []))
+                failure = ((props.get("DestinationConfig") or {}).get("OnFailure") or {}).get("Destination")
+                on_failure = failure["Fn::GetAtt"][0] if isinstance(failure, dict) and "Fn::GetAtt" in failure else None
                 out.append(StreamSource(table=table, function=binary_name(lid, res),
                                         batch_size=int(props.get("BatchSize", 100)),
                                         report_batch_item_failures="ReportBatchItemFailures"
                                         in (props.get("FunctionResponseTypes") or []),
                                         max_retries=int(props.get("MaximumRetryAttempts", -1)),
-                                        filters=filters))
+                                        filters=filters, on_failure=on_failure))
     return out
 
 

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 
 use aws_config::{BehaviorVersion, Region, SdkConfig};
 
+pub mod chaos;
 pub mod portal;
 pub mod prices;
 
@@ -72,9 +73,11 @@ pub fn emulator() -> &'static Emulator {
         );
         let port = free_port();
         // The project's emulator launcher (moto, DynamoDB requests serialized as real
-        // DynamoDB's conditional writes are); a watchdog shell stops it with this process.
+        // DynamoDB's conditional writes are; its GSIs lag behind the table as DynamoDB's do,
+        // 50..400 ms per write unless EMULATOR_GSI_LAG_MS says otherwise, 0 is off); a
+        // watchdog shell stops it with this process.
         let script = format!(
-            "cd '{root}' && '{py}' -m infra.local.emulator -H 127.0.0.1 -p {port} >/dev/null 2>&1 & m=$!; while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill $m",
+            "cd '{root}' && '{py}' -m infra.local.emulator -H 127.0.0.1 -p {port} --gsi-lag-ms ${{EMULATOR_GSI_LAG_MS:-50:400}} >/dev/null 2>&1 & m=$!; while kill -0 {parent} 2>/dev/null; do sleep 1; done; kill $m",
             root = repo_root().display(),
             py = python.display(),
             parent = std::process::id()
@@ -141,6 +144,11 @@ impl RestartableEmulator {
             .current_dir(repo_root())
             .args(["-m", "infra.local.emulator", "-H", "127.0.0.1"])
             .args(["-p", &self.port.to_string()])
+            // Its indexes lag behind its tables as DynamoDB's do (EMULATOR_GSI_LAG_MS).
+            .args([
+                "--gsi-lag-ms",
+                &std::env::var("EMULATOR_GSI_LAG_MS").unwrap_or_else(|_| "50:400".into()),
+            ])
             .arg("--state")
             .arg(&self.state)
             .stdin(Stdio::null())
@@ -328,6 +336,8 @@ impl Stack {
 pub struct LocalStack {
     pub gateway: String,
     pub carrier: String,
+    /// The local Lambda service (its invoke API and `/_local/...` controls).
+    pub lambda: String,
     pub emulator: String,
     pub stack: String,
     pub settings: HashMap<String, String>,
@@ -408,6 +418,7 @@ impl LocalStack {
         let mut me = LocalStack {
             gateway: format!("http://127.0.0.1:{}", ports[1]),
             carrier: format!("http://127.0.0.1:{}", ports[2]),
+            lambda: format!("http://127.0.0.1:{}", ports[3]),
             emulator: format!("http://127.0.0.1:{}", ports[0]),
             stack: stack.clone(),
             settings,

@@ -9,6 +9,7 @@ use chrono::{DateTime, TimeZone, Utc};
 
 use consent::approval::PendingAuthorization;
 use consent::category::Category;
+use consent::contract::eventually;
 use consent::ledger::{Actor, ConsentEvent, ConsentState, LedgerEntry};
 use consent::message::{
     Message, MessageKind, MessageStatus, Origin, Outbound, OutboundEnvelope, StatusChange,
@@ -24,6 +25,9 @@ use stack_tests::Stack;
 fn t(h: u32, m: u32) -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 10, h, m, 0).unwrap()
 }
+
+/// `dealer_id()`, for closures that read an index until it has caught up.
+static DEALER_ID: std::sync::LazyLock<DealerId> = std::sync::LazyLock::new(dealer_id);
 
 fn dealer_id() -> DealerId {
     DealerId::parse("d-1").unwrap()
@@ -139,6 +143,13 @@ async fn contacts_are_listed_by_account_deal_and_phone_and_stale_links_removed()
         s.contacts_by_account(&dealer_id(), &a1).await.unwrap(),
         vec![c.clone()]
     );
+    // The phone lookup is an index (GSI1): eventually consistent.
+    eventually(
+        || s.contacts_by_phone(&DEALER_ID, &c.phone),
+        |r| r.as_ref().is_ok_and(|v| v.len() == 1),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         s.contacts_by_deal(&dealer_id(), &DealId::parse("D-1").unwrap())
             .await
@@ -177,6 +188,15 @@ async fn contacts_are_listed_by_account_deal_and_phone_and_stale_links_removed()
         .is_none());
 }
 
+/// Every shard's due messages up to `until`.
+async fn due_all(s: &DynamoStore, until: DateTime<Utc>) -> Vec<Message> {
+    let mut due = Vec::new();
+    for shard in 0..s.due_shards() {
+        due.extend(s.due(shard, until, 100).await.unwrap());
+    }
+    due
+}
+
 fn entry(category: Category, event: ConsentEvent, at: DateTime<Utc>) -> LedgerEntry {
     LedgerEntry {
         id: consent::ids::new_ulid(),
@@ -190,6 +210,7 @@ fn entry(category: Category, event: ConsentEvent, at: DateTime<Utc>) -> LedgerEn
         disclosure_version: None,
         disclosure: None,
         words: Some("STOP".into()),
+        sequence: None,
     }
 }
 
@@ -247,16 +268,30 @@ async fn consent_appends_are_versioned_and_consume_pending_requests() {
     s.append(
         &dealer_id(),
         &p,
-        0,
-        std::slice::from_ref(&grant),
-        &state,
-        &consumed,
+        ConsentChange {
+            expected_version: 0,
+            entries: std::slice::from_ref(&grant),
+            new_state: &state,
+            consumed: &consumed,
+            acted: None,
+        },
     )
     .await
     .unwrap();
     // The same expected version again loses.
     assert!(matches!(
-        s.append(&dealer_id(), &p, 0, &[], &state, &[]).await,
+        s.append(
+            &dealer_id(),
+            &p,
+            ConsentChange {
+                expected_version: 0,
+                entries: &[],
+                new_state: &state,
+                consumed: &[],
+                acted: None,
+            },
+        )
+        .await,
         Err(StoreError::Conflict(_))
     ));
     let read = s.consent(&dealer_id(), &p).await.unwrap();
@@ -271,9 +306,19 @@ async fn consent_appends_are_versioned_and_consume_pending_requests() {
     let stop = entry(Category::Accounting, ConsentEvent::RevokedByReply, t(12, 2));
     let mut next = read.value.clone();
     next.apply(&stop);
-    s.append(&dealer_id(), &p, 1, std::slice::from_ref(&stop), &next, &[])
-        .await
-        .unwrap();
+    s.append(
+        &dealer_id(),
+        &p,
+        ConsentChange {
+            expected_version: 1,
+            entries: std::slice::from_ref(&stop),
+            new_state: &next,
+            consumed: &[],
+            acted: None,
+        },
+    )
+    .await
+    .unwrap();
     let history = s.history(&dealer_id(), &p).await.unwrap();
     assert_eq!(history, vec![grant, stop]);
     // Ledger entries are evidence for at least the TCPA's four years: nothing expires them.
@@ -331,16 +376,11 @@ async fn rate_limits_and_inbound_dedup_are_conditional() {
         RateDecision::Limited { retry_after } => assert_eq!(retry_after, Duration::from_secs(1800)),
         other => panic!("expected a limit, got {other:?}"),
     }
-    assert!(s.first_delivery("SM1", t(12, 0)).await.unwrap());
-    assert!(!s.first_delivery("SM1", t(12, 1)).await.unwrap());
-    // A released key (processing failed) lets the retry through.
-    s.forget("SM1").await.unwrap();
-    assert!(s.first_delivery("SM1", t(12, 2)).await.unwrap());
-    // A key never expires: a signed webhook replayed long after is still a duplicate.
-    assert!(!s
-        .first_delivery("SM1", t(12, 0) + chrono::Duration::days(8))
-        .await
-        .unwrap());
+    // A finished reply stays finished: a signed webhook replayed long after is a duplicate.
+    assert!(!s.finished("SM1").await.unwrap());
+    s.finish("SM1", t(12, 0)).await.unwrap();
+    s.finish("SM1", t(12, 1)).await.unwrap();
+    assert!(s.finished("SM1").await.unwrap());
 }
 
 #[tokio::test]
@@ -412,10 +452,7 @@ async fn messages_claim_once_and_follow_the_due_index() {
         ids.push(sm.id.clone());
         scheduled.push(sm);
     }
-    let mut due = Vec::new();
-    for shard in 0..s.due_shards() {
-        due.extend(s.due(shard, t(13, 5), 100).await.unwrap());
-    }
+    let due = eventually(|| due_all(&s, t(13, 5)), |d| d.len() == 6).await;
     assert_eq!(due.len(), 6, "minutes 0..=5 are due");
     // Only a queued message can be claimed: dispatch queues scheduled ones first.
     assert_eq!(
@@ -426,10 +463,7 @@ async fn messages_claim_once_and_follow_the_due_index() {
     let mut canceled = s.message(&ids[0]).await.unwrap().unwrap();
     canceled.transition(MessageStatus::Canceled, t(12, 30), None);
     s.save(&canceled, MessageStatus::Scheduled).await.unwrap();
-    let mut again_due = Vec::new();
-    for shard in 0..s.due_shards() {
-        again_due.extend(s.due(shard, t(13, 5), 100).await.unwrap());
-    }
+    let again_due = eventually(|| due_all(&s, t(13, 5)), |d| d.len() == 5).await;
     assert_eq!(again_due.len(), 5);
     let to_number = s
         .by_recipient(
@@ -551,6 +585,13 @@ async fn work_queues_page_filter_and_claim_once() {
         ids.push(item.id);
         tokio::time::sleep(Duration::from_millis(2)).await;
     }
+    // (the open list is an index: eventually consistent)
+    eventually(
+        || s.open_count(&DEALER_ID, WorkQueueName::Replies),
+        |n| n.as_ref().is_ok_and(|n| *n as usize >= ids.len()),
+    )
+    .await
+    .unwrap();
     // WHEN listed 3 at a time, newest first THEN every item comes once, in order
     let mut seen = Vec::new();
     let mut cursor = None;
@@ -629,9 +670,12 @@ async fn work_queues_page_filter_and_claim_once() {
         "{ra:?} {rb:?}"
     );
     assert_eq!(
-        s.open_count(&dealer_id(), WorkQueueName::Replies)
-            .await
-            .unwrap(),
+        eventually(
+            || s.open_count(&DEALER_ID, WorkQueueName::Replies),
+            |n| n.as_ref().is_ok_and(|n| *n == 6)
+        )
+        .await
+        .unwrap(),
         6
     );
     // AND resolving removes it from the open list for good
@@ -655,9 +699,12 @@ async fn work_queues_page_filter_and_claim_once() {
     assert_eq!(resolved.status, WorkItemStatus::Resolved);
     assert_eq!(resolved.handling.note.as_deref(), Some("called back"));
     assert_eq!(
-        s.open_count(&dealer_id(), WorkQueueName::Replies)
-            .await
-            .unwrap(),
+        eventually(
+            || s.open_count(&DEALER_ID, WorkQueueName::Replies),
+            |n| n.as_ref().is_ok_and(|n| *n == 6)
+        )
+        .await
+        .unwrap(),
         6
     );
 }
@@ -692,10 +739,13 @@ async fn overlapping_dispatch_runs_queue_each_message_once() {
     s.append(
         &dealer_id(),
         &p,
-        0,
-        std::slice::from_ref(&grant),
-        &ConsentState::from_ledger([&grant]),
-        &[],
+        ConsentChange {
+            expected_version: 0,
+            entries: std::slice::from_ref(&grant),
+            new_state: &ConsentState::from_ledger([&grant]),
+            consumed: &[],
+            acted: None,
+        },
     )
     .await
     .unwrap();
@@ -717,6 +767,8 @@ async fn overlapping_dispatch_runs_queue_each_message_once() {
         messages: &s,
         queue: &queue,
     };
+    // (the due index is eventually consistent: the texts are in it before the runs)
+    eventually(|| due_all(&s, t(16, 0)), |d| d.len() == 30).await;
     // WHEN two runs overlap (12:00 EDT)
     let (a, b) = tokio::join!(
         dispatch(&ports, 0..4, t(16, 0), 100),
@@ -758,10 +810,13 @@ async fn delivery_claims_check_consent_in_the_same_write() {
     s.append(
         &dealer_id(),
         &p,
-        0,
-        std::slice::from_ref(&grant),
-        &ConsentState::from_ledger([&grant]),
-        &[],
+        ConsentChange {
+            expected_version: 0,
+            entries: std::slice::from_ref(&grant),
+            new_state: &ConsentState::from_ledger([&grant]),
+            consumed: &[],
+            acted: None,
+        },
     )
     .await
     .unwrap();
@@ -832,7 +887,7 @@ async fn delivery_claims_check_consent_in_the_same_write() {
         reason: None,
         carrier_message_id: Some("SM123".into()),
         send_at: None,
-        attempts: Some(1),
+        attempted: true,
     };
     s.record_delivery(&accounting.id, MessageStatus::Sending, &sent)
         .await
@@ -860,20 +915,17 @@ async fn delivery_claims_check_consent_in_the_same_write() {
         reason: Some("quiet-hours".into()),
         carrier_message_id: None,
         send_at: Some(t(20, 0)),
-        attempts: None,
+        attempted: false,
     };
     s.record_delivery(&marketing.id, MessageStatus::Queued, &later)
         .await
         .unwrap();
-    let mut due = Vec::new();
-    for shard in 0..s.due_shards() {
-        due.extend(s.due(shard, t(20, 0), 100).await.unwrap());
-    }
-    assert!(
+    let at_new_time = |due: &Vec<Message>| {
         due.iter()
-            .any(|d| d.id == marketing.id && d.send_at == t(20, 0)),
-        "{due:?}"
-    );
+            .any(|d| d.id == marketing.id && d.send_at == t(20, 0))
+    };
+    let due = eventually(|| due_all(&s, t(20, 0)), at_new_time).await;
+    assert!(at_new_time(&due), "{due:?}");
 }
 
 #[tokio::test]
@@ -901,8 +953,14 @@ async fn authorization_requests_never_completed_are_found_once_for_follow_up() {
     s.put_pending(&request(Category::Service, "r-new", t(12, 0)))
         .await
         .unwrap();
-    // THEN only the old one is overdue, and it is marked once
-    let overdue = s.overdue(t(11, 0), 100).await.unwrap();
+    // THEN only the old one is overdue (the follow-up index is eventually consistent), and
+    // it is marked once
+    let overdue = eventually(
+        || s.overdue(t(11, 0), 100),
+        |o| o.as_ref().is_ok_and(|o| !o.is_empty()),
+    )
+    .await
+    .unwrap();
     assert_eq!(
         overdue
             .iter()
@@ -915,7 +973,13 @@ async fn authorization_requests_never_completed_are_found_once_for_follow_up() {
         s.mark_followed_up(&old).await,
         Err(StoreError::Conflict(_))
     ));
-    assert!(s.overdue(t(11, 0), 100).await.unwrap().is_empty());
+    assert!(eventually(
+        || s.overdue(t(11, 0), 100),
+        |o| o.as_ref().is_ok_and(|o| o.is_empty())
+    )
+    .await
+    .unwrap()
+    .is_empty());
 }
 
 /// Claims `m` for delivery as deliver does, expecting what `m` says.

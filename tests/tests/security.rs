@@ -12,7 +12,7 @@ use proptest::prelude::*;
 use serde_json::{json, Value};
 
 use consent::approval::{ApprovalCode, CodeHasher};
-use consent::fakes::{FakeBus, FakeQueue, InMemoryStore};
+use consent::fakes::{FakeBus, FakeInbox, FakeQueue, InMemoryStore};
 use consent::ports::{
     Contact, ContactStore, Dealer, DealerStore, WorkItem, WorkItemStatus, WorkQueue, WorkQueueName,
 };
@@ -36,6 +36,9 @@ struct World {
     send: send::App,
     queues: queues::App,
     inbound: inbound::App,
+    /// The inbound queue between `inbound` and `webhooks`.
+    inbox: FakeInbox,
+    webhooks: webhooks::App,
     message_id: String,
     item_id: String,
 }
@@ -43,6 +46,20 @@ struct World {
 const TWILIO_TOKEN: &str = "security-twilio-token";
 
 impl World {
+    /// A carrier webhook: `inbound` stores it and answers, then `webhooks` acts on what
+    /// was stored, as the inbound queue's event source would hand it over.
+    async fn carrier(&self, req: Request) -> Response<Body> {
+        let response = inbound::handle(&self.inbound, req, noon()).await;
+        for webhook in self.inbox.drain() {
+            let body = serde_json::to_string(&webhook).unwrap();
+            assert_eq!(
+                webhooks::process_record(&self.webhooks, &body, noon()).await,
+                webhooks::RecordOutcome::Done
+            );
+        }
+        response
+    }
+
     async fn new() -> World {
         let store = InMemoryStore::new();
         let queue = FakeQueue::new();
@@ -122,7 +139,15 @@ impl World {
             templates: s.clone(),
             automations: s.clone(),
         };
+        let inbox = FakeInbox::new();
         let inbound = inbound::App {
+            inbox: Arc::new(inbox.clone()),
+            auth_token: Arc::new(consent_adapters::secrets::Deferred::ready(
+                TWILIO_TOKEN.into(),
+            )),
+            public_base_url: Some("http://127.0.0.1:3000".into()),
+        };
+        let webhooks = webhooks::App {
             dealers: s.clone(),
             contacts: s.clone(),
             consent: s.clone(),
@@ -133,10 +158,6 @@ impl World {
             events: Arc::new(FakeBus::new()),
             work: s.clone(),
             inbound: s.clone(),
-            auth_token: Arc::new(consent_adapters::secrets::Deferred::ready(
-                TWILIO_TOKEN.into(),
-            )),
-            public_base_url: Some("http://127.0.0.1:3000".into()),
         };
         let queues = queues::App { desk: s.clone() };
         let mut w = World {
@@ -146,6 +167,8 @@ impl World {
             send,
             queues,
             inbound,
+            inbox,
+            webhooks,
             message_id: String::new(),
             item_id: String::new(),
         };
@@ -290,7 +313,7 @@ impl World {
             {
                 send::handle(&self.send, req, noon()).await
             }
-            r if r.contains("/v1/carrier") => inbound::handle(&self.inbound, req, noon()).await,
+            r if r.contains("/v1/carrier") => self.carrier(req).await,
             _ => authorize::handle(&self.authorize, req, noon()).await,
         };
         // Every response is held to docs/openapi.yaml too (make test).
@@ -746,12 +769,8 @@ async fn webhooks_without_a_valid_signature_change_nothing() {
             if let Some(s) = sig {
                 event["headers"]["x-twilio-signature"] = json!(s);
             }
-            inbound::handle(
-                &w.inbound,
-                lambda_http::request::from_str(&event.to_string()).unwrap(),
-                noon(),
-            )
-            .await
+            w.carrier(lambda_http::request::from_str(&event.to_string()).unwrap())
+                .await
         }
     };
     // Unsigned, forged, and replayed with a changed body: 403, nothing changes.
@@ -862,30 +881,20 @@ async fn logs_carry_ids_never_codes_numbers_or_bodies() {
             "requestId": "r", "routeKey": "POST /v1/carrier/twilio/inbound", "stage": "$default", "time": "x", "timeEpoch": 0},
         "body": serde_urlencoded::to_string(&owned).unwrap(), "isBase64Encoded": false,
     });
-    let r = inbound::handle(
-        &w.inbound,
-        lambda_http::request::from_str(&event.to_string()).unwrap(),
-        noon(),
-    )
-    .await;
+    let r = w
+        .carrier(lambda_http::request::from_str(&event.to_string()).unwrap())
+        .await;
     assert_eq!(r.status(), 200);
     let forged = event.to_string().replace("Civic", "Accord");
     assert_eq!(
-        inbound::handle(
-            &w.inbound,
-            lambda_http::request::from_str(&forged).unwrap(),
-            noon()
-        )
-        .await
-        .status(),
+        w.carrier(lambda_http::request::from_str(&forged).unwrap())
+            .await
+            .status(),
         403
     );
     drop(_guard);
     let logs = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
-    assert!(
-        logs.contains("inbound handled"),
-        "the capture works: {logs}"
-    );
+    assert!(logs.contains("reply acted on"), "the capture works: {logs}");
     for secret in [
         code.reveal(),
         A_PHONE,

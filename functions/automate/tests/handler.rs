@@ -189,7 +189,11 @@ async fn autopayfailed_for_a_consented_contact_queues_the_template() {
         m.origin,
         Origin::Automation {
             event: "AutoPayFailed".into(),
-            event_id: bus_event()["id"].as_str().unwrap().into(),
+            // the producer's key of the event, not EventBridge's id (which a retry changes)
+            event_id: bus_event()["detail"]["idempotencyKey"]
+                .as_str()
+                .unwrap()
+                .into(),
         }
     );
     assert_eq!(
@@ -382,9 +386,26 @@ async fn the_same_event_delivered_twice_sends_once() {
     assert_eq!(w.template_messages().len(), 1);
     assert_eq!(w.queue.sent().len(), 1);
 
-    // A different event for the same contact is a new send.
+    // The DMS retries its PutEvents: EventBridge gives the same business event a new id;
+    // the producer's idempotency key is the same, so nothing more is sent.
+    let mut retried = bus_event();
+    retried["id"] = json!("5b1e2c3d-4f5a-4b6c-8d7e-9f0a1b2c3d4e");
+    let response = handle(
+        &w.app,
+        sqs(vec![record(
+            &retried.to_string(),
+            "00000000-0000-4000-8000-00000000000e",
+        )]),
+        noon() + Duration::minutes(4),
+    )
+    .await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(w.template_messages().len(), 1);
+
+    // A different event (its own key) for the same contact is a new send.
     let mut next = bus_event();
     next["id"] = json!("0d3c6f9a-1b2e-4c5d-8e7f-9a0b1c2d3e4f");
+    next["detail"]["idempotencyKey"] = json!("dms-payments:autopay-attempt-88413");
     let response = handle(
         &w.app,
         sqs(vec![record(
@@ -447,6 +468,37 @@ async fn an_infrastructure_failure_fails_only_that_record() {
 
     // THEN only the valid event is reported failed, to be retried
     assert_eq!(failed_ids(&response), [failing]);
+    assert!(w.template_messages().is_empty());
+    assert!(w.queue.sent().is_empty());
+}
+
+#[tokio::test]
+async fn an_event_without_its_idempotency_key_is_refused_as_malformed() {
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+    for key in [json!(null), json!(""), json!("x".repeat(201))] {
+        let mut event = bus_event();
+        match key {
+            Value::Null => {
+                event["detail"]
+                    .as_object_mut()
+                    .unwrap()
+                    .remove("idempotencyKey");
+            }
+            k => event["detail"]["idempotencyKey"] = k,
+        }
+        let response = handle(
+            &w.app,
+            sqs(vec![record(
+                &event.to_string(),
+                "00000000-0000-4000-8000-0000000000f1",
+            )]),
+            noon(),
+        )
+        .await;
+        // Dropped (retrying cannot fix it), never sent
+        assert!(response.batch_item_failures.is_empty());
+    }
     assert!(w.template_messages().is_empty());
     assert!(w.queue.sent().is_empty());
 }

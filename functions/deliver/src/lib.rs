@@ -18,7 +18,7 @@ use consent::ports::{
     RateDecision, RateLimiter, WorkQueue,
 };
 use consent::service::delivery::{
-    deliver_envelope, hold_until, DeliverOutcome, DeliverPorts, STALE_CLAIM,
+    deliver_envelope, Admission, DeliverOutcome, DeliverPorts, SendGate, WaitReason, STALE_CLAIM,
 };
 
 #[derive(Clone)]
@@ -49,9 +49,6 @@ pub struct App {
     pub queue: Arc<dyn OutboundQueue>,
 }
 
-/// When the rate counter cannot be read, the record comes back after this long.
-pub const RATE_RETRY: Duration = Duration::from_secs(5);
-
 /// The longest a text waits in the queue between two tries of its number's rate.
 pub const MAX_RATE_WAIT: Duration = Duration::from_secs(16);
 
@@ -80,72 +77,55 @@ pub fn carrier_day(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
     (local.naive_local().and_utc(), next)
 }
 
-/// Takes the text's segments from its dealer's brand's day: `None` if they fit, else when
-/// the next carrier day starts. Only texts under consent count against it (codes and
-/// required answers go regardless). The count runs ahead of what was sent (a text then
-/// deferred, suppressed, or a duplicate record), never behind.
-async fn brand_day(
-    app: &App,
-    envelope: &OutboundEnvelope,
-    now: DateTime<Utc>,
-) -> Result<Option<DateTime<Utc>>, consent::StoreError> {
-    let (Some(cap), Some(snap)) = (app.brand_daily_segments, &envelope.delivery) else {
-        return Ok(None);
-    };
-    if !snap.kind.is_under_consent() {
-        return Ok(None);
-    }
-    let (clock, next_day) = carrier_day(now);
-    let segments = consent::sms::segments(&snap.body).max(1);
-    let key = format!("BRAND#{}", envelope.dealer_id);
-    let day = Duration::from_secs(86_400);
-    Ok(
-        match app
-            .limits
-            .acquire_units(&key, segments, cap, day, clock)
-            .await?
-        {
-            RateDecision::Allowed => None,
-            RateDecision::Limited { .. } => Some(next_day),
-        },
-    )
-}
-
-/// Holds a text over its brand's day until the next one, as quiet hours hold one.
-async fn hold_for_brand_day(
-    app: &App,
-    envelope: &OutboundEnvelope,
-    until: DateTime<Utc>,
-    now: DateTime<Utc>,
-) -> bool {
-    let id = &envelope.message_id;
-    match hold_until(
-        app.messages.as_ref(),
-        id,
-        until,
-        REASON_BRAND_DAILY_CAP,
-        now,
-    )
-    .await
-    {
-        Ok(outcome) => {
-            tracing::info!(message_id = %id, outcome = ?outcome, "over the brand's daily segments; held until the next carrier day");
-            true
+/// The carrier's limits, asked by a delivery whose claim won (so a duplicate record never
+/// spends them): the number's second, then the brand's day.
+#[async_trait::async_trait]
+impl SendGate for App {
+    async fn admit(
+        &self,
+        envelope: &OutboundEnvelope,
+        now: DateTime<Utc>,
+    ) -> Result<Admission, consent::StoreError> {
+        let Some(snap) = &envelope.delivery else {
+            return Ok(Admission::Go);
+        };
+        if let Some(rate) = self.send_rate {
+            let second = Duration::from_secs(1);
+            if let RateDecision::Limited { .. } = self
+                .limits
+                .acquire(&rate_key(&snap.from), rate, second, now)
+                .await?
+            {
+                return Ok(Admission::Wait);
+            }
         }
-        Err(e) => {
-            tracing::warn!(message_id = %id, error = %e, "over the brand's daily segments and not held; retrying");
-            false
-        }
+        // Only texts under consent count against the brand's day (codes and required
+        // answers go regardless). The count runs ahead of what the carrier took (a call
+        // that then failed), never behind.
+        let Some(cap) = self
+            .brand_daily_segments
+            .filter(|_| snap.kind.is_under_consent())
+        else {
+            return Ok(Admission::Go);
+        };
+        let (clock, next_day) = carrier_day(now);
+        let segments = consent::sms::segments(&snap.body).max(1);
+        let key = format!("BRAND#{}", envelope.dealer_id);
+        let day = Duration::from_secs(86_400);
+        Ok(
+            match self
+                .limits
+                .acquire_units(&key, segments, cap, day, clock)
+                .await?
+            {
+                RateDecision::Allowed => Admission::Go,
+                RateDecision::Limited { .. } => Admission::HoldUntil {
+                    until: next_day,
+                    reason: REASON_BRAND_DAILY_CAP,
+                },
+            },
+        )
     }
-}
-
-/// A record whose counter could not be read: failed, and back in `RATE_RETRY`, not after
-/// the whole visibility timeout.
-async fn back_soon(app: &App, record: &SqsMessage) -> bool {
-    if let Some(handle) = record.receipt_handle.as_deref() {
-        app.visibility.delay(handle, RATE_RETRY).await;
-    }
-    false
 }
 
 /// How long a text over its number's rate waits before its next try: 2, 4, 8, then 16
@@ -188,6 +168,7 @@ pub async fn handle_before(
         work: app.work.as_ref(),
         pending: app.pending.as_ref(),
         codes: app.codes.as_ref(),
+        gate: Some(app),
     };
     let ports = &ports;
     let failed: Vec<Option<String>> = stream::iter(event.records)
@@ -253,51 +234,9 @@ async fn handle_record(
             }
         };
     }
-    let over_rate = match (app.send_rate, &envelope.delivery) {
-        (Some(rate), Some(snap)) => {
-            let key = rate_key(&snap.from);
-            match app
-                .limits
-                .acquire(&key, rate, Duration::from_secs(1), now)
-                .await
-            {
-                Ok(RateDecision::Allowed) => false,
-                Ok(RateDecision::Limited { .. }) => true,
-                Err(e) => {
-                    tracing::warn!(message_id = %envelope.message_id, error = %e, "sending rate unavailable; retrying");
-                    return back_soon(app, record).await;
-                }
-            }
-        }
-        _ => false,
-    };
-    if over_rate {
-        return wait_for_rate(app, envelope).await;
-    }
-    // After the number's second (a text waiting for it must not spend the day twice).
-    match brand_day(app, &envelope, now).await {
-        Ok(None) => {}
-        Ok(Some(until)) => return hold_for_brand_day(app, &envelope, until, now).await,
-        Err(e) => {
-            tracing::warn!(message_id = %envelope.message_id, error = %e, "brand's daily count unavailable; retrying");
-            return back_soon(app, record).await;
-        }
-    }
-    // How many times SQS handed this record out: the carrier attempt number.
-    let receive_count = record
-        .attributes
-        .get("ApproximateReceiveCount")
-        .and_then(|c| c.parse::<u32>().ok())
-        .unwrap_or(1);
-    let outcome = deliver_envelope(
-        ports,
-        &envelope,
-        receive_count,
-        app.public_base_url.as_deref(),
-        now,
-    )
-    .await;
+    let outcome = deliver_envelope(ports, &envelope, app.public_base_url.as_deref(), now).await;
     match outcome {
+        Ok(DeliverOutcome::WaitInQueue { why }) => wait_in_queue(app, envelope, why).await,
         Ok(DeliverOutcome::RetryLater { after }) => {
             tracing::warn!(message_id = %envelope.message_id, retry_in_s = after.as_secs(), "carrier unavailable; retrying");
             if let Some(handle) = record.receipt_handle.as_deref() {
@@ -331,10 +270,11 @@ async fn handle_record(
     }
 }
 
-/// Puts a text over its number's rate back on the queue, delayed: a new record (with a
-/// fresh receive count, so waiting never counts toward the dead-letter queue), and this
-/// one done. Should both stay (a crash between the two), the claim sends it once.
-async fn wait_for_rate(app: &App, mut envelope: OutboundEnvelope) -> bool {
+/// Puts a text that must wait (its number's rate, a busy carrier) back on the queue,
+/// delayed: a new record (with a fresh receive count, so waiting never counts toward the
+/// dead-letter queue), and this one done. Should both stay (a crash between the two), the
+/// claim sends it once.
+async fn wait_in_queue(app: &App, mut envelope: OutboundEnvelope, why: WaitReason) -> bool {
     let delay_seconds = rate_wait(&envelope);
     envelope.rate_waits += 1;
     let message_id = envelope.message_id.clone();
@@ -348,11 +288,11 @@ async fn wait_for_rate(app: &App, mut envelope: OutboundEnvelope) -> bool {
         .await
     {
         Ok(failed) if failed.is_empty() => {
-            tracing::info!(message_id = %message_id, wait_s = delay_seconds, waits, "over the number's sending rate; waiting in the queue");
+            tracing::info!(message_id = %message_id, wait_s = delay_seconds, waits, why = ?why, "waiting in the queue");
             true
         }
         Ok(_) | Err(_) => {
-            tracing::warn!(message_id = %message_id, "over the number's sending rate and not re-queued; retrying");
+            tracing::warn!(message_id = %message_id, why = ?why, "must wait and was not re-queued; retrying");
             false
         }
     }

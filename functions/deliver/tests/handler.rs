@@ -747,6 +747,14 @@ impl consent::ports::Carrier for SlowCarrier {
         self.in_flight.fetch_sub(1, SeqCst);
         self.inner.send(message).await
     }
+
+    async fn find_sent(
+        &self,
+        message: &consent::ports::CarrierSend,
+        since: chrono::DateTime<Utc>,
+    ) -> Result<Option<consent::ports::CarrierReceipt>, consent::ports::CarrierError> {
+        self.inner.find_sent(message, since).await
+    }
 }
 
 #[tokio::test]
@@ -922,4 +930,42 @@ async fn a_text_waiting_for_its_numbers_second_does_not_spend_the_brands_day() {
 
     // THEN the second text went: its waits did not count toward the brand's day
     assert_eq!(w.carrier.sent().len(), 2);
+}
+
+#[tokio::test]
+async fn a_duplicate_record_spends_no_rate_slot_and_no_brand_segment() {
+    // GIVEN one text a second per number and one text's segments a day; a message whose
+    // record is on the queue twice (dispatch requeued it, or SQS delivered it twice)
+    let mut w = World::new().await;
+    let first = w.queued_message().await;
+    let segments = consent::sms::segments(&first.delivery.as_ref().unwrap().body);
+    w.app.brand_daily_segments = Some(2 * segments);
+    w.app.send_rate = Some(1);
+    handle(
+        &w.app,
+        sqs(records_for(std::slice::from_ref(&first))),
+        noon(),
+    )
+    .await;
+    assert_eq!(w.carrier.sent().len(), 1);
+
+    // WHEN the duplicate comes a second later, then another text
+    let duplicate = record_for(&first, "duplicate");
+    handle(&w.app, sqs(vec![duplicate]), noon() + Duration::seconds(1)).await;
+    let second = w.queued_message().await;
+    handle(
+        &w.app,
+        sqs(records_for(std::slice::from_ref(&second))),
+        noon() + Duration::seconds(1),
+    )
+    .await;
+
+    // THEN the duplicate did nothing, and the other text took the second and the day's
+    // last segments: it went
+    assert!(w.queue.drain().is_empty(), "nothing had to wait");
+    assert_eq!(w.carrier.sent().len(), 2);
+    assert_eq!(
+        w.message(&second.message_id).await.status,
+        MessageStatus::Sent
+    );
 }

@@ -1,14 +1,13 @@
 //! This function's settings (its `Environment` in infra/template.yaml), parsed once at
 //! cold start; a missing or bad value fails init.
 
-use consent_adapters::config::{ConfigError, Env, TableConfig};
+use consent_adapters::config::{ConfigError, Env};
 use consent_adapters::secrets::SecretRef;
 
 #[derive(Debug, Clone)]
 pub struct Config {
-    pub table: TableConfig,
-    pub outbound_queue_url: String,
-    pub event_bus_name: String,
+    /// The FIFO queue signed webhooks are kept on until the `webhooks` function acts.
+    pub inbound_queue_url: String,
     /// The carrier auth token (webhook signatures), in Secrets Manager.
     pub auth_token: SecretRef,
     /// The public base URL webhooks are signed over (None: from the request).
@@ -18,9 +17,7 @@ pub struct Config {
 impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            table: env.table()?,
-            outbound_queue_url: env.required("OUTBOUND_QUEUE_URL")?,
-            event_bus_name: env.required("EVENT_BUS_NAME")?,
+            inbound_queue_url: env.required("INBOUND_QUEUE_URL")?,
             auth_token: SecretRef::from_env(env, "TWILIO_AUTH_TOKEN_SECRET_ARN")?,
             public_base_url: env.optional("PUBLIC_BASE_URL"),
         })

@@ -1,5 +1,8 @@
 //! The carrier webhooks: inbound SMS and delivery status callbacks
-//! (Twilio-compatible, form-encoded, `X-Twilio-Signature`).
+//! (Twilio-compatible, form-encoded, `X-Twilio-Signature`). Storage first: a signed
+//! webhook is put on the inbound queue and answered 200 at once; the `webhooks` function
+//! acts on it, with retries and a dead-letter queue. Twilio does not retry a webhook it
+//! was answered 5xx, so nothing that can fail after the store happens here.
 //!
 //! The signature is checked against the public URL the carrier posted to, rebuilt
 //! from `PUBLIC_BASE_URL` (or the request's host and scheme) plus the raw path and
@@ -13,28 +16,15 @@ use chrono::{DateTime, Utc};
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Request, RequestExt, Response};
 
-use consent::ports::{
-    ConsentReader, ConsentWriter, ContactStore, DealerStore, EventPublisher, InboundLog,
-    MessageStore, OutboundQueue, PendingStore, WorkQueue,
-};
-use consent::service::replies::{self, InboundPorts, InboundSms, StatusPorts, StatusReport};
-use consent::webhook::{field, parse_form, verify_twilio_signature};
-use consent::{MessageId, PhoneNumber};
+use consent::ports::WebhookInbox;
+use consent::webhook::{parse_form, verify_twilio_signature, CarrierWebhook};
 use consent_adapters::http::{body_bytes, respond, route_key, Problem};
 use consent_adapters::secrets::Deferred;
 
 #[derive(Clone)]
 pub struct App {
-    pub dealers: Arc<dyn DealerStore>,
-    pub contacts: Arc<dyn ContactStore>,
-    pub consent: Arc<dyn ConsentReader>,
-    pub consent_writer: Arc<dyn ConsentWriter>,
-    pub pending: Arc<dyn PendingStore>,
-    pub messages: Arc<dyn MessageStore>,
-    pub queue: Arc<dyn OutboundQueue>,
-    pub events: Arc<dyn EventPublisher>,
-    pub work: Arc<dyn WorkQueue>,
-    pub inbound: Arc<dyn InboundLog>,
+    /// Where signed webhooks are kept until they are acted on (the inbound queue).
+    pub inbox: Arc<dyn WebhookInbox>,
     /// The carrier's auth token (read from its secret off the init path), for signatures.
     pub auth_token: Arc<Deferred<String>>,
     /// The public base URL of the API (`https://api.example.com`), when configured.
@@ -69,11 +59,27 @@ pub fn public_url(req: &Request, public_base_url: Option<&str>) -> String {
 async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<Body>, Problem> {
     let key = route_key(req);
     let form = signed_form(app, req).await?;
-    match key.as_str() {
-        "POST /v1/carrier/twilio/inbound" => inbound(app, &form, now).await,
-        "POST /v1/carrier/twilio/status" => status(app, req, &form, now).await,
-        other => Err(Problem::not_found(&format!("route {other:?}"))),
+    let webhook = match key.as_str() {
+        "POST /v1/carrier/twilio/inbound" => CarrierWebhook::reply(&form, now),
+        "POST /v1/carrier/twilio/status" => {
+            let params = req.query_string_parameters();
+            CarrierWebhook::status(&form, params.first("messageId"), now)
+        }
+        other => return Err(Problem::not_found(&format!("route {other:?}"))),
     }
+    .map_err(|e| Problem::bad_request(e.to_string()))?;
+    let Some(webhook) = webhook else {
+        // Short codes, foreign numbers, a status without our id: nothing to act on.
+        tracing::info!(route = %key, "webhook with nothing this service acts on; ignored");
+        return Ok(twiml());
+    };
+    // Unstorable: 503, the one answer left (nothing was done, nothing is half done).
+    app.inbox.store(&webhook).await.map_err(|e| {
+        tracing::error!(message_sid = %webhook.carrier_message_id(), error = %e, "webhook could not be stored");
+        Problem::internal(&e)
+    })?;
+    tracing::info!(message_sid = %webhook.carrier_message_id(), route = %key, "webhook stored");
+    Ok(twiml())
 }
 
 /// Parses the form and checks the signature; nothing is read before this passes.
@@ -129,18 +135,6 @@ async fn signed_form(app: &App, req: &Request) -> Result<Vec<(String, String)>, 
     Ok(form)
 }
 
-fn required<'a>(form: &'a [(String, String)], name: &str) -> Result<&'a str, Problem> {
-    field(form, name)
-        .filter(|v| !v.is_empty())
-        .ok_or_else(|| Problem::bad_request(format!("missing form field {name}")))
-}
-
-fn phone(value: &str) -> Option<PhoneNumber> {
-    PhoneNumber::from_e164(value)
-        .or_else(|_| PhoneNumber::parse(value))
-        .ok()
-}
-
 fn twiml() -> Response<Body> {
     Response::builder()
         .status(StatusCode::OK)
@@ -149,72 +143,4 @@ fn twiml() -> Response<Body> {
             "<?xml version=\"1.0\" encoding=\"UTF-8\"?><Response></Response>".into(),
         ))
         .unwrap_or_else(|_| Response::new(Body::Empty))
-}
-
-async fn inbound(
-    app: &App,
-    form: &[(String, String)],
-    now: DateTime<Utc>,
-) -> Result<Response<Body>, Problem> {
-    let sid = required(form, "MessageSid")?;
-    let (Some(from), Some(to)) = (phone(required(form, "From")?), phone(required(form, "To")?))
-    else {
-        // Short codes or foreign numbers: nothing this service can act on.
-        tracing::info!(
-            message_sid = sid,
-            "inbound from or to a number outside +1; ignored"
-        );
-        return Ok(twiml());
-    };
-    let sms = InboundSms {
-        carrier_message_id: sid.chars().take(64).collect(),
-        from,
-        to,
-        body: field(form, "Body").unwrap_or("").to_owned(),
-    };
-    let ports = InboundPorts {
-        dealers: app.dealers.as_ref(),
-        contacts: app.contacts.as_ref(),
-        consent: app.consent.as_ref(),
-        consent_writer: app.consent_writer.as_ref(),
-        pending: app.pending.as_ref(),
-        messages: app.messages.as_ref(),
-        queue: app.queue.as_ref(),
-        events: app.events.as_ref(),
-        work: app.work.as_ref(),
-        inbound: app.inbound.as_ref(),
-    };
-    let outcome = replies::handle_inbound(&ports, &sms, now).await?;
-    tracing::info!(message_sid = %sms.carrier_message_id, from = %sms.from.redacted(), outcome = ?outcome, "inbound handled");
-    Ok(twiml())
-}
-
-async fn status(
-    app: &App,
-    req: &Request,
-    form: &[(String, String)],
-    now: DateTime<Utc>,
-) -> Result<Response<Body>, Problem> {
-    let params = req.query_string_parameters();
-    let Some(message_id) = params
-        .first("messageId")
-        .and_then(|m| MessageId::parse(m).ok())
-    else {
-        tracing::info!("status callback without a messageId; ignored");
-        return Ok(twiml());
-    };
-    let report = StatusReport {
-        message_id,
-        carrier_message_id: required(form, "MessageSid")?.to_owned(),
-        status: required(form, "MessageStatus")?.to_ascii_lowercase(),
-        error_code: field(form, "ErrorCode").and_then(|c| c.parse().ok()),
-    };
-    let ports = StatusPorts {
-        consent: app.consent.as_ref(),
-        consent_writer: app.consent_writer.as_ref(),
-        messages: app.messages.as_ref(),
-    };
-    let status = replies::handle_status(&ports, &report, now).await?;
-    tracing::info!(message_id = %report.message_id, reported = %report.status, status = ?status, "status callback");
-    Ok(twiml())
 }

@@ -1,6 +1,8 @@
 //! Handler tests of the inbound function: the carrier webhooks in events/ (API Gateway
 //! HTTP API v2 events; the form body base64-encoded as API Gateway delivers form
-//! posts) handled in-process over the in-memory fakes.
+//! posts) handled in-process over the in-memory fakes. `inbound` stores each signed
+//! webhook and answers; the `webhooks` function then acts on what was stored, as the
+//! inbound queue's event source would hand it over (`World::call` plays both).
 //!
 //! Requests a test changes are signed again the way Twilio signs them: over the URL
 //! `inbound::public_url` rebuilds from `PUBLIC_BASE_URL` and the raw path and query,
@@ -17,7 +19,7 @@ use serde_json::{json, Map, Value};
 
 use consent::approval::{ApprovalCode, CodeHasher};
 use consent::fakes::{
-    authorization_ports, request_code, FakeBus, FakeCarrier, FakeQueue, InMemoryStore,
+    authorization_ports, request_code, FakeBus, FakeCarrier, FakeInbox, FakeQueue, InMemoryStore,
 };
 use consent::ledger::{Actor, ConsentEvent, ConsentStatus};
 use consent::message::{Message, MessageKind, MessageStatus, Origin};
@@ -153,7 +155,10 @@ struct World {
     store: InMemoryStore,
     queue: FakeQueue,
     bus: FakeBus,
+    inbox: FakeInbox,
     app: App,
+    /// The consumer of the inbound queue.
+    acting: webhooks::App,
 }
 
 impl World {
@@ -163,7 +168,13 @@ impl World {
         let store = InMemoryStore::new();
         let queue = FakeQueue::new();
         let bus = FakeBus::new();
+        let inbox = FakeInbox::new();
         let app = App {
+            inbox: Arc::new(inbox.clone()),
+            auth_token: Arc::new(Deferred::ready(FIXTURE_TOKEN.into())),
+            public_base_url: Some(BASE_URL.into()),
+        };
+        let acting = webhooks::App {
             dealers: Arc::new(store.clone()),
             contacts: Arc::new(store.clone()),
             consent: Arc::new(store.clone()),
@@ -174,8 +185,6 @@ impl World {
             events: Arc::new(bus.clone()),
             work: Arc::new(store.clone()),
             inbound: Arc::new(store.clone()),
-            auth_token: Arc::new(Deferred::ready(FIXTURE_TOKEN.into())),
-            public_base_url: Some(BASE_URL.into()),
         };
         store
             .put_dealer(
@@ -210,7 +219,9 @@ impl World {
             store,
             queue,
             bus,
+            inbox,
             app,
+            acting,
         }
     }
 
@@ -306,10 +317,11 @@ impl World {
             work: &self.store,
             pending: &self.store,
             codes: &Self::hasher(),
+            gate: None,
         };
         let at = noon() - Duration::minutes(10);
         let envelope = consent::message::OutboundEnvelope::for_message(&message, at);
-        let outcome = delivery::deliver_envelope(&ports, &envelope, 1, Some(BASE_URL), at)
+        let outcome = delivery::deliver_envelope(&ports, &envelope, Some(BASE_URL), at)
             .await
             .unwrap();
         assert!(
@@ -334,7 +346,27 @@ impl World {
         let response = handle(&self.app, req, noon()).await;
         // Every response these tests see is held to docs/openapi.yaml (make test).
         consent_adapters::http::record_sample(&route, &response);
+        self.act_on_stored().await;
         response
+    }
+
+    /// The inbound queue's consumer acts on every stored webhook, in order; one that
+    /// is handed back stays stored (with those after it), as SQS keeps it.
+    async fn act_on_stored(&self) {
+        let stored = self.inbox.drain();
+        let mut handed_back = Vec::new();
+        for webhook in stored {
+            let body = serde_json::to_string(&webhook).unwrap();
+            if !handed_back.is_empty()
+                || webhooks::process_record(&self.acting, &body, noon()).await
+                    == webhooks::RecordOutcome::Retry
+            {
+                handed_back.push(webhook);
+            }
+        }
+        for webhook in handed_back.into_iter().rev() {
+            self.inbox.put_back(webhook);
+        }
     }
 
     async fn status(&self, category: Category) -> ConsentStatus {
@@ -750,8 +782,89 @@ async fn an_unreadable_auth_token_is_a_503_that_changes_nothing_and_the_retry_ac
     assert_eq!(w.ledger_len(), before);
     assert!(w.queue.sent().is_empty() && w.store.work_items().is_empty());
 
-    // The carrier retries the webhook: the token is read again and the STOP acts.
+    // The number's webhook URL asks Twilio to retry (`#rc=`/`#rp=`, docs/reliability.md):
+    // the token is read again and the STOP acts.
     assert!(is_twiml(&w.call(signed(&stop)).await));
     assert_eq!(w.status(Category::Accounting).await, ConsentStatus::Revoked);
     assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn a_stop_is_stored_and_answered_200_while_the_table_is_down_and_acts_later() {
+    // GIVEN accounting is authorized and the table is down (every write fails)
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+    let before = w.ledger_len();
+    w.store.crash_after_writes(0);
+
+    // WHEN the person texts STOP
+    let response = w
+        .call(signed(&sms("STOP", "SM77777777777777777777777777777777")))
+        .await;
+
+    // THEN the carrier gets 200 at once (it would not retry a 5xx), nothing is acted on yet
+    // and the STOP is kept on the inbound queue
+    assert!(is_twiml(&response), "{response:?}");
+    assert_eq!(w.ledger_len(), before);
+    assert_eq!(w.inbox.len(), 1);
+
+    // AND once the table is back, the queue's redelivery acts on it, once
+    w.store.recover();
+    w.act_on_stored().await;
+    assert!(w.inbox.is_empty());
+    assert_eq!(w.status(Category::Accounting).await, ConsentStatus::Revoked);
+    assert_eq!(w.queue.sent().len(), 1, "one confirmation");
+    w.act_on_stored().await;
+    assert_eq!(w.queue.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_webhook_that_cannot_be_stored_is_a_503_and_nothing_is_acted_on() {
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+    w.inbox.fail_next(1);
+
+    let response = w
+        .call(signed(&sms("STOP", "SM88888888888888888888888888888888")))
+        .await;
+
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        w.status(Category::Accounting).await,
+        ConsentStatus::Authorized
+    );
+    assert!(w.inbox.is_empty());
+}
+
+#[tokio::test]
+async fn a_persons_texts_are_acted_on_in_the_order_they_came_even_after_a_failure() {
+    // GIVEN accounting is authorized; the person texts STOP, then START, and acting on
+    // the STOP fails the first time
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+    w.store.crash_after_writes(0);
+    w.call(signed(&sms("STOP", "SM91111111111111111111111111111111")))
+        .await;
+    w.store.recover();
+    // WHEN the START arrives while the STOP is still stored
+    w.call(signed(&sms("START", "SM92222222222222222222222222222222")))
+        .await;
+    w.act_on_stored().await;
+
+    // THEN the STOP acted first and the START restored: the last word stands
+    assert!(w.inbox.is_empty());
+    assert_eq!(
+        w.status(Category::Accounting).await,
+        ConsentStatus::Authorized
+    );
+    let events: Vec<ConsentEvent> = w
+        .store
+        .ledger(&dealer(), &phone(CUSTOMER))
+        .iter()
+        .map(|e| e.event)
+        .collect();
+    assert_eq!(
+        events[events.len() - 2..],
+        [ConsentEvent::RevokedByReply, ConsentEvent::RestoredByStart]
+    );
 }

@@ -1001,17 +1001,35 @@ async fn dealer_admins_choose_which_template_each_event_sends() {
         .call(automation_event("PUT", Some("ServiceDue"), Some(off), true))
         .await;
     assert_eq!(done.status(), StatusCode::OK);
-    let sold = json!({"template": "payment-received", "enabled": true});
+    let received = json!({"template": "service-reminder", "enabled": true});
     assert_eq!(
         w.call(automation_event(
             "PUT",
-            Some("VehicleSold"),
-            Some(sold),
+            Some("PaymentReceived"),
+            Some(received),
             true
         ))
         .await
         .status(),
         StatusCode::OK
+    );
+    // An event type the bus never routes to the automation queue would never fire: refused
+    let sold = json!({"template": "payment-received", "enabled": true});
+    let refused = w
+        .call(automation_event(
+            "PUT",
+            Some("VehicleSold"),
+            Some(sold),
+            true,
+        ))
+        .await;
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        body_json(&refused)["detail"]
+            .as_str()
+            .unwrap()
+            .contains("AutoPayFailed"),
+        "the refusal names the routed types"
     );
     let list = body_json(&w.call(automation_event("GET", None, None, false)).await);
     let find = |t: &str| {
@@ -1024,7 +1042,12 @@ async fn dealer_admins_choose_which_template_each_event_sends() {
             .unwrap()
     };
     assert_eq!(find("ServiceDue")["enabled"], false);
-    assert_eq!(find("VehicleSold")["template"], "payment-received");
+    assert_eq!(find("PaymentReceived")["template"], "service-reminder");
+    assert!(list["automations"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|a| a["eventType"] != "VehicleSold"));
     // An unknown template or a bad event type is 422
     let unknown = json!({"template": "no-such-template", "enabled": true});
     problem(

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import re
 import threading
 import time
 
@@ -146,3 +148,72 @@ def test_several_batches_are_in_flight_at_once(moto_endpoint: str, stack: tuple[
         bridge.stop(timeout=5)
     assert state["peak"] >= 2, f"batches were invoked one at a time: {state}"
     assert counts(sqs, url) == (0, 0)
+
+
+def test_a_stream_batch_given_up_goes_to_the_failure_queue_as_lambda_sends_it(
+        moto_endpoint: str, stack: tuple[str, dict[str, str]], fake_lambda: FakeLambda) -> None:
+    """After MaximumRetryAttempts the OnFailure queue gets Lambda's invocation record: the batch's place in
+    the stream (shard, first and last sequence numbers, arrival times, size, stream) in AWS's layout."""
+    name, _ = stack
+    (source,) = tpl.stream_sources(tpl.load())
+    assert source.on_failure == "PublishFailures"
+    source = dataclasses.replace(source, max_retries=1)  # two invocations, not eleven
+    fake_lambda.respond = lambda fn, ev: (200, {"errorType": "Panic", "errorMessage": "boom"},
+                                          {"X-Amz-Function-Error": "Unhandled"})
+    bridge = Bridge(tpl.load(), name, endpoint=moto_endpoint, lambda_endpoint=fake_lambda.endpoint,
+                    invoke_timeout=5, log=lambda line: None)
+    reading = threading.Event()
+    get_shard_iterator = bridge.streams.get_shard_iterator
+
+    def spy(**kwargs: str) -> dict:
+        out = get_shard_iterator(**kwargs)
+        reading.set()  # the bridge reads from LATEST: write only once it is reading
+        return out
+
+    bridge.streams.get_shard_iterator = spy
+    ddb = boto3.client("dynamodb", endpoint_url=moto_endpoint, region_name="us-east-1",
+                       aws_access_key_id="test", aws_secret_access_key="test")
+    streams = boto3.client("dynamodbstreams", endpoint_url=moto_endpoint, region_name="us-east-1",
+                           aws_access_key_id="test", aws_secret_access_key="test")
+    table = f"{name}-Table"
+    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    (shard,) = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"]
+    sqs = sqs_client(moto_endpoint)
+    url = sqs.get_queue_url(QueueName=f"{name}-PublishFailures")["QueueUrl"]
+    bridge._spawn(bridge.poll_stream, source)
+    try:
+        assert reading.wait(10), "the bridge never read the stream"
+        for sk in ("LEDGER#01J0000000000000000000001", "CONSENT", "LEDGER#01J0000000000000000000002"):
+            ddb.put_item(TableName=table, Item={"PK": {"S": "DEALER#d1#PHONE#+13125550100"}, "SK": {"S": sk}})
+        bodies: list[dict] = []
+        deadline = time.monotonic() + 15
+        while sum(b["DDBStreamBatchInfo"]["batchSize"] for b in bodies) < 2 and time.monotonic() < deadline:
+            for m in sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+                bodies.append(json.loads(m["Body"]))
+    finally:
+        bridge.stop(timeout=5)
+    invoked = [r["dynamodb"]["Keys"]["SK"]["S"] for _, ev in fake_lambda.calls for r in ev["Records"]]
+    assert "CONSENT" not in invoked and {fn for fn, _ in fake_lambda.calls} == {"publish"}
+    assert sum(b["DDBStreamBatchInfo"]["batchSize"] for b in bodies) == 2, bodies
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard["ShardId"],
+                                          ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    sequence = {r["dynamodb"]["Keys"]["SK"]["S"]: r["dynamodb"]["SequenceNumber"]
+                for r in streams.get_records(ShardIterator=iterator)["Records"]}
+    assert bodies[0]["DDBStreamBatchInfo"]["startSequenceNumber"] == sequence["LEDGER#01J0000000000000000000001"]
+    assert bodies[-1]["DDBStreamBatchInfo"]["endSequenceNumber"] == sequence["LEDGER#01J0000000000000000000002"]
+    for body in bodies:
+        assert set(body) == {"requestContext", "responseContext", "version", "timestamp", "DDBStreamBatchInfo"}
+        request = body["requestContext"]
+        assert set(request) == {"requestId", "functionArn", "condition", "approximateInvokeCount"}
+        assert request["condition"] == "RetryAttemptsExhausted" and request["approximateInvokeCount"] == 2
+        assert request["functionArn"] == "arn:aws:lambda:us-east-1:123456789012:function:publish"
+        assert body["responseContext"] == {"statusCode": 200, "executedVersion": "$LATEST", "functionError": "Unhandled"}
+        assert body["version"] == "1.0"
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", body["timestamp"])
+        info = body["DDBStreamBatchInfo"]
+        assert set(info) == {"shardId", "startSequenceNumber", "endSequenceNumber", "approximateArrivalOfFirstRecord",
+                             "approximateArrivalOfLastRecord", "batchSize", "streamArn"}
+        assert info["shardId"] == shard["ShardId"] and info["streamArn"] == arn
+        assert int(info["startSequenceNumber"]) <= int(info["endSequenceNumber"])
+        for key in ("approximateArrivalOfFirstRecord", "approximateArrivalOfLastRecord"):
+            assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", info[key])

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import signal
 import subprocess
+import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -231,6 +232,39 @@ def test_function_identities_and_secrets_survive_a_restart(restartable: Emulator
             restartable.start()
 
 
+def test_only_the_administrator_keys_and_registered_functions_get_through(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The launcher admits `test`, its environment's AWS_ACCESS_KEY_ID (what `make dev`'s bootstrap signs
+    with) and each --admin-key; a request signed with any other key is refused as AWS refuses an unknown
+    access key id, and never reaches moto."""
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIADEVSHELLKEY00000")
+    port = free_port()
+    proc = start_emulator(port, "--admin-key", "AKIALAUNCHERKEY00000")
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        def client(service: str, key: str) -> Any:
+            return boto3.client(service, endpoint_url=endpoint, region_name="us-east-1",
+                                aws_access_key_id=key, aws_secret_access_key="x")
+
+        for key in ("test", "AKIADEVSHELLKEY00000", "AKIALAUNCHERKEY00000"):
+            client("dynamodb", key).list_tables()
+            client("sqs", key).create_queue(QueueName=f"q-{key}")
+        for service, call, code in (("dynamodb", lambda c: c.create_table(
+                TableName="nobody", BillingMode="PAY_PER_REQUEST",
+                AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+                KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}]), "UnrecognizedClientException"),
+                                    ("sqs", lambda c: c.create_queue(QueueName="nobody"), "InvalidClientTokenId")):
+            with pytest.raises(ClientError) as refused:
+                call(client(service, "AKIANOBODYKNOWS00000"))
+            assert refused.value.response["Error"]["Code"] == code
+        admin = client("dynamodb", "test")
+        assert "nobody" not in admin.list_tables()["TableNames"]
+        queues = client("sqs", "test").list_queues().get("QueueUrls", [])
+        assert len(queues) == 3 and not any(q.endswith("/nobody") for q in queues)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def test_operations_are_counted_with_their_cpu(moto_endpoint: str) -> None:
     """`GET /_local/operations` counts each request under its operation, with the CPU it used."""
     def read() -> dict[str, Any]:
@@ -370,3 +404,109 @@ def test_stream_records_answer_as_motos_own_handler_does(monkeypatch: pytest.Mon
     assert [r["eventName"] for r in ours[2]["Records"]] == ["MODIFY"] and ours == mocos
     ours, mocos = both({"ShardIterator": nexts[-2]})
     assert ours[2]["Records"] == [] and ours == mocos
+
+
+def test_a_canceled_transaction_streams_nothing(moto_endpoint: str) -> None:
+    """DynamoDB streams only what a transaction committed: a canceled one (its Put and Update made,
+    then its ConditionCheck failing) leaves no stream record; a committed one leaves exactly its
+    own, numbered on from the records before, and an iterator taken before the cancel still reads
+    them (the table's shard stays the same one)."""
+    ddb = boto3.client("dynamodb", endpoint_url=moto_endpoint, **CREDENTIALS)
+    streams = boto3.client("dynamodbstreams", endpoint_url=moto_endpoint, **CREDENTIALS)
+    table = unique("txstream")
+    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                     KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}],
+                     AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+                     StreamSpecification={"StreamEnabled": True, "StreamViewType": "NEW_AND_OLD_IMAGES"})
+    arn = ddb.describe_table(TableName=table)["Table"]["LatestStreamArn"]
+    shard = streams.describe_stream(StreamArn=arn)["StreamDescription"]["Shards"][0]["ShardId"]
+    iterator = streams.get_shard_iterator(StreamArn=arn, ShardId=shard, ShardIteratorType="TRIM_HORIZON")["ShardIterator"]
+    ddb.put_item(TableName=table, Item={"PK": {"S": "C"}, "n": {"N": "0"}})
+    ddb.put_item(TableName=table, Item={"PK": {"S": "E"}})
+    put = {"Put": {"TableName": table, "Item": {"PK": {"S": "D"}, "n": {"N": "1"}}}}
+    update = {"Update": {"TableName": table, "Key": {"PK": {"S": "C"}}, "UpdateExpression": "SET n = :n",
+                         "ExpressionAttributeValues": {":n": {"N": "2"}}}}
+    failing = {"ConditionCheck": {"TableName": table, "Key": {"PK": {"S": "E"}},
+                                  "ConditionExpression": "attribute_not_exists(PK)"}}
+    with pytest.raises(ddb.exceptions.TransactionCanceledException):
+        ddb.transact_write_items(TransactItems=[put, update, failing])
+    assert "Item" not in ddb.get_item(TableName=table, Key={"PK": {"S": "D"}})
+    assert ddb.get_item(TableName=table, Key={"PK": {"S": "C"}})["Item"]["n"] == {"N": "0"}
+    out = streams.get_records(ShardIterator=iterator)
+    assert [(r["eventName"], r["dynamodb"]["Keys"]["PK"]["S"]) for r in out["Records"]] == [("INSERT", "C"),
+                                                                                            ("INSERT", "E")]
+    first = int(out["Records"][-1]["dynamodb"]["SequenceNumber"])
+
+    ddb.transact_write_items(TransactItems=[put, update])
+    out = streams.get_records(ShardIterator=out["NextShardIterator"])
+    records = out["Records"]
+    assert [(r["eventName"], r["dynamodb"]["Keys"]["PK"]["S"]) for r in records] == [("INSERT", "D"), ("MODIFY", "C")]
+    assert records[0]["dynamodb"]["NewImage"] == {"PK": {"S": "D"}, "n": {"N": "1"}}
+    assert records[1]["dynamodb"]["OldImage"]["n"] == {"N": "0"} and records[1]["dynamodb"]["NewImage"]["n"] == {"N": "2"}
+    assert [int(r["dynamodb"]["SequenceNumber"]) for r in records] == [first + 1, first + 2]
+    assert streams.get_records(ShardIterator=out["NextShardIterator"])["Records"] == []
+
+
+def test_transactions_leave_no_table_in_motos_registry() -> None:
+    """moto's models register every instance they make (Table.instances_tracked, kept for good); the
+    rollback backup of each TransactWriteItems, a Table holding a copy of the item dict, must not be
+    one of them. A canceled transaction leaves the table object itself in place (not moto's backup)."""
+    from moto import mock_aws
+    from moto.backends import get_backend
+    from moto.dynamodb.models.table import Table
+
+    emulator.patch_dynamodb_transactions()
+    with mock_aws():
+        ddb = boto3.client("dynamodb", **CREDENTIALS)
+        ddb.create_table(TableName="t", BillingMode="PAY_PER_REQUEST",
+                         AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+                         KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}])
+        ddb.put_item(TableName="t", Item={"PK": {"S": "A"}, "n": {"N": "0"}})
+        live = get_backend("dynamodb")["123456789012"]["us-east-1"].tables["t"]
+        tracked = len(Table.instances_tracked)
+        for i in range(100):
+            ddb.transact_write_items(TransactItems=[
+                {"Put": {"TableName": "t", "Item": {"PK": {"S": f"P{i}"}}}},
+                {"Update": {"TableName": "t", "Key": {"PK": {"S": "A"}}, "UpdateExpression": "SET n = n + :one",
+                            "ExpressionAttributeValues": {":one": {"N": "1"}}}}])
+            if i % 10 == 0:
+                with pytest.raises(ddb.exceptions.TransactionCanceledException):
+                    ddb.transact_write_items(TransactItems=[
+                        {"Put": {"TableName": "t", "Item": {"PK": {"S": "X"}}}},
+                        {"ConditionCheck": {"TableName": "t", "Key": {"PK": {"S": "A"}},
+                                            "ConditionExpression": "attribute_not_exists(PK)"}}])
+        assert len(Table.instances_tracked) == tracked
+        assert get_backend("dynamodb")["123456789012"]["us-east-1"].tables["t"] is live
+        assert ddb.get_item(TableName="t", Key={"PK": {"S": "A"}})["Item"]["n"] == {"N": "100"}
+        assert "Item" not in ddb.get_item(TableName="t", Key={"PK": {"S": "X"}})
+        assert ddb.scan(TableName="t", Select="COUNT")["Count"] == 101
+
+
+def test_dynamodb_streams_requests_wait_for_the_dynamodb_lock() -> None:
+    """GetRecords runs between DynamoDB requests, never during one (a transaction's records may still
+    be taken back); SQS and moto's own endpoints do not wait."""
+    served: list[str] = []
+
+    def app(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        served.append(environ.get("HTTP_X_AMZ_TARGET", environ["PATH_INFO"]))
+        start_response("200 OK", [])
+        return [b"{}"]
+
+    middleware = emulator.SerializedDynamoDB(app)
+
+    def call(target: str | None, path: str = "/") -> threading.Thread:
+        environ = {"PATH_INFO": path, **({"HTTP_X_AMZ_TARGET": target} if target else {})}
+        thread = threading.Thread(target=lambda: list(middleware(environ, lambda *a: None)), daemon=True)
+        thread.start()
+        return thread
+
+    with emulator._DYNAMODB:
+        waiting = [call("DynamoDBStreams_20120810.GetRecords"), call("DynamoDB_20120810.GetItem")]
+        free = [call("AmazonSQS.ReceiveMessage"), call(None, "/moto-api/")]
+        for thread in free:
+            thread.join(5)
+        time.sleep(0.2)
+        assert sorted(served) == ["/moto-api/", "AmazonSQS.ReceiveMessage"]
+    for thread in waiting:
+        thread.join(5)
+    assert len(served) == 4

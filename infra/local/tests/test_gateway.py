@@ -108,14 +108,44 @@ def test_carrier_routes_need_no_token_and_form_bodies_are_base64(
     assert base64.b64decode(event["body"]) == b"From=%2B1&Body=Agree"
 
 
-def test_unknown_path_404_and_wrong_method_405(gateway: tuple[http.client.HTTPConnection, FakeLambda]) -> None:
+NOT_FOUND = (404, "application/json", b'{"message":"Not Found"}')
+
+
+def not_found(answer: tuple[int, dict[str, str], bytes]) -> bool:
+    status, headers, body = answer
+    return (status, headers.get("content-type"), body) == NOT_FOUND and headers["content-length"] == str(len(body))
+
+
+def test_a_request_no_route_matches_is_404_not_found(gateway: tuple[http.client.HTTPConnection, FakeLambda]) -> None:
+    """As an HTTP API answers: an unknown path, or a method the path has no route for, is 404
+    {"message":"Not Found"} (no 405, no Allow), before the authorizer and without calling a function."""
     conn, fake = gateway
-    status, headers, body = request(conn, "GET", "/v1/nothing-here")
-    assert status == 404 and headers["content-type"] == "application/problem+json"
-    assert json.loads(body)["status"] == 404
-    status, headers, _ = request(conn, "PATCH", "/v1/dealer", headers={"Authorization": f"Bearer {token()}"})
-    assert status == 405 and headers["allow"] == "GET, PUT"
+    assert not_found(request(conn, "GET", "/v1/nothing-here"))
+    for method in ("PATCH", "POST", "DELETE"):  # /v1/dealer has GET and PUT routes only
+        answer = request(conn, method, "/v1/dealer", b"{}", headers={"Authorization": f"Bearer {token()}"})
+        assert not_found(answer) and "allow" not in answer[1], method
+    assert not_found(request(conn, "PATCH", "/v1/dealer"))  # no token: still 404, not 401
+    status, headers, body = request(conn, "HEAD", "/v1/nothing-here")
+    assert (status, headers["content-type"], body) == (404, "application/json", b"")
     assert fake.calls == []
+    fake.respond = lambda fn, ev: (200, {"statusCode": 200, "body": "{}"}, {})
+    assert request(conn, "GET", "/v1/health")[0] == 200, "the connection is still usable"
+
+
+@pytest.mark.parametrize("method, path", [
+    ("TRACE", "/v1/health"), ("TRACE", "/"), ("CONNECT", "/v1/dealer"), ("CONNECT", "127.0.0.1:443"),
+    ("OPTIONS", "/v1/health"), ("PROPFIND", "/v1/dealer"), ("PURGE", "/v1/nothing-here"),
+])
+def test_every_method_goes_through_the_routing(gateway: tuple[http.client.HTTPConnection, FakeLambda],
+                                               method: str, path: str) -> None:
+    """http.server's 501 HTML page for a method without a handler never shows: TRACE, CONNECT, OPTIONS
+    without CORS and extension methods get the routing's answer, on a connection that stays usable."""
+    conn, fake = gateway
+    answer = request(conn, method, path, b"x", {"Content-Type": "text/plain"})
+    assert not_found(answer), answer
+    assert fake.calls == []
+    fake.respond = lambda fn, ev: (200, {"statusCode": 200, "body": "{}"}, {})
+    assert request(conn, "GET", "/v1/health")[0] == 200 and len(fake.calls) == 1
 
 
 def test_response_translation(gateway: tuple[http.client.HTTPConnection, FakeLambda]) -> None:
@@ -215,6 +245,19 @@ def test_an_allowed_origin_gets_cors_headers_on_the_real_answer(
 
 def test_without_portal_origins_there_is_no_cors(gateway: tuple[http.client.HTTPConnection, FakeLambda]) -> None:
     conn, _ = gateway
-    status, headers, _ = request(conn, "OPTIONS", "/v1/messages", headers={
+    answer = request(conn, "OPTIONS", "/v1/messages", headers={
         "Origin": PORTAL, "Access-Control-Request-Method": "POST"})
-    assert status == 405 and "access-control-allow-origin" not in headers
+    assert not_found(answer) and "access-control-allow-origin" not in answer[1]
+
+
+def test_a_request_no_route_matches_from_the_portal_is_404_with_cors_headers(
+        cors_gateway: tuple[http.client.HTTPConnection, FakeLambda]) -> None:
+    """The preflight stays CORS's answer (any method, any path); the real request is then a readable 404."""
+    conn, fake = cors_gateway
+    status, headers, _ = request(conn, "OPTIONS", "/v1/nothing-here", headers={
+        "Origin": PORTAL, "Access-Control-Request-Method": "PATCH"})
+    assert status == 204 and headers["access-control-allow-origin"] == PORTAL
+    for method, path in (("PATCH", "/v1/dealer"), ("TRACE", "/v1/nothing-here"), ("OPTIONS", "/v1/dealer")):
+        answer = request(conn, method, path, headers={"Origin": PORTAL, "Authorization": f"Bearer {token()}"})
+        assert not_found(answer) and answer[1]["access-control-allow-origin"] == PORTAL, method
+    assert fake.calls == []

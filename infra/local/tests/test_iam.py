@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import io
 import json
+from typing import Any
 
 import pytest
 
-from infra.local import authz
+from infra.local import authz, enforcer
 from infra.local.iam import ALLOW, EXPLICIT_DENY, IMPLICIT_DENY, Identity, Statement, access_key_id, statements_of
 
 ACCOUNT = "123456789012"
@@ -175,3 +177,94 @@ def test_denials_have_each_protocols_shape() -> None:
     assert status == 403 and b"<Code>AccessDenied</Code>" in body and b"<Message>a&lt;b</Message>" in body
     events = authz.Call("events", "us-east-1", ACCOUNT, "AWSEvents.PutEvents", b"{}")
     assert ("Content-Type", "application/x-amz-json-1.1") in authz.denial(events, "no")[1]
+
+
+def test_unknown_keys_are_refused_in_each_protocols_shape() -> None:
+    """AWS's answer to an access key id it does not know: UnrecognizedClientException (HTTP 400) in the
+    JSON protocols, InvalidClientTokenId (HTTP 403) from SQS in both of its protocols."""
+    invalid = "The security token included in the request is invalid."
+    status, headers, body = authz.unrecognized(ddb("PutItem", {}))
+    assert status == 400 and ("Content-Type", "application/x-amz-json-1.0") in headers
+    assert json.loads(body) == {"__type": "com.amazon.coral.service#UnrecognizedClientException", "message": invalid}
+    for target, content_type in (("AWSEvents.PutEvents", "application/x-amz-json-1.1"),
+                                 ("secretsmanager.GetSecretValue", "application/x-amz-json-1.1")):
+        service = "events" if target.startswith("AWSEvents") else "secretsmanager"
+        status, headers, body = authz.unrecognized(authz.Call(service, "us-east-1", ACCOUNT, target, b"{}"))
+        assert status == 400 and ("Content-Type", content_type) in headers
+        assert json.loads(body)["__type"].endswith("#UnrecognizedClientException")
+    sqs_json = authz.Call("sqs", "us-east-1", ACCOUNT, "AmazonSQS.SendMessage", b"{}")
+    status, headers, body = authz.unrecognized(sqs_json)
+    assert status == 403 and ("x-amzn-query-error", "InvalidClientTokenId;Sender") in headers
+    assert json.loads(body) == {"__type": "com.amazon.coral.service#InvalidClientTokenId", "message": invalid}
+    status, headers, body = authz.unrecognized(authz.Call("sqs", "us-east-1", ACCOUNT, "", b"Action=SendMessage"))
+    assert status == 403 and ("Content-Type", "text/xml") in headers
+    assert b"<Code>InvalidClientTokenId</Code>" in body and f"<Message>{invalid}</Message>".encode() in body
+
+
+# ------------------------------------------------------------------------------------------- the enforcer
+
+def _request(key: str | None, target: str = "DynamoDB_20120810.GetItem", body: bytes = b"{}",
+             path: str = "/") -> dict[str, Any]:
+    content_type = "application/x-amz-json-1.0" if target else "application/x-www-form-urlencoded"
+    environ: dict[str, Any] = {"REQUEST_METHOD": "POST", "PATH_INFO": path, "QUERY_STRING": "",
+                               "CONTENT_TYPE": content_type, "CONTENT_LENGTH": str(len(body)),
+                               "wsgi.input": io.BytesIO(body)}
+    if target:
+        environ["HTTP_X_AMZ_TARGET"] = target
+    if key is not None:
+        service = "sqs" if target.startswith("AmazonSQS") or not target else "dynamodb"
+        environ["HTTP_AUTHORIZATION"] = (f"AWS4-HMAC-SHA256 Credential={key}/20260101/us-east-1/{service}/"
+                                         "aws4_request, SignedHeaders=host, Signature=0")
+    return environ
+
+
+def test_the_enforcer_passes_administrators_and_refuses_unknown_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Fail closed: `test` (and the keys the launcher admits) pass unchecked, a registered function's key
+    is held to its policy, any other key never reaches moto; unsigned requests (moto-api) pass."""
+    monkeypatch.setattr(enforcer, "_IDENTITIES", {})
+    monkeypatch.setattr(enforcer, "_ADMINS", {enforcer.ADMIN_KEY})
+    reached: list[str] = []
+    lines: list[str] = []
+
+    def moto(environ: dict[str, Any], start_response: Any) -> list[bytes]:
+        reached.append(environ.get("HTTP_AUTHORIZATION", "unsigned"))
+        start_response("200 OK", [("Content-Type", "application/json")])
+        return [b"{}"]
+
+    gate = enforcer.IamEnforcer(moto, log=lines.append)
+
+    def call(environ: dict[str, Any]) -> tuple[str, dict[str, str], bytes]:
+        answer: dict[str, Any] = {}
+
+        def start_response(status: str, headers: list[tuple[str, str]]) -> None:
+            answer.update(status=status, headers=dict(headers))
+
+        body = b"".join(gate(environ, start_response))
+        return answer["status"], answer["headers"], body
+
+    fn = Identity("ASIAFUNCTION", "arn:aws:iam::123456789012:role/r", "fn", [
+        Statement("Allow", ("dynamodb:GetItem",), (), ("*",))])
+    enforcer.register([fn])
+    body = json.dumps({"TableName": "t", "Key": KEY}).encode()
+
+    assert call(_request("test", body=body))[0] == "200 OK"
+    assert call(_request(None, target="", path="/moto-api/"))[0] == "200 OK"
+    assert call(_request("ASIAFUNCTION", body=body))[0] == "200 OK"
+    assert len(reached) == 3
+    status, _, denied = call(_request("ASIAFUNCTION", "DynamoDB_20120810.PutItem", body))
+    assert status == "400 Bad Request" and b"AccessDeniedException" in denied
+
+    status, headers, refused = call(_request("AKIASOMEONEELSE00000", body=body))
+    assert status == "400 Bad Request" and headers["Content-Length"] == str(len(refused))
+    assert json.loads(refused)["__type"].endswith("#UnrecognizedClientException")
+    status, headers, refused = call(_request("AKIASOMEONEELSE00000", "AmazonSQS.ListQueues"))
+    assert status == "403 Forbidden" and headers["x-amzn-query-error"] == "InvalidClientTokenId;Sender"
+    assert lines[-1].startswith("emulator: iam: refused unknown access key AKIASOMEONEELSE00000: sqs ListQueues")
+    status, _, refused = call(_request("AKIASOMEONEELSE00000", target="", body=b"Action=ListQueues"))
+    assert status == "403 Forbidden" and b"<Code>InvalidClientTokenId</Code>" in refused
+    assert len(reached) == 3, "no refused request reached moto"
+    assert len([line for line in lines if "refused unknown access key" in line]) == 3
+
+    enforcer.admit([None, "", "AKIASOMEONEELSE00000"])  # what the launcher does with --admin-key
+    assert call(_request("AKIASOMEONEELSE00000", "DynamoDB_20120810.DeleteTable", body))[0] == "200 OK"
+    assert enforcer.admins() == ["AKIASOMEONEELSE00000", "test"]

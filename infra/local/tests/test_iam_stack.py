@@ -144,6 +144,12 @@ def send_batch(s: Stack, fn: str) -> Any:
         {"Id": "0", "MessageBody": json.dumps({"messageId": "m"}), "DelaySeconds": 0}])
 
 
+def store_webhook(s: Stack, fn: str) -> Any:
+    return s.client("sqs", fn).send_message(
+        QueueUrl=s.env["INBOUND_QUEUE_URL"], MessageBody=json.dumps({"kind": "reply"}),
+        MessageGroupId=fresh("reply"), MessageDeduplicationId=fresh("SM"))
+
+
 def change_visibility(s: Stack, fn: str) -> Any:
     admin = s.client("sqs")
     url = s.env["OUTBOUND_QUEUE_URL"]
@@ -179,9 +185,10 @@ CALLS: dict[str, list[Callable[[Stack, str], Any]]] = {
         transact("Put", "Put", "Delete"),  # put_dealer (number moved), put_contact (stale links), append (consumed)
         send_batch, secret("CodeHashKeySecret"),
         query_index("GSI2", "GSI2PK")],  # the dealer's ledger by time (consent evidence export)
-    "inbound": [  # webhooks: dedup, dealer by number, Agree/STOP/START/HELP/PAY/CONFIRM, status callbacks
+    "inbound": [store_webhook, secret("TwilioAuthTokenSecret")],  # storage first: the signed webhook queued
+    "webhooks": [  # acting on stored webhooks: dealer by number, Agree/STOP/START/HELP/PAY/CONFIRM, status reports
         get_item, put_item, delete_item, query_table, query_index("GSI1", "GSI1PK"),
-        transact("Put", "Put", "Delete"), send_batch, put_events, secret("TwilioAuthTokenSecret")],
+        transact("Put", "Put", "Delete"), send_batch, put_events],
     # consent and the number's opt-out in one BatchGetItem before a send; a capped state's texts (GSI1)
     "send": [get_item, batch_get, put_item, transact("Put", "Put"), send_batch, query_index("GSI1", "GSI1PK"),
              query_table, delete_item],  # the dealer's own templates
@@ -211,7 +218,9 @@ REFUSED = [
     ("queues", send_batch), ("queues", transact("Delete")), ("queues", secret("CodeHashKeySecret")),
     ("send", query_index("GSI2", "GSI2PK")), ("send", update_item), ("send", put_events),
     ("authorize", query_index("GSI1", "GSI1PK")), ("authorize", secret("TwilioAuthTokenSecret")),
-    ("inbound", update_item), ("inbound", secret("CodeHashKeySecret")),
+    ("inbound", get_item), ("inbound", put_item), ("inbound", send_batch), ("inbound", put_events),
+    ("inbound", secret("CodeHashKeySecret")),
+    ("webhooks", update_item), ("webhooks", secret("TwilioAuthTokenSecret")), ("webhooks", store_webhook),
     ("dispatch", get_item), ("dispatch", transact("Put", "Delete")), ("send", transact("Update")),
     ("publish", get_item), ("publish", send_batch),
     ("deliver", query_table), ("deliver", query_index("Due", "DuePK")), ("automate", put_events),
@@ -223,11 +232,52 @@ def test_what_a_function_does_not_need_is_refused(stack: Stack, function: str, c
     assert outcome(lambda: call(stack, function)) in DENIED
 
 
-def test_other_keys_are_unrestricted(stack: Stack) -> None:
+def test_an_unknown_key_is_refused_as_aws_refuses_it(stack: Stack, emulator_log: Path) -> None:
+    """Only the administrator key and the registered functions' keys get through: a key the emulator does
+    not know (a stale function key, another stack's, a typo) is refused before moto sees the call, as AWS
+    refuses an unknown access key id, for every service the functions use."""
     assert outcome(lambda: stack.client("dynamodb").scan(TableName=stack.env["TABLE_NAME"])) == "ok"
-    anyone = boto3.client("sqs", endpoint_url=stack.endpoint, region_name="us-east-1",
-                          aws_access_key_id="AKIASOMEONEELSE00000", aws_secret_access_key="x")
-    assert outcome(lambda: anyone.list_queues()) == "ok"
+
+    def anyone(service: str) -> Any:
+        return boto3.client(service, endpoint_url=stack.endpoint, region_name="us-east-1",
+                            aws_access_key_id="AKIASOMEONEELSE00000", aws_secret_access_key="x")
+
+    table, queue = stack.env["TABLE_NAME"], stack.env["OUTBOUND_QUEUE_URL"]
+    admin = stack.client("dynamodb")
+    admin.put_item(TableName=table, Item=key("UNKNOWN#1", "KEY"))
+    calls = {
+        "dynamodb": (lambda: anyone("dynamodb").delete_item(TableName=table, Key=key("UNKNOWN#1", "KEY")),
+                     "UnrecognizedClientException", 400),
+        "sqs": (lambda: anyone("sqs").list_queues(), "InvalidClientTokenId", 403),
+        "events": (lambda: anyone("events").put_events(Entries=[{
+            "Source": "test", "DetailType": "t", "Detail": "{}", "EventBusName": stack.env["EVENT_BUS_NAME"]}]),
+            "UnrecognizedClientException", 400),
+        "secretsmanager": (lambda: anyone("secretsmanager").get_secret_value(
+            SecretId=stack.resource("CodeHashKeySecret")), "UnrecognizedClientException", 400),
+    }
+    for service, (call, code, status) in calls.items():
+        with pytest.raises(ClientError) as refused:
+            call()
+        error = refused.value.response["Error"]
+        assert (error["Code"], error["Message"], refused.value.response["ResponseMetadata"]["HTTPStatusCode"]) == (
+            code, "The security token included in the request is invalid.", status), service
+    assert "Item" in admin.get_item(TableName=table, Key=key("UNKNOWN#1", "KEY"), ConsistentRead=True), \
+        "the refused DeleteItem never reached moto"
+    # SQS's query protocol (what older SDKs speak): 403 with the XML ErrorResponse.
+    req = urllib.request.Request(stack.endpoint + "/", method="POST", data=(
+        f"Action=SendMessage&Version=2012-11-05&MessageBody=x&QueueUrl={queue}").encode(),
+        headers={"Content-Type": "application/x-www-form-urlencoded",
+                 "Authorization": "AWS4-HMAC-SHA256 Credential=AKIASOMEONEELSE00000/20260101/us-east-1/sqs/"
+                                  "aws4_request, SignedHeaders=host, Signature=0"})
+    with pytest.raises(urllib.error.HTTPError) as refused_query:
+        urllib.request.urlopen(req, timeout=5)  # noqa: S310
+    assert refused_query.value.code == 403
+    assert "<Code>InvalidClientTokenId</Code>" in refused_query.value.read().decode()
+    deadline = time.monotonic() + 5
+    while "emulator: iam: refused unknown access key AKIASOMEONEELSE00000: " not in emulator_log.read_text(
+            errors="replace"):
+        assert time.monotonic() < deadline, "the refusal is logged"
+        time.sleep(0.05)
 
 
 def test_identities_are_registered_per_function(stack: Stack) -> None:
@@ -247,10 +297,11 @@ def test_identities_are_registered_per_function(stack: Stack) -> None:
 REMOVALS = [
     ("DeliverFunction", "dynamodb:ConditionCheckItem", None, "deliver", transact("Update", "ConditionCheck"),
      "dynamodb:ConditionCheckItem on resource: {table}"),
-    ("InboundFunction", None, "${Table.Arn}/index/*", "inbound", query_index("GSI1", "GSI1PK"),
+    ("WebhooksFunction", None, "${Table.Arn}/index/*", "webhooks", query_index("GSI1", "GSI1PK"),
      "dynamodb:Query on resource: {table}/index/GSI1"),
     ("DeliverFunction", "dynamodb:DeleteItem", None, "deliver", delete_item, "dynamodb:DeleteItem"),
-    ("InboundFunction", "events:PutEvents", None, "inbound", put_events, "events:PutEvents on resource: {bus}"),
+    ("WebhooksFunction", "events:PutEvents", None, "webhooks", put_events, "events:PutEvents on resource: {bus}"),
+    ("InboundFunction", "sqs:SendMessage", None, "inbound", store_webhook, "sqs:SendMessage on resource: {inbound}"),
     ("SendFunction", "sqs:SendMessage", None, "send", send_batch, "sqs:SendMessage on resource: {queue}"),
     ("AuthorizeFunction", "secretsmanager:GetSecretValue", None, "authorize", secret("CodeHashKeySecret"),
      "secretsmanager:GetSecretValue"),
@@ -273,7 +324,7 @@ def test_removing_a_needed_grant_denies_the_call(moto_endpoint: str, emulator_lo
     error = refused.value.response["Error"]
     assert error["Code"] in DENIED
     names = {"table": broken.resource("Table", "Arn"), "bus": broken.resource("EventBus", "Arn"),
-             "queue": broken.resource("OutboundQueue", "Arn")}
+             "queue": broken.resource("OutboundQueue", "Arn"), "inbound": broken.resource("InboundQueue", "Arn")}
     principal = f"arn:aws:sts::123456789012:assumed-role/{broken.boot.stack}-{lid}Role/{function}"
     assert error["Message"].startswith(f"User: {principal} is not authorized to perform: {denied.format(**names)}")
     assert error["Message"].endswith("because no identity-based policy allows the "

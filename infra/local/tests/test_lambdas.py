@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 import sys
 import threading
 import time
@@ -15,7 +16,7 @@ from typing import Any, Iterator
 
 import boto3
 import pytest
-from conftest import PARAMS, serve, unique
+from conftest import PARAMS, REPO_ROOT, free_port, serve, unique
 
 from infra.local import lambdas
 from infra.local import template as tpl
@@ -231,3 +232,105 @@ def test_a_timed_out_sqs_batch_comes_back_after_the_visibility_timeout(moto_endp
                                                                    "ApproximateNumberOfMessagesNotVisible"])
     counts = attrs["Attributes"]
     assert int(counts["ApproximateNumberOfMessages"]) + int(counts["ApproximateNumberOfMessagesNotVisible"]) == 1
+
+
+def _kills(svc: Service, doc: dict[str, Any] | None = None) -> dict[str, Any]:
+    data = json.dumps(doc).encode() if doc is not None else None
+    req = urllib.request.Request(f"{svc.endpoint}/_local/kills", data=data, method="POST" if data else "GET")
+    with urllib.request.urlopen(req, timeout=5) as resp:  # noqa: S310 - local
+        return json.load(resp)
+
+
+@pytest.mark.parametrize("service", [[fake(concurrency=1)]], indirect=True)
+def test_a_killed_instance_fails_its_invocation_as_lambda_does_and_the_next_cold_starts(service: Service) -> None:
+    """At a kill rate of 1 the instance running an invocation is killed (SIGKILL) within its first 50 ms:
+    the caller gets Runtime.ExitError "Runtime exited with error: signal: killed" for its request id
+    (long before the function would have answered), and at rate 0 the next event runs in a new process."""
+    _, warm = service.invoke("fake", {})
+    assert _kills(service, {"rate": 1.0})["rate"] == 1.0
+    req = urllib.request.Request(f"{service.endpoint}/2015-03-31/functions/fake/invocations",
+                                 data=json.dumps({"sleep": 3}).encode(), method="POST")
+    started = time.monotonic()
+    with urllib.request.urlopen(req, timeout=20) as resp:  # noqa: S310 - local
+        error, request_id, payload = (resp.headers["X-Amz-Function-Error"], resp.headers["x-amzn-RequestId"],
+                                      json.loads(resp.read()))
+    assert time.monotonic() - started < 2, "killed mid-invocation, not after it"
+    assert error == "Unhandled"
+    assert payload == {"errorType": "Runtime.ExitError",
+                       "errorMessage": f"RequestId: {request_id} Error: Runtime exited with error: signal: killed"}
+    deadline = time.monotonic() + 5
+    while _alive(warm["pid"]):
+        assert time.monotonic() < deadline, "the instance's process was killed"
+        time.sleep(0.05)
+    _kills(service, {"rate": 0})
+    error, after = service.invoke("fake", {"echo": "fresh"})
+    assert error is None and after["echo"] == "fresh" and after["pid"] != warm["pid"]
+    assert sum("cold start" in line for line in service.lines) == 2
+    state = _kills(service)
+    assert (state["rate"], state["functions"], state["armed"], state["killed"]) == (0, None, {"fake": 1}, {"fake": 1})
+    assert any(line.startswith("lambdas: fake[1] killed (chaos)") for line in service.lines)
+
+
+@pytest.mark.parametrize("service", [[fake(), fake(name="other")]], indirect=True)
+def test_kills_hit_only_the_functions_named_and_none_at_rate_zero(service: Service) -> None:
+    for n in range(10):
+        assert service.invoke("fake", {"echo": n})[1]["echo"] == n
+    state = _kills(service)
+    assert state["armed"] == state["killed"] == {"fake": 0, "other": 0}
+    _kills(service, {"rate": 1, "functions": ["other"]})
+    assert service.invoke("fake", {"sleep": 0.2, "echo": "spared"})[1]["echo"] == "spared"
+    error, payload = service.invoke("other", {"sleep": 0.2})
+    assert error == "Unhandled" and payload["errorMessage"].endswith("signal: killed")
+    state = _kills(service)
+    assert (state["functions"], state["killed"]) == (["other"], {"fake": 0, "other": 1})
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        _kills(service, {"rate": 1, "functions": ["nope"]})
+    assert refused.value.code == 400
+    for bad in ({"rate": 2}, {"rate": "1"}, {"functions": "other"}, {"kill": 1}):
+        with pytest.raises(urllib.error.HTTPError):
+            _kills(service, bad)
+    assert _kills(service)["rate"] == 1 and _kills(service)["functions"] == ["other"]
+
+
+def test_the_kills_are_drawn_by_the_seed_within_the_window() -> None:
+    def draws(seed: int) -> list[float | None]:
+        kills = lambdas.Kills(0.5, seed)
+        return [kills.draw("fn", timeout=0.02 if i % 2 else 5) for i in range(200)]
+
+    first = draws(1)
+    assert first == draws(1) and first != draws(2)
+    delays = [d for d in first if d is not None]
+    assert 60 < len(delays) < 140
+    assert all(0 <= d <= 0.05 for d in delays)
+    assert all(d <= 0.02 for i, d in enumerate(first) if d is not None and i % 2)  # within the Timeout too
+    assert lambdas.Kills(0.0).draw("fn", 5) is None
+
+
+def test_the_service_takes_its_kill_rate_and_seed_from_the_environment(tmp_path: Path) -> None:
+    """LAMBDA_KILL_RATE and LAMBDA_SEED (the fallbacks of --kill-rate and --seed): printed at start and
+    answered by GET /_local/kills (no function is invoked: nothing is built)."""
+    functions = tmp_path / "functions.json"
+    functions.write_text(json.dumps({"deliver": {"environment": {}, "timeout": 5}}))
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "infra.local.lambdas", "--functions", str(functions),
+                             "--port", str(port)], cwd=REPO_ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            env={**os.environ, "PYTHONPATH": str(REPO_ROOT), "LAMBDA_KILL_RATE": "0.25",
+                                 "LAMBDA_SEED": "99"})
+    try:
+        assert proc.stdout is not None
+        lines = []
+        while not any("invoke API on" in line for line in lines):
+            line = proc.stdout.readline().decode()
+            assert line, "".join(lines)
+            lines.append(line)
+        assert any("kill rate 0.25 of invocations, seed 99" in line for line in lines)
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/_local/kills", timeout=5) as resp:  # noqa: S310
+            state = json.load(resp)
+        assert (state["rate"], state["seed"], state["killed"]) == (0.25, 99, {"deliver": 0})
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    bad = subprocess.run([sys.executable, "-m", "infra.local.lambdas", "--functions", str(functions),
+                          "--kill-rate", "1.5"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60,
+                         env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert bad.returncode == 2 and "want a probability" in bad.stderr

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pytest
 
@@ -52,8 +53,10 @@ def test_cors_follows_the_portal_origins_parameter(doc: dict) -> None:
 
 def test_sqs_sources_and_schedule(doc: dict) -> None:
     sources = {s.queue: s for s in tpl.sqs_sources(doc)}
-    # deliver's source is chosen, not defaulted: 10 records, at most 50 batches in flight (docs/capacity.md)
-    assert sources["OutboundQueue"] == tpl.SqsSource("OutboundQueue", "deliver", 10, True, max_concurrency=50)
+    # deliver's source is chosen, not defaulted: 10 records, at most DeliverConcurrency batches in flight
+    # (its default, 10: 100 carrier requests at once, sized to the carrier account; docs/capacity.md)
+    assert sources["OutboundQueue"] == tpl.SqsSource("OutboundQueue", "deliver", 10, True, max_concurrency=10)
+    assert sources["InboundQueue"] == tpl.SqsSource("InboundQueue", "webhooks", 10, True)
     assert sources["OutboundDLQ"] == tpl.SqsSource("OutboundDLQ", "deliver", 10, True)
     assert sources["AutomationQueue"] == tpl.SqsSource("AutomationQueue", "automate", 10, True)
     (schedule,) = tpl.schedules(doc)
@@ -68,6 +71,7 @@ def test_environment_resolution(doc: dict) -> None:
     resolver.resources.update({
         "Table": {"Ref": "s1-Table"},
         "OutboundQueue": {"Ref": "http://q/outbound"},
+        "InboundQueue": {"Ref": "http://q/inbound.fifo"},
         "OutboundDLQ": {"Ref": "http://q/dlq", "Arn": "arn:aws:sqs:us-east-1:000000000000:s1-OutboundDLQ"},
         "EventBus": {"Ref": "s1-texting"},
         "HttpApi": {"Ref": "api123"},
@@ -75,13 +79,16 @@ def test_environment_resolution(doc: dict) -> None:
         "TwilioAuthTokenSecret": {"Ref": secret.format("TwilioAuthTokenSecret")},
     })
     env = tpl.function_environment(doc, resolver)
-    assert set(env) == {"authorize", "inbound", "send", "automate", "queues", "dispatch", "deliver", "publish"}
+    assert set(env) == {"authorize", "inbound", "send", "automate", "queues", "dispatch", "deliver", "publish",
+                        "webhooks"}
     ca = {"SSL_CERT_FILE": "/etc/pki/tls/certs/ca-bundle.crt"}  # the CaBundle default (Amazon Linux 2023)
     assert env["queues"] == {"TABLE_NAME": "s1-Table", "RUST_LOG": "info", "DUE_SHARDS": "32", **ca}
     assert env["deliver"]["OUTBOUND_DLQ_ARN"] == "arn:aws:sqs:us-east-1:000000000000:s1-OutboundDLQ"
     assert env["send"] == {"TABLE_NAME": "s1-Table", "RUST_LOG": "info", "OUTBOUND_QUEUE_URL": "http://q/outbound",
                            "NUMBER_POOL": "", "DUE_SHARDS": "32", **ca}
-    assert env["inbound"]["EVENT_BUS_NAME"] == "s1-texting"
+    assert env["webhooks"]["EVENT_BUS_NAME"] == "s1-texting"
+    assert env["inbound"]["INBOUND_QUEUE_URL"] == "http://q/inbound.fifo"
+    assert "TABLE_NAME" in env["inbound"]  # the Globals' (unused: inbound only stores on its queue)
     # Secrets are never plain values: the functions get the secrets' ARNs (Ref of a secret).
     assert env["inbound"]["TWILIO_AUTH_TOKEN_SECRET_ARN"] == secret.format("TwilioAuthTokenSecret")
     assert env["authorize"]["CODE_HASH_KEY_SECRET_ARN"] == secret.format("CodeHashKeySecret")
@@ -104,7 +111,8 @@ def test_sub_and_references() -> None:
 
 def test_function_settings_take_each_timeout_or_the_globals(doc: dict) -> None:
     settings = tpl.function_settings(doc)
-    assert set(settings) == {"authorize", "inbound", "send", "automate", "queues", "dispatch", "deliver", "publish"}
+    assert set(settings) == {"authorize", "inbound", "send", "automate", "queues", "dispatch", "deliver", "publish",
+                        "webhooks"}
     globals_timeout = doc["Globals"]["Function"]["Timeout"]
     for name, s in settings.items():
         own = doc["Resources"][s.logical_id]["Properties"].get("Timeout")
@@ -135,3 +143,14 @@ def test_stream_sources_and_their_filters(doc: dict) -> None:
     kept = lambda sk: any(tpl.matches(p, record(sk)) for p in patterns)  # noqa: E731
     assert kept("LEDGER#01J") and kept("MESSAGE")
     assert not kept("CONSENT") and not kept("PENDING#accounting") and not kept("MESSAGES")
+
+
+def test_the_automation_rule_routes_exactly_the_event_types_a_dealer_can_map(doc: dict) -> None:
+    """`PUT /v1/automations/{eventType}` takes the types of consent::automation::DEFAULTS only: the bus
+    rule must route each of them to the automation queue, and nothing else (a mapping it never routes
+    would never fire)."""
+    source = (tpl.REPO_ROOT / "shared" / "consent" / "src" / "automation.rs").read_text()
+    defaults = source[source.index("pub const DEFAULTS"):source.index("];", source.index("pub const DEFAULTS"))]
+    mappable = set(re.findall(r'\("([A-Za-z0-9]+)",', defaults))
+    routed = set(doc["Resources"]["AutomationRule"]["Properties"]["EventPattern"]["detail-type"])
+    assert mappable and mappable == routed

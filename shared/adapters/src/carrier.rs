@@ -5,6 +5,7 @@
 use std::time::Duration;
 
 use async_trait::async_trait;
+use chrono::{DateTime, Utc};
 use serde::Deserialize;
 
 use consent::ports::{Carrier, CarrierError, CarrierReceipt, CarrierSend};
@@ -38,6 +39,24 @@ struct Created {
 struct TwilioError {
     code: Option<u32>,
 }
+
+/// A page of Twilio's message list (`GET .../Messages.json`), newest first.
+#[derive(Deserialize)]
+struct MessagePage {
+    messages: Vec<ListedMessage>,
+}
+
+#[derive(Deserialize)]
+struct ListedMessage {
+    sid: String,
+    #[serde(default)]
+    body: String,
+    #[serde(default)]
+    date_created: Option<String>,
+}
+
+/// How many of the newest texts between two numbers are searched for an unknown outcome.
+const LIST_PAGE_SIZE: &str = "50";
 
 impl TwilioCarrier {
     /// How long connecting may take: a send whose connection never opened surely did
@@ -137,11 +156,23 @@ impl Carrier for TwilioCarrier {
             });
         }
         let err: TwilioError = serde_json::from_str(&text).unwrap_or_default();
-        if status.as_u16() == 429 || status.is_server_error() {
-            return Err(CarrierError::Retryable {
-                reason: format!("HTTP {}", status.as_u16()),
-                retry_after,
-            });
+        match status.as_u16() {
+            // Over the account's concurrency: Twilio never processed it.
+            429 => return Err(CarrierError::Throttled { retry_after }),
+            // Not taken: the service is down or in maintenance.
+            503 => {
+                return Err(CarrierError::Retryable {
+                    reason: "HTTP 503".into(),
+                    retry_after,
+                })
+            }
+            // Twilio may have processed it (500, 502, 504, ...): its message list decides.
+            code if status.is_server_error() => {
+                return Err(CarrierError::Unknown {
+                    reason: format!("HTTP {code}"),
+                })
+            }
+            _ => {}
         }
         match err.code {
             Some(code) if OPT_OUT_CODES.contains(&code) => Err(CarrierError::OptedOut { code }),
@@ -151,5 +182,56 @@ impl Carrier for TwilioCarrier {
                 reason: format!("HTTP {}", status.as_u16()),
             }),
         }
+    }
+
+    async fn find_sent(
+        &self,
+        m: &CarrierSend,
+        since: DateTime<Utc>,
+    ) -> Result<Option<CarrierReceipt>, CarrierError> {
+        // By To and From only: a text still queued at the carrier has no DateSent yet.
+        let unreadable = |reason: String| CarrierError::Retryable {
+            reason,
+            retry_after: None,
+        };
+        let response = self
+            .http
+            .get(self.url())
+            .basic_auth(&self.account_sid, Some(&self.auth_token))
+            .query(&[
+                ("To", m.to.as_str()),
+                ("From", m.from.as_str()),
+                ("PageSize", LIST_PAGE_SIZE),
+            ])
+            .send()
+            .await
+            .map_err(|_| unreadable("message list: no answer".into()))?;
+        let status = response.status();
+        if !status.is_success() {
+            return Err(unreadable(format!(
+                "message list: HTTP {}",
+                status.as_u16()
+            )));
+        }
+        let page: MessagePage = response
+            .text()
+            .await
+            .ok()
+            .and_then(|text| serde_json::from_str(&text).ok())
+            .ok_or_else(|| unreadable("message list: unreadable body".into()))?;
+        Ok(page
+            .messages
+            .into_iter()
+            .filter(|listed| {
+                listed
+                    .date_created
+                    .as_deref()
+                    .and_then(|d| DateTime::parse_from_rfc2822(d).ok())
+                    .is_none_or(|d| d >= since)
+            })
+            .find(|listed| listed.body == m.body)
+            .map(|listed| CarrierReceipt {
+                carrier_message_id: listed.sid,
+            }))
     }
 }

@@ -20,7 +20,7 @@ pub use cache::CachedDealers;
 pub use carrier::TwilioCarrier;
 pub use dynamo::DynamoStore;
 pub use events::EventBridgePublisher;
-pub use sqs::SqsOutboundQueue;
+pub use sqs::{SqsOutboundQueue, SqsWebhookInbox};
 
 pub use aws_sdk_dynamodb;
 pub use aws_sdk_eventbridge;

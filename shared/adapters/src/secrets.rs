@@ -196,6 +196,23 @@ impl<C: Carrier + 'static> Carrier for Deferred<C> {
             }
         }
     }
+
+    async fn find_sent(
+        &self,
+        message: &CarrierSend,
+        since: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Option<CarrierReceipt>, CarrierError> {
+        match self.get().await {
+            Ok(carrier) => carrier.find_sent(message, since).await,
+            Err(e) => {
+                tracing::warn!(error = %e, "carrier credentials unreadable; message list not read");
+                Err(CarrierError::Retryable {
+                    reason: "carrier credentials unreadable".into(),
+                    retry_after: None,
+                })
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -1,11 +1,13 @@
-//! The outbound queue on SQS: SendMessageBatch in tens, partial failures reported.
+//! The queues on SQS: the outbound queue (SendMessageBatch in tens, partial failures
+//! reported) and the inbound webhook queue.
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use aws_sdk_sqs::Client;
 
 use consent::message::Outbound;
-use consent::ports::{OutboundQueue, StoreResult};
+use consent::ports::{OutboundQueue, StoreResult, WebhookInbox};
+use consent::webhook::CarrierWebhook;
 use consent::{MessageId, StoreError};
 
 /// SQS's batch limit.
@@ -65,6 +67,52 @@ impl OutboundQueue for SqsOutboundQueue {
         }
         Ok(failed)
     }
+}
+
+/// The inbound webhook queue: a signed webhook is kept here before it is answered.
+#[derive(Clone, Debug)]
+pub struct SqsWebhookInbox {
+    client: Client,
+    queue_url: String,
+}
+
+impl SqsWebhookInbox {
+    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+        Self {
+            client,
+            queue_url: queue_url.into(),
+        }
+    }
+}
+
+#[async_trait]
+impl WebhookInbox for SqsWebhookInbox {
+    async fn store(&self, webhook: &CarrierWebhook) -> StoreResult<()> {
+        let body = serde_json::to_string(webhook).map_err(|e| StoreError::Corrupt {
+            key: webhook.carrier_message_id().to_owned(),
+            reason: e.to_string(),
+        })?;
+        self.client
+            .send_message()
+            .queue_url(&self.queue_url)
+            .message_body(body)
+            // A FIFO queue: one person's texts are acted on in the order they came, and a
+            // webhook the carrier sent twice within five minutes is kept once.
+            .message_group_id(webhook.order_key())
+            .message_deduplication_id(dedup_id(&webhook.dedup_key()))
+            .send()
+            .await
+            .map_err(|e| StoreError::unavailable("SQS SendMessage (inbound webhook)", e))?;
+        Ok(())
+    }
+}
+
+/// SQS takes de-duplication ids of at most 128 characters of `[!-~]`.
+fn dedup_id(key: &str) -> String {
+    key.chars()
+        .filter(|c| c.is_ascii_graphic())
+        .take(128)
+        .collect()
 }
 
 /// Changing a received record's visibility: an SQS-consumer concern (retry backoff,

@@ -75,14 +75,96 @@ async fn a_connection_that_never_opened_is_retried() {
 }
 
 #[tokio::test]
-async fn a_server_error_is_retried() {
-    let got = adapter(carrier(http("500 Internal Server Error", "{}")).await)
+async fn a_503_is_retried_a_500_502_504_may_have_been_processed() {
+    let got = adapter(carrier(http("503 Service Unavailable", "{}")).await)
         .send(&send())
         .await;
     assert!(
         matches!(got, Err(CarrierError::Retryable { .. })),
         "{got:?}"
     );
+    for status in [
+        "500 Internal Server Error",
+        "502 Bad Gateway",
+        "504 Gateway Timeout",
+    ] {
+        let got = adapter(carrier(http(status, "{}")).await)
+            .send(&send())
+            .await;
+        assert!(matches!(got, Err(CarrierError::Unknown { .. })), "{got:?}");
+    }
+}
+
+#[tokio::test]
+async fn a_429_is_busy_never_processed_with_its_retry_after() {
+    let answer = Some(
+        "HTTP/1.1 429 Too Many Requests\r\ncontent-type: application/json\r\nretry-after: 3\r\ncontent-length: 15\r\nconnection: close\r\n\r\n{\"code\":20429}"
+            .to_owned(),
+    );
+    let got = adapter(carrier(answer).await).send(&send()).await;
+    match got {
+        Err(CarrierError::Throttled { retry_after }) => {
+            assert_eq!(retry_after, Some(Duration::from_secs(3)))
+        }
+        other => panic!("expected busy, got {other:?}"),
+    }
+}
+
+/// A carrier on loopback that answers one request with `body` and hands back the request
+/// line it read.
+async fn listing(body: &'static str) -> (String, tokio::sync::oneshot::Receiver<String>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    tokio::spawn(async move {
+        if let Ok((mut stream, _)) = listener.accept().await {
+            let mut buf = [0u8; 8192];
+            let n = stream.read(&mut buf).await.unwrap_or(0);
+            let request = String::from_utf8_lossy(&buf[..n]).into_owned();
+            let _ = tx.send(request.lines().next().unwrap_or("").to_owned());
+            let answer = http("200 OK", body).unwrap();
+            let _ = stream.write_all(answer.as_bytes()).await;
+        }
+    });
+    (format!("http://{addr}"), rx)
+}
+
+#[tokio::test]
+async fn the_message_list_finds_the_text_by_numbers_body_and_time() {
+    let since = chrono::DateTime::parse_from_rfc3339("2026-12-07T10:00:00Z")
+        .unwrap()
+        .with_timezone(&chrono::Utc);
+    let body = r#"{"messages":[
+        {"sid":"SMnewer","body":"Another text.","date_created":"Mon, 07 Dec 2026 10:00:05 +0000"},
+        {"sid":"SMours","body":"Your payment is past due.","date_created":"Mon, 07 Dec 2026 10:00:01 +0000"},
+        {"sid":"SMold","body":"Your payment is past due.","date_created":"Sun, 06 Dec 2026 10:00:01 +0000"}
+    ],"page":0,"page_size":50,"next_page_uri":null}"#;
+    let (base, request) = listing(body).await;
+    let found = adapter(base).find_sent(&send(), since).await.unwrap();
+    assert_eq!(found.unwrap().carrier_message_id, "SMours");
+    let line = request.await.unwrap();
+    assert!(
+        line.starts_with("GET /2010-04-01/Accounts/AC1/Messages.json?"),
+        "{line}"
+    );
+    assert!(
+        line.contains("To=%2B12025550143") && line.contains("From=%2B12025550100"),
+        "{line}"
+    );
+
+    // Only a text from before `since` with the same body: not ours.
+    let (base, _) = listing(
+        r#"{"messages":[{"sid":"SMold","body":"Your payment is past due.","date_created":"Sun, 06 Dec 2026 10:00:01 +0000"}]}"#,
+    )
+    .await;
+    assert!(adapter(base)
+        .find_sent(&send(), since)
+        .await
+        .unwrap()
+        .is_none());
+    // An unreadable list is an error, never "not there".
+    let (base, _) = listing("not json").await;
+    assert!(adapter(base).find_sent(&send(), since).await.is_err());
 }
 
 #[tokio::test]

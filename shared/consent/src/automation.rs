@@ -36,16 +36,18 @@ pub fn default_template(event_type: &str) -> Option<&'static str> {
         .map(|(_, t)| *t)
 }
 
-/// An event type is an EventBridge detail-type of letters and digits (1-64).
+/// An event type a dealer can map: one the bus routes to the automation queue. The
+/// template's `AutomationRule` lists exactly the event types of [`DEFAULTS`] (a test holds
+/// them together), so a setting for any other type would never fire: it is refused.
 pub fn check_event_type(event_type: &str) -> Result<(), String> {
-    let ok = (1..=64).contains(&event_type.len())
-        && event_type.bytes().all(|b| b.is_ascii_alphanumeric())
-        && event_type.as_bytes()[0].is_ascii_alphabetic();
-    if ok {
-        Ok(())
-    } else {
-        Err("eventType: 1 to 64 letters and digits, starting with a letter".into())
+    if DEFAULTS.iter().any(|(e, _)| *e == event_type) {
+        return Ok(());
     }
+    let routed: Vec<&str> = DEFAULTS.iter().map(|(e, _)| *e).collect();
+    Err(format!(
+        "not an event the bus routes to automations (those are {})",
+        routed.join(", ")
+    ))
 }
 
 /// What an event sends for a dealer: their setting, else the default. `None`: nothing
@@ -129,9 +131,16 @@ mod tests {
     }
 
     #[test]
-    fn event_types_are_detail_types() {
+    fn event_types_are_the_ones_the_bus_routes() {
         assert!(check_event_type("AutoPayFailed").is_ok());
-        for bad in ["", "9Lives", "Auto Pay", "a-b", &"A".repeat(65)] {
+        for bad in [
+            "",
+            "9Lives",
+            "Auto Pay",
+            "a-b",
+            &"A".repeat(65),
+            "VehicleSold",
+        ] {
             assert!(check_event_type(bad).is_err(), "{bad}");
         }
     }

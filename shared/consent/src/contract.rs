@@ -83,6 +83,25 @@ impl Ctx {
     }
 }
 
+/// GSIs are eventually consistent (DynamoDB's, and the local emulator's, which lag behind
+/// the table as DynamoDB's do): what a check reads back from an index it reads until
+/// `holds`, for at most 5 s, and returns the last read. A store must never need this for
+/// a rule; a check of an index's contents may.
+pub async fn eventually<T, F, Fut>(mut read: F, holds: impl Fn(&T) -> bool) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = T>,
+{
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let value = read().await;
+        if holds(&value) || std::time::Instant::now() >= deadline {
+            return value;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}
+
 fn t0() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 10, 16, 0, 0).unwrap()
 }
@@ -169,22 +188,30 @@ async fn due_everywhere<S: Store>(s: &S, ctx: &Ctx, until: DateTime<Utc>) -> Vec
 pub async fn queued_messages_are_indexed_for_requeue<S: Store>(s: &S, ctx: &Ctx) {
     let m = message(ctx, 1, MessageStatus::Queued, t0());
     s.create(&m, None).await.unwrap();
+    let ids = vec![m.id.clone()];
+    assert_eq!(
+        eventually(
+            || due_everywhere(s, ctx, t0() + REQUEUE_AFTER),
+            |d| *d == ids
+        )
+        .await,
+        ids
+    );
     assert!(
         due_everywhere(s, ctx, t0() + REQUEUE_AFTER - Duration::seconds(1))
             .await
             .is_empty()
     );
-    assert_eq!(
-        due_everywhere(s, ctx, t0() + REQUEUE_AFTER).await,
-        vec![m.id.clone()]
-    );
     // Saved as queued again (a requeue), it moves to its new time.
     let mut again = m.clone();
     again.transition(MessageStatus::Queued, t0() + REQUEUE_AFTER, None);
     s.save(&again, MessageStatus::Queued).await.unwrap();
-    assert!(due_everywhere(s, ctx, t0() + REQUEUE_AFTER)
-        .await
-        .is_empty());
+    assert!(eventually(
+        || due_everywhere(s, ctx, t0() + REQUEUE_AFTER),
+        |d| d.is_empty()
+    )
+    .await
+    .is_empty());
     assert_eq!(
         due_everywhere(s, ctx, t0() + REQUEUE_AFTER * 2).await,
         vec![m.id]
@@ -217,14 +244,35 @@ pub async fn a_long_ledger_comes_back_whole<S: Store>(s: &S, ctx: &Ctx) {
         for e in &entries {
             state.apply(e);
         }
-        s.append(&ctx.dealer, &p, version, &entries, &state, &[])
-            .await
-            .unwrap();
+        s.append(
+            &ctx.dealer,
+            &p,
+            ConsentChange {
+                expected_version: version,
+                entries: &entries,
+                new_state: &state,
+                consumed: &[],
+                acted: None,
+            },
+        )
+        .await
+        .unwrap();
     }
     assert_eq!(s.history(&ctx.dealer, &p).await.unwrap().len(), 75);
     // A stale version conflicts and writes nothing.
     assert!(matches!(
-        s.append(&ctx.dealer, &p, 0, &[], &state, &[]).await,
+        s.append(
+            &ctx.dealer,
+            &p,
+            ConsentChange {
+                expected_version: 0,
+                entries: &[],
+                new_state: &state,
+                consumed: &[],
+                acted: None,
+            },
+        )
+        .await,
         Err(StoreError::Conflict(_))
     ));
 }
@@ -262,9 +310,19 @@ pub async fn the_ledger_export_pages_a_period_of_one_dealer<S: Store>(s: &S, ctx
             .collect();
         let mut state = ConsentState::default();
         entries.iter().for_each(|e| state.apply(e));
-        s.append(&ctx.dealer, &p, 0, &entries, &state, &[])
-            .await
-            .unwrap();
+        s.append(
+            &ctx.dealer,
+            &p,
+            ConsentChange {
+                expected_version: 0,
+                entries: &entries,
+                new_state: &state,
+                consumed: &[],
+                acted: None,
+            },
+        )
+        .await
+        .unwrap();
         let theirs: Vec<LedgerEntry> = times
             .iter()
             .map(|at| {
@@ -278,10 +336,28 @@ pub async fn the_ledger_export_pages_a_period_of_one_dealer<S: Store>(s: &S, ctx
                 )
             })
             .collect();
-        s.append(&other, &p, 0, &theirs, &state, &[]).await.unwrap();
+        s.append(
+            &other,
+            &p,
+            ConsentChange {
+                expected_version: 0,
+                entries: &theirs,
+                new_state: &state,
+                consumed: &[],
+                acted: None,
+            },
+        )
+        .await
+        .unwrap();
         expected.extend(entries.into_iter().filter(|e| e.at >= from && e.at < to));
     }
     expected.sort_by(|a, b| (a.at, &a.id).cmp(&(b.at, &b.id)));
+    eventually(
+        || s.ledger_between(&ctx.dealer, from, to, 100, None),
+        |p| p.as_ref().is_ok_and(|p| p.entries.len() == expected.len()),
+    )
+    .await
+    .unwrap();
 
     let mut got = Vec::new();
     let mut cursor: Option<String> = None;
@@ -348,9 +424,12 @@ pub async fn open_counts_count_every_item<S: Store>(s: &S, ctx: &Ctx) {
         .unwrap();
     }
     assert_eq!(
-        s.open_count(&ctx.dealer, WorkQueueName::Replies)
-            .await
-            .unwrap(),
+        eventually(
+            || s.open_count(&ctx.dealer, WorkQueueName::Replies),
+            |n| n.as_ref().is_ok_and(|n| *n == 60)
+        )
+        .await
+        .unwrap(),
         60
     );
 }
@@ -394,6 +473,18 @@ pub async fn conversations_interleave_both_directions<S: Store>(s: &S, ctx: &Ctx
     s.create(&m, None).await.unwrap();
     expected.sort();
     expected.reverse();
+    eventually(
+        || s.conversation(&ctx.dealer, &p, 100, None),
+        |c| c.as_ref().is_ok_and(|c| c.entries.len() == expected.len()),
+    )
+    .await
+    .unwrap();
+    eventually(
+        || s.by_recipient(&ctx.dealer, &other, &[MessageStatus::Sent]),
+        |m| m.as_ref().is_ok_and(|m| m.len() == 1),
+    )
+    .await
+    .unwrap();
 
     let mut got = Vec::new();
     let mut cursor: Option<String> = None;
@@ -559,9 +650,19 @@ pub async fn lists_page_in_order<S: Store>(s: &S, ctx: &Ctx) {
         })
         .collect();
     let state = ConsentState::from_ledger(&entries);
-    s.append(&ctx.dealer, &p, 0, &entries, &state, &[])
-        .await
-        .unwrap();
+    s.append(
+        &ctx.dealer,
+        &p,
+        ConsentChange {
+            expected_version: 0,
+            entries: &entries,
+            new_state: &state,
+            consumed: &[],
+            acted: None,
+        },
+    )
+    .await
+    .unwrap();
     let (first, more) = s.history_page(&ctx.dealer, &p, 2, None).await.unwrap();
     assert!(more);
     let (rest, more) = s
@@ -605,10 +706,13 @@ pub async fn a_deleted_contact_leaves_its_ledger<S: Store>(s: &S, ctx: &Ctx) {
     s.append(
         &ctx.dealer,
         &p,
-        0,
-        std::slice::from_ref(&grant),
-        &state,
-        &[],
+        ConsentChange {
+            expected_version: 0,
+            entries: std::slice::from_ref(&grant),
+            new_state: &state,
+            consumed: &[],
+            acted: None,
+        },
     )
     .await
     .unwrap();
@@ -635,11 +739,13 @@ pub async fn a_deleted_contact_leaves_its_ledger<S: Store>(s: &S, ctx: &Ctx) {
         .await
         .unwrap()
         .is_empty());
-    assert!(s
-        .contacts_by_phone(&ctx.dealer, &p)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(eventually(
+        || s.contacts_by_phone(&ctx.dealer, &p),
+        |c| c.as_ref().is_ok_and(|c| c.is_empty())
+    )
+    .await
+    .unwrap()
+    .is_empty());
     // Deleting it again finds nothing to delete.
     assert!(matches!(
         s.delete_contact(&edited).await,
@@ -796,13 +902,163 @@ pub async fn resends_keep_tries_and_void_takes_the_same_request<S: Store>(s: &S,
 /// A carrier message id is acted on once, for as long as the ledger is kept.
 pub async fn inbound_ids_never_expire<S: Store>(s: &S, ctx: &Ctx) {
     let sid = format!("SM-{}", ctx.dealer);
-    assert!(s.first_delivery(&sid, t0()).await.unwrap());
-    assert!(!s
-        .first_delivery(&sid, t0() + Duration::days(5 * 365))
+    assert!(!s.finished(&sid).await.unwrap());
+    s.finish(&sid, t0()).await.unwrap();
+    // A replay five years on is still finished (no expiry), and finishing again is harmless.
+    s.finish(&sid, t0() + Duration::days(5 * 365))
+        .await
+        .unwrap();
+    assert!(s.finished(&sid).await.unwrap());
+    assert!(!s.finished(&format!("{sid}-other")).await.unwrap());
+}
+
+/// A reply's consent change and its acted mark are written together, once: a second
+/// change under the same mark is refused whole, and the mark says what the first changed.
+pub async fn a_replys_consent_change_carries_its_acted_mark_once<S: Store>(s: &S, ctx: &Ctx) {
+    let p = phone("+12025550183");
+    let sid = format!("SM-acted-{}", ctx.dealer);
+    assert_eq!(s.acted(&sid).await.unwrap(), None);
+    let revoke = |c| {
+        LedgerEntry::new(
+            &ctx.dealer,
+            &p,
+            c,
+            ConsentEvent::RevokedByReply,
+            Actor::Phone,
+            t0(),
+        )
+        .with_evidence(sid.clone())
+    };
+    let entries = vec![revoke(Category::Service), revoke(Category::Sales)];
+    let state = ConsentState::from_ledger(entries.iter());
+    s.append(
+        &ctx.dealer,
+        &p,
+        ConsentChange {
+            expected_version: 0,
+            entries: &entries,
+            new_state: &state,
+            consumed: &[],
+            acted: Some(&sid),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        s.acted(&sid).await.unwrap(),
+        Some(ActedMark {
+            categories: vec![Category::Service, Category::Sales]
+        })
+    );
+    // The same reply again, at the version it now reads: the mark refuses it, nothing written.
+    let again = vec![revoke(Category::Marketing)];
+    let mut next = state.clone();
+    for e in &again {
+        next.apply(e);
+    }
+    assert!(matches!(
+        s.append(
+            &ctx.dealer,
+            &p,
+            ConsentChange {
+                expected_version: 1,
+                entries: &again,
+                new_state: &next,
+                consumed: &[],
+                acted: Some(&sid),
+            },
+        )
+        .await,
+        Err(StoreError::Conflict(_))
+    ));
+    assert_eq!(s.history(&ctx.dealer, &p).await.unwrap().len(), 2);
+    assert_eq!(s.consent(&ctx.dealer, &p).await.unwrap().version, 1);
+    // A change without a mark, or with another reply's, still goes through.
+    s.append(
+        &ctx.dealer,
+        &p,
+        ConsentChange {
+            expected_version: 1,
+            entries: &again,
+            new_state: &next,
+            consumed: &[],
+            acted: Some(&format!("{sid}-2")),
+        },
+    )
+    .await
+    .unwrap();
+    assert_eq!(s.history(&ctx.dealer, &p).await.unwrap().len(), 3);
+}
+
+/// One pay request is confirmed by one CONFIRM: the claim is kept for the first CONFIRM
+/// (its redelivery holds it again), never for another, even when they race.
+pub async fn a_pay_request_is_confirmed_once<S: Store>(s: &S, ctx: &Ctx) {
+    let request = MessageId::generate();
+    let racers: Vec<String> = (0..12)
+        .map(|i| format!("SM-confirm-{}-{i}", ctx.dealer))
+        .collect();
+    let claims =
+        futures::future::join_all(racers.iter().map(|sid| s.claim_confirmation(&request, sid)))
+            .await;
+    let winners: Vec<&String> = racers
+        .iter()
+        .zip(&claims)
+        .filter(|(_, c)| matches!(c, Ok(true)))
+        .map(|(sid, _)| sid)
+        .collect();
+    assert_eq!(winners.len(), 1, "{claims:?}");
+    assert!(s.claim_confirmation(&request, winners[0]).await.unwrap());
+    let loser = racers.iter().find(|r| *r != winners[0]).unwrap();
+    assert!(!s.claim_confirmation(&request, loser).await.unwrap());
+    // Another request is free.
+    assert!(s
+        .claim_confirmation(&MessageId::generate(), loser)
         .await
         .unwrap());
-    s.forget(&sid).await.unwrap();
-    assert!(s.first_delivery(&sid, t0()).await.unwrap());
+}
+
+/// A staff item is added once per id: a second add with the same id is a conflict and
+/// keeps the first.
+pub async fn work_items_are_added_once_per_id<S: Store>(s: &S, ctx: &Ctx) {
+    let item = WorkItem {
+        id: crate::ids::new_ulid(),
+        dealer_id: ctx.dealer.clone(),
+        queue: WorkQueueName::Replies,
+        kind: "reply-needs-attention".into(),
+        contact_id: None,
+        phone: Some(phone("+12025550184")),
+        account_id: None,
+        deal_id: None,
+        message_id: None,
+        text: Some("first".into()),
+        created_at: t0(),
+        status: WorkItemStatus::Open,
+        handling: Default::default(),
+    };
+    s.add_item(&item).await.unwrap();
+    let second = WorkItem {
+        text: Some("second".into()),
+        ..item.clone()
+    };
+    assert!(matches!(
+        s.add_item(&second).await,
+        Err(StoreError::Conflict(_))
+    ));
+    let kept = s
+        .item(&ctx.dealer, WorkQueueName::Replies, &item.id)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(kept.text.as_deref(), Some("first"));
+    assert_eq!(
+        eventually(
+            || s.open_count(&ctx.dealer, WorkQueueName::Replies),
+            |n| n.as_ref().is_ok_and(|n| *n == 1)
+        )
+        .await
+        .unwrap(),
+        1
+    );
 }
 
 /// A claim holds only for what is stored; a code text's sealed code goes once it went.
@@ -876,7 +1132,7 @@ pub async fn claims_check_the_stored_message<S: Store>(s: &S, ctx: &Ctx) {
         reason: None,
         carrier_message_id: Some("SM-1".into()),
         send_at: None,
-        attempts: Some(1),
+        attempted: true,
     };
     s.record_delivery(&m.id, MessageStatus::Sending, &sent)
         .await
@@ -884,6 +1140,8 @@ pub async fn claims_check_the_stored_message<S: Store>(s: &S, ctx: &Ctx) {
     let stored = s.message(&m.id).await.unwrap().unwrap();
     assert_eq!(stored.status, MessageStatus::Sent);
     assert_eq!(stored.code, None);
+    // The call was counted on the message.
+    assert_eq!(stored.attempts, m.attempts + 1);
 }
 
 /// An opt-out belongs to the pair of numbers; a claim stops at it, except for answers
@@ -1062,6 +1320,9 @@ macro_rules! store_contract {
             tries_are_taken_at_most_five_times_in_parallel,
             resends_keep_tries_and_void_takes_the_same_request,
             inbound_ids_never_expire,
+            a_replys_consent_change_carries_its_acted_mark_once,
+            a_pay_request_is_confirmed_once,
+            work_items_are_added_once_per_id,
             claims_check_the_stored_message,
             opt_outs_stop_claims_but_not_replies,
             rate_limits_take_units_within_the_window_and_never_pass_it_in_parallel);

@@ -106,6 +106,25 @@ impl MessageId {
     }
 }
 
+/// The same ULID every time for the same time and key: the id of something an effect
+/// makes (a reply's answer, a staff item), so a redelivered webhook makes it again with
+/// the same id and a conditional write keeps one. Ordered by `at` like [`new_ulid`]'s.
+pub fn derived_ulid(at: chrono::DateTime<chrono::Utc>, key: &str) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(key.as_bytes());
+    let mut random = [0u8; 16];
+    random.copy_from_slice(&digest[..16]);
+    let millis = u64::try_from(at.timestamp_millis()).unwrap_or(0);
+    ulid::Ulid::from_parts(millis, u128::from_be_bytes(random)).to_string()
+}
+
+impl MessageId {
+    /// The id of the message an effect keyed `key` makes at `at` (see [`derived_ulid`]).
+    pub fn derived(at: chrono::DateTime<chrono::Utc>, key: &str) -> Self {
+        Self(derived_ulid(at, key))
+    }
+}
+
 /// A new unique id for ledger entries, queue items and the like.
 /// Monotonic within the process: two ids made in the same millisecond still sort in
 /// the order they were made (ledger entries of one STOP, a burst of messages).
@@ -123,6 +142,24 @@ pub fn new_ulid() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn derived_ids_are_stable_per_key_and_ordered_by_time() {
+        let at = chrono::DateTime::parse_from_rfc3339("2026-12-06T12:00:00Z")
+            .unwrap()
+            .with_timezone(&chrono::Utc);
+        assert_eq!(
+            derived_ulid(at, "SM1:answer"),
+            derived_ulid(at, "SM1:answer")
+        );
+        assert_ne!(
+            derived_ulid(at, "SM1:answer"),
+            derived_ulid(at, "SM2:answer")
+        );
+        let later = at + chrono::Duration::milliseconds(1);
+        assert!(derived_ulid(at, "zzz") < derived_ulid(later, "aaa"));
+        assert!(MessageId::parse(derived_ulid(at, "k")).is_ok());
+    }
 
     #[test]
     fn accepts_ordinary_ids() {

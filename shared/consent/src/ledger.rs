@@ -91,7 +91,18 @@ pub struct LedgerEntry {
     /// "please stop texting me"), as received (at most [`MAX_WORDS_CHARS`] characters).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub words: Option<String>,
+    /// Where this entry stands in the number's ledger with this dealer: strictly increasing
+    /// with every change (the state's version after the change, times [`SEQUENCE_STRIDE`],
+    /// plus the entry's place in it), so a consumer of `ConsentChanged` (EventBridge keeps
+    /// no order) can order them. Set when the entry is appended; absent on entries written
+    /// before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sequence: Option<u64>,
 }
+
+/// Room for the entries of one change in a [`LedgerEntry::sequence`] (a change writes at
+/// most one entry per category).
+pub const SEQUENCE_STRIDE: u64 = 16;
 
 /// How much of a reply a ledger entry keeps (a long SMS is 10 segments of 160).
 pub const MAX_WORDS_CHARS: usize = 1600;
@@ -157,6 +168,7 @@ impl LedgerEntry {
             disclosure_version: None,
             disclosure: None,
             words: None,
+            sequence: None,
         }
     }
 
@@ -381,6 +393,7 @@ mod tests {
             disclosure_version: None,
             disclosure: None,
             words: None,
+            sequence: None,
         }
     }
 

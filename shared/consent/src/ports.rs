@@ -257,19 +257,33 @@ pub trait LedgerExport: Send + Sync {
     ) -> StoreResult<LedgerPage>;
 }
 
+/// One consent change for [`ConsentWriter::append`].
+#[derive(Debug, Clone, Copy)]
+pub struct ConsentChange<'a> {
+    /// The state's version the change was decided on (0: none stored yet).
+    pub expected_version: u64,
+    pub entries: &'a [LedgerEntry],
+    /// The state the entries fold to.
+    pub new_state: &'a ConsentState,
+    /// Pending authorizations the change consumes (deleted with it, if still the same request).
+    pub consumed: &'a [PendingKey],
+    /// The carrier message id of the reply whose effect this is, if a reply's.
+    pub acted: Option<&'a str>,
+}
+
 #[async_trait]
 pub trait ConsentWriter: Send + Sync {
     /// Appends ledger entries and stores the state they fold to, in one transaction,
     /// only if the stored version is still `expected_version` (else `Conflict`).
     /// Pending authorizations named in `consumed` are deleted in the same transaction.
+    /// With `acted`, the reply's acted mark (the categories changed) is written in the
+    /// same transaction, only if it is not there yet (else `Conflict`): the effect and its
+    /// mark exist together or not at all.
     async fn append(
         &self,
         dealer: &DealerId,
         phone: &PhoneNumber,
-        expected_version: u64,
-        entries: &[LedgerEntry],
-        new_state: &ConsentState,
-        consumed: &[PendingKey],
+        change: ConsentChange<'_>,
     ) -> StoreResult<()>;
     /// Records (STOP, carrier block) or lifts (START) the opt-out of `to` from `from`.
     async fn set_opted_out(
@@ -429,8 +443,9 @@ pub struct DeliveryRecord {
     pub carrier_message_id: Option<String>,
     /// A new send time (deferral).
     pub send_at: Option<DateTime<Utc>>,
-    /// Carrier attempts so far.
-    pub attempts: Option<u32>,
+    /// This record ends a carrier call (a refusal for being busy is not one): the
+    /// message's attempt count goes up by one.
+    pub attempted: bool,
 }
 
 /// Reading messages: by id, and a number's messages in given statuses (GetItem, a
@@ -550,15 +565,19 @@ pub struct CarrierReceipt {
 /// How a carrier call failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CarrierError {
-    /// 429, 5xx, timeouts, network: try again later.
+    /// Over the account's concurrent requests (Twilio 429, error 20429): never processed,
+    /// always safe to send again, and not a failed attempt.
+    #[error("carrier busy (too many requests at once)")]
+    Throttled { retry_after: Option<Duration> },
+    /// A connection that never opened, a 503: not taken, try again later (an attempt).
     #[error("carrier temporarily unavailable: {reason}")]
     Retryable {
         reason: String,
         retry_after: Option<Duration>,
     },
     /// The request may have reached the carrier (a timeout after it was sent, an
-    /// unreadable success): sending again could text the person twice, so it is not
-    /// retried; a person looks at it.
+    /// unreadable success, a 500/502/504): sending again could text the person twice, so
+    /// the carrier's message list is asked first ([`Carrier::find_sent`]).
     #[error("carrier outcome unknown: {reason}")]
     Unknown { reason: String },
     /// The number has opted out at the carrier (Twilio 21610).
@@ -589,6 +608,13 @@ impl CodeKey for CodeHasher {
 #[async_trait]
 pub trait Carrier: Send + Sync {
     async fn send(&self, message: &CarrierSend) -> Result<CarrierReceipt, CarrierError>;
+    /// The text the carrier took for `message` since `since` (same from, to and body), if
+    /// it has one: how an unknown outcome is resolved before anything is sent again.
+    async fn find_sent(
+        &self,
+        message: &CarrierSend,
+        since: DateTime<Utc>,
+    ) -> Result<Option<CarrierReceipt>, CarrierError>;
 }
 
 /// A text the person sent to the dealer's number, kept for the conversation view.
@@ -649,19 +675,42 @@ pub trait Conversations: Send + Sync {
     ) -> StoreResult<ConversationPage>;
 }
 
+/// The consent change a reply made: written in the transaction of the change itself
+/// ([`ConsentWriter::append`] with `acted`), so a redelivered reply finds what it did.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ActedMark {
+    pub categories: Vec<Category>,
+}
+
 #[async_trait]
 pub trait InboundLog: Send + Sync {
     /// Keeps an inbound text for the conversation view, once per carrier message id (a
     /// retried webhook keeps the first copy).
     async fn record_text(&self, text: &InboundText) -> StoreResult<()>;
-    /// Records a carrier message id; false when it was seen before (a redelivered webhook).
-    async fn first_delivery(
+    /// Whether every effect of this carrier message is done (a strongly consistent read).
+    async fn finished(&self, carrier_message_id: &str) -> StoreResult<bool>;
+    /// Marks a carrier message as acted on in full; kept as long as the ledger (never
+    /// expires), so a replay years later is still a duplicate.
+    async fn finish(&self, carrier_message_id: &str, at: DateTime<Utc>) -> StoreResult<()>;
+    /// The consent change this carrier message made, if it made one.
+    async fn acted(&self, carrier_message_id: &str) -> StoreResult<Option<ActedMark>>;
+    /// Claims a pay request for the CONFIRM with this carrier message id (a conditional
+    /// write, never expiring): true when this CONFIRM holds the claim (taken now or by an
+    /// earlier delivery of the same CONFIRM), false when another CONFIRM took it.
+    async fn claim_confirmation(
         &self,
+        request: &MessageId,
         carrier_message_id: &str,
-        at: DateTime<Utc>,
     ) -> StoreResult<bool>;
-    /// Releases a carrier message id whose processing failed, so a retry is acted on.
-    async fn forget(&self, carrier_message_id: &str) -> StoreResult<()>;
+}
+
+/// Where a signed carrier webhook is kept until it is acted on: durable storage first, so
+/// the webhook is answered 200 at once (the carrier does not retry a 5xx) and a consumer
+/// acts with retries and a dead-letter queue.
+#[async_trait]
+pub trait WebhookInbox: Send + Sync {
+    async fn store(&self, webhook: &crate::webhook::CarrierWebhook) -> StoreResult<()>;
 }
 
 /// A texting queue (worklist) for staff.
@@ -781,6 +830,7 @@ pub struct ItemPage {
 
 #[async_trait]
 pub trait WorkQueue: Send + Sync {
+    /// Adds an item; `Conflict` when an item with its id exists (it is kept as it is).
     async fn add_item(&self, item: &WorkItem) -> StoreResult<()>;
 }
 

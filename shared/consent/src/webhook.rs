@@ -5,9 +5,14 @@
 //! and the POST parameters are sorted by name and concatenated without separators.
 
 use base64::Engine;
+use chrono::{DateTime, Utc};
 use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
 use sha1::Sha1;
 use subtle::ConstantTimeEq;
+
+use crate::ids::MessageId;
+use crate::phone::PhoneNumber;
 
 /// A form body that could not be read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -16,6 +21,126 @@ pub enum FormError {
     NotUtf8,
     #[error("form body has more than {0} fields")]
     TooManyFields(usize),
+    #[error("missing form field {0}")]
+    Missing(&'static str),
+}
+
+/// Longest carrier message id kept (Twilio's are 34 characters).
+pub const MAX_CARRIER_ID: usize = 64;
+
+/// A signed carrier webhook, as stored until it is acted on (the inbound queue's body).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(
+    tag = "kind",
+    rename_all = "camelCase",
+    rename_all_fields = "camelCase"
+)]
+pub enum CarrierWebhook {
+    /// A person texted a dealer's number.
+    Reply {
+        carrier_message_id: String,
+        from: PhoneNumber,
+        to: PhoneNumber,
+        body: String,
+        received_at: DateTime<Utc>,
+    },
+    /// The carrier reports what became of a text we sent.
+    Status {
+        message_id: MessageId,
+        carrier_message_id: String,
+        status: String,
+        error_code: Option<u32>,
+        received_at: DateTime<Utc>,
+    },
+}
+
+impl CarrierWebhook {
+    /// Reads an inbound SMS webhook. `None`: from or to a number outside +1 (short codes,
+    /// foreign numbers), which this service cannot act on.
+    pub fn reply(form: &[(String, String)], at: DateTime<Utc>) -> Result<Option<Self>, FormError> {
+        let sid = required(form, "MessageSid")?;
+        let (Some(from), Some(to)) = (phone(required(form, "From")?), phone(required(form, "To")?))
+        else {
+            return Ok(None);
+        };
+        Ok(Some(Self::Reply {
+            carrier_message_id: sid.chars().take(MAX_CARRIER_ID).collect(),
+            from,
+            to,
+            body: field(form, "Body").unwrap_or("").to_owned(),
+            received_at: at,
+        }))
+    }
+
+    /// Reads a status callback for our message `message_id` (the callback URL's query).
+    /// `None`: no id of ours, nothing to update.
+    pub fn status(
+        form: &[(String, String)],
+        message_id: Option<&str>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<Self>, FormError> {
+        let Some(message_id) = message_id.and_then(|m| MessageId::parse(m).ok()) else {
+            return Ok(None);
+        };
+        Ok(Some(Self::Status {
+            message_id,
+            carrier_message_id: required(form, "MessageSid")?
+                .chars()
+                .take(MAX_CARRIER_ID)
+                .collect(),
+            status: required(form, "MessageStatus")?.to_ascii_lowercase(),
+            error_code: field(form, "ErrorCode").and_then(|c| c.parse().ok()),
+            received_at: at,
+        }))
+    }
+
+    /// What must be acted on in order (the inbound queue's FIFO message group): a
+    /// person's texts to one dealer number, in the order they arrived (STOP, then START),
+    /// and one message's status reports.
+    pub fn order_key(&self) -> String {
+        match self {
+            Self::Reply { from, to, .. } => format!("reply:{to}:{from}"),
+            Self::Status { message_id, .. } => format!("status:{message_id}"),
+        }
+    }
+
+    /// The same webhook delivered twice by the carrier (a retried connection) has the same
+    /// key: a reply's message id, or a status report's message id and status.
+    pub fn dedup_key(&self) -> String {
+        match self {
+            Self::Reply {
+                carrier_message_id, ..
+            } => format!("reply:{carrier_message_id}"),
+            Self::Status {
+                carrier_message_id,
+                status,
+                ..
+            } => format!("status:{carrier_message_id}:{status}"),
+        }
+    }
+
+    pub fn carrier_message_id(&self) -> &str {
+        match self {
+            Self::Reply {
+                carrier_message_id, ..
+            }
+            | Self::Status {
+                carrier_message_id, ..
+            } => carrier_message_id,
+        }
+    }
+}
+
+fn required<'a>(form: &'a [(String, String)], name: &'static str) -> Result<&'a str, FormError> {
+    field(form, name)
+        .filter(|v| !v.is_empty())
+        .ok_or(FormError::Missing(name))
+}
+
+fn phone(value: &str) -> Option<PhoneNumber> {
+    PhoneNumber::from_e164(value)
+        .or_else(|_| PhoneNumber::parse(value))
+        .ok()
 }
 
 const MAX_FIELDS: usize = 200;
@@ -89,6 +214,68 @@ mod tests {
         p.iter()
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect()
+    }
+
+    fn at() -> DateTime<Utc> {
+        DateTime::parse_from_rfc3339("2026-12-06T12:00:00Z")
+            .unwrap()
+            .with_timezone(&Utc)
+    }
+
+    #[test]
+    fn a_reply_webhook_is_read_and_survives_its_stored_form() {
+        let form = owned(&[
+            ("MessageSid", "SM123"),
+            ("From", "+12025550143"),
+            ("To", "+12025550100"),
+            ("Body", "STOP"),
+        ]);
+        let hook = CarrierWebhook::reply(&form, at()).unwrap().unwrap();
+        assert_eq!(hook.carrier_message_id(), "SM123");
+        assert_eq!(hook.order_key(), "reply:+12025550100:+12025550143");
+        assert_eq!(hook.dedup_key(), "reply:SM123");
+        let stored = serde_json::to_string(&hook).unwrap();
+        assert!(stored.contains("\"kind\":\"reply\""), "{stored}");
+        assert!(
+            stored.contains("\"carrierMessageId\":\"SM123\""),
+            "{stored}"
+        );
+        assert_eq!(
+            serde_json::from_str::<CarrierWebhook>(&stored).unwrap(),
+            hook
+        );
+    }
+
+    #[test]
+    fn webhooks_without_what_they_need_are_refused_or_ignored() {
+        let no_sid = owned(&[("From", "+12025550143"), ("To", "+12025550100")]);
+        assert_eq!(
+            CarrierWebhook::reply(&no_sid, at()),
+            Err(FormError::Missing("MessageSid"))
+        );
+        let short_code = owned(&[
+            ("MessageSid", "SM1"),
+            ("From", "22395"),
+            ("To", "+12025550100"),
+        ]);
+        assert_eq!(CarrierWebhook::reply(&short_code, at()), Ok(None));
+        let status = owned(&[("MessageSid", "SM1"), ("MessageStatus", "Delivered")]);
+        assert_eq!(CarrierWebhook::status(&status, None, at()), Ok(None));
+        let id = MessageId::generate();
+        match CarrierWebhook::status(&status, Some(id.as_str()), at()) {
+            Ok(Some(CarrierWebhook::Status {
+                status, message_id, ..
+            })) => {
+                assert_eq!(status, "delivered");
+                assert_eq!(message_id, id);
+            }
+            other => panic!("{other:?}"),
+        }
+        let no_status = owned(&[("MessageSid", "SM1")]);
+        assert_eq!(
+            CarrierWebhook::status(&no_status, Some(id.as_str()), at()),
+            Err(FormError::Missing("MessageStatus"))
+        );
     }
 
     /// Twilio's published example (docs: "Validating Signatures from Twilio"; the

@@ -178,6 +178,7 @@ impl World {
             work: &self.store,
             pending: &self.store,
             codes: &self.hasher,
+            gate: None,
         };
         let mut later = Vec::new();
         for r in records {
@@ -188,7 +189,7 @@ impl World {
             let copies = if rng.below(5) == 0 { 2 } else { 1 };
             for _ in 0..copies {
                 let before = self.carrier.sent().len();
-                let outcome = deliver_envelope(&ports, &r.envelope, 1, None, self.now)
+                let outcome = deliver_envelope(&ports, &r.envelope, None, self.now)
                     .await
                     .unwrap();
                 if let DeliverOutcome::Sent { .. } = outcome {

@@ -112,8 +112,6 @@ struct World {
     contact: ContactId,
     phone: PhoneNumber,
     staff: StaffUserId,
-    /// How many times each message's queue record was received (SQS's ApproximateReceiveCount).
-    receives: std::sync::Mutex<std::collections::HashMap<MessageId, u32>>,
 }
 
 impl World {
@@ -124,7 +122,6 @@ impl World {
     /// The same world with the customer at another number.
     async fn with_customer(customer: &str) -> Self {
         let w = World {
-            receives: Default::default(),
             store: InMemoryStore::new(),
             queue: FakeQueue::new(),
             bus: FakeBus::new(),
@@ -211,6 +208,7 @@ impl World {
             work: &self.store,
             pending: &self.store,
             codes: &self.hasher,
+            gate: None,
         }
     }
 
@@ -406,16 +404,10 @@ impl World {
     }
 
     /// The deliver worker receiving the message's queue record once more (the envelope
-    /// as the sender writes it, with SQS's receive count).
+    /// as the sender writes it).
     async fn deliver(&self, id: &MessageId, now: DateTime<Utc>) -> DeliverOutcome {
         let envelope = OutboundEnvelope::for_message(&self.message(id), now);
-        let receive_count = {
-            let mut receives = self.receives.lock().unwrap();
-            let count = receives.entry(id.clone()).or_default();
-            *count += 1;
-            *count
-        };
-        delivery::deliver_envelope(&self.deliver_ports(), &envelope, receive_count, None, now)
+        delivery::deliver_envelope(&self.deliver_ports(), &envelope, None, now)
             .await
             .unwrap()
     }
@@ -1962,7 +1954,7 @@ impl consent::ports::WorkQueue for DownWorkQueue {
 }
 
 #[tokio::test]
-async fn a_reply_that_failed_is_acted_on_when_the_carrier_retries() {
+async fn a_reply_that_failed_is_acted_on_when_it_is_delivered_again() {
     // GIVEN the texting queues are down when a free-text reply arrives
     let w = World::new().await;
     let sms = InboundSms {
@@ -1973,9 +1965,9 @@ async fn a_reply_that_failed_is_acted_on_when_the_carrier_retries() {
     };
     let mut ports = w.inbound();
     ports.work = &DownWorkQueue;
-    // WHEN it is handled THEN it fails (the webhook answers 5xx)
+    // WHEN it is handled THEN it fails (the stored webhook stays on the inbound queue)
     assert!(replies::handle_inbound(&ports, &sms, noon()).await.is_err());
-    // AND the carrier's retry of the same MessageSid is acted on, not dropped as a duplicate
+    // AND the queue's redelivery of the same MessageSid is acted on, not dropped as a duplicate
     assert_eq!(
         replies::handle_inbound(&w.inbound(), &sms, noon())
             .await
@@ -2044,7 +2036,7 @@ async fn the_confirm_request_carries_its_marker_from_the_start() {
 // ---- trust: the defects of issue 13, each proven here ----
 
 #[tokio::test]
-async fn a_carrier_that_took_the_text_but_never_answered_is_not_sent_again() {
+async fn a_carrier_that_took_the_text_but_never_answered_is_found_in_its_list_not_sent_again() {
     // GIVEN a queued text and a carrier that accepts it, then never answers in time
     let (w, m) = queued_alert().await;
     w.carrier.fail_next(1, CarrierScript::AcceptThenTimeout);
@@ -2053,17 +2045,109 @@ async fn a_carrier_that_took_the_text_but_never_answered_is_not_sent_again() {
     let first = w.deliver(&m.id, noon()).await;
     let again = w.deliver(&m.id, noon() + Duration::seconds(40)).await;
 
-    // THEN the outcome is unknown, so it is failed to staff rather than retried
-    assert!(matches!(first, DeliverOutcome::Failed { .. }), "{first:?}");
+    // THEN the carrier's message list shows it took the text: sent, with the carrier's id
+    let DeliverOutcome::Sent { carrier_message_id } = first else {
+        panic!("expected Sent, got {first:?}");
+    };
     assert!(matches!(again, DeliverOutcome::Skipped { .. }), "{again:?}");
-    // AND the phone got the text exactly once
+    // AND the phone got the text exactly once, and nobody is asked to look at it
     assert_eq!(w.carrier_copies(&m).len(), 1);
     let stored = w.message(&m.id);
-    assert_eq!(stored.status, MessageStatus::Failed);
+    assert_eq!(stored.status, MessageStatus::Sent);
+    assert_eq!(stored.carrier_message_id, Some(carrier_message_id));
+    assert!(w.store.work_items().is_empty());
+}
+
+#[tokio::test]
+async fn a_text_lost_on_its_way_to_the_carrier_is_sent_once_more_after_the_list_says_so() {
+    // GIVEN a carrier that never got the request and never answered
+    let (w, m) = queued_alert().await;
+    w.carrier.fail_next(1, CarrierScript::LostThenTimeout);
+
+    // WHEN the worker delivers it
+    let outcome = w.deliver(&m.id, noon()).await;
+
+    // THEN the list did not have it, so it was sent once more: one copy at the phone
+    assert!(
+        matches!(outcome, DeliverOutcome::Sent { .. }),
+        "{outcome:?}"
+    );
+    assert_eq!(w.carrier_copies(&m).len(), 1);
+    assert_eq!(w.message(&m.id).status, MessageStatus::Sent);
+}
+
+#[tokio::test]
+async fn an_unknown_outcome_the_list_cannot_settle_goes_to_staff_never_a_second_text() {
+    // GIVEN a carrier that takes the text without answering and whose list is down
+    let (w, m) = queued_alert().await;
+    w.carrier.fail_next(1, CarrierScript::AcceptThenTimeout);
+    w.carrier.fail_next(1, CarrierScript::ListUnavailable);
+
+    // WHEN the worker delivers it, and the record comes again
+    let first = w.deliver(&m.id, noon()).await;
+    let again = w.deliver(&m.id, noon() + Duration::seconds(40)).await;
+
+    // THEN it fails to staff, and the phone has exactly the one copy the carrier took
+    assert!(matches!(first, DeliverOutcome::Failed { .. }), "{first:?}");
+    assert!(matches!(again, DeliverOutcome::Skipped { .. }), "{again:?}");
+    assert_eq!(w.carrier_copies(&m).len(), 1);
+    assert_eq!(w.message(&m.id).status, MessageStatus::Failed);
     let items = w.store.work_items();
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].queue, WorkQueueName::FailedSends);
     assert_eq!(items[0].message_id.as_ref(), Some(&m.id));
+}
+
+#[tokio::test]
+async fn a_text_lost_twice_goes_to_staff_after_one_more_try() {
+    // GIVEN a carrier that loses the request twice
+    let (w, m) = queued_alert().await;
+    w.carrier.fail_next(2, CarrierScript::LostThenTimeout);
+
+    // WHEN the worker delivers it
+    let outcome = w.deliver(&m.id, noon()).await;
+
+    // THEN one more try, not a third: the message fails to staff, the phone got nothing
+    assert!(
+        matches!(outcome, DeliverOutcome::Failed { .. }),
+        "{outcome:?}"
+    );
+    assert!(w.carrier_copies(&m).is_empty());
+    assert_eq!(w.store.work_items().len(), 1);
+}
+
+#[tokio::test]
+async fn a_busy_carrier_429_is_never_an_attempt() {
+    // GIVEN a carrier answering 429 (over the account's concurrency) ten times in a row,
+    // more than the attempts a text has
+    let (w, m) = queued_alert().await;
+    w.carrier.fail_next(10, CarrierScript::Throttled);
+
+    // WHEN the text is delivered until it goes
+    let mut outcomes = Vec::new();
+    for i in 0..11 {
+        outcomes.push(w.deliver(&m.id, noon() + Duration::seconds(2 * i)).await);
+    }
+
+    // THEN each 429 put it back to wait in the queue, and the eleventh try sent it
+    for o in &outcomes[..10] {
+        assert_eq!(
+            o,
+            &DeliverOutcome::WaitInQueue {
+                why: delivery::WaitReason::CarrierBusy
+            }
+        );
+    }
+    assert!(
+        matches!(outcomes[10], DeliverOutcome::Sent { .. }),
+        "{:?}",
+        outcomes[10]
+    );
+    // AND only the call that went counts as an attempt; nothing went to staff
+    let stored = w.message(&m.id);
+    assert_eq!(stored.attempts, 1);
+    assert!(w.store.work_items().is_empty());
+    assert_eq!(w.carrier_copies(&m).len(), 1);
 }
 
 #[tokio::test]
@@ -2123,7 +2207,7 @@ async fn a_queue_record_that_lies_about_the_message_sends_nothing() {
     ] {
         let mut envelope = OutboundEnvelope::for_message(&m, noon());
         forge(envelope.delivery.as_mut().unwrap());
-        let outcome = delivery::deliver_envelope(&w.deliver_ports(), &envelope, 1, None, noon())
+        let outcome = delivery::deliver_envelope(&w.deliver_ports(), &envelope, None, noon())
             .await
             .unwrap();
         // THEN nothing is sent and the message stays as stored
@@ -2138,10 +2222,8 @@ async fn a_queue_record_that_lies_about_the_message_sends_nothing() {
     ));
 }
 
-#[tokio::test]
-async fn a_retried_confirm_publishes_the_same_event_id() {
-    // GIVEN a Text to Pay reminder answered PAY, and the CONFIRM request delivered
-    let w = World::new().await;
+/// A reminder answered PAY, and the "reply CONFIRM" request delivered: the request.
+async fn pay_requested(w: &World) -> Message {
     w.grant(Category::Accounting, noon()).await;
     let reminder = w
         .send("text-to-pay-reminder", reminder_vars(), None, noon())
@@ -2156,9 +2238,17 @@ async fn a_retried_confirm_publishes_the_same_event_id() {
         .find(|m| m.template.as_deref() == Some(replies::PAY_CONFIRM_MARKER))
         .unwrap();
     w.deliver(&ask.id, noon() + mins(5)).await;
+    ask
+}
 
-    // WHEN CONFIRM is handled but its answer cannot be queued (the webhook fails after
-    // the event was published), and the carrier retries the same MessageSid
+#[tokio::test]
+async fn confirm_twice_is_one_payment_request() {
+    // GIVEN a pay request waiting for CONFIRM
+    let w = World::new().await;
+    let ask = pay_requested(&w).await;
+
+    // WHEN CONFIRM is handled but its answer cannot be queued (the delivery fails after
+    // the event was published) and the same MessageSid is delivered again
     let sms = InboundSms {
         carrier_message_id: "SM-confirm".into(),
         from: w.phone.clone(),
@@ -2171,19 +2261,203 @@ async fn a_retried_confirm_publishes_the_same_event_id() {
             .await
             .is_err()
     );
-    replies::handle_inbound(&w.inbound(), &sms, noon() + mins(7))
-        .await
-        .unwrap();
-
-    // THEN both publications carry one id, derived from the carrier's message id, so
-    // the payment system acts once
-    let events = w.bus.published();
-    assert_eq!(events.len(), 2);
-    assert_eq!(events[0].detail["id"], events[1].detail["id"]);
     assert_eq!(
-        events[0].detail["id"],
-        json!(replies::confirmation_event_id("SM-confirm"))
+        replies::handle_inbound(&w.inbound(), &sms, noon() + mins(7))
+            .await
+            .unwrap(),
+        ReplyOutcome::PaymentConfirmed
     );
+    // AND the person texts CONFIRM again, a new MessageSid, within the 30 minutes
+    let again = w.reply("SM-confirm-2", "confirm", noon() + mins(8)).await;
+
+    // THEN the second CONFIRM confirms nothing more
+    assert_eq!(again, ReplyOutcome::AlreadyConfirmed);
+    // AND every publication carries the pay request's one id, so the payment system acts once
+    let events = w.bus.published();
+    assert_eq!(
+        events.len(),
+        2,
+        "the redelivery republished; nothing else did"
+    );
+    for e in &events {
+        assert_eq!(
+            e.detail["id"],
+            json!(replies::confirmation_event_id(&ask.id))
+        );
+    }
+    // AND the person got one thank-you
+    let thanks = w
+        .messages_of(MessageKind::Reply)
+        .into_iter()
+        .filter(|m| m.body.contains("payment request was sent"))
+        .count();
+    assert_eq!(thanks, 1);
+}
+
+/// A queue and a bus that crash with the store (its write budget), as one killed
+/// instance would stop making every call.
+struct Crashing<'a>(&'a World);
+
+#[async_trait::async_trait]
+impl consent::ports::OutboundQueue for Crashing<'_> {
+    async fn enqueue(
+        &self,
+        items: &[consent::message::Outbound],
+    ) -> consent::ports::StoreResult<Vec<MessageId>> {
+        self.0.store.take_write()?;
+        self.0.queue.enqueue(items).await
+    }
+}
+
+#[async_trait::async_trait]
+impl consent::ports::EventPublisher for Crashing<'_> {
+    async fn publish(
+        &self,
+        events: &[consent::ports::BusEvent],
+    ) -> consent::ports::StoreResult<()> {
+        self.0.store.take_write()?;
+        self.0.bus.publish(events).await
+    }
+}
+
+/// What acting on replies left behind, to compare a crashed and redelivered run with a
+/// clean one.
+#[derive(Debug, PartialEq, Eq)]
+struct Effects {
+    ledger: Vec<(Category, ConsentEvent)>,
+    answers: Vec<String>,
+    /// Answers still queued that no queue record carries (they would wait for a requeue).
+    answers_not_queued: usize,
+    staff_items: usize,
+    payment_event_ids: std::collections::BTreeSet<String>,
+    opted_out: bool,
+}
+
+impl World {
+    async fn effects(&self) -> Effects {
+        let queued: std::collections::HashSet<MessageId> = self
+            .queue
+            .sent()
+            .into_iter()
+            .map(|o| o.envelope.message_id)
+            .collect();
+        let answers = self.messages_of(MessageKind::Reply);
+        Effects {
+            ledger: self
+                .ledger()
+                .iter()
+                .map(|e| (e.category, e.event))
+                .collect(),
+            answers_not_queued: answers
+                .iter()
+                .filter(|m| m.status == MessageStatus::Queued && !queued.contains(&m.id))
+                .count(),
+            answers: answers.into_iter().map(|m| m.body).collect(),
+            staff_items: self.store.work_items().len(),
+            payment_event_ids: self
+                .bus
+                .published()
+                .iter()
+                .filter(|e| e.detail_type == replies::TEXT_TO_PAY_CONFIRMED)
+                .map(|e| e.detail["id"].to_string())
+                .collect(),
+            opted_out: self
+                .store
+                .opted_out(&phone(DEALER_NUMBER), &self.phone)
+                .await
+                .unwrap(),
+        }
+    }
+}
+
+#[tokio::test]
+async fn a_reply_acts_exactly_once_wherever_an_instance_dies() {
+    // Each kind of reply, with what it needs set up first.
+    type Setup = for<'a> fn(&'a World) -> futures::future::BoxFuture<'a, ()>;
+    let nothing: Setup = |_| Box::pin(async {});
+    let granted: Setup = |w| {
+        Box::pin(async move {
+            w.grant(Category::Accounting, noon()).await;
+            w.grant(Category::Service, noon()).await;
+        })
+    };
+    let requested: Setup = |w| {
+        Box::pin(async move {
+            w.request(Category::Marketing, noon()).await.unwrap();
+        })
+    };
+    let stopped: Setup = |w| {
+        Box::pin(async move {
+            w.grant(Category::Service, noon()).await;
+            w.reply("SM-before", "STOP", noon()).await;
+        })
+    };
+    let pay: Setup = |w| {
+        Box::pin(async move {
+            pay_requested(w).await;
+        })
+    };
+    let cases: [(&str, &str, Setup); 7] = [
+        ("STOP", "STOP", granted),
+        ("Agree", "Agree", requested),
+        ("START", "START", stopped),
+        ("HELP", "HELP", nothing),
+        ("PAY", "PAY", pay),
+        ("CONFIRM", "CONFIRM", pay),
+        ("free text", "Is my car ready?", granted),
+    ];
+    for (name, body, setup) in cases {
+        // GIVEN the effects of one clean delivery
+        let clean = World::new().await;
+        setup(&clean).await;
+        clean.reply("SM-x", body, noon() + mins(10)).await;
+        let expected = clean.effects().await;
+        assert_eq!(expected.answers_not_queued, 0, "{name}");
+        let mut crash_points = 0;
+        for budget in 0..40 {
+            // WHEN the instance dies after `budget` writes (store, queue or bus), and the
+            // stored webhook is delivered again, twice
+            let w = World::new().await;
+            setup(&w).await;
+            let sms = InboundSms {
+                carrier_message_id: "SM-x".into(),
+                from: w.phone.clone(),
+                to: phone(DEALER_NUMBER),
+                body: body.into(),
+            };
+            let crashing = Crashing(&w);
+            let mut ports = w.inbound();
+            ports.queue = &crashing;
+            ports.events = &crashing;
+            w.store.crash_after_writes(budget);
+            let first = replies::handle_inbound(&ports, &sms, noon() + mins(10)).await;
+            w.store.recover();
+            if first.is_ok() {
+                // Every write fitted in the budget: no more crash points for this kind.
+                break;
+            }
+            crash_points += 1;
+            let again = replies::handle_inbound(&w.inbound(), &sms, noon() + mins(10))
+                .await
+                .unwrap();
+            assert_ne!(again, ReplyOutcome::Duplicate, "{name} at {budget}");
+            assert_eq!(
+                w.reply("SM-x", body, noon() + mins(10)).await,
+                ReplyOutcome::Duplicate,
+                "{name} at {budget}"
+            );
+            // THEN what it did is what one clean delivery does: no effect lost, none doubled
+            assert_eq!(
+                w.effects().await,
+                expected,
+                "{name}, crashed after {budget} writes"
+            );
+        }
+        assert!(
+            crash_points >= 2,
+            "{name}: only {crash_points} crash points"
+        );
+    }
 }
 
 /// A pending store where a guess lands between a resend's read and its write.
@@ -2823,4 +3097,30 @@ async fn dispatch_reads_shards_at_once_and_queues_each_shards_group_when_marked(
         .count();
     assert_eq!(calls.len(), busy_shards, "{calls:?}");
     assert_eq!(calls.iter().sum::<usize>(), 40);
+}
+
+#[tokio::test]
+async fn a_numbers_ledger_entries_carry_a_strictly_increasing_sequence() {
+    // GIVEN two grants by code, then STOP (four revocations in one change), then START
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    w.grant(Category::Service, noon()).await;
+    w.reply("SM-seq-stop", "STOP", noon() + mins(1)).await;
+    w.reply("SM-seq-start", "START", noon() + mins(2)).await;
+
+    // THEN every entry has a sequence, strictly increasing in the order they were written,
+    // the ones of one change next to each other
+    let sequences: Vec<u64> = w.ledger().iter().map(|e| e.sequence.unwrap()).collect();
+    assert!(sequences.len() >= 8, "{sequences:?}");
+    assert!(sequences.windows(2).all(|p| p[0] < p[1]), "{sequences:?}");
+    // AND the event for the DMS carries it
+    let last = w.ledger().last().cloned().unwrap();
+    let change = consent::service::changes::Change {
+        event_name: "INSERT".into(),
+        sort_key: format!("LEDGER#{}", last.id),
+        old: None,
+        new: Some(serde_json::to_value(&last).unwrap()),
+    };
+    let events = consent::service::changes::events_for(&change).unwrap();
+    assert_eq!(events[0].detail["sequence"], json!(last.sequence));
 }

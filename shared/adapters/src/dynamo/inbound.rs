@@ -29,13 +29,17 @@ impl InboundLog for DynamoStore {
         }
     }
 
-    async fn first_delivery(
-        &self,
-        carrier_message_id: &str,
-        at: DateTime<Utc>,
-    ) -> StoreResult<bool> {
+    async fn finished(&self, carrier_message_id: &str) -> StoreResult<bool> {
+        Ok(self
+            .get_consistent(format!("INBOUND#{carrier_message_id}"), "DEDUP")
+            .await?
+            .is_some())
+    }
+
+    async fn finish(&self, carrier_message_id: &str, at: DateTime<Utc>) -> StoreResult<()> {
         // Kept as long as the ledger (never expired): a replayed signed START years later
-        // must not act again on someone who said STOP since.
+        // must not act again on someone who said STOP since. Written last, after every
+        // effect: a second finish (a concurrent delivery) keeps the first time.
         let mut item = key(format!("INBOUND#{carrier_message_id}"), "DEDUP");
         item.insert("receivedAt".into(), s(at.to_rfc3339()));
         let result = self
@@ -46,24 +50,48 @@ impl InboundLog for DynamoStore {
             .condition_expression("attribute_not_exists(PK)")
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(e) if is_conditional(&e) => Ok(false),
-            Err(e) => Err(StoreError::unavailable("DynamoDB PutItem (dedup)", e)),
+        match conditional_write(result, "finished", "DynamoDB PutItem (inbound finished)") {
+            Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
-    async fn forget(&self, carrier_message_id: &str) -> StoreResult<()> {
-        self.client
-            .delete_item()
+    async fn acted(&self, carrier_message_id: &str) -> StoreResult<Option<ActedMark>> {
+        self.get_consistent(format!("INBOUND#{carrier_message_id}"), ACTED_SK)
+            .await?
+            .map(|i| from_item(&i).map_err(corrupt("acted mark")))
+            .transpose()
+    }
+
+    async fn claim_confirmation(
+        &self,
+        request: &MessageId,
+        carrier_message_id: &str,
+    ) -> StoreResult<bool> {
+        // One item per pay request, never expired: the CONFIRM that holds it, or its
+        // redelivery, passes; any other CONFIRM finds it taken.
+        let mut item = key(format!("PAYREQUEST#{request}"), "CONFIRMED");
+        item.insert("carrierMessageId".into(), s(carrier_message_id));
+        let result = self
+            .client
+            .put_item()
             .table_name(&self.table)
-            .set_key(Some(key(format!("INBOUND#{carrier_message_id}"), "DEDUP")))
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK) OR carrierMessageId = :sid")
+            .expression_attribute_values(":sid", s(carrier_message_id))
             .send()
-            .await
-            .map_err(unavailable("DynamoDB DeleteItem (dedup)"))?;
-        Ok(())
+            .await;
+        match conditional_write(result, "confirmed", "DynamoDB PutItem (pay request)") {
+            Ok(()) => Ok(true),
+            Err(StoreError::Conflict(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }
+
+/// Sort key of a reply's acted mark (`INBOUND#{carrier message id}`), written in the
+/// transaction of the consent change it made.
+pub(super) const ACTED_SK: &str = "ACTED";
 
 #[async_trait]
 impl Conversations for DynamoStore {

@@ -148,11 +148,15 @@ impl ConsentWriter for DynamoStore {
         &self,
         dealer: &DealerId,
         phone: &PhoneNumber,
-        expected_version: u64,
-        entries: &[LedgerEntry],
-        new_state: &ConsentState,
-        consumed: &[PendingKey],
+        change: ConsentChange<'_>,
     ) -> StoreResult<()> {
+        let ConsentChange {
+            expected_version,
+            entries,
+            new_state,
+            consumed,
+            acted,
+        } = change;
         let pk = phone_pk(dealer, phone);
         let state = serde_json::to_value(new_state).map_err(corrupt(&pk))?;
         let mut state_item = key(pk.clone(), "CONSENT");
@@ -191,6 +195,14 @@ impl ConsentWriter for DynamoStore {
                 .build()
                 .map_err(unavailable("building Delete"))?;
             items.push(TransactWriteItem::builder().delete(delete).build());
+        }
+        if let Some(sid) = acted {
+            let mark = ActedMark {
+                categories: entries.iter().map(|e| e.category).collect(),
+            };
+            let mut item = to_item(&mark).map_err(corrupt("acted mark"))?;
+            item.extend(key(format!("INBOUND#{sid}"), super::inbound::ACTED_SK));
+            items.push(put(&self.table, item, Some("attribute_not_exists(PK)"))?);
         }
         transact(&self.client, items, "consent changed concurrently").await
     }

@@ -288,9 +288,10 @@ impl DeliveryClaims for DynamoStore {
             set.push("carrierMessageId = :carrier");
             update = update.expression_attribute_values(":carrier", s(c.clone()));
         }
-        if let Some(a) = r.attempts {
-            set.push("attempts = :attempts");
-            update = update.expression_attribute_values(":attempts", n(a));
+        let mut add = Vec::new();
+        if r.attempted {
+            add.push("attempts :one");
+            update = update.expression_attribute_values(":one", n(1));
         }
         if let Some(t) = r.send_at {
             set.push("sendAt = :sendAt");
@@ -328,6 +329,9 @@ impl DeliveryClaims for DynamoStore {
         let mut expression = format!("SET {}", set.join(", "));
         if !remove.is_empty() {
             expression.push_str(&format!(" REMOVE {}", remove.join(", ")));
+        }
+        if !add.is_empty() {
+            expression.push_str(&format!(" ADD {}", add.join(", ")));
         }
         conditional_write(
             update.update_expression(expression).send().await,

@@ -194,6 +194,20 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// A strongly consistent GetItem: for marks a writer must see as soon as they exist.
+    async fn get_consistent(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
+        let out = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk, sk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(unavailable("DynamoDB GetItem"))?;
+        Ok(out.item)
+    }
+
     async fn query_all(
         &self,
         index: Option<&str>,

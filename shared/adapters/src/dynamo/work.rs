@@ -25,15 +25,15 @@ fn decode_cursor(cursor: &str, pk: &str) -> Result<Item, StoreError> {
 #[async_trait]
 impl WorkQueue for DynamoStore {
     async fn add_item(&self, w: &WorkItem) -> StoreResult<()> {
-        self.client
+        let result = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(work_item(w)?))
             .condition_expression("attribute_not_exists(PK)")
             .send()
-            .await
-            .map_err(unavailable("DynamoDB PutItem (work item)"))?;
-        Ok(())
+            .await;
+        conditional_write(result, "work item exists", "DynamoDB PutItem (work item)")
     }
 }
 

@@ -10,13 +10,32 @@ pub enum CarrierScript {
     Permanent,
     /// The carrier takes the text (the phone gets it) but the answer never arrives.
     AcceptThenTimeout,
+    /// The request is lost on its way (the phone gets nothing) and no answer arrives.
+    LostThenTimeout,
+    /// Over the account's concurrency: 429, never processed.
+    Throttled,
+    /// The message list cannot be read (the next `find_sent`).
+    ListUnavailable,
 }
 
 #[derive(Default)]
 struct CarrierState {
     sent: Vec<CarrierSend>,
+    /// The carrier's ids of what it took, in the order of `sent`.
+    sids: Vec<String>,
     script: VecDeque<CarrierScript>,
+    list_down: u32,
     counter: u64,
+}
+
+impl CarrierState {
+    fn take(&mut self, message: &CarrierSend) -> String {
+        self.counter += 1;
+        let sid = format!("SM{:032x}", self.counter);
+        self.sent.push(message.clone());
+        self.sids.push(sid.clone());
+        sid
+    }
 }
 
 /// The carrier in memory: records every send; can fail the next ones.
@@ -49,6 +68,10 @@ impl FakeCarrier {
 
     pub fn fail_next(&self, n: usize, how: CarrierScript) {
         let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if how == CarrierScript::ListUnavailable {
+            g.list_down += u32::try_from(n).unwrap_or(u32::MAX);
+            return;
+        }
         g.script.extend(std::iter::repeat_n(how, n));
     }
 }
@@ -68,20 +91,41 @@ impl Carrier for FakeCarrier {
                 reason: "HTTP 400".into(),
             }),
             Some(CarrierScript::AcceptThenTimeout) => {
-                g.counter += 1;
-                g.sent.push(message.clone());
+                g.take(message);
                 Err(CarrierError::Unknown {
                     reason: "timeout after the request was sent".into(),
                 })
             }
-            None => {
-                g.counter += 1;
-                let sid = format!("SM{:032x}", g.counter);
-                g.sent.push(message.clone());
-                Ok(CarrierReceipt {
-                    carrier_message_id: sid,
-                })
-            }
+            Some(CarrierScript::LostThenTimeout) => Err(CarrierError::Unknown {
+                reason: "timeout after the request was sent".into(),
+            }),
+            Some(CarrierScript::Throttled) => Err(CarrierError::Throttled { retry_after: None }),
+            Some(CarrierScript::ListUnavailable) | None => Ok(CarrierReceipt {
+                carrier_message_id: g.take(message),
+            }),
         }
+    }
+
+    async fn find_sent(
+        &self,
+        message: &CarrierSend,
+        _since: DateTime<Utc>,
+    ) -> Result<Option<CarrierReceipt>, CarrierError> {
+        let mut g = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if g.list_down > 0 {
+            g.list_down -= 1;
+            return Err(CarrierError::Retryable {
+                reason: "HTTP 503".into(),
+                retry_after: None,
+            });
+        }
+        Ok(g.sent
+            .iter()
+            .zip(&g.sids)
+            .rev()
+            .find(|(s, _)| s.to == message.to && s.from == message.from && s.body == message.body)
+            .map(|(_, sid)| CarrierReceipt {
+                carrier_message_id: sid.clone(),
+            }))
     }
 }

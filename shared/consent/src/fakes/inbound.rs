@@ -5,28 +5,42 @@ use super::*;
 #[async_trait]
 impl InboundLog for InMemoryStore {
     async fn record_text(&self, text: &InboundText) -> StoreResult<()> {
-        self.lock()
-            .texts
+        let mut s = self.lock();
+        s.take_write()?;
+        s.texts
             .entry(text.carrier_message_id.clone())
             .or_insert_with(|| text.clone());
         Ok(())
     }
 
-    async fn first_delivery(
-        &self,
-        carrier_message_id: &str,
-        at: DateTime<Utc>,
-    ) -> StoreResult<bool> {
-        Ok(self
-            .lock()
-            .inbound
-            .insert(carrier_message_id.to_owned(), at)
-            .is_none())
+    async fn finished(&self, carrier_message_id: &str) -> StoreResult<bool> {
+        Ok(self.lock().inbound.contains_key(carrier_message_id))
     }
 
-    async fn forget(&self, carrier_message_id: &str) -> StoreResult<()> {
-        self.lock().inbound.remove(carrier_message_id);
+    async fn finish(&self, carrier_message_id: &str, at: DateTime<Utc>) -> StoreResult<()> {
+        let mut s = self.lock();
+        s.take_write()?;
+        s.inbound.entry(carrier_message_id.to_owned()).or_insert(at);
         Ok(())
+    }
+
+    async fn acted(&self, carrier_message_id: &str) -> StoreResult<Option<ActedMark>> {
+        Ok(self.lock().acted.get(carrier_message_id).cloned())
+    }
+
+    async fn claim_confirmation(
+        &self,
+        request: &MessageId,
+        carrier_message_id: &str,
+    ) -> StoreResult<bool> {
+        let mut s = self.lock();
+        if let Some(holder) = s.confirmations.get(request) {
+            return Ok(holder == carrier_message_id);
+        }
+        s.take_write()?;
+        s.confirmations
+            .insert(request.clone(), carrier_message_id.to_owned());
+        Ok(true)
     }
 }
 

@@ -60,6 +60,7 @@ impl ConsentWriter for InMemoryStore {
     ) -> StoreResult<()> {
         let pair = (from.clone(), to.clone());
         let mut s = self.lock();
+        s.take_write()?;
         if opted_out {
             s.opted_out.insert(pair);
         } else {
@@ -72,23 +73,40 @@ impl ConsentWriter for InMemoryStore {
         &self,
         dealer: &DealerId,
         phone: &PhoneNumber,
-        expected_version: u64,
-        entries: &[LedgerEntry],
-        new_state: &ConsentState,
-        consumed: &[PendingKey],
+        change: ConsentChange<'_>,
     ) -> StoreResult<()> {
+        let ConsentChange {
+            expected_version,
+            entries,
+            new_state,
+            consumed,
+            acted,
+        } = change;
         let mut s = self.lock();
+        s.take_write()?;
         let key = (dealer.clone(), phone.clone());
         let current = s.consent.get(&key).map(|v| v.version).unwrap_or(0);
         if current != expected_version {
             return Err(StoreError::Conflict("consent version changed"));
         }
+        if acted.is_some_and(|sid| s.acted.contains_key(sid)) {
+            return Err(StoreError::Conflict("the reply has acted"));
+        }
+
         for k in consumed {
             let pk = (dealer.clone(), phone.clone(), k.category);
             match s.pending.get(&pk) {
                 Some(p) if p.request_id == k.request_id => {}
                 _ => return Err(StoreError::Conflict("pending authorization changed")),
             }
+        }
+        if let Some(sid) = acted {
+            s.acted.insert(
+                sid.to_owned(),
+                ActedMark {
+                    categories: entries.iter().map(|e| e.category).collect(),
+                },
+            );
         }
         for k in consumed {
             s.pending

@@ -31,6 +31,7 @@ impl MessageWriter for InMemoryStore {
         idempotency: Option<&IdempotencyRecord>,
     ) -> StoreResult<()> {
         let mut s = self.lock();
+        s.take_write()?;
         if s.messages.contains_key(&message.id) {
             return Err(StoreError::Conflict("message exists"));
         }
@@ -62,6 +63,7 @@ impl MessageWriter for InMemoryStore {
     }
     async fn save(&self, message: &Message, expected: MessageStatus) -> StoreResult<()> {
         let mut s = self.lock();
+        s.take_write()?;
         match s.messages.get_mut(&message.id) {
             Some(m) if m.status == expected && m.history.len() + 1 == message.history.len() => {
                 *m = message.clone();
@@ -125,8 +127,8 @@ impl DeliveryClaims for InMemoryStore {
                 if let Some(t) = r.send_at {
                     m.send_at = t;
                 }
-                if let Some(a) = r.attempts {
-                    m.attempts = a;
+                if r.attempted {
+                    m.attempts += 1;
                 }
                 if r.status != MessageStatus::Queued {
                     m.code = None;

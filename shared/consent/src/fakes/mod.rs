@@ -38,7 +38,7 @@ use crate::template::DealerTemplate;
 
 pub use bus::FakeBus;
 pub use carrier::{CarrierScript, FakeCarrier};
-pub use queue::FakeQueue;
+pub use queue::{FakeInbox, FakeQueue};
 pub use scenario::{authorization_ports, code_in, grant_by_code, request_code};
 
 #[derive(Default)]
@@ -52,7 +52,14 @@ struct State {
     rates: HashMap<(String, i64), u32>,
     messages: BTreeMap<MessageId, Message>,
     idempotency: HashMap<(DealerId, String), IdempotencyRecord>,
+    /// Carrier message ids acted on in full.
     inbound: HashMap<String, DateTime<Utc>>,
+    /// Replies' acted marks, written with their consent change.
+    acted: HashMap<String, ActedMark>,
+    /// Pay requests confirmed, with the CONFIRM's carrier message id.
+    confirmations: HashMap<MessageId, String>,
+    /// Writes left before the store "crashes" (every later write fails), when set.
+    writes_left: Option<usize>,
     /// Dealers' own templates by (dealer, name).
     templates: BTreeMap<(DealerId, String), crate::template::DealerTemplate>,
     /// Dealers' automations by (dealer, event type).
@@ -65,6 +72,22 @@ struct State {
     provisioned: HashMap<PhoneNumber, ProvisionedNumber>,
     /// (texting number, person) pairs the person opted out of.
     opted_out: std::collections::HashSet<(PhoneNumber, PhoneNumber)>,
+}
+
+impl State {
+    fn take_write(&mut self) -> StoreResult<()> {
+        match &mut self.writes_left {
+            None => Ok(()),
+            Some(0) => Err(StoreError::unavailable(
+                "in-memory store: crashed",
+                std::io::Error::other("the instance was killed"),
+            )),
+            Some(n) => {
+                *n -= 1;
+                Ok(())
+            }
+        }
+    }
 }
 
 /// Every storage port in one in-memory store.
@@ -98,6 +121,24 @@ impl InMemoryStore {
             .get(&(dealer.clone(), phone.clone()))
             .cloned()
             .unwrap_or_default()
+    }
+
+    /// From now on the store takes `n` more writes, then fails every write as an
+    /// instance killed mid-invocation would leave its work: tests of redelivery after a
+    /// crash at each point.
+    pub fn crash_after_writes(&self, n: usize) {
+        self.lock().writes_left = Some(n);
+    }
+
+    /// Writes work again (the next delivery runs on a live instance).
+    pub fn recover(&self) {
+        self.lock().writes_left = None;
+    }
+
+    /// Spends one write of the crash budget (other fakes in a test's port set call this to
+    /// crash with the store): `Unavailable` once it is spent.
+    pub fn take_write(&self) -> StoreResult<()> {
+        self.lock().take_write()
     }
 
     /// Changes a stored message behind the services' back (tests of races).

@@ -5,7 +5,15 @@ use super::*;
 #[async_trait]
 impl WorkQueue for InMemoryStore {
     async fn add_item(&self, item: &WorkItem) -> StoreResult<()> {
-        self.lock().work.push(item.clone());
+        let mut s = self.lock();
+        s.take_write()?;
+        if s.work
+            .iter()
+            .any(|w| w.dealer_id == item.dealer_id && w.queue == item.queue && w.id == item.id)
+        {
+            return Err(StoreError::Conflict("work item exists"));
+        }
+        s.work.push(item.clone());
         Ok(())
     }
 }

@@ -95,6 +95,18 @@ fn consent_changed(e: &LedgerEntry) -> BusEvent {
             "at": e.at,
         }),
     }
+    .with_sequence(e.sequence)
+}
+
+impl BusEvent {
+    /// Adds the ledger entry's `sequence` (strictly increasing per dealer and number: a
+    /// consumer orders a number's events by it); entries written before it have none.
+    fn with_sequence(mut self, sequence: Option<u64>) -> Self {
+        if let (Some(n), Some(detail)) = (sequence, self.detail.as_object_mut()) {
+            detail.insert("sequence".into(), json!(n));
+        }
+        self
+    }
 }
 
 fn message_status_changed(m: &Message, previous: Option<String>) -> BusEvent {

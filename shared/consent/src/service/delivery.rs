@@ -11,10 +11,44 @@ use crate::error::{DomainError, StoreError};
 use crate::ids::{new_ulid, MessageId};
 use crate::message::{DeliverySnapshot, Message, MessageStatus, OutboundEnvelope};
 use crate::ports::{
-    Carrier, CarrierError, CarrierSend, ClaimExpectation, CodeKey, ConsentGuard, ConsentReader,
-    ConsentWriter, DeliveryClaim, DeliveryRecord, MessageStore, PendingStore, WorkItem,
-    WorkItemStatus, WorkQueue, WorkQueueName,
+    Carrier, CarrierError, CarrierReceipt, CarrierSend, ClaimExpectation, CodeKey, ConsentGuard,
+    ConsentReader, ConsentWriter, DeliveryClaim, DeliveryRecord, MessageStore, PendingStore,
+    WorkItem, WorkItemStatus, WorkQueue, WorkQueueName,
 };
+
+/// What may hold a claimed text back just before the carrier call: the carrier's limits
+/// (a number's sending rate, a brand's daily segments). It is asked only by a delivery
+/// whose claim won, so a duplicate record or a redelivery never spends a limit.
+#[async_trait::async_trait]
+pub trait SendGate: Send + Sync {
+    async fn admit(
+        &self,
+        envelope: &OutboundEnvelope,
+        now: DateTime<Utc>,
+    ) -> Result<Admission, StoreError>;
+}
+
+/// A gate's answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Admission {
+    Go,
+    /// Over the number's sending rate: wait in the queue a few seconds.
+    Wait,
+    /// Over a limit that lasts: back on the time index until then.
+    HoldUntil {
+        until: DateTime<Utc>,
+        reason: &'static str,
+    },
+}
+
+/// Why a text waits in the outbound queue (a new, delayed record) instead of going now.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WaitReason {
+    /// Its number's sending rate is spent for this second.
+    NumberRate,
+    /// The carrier answered 429: too many requests at once.
+    CarrierBusy,
+}
 
 pub struct DeliverPorts<'a> {
     pub consent: &'a dyn ConsentReader,
@@ -26,11 +60,17 @@ pub struct DeliverPorts<'a> {
     pub pending: &'a dyn PendingStore,
     /// Opens the sealed code of an approval code text (the code key).
     pub codes: &'a dyn CodeKey,
+    /// The carrier's limits, asked after the claim (none: no limits).
+    pub gate: Option<&'a dyn SendGate>,
 }
 
 /// Carrier attempts before a retryable failure becomes permanent (the queue's
 /// maxReceiveCount is higher, so the message fails here, visibly, before the DLQ).
 pub const MAX_CARRIER_ATTEMPTS: u32 = 4;
+/// How far before the claim the carrier's message list is searched for an unknown outcome.
+pub const LIST_CLOCK_SKEW: Duration = Duration::seconds(10);
+/// When the carrier's limits cannot be read, the record comes back after this long.
+pub const LIMITS_RETRY: StdDuration = StdDuration::from_secs(5);
 /// A claim older than this with no result means a worker died mid-call.
 pub const STALE_CLAIM: Duration = Duration::minutes(5);
 
@@ -56,6 +96,11 @@ pub enum DeliverOutcome {
     RetryLater {
         after: StdDuration,
     },
+    /// Back to `queued`, to go in a few seconds: the consumer puts a new, delayed record
+    /// on the queue (waiting is never a failed receive, so it never dead-letters).
+    WaitInQueue {
+        why: WaitReason,
+    },
     Failed {
         reason: String,
     },
@@ -72,17 +117,16 @@ pub fn status_callback(base: &str, id: &MessageId) -> String {
 /// Delivers one queued record. With a delivery snapshot in the envelope (every
 /// envelope this service writes), it takes two writes around the carrier call: a claim
 /// that re-checks consent in the same conditional write, and the result. Quiet hours
-/// are checked before the claim from the snapshot alone. `receive_count` is how many
-/// times the queue has handed this record out (the carrier attempt number).
+/// are checked before the claim from the snapshot alone. Carrier attempts are counted on
+/// the stored message (a re-queued record starts SQS's receive count again).
 pub async fn deliver_envelope(
     ports: &DeliverPorts<'_>,
     envelope: &OutboundEnvelope,
-    receive_count: u32,
     public_base_url: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<DeliverOutcome, DomainError> {
     if let Some(snap) = &envelope.delivery {
-        return deliver_snapshot(ports, envelope, snap, receive_count, public_base_url, now).await;
+        return deliver_snapshot(ports, envelope, snap, public_base_url, now).await;
     }
     // An envelope without its snapshot (an old sender, or one put on the queue by hand):
     // read the message once and deliver it the same way.
@@ -96,14 +140,13 @@ pub async fn deliver_envelope(
     let Some(snap) = &filled.delivery else {
         return Ok(DeliverOutcome::Skipped { status: None });
     };
-    deliver_snapshot(ports, &filled, snap, receive_count, public_base_url, now).await
+    deliver_snapshot(ports, &filled, snap, public_base_url, now).await
 }
 
 async fn deliver_snapshot(
     ports: &DeliverPorts<'_>,
     envelope: &OutboundEnvelope,
     snap: &DeliverySnapshot,
-    receive_count: u32,
     public_base_url: Option<&str>,
     now: DateTime<Utc>,
 ) -> Result<DeliverOutcome, DomainError> {
@@ -166,6 +209,44 @@ async fn deliver_snapshot(
             return suppress_queued(ports, envelope, snap, reason, now).await;
         }
     }
+    if let Some(gate) = ports.gate {
+        match gate.admit(envelope, now).await {
+            Ok(Admission::Go) => {}
+            Ok(Admission::Wait) => {
+                return release(ports, id, WaitReason::NumberRate, now).await;
+            }
+            Ok(Admission::HoldUntil { until, reason }) => {
+                return hold_from(
+                    ports.messages,
+                    id,
+                    MessageStatus::Sending,
+                    until,
+                    reason,
+                    now,
+                )
+                .await;
+            }
+            Err(e) => {
+                // The limits cannot be read: the claim is released, the record comes back
+                // soon (not after the whole visibility timeout).
+                tracing::warn!(message_id = %id, error = %e, "carrier limits unreadable; retrying soon");
+                let released = record(
+                    MessageStatus::Queued,
+                    Some("retrying: limits unreadable".into()),
+                );
+                let result = ports
+                    .messages
+                    .record_delivery(id, MessageStatus::Sending, &released)
+                    .await;
+                return recorded(
+                    result,
+                    DeliverOutcome::RetryLater {
+                        after: LIMITS_RETRY,
+                    },
+                );
+            }
+        }
+    }
     let body = match &snap.code {
         None => snap.body.clone(),
         Some(code) => match ports
@@ -179,10 +260,7 @@ async fn deliver_snapshot(
             Some(text) => text,
             None => {
                 let reason = "approval code unreadable".to_owned();
-                let failed = DeliveryRecord {
-                    attempts: Some(receive_count.max(1)),
-                    ..record(MessageStatus::Failed, Some(reason.clone()))
-                };
+                let failed = record(MessageStatus::Failed, Some(reason.clone()));
                 ports
                     .messages
                     .record_delivery(id, MessageStatus::Sending, &failed)
@@ -199,24 +277,21 @@ async fn deliver_snapshot(
         body,
         status_callback: public_base_url.map(|b| status_callback(b, id)),
     };
-    let attempts = receive_count.max(1);
     let finish = |r: DeliveryRecord| async move {
         ports
             .messages
-            .record_delivery(
-                id,
-                MessageStatus::Sending,
-                &DeliveryRecord {
-                    attempts: Some(attempts),
-                    ..r
-                },
-            )
+            .record_delivery(id, MessageStatus::Sending, &r)
             .await
     };
-    match ports.carrier.send(&send).await {
+    let result = match ports.carrier.send(&send).await {
+        Err(CarrierError::Unknown { reason }) => resolve_unknown(ports, &send, reason, now).await,
+        other => other,
+    };
+    match result {
         Ok(receipt) => {
             finish(DeliveryRecord {
                 carrier_message_id: Some(receipt.carrier_message_id.clone()),
+                attempted: true,
                 ..record(MessageStatus::Sent, None)
             })
             .await?;
@@ -224,14 +299,28 @@ async fn deliver_snapshot(
                 carrier_message_id: receipt.carrier_message_id,
             })
         }
+        Err(CarrierError::Throttled { .. }) => {
+            // Never processed and not an attempt: back in the queue, the count unchanged.
+            release(ports, id, WaitReason::CarrierBusy, now).await
+        }
         Err(CarrierError::Retryable {
             reason,
             retry_after,
-        }) if attempts < MAX_CARRIER_ATTEMPTS => {
-            finish(record(
-                MessageStatus::Queued,
-                Some(format!("retrying: {reason}")),
-            ))
+        }) => {
+            // Attempts are counted on the message: a record put back on the queue (a rate
+            // wait, a requeue) starts SQS's receive count again.
+            let attempts = match ports.messages.message(id).await? {
+                Some(m) => m.attempts + 1,
+                None => MAX_CARRIER_ATTEMPTS,
+            };
+            if attempts >= MAX_CARRIER_ATTEMPTS {
+                let reason = format!("carrier temporarily unavailable: {reason}");
+                return fail_to_staff(ports, envelope, snap, true, reason, now).await;
+            }
+            finish(DeliveryRecord {
+                attempted: true,
+                ..record(MessageStatus::Queued, Some(format!("retrying: {reason}")))
+            })
             .await?;
             let backoff = StdDuration::from_secs(10u64 << (attempts - 1).min(10));
             Ok(DeliverOutcome::RetryLater {
@@ -255,14 +344,93 @@ async fn deliver_snapshot(
             Ok(DeliverOutcome::Suppressed { reason })
         }
         Err(e) => {
-            // A retryable error after the last attempt, a refusal, or an outcome we cannot
-            // know (the carrier may have texted the person): never sent again, staff decide.
-            let reason = e.to_string();
-            finish(record(MessageStatus::Failed, Some(reason.clone()))).await?;
-            void_code_request(ports, &envelope.dealer_id, snap).await?;
-            to_failed_sends(ports, envelope, &reason, now).await?;
-            Ok(DeliverOutcome::Failed { reason })
+            // A refusal, or an outcome the carrier's list could not settle (the carrier may
+            // have texted the person): never sent again, staff decide.
+            fail_to_staff(ports, envelope, snap, true, e.to_string(), now).await
         }
+    }
+}
+
+/// A claimed text that waits in the queue: back to `queued` (its requeue time pushed on,
+/// so dispatch leaves it to the new record), attempts unchanged.
+async fn release(
+    ports: &DeliverPorts<'_>,
+    id: &MessageId,
+    why: WaitReason,
+    now: DateTime<Utc>,
+) -> Result<DeliverOutcome, DomainError> {
+    let reason = match why {
+        WaitReason::NumberRate => "waiting: the number's sending rate",
+        WaitReason::CarrierBusy => "waiting: carrier busy",
+    };
+    let released = status_record(MessageStatus::Queued, Some(reason.to_owned()), now);
+    let result = ports
+        .messages
+        .record_delivery(id, MessageStatus::Sending, &released)
+        .await;
+    recorded(result, DeliverOutcome::WaitInQueue { why })
+}
+
+/// A claimed message that will not go (after a carrier call: `attempted`): failed, its
+/// code request void, raised on the failed-sends queue.
+async fn fail_to_staff(
+    ports: &DeliverPorts<'_>,
+    envelope: &OutboundEnvelope,
+    snap: &DeliverySnapshot,
+    attempted: bool,
+    reason: String,
+    now: DateTime<Utc>,
+) -> Result<DeliverOutcome, DomainError> {
+    let failed = DeliveryRecord {
+        attempted,
+        ..status_record(MessageStatus::Failed, Some(reason.clone()), now)
+    };
+    ports
+        .messages
+        .record_delivery(&envelope.message_id, MessageStatus::Sending, &failed)
+        .await?;
+    void_code_request(ports, &envelope.dealer_id, snap).await?;
+    to_failed_sends(ports, envelope, &reason, now).await?;
+    Ok(DeliverOutcome::Failed { reason })
+}
+
+/// A send whose outcome is unknown (the request may have reached the carrier): the
+/// carrier's message list decides. Found: it was sent. Not found: sent once more, and a
+/// second unknown outcome is looked up again. A list that cannot be read leaves the
+/// outcome unknown (staff decide): never a second text on a guess.
+async fn resolve_unknown(
+    ports: &DeliverPorts<'_>,
+    send: &CarrierSend,
+    reason: String,
+    now: DateTime<Utc>,
+) -> Result<CarrierReceipt, CarrierError> {
+    // The text, if the carrier took it, was created after the claim (`now`): the list is
+    // searched from a little before, for the carrier's clock and its whole seconds, so the
+    // same body sent to the same person a minute ago is not taken for this one.
+    let since = now - LIST_CLOCK_SKEW;
+    let unknown = |reason: String| CarrierError::Unknown { reason };
+    let lookup = |why: String| async move {
+        match ports.carrier.find_sent(send, since).await {
+            Ok(found) => Ok(found),
+            Err(e) => {
+                tracing::warn!(error = %e, "carrier message list unreadable; outcome stays unknown");
+                Err(unknown(format!(
+                    "{why}; the carrier's message list could not be read"
+                )))
+            }
+        }
+    };
+    if let Some(receipt) = lookup(reason.clone()).await? {
+        tracing::info!("unknown outcome resolved: the carrier has the text");
+        return Ok(receipt);
+    }
+    tracing::info!("unknown outcome resolved: the carrier does not have the text; sent once more");
+    match ports.carrier.send(send).await {
+        Err(CarrierError::Unknown { reason }) => match lookup(reason.clone()).await? {
+            Some(receipt) => Ok(receipt),
+            None => Err(unknown(format!("{reason}, twice"))),
+        },
+        other => other,
     }
 }
 
@@ -371,13 +539,23 @@ pub async fn hold_until(
     reason: &str,
     now: DateTime<Utc>,
 ) -> Result<DeliverOutcome, DomainError> {
+    hold_from(messages, id, MessageStatus::Queued, until, reason, now).await
+}
+
+/// [`hold_until`] for a message in `from` (a claimed one: `sending`).
+async fn hold_from(
+    messages: &dyn MessageStore,
+    id: &MessageId,
+    from: MessageStatus,
+    until: DateTime<Utc>,
+    reason: &str,
+    now: DateTime<Utc>,
+) -> Result<DeliverOutcome, DomainError> {
     let deferral = DeliveryRecord {
         send_at: Some(until),
         ..status_record(MessageStatus::Deferred, Some(reason.to_owned()), now)
     };
-    let result = messages
-        .record_delivery(id, MessageStatus::Queued, &deferral)
-        .await;
+    let result = messages.record_delivery(id, from, &deferral).await;
     recorded(result, DeliverOutcome::Deferred { until })
 }
 
@@ -393,7 +571,7 @@ fn status_record(
         reason,
         carrier_message_id: None,
         send_at: None,
-        attempts: None,
+        attempted: false,
     }
 }
 

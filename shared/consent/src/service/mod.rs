@@ -21,7 +21,8 @@ use crate::ledger::{ConsentState, LedgerEntry};
 use crate::message::{Message, MessageKind, MessageStatus, Origin, Outbound, OutboundEnvelope};
 use crate::phone::PhoneNumber;
 use crate::ports::{
-    ConsentReader, ConsentWriter, Dealer, DealerStore, MessageWriter, OutboundQueue, PendingKey,
+    ConsentChange, ConsentReader, ConsentWriter, Dealer, DealerStore, MessageWriter, OutboundQueue,
+    PendingKey,
 };
 use crate::sms;
 
@@ -38,6 +39,25 @@ pub async fn update_consent<F>(
     dealer: &DealerId,
     phone: &PhoneNumber,
     consumed: &[PendingKey],
+    decide: F,
+) -> Result<(Vec<LedgerEntry>, ConsentState), DomainError>
+where
+    F: FnMut(&ConsentState) -> Vec<LedgerEntry>,
+{
+    update_consent_acting(reader, writer, dealer, phone, consumed, None, decide).await
+}
+
+/// [`update_consent`] for the effect of a reply: the reply's acted mark (`acted`, its
+/// carrier message id) is written in the same transaction as the entries, and a second
+/// writer of the same mark loses with `Conflict` (retried here: it then finds the change
+/// made and decides nothing).
+pub async fn update_consent_acting<F>(
+    reader: &dyn ConsentReader,
+    writer: &dyn ConsentWriter,
+    dealer: &DealerId,
+    phone: &PhoneNumber,
+    consumed: &[PendingKey],
+    acted: Option<&str>,
     mut decide: F,
 ) -> Result<(Vec<LedgerEntry>, ConsentState), DomainError>
 where
@@ -45,16 +65,32 @@ where
 {
     for _ in 0..MAX_CONFLICT_RETRIES {
         let current = reader.consent(dealer, phone).await?;
-        let entries = decide(&current.value);
+        let mut entries = decide(&current.value);
         if entries.is_empty() && consumed.is_empty() {
             return Ok((entries, current.value));
+        }
+        // Ordered within the number's ledger: the state's version after this change, and
+        // each entry's place in it.
+        let base = (current.version + 1) * crate::ledger::SEQUENCE_STRIDE;
+        for (i, e) in (0u64..).zip(entries.iter_mut()) {
+            e.sequence = Some(base + i);
         }
         let mut next = current.value.clone();
         for e in &entries {
             next.apply(e);
         }
         match writer
-            .append(dealer, phone, current.version, &entries, &next, consumed)
+            .append(
+                dealer,
+                phone,
+                ConsentChange {
+                    expected_version: current.version,
+                    entries: &entries,
+                    new_state: &next,
+                    consumed,
+                    acted: acted.filter(|_| !entries.is_empty()),
+                },
+            )
             .await
         {
             Ok(()) => return Ok((entries, next)),
@@ -163,8 +199,16 @@ pub async fn store_and_queue(
     now: DateTime<Utc>,
 ) -> Result<(), DomainError> {
     outbox.messages.create(message, None).await?;
-    let failed = outbox
-        .queue
+    queue_stored(outbox.queue, message, now).await
+}
+
+/// Puts a stored, queued message on the outbound queue.
+pub async fn queue_stored(
+    queue: &dyn OutboundQueue,
+    message: &Message,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    let failed = queue
         .enqueue(&[Outbound {
             envelope: OutboundEnvelope::for_message(message, now),
             delay_seconds: 0,
@@ -176,19 +220,4 @@ pub async fn store_and_queue(
         )));
     }
     Ok(())
-}
-
-/// Builds, stores and queues a system text.
-pub async fn send_system_text(
-    outbox: Outbox<'_>,
-    dealer: &Dealer,
-    to: &PhoneNumber,
-    category: Category,
-    kind: MessageKind,
-    body: String,
-    now: DateTime<Utc>,
-) -> Result<Message, DomainError> {
-    let message = system_message(dealer, to, category, kind, body, now);
-    store_and_queue(outbox, &message, now).await?;
-    Ok(message)
 }

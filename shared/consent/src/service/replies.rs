@@ -6,7 +6,8 @@ use serde_json::json;
 use crate::answers;
 use crate::category::Category;
 use crate::error::DomainError;
-use crate::ids::{new_ulid, MessageId};
+use crate::error::StoreError;
+use crate::ids::{derived_ulid, MessageId};
 use crate::ledger::{Actor, ConsentEvent, LedgerEntry};
 use crate::message::{Message, MessageKind, MessageStatus};
 use crate::phone::PhoneNumber;
@@ -16,8 +17,9 @@ use crate::ports::{
     WorkItem, WorkItemStatus, WorkQueue, WorkQueueName,
 };
 use crate::reply::{classify_reply, Classified, Language, ReplyKind};
+use crate::webhook::CarrierWebhook;
 
-use super::{send_system_text, update_consent, Outbox};
+use super::{update_consent, update_consent_acting, Outbox};
 
 /// Template name of the Text to Pay reminder a PAY answers.
 pub const TEXT_TO_PAY_TEMPLATE: &str = "text-to-pay-reminder";
@@ -64,6 +66,8 @@ pub enum ReplyOutcome {
     Help,
     PayConfirmationRequested,
     PaymentConfirmed,
+    /// A CONFIRM for a pay request another CONFIRM already confirmed: nothing more is done.
+    AlreadyConfirmed,
     Queued,
 }
 
@@ -72,7 +76,45 @@ pub fn help_text(dealer: &Dealer, language: Language) -> String {
     answers::help(&dealer.name, dealer.help_contact.as_deref(), language)
 }
 
-/// Acts on an inbound text: once per carrier message id.
+impl InboundSms {
+    /// The reply a stored webhook carries, with the time it was received.
+    pub fn from_webhook(webhook: &CarrierWebhook) -> Option<(Self, DateTime<Utc>)> {
+        match webhook {
+            CarrierWebhook::Reply {
+                carrier_message_id,
+                from,
+                to,
+                body,
+                received_at,
+            } => Some((
+                Self {
+                    carrier_message_id: carrier_message_id.clone(),
+                    from: from.clone(),
+                    to: to.clone(),
+                    body: body.clone(),
+                },
+                *received_at,
+            )),
+            CarrierWebhook::Status { .. } => None,
+        }
+    }
+
+    /// The id of what acting on this reply makes for `purpose` (its answer, a staff item):
+    /// the same on every redelivery, so a conditional write keeps one.
+    fn derived_id(&self, now: DateTime<Utc>, purpose: &str) -> String {
+        derived_ulid(now, &format!("{}:{purpose}", self.carrier_message_id))
+    }
+}
+
+/// Acts on an inbound text exactly once per carrier message id, however often it is
+/// delivered and wherever an earlier delivery stopped.
+///
+/// `now` is when the webhook was received (a redelivery decides as the first did). Every
+/// effect is written once: a consent change carries the reply's acted mark in its own
+/// transaction (a redelivery finds the mark and only finishes what followed it), an answer
+/// or a staff item has an id derived from the carrier message id (a conditional write keeps
+/// one), a payment confirmation is claimed once per request. What follows an effect is
+/// idempotent, and the reply is marked finished last.
 pub async fn handle_inbound(
     ports: &InboundPorts<'_>,
     sms: &InboundSms,
@@ -84,23 +126,12 @@ pub async fn handle_inbound(
     let Some(dealer) = ports.dealers.dealer(&dealer_id).await? else {
         return Ok(ReplyOutcome::UnknownDealer);
     };
-    if !ports
-        .inbound
-        .first_delivery(&sms.carrier_message_id, now)
-        .await?
-    {
+    if ports.inbound.finished(&sms.carrier_message_id).await? {
         return Ok(ReplyOutcome::Duplicate);
     }
-    match act(ports, &dealer, sms, now).await {
-        Ok(outcome) => Ok(outcome),
-        Err(e) => {
-            // Not acted on: let the carrier's retry of this webhook through again.
-            if let Err(forget) = ports.inbound.forget(&sms.carrier_message_id).await {
-                tracing::error!(error = %forget, "could not release the de-duplication key");
-            }
-            Err(e)
-        }
-    }
+    let outcome = act(ports, &dealer, sms, now).await?;
+    ports.inbound.finish(&sms.carrier_message_id, now).await?;
+    Ok(outcome)
 }
 
 async fn act(
@@ -140,10 +171,14 @@ async fn act(
         .await?;
     let outcome = match kind {
         ReplyKind::OptOut => Some(opt_out(ports, dealer, sms, language, now).await?),
-        ReplyKind::Agree => agree(ports, dealer, sms, language, now).await?,
+        ReplyKind::Agree => match ports.inbound.acted(&sms.carrier_message_id).await? {
+            // An earlier delivery granted: finish what followed (the one answer).
+            Some(mark) => Some(agreed(ports, dealer, sms, mark.categories, language, now).await?),
+            None => agree(ports, dealer, sms, language, now).await?,
+        },
         ReplyKind::OptIn => opt_in(ports, dealer, sms, language, now).await?,
         ReplyKind::Help => {
-            reply(ports, dealer, &sms.from, help_text(dealer, language), now).await?;
+            reply(ports, dealer, sms, help_text(dealer, language), now).await?;
             Some(ReplyOutcome::Help)
         }
         ReplyKind::Pay => pay(ports, dealer, sms, now).await?,
@@ -159,26 +194,53 @@ async fn act(
     }
 }
 
+/// The one answer to this reply: stored under an id derived from the carrier message id,
+/// then queued. A redelivery finds it stored and queues it again only while it waits
+/// (deliver's claim keeps a second record from sending twice).
 async fn reply(
     ports: &InboundPorts<'_>,
     dealer: &Dealer,
-    to: &PhoneNumber,
+    sms: &InboundSms,
     body: String,
     now: DateTime<Utc>,
 ) -> Result<Message, DomainError> {
-    send_system_text(
-        Outbox {
-            messages: ports.messages,
-            queue: ports.queue,
-        },
+    let mut message = super::system_message(
         dealer,
-        to,
+        &sms.from,
         Category::Accounting,
         MessageKind::Reply,
         body,
         now,
-    )
-    .await
+    );
+    message.id = MessageId::derived(now, &format!("{}:answer", sms.carrier_message_id));
+    answer(ports, &message, now).await?;
+    Ok(message)
+}
+
+/// Stores and queues an answer made under a derived id, once.
+async fn answer(
+    ports: &InboundPorts<'_>,
+    message: &Message,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    let outbox = Outbox {
+        messages: ports.messages,
+        queue: ports.queue,
+    };
+    match super::store_and_queue(outbox, message, now).await {
+        Err(DomainError::Store(StoreError::Conflict(_))) => {
+            let waiting = ports
+                .messages
+                .message(&message.id)
+                .await?
+                .is_some_and(|m| m.status == MessageStatus::Queued);
+            if waiting {
+                super::queue_stored(ports.queue, message, now).await?;
+            }
+            Ok(())
+        }
+        other => other,
+    }
 }
 
 fn by_reply(
@@ -221,12 +283,13 @@ async fn agree(
         category: answered.category,
         request_id: answered.request_id.clone(),
     }];
-    let (entries, _) = update_consent(
+    let written = update_consent_acting(
         ports.consent,
         ports.consent_writer,
         &dealer.id,
         &sms.from,
         &consumed,
+        Some(&sms.carrier_message_id),
         |_| {
             vec![by_reply(
                 dealer,
@@ -239,17 +302,55 @@ async fn agree(
             .with_disclosure_text(answered.disclosure_text.as_deref())]
         },
     )
-    .await?;
-    let categories: Vec<Category> = entries.iter().map(|e| e.category).collect();
+    .await;
+    let categories = match acted_categories(ports, sms, written).await? {
+        Some(categories) => categories,
+        None => return Ok(None),
+    };
+    Ok(Some(
+        agreed(ports, dealer, sms, categories, language, now).await?,
+    ))
+}
+
+/// What a consent change written with this reply's acted mark changed: the entries just
+/// written, or, when a concurrent delivery of the same reply wrote first, its mark.
+async fn acted_categories(
+    ports: &InboundPorts<'_>,
+    sms: &InboundSms,
+    written: Result<(Vec<LedgerEntry>, crate::ledger::ConsentState), DomainError>,
+) -> Result<Option<Vec<Category>>, DomainError> {
+    match written {
+        Ok((entries, _)) if !entries.is_empty() => {
+            Ok(Some(entries.iter().map(|e| e.category).collect()))
+        }
+        Ok(_) | Err(DomainError::Conflict(_)) => {
+            match ports.inbound.acted(&sms.carrier_message_id).await? {
+                Some(mark) => Ok(Some(mark.categories)),
+                None => written.map(|_| None),
+            }
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// The answer to an Agree that granted `categories`.
+async fn agreed(
+    ports: &InboundPorts<'_>,
+    dealer: &Dealer,
+    sms: &InboundSms,
+    categories: Vec<Category>,
+    language: Language,
+    now: DateTime<Utc>,
+) -> Result<ReplyOutcome, DomainError> {
     reply(
         ports,
         dealer,
-        &sms.from,
+        sms,
         answers::agreed(&dealer.name, &categories, language),
         now,
     )
     .await?;
-    Ok(Some(ReplyOutcome::Agreed(categories)))
+    Ok(ReplyOutcome::Agreed(categories))
 }
 
 /// STOP: revoke every category with this dealer, void pending requests, suppress
@@ -271,12 +372,13 @@ async fn opt_out(
             request_id: p.request_id,
         })
         .collect();
-    let (entries, _) = update_consent(
+    let written = update_consent_acting(
         ports.consent,
         ports.consent_writer,
         &dealer.id,
         &sms.from,
         &consumed,
+        Some(&sms.carrier_message_id),
         |state| {
             state
                 .categories_to_revoke(ConsentEvent::RevokedByReply)
@@ -285,7 +387,12 @@ async fn opt_out(
                 .collect()
         },
     )
-    .await?;
+    .await;
+    // A redelivery (or a concurrent delivery) of this STOP finds its own mark: what it
+    // revoked decides the one confirmation, as it did the first time.
+    let revoked = acted_categories(ports, sms, written)
+        .await?
+        .unwrap_or_default();
     // The carrier now refuses texts from this number to the person until START, whoever
     // owns the number then: the block is kept with the pair of numbers.
     ports
@@ -293,13 +400,12 @@ async fn opt_out(
         .set_opted_out(&sms.to, &sms.from, true, now)
         .await?;
     let suppressed = suppress_waiting(ports.messages, dealer, &sms.from, "opted-out", now).await?;
-    let revoked: Vec<Category> = entries.iter().map(|e| e.category).collect();
     // One confirmation per opt-out: a repeated STOP that changes nothing is not answered again.
     if !revoked.is_empty() {
         reply(
             ports,
             dealer,
-            &sms.from,
+            sms,
             answers::opted_out(&dealer.name, language),
             now,
         )
@@ -359,12 +465,13 @@ async fn opt_in(
         .consent_writer
         .set_opted_out(&sms.to, &sms.from, false, now)
         .await?;
-    let (entries, _) = update_consent(
+    let written = update_consent_acting(
         ports.consent,
         ports.consent_writer,
         &dealer.id,
         &sms.from,
         &[],
+        Some(&sms.carrier_message_id),
         |state| {
             state
                 .categories_to_restore()
@@ -373,15 +480,14 @@ async fn opt_in(
                 .collect()
         },
     )
-    .await?;
-    if entries.is_empty() {
+    .await;
+    let Some(categories) = acted_categories(ports, sms, written).await? else {
         return Ok(None);
-    }
-    let categories: Vec<Category> = entries.iter().map(|e| e.category).collect();
+    };
     reply(
         ports,
         dealer,
-        &sms.from,
+        sms,
         answers::resubscribed(&dealer.name, &categories, language),
         now,
     )
@@ -457,6 +563,7 @@ async fn pay(
         ),
         now,
     );
+    message.id = MessageId::derived(now, &format!("{}:answer", sms.carrier_message_id));
     message.template = Some(PAY_CONFIRM_MARKER.to_owned());
     message.contact_id = reminder.contact_id.clone();
     message.account_id = reminder.account_id.clone();
@@ -466,21 +573,14 @@ async fn pay(
             .cloned()
             .unwrap_or_default(),
     );
-    super::store_and_queue(
-        super::Outbox {
-            messages: ports.messages,
-            queue: ports.queue,
-        },
-        &message,
-        now,
-    )
-    .await?;
+    answer(ports, &message, now).await?;
     Ok(Some(ReplyOutcome::PayConfirmationRequested))
 }
 
-/// The id of the `TextToPayConfirmed` event for the CONFIRM reply with this carrier id.
-pub fn confirmation_event_id(carrier_message_id: &str) -> String {
-    format!("{TEXT_TO_PAY_CONFIRMED}:{carrier_message_id}")
+/// The id of the `TextToPayConfirmed` event for the pay request (the "reply CONFIRM" text)
+/// a CONFIRM answers: one request is one payment, however many CONFIRMs answer it.
+pub fn confirmation_event_id(request: &MessageId) -> String {
+    format!("{TEXT_TO_PAY_CONFIRMED}:{request}")
 }
 
 async fn confirm(
@@ -501,6 +601,15 @@ async fn confirm(
     else {
         return Ok(None);
     };
+    // The request is confirmed once, by one CONFIRM (a conditional write); a redelivery of
+    // that CONFIRM holds the claim and finishes, another CONFIRM finds it taken.
+    if !ports
+        .inbound
+        .claim_confirmation(&request.id, &sms.carrier_message_id)
+        .await?
+    {
+        return Ok(Some(ReplyOutcome::AlreadyConfirmed));
+    }
     let vars = request.variables.clone().unwrap_or_default();
     ports
         .events
@@ -508,9 +617,9 @@ async fn confirm(
             source: EVENT_SOURCE.to_owned(),
             detail_type: TEXT_TO_PAY_CONFIRMED.to_owned(),
             detail: json!({
-                // One CONFIRM is one event: a carrier retry of the same reply publishes
-                // the same id, so consumers de-duplicate on it.
-                "id": confirmation_event_id(&sms.carrier_message_id),
+                // One request is one event: a republished confirmation has the same id, so
+                // the payment system de-duplicates on it.
+                "id": confirmation_event_id(&request.id),
                 "type": TEXT_TO_PAY_CONFIRMED,
                 "version": 1,
                 "time": now,
@@ -519,6 +628,7 @@ async fn confirm(
                 "accountId": request.account_id,
                 "amount": vars.get("amount"),
                 "reminderMessageId": vars.get("reminderMessageId"),
+                "payRequestMessageId": request.id,
                 "confirmationCarrierMessageId": sms.carrier_message_id,
             }),
         }])
@@ -526,7 +636,7 @@ async fn confirm(
     reply(
         ports,
         dealer,
-        &sms.from,
+        sms,
         format!(
             "{}: thank you, your payment request was sent. You will get a receipt when it is processed.",
             dealer.name
@@ -548,10 +658,10 @@ async fn to_staff(
         .contacts_by_phone(&dealer.id, &sms.from)
         .await?;
     let contact = contacts.into_iter().next();
-    ports
+    let added = ports
         .work
         .add_item(&WorkItem {
-            id: new_ulid(),
+            id: sms.derived_id(now, "staff"),
             dealer_id: dealer.id.clone(),
             queue: WorkQueueName::Replies,
             kind: if contact.is_some() {
@@ -571,8 +681,12 @@ async fn to_staff(
             status: WorkItemStatus::Open,
             handling: Default::default(),
         })
-        .await?;
-    Ok(())
+        .await;
+    match added {
+        // A redelivery: the item is there.
+        Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+        Err(e) => Err(e.into()),
+    }
 }
 
 /// A delivery status callback.

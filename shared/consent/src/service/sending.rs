@@ -799,15 +799,20 @@ pub fn template_for_event(detail_type: &str) -> Option<&'static str> {
 /// unknown contact) is recorded as a suppressed message with the reason instead of
 /// failing, so the event is not retried in a loop, and raises an item on the
 /// dealer's `automation-failures` queue so staff see it. Only infrastructure errors fail.
+/// `event_key` is the producer's idempotency key of the event (the same on every retry of
+/// it): one send per key and dealer.
 pub async fn automated_send(
     ports: &SendPorts<'_>,
     work: &dyn WorkQueue,
     dealer_id: &DealerId,
     event: &str,
-    event_id: &str,
+    event_key: &str,
     request: SendRequest,
     now: DateTime<Utc>,
 ) -> Result<SendAccepted, DomainError> {
+    // The producer's key, not EventBridge's id: a DMS that retries PutEvents sends the same
+    // key under a new event id, and must text once. The origin keeps it as the event's id.
+    let event_id = event_key;
     let key = format!("event:{}", truncate(event_id, 200));
     let fingerprint = crate::message::request_fingerprint(key.as_bytes());
     let origin = Origin::Automation {

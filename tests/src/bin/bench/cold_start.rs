@@ -139,6 +139,10 @@ async fn start_once(
         )
         .env("EVENT_BUS_NAME", "bench")
         .env(
+            "INBOUND_QUEUE_URL",
+            "http://127.0.0.1:9/000000000000/bench.fifo",
+        )
+        .env(
             "AWS_ENDPOINT_URL_SECRETS_MANAGER",
             format!("http://{secrets}"),
         )

@@ -61,9 +61,16 @@ fn cost_per_text(requests: &Value, work: &Value, dispatch_ms_per_text: f64) -> V
     let calls = |name: &str| f[name]["invocations_per_text"].as_f64().unwrap_or(0.0);
     // deliver's records wait on the carrier together: its latency once per invocation.
     let deliver_ms = ms("deliver") + CARRIER_LATENCY_MS / records;
-    let lambda_ms = ms("send") + deliver_ms + ms("publish") + ms("inbound") + dispatch_ms_per_text;
+    // A status callback is stored by inbound and acted on by webhooks.
+    let lambda_ms = ms("send")
+        + deliver_ms
+        + ms("publish")
+        + ms("inbound")
+        + ms("webhooks")
+        + dispatch_ms_per_text;
     let lambda_gb_s = lambda_ms / 1000.0 * FUNCTION_GB;
-    let invocations = calls("send") + calls("deliver") + calls("publish") + calls("inbound");
+    let invocations =
+        calls("send") + calls("deliver") + calls("publish") + calls("inbound") + calls("webhooks");
     let lambda = lambda_gb_s * LAMBDA_ARM_USD_PER_GB_SECOND + invocations * LAMBDA_USD_PER_REQUEST;
     // The portal's POST, and the carrier's status callbacks (sent, delivered) on the API.
     let http = (1.0 + calls("inbound")) * HTTP_API_USD_PER_REQUEST;

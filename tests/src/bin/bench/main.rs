@@ -28,9 +28,10 @@ use serde_json::{json, Value};
 
 use stack_tests::{repo_root, LocalStack};
 
-const FUNCTIONS: [&str; 8] = [
+const FUNCTIONS: [&str; 9] = [
     "authorize",
     "inbound",
+    "webhooks",
     "send",
     "automate",
     "queues",

@@ -17,7 +17,7 @@ use serde_json::{json, Map, Value};
 use consent::fakes::FakeCarrier;
 use consent::ledger::{Actor, ConsentEvent, ConsentState, LedgerEntry};
 use consent::message::{Origin, OutboundEnvelope};
-use consent::ports::{ConsentWriter, Contact, ContactStore, Dealer, DealerStore};
+use consent::ports::{ConsentChange, ConsentWriter, Contact, ContactStore, Dealer, DealerStore};
 use consent::service::delivery::{deliver_envelope, DeliverPorts};
 use consent::service::sending::{dispatch, request_send, DispatchPorts, SendPorts, SendRequest};
 use consent::{Category, ContactId, DealerId, PhoneNumber, StaffUserId};
@@ -131,10 +131,13 @@ impl Counted {
             .append(
                 &dealer,
                 &phone,
-                0,
-                std::slice::from_ref(&grant),
-                &ConsentState::from_ledger([&grant]),
-                &[],
+                ConsentChange {
+                    expected_version: 0,
+                    entries: std::slice::from_ref(&grant),
+                    new_state: &ConsentState::from_ledger([&grant]),
+                    consumed: &[],
+                    acted: None,
+                },
             )
             .await
             .unwrap_or_else(|e| panic!("{e}"));
@@ -207,6 +210,7 @@ impl Counted {
             work: &self.store,
             pending: &self.store,
             codes,
+            gate: None,
         }
     }
 
@@ -233,7 +237,7 @@ impl Counted {
         for r in records {
             let env: OutboundEnvelope = serde_json::from_str(r.body.as_deref().unwrap_or(""))
                 .unwrap_or_else(|e| panic!("{e}"));
-            deliver_envelope(ports, &env, 1, None, Utc::now())
+            deliver_envelope(ports, &env, None, Utc::now())
                 .await
                 .unwrap_or_else(|e| panic!("{e}"));
         }

@@ -1,0 +1,139 @@
+//! Acts on the carrier webhooks `inbound` stored (the inbound FIFO queue): a person's
+//! reply (Agree, STOP, START, HELP, PAY, CONFIRM, free text for staff) and the carrier's
+//! status reports.
+//!
+//! Each webhook is acted on exactly once however often the queue delivers it
+//! (`consent::service::replies::handle_inbound`). Records of one group (one person's texts
+//! to one number) must be acted on in order: after the first record that fails, this and
+//! every later record of the batch are handed back, so a STOP is never passed by the
+//! START that followed it. What keeps failing goes to the dead-letter queue and its alarm.
+
+pub mod config;
+
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent};
+use chrono::{DateTime, Utc};
+use tracing::Instrument;
+
+use consent::ports::{
+    ConsentReader, ConsentWriter, ContactStore, DealerStore, EventPublisher, InboundLog,
+    MessageStore, OutboundQueue, PendingStore, WorkQueue,
+};
+use consent::service::replies::{self, InboundPorts, InboundSms, StatusPorts, StatusReport};
+use consent::webhook::CarrierWebhook;
+
+#[derive(Clone)]
+pub struct App {
+    pub dealers: Arc<dyn DealerStore>,
+    pub contacts: Arc<dyn ContactStore>,
+    pub consent: Arc<dyn ConsentReader>,
+    pub consent_writer: Arc<dyn ConsentWriter>,
+    pub pending: Arc<dyn PendingStore>,
+    pub messages: Arc<dyn MessageStore>,
+    pub queue: Arc<dyn OutboundQueue>,
+    pub events: Arc<dyn EventPublisher>,
+    pub work: Arc<dyn WorkQueue>,
+    pub inbound: Arc<dyn InboundLog>,
+}
+
+/// What became of one stored webhook.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RecordOutcome {
+    /// Acted on (or found acted on before).
+    Done,
+    /// Not acted on yet: the record goes back to the queue.
+    Retry,
+}
+
+/// Acts on one stored webhook; `now` is the time of this delivery.
+pub async fn process_record(app: &App, body: &str, now: DateTime<Utc>) -> RecordOutcome {
+    let webhook: CarrierWebhook = match serde_json::from_str(body) {
+        Ok(w) => w,
+        Err(e) => {
+            // Only this service writes the queue: a body it cannot read is a bug. It is kept
+            // (retried, then dead-lettered with an alarm), never dropped.
+            tracing::error!(error = %e, "stored webhook unreadable; retried, then dead-lettered");
+            return RecordOutcome::Retry;
+        }
+    };
+    let result = match &webhook {
+        CarrierWebhook::Reply { .. } => {
+            let Some((sms, received_at)) = InboundSms::from_webhook(&webhook) else {
+                return RecordOutcome::Retry;
+            };
+            let ports = InboundPorts {
+                dealers: app.dealers.as_ref(),
+                contacts: app.contacts.as_ref(),
+                consent: app.consent.as_ref(),
+                consent_writer: app.consent_writer.as_ref(),
+                pending: app.pending.as_ref(),
+                messages: app.messages.as_ref(),
+                queue: app.queue.as_ref(),
+                events: app.events.as_ref(),
+                work: app.work.as_ref(),
+                inbound: app.inbound.as_ref(),
+            };
+            // Decided as of when the person texted, however late this delivery is.
+            replies::handle_inbound(&ports, &sms, received_at)
+                .await
+                .map(|outcome| {
+                    tracing::info!(message_sid = %sms.carrier_message_id, from = %sms.from.redacted(), outcome = ?outcome, "reply acted on");
+                })
+        }
+        CarrierWebhook::Status {
+            message_id,
+            carrier_message_id,
+            status,
+            error_code,
+            ..
+        } => {
+            let report = StatusReport {
+                message_id: message_id.clone(),
+                carrier_message_id: carrier_message_id.clone(),
+                status: status.clone(),
+                error_code: *error_code,
+            };
+            let ports = StatusPorts {
+                consent: app.consent.as_ref(),
+                consent_writer: app.consent_writer.as_ref(),
+                messages: app.messages.as_ref(),
+            };
+            replies::handle_status(&ports, &report, now)
+                .await
+                .map(|status| {
+                    tracing::info!(message_id = %report.message_id, reported = %report.status, status = ?status, "status report acted on");
+                })
+        }
+    };
+    match result {
+        Ok(()) => RecordOutcome::Done,
+        Err(e) => {
+            tracing::error!(message_sid = %webhook.carrier_message_id(), error = %e, "webhook not acted on yet; retried");
+            RecordOutcome::Retry
+        }
+    }
+}
+
+/// One batch, in order: from the first record that must be retried on, every record is
+/// handed back (a FIFO source's rule: later records of its group must not pass it).
+pub async fn handle(app: &App, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchResponse {
+    let mut response = SqsBatchResponse::default();
+    let mut failed = false;
+    for record in event.records {
+        let id = record.message_id.clone().unwrap_or_default();
+        if !failed {
+            let span = tracing::info_span!("record", message_id = %id);
+            failed = process_record(app, record.body.as_deref().unwrap_or(""), now)
+                .instrument(span)
+                .await
+                == RecordOutcome::Retry;
+        }
+        if failed {
+            let mut failure = BatchItemFailure::default();
+            failure.item_identifier = id;
+            response.batch_item_failures.push(failure);
+        }
+    }
+    response
+}

@@ -1,0 +1,39 @@
+use std::sync::Arc;
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use consent_adapters::config::{self, Env};
+use consent_adapters::{cache, telemetry, CachedDealers, EventBridgePublisher, SqsOutboundQueue};
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+use webhooks::config::Config;
+use webhooks::{handle, App};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    telemetry::init();
+    let config = Config::from_env(&Env::process())?;
+    let aws = config::aws().await;
+    let store = Arc::new(config.table.store(&aws));
+    let app = App {
+        dealers: Arc::new(CachedDealers::new((*store).clone(), cache::DEALER_TTL)),
+        contacts: store.clone(),
+        consent: store.clone(),
+        consent_writer: store.clone(),
+        pending: store.clone(),
+        messages: store.clone(),
+        work: store.clone(),
+        inbound: store,
+        queue: Arc::new(SqsOutboundQueue::new(
+            consent_adapters::aws_sdk_sqs::Client::new(&aws),
+            config.outbound_queue_url,
+        )),
+        events: Arc::new(EventBridgePublisher::new(
+            consent_adapters::aws_sdk_eventbridge::Client::new(&aws),
+            config.event_bus_name,
+        )),
+    };
+    run(service_fn(|event: LambdaEvent<SqsEvent>| {
+        let app = &app;
+        async move { Ok::<_, Error>(handle(app, event.payload, chrono::Utc::now()).await) }
+    }))
+    .await
+}

@@ -1,0 +1,55 @@
+//! `make chaos`: the fault run (`stack_tests::chaos`) at full size. Prints its figures and
+//! writes them to `target/chaos/latest.json`; exits non-zero when a guarantee broke.
+//!
+//! `chaos [--seed N] [--short]` (the seed defaults to the clock; it is printed).
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use stack_tests::chaos::{run, ChaosConfig};
+use stack_tests::repo_root;
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let seed = args
+        .iter()
+        .position(|a| a == "--seed")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(1)
+        });
+    let config = if args.iter().any(|a| a == "--short") {
+        ChaosConfig::short(seed)
+    } else {
+        ChaosConfig::full(seed)
+    };
+    let report = run(&config).await;
+    let text = serde_json::to_string_pretty(&report).unwrap_or_default();
+    println!("{text}");
+    let dir = repo_root().join("target").join("chaos");
+    let _ = std::fs::create_dir_all(&dir);
+    let _ = std::fs::write(dir.join("latest.json"), &text);
+    let violations = report.violations();
+    println!(
+        "chaos: seed {}: texts without consent {}, texts at the phone twice {}, replies not acted on {}, STOPs acted on {} of {}, texts stuck {}",
+        report.seed,
+        report.texts_without_consent,
+        report.texts_twice,
+        report.replies_not_acted,
+        report.stops_acted,
+        report.stops_sent,
+        report.stuck
+    );
+    if !violations.is_empty() {
+        eprintln!(
+            "chaos: FAILED (seed {}): {}",
+            report.seed,
+            violations.join("; ")
+        );
+        std::process::exit(1);
+    }
+}
