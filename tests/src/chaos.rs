@@ -38,8 +38,12 @@ pub struct ChaosConfig {
     /// Share of DynamoDB requests throttled, and answered 500.
     pub throttle_rate: f64,
     pub error_rate: f64,
-    /// Share of invocations whose instance is killed mid-way.
+    /// Share of invocations whose instance is killed mid-way, and of which functions (None:
+    /// all). A killed deliver leaves its claim `sending` until the claim is stale (5 min) and
+    /// its record invisible for the queue's 6-minute visibility timeout: the full run kills
+    /// it, the short one kills the functions that recover within a minute.
     pub kill_rate: f64,
+    pub kill_functions: Option<Vec<&'static str>>,
     /// The carrier's concurrent requests before it answers 429.
     pub carrier_concurrency: u32,
     /// Texts the carrier takes and answers 500, and takes without answering in time.
@@ -62,6 +66,7 @@ impl ChaosConfig {
             throttle_rate: 0.03,
             error_rate: 0.02,
             kill_rate: 0.02,
+            kill_functions: None,
             carrier_concurrency: 6,
             accepted_then_500: 10,
             accepted_then_silent: 5,
@@ -70,15 +75,31 @@ impl ChaosConfig {
         }
     }
 
+    /// The same run with no fault injected (the fault run's reference).
+    pub fn without_faults(self) -> Self {
+        Self {
+            throttle_rate: 0.0,
+            error_rate: 0.0,
+            kill_rate: 0.0,
+            carrier_concurrency: 0,
+            accepted_then_500: 0,
+            accepted_then_silent: 0,
+            restart: false,
+            ..self
+        }
+    }
+
     /// The short run `make test` holds to the same zeros.
     pub fn short(seed: u64) -> Self {
         Self {
-            contacts: 10,
-            texts: 120,
-            replies: 40,
+            contacts: 6,
+            texts: 90,
+            replies: 30,
+            kill_rate: 0.04,
+            kill_functions: Some(vec!["inbound", "webhooks", "send", "authorize"]),
             accepted_then_500: 3,
             accepted_then_silent: 2,
-            budget: Duration::from_secs(12 * 60),
+            budget: Duration::from_secs(8 * 60),
             ..Self::full(seed)
         }
     }
@@ -210,6 +231,7 @@ pub async fn run(config: &ChaosConfig) -> ChaosReport {
     let replies_every = (config.texts / config.replies.max(1)).max(1);
     let mut replies_sent = 0;
     let mut restarted = !config.restart;
+    let mut dynamodb_before_restart = Value::Null;
     for n in 0..config.texts {
         let contact = rng.below(config.contacts);
         let sender = portal_for(&stack, &http);
@@ -225,8 +247,11 @@ pub async fn run(config: &ChaosConfig) -> ChaosReport {
             replies_sent += 1;
         }
         if !restarted && n >= config.texts / 2 {
+            dynamodb_before_restart = faults.dynamodb().await;
             let away = emulator.restart();
             eprintln!("chaos: emulator restarted (away {away:?})");
+            // A restarted emulator starts with no faults: they go on as before.
+            faults.dynamodb_on(config).await;
             restarted = true;
         }
     }
@@ -237,6 +262,7 @@ pub async fn run(config: &ChaosConfig) -> ChaosReport {
     }
     report.replies_sent = replies_sent;
     report.faults = faults.off().await;
+    report.faults["dynamodb_before_restart"] = dynamodb_before_restart;
 
     // Everything settles: no text waits in the queue, every reply acted on.
     let table = stack
@@ -480,17 +506,35 @@ impl<'a> Faults<'a> {
         );
     }
 
-    async fn on(&self, config: &ChaosConfig) {
+    async fn dynamodb_on(&self, config: &ChaosConfig) {
         self.post(
             format!("{}/_local/faults", self.emulator),
             json!({"dynamodbThrottleRate": config.throttle_rate, "dynamodbErrorRate": config.error_rate}),
         )
         .await;
-        self.post(
-            format!("{}/_local/kills", self.lambda),
-            json!({"rate": config.kill_rate}),
-        )
-        .await;
+    }
+
+    /// What the emulator injected so far.
+    async fn dynamodb(&self) -> Value {
+        match self
+            .http
+            .get(format!("{}/_local/faults", self.emulator))
+            .send()
+            .await
+        {
+            Ok(r) => r.json::<Value>().await.unwrap_or(Value::Null),
+            Err(_) => Value::Null,
+        }
+    }
+
+    async fn on(&self, config: &ChaosConfig) {
+        self.dynamodb_on(config).await;
+        let mut kills = json!({"rate": config.kill_rate});
+        if let Some(functions) = &config.kill_functions {
+            kills["functions"] = json!(functions);
+        }
+        self.post(format!("{}/_local/kills", self.lambda), kills)
+            .await;
         self.post(
             format!("{}/limits", self.carrier),
             json!({"maxConcurrent": config.carrier_concurrency, "latencyMs": 40}),

@@ -13,6 +13,7 @@ use stack_tests::{LocalStack, Stack};
 
 use crate::function_work::FunctionWork;
 use crate::requests::{bench_code_key, Counted};
+use crate::webhooks::{inbound_answer_times, stop_to_ledger, Carrier};
 use crate::{percentile, round, DEFAULT_LAMBDA_CONCURRENCY};
 
 async fn raw_emulator_rate(stack: &LocalStack) -> f64 {
@@ -274,11 +275,21 @@ pub(crate) async fn portal(stack: &LocalStack) -> Arc<Http> {
             .await;
         assert!(s == 200 || s == 201, "contact {s}");
     }
-    // Consent by code, read from the fake carrier, as a user would.
+    // Consent by code, read from the fake carrier, as a user would: C-1 takes the texts,
+    // C-2 texts STOP and START during the throughput run.
+    for (contact, to) in [("C-1", "%2B12025550143"), ("C-2", "%2B12025550144")] {
+        grant_by_code(&http, stack, contact, to).await;
+    }
+    http
+}
+
+/// Staff request `contact`'s accounting consent; the code is read off the fake carrier's
+/// texts to `to` (URL-encoded) and verified.
+async fn grant_by_code(http: &Http, stack: &LocalStack, contact: &str, to: &str) {
     let (s, _) = http
         .timed(
             reqwest::Method::POST,
-            "/v1/contacts/C-1/authorizations",
+            &format!("/v1/contacts/{contact}/authorizations"),
             Some(json!({"category": "accounting"})),
             None,
         )
@@ -288,7 +299,7 @@ pub(crate) async fn portal(stack: &LocalStack) -> Arc<Http> {
     let code = loop {
         let list: Vec<Value> = http
             .client
-            .get(format!("{}/messages?to=%2B12025550143", stack.carrier))
+            .get(format!("{}/messages?to={to}", stack.carrier))
             .send()
             .await
             .unwrap_or_else(|e| panic!("{e}"))
@@ -313,16 +324,15 @@ pub(crate) async fn portal(stack: &LocalStack) -> Arc<Http> {
     let (s, _) = http
         .timed(
             reqwest::Method::POST,
-            "/v1/contacts/C-1/authorizations/accounting/verify",
+            &format!("/v1/contacts/{contact}/authorizations/accounting/verify"),
             Some(json!({"code": code})),
             None,
         )
         .await;
     assert_eq!(s, 200, "verify");
-    http
 }
 
-pub(crate) async fn latency(http: &Arc<Http>) -> Value {
+pub(crate) async fn latency(stack: &LocalStack, http: &Arc<Http>) -> Value {
     const N: usize = 200;
     const C: usize = 8;
     let h = http.clone();
@@ -349,10 +359,16 @@ pub(crate) async fn latency(http: &Arc<Http>) -> Value {
     })
     .await;
     let (send, se, _) = post_texts(http, N, C, true, "lat").await;
+    let carrier = Carrier::new(stack, http.client.clone());
+    let (inbound, ie) = inbound_answer_times(&carrier, N).await;
+    let health_p99 = percentile(&health, 0.99);
     json!({
-        "method": format!("{N} requests each at concurrency {C} through the local gateway (Python) to the local Lambda service (release builds as deployed, several instances per function) on the emulator"),
+        "method": format!("{N} requests each at concurrency {C} through the local gateway (Python) to the local Lambda service (release builds as deployed, several instances per function) on the emulator; the inbound webhook: signed free-text replies as the carrier posts them"),
         "list_contacts": latency_summary(&list, le),
         "send": latency_summary(&send, se),
+        "inbound_webhook": latency_summary(&inbound, ie),
+        "inbound_webhook_goal": "p50 and p99 within 2x the trivial endpoint's p99 (it only verifies and stores)",
+        "inbound_webhook_p99_to_trivial_p99": round(percentile(&inbound, 0.99) / health_p99, 2),
         "reference": {"trivial_endpoint_health": latency_summary(&health, he)},
     })
 }
@@ -393,6 +409,20 @@ pub(crate) async fn throughput(stack: &LocalStack, http: &Arc<Http>) -> Value {
     let log_from = std::fs::metadata(&stack.log).map(|m| m.len()).unwrap_or(0);
     let operations_before = emulator_operations(&http.client, &stack.emulator).await;
     let started = Instant::now();
+    // A person texts STOP (and START) now and then while the texts go out.
+    let running = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let stops = {
+        let (carrier, running) = (Carrier::new(stack, http.client.clone()), running.clone());
+        let (emulator, table) = (
+            stack.emulator.clone(),
+            stack
+                .resources
+                .get("TABLE_NAME")
+                .cloned()
+                .unwrap_or_default(),
+        );
+        tokio::spawn(async move { stop_to_ledger(emulator, table, carrier, running).await })
+    };
     let (_, errors, accept_secs) = post_texts(http, n_messages, 8, false, "tp").await;
     let deadline = Instant::now() + Duration::from_secs(420);
     let mut delivered = 0;
@@ -407,6 +437,8 @@ pub(crate) async fn throughput(stack: &LocalStack, http: &Arc<Http>) -> Value {
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     let secs = started.elapsed().as_secs_f64();
+    running.store(false, std::sync::atomic::Ordering::Relaxed);
+    let stop_to_ledger = stops.await.unwrap_or(Value::Null);
     let rate = delivered as f64 / secs;
     let operations_after = emulator_operations(&http.client, &stack.emulator).await;
     let emulator = emulator_work(&operations_before, &operations_after, secs, delivered);
@@ -434,6 +466,7 @@ pub(crate) async fn throughput(stack: &LocalStack, http: &Arc<Http>) -> Value {
         "emulator_requests_served_per_second": round(served_rate, 1),
         "ratio_emulator_requests_served_to_raw": round(served_rate / raw, 3),
         "emulator_work": emulator,
+        "stop_to_ledger": stop_to_ledger,
     })
 }
 

@@ -13,6 +13,7 @@ mod cost;
 mod function_work;
 mod local_stack;
 mod requests;
+mod webhooks;
 
 use burst::dispatch_bursts;
 use cold_start::cold_start;
@@ -152,7 +153,7 @@ async fn main() {
         let http = portal(&stack).await;
         if wants("latency") {
             eprintln!("bench: latency ...");
-            out["latency"] = latency(&http).await;
+            out["latency"] = latency(&stack, &http).await;
             save(&out);
         }
         if wants("throughput") {
@@ -160,6 +161,11 @@ async fn main() {
             out["throughput"] = throughput(&stack, &http).await;
             save(&out);
         }
+    }
+    if wants("fault_run") {
+        eprintln!("bench: fault run, with and without faults ...");
+        out["fault_run"] = fault_run().await;
+        save(&out);
     }
     if wants("dispatch_burst") {
         eprintln!("bench: dispatch burst ...");
@@ -194,4 +200,24 @@ async fn main() {
         "bench: wrote target/bench/latest.json in {:.0} s",
         started.elapsed().as_secs_f64()
     );
+}
+
+/// The short fault run (`stack_tests::chaos`) with its faults, next to the same run without
+/// them: what the faults cost in throughput (goal: at least 0.8x), and the zeros.
+async fn fault_run() -> Value {
+    use stack_tests::chaos::{run, ChaosConfig};
+    let seed = std::env::var("CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(20261206);
+    let faulty = run(&ChaosConfig::short(seed)).await;
+    let clean = run(&ChaosConfig::short(seed).without_faults()).await;
+    json!({
+        "method": "the short fault run (stack_tests::chaos, make chaos SHORT=1) with its faults (DynamoDB throttling and 500s, GSI lag, carrier 429/500/silence, killed instances, one emulator restart), then the same seed without them; delivered_per_second = template texts at the phones from the first send to the last text",
+        "goal": "fault run's throughput at least 0.8x the fault-free run's, and every guarantee's count 0",
+        "with_faults": faulty,
+        "reference": {"without_faults": clean},
+        "violations": faulty.violations(),
+        "ratio_throughput_with_faults_to_without": round(faulty.delivered_per_second / clean.delivered_per_second, 2),
+    })
 }
