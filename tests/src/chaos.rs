@@ -272,7 +272,7 @@ pub async fn run(config: &ChaosConfig) -> ChaosReport {
         .expect("the stack's table");
     let ddb = aws_sdk_dynamodb::Client::new(&sdk_config(&stack.emulator).await);
     let deadline = started + config.budget;
-    let mut messages = settle(&ddb, &table, deadline).await;
+    let mut messages = settle(&ddb, &table, &portal, deadline).await;
     let inbox = carrier_messages(&portal).await;
     measure(
         &mut report,
@@ -593,23 +593,56 @@ impl<'a> Faults<'a> {
     }
 }
 
-/// Every message item, once nothing is left in flight (or the budget is spent).
+/// Every message item, once nothing is left in flight and every reply the carrier delivered
+/// is finished (a record handed back waits out the inbound queue's visibility timeout), or
+/// the budget is spent.
 async fn settle(
     ddb: &aws_sdk_dynamodb::Client,
     table: &str,
+    portal: &Portal,
     deadline: Instant,
 ) -> Vec<HashMap<String, AttributeValue>> {
     loop {
         let messages = scan_messages(ddb, table).await;
         let in_flight = messages.iter().filter(|m| in_flight(m, Utc::now())).count();
-        if in_flight == 0 || Instant::now() >= deadline {
-            if in_flight > 0 {
-                eprintln!("chaos: {in_flight} messages still in flight at the deadline");
+        let inbox = carrier_messages(portal).await;
+        let unfinished = unfinished_replies(ddb, table, &inbox).await;
+        if (in_flight == 0 && unfinished == 0) || Instant::now() >= deadline {
+            if in_flight + unfinished > 0 {
+                eprintln!(
+                    "chaos: at the deadline, {in_flight} messages in flight, {unfinished} replies not finished"
+                );
             }
             return messages;
         }
         tokio::time::sleep(Duration::from_secs(2)).await;
     }
+}
+
+/// Replies the carrier delivered (its inbound record) that the service has not finished
+/// acting on (no `INBOUND#sid` finished mark).
+async fn unfinished_replies(ddb: &aws_sdk_dynamodb::Client, table: &str, inbox: &[Value]) -> usize {
+    let sids: HashSet<&str> = inbox
+        .iter()
+        .filter(|m| m["direction"] == "inbound")
+        .filter_map(|m| m["sid"].as_str())
+        .collect();
+    let mut unfinished = 0;
+    for sid in sids {
+        let finished = ddb
+            .get_item()
+            .table_name(table)
+            .key("PK", AttributeValue::S(format!("INBOUND#{sid}")))
+            .key("SK", AttributeValue::S("DEDUP".into()))
+            .consistent_read(true)
+            .send()
+            .await
+            .expect("read the table")
+            .item
+            .is_some();
+        unfinished += usize::from(!finished);
+    }
+    unfinished
 }
 
 fn status_of(m: &HashMap<String, AttributeValue>) -> &str {
@@ -742,27 +775,8 @@ async fn measure(
         report.texts_without_consent += usize::from(is_template && stopped);
     }
     report.texts_twice = bodies.values().filter(|n| **n > 1).count();
-    // Every reply the carrier delivered to the service was acted on, exactly: its mark.
-    let mut sids = HashSet::new();
-    for m in inbox.iter().filter(|m| m["direction"] == "inbound") {
-        if let Some(sid) = m["sid"].as_str() {
-            sids.insert(sid.to_owned());
-        }
-    }
-    for sid in &sids {
-        let finished = ddb
-            .get_item()
-            .table_name(table)
-            .key("PK", AttributeValue::S(format!("INBOUND#{sid}")))
-            .key("SK", AttributeValue::S("DEDUP".into()))
-            .consistent_read(true)
-            .send()
-            .await
-            .expect("read the table")
-            .item
-            .is_some();
-        report.replies_not_acted += usize::from(!finished);
-    }
+    // Every reply the carrier delivered to the service was acted on: its finished mark.
+    report.replies_not_acted = unfinished_replies(ddb, table, inbox).await;
     // Each STOP sent is one revocation by reply on the person's ledger.
     let mut acted = 0;
     for who in people.keys() {
