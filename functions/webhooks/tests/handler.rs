@@ -177,3 +177,25 @@ async fn an_unreadable_record_is_kept_for_the_dead_letter_queue_never_dropped() 
         RecordOutcome::Retry
     );
 }
+
+#[tokio::test]
+async fn a_record_after_one_that_failed_is_not_acted_on_before_it() {
+    // GIVEN a batch whose first record cannot be acted on (unreadable) and whose second, a
+    // STOP of the same group, could be
+    let w = World::new().await;
+    let mut event = fixture();
+    event.records[0].body = Some("{\"kind\":\"reply\"}".into());
+    let stop_id = event.records[1].message_id.clone().unwrap();
+    event.records[1].body = fixture().records[0].body.clone();
+
+    // WHEN the batch is handled
+    let response = handle(&w.app, event, now()).await;
+
+    // THEN the STOP is handed back with it, not acted on out of order
+    assert_eq!(response.batch_item_failures.len(), 2);
+    assert!(response
+        .batch_item_failures
+        .iter()
+        .any(|f| f.item_identifier == stop_id));
+    assert_eq!(w.accounting().await, ConsentStatus::Authorized);
+}
