@@ -18,6 +18,7 @@ async fn main() -> Result<(), Error> {
         inbox: Arc::new(SqsWebhookInbox::new(
             consent_adapters::aws_sdk_sqs::Client::new(&aws),
             config.inbound_queue_url,
+            config.status_queue_url,
         )),
         auth_token,
         public_base_url: config.public_base_url,

@@ -150,6 +150,10 @@ def store_webhook(s: Stack, fn: str) -> Any:
         MessageGroupId=fresh("reply"), MessageDeduplicationId=fresh("SM"))
 
 
+def store_status(s: Stack, fn: str) -> Any:
+    return s.client("sqs", fn).send_message(QueueUrl=s.env["STATUS_QUEUE_URL"], MessageBody=json.dumps({"kind": "status"}))
+
+
 def change_visibility(s: Stack, fn: str) -> Any:
     admin = s.client("sqs")
     url = s.env["OUTBOUND_QUEUE_URL"]
@@ -185,7 +189,7 @@ CALLS: dict[str, list[Callable[[Stack, str], Any]]] = {
         transact("Put", "Put", "Delete"),  # put_dealer (number moved), put_contact (stale links), append (consumed)
         send_batch, secret("CodeHashKeySecret"),
         query_index("GSI2", "GSI2PK")],  # the dealer's ledger by time (consent evidence export)
-    "inbound": [store_webhook, secret("TwilioAuthTokenSecret")],  # storage first: the signed webhook queued
+    "inbound": [store_webhook, store_status, secret("TwilioAuthTokenSecret")],  # storage first: the signed webhook queued
     "webhooks": [  # acting on stored webhooks: dealer by number, Agree/STOP/START/HELP/PAY/CONFIRM, status reports
         get_item, put_item, delete_item, query_table, query_index("GSI1", "GSI1PK"),
         transact("Put", "Put", "Delete"), send_batch, put_events],
@@ -220,7 +224,7 @@ REFUSED = [
     ("authorize", query_index("GSI1", "GSI1PK")), ("authorize", secret("TwilioAuthTokenSecret")),
     ("inbound", get_item), ("inbound", put_item), ("inbound", send_batch), ("inbound", put_events),
     ("inbound", secret("CodeHashKeySecret")),
-    ("webhooks", update_item), ("webhooks", secret("TwilioAuthTokenSecret")), ("webhooks", store_webhook),
+    ("webhooks", update_item), ("webhooks", secret("TwilioAuthTokenSecret")), ("webhooks", store_webhook), ("webhooks", store_status),
     ("dispatch", get_item), ("dispatch", transact("Put", "Delete")), ("send", transact("Update")),
     ("publish", get_item), ("publish", send_batch),
     ("deliver", query_table), ("deliver", query_index("Due", "DuePK")), ("automate", put_events),

@@ -57,6 +57,7 @@ def test_sqs_sources_and_schedule(doc: dict) -> None:
     # (its default, 10: 100 carrier requests at once, sized to the carrier account; docs/capacity.md)
     assert sources["OutboundQueue"] == tpl.SqsSource("OutboundQueue", "deliver", 10, True, max_concurrency=10)
     assert sources["InboundQueue"] == tpl.SqsSource("InboundQueue", "webhooks", 10, True)
+    assert sources["StatusQueue"] == tpl.SqsSource("StatusQueue", "webhooks", 10, True)
     assert sources["OutboundDLQ"] == tpl.SqsSource("OutboundDLQ", "deliver", 10, True)
     assert sources["AutomationQueue"] == tpl.SqsSource("AutomationQueue", "automate", 10, True)
     (schedule,) = tpl.schedules(doc)
@@ -72,6 +73,7 @@ def test_environment_resolution(doc: dict) -> None:
         "Table": {"Ref": "s1-Table"},
         "OutboundQueue": {"Ref": "http://q/outbound"},
         "InboundQueue": {"Ref": "http://q/inbound.fifo"},
+        "StatusQueue": {"Ref": "http://q/status"},
         "OutboundDLQ": {"Ref": "http://q/dlq", "Arn": "arn:aws:sqs:us-east-1:000000000000:s1-OutboundDLQ"},
         "EventBus": {"Ref": "s1-texting"},
         "HttpApi": {"Ref": "api123"},
@@ -88,6 +90,7 @@ def test_environment_resolution(doc: dict) -> None:
                            "NUMBER_POOL": "", "DUE_SHARDS": "32", **ca}
     assert env["webhooks"]["EVENT_BUS_NAME"] == "s1-texting"
     assert env["inbound"]["INBOUND_QUEUE_URL"] == "http://q/inbound.fifo"
+    assert env["inbound"]["STATUS_QUEUE_URL"] == "http://q/status"
     assert "TABLE_NAME" in env["inbound"]  # the Globals' (unused: inbound only stores on its queue)
     # Secrets are never plain values: the functions get the secrets' ARNs (Ref of a secret).
     assert env["inbound"]["TWILIO_AUTH_TOKEN_SECRET_ARN"] == secret.format("TwilioAuthTokenSecret")

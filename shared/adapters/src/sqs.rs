@@ -69,18 +69,26 @@ impl OutboundQueue for SqsOutboundQueue {
     }
 }
 
-/// The inbound webhook queue: a signed webhook is kept here before it is answered.
+/// The inbound webhook queues: a signed webhook is kept here before it is answered. A
+/// person's texts go to the FIFO replies queue, the carrier's status reports to a queue of
+/// their own, so a STOP never waits behind a burst's delivery reports.
 #[derive(Clone, Debug)]
 pub struct SqsWebhookInbox {
     client: Client,
-    queue_url: String,
+    replies_url: String,
+    statuses_url: String,
 }
 
 impl SqsWebhookInbox {
-    pub fn new(client: Client, queue_url: impl Into<String>) -> Self {
+    pub fn new(
+        client: Client,
+        replies_url: impl Into<String>,
+        statuses_url: impl Into<String>,
+    ) -> Self {
         Self {
             client,
-            queue_url: queue_url.into(),
+            replies_url: replies_url.into(),
+            statuses_url: statuses_url.into(),
         }
     }
 }
@@ -92,15 +100,19 @@ impl WebhookInbox for SqsWebhookInbox {
             key: webhook.carrier_message_id().to_owned(),
             reason: e.to_string(),
         })?;
-        self.client
-            .send_message()
-            .queue_url(&self.queue_url)
-            .message_body(body)
+        let send = self.client.send_message().message_body(body);
+        let send = match webhook {
             // A FIFO queue: one person's texts are acted on in the order they came, and a
             // webhook the carrier sent twice within five minutes is kept once.
-            .message_group_id(webhook.order_key())
-            .message_deduplication_id(dedup_id(&webhook.dedup_key()))
-            .send()
+            CarrierWebhook::Reply { .. } => send
+                .queue_url(&self.replies_url)
+                .message_group_id(webhook.order_key())
+                .message_deduplication_id(dedup_id(&webhook.dedup_key())),
+            // A standard queue: status reports come twice and out of order anyway, and
+            // applying one is idempotent and never moves a message backwards.
+            CarrierWebhook::Status { .. } => send.queue_url(&self.statuses_url),
+        };
+        send.send()
             .await
             .map_err(|e| StoreError::unavailable("SQS SendMessage (inbound webhook)", e))?;
         Ok(())

@@ -142,6 +142,7 @@ async fn start_once(
             "INBOUND_QUEUE_URL",
             "http://127.0.0.1:9/000000000000/bench.fifo",
         )
+        .env("STATUS_QUEUE_URL", "http://127.0.0.1:9/000000000000/bench")
         .env(
             "AWS_ENDPOINT_URL_SECRETS_MANAGER",
             format!("http://{secrets}"),
