@@ -58,9 +58,18 @@ pub async fn process_record(app: &App, body: &str, now: DateTime<Utc>) -> Record
         }
     };
     let result = match &webhook {
-        CarrierWebhook::Reply { .. } => {
-            let Some((sms, received_at)) = InboundSms::from_webhook(&webhook) else {
-                return RecordOutcome::Retry;
+        CarrierWebhook::Reply {
+            carrier_message_id,
+            from,
+            to,
+            body,
+            received_at,
+        } => {
+            let sms = InboundSms {
+                carrier_message_id: carrier_message_id.clone(),
+                from: from.clone(),
+                to: to.clone(),
+                body: body.clone(),
             };
             let ports = InboundPorts {
                 dealers: app.dealers.as_ref(),
@@ -75,7 +84,7 @@ pub async fn process_record(app: &App, body: &str, now: DateTime<Utc>) -> Record
                 inbound: app.inbound.as_ref(),
             };
             // Decided as of when the person texted, however late this delivery is.
-            replies::handle_inbound(&ports, &sms, received_at)
+            replies::handle_inbound(&ports, &sms, *received_at)
                 .await
                 .map(|outcome| {
                     tracing::info!(message_sid = %sms.carrier_message_id, from = %sms.from.redacted(), outcome = ?outcome, "reply acted on");

@@ -36,7 +36,7 @@ impl DealerStore for InMemoryStore {
 }
 
 impl InMemoryStore {
-    /// The operator provisions a texting number (as `infra/provision_numbers.py` does).
+    /// The operator provisions a texting number (as `infra/provision.py` does).
     pub fn provision(&self, number: &PhoneNumber, carrier_account: &str) {
         self.lock().provisioned.insert(
             number.clone(),

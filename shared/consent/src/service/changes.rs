@@ -18,7 +18,7 @@ use super::replies::EVENT_SOURCE;
 pub const CONSENT_CHANGED: &str = "ConsentChanged";
 /// `detail-type` of a message status change.
 pub const MESSAGE_STATUS_CHANGED: &str = "MessageStatusChanged";
-/// Version of both details' shape (docs/events.md).
+/// Version of both details' shape (docs/events/README.md).
 pub const DETAIL_VERSION: u32 = 1;
 
 /// One change of one item, as the stream reports it (images as plain JSON).

@@ -17,7 +17,6 @@ use crate::ports::{
     WorkItem, WorkItemStatus, WorkQueue, WorkQueueName,
 };
 use crate::reply::{classify_reply, Classified, Language, ReplyKind};
-use crate::webhook::CarrierWebhook;
 
 use super::{update_consent, update_consent_acting, Outbox};
 
@@ -77,32 +76,15 @@ pub fn help_text(dealer: &Dealer, language: Language) -> String {
 }
 
 impl InboundSms {
-    /// The reply a stored webhook carries, with the time it was received.
-    pub fn from_webhook(webhook: &CarrierWebhook) -> Option<(Self, DateTime<Utc>)> {
-        match webhook {
-            CarrierWebhook::Reply {
-                carrier_message_id,
-                from,
-                to,
-                body,
-                received_at,
-            } => Some((
-                Self {
-                    carrier_message_id: carrier_message_id.clone(),
-                    from: from.clone(),
-                    to: to.clone(),
-                    body: body.clone(),
-                },
-                *received_at,
-            )),
-            CarrierWebhook::Status { .. } => None,
-        }
-    }
-
     /// The id of what acting on this reply makes for `purpose` (its answer, a staff item):
     /// the same on every redelivery, so a conditional write keeps one.
     fn derived_id(&self, now: DateTime<Utc>, purpose: &str) -> String {
         derived_ulid(now, &format!("{}:{purpose}", self.carrier_message_id))
+    }
+
+    /// The id of this reply's one answer (its confirmation, HELP text, CONFIRM request).
+    fn answer_id(&self, now: DateTime<Utc>) -> MessageId {
+        MessageId::derived(now, &format!("{}:answer", self.carrier_message_id))
     }
 }
 
@@ -212,7 +194,7 @@ async fn reply(
         body,
         now,
     );
-    message.id = MessageId::derived(now, &format!("{}:answer", sms.carrier_message_id));
+    message.id = sms.answer_id(now);
     answer(ports, &message, now).await?;
     Ok(message)
 }
@@ -563,7 +545,7 @@ async fn pay(
         ),
         now,
     );
-    message.id = MessageId::derived(now, &format!("{}:answer", sms.carrier_message_id));
+    message.id = sms.answer_id(now);
     message.template = Some(PAY_CONFIRM_MARKER.to_owned());
     message.contact_id = reminder.contact_id.clone();
     message.account_id = reminder.account_id.clone();
