@@ -993,6 +993,7 @@ async fn claim(
     let expected = consent::ports::ClaimExpectation {
         dealer: &m.dealer_id,
         snapshot: &snapshot,
+        book: None,
     };
     s.claim_for_delivery(&m.id, &expected, at, guard).await
 }

@@ -14,6 +14,7 @@ use stack_tests::{sdk_config, LocalStack};
 const DEALER: &str = "journey-motors";
 const ANN: &str = "+12025550143"; // on account A-1 and deal D-1
 const BEN: &str = "+12025550144"; // on deal D-1
+const FLO: &str = "+13055550147"; // Florida: marketing capped at 3 per 24 hours
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_whole_journey_over_http() {
@@ -210,6 +211,49 @@ async fn the_whole_journey_over_http() {
     // Without an Idempotency-Key nothing is read or sent: 428.
     let (status, problem) = portal.call(Method::POST, "/v1/messages", Some(offer)).await;
     assert_eq!(status, StatusCode::PRECONDITION_REQUIRED, "{problem}");
+
+    // Florida caps marketing at 3 texts to a person in any 24 hours. Five offers sent at
+    // once (the recipient index lags its table by up to 400 ms here, as GSIs do): three
+    // go, two wait for the cap, and the phone gets three.
+    portal
+        .ok(Method::PUT, "/v1/contacts/C-3", Some(json!({"name": "Flo", "phone": "(305) 555-0147", "accountIds": ["A-3"], "timeZone": zone})), StatusCode::CREATED)
+        .await;
+    portal
+        .ok(
+            Method::POST,
+            "/v1/contacts/C-3/authorizations",
+            Some(json!({"category": "marketing"})),
+            StatusCode::ACCEPTED,
+        )
+        .await;
+    portal.next_text(FLO, 0).await;
+    portal.reply(FLO, "Agree").await;
+    portal.next_text(FLO, 1).await;
+    let flo_offer = json!({"contactId": "C-3", "template": "marketing-offer", "variables": {"offer": "0% APR", "endDate": "2026-12-31", "offerUrl": "https://example.com/o"}});
+    let offers = tokio::join!(
+        portal.try_send("flo-offer-1", flo_offer.clone()),
+        portal.try_send("flo-offer-2", flo_offer.clone()),
+        portal.try_send("flo-offer-3", flo_offer.clone()),
+        portal.try_send("flo-offer-4", flo_offer.clone()),
+        portal.try_send("flo-offer-5", flo_offer.clone()),
+    );
+    let offers = [offers.0, offers.1, offers.2, offers.3, offers.4];
+    let went = offers
+        .iter()
+        .filter(|(_, m)| m["status"] == "queued")
+        .count();
+    let capped = offers
+        .iter()
+        .filter(|(_, m)| m["status"] == "deferred" && m["statusReason"] == "frequency-cap")
+        .count();
+    assert_eq!((went, capped), (3, 2), "{offers:?}");
+    portal.wait_for_sent_count(FLO, 2 + 3).await;
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(
+        portal.inbox(FLO).await.len(),
+        2 + 3,
+        "the cap holds at the phone"
+    );
 
     // Scheduled for later: delivered then, not before.
     let at = Utc::now() + chrono::Duration::seconds(12);

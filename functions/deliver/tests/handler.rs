@@ -557,6 +557,7 @@ async fn a_claim_left_by_a_worker_that_died_is_retried_until_stale_then_failed_f
             &consent::ports::ClaimExpectation {
                 dealer: &envelope.dealer_id,
                 snapshot: envelope.delivery.as_ref().unwrap(),
+                book: None,
             },
             claimed_at,
             None,

@@ -1093,6 +1093,7 @@ pub async fn claims_check_the_stored_message<S: Store>(s: &S, ctx: &Ctx) {
         let expected = ClaimExpectation {
             dealer: &ctx.dealer,
             snapshot: forged,
+            book: None,
         };
         assert_eq!(
             s.claim_for_delivery(&m.id, &expected, t0(), None)
@@ -1105,6 +1106,7 @@ pub async fn claims_check_the_stored_message<S: Store>(s: &S, ctx: &Ctx) {
     let foreign = ClaimExpectation {
         dealer: &other_dealer,
         snapshot: &true_copy,
+        book: None,
     };
     assert_eq!(
         s.claim_for_delivery(&m.id, &foreign, t0(), None)
@@ -1115,6 +1117,7 @@ pub async fn claims_check_the_stored_message<S: Store>(s: &S, ctx: &Ctx) {
     let expected = ClaimExpectation {
         dealer: &ctx.dealer,
         snapshot: &true_copy,
+        book: None,
     };
     let (a, b) = futures_join2(
         s.claim_for_delivery(&m.id, &expected, t0(), None),
@@ -1187,12 +1190,123 @@ pub async fn opt_outs_stop_claims_but_not_replies<S: Store>(s: &S, ctx: &Ctx) {
     );
 }
 
+/// A cap book moves on only from the version its writer read: of writers that read
+/// the same version (a create or a claim) exactly one wins, however many race; the
+/// book reads back at once (no index lag) with the listed messages as they are now,
+/// and each category has its own.
+pub async fn cap_books_move_on_from_the_version_read<S: Store>(s: &S, ctx: &Ctx) {
+    let mut first = message(ctx, 1, MessageStatus::Queued, t0());
+    first.category = Category::Marketing;
+    let book = |read: u64, ids: Vec<MessageId>| CapBookWrite {
+        dealer: ctx.dealer.clone(),
+        phone: first.to.clone(),
+        category: Category::Marketing,
+        read,
+        ids,
+    };
+    assert_eq!(
+        s.cap_book(&ctx.dealer, &first.to, Category::Marketing)
+            .await
+            .unwrap(),
+        CapBook::default()
+    );
+    s.create_counted(&first, None, &book(0, vec![first.id.clone()]))
+        .await
+        .unwrap();
+    let read = s
+        .cap_book(&ctx.dealer, &first.to, Category::Marketing)
+        .await
+        .unwrap();
+    assert_eq!(read.version, 1);
+    assert_eq!(read.messages, vec![first.clone()], "read back at once");
+    assert_eq!(
+        s.cap_book(&ctx.dealer, &first.to, Category::Service)
+            .await
+            .unwrap(),
+        CapBook::default(),
+        "a book per category"
+    );
+
+    // Eight creates that all read version 1: one is stored, the others stored nothing.
+    let racers: Vec<Message> = (10..18)
+        .map(|n| Message {
+            category: Category::Marketing,
+            ..message(ctx, n, MessageStatus::Queued, t0())
+        })
+        .collect();
+    let writes: Vec<CapBookWrite> = racers
+        .iter()
+        .map(|m| book(1, vec![first.id.clone(), m.id.clone()]))
+        .collect();
+    let results = futures_join_all(
+        racers
+            .iter()
+            .zip(&writes)
+            .map(|(m, w)| s.create_counted(m, None, w)),
+    )
+    .await;
+    let won: Vec<&Message> = racers
+        .iter()
+        .zip(&results)
+        .filter(|(_, r)| r.is_ok())
+        .map(|(m, _)| m)
+        .collect();
+    assert_eq!(won.len(), 1, "{results:?}");
+    for (m, r) in racers.iter().zip(&results) {
+        if r.is_err() {
+            assert!(matches!(r, Err(StoreError::Conflict(_))), "{r:?}");
+            assert_eq!(s.message(&m.id).await.unwrap(), None, "nothing stored");
+        }
+    }
+    let read = s
+        .cap_book(&ctx.dealer, &first.to, Category::Marketing)
+        .await
+        .unwrap();
+    assert_eq!(read.version, 2);
+    assert_eq!(read.messages.len(), 2);
+
+    // A claim from a stale read is refused and leaves the message queued; from the
+    // current one it claims and moves the book on.
+    let snapshot = first.snapshot();
+    let stale = book(1, vec![first.id.clone()]);
+    let claim = |b| ClaimExpectation {
+        dealer: &ctx.dealer,
+        snapshot: &snapshot,
+        book: Some(b),
+    };
+    assert_eq!(
+        s.claim_for_delivery(&first.id, &claim(&stale), t0(), None)
+            .await
+            .unwrap(),
+        DeliveryClaim::BookMoved
+    );
+    assert_eq!(
+        s.message(&first.id).await.unwrap().unwrap().status,
+        MessageStatus::Queued
+    );
+    let current = book(2, vec![first.id.clone(), won[0].id.clone()]);
+    assert_eq!(
+        s.claim_for_delivery(&first.id, &claim(&current), t0(), None)
+            .await
+            .unwrap(),
+        DeliveryClaim::Claimed
+    );
+    let read = s
+        .cap_book(&ctx.dealer, &first.to, Category::Marketing)
+        .await
+        .unwrap();
+    assert_eq!(read.version, 3);
+    let statuses: Vec<MessageStatus> = read.messages.iter().map(|m| m.status).collect();
+    assert!(statuses.contains(&MessageStatus::Sending), "{statuses:?}");
+}
+
 /// Claims `m` expecting what it says.
 async fn claim_as_stored<S: Store>(s: &S, ctx: &Ctx, m: &Message) -> DeliveryClaim {
     let snapshot = m.snapshot();
     let expected = ClaimExpectation {
         dealer: &ctx.dealer,
         snapshot: &snapshot,
+        book: None,
     };
     s.claim_for_delivery(&m.id, &expected, t0(), None)
         .await
@@ -1325,6 +1439,7 @@ macro_rules! store_contract {
             work_items_are_added_once_per_id,
             claims_check_the_stored_message,
             opt_outs_stop_claims_but_not_replies,
+            cap_books_move_on_from_the_version_read,
             rate_limits_take_units_within_the_window_and_never_pass_it_in_parallel);
     };
     (@each $make:path; $($check:ident),* $(,)?) => {

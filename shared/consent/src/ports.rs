@@ -414,6 +414,33 @@ pub struct ConsentGuard {
 pub struct ClaimExpectation<'a> {
     pub dealer: &'a DealerId,
     pub snapshot: &'a crate::message::DeliverySnapshot,
+    /// A capped text: the claim also moves the recipient's cap book on from the
+    /// version its check read (`BookMoved` when another writer got there first).
+    pub book: Option<&'a CapBookWrite>,
+}
+
+/// A person's texts of one category from one dealer that a frequency cap counts,
+/// read strongly consistent from the base table: the cap book (one item per dealer,
+/// number and category) lists their ids, and the messages are read by key, so their
+/// statuses and times are current. No index is read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CapBook {
+    /// 0 when there is no book yet.
+    pub version: u64,
+    pub messages: Vec<Message>,
+}
+
+/// A write that moves a cap book on: conditional on the version read, so two
+/// writers that counted the same texts cannot both pass the cap.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CapBookWrite {
+    pub dealer: DealerId,
+    pub phone: PhoneNumber,
+    pub category: crate::Category,
+    /// The version the check read (0: no book).
+    pub read: u64,
+    /// The ids the book lists after the write (texts that may still count).
+    pub ids: Vec<MessageId>,
 }
 
 /// The result of claiming a queued message for delivery with a consent check.
@@ -432,6 +459,9 @@ pub enum DeliveryClaim {
     /// The message is still queued but its recipient opted out of its texting number
     /// (checked for every kind but answers to the person's own texts).
     OptedOut,
+    /// The recipient's cap book moved on since the cap was checked (another text was
+    /// accepted or claimed): nothing was written; check again.
+    BookMoved,
 }
 
 /// A status change recorded by delivery (one history entry).
@@ -460,6 +490,14 @@ pub trait MessageReader: Send + Sync {
         phone: &PhoneNumber,
         statuses: &[MessageStatus],
     ) -> StoreResult<Vec<Message>>;
+    /// The recipient's cap book for a category, strongly consistent (a GetItem and a
+    /// BatchGetItem of the listed messages).
+    async fn cap_book(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        category: crate::Category,
+    ) -> StoreResult<CapBook>;
 }
 
 /// Writing messages: new ones with their idempotency key, and status changes made on
@@ -472,6 +510,14 @@ pub trait MessageWriter: Send + Sync {
         &self,
         message: &Message,
         idempotency: Option<&IdempotencyRecord>,
+    ) -> StoreResult<()>;
+    /// `create` of a text a frequency cap counts, with its cap book moved on in the same
+    /// transaction. `Conflict` also when the book is no longer at `book.read`.
+    async fn create_counted(
+        &self,
+        message: &Message,
+        idempotency: Option<&IdempotencyRecord>,
+        book: &CapBookWrite,
     ) -> StoreResult<()>;
     /// The key's record, unless it expired by `at` (`IDEMPOTENCY_TTL` after it was
     /// made): an expired key is absent, and `create` may take it again.

@@ -42,6 +42,71 @@ impl MessageReader for DynamoStore {
         }
         Ok(out)
     }
+    async fn cap_book(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        category: Category,
+    ) -> StoreResult<CapBook> {
+        let Some(book) = self
+            .get_consistent(phone_pk(dealer, phone), &cap_book_sk(category))
+            .await?
+        else {
+            return Ok(CapBook::default());
+        };
+        let version = get_n(&book, "version").unwrap_or(0);
+        let keys = match book.get("ids") {
+            Some(AttributeValue::L(ids)) => ids
+                .iter()
+                .filter_map(|v| v.as_s().ok())
+                .map(|id| key(format!("MSG#{id}"), "MESSAGE"))
+                .collect(),
+            _ => Vec::new(),
+        };
+        // Consistent reads of the base table: a text accepted a moment ago counts.
+        let messages = self
+            .batch_get(keys)
+            .await?
+            .iter()
+            .map(message_from)
+            .collect::<Result<_, _>>()?;
+        Ok(CapBook { version, messages })
+    }
+}
+
+/// The sort key of a person's cap book for a category (beside its consent item).
+fn cap_book_sk(category: Category) -> String {
+    format!("CAPBOOK#{category}")
+}
+
+/// The Update that moves a cap book on from the version its writer read (the item is
+/// made by the first write, version 1).
+fn move_book(table: &str, book: &CapBookWrite) -> Result<TransactWriteItem, StoreError> {
+    let ids = book.ids.iter().map(|id| s(id.as_str())).collect::<Vec<_>>();
+    let update = Update::builder()
+        .table_name(table)
+        .set_key(Some(key(
+            phone_pk(&book.dealer, &book.phone),
+            cap_book_sk(book.category),
+        )))
+        .update_expression("SET #version = :next, #ids = :ids")
+        .condition_expression(if book.read == 0 {
+            "attribute_not_exists(#version)"
+        } else {
+            "#version = :read"
+        })
+        .expression_attribute_names("#version", "version")
+        .expression_attribute_names("#ids", "ids")
+        .expression_attribute_values(":next", n(book.read + 1))
+        .expression_attribute_values(":ids", AttributeValue::L(ids));
+    let update = if book.read == 0 {
+        update
+    } else {
+        update.expression_attribute_values(":read", n(book.read))
+    };
+    Ok(TransactWriteItem::builder()
+        .update(update.build().map_err(unavailable("building Update"))?)
+        .build())
 }
 
 #[async_trait]
@@ -63,31 +128,30 @@ impl MessageWriter for DynamoStore {
                 .await;
             return conditional_write(result, "message exists", "DynamoDB PutItem");
         };
-        let mut idem = to_item(record).map_err(corrupt("idempotency"))?;
-        idem.extend(key(
-            format!("DEALER#{}#IDEM#{}", record.dealer_id, record.key),
-            "IDEM",
-        ));
-        idem.insert(
-            "ttl".into(),
-            n(epoch(record.created_at) + IDEMPOTENCY_TTL.num_seconds()),
-        );
-        // An expired key DynamoDB has not deleted yet counts as absent, as on read.
-        let idem = Put::builder()
-            .table_name(&self.table)
-            .set_item(Some(idem))
-            .condition_expression("attribute_not_exists(PK) OR #ttl < :now")
-            .expression_attribute_names("#ttl", "ttl")
-            .expression_attribute_values(":now", n(epoch(record.created_at)))
-            .build()
-            .map_err(unavailable("building Put"))?;
+        let items = vec![
+            self.idempotency_put(record)?,
+            put(&self.table, item, Some("attribute_not_exists(PK)"))?,
+        ];
+        transact(&self.client, items, "idempotency key exists").await
+    }
+    async fn create_counted(
+        &self,
+        message: &Message,
+        idempotency: Option<&IdempotencyRecord>,
+        book: &CapBookWrite,
+    ) -> StoreResult<()> {
+        let item = self.message_item(message)?;
+        let mut items = vec![
+            put(&self.table, item, Some("attribute_not_exists(PK)"))?,
+            move_book(&self.table, book)?,
+        ];
+        if let Some(record) = idempotency {
+            items.push(self.idempotency_put(record)?);
+        }
         transact(
             &self.client,
-            vec![
-                TransactWriteItem::builder().put(idem).build(),
-                put(&self.table, item, Some("attribute_not_exists(PK)"))?,
-            ],
-            "idempotency key exists",
+            items,
+            "idempotency key exists or cap book moved on",
         )
         .await
     }
@@ -123,6 +187,31 @@ impl MessageWriter for DynamoStore {
             .send()
             .await;
         conditional_write(result, "message status changed", "DynamoDB PutItem")
+    }
+}
+
+impl DynamoStore {
+    /// The Put of an idempotency key, conditional on the key being free (or expired).
+    fn idempotency_put(&self, record: &IdempotencyRecord) -> Result<TransactWriteItem, StoreError> {
+        let mut idem = to_item(record).map_err(corrupt("idempotency"))?;
+        idem.extend(key(
+            format!("DEALER#{}#IDEM#{}", record.dealer_id, record.key),
+            "IDEM",
+        ));
+        idem.insert(
+            "ttl".into(),
+            n(epoch(record.created_at) + IDEMPOTENCY_TTL.num_seconds()),
+        );
+        // An expired key DynamoDB has not deleted yet counts as absent, as on read.
+        let idem = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(idem))
+            .condition_expression("attribute_not_exists(PK) OR #ttl < :now")
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":now", n(epoch(record.created_at)))
+            .build()
+            .map_err(unavailable("building Put"))?;
+        Ok(TransactWriteItem::builder().put(idem).build())
     }
 }
 
@@ -205,6 +294,10 @@ impl DeliveryClaims for DynamoStore {
                 .map_err(unavailable("building ConditionCheck"))?;
             items.push(TransactWriteItem::builder().condition_check(check).build());
         }
+        let book_at = items.len();
+        if let Some(book) = expected.book {
+            items.push(move_book(&self.table, book)?);
+        }
         let result = self
             .client
             .transact_write_items()
@@ -245,8 +338,11 @@ impl DeliveryClaims for DynamoStore {
         } else {
             1
         };
-        if reasons.get(consent_at).copied().unwrap_or(false) {
+        if consent.is_some() && reasons.get(consent_at).copied().unwrap_or(false) {
             return Ok(DeliveryClaim::ConsentMissing);
+        }
+        if expected.book.is_some() && reasons.get(book_at).copied().unwrap_or(false) {
+            return Ok(DeliveryClaim::BookMoved);
         }
         Err(StoreError::Partial(
             "the claim was canceled for another reason".into(),

@@ -21,6 +21,25 @@ impl MessageReader for InMemoryStore {
             .cloned()
             .collect())
     }
+    async fn cap_book(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        category: Category,
+    ) -> StoreResult<CapBook> {
+        let s = self.lock();
+        let Some((version, ids)) = s.cap_books.get(&(dealer.clone(), phone.clone(), category))
+        else {
+            return Ok(CapBook::default());
+        };
+        Ok(CapBook {
+            version: *version,
+            messages: ids
+                .iter()
+                .filter_map(|id| s.messages.get(id).cloned())
+                .collect(),
+        })
+    }
 }
 
 #[async_trait]
@@ -32,21 +51,22 @@ impl MessageWriter for InMemoryStore {
     ) -> StoreResult<()> {
         let mut s = self.lock();
         s.take_write()?;
-        if s.messages.contains_key(&message.id) {
-            return Err(StoreError::Conflict("message exists"));
+        s.insert_message(message, idempotency)
+    }
+    async fn create_counted(
+        &self,
+        message: &Message,
+        idempotency: Option<&IdempotencyRecord>,
+        book: &CapBookWrite,
+    ) -> StoreResult<()> {
+        // One lock: the message, its key and the book move together or not at all.
+        let mut s = self.lock();
+        s.take_write()?;
+        if s.book_version(book) != book.read {
+            return Err(StoreError::Conflict("cap book moved on"));
         }
-        if let Some(r) = idempotency {
-            let k = (r.dealer_id.clone(), r.key.clone());
-            if s.idempotency
-                .get(&k)
-                .is_some_and(|old| r.created_at <= old.created_at + IDEMPOTENCY_TTL)
-            {
-                return Err(StoreError::Conflict("idempotency key exists"));
-            }
-            s.idempotency.insert(k, r.clone());
-        }
-        s.messages.insert(message.id.clone(), message.clone());
-        Ok(())
+        s.insert_message(message, idempotency)?;
+        s.move_book(book)
     }
     async fn idempotency(
         &self,
@@ -93,6 +113,7 @@ impl DeliveryClaims for InMemoryStore {
             m.kind != crate::message::MessageKind::Reply
                 && s.opted_out.contains(&(m.from.clone(), m.to.clone()))
         });
+        let book_current = expected.book.is_none_or(|b| s.book_version(b) == b.read);
         let Some(m) = s.messages.get_mut(id) else {
             return Ok(DeliveryClaim::NotFound);
         };
@@ -108,7 +129,13 @@ impl DeliveryClaims for InMemoryStore {
         if !allowed {
             return Ok(DeliveryClaim::ConsentMissing);
         }
+        if !book_current {
+            return Ok(DeliveryClaim::BookMoved);
+        }
         m.transition(MessageStatus::Sending, at, None);
+        if let Some(book) = expected.book {
+            s.move_book(book)?;
+        }
         Ok(DeliveryClaim::Claimed)
     }
     async fn record_delivery(

@@ -72,6 +72,51 @@ struct State {
     provisioned: HashMap<PhoneNumber, ProvisionedNumber>,
     /// (texting number, person) pairs the person opted out of.
     opted_out: std::collections::HashSet<(PhoneNumber, PhoneNumber)>,
+    /// Cap books: (version, listed message ids) by dealer, number and category.
+    cap_books: HashMap<(DealerId, PhoneNumber, Category), (u64, Vec<MessageId>)>,
+}
+
+impl State {
+    /// The book's version is still the one `write` read (then it moves on), or
+    /// `Conflict`.
+    fn book_version(&self, write: &CapBookWrite) -> u64 {
+        let key = (write.dealer.clone(), write.phone.clone(), write.category);
+        self.cap_books.get(&key).map_or(0, |(v, _)| *v)
+    }
+
+    fn move_book(&mut self, write: &CapBookWrite) -> StoreResult<()> {
+        let key = (write.dealer.clone(), write.phone.clone(), write.category);
+        let version = self.book_version(write);
+        if version != write.read {
+            return Err(StoreError::Conflict("cap book moved on"));
+        }
+        self.cap_books.insert(key, (version + 1, write.ids.clone()));
+        Ok(())
+    }
+
+    /// A new message and its idempotency key (`Conflict` when either exists).
+    fn insert_message(
+        &mut self,
+        message: &Message,
+        idempotency: Option<&IdempotencyRecord>,
+    ) -> StoreResult<()> {
+        if self.messages.contains_key(&message.id) {
+            return Err(StoreError::Conflict("message exists"));
+        }
+        if let Some(r) = idempotency {
+            let k = (r.dealer_id.clone(), r.key.clone());
+            if self
+                .idempotency
+                .get(&k)
+                .is_some_and(|old| r.created_at <= old.created_at + IDEMPOTENCY_TTL)
+            {
+                return Err(StoreError::Conflict("idempotency key exists"));
+            }
+            self.idempotency.insert(k, r.clone());
+        }
+        self.messages.insert(message.id.clone(), message.clone());
+        Ok(())
+    }
 }
 
 impl State {

@@ -5,7 +5,9 @@ use std::time::Duration as StdDuration;
 use chrono::{DateTime, Duration, Utc};
 
 use super::replies::revoke_by_carrier;
-use super::sending::{earliest_send, parse_time_zone, Recipient, REASON_QUIET_HOURS};
+use super::sending::{
+    earliest_send, parse_time_zone, Recipient, CAP_BOOK_ATTEMPTS, REASON_QUIET_HOURS,
+};
 use crate::approval::reveal_in;
 use crate::error::{DomainError, StoreError};
 use crate::ids::{new_ulid, MessageId};
@@ -153,60 +155,76 @@ async fn deliver_snapshot(
     let id = &envelope.message_id;
     let record = |status, reason| status_record(status, reason, now);
     let template = snap.kind.is_under_consent();
-    if template {
-        let recipient = Recipient {
-            dealer: &envelope.dealer_id,
-            phone: &snap.to,
-            time_zone: parse_time_zone(snap.recipient_time_zone.as_deref()),
-            category: snap.category,
-        };
-        let (allowed, why) = earliest_send(ports.messages, &recipient, now, Some(id)).await?;
-        if allowed > now + Duration::seconds(59) {
-            let why = why.unwrap_or(REASON_QUIET_HOURS);
-            return hold_until(ports.messages, id, allowed, why, now).await;
-        }
-    }
     let guard = template.then(|| ConsentGuard {
         dealer: envelope.dealer_id.clone(),
         phone: snap.to.clone(),
         category: snap.category,
     });
-    let expected = ClaimExpectation {
-        dealer: &envelope.dealer_id,
-        snapshot: snap,
-    };
-    match ports
-        .messages
-        .claim_for_delivery(id, &expected, now, guard.as_ref())
-        .await?
-    {
-        DeliveryClaim::Claimed => {}
-        DeliveryClaim::NotFound => return Ok(DeliverOutcome::Skipped { status: None }),
-        DeliveryClaim::OptedOut => {
-            return suppress_queued(ports, envelope, snap, "opted-out".into(), now).await
+    // A capped text's count and its claim hold together: the claim moves the cap book on
+    // from the version the count read, and a claim that lost that race counts again.
+    let mut attempt = 0;
+    loop {
+        attempt += 1;
+        let mut book = None;
+        if template {
+            let recipient = Recipient {
+                dealer: &envelope.dealer_id,
+                phone: &snap.to,
+                time_zone: parse_time_zone(snap.recipient_time_zone.as_deref()),
+                category: snap.category,
+            };
+            let plan = earliest_send(ports.messages, &recipient, now, id, now).await?;
+            if plan.at > now + Duration::seconds(59) {
+                let why = plan.waits.unwrap_or(REASON_QUIET_HOURS);
+                return hold_until(ports.messages, id, plan.at, why, now).await;
+            }
+            book = plan.book;
         }
-        DeliveryClaim::Mismatch => {
-            tracing::error!(message_id = %id, "queue record does not match the stored message; not sent");
-            return Ok(DeliverOutcome::Skipped { status: None });
-        }
-        DeliveryClaim::NotClaimable(MessageStatus::Sending) => {
-            return stale_claim(ports, id, now).await
-        }
-        DeliveryClaim::NotClaimable(status) => {
-            return Ok(DeliverOutcome::Skipped {
-                status: Some(status),
-            })
-        }
-        DeliveryClaim::ConsentMissing => {
-            let reason = ports
-                .consent
-                .consent(&envelope.dealer_id, &snap.to)
-                .await?
-                .value
-                .may_send(snap.category)
-                .reason()
-                .to_owned();
-            return suppress_queued(ports, envelope, snap, reason, now).await;
+        let expected = ClaimExpectation {
+            dealer: &envelope.dealer_id,
+            snapshot: snap,
+            book: book.as_ref(),
+        };
+        match ports
+            .messages
+            .claim_for_delivery(id, &expected, now, guard.as_ref())
+            .await?
+        {
+            DeliveryClaim::Claimed => break,
+            DeliveryClaim::NotFound => return Ok(DeliverOutcome::Skipped { status: None }),
+            DeliveryClaim::OptedOut => {
+                return suppress_queued(ports, envelope, snap, "opted-out".into(), now).await
+            }
+            DeliveryClaim::Mismatch => {
+                tracing::error!(message_id = %id, "queue record does not match the stored message; not sent");
+                return Ok(DeliverOutcome::Skipped { status: None });
+            }
+            DeliveryClaim::NotClaimable(MessageStatus::Sending) => {
+                return stale_claim(ports, id, now).await
+            }
+            DeliveryClaim::NotClaimable(status) => {
+                return Ok(DeliverOutcome::Skipped {
+                    status: Some(status),
+                })
+            }
+            DeliveryClaim::ConsentMissing => {
+                let reason = ports
+                    .consent
+                    .consent(&envelope.dealer_id, &snap.to)
+                    .await?
+                    .value
+                    .may_send(snap.category)
+                    .reason()
+                    .to_owned();
+                return suppress_queued(ports, envelope, snap, reason, now).await;
+            }
+            DeliveryClaim::BookMoved if attempt < CAP_BOOK_ATTEMPTS => {}
+            DeliveryClaim::BookMoved => {
+                // Not claimed, nothing written: the record comes back and counts again.
+                return Err(DomainError::Store(StoreError::Conflict(
+                    "the recipient's cap book kept moving",
+                )));
+            }
         }
     }
     if let Some(gate) = ports.gate {

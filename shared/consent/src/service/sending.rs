@@ -18,8 +18,8 @@ use crate::message::{
 use crate::phone::PhoneNumber;
 use crate::ports::MessageReader;
 use crate::ports::{
-    ConsentReader, Contact, ContactStore, DealerStore, DueIndex, IdempotencyRecord, MessageStore,
-    MessageWriter, OutboundQueue, TemplateStore, WorkItem, WorkItemStatus, WorkQueue,
+    CapBookWrite, ConsentReader, Contact, ContactStore, DealerStore, DueIndex, IdempotencyRecord,
+    MessageStore, MessageWriter, OutboundQueue, TemplateStore, WorkItem, WorkItemStatus, WorkQueue,
     WorkQueueName,
 };
 use crate::quiet_hours::QuietHours;
@@ -131,6 +131,11 @@ impl From<TextRequest> for Draft {
     }
 }
 
+/// How often a capped text is counted again when other texts to the same person
+/// moved its cap book on in between (each retry saw one more text; a person is rarely
+/// texted by more than a few writers at once).
+pub(super) const CAP_BOOK_ATTEMPTS: u32 = 8;
+
 /// The confirmation staff see.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SendAccepted {
@@ -156,37 +161,80 @@ pub struct Recipient<'a> {
     pub category: crate::Category,
 }
 
+/// When a text may go, why it waits if it does, and, for a capped text, the cap book
+/// write that makes the count hold (its store write must carry it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendTime {
+    pub at: DateTime<Utc>,
+    pub waits: Option<&'static str>,
+    pub book: Option<CapBookWrite>,
+}
+
 /// The first moment at or after `wanted` a text may go, and why it waits if it does:
 /// quiet hours (with state holidays) and, where the recipient's state caps the
 /// category per 24 hours, the texts already sent to or due for the same person from
-/// the same dealer (one Query, only for capped numbers). `this` is left out of the
-/// count (the message being delivered).
+/// the same dealer. Those are read from the recipient's cap book, strongly consistent
+/// (never from an index, which lags its table), and the returned book write keeps only
+/// texts that can still count after `now` and adds `this`. `this` (the message being
+/// delivered, or the one being created) is left out of the count.
 pub async fn earliest_send(
     messages: &dyn MessageReader,
     to: &Recipient<'_>,
     wanted: DateTime<Utc>,
-    this: Option<&MessageId>,
-) -> Result<(DateTime<Utc>, Option<&'static str>), StoreError> {
+    this: &MessageId,
+    now: DateTime<Utc>,
+) -> Result<SendTime, StoreError> {
     let rules = QuietHours::standard();
     let allowed = |at| rules.next_allowed(to.phone, to.time_zone, to.category, at);
     let quiet = allowed(wanted);
     let Some(cap) = rules.cap_per_24h(to.phone, to.category) else {
-        return Ok((quiet, (quiet > wanted).then_some(REASON_QUIET_HOURS)));
+        return Ok(SendTime {
+            at: quiet,
+            waits: (quiet > wanted).then_some(REASON_QUIET_HOURS),
+            book: None,
+        });
     };
-    let others: Vec<DateTime<Utc>> = messages
-        .by_recipient(to.dealer, to.phone, &frequency::COUNTED_STATUSES)
-        .await?
+    let mut book = messages.cap_book(to.dealer, to.phone, to.category).await?;
+    if book.version == 0 {
+        // No book yet: the person's texts from before books were kept (or none) are
+        // found on the recipient index; that they are not new, the index's lag cannot
+        // hide them. The first write starts the book with them.
+        book.messages = messages
+            .by_recipient(to.dealer, to.phone, &frequency::COUNTED_STATUSES)
+            .await?;
+    }
+    let counted: Vec<(&MessageId, DateTime<Utc>)> = book
+        .messages
         .iter()
-        .filter(|m| Some(&m.id) != this)
-        .filter_map(|m| frequency::counted_at(m, to.category))
+        .filter(|m| &m.id != this && &m.dealer_id == to.dealer && &m.to == to.phone)
+        .filter_map(|m| frequency::counted_at(m, to.category).map(|at| (&m.id, at)))
         .collect();
+    let others: Vec<DateTime<Utc>> = counted.iter().map(|(_, at)| *at).collect();
     let at = frequency::next_fitting(cap, &others, wanted, allowed);
-    let reason = if at > quiet {
+    let waits = if at > quiet {
         Some(REASON_FREQUENCY_CAP)
     } else {
         (at > wanted).then_some(REASON_QUIET_HOURS)
     };
-    Ok((at, reason))
+    // A text that went (or is due) 24 hours or more before now can no longer share a
+    // period with any text from now on.
+    let ids = counted
+        .iter()
+        .filter(|(_, at)| *at > now - frequency::CAP_PERIOD)
+        .map(|(id, _)| (*id).clone())
+        .chain(std::iter::once(this.clone()))
+        .collect();
+    Ok(SendTime {
+        at,
+        waits,
+        book: Some(CapBookWrite {
+            dealer: to.dealer.clone(),
+            phone: to.phone.clone(),
+            category: to.category,
+            read: book.version,
+            ids,
+        }),
+    })
 }
 
 /// Requests a send: template, consent, rendering, quiet hours, then stored (with
@@ -296,14 +344,6 @@ async fn accept(
         time_zone: parse_time_zone(contact.time_zone.as_deref()),
         category,
     };
-    let (send_at, waits) = earliest_send(ports.messages, &recipient, wanted, None).await?;
-    let (status, reason) = if let Some(why) = waits {
-        (MessageStatus::Deferred, Some(why.to_owned()))
-    } else if wanted > now + Duration::seconds(1) {
-        (MessageStatus::Scheduled, None)
-    } else {
-        (MessageStatus::Queued, None)
-    };
     let mut message = Message {
         id: MessageId::generate(),
         dealer_id: dealer_id.clone(),
@@ -327,14 +367,10 @@ async fn accept(
         recipient_time_zone: contact.time_zone.clone(),
         created_at: now,
         requested_at: request.scheduled_at,
-        send_at,
-        status,
-        status_reason: reason.clone(),
-        history: vec![StatusChange {
-            status,
-            at: now,
-            reason,
-        }],
+        send_at: wanted,
+        status: MessageStatus::Queued,
+        status_reason: None,
+        history: Vec::new(),
         carrier_message_id: None,
         attempts: 0,
         code: None,
@@ -346,21 +382,54 @@ async fn accept(
         message_id: message.id.clone(),
         created_at: now,
     });
-    match ports.messages.create(&message, record.as_ref()).await {
-        Ok(()) => {}
-        Err(StoreError::Conflict(_)) => {
-            // Another request with the same key won the race: answer as it did.
-            if let Some((key, hash)) = idempotency {
-                if let Some(found) = replay(ports, dealer_id, key, hash, now).await? {
-                    return Ok(found);
+    // A capped text is stored with its recipient's cap book moved on from the version
+    // its count read; when another text got there first, the count is made again.
+    let mut attempt = 0;
+    let status = loop {
+        attempt += 1;
+        let plan = earliest_send(ports.messages, &recipient, wanted, &message.id, now).await?;
+        let (status, reason) = if let Some(why) = plan.waits {
+            (MessageStatus::Deferred, Some(why.to_owned()))
+        } else if wanted > now + Duration::seconds(1) {
+            (MessageStatus::Scheduled, None)
+        } else {
+            (MessageStatus::Queued, None)
+        };
+        message.send_at = plan.at;
+        message.status = status;
+        message.status_reason = reason.clone();
+        message.history = vec![StatusChange {
+            status,
+            at: now,
+            reason,
+        }];
+        let stored = match &plan.book {
+            Some(book) => {
+                ports
+                    .messages
+                    .create_counted(&message, record.as_ref(), book)
+                    .await
+            }
+            None => ports.messages.create(&message, record.as_ref()).await,
+        };
+        match stored {
+            Ok(()) => break status,
+            Err(StoreError::Conflict(_)) => {
+                // Another request with the same key won the race: answer as it did.
+                if let Some((key, hash)) = idempotency {
+                    if let Some(found) = replay(ports, dealer_id, key, hash, now).await? {
+                        return Ok(found);
+                    }
+                }
+                if plan.book.is_none() || attempt >= CAP_BOOK_ATTEMPTS {
+                    return Err(DomainError::Conflict(
+                        "the message could not be stored".into(),
+                    ));
                 }
             }
-            return Err(DomainError::Conflict(
-                "the message could not be stored".into(),
-            ));
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => return Err(e.into()),
-    }
+    };
     if status == MessageStatus::Queued {
         let outbound = Outbound {
             envelope: OutboundEnvelope::for_message(&message, now),
