@@ -228,6 +228,8 @@ pub async fn run(config: &ChaosConfig) -> ChaosReport {
     let mut people: HashMap<usize, Person> = HashMap::new();
     let first_send = Utc::now();
     let mut sends = tokio::task::JoinSet::new();
+    let mut replies = tokio::task::JoinSet::new();
+    let mut busy = std::collections::HashSet::new();
     let replies_every = (config.texts / config.replies.max(1)).max(1);
     let mut replies_sent = 0;
     let mut restarted = !config.restart;
@@ -242,9 +244,25 @@ pub async fn run(config: &ChaosConfig) -> ChaosReport {
             }
         }
         if n % replies_every == 0 && replies_sent < config.replies {
-            let who = rng.below(config.contacts);
-            reply(&portal, who, &mut rng, &mut people, &mut report).await;
-            replies_sent += 1;
+            // A person's replies go one after another (a START follows its STOP's
+            // revocation); different people's overlap, and none holds the sends up.
+            let first = rng.below(config.contacts);
+            let free = (0..config.contacts)
+                .map(|k| (first + k) % config.contacts)
+                .find(|who| !busy.contains(who));
+            if let Some(who) = free {
+                let person = people.entry(who).or_default();
+                let body = choose_reply(person, &mut rng);
+                report.stops_sent += usize::from(body == "STOP");
+                busy.insert(who);
+                let replier = portal_for(&stack, &http);
+                replies.spawn(async move { reply(&replier, who, body).await });
+                replies_sent += 1;
+            }
+        }
+        while let Some(Ok(done)) = replies.try_join_next() {
+            busy.remove(&done.who);
+            done.record(people.entry(done.who).or_default());
         }
         if !restarted && n >= config.texts / 2 {
             dynamodb_before_restart = faults.dynamodb().await;
@@ -258,6 +276,11 @@ pub async fn run(config: &ChaosConfig) -> ChaosReport {
     while let Some(joined) = sends.join_next().await {
         if let Ok(accepted) = joined {
             report.texts_accepted += usize::from(accepted);
+        }
+    }
+    while let Some(joined) = replies.join_next().await {
+        if let Ok(done) = joined {
+            done.record(people.entry(done.who).or_default());
         }
     }
     report.replies_sent = replies_sent;
@@ -388,39 +411,56 @@ async fn send_with_retries(portal: &Portal, n: usize, contact: usize) -> bool {
     false
 }
 
-/// One reply from a contact: STOP (then, sometimes, START), HELP or free text.
-async fn reply(
-    portal: &Portal,
-    who: usize,
-    rng: &mut Rng,
-    people: &mut HashMap<usize, Person>,
-    report: &mut ChaosReport,
-) {
-    let person = people.entry(who).or_default();
+/// What a contact texts next: STOP (then, sometimes, START), HELP or free text.
+fn choose_reply(person: &Person, rng: &mut Rng) -> &'static str {
     let stopped = person.stops_recorded.len() + person.stops_lost > person.starts_sent.len();
-    let body = match (stopped, rng.below(10)) {
+    match (stopped, rng.below(10)) {
         (true, 0..=4) => "START",
         (true, _) => "Is my car ready?",
         (false, 0..=2) => "STOP",
         (false, 3) => "HELP",
         _ => "Can I pay on Friday?",
-    };
-    let phone = phone_of(who);
-    let before = Utc::now();
-    post_reply(portal, &phone, body).await;
-    match body {
-        "STOP" => {
-            report.stops_sent += 1;
+    }
+}
+
+/// A reply posted, and for a STOP when its revocation was seen on the ledger.
+struct ReplyDone {
+    who: usize,
+    body: &'static str,
+    before: DateTime<Utc>,
+    /// A STOP's revocation seen on the ledger (None: never seen, or not a STOP).
+    recorded: Option<DateTime<Utc>>,
+}
+
+impl ReplyDone {
+    fn record(&self, person: &mut Person) {
+        match self.body {
             // When the revocation is on the ledger, no text may reach this phone.
             // (Not seen at all: counted by the STOPs acted on, not here.)
-            if let Some(recorded) = wait_for_ledger(portal, who, "revoked-by-reply", before).await {
-                person.stops_recorded.push(recorded);
-            } else {
-                person.stops_lost += 1;
-            }
+            "STOP" => match self.recorded {
+                Some(at) => person.stops_recorded.push(at),
+                None => person.stops_lost += 1,
+            },
+            "START" => person.starts_sent.push(self.before),
+            _ => {}
         }
-        "START" => person.starts_sent.push(before),
-        _ => {}
+    }
+}
+
+/// One reply from a contact, posted as the carrier posts it.
+async fn reply(portal: &Portal, who: usize, body: &'static str) -> ReplyDone {
+    let before = Utc::now();
+    post_reply(portal, &phone_of(who), body).await;
+    let recorded = if body == "STOP" {
+        wait_for_ledger(portal, who, "revoked-by-reply", before).await
+    } else {
+        None
+    };
+    ReplyDone {
+        who,
+        body,
+        before,
+        recorded,
     }
 }
 
