@@ -251,7 +251,8 @@ async fn handle_record(
         }) => {
             // A fresh claim by another worker, or by one that died mid-call. Dropping
             // the record would leave the message in `sending` for good in the second
-            // case: come back once the claim is stale, when deliver fails it for staff.
+            // case: come back once the claim is stale, when the carrier's message list
+            // settles it.
             tracing::warn!(message_id = %envelope.message_id, "message is claimed by another delivery; checking again later");
             if let Some(handle) = record.receipt_handle.as_deref() {
                 let stale = STALE_CLAIM.to_std().unwrap_or(Duration::from_secs(300));
@@ -264,10 +265,31 @@ async fn handle_record(
             true
         }
         Err(e) => {
-            tracing::error!(message_id = %envelope.message_id, error = %e, "delivery failed; retrying");
+            // A store or queue error (throttled past the SDK's retries, a 500): nothing
+            // was sent on a guess, and the record comes back soon rather than after the
+            // queue's 6-minute visibility timeout, later each time it fails.
+            let after = store_retry(record);
+            tracing::error!(message_id = %envelope.message_id, error = %e, retry_in_s = after.as_secs(), "delivery failed; retrying");
+            if let Some(handle) = record.receipt_handle.as_deref() {
+                app.visibility.delay(handle, after).await;
+            }
             false
         }
     }
+}
+
+/// When a record that failed for a store or queue error comes back: 15 s after its first
+/// receive, then 45 s, 135 s, then the queue's 360 s, so a short outage costs seconds
+/// and a long one still takes its five receives (about 9 minutes) before the
+/// dead-letter queue.
+pub fn store_retry(record: &SqsMessage) -> Duration {
+    let received: u32 = record
+        .attributes
+        .get("ApproximateReceiveCount")
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(1);
+    let seconds = 15u64.saturating_mul(3u64.saturating_pow(received.saturating_sub(1).min(8)));
+    Duration::from_secs(seconds.min(360))
 }
 
 /// Puts a text that must wait (its number's rate, a busy carrier) back on the queue,

@@ -18,7 +18,8 @@ use consent::fakes::{
 use consent::ledger::{Actor, ConsentEvent};
 use consent::message::{Message, MessageStatus, Origin, OutboundEnvelope};
 use consent::ports::{
-    Contact, ContactStore, Dealer, DealerStore, DeliveryClaims, MessageReader, WorkQueueName,
+    Carrier, Contact, ContactStore, Dealer, DealerStore, DeliveryClaims, MessageReader,
+    WorkQueueName,
 };
 use consent::service::authorization::{self as auth, AuthorizationPorts};
 use consent::service::sending::{self, SendPorts, SendRequest};
@@ -543,20 +544,34 @@ async fn a_record_arriving_in_quiet_hours_is_deferred_not_sent() {
     );
 }
 
-#[tokio::test]
-async fn a_claim_left_by_a_worker_that_died_is_retried_until_stale_then_failed_for_staff() {
+/// What the carrier knew when the worker that claimed a text died.
+#[derive(Clone, Copy, Debug)]
+enum DiedWhen {
+    /// Before its carrier call: the carrier does not have the text.
+    BeforeTheCarrierCall,
+    /// After the carrier took the text, before the answer was recorded.
+    AfterTheCarrierTookIt,
+    /// Either; and the carrier's message list cannot be read.
+    ListUnreadable,
+}
+
+/// A worker claimed the message and died; its record comes back while the claim is
+/// fresh (nothing happens, the record waits) and again once it is stale (the carrier's
+/// list decides). Returns the world, the envelope and the response to the stale visit.
+async fn a_worker_died(when: DiedWhen) -> (World, OutboundEnvelope, SqsBatchResponse) {
     // GIVEN a worker claimed the message (queued -> sending) and died before recording
     // a result: its record comes back after the queue's 60 s visibility timeout
     let w = World::new().await;
     let envelope = w.queued_message().await;
     let claimed_at = noon();
+    let snapshot = envelope.delivery.as_ref().unwrap();
     let claim = w
         .store
         .claim_for_delivery(
             &envelope.message_id,
             &consent::ports::ClaimExpectation {
                 dealer: &envelope.dealer_id,
-                snapshot: envelope.delivery.as_ref().unwrap(),
+                snapshot,
                 book: None,
             },
             claimed_at,
@@ -565,6 +580,20 @@ async fn a_claim_left_by_a_worker_that_died_is_retried_until_stale_then_failed_f
         .await
         .unwrap();
     assert_eq!(claim, consent::ports::DeliveryClaim::Claimed);
+    match when {
+        DiedWhen::BeforeTheCarrierCall => {}
+        DiedWhen::AfterTheCarrierTookIt => {
+            let took = consent::ports::CarrierSend {
+                from: snapshot.from.clone(),
+                to: snapshot.to.clone(),
+                body: snapshot.body.clone(),
+                status_callback: None,
+            };
+            w.carrier.send(&took).await.unwrap();
+        }
+        DiedWhen::ListUnreadable => w.carrier.fail_next(1, CarrierScript::ListUnavailable),
+    }
+    let at_the_carrier = w.carrier.sent().len();
 
     // WHEN the record is redelivered while the claim is fresh
     let response = handle(
@@ -576,7 +605,7 @@ async fn a_claim_left_by_a_worker_that_died_is_retried_until_stale_then_failed_f
 
     // THEN the carrier is not called again, and the record is NOT dropped: it is
     // reported failed and comes back once the claim is stale
-    assert!(w.carrier.sent().is_empty());
+    assert_eq!(w.carrier.sent().len(), at_the_carrier);
     assert_eq!(failed_ids(&response), ["sqs-1"]);
     let delays = w.visibility.delays.lock().unwrap().clone();
     assert_eq!(delays.len(), 1);
@@ -590,8 +619,41 @@ async fn a_claim_left_by_a_worker_that_died_is_retried_until_stale_then_failed_f
     // WHEN it comes back after the claim went stale
     let later = claimed_at + Duration::seconds(60) + Duration::from_std(delays[0].1).unwrap();
     let response = handle(&w.app, sqs(vec![record_for(&envelope, "sqs-1")]), later).await;
+    (w, envelope, response)
+}
 
-    // THEN the message fails visibly, for staff, without a second carrier call
+#[tokio::test]
+async fn a_stale_claim_the_carrier_never_got_is_claimed_again_and_sent_once() {
+    let (w, envelope, response) = a_worker_died(DiedWhen::BeforeTheCarrierCall).await;
+    // THEN the carrier's list does not have it: claimed again (consent re-checked), sent once
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(w.carrier.sent().len(), 1);
+    let m = w.message(&envelope.message_id).await;
+    assert_eq!(m.status, MessageStatus::Sent);
+    assert!(m.carrier_message_id.is_some());
+    assert!(w.store.work_items().is_empty(), "nothing for staff");
+}
+
+#[tokio::test]
+async fn a_stale_claim_the_carrier_took_is_recorded_sent_without_a_second_text() {
+    let (w, envelope, response) = a_worker_died(DiedWhen::AfterTheCarrierTookIt).await;
+    // THEN the carrier's list has it: recorded sent with the carrier's id, no second text
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(w.carrier.sent().len(), 1, "one text at the phone");
+    let m = w.message(&envelope.message_id).await;
+    assert_eq!(m.status, MessageStatus::Sent);
+    assert_eq!(
+        m.carrier_message_id.as_deref(),
+        Some("SM00000000000000000000000000000001")
+    );
+    assert!(w.store.work_items().is_empty(), "nothing for staff");
+}
+
+#[tokio::test]
+async fn a_stale_claim_whose_carrier_list_cannot_be_read_fails_for_staff() {
+    let (w, envelope, response) = a_worker_died(DiedWhen::ListUnreadable).await;
+    // THEN the outcome stays unknown: the message fails visibly, for staff, without a
+    // second carrier call
     assert!(response.batch_item_failures.is_empty());
     assert!(w.carrier.sent().is_empty());
     let m = w.message(&envelope.message_id).await;
@@ -600,6 +662,44 @@ async fn a_claim_left_by_a_worker_that_died_is_retried_until_stale_then_failed_f
     assert_eq!(items.len(), 1);
     assert_eq!(items[0].queue, WorkQueueName::FailedSends);
     assert_eq!(items[0].message_id.as_ref(), Some(&envelope.message_id));
+}
+
+#[tokio::test]
+async fn a_record_that_met_a_store_error_comes_back_in_seconds_then_later_each_time() {
+    // GIVEN a queued text and a table that refuses every write (throttled past the SDK's
+    // retries, or 500s)
+    let w = World::new().await;
+    let envelope = w.queued_message().await;
+    w.store.crash_after_writes(0);
+    let mut delays = Vec::new();
+    for received in 1..=5 {
+        // WHEN its record arrives for the n-th time
+        let mut r = record_for(&envelope, "sqs-1");
+        r["attributes"]["ApproximateReceiveCount"] = json!(received.to_string());
+        let response = handle(&w.app, sqs(vec![r]), noon()).await;
+        // THEN nothing is sent and the record comes back, after a delay of its own
+        assert_eq!(failed_ids(&response), ["sqs-1"]);
+        delays.push(
+            w.visibility
+                .delays
+                .lock()
+                .unwrap()
+                .last()
+                .unwrap()
+                .1
+                .as_secs(),
+        );
+    }
+    assert!(w.carrier.sent().is_empty());
+    // 15 s first (not the queue's 6-minute visibility timeout), then longer each time,
+    // never past the visibility timeout: ~9 minutes over the five receives before the DLQ
+    assert_eq!(delays, [15, 45, 135, 360, 360]);
+
+    // AND once the table is back the text goes, once
+    w.store.recover();
+    let response = handle(&w.app, sqs(vec![record_for(&envelope, "sqs-1")]), noon()).await;
+    assert!(response.batch_item_failures.is_empty());
+    assert_eq!(w.carrier.sent().len(), 1);
 }
 
 #[tokio::test]

@@ -1869,36 +1869,51 @@ async fn a_text_reaching_the_worker_in_quiet_hours_is_deferred_not_sent() {
 }
 
 #[tokio::test]
-async fn a_claim_older_than_five_minutes_fails_visibly_and_goes_to_staff() {
-    // GIVEN a message a worker claimed at noon and never finished
-    let (w, m) = queued_alert().await;
-    let mut stuck = w.message(&m.id);
-    stuck.transition(MessageStatus::Sending, noon(), None);
-    w.store.put_message_raw(stuck);
+async fn a_claim_older_than_five_minutes_is_settled_by_the_carriers_list() {
+    for list_readable in [true, false] {
+        // GIVEN a message a worker claimed at noon and never finished (it died before
+        // its carrier call)
+        let (w, m) = queued_alert().await;
+        let mut stuck = w.message(&m.id);
+        stuck.transition(MessageStatus::Sending, noon(), None);
+        w.store.put_message_raw(stuck);
 
-    // WHEN the record comes back four minutes later, THEN it is left alone
-    let early = w.deliver(&m.id, noon() + mins(4)).await;
-    assert_eq!(
-        early,
-        DeliverOutcome::Skipped {
-            status: Some(MessageStatus::Sending)
+        // WHEN the record comes back four minutes later, THEN it is left alone
+        let early = w.deliver(&m.id, noon() + mins(4)).await;
+        assert_eq!(
+            early,
+            DeliverOutcome::Skipped {
+                status: Some(MessageStatus::Sending)
+            }
+        );
+        assert!(w.store.work_items().is_empty());
+
+        // WHEN it comes back after five minutes
+        if !list_readable {
+            w.carrier.fail_next(1, CarrierScript::ListUnavailable);
         }
-    );
-    assert!(w.store.work_items().is_empty());
+        let late = w
+            .deliver(&m.id, noon() + mins(5) + Duration::seconds(1))
+            .await;
 
-    // WHEN it comes back after five minutes
-    let late = w
-        .deliver(&m.id, noon() + mins(5) + Duration::seconds(1))
-        .await;
-
-    // THEN it fails (the carrier may have it, so it is not sent again) and goes to staff
-    assert!(matches!(late, DeliverOutcome::Failed { .. }), "{late:?}");
-    assert_eq!(w.message(&m.id).status, MessageStatus::Failed);
-    let items = w.store.work_items();
-    assert_eq!(items.len(), 1);
-    assert_eq!(items[0].queue, WorkQueueName::FailedSends);
-    assert_eq!(items[0].message_id.as_ref(), Some(&m.id));
-    assert!(w.carrier_copies(&m).is_empty());
+        if list_readable {
+            // THEN the carrier's list does not have it: claimed again and sent, once
+            assert!(matches!(late, DeliverOutcome::Sent { .. }), "{late:?}");
+            assert_eq!(w.message(&m.id).status, MessageStatus::Sent);
+            assert_eq!(w.carrier_copies(&m).len(), 1);
+            assert!(w.store.work_items().is_empty());
+        } else {
+            // THEN the outcome stays unknown: it fails (the carrier may have it, so it is
+            // not sent again) and goes to staff
+            assert!(matches!(late, DeliverOutcome::Failed { .. }), "{late:?}");
+            assert_eq!(w.message(&m.id).status, MessageStatus::Failed);
+            let items = w.store.work_items();
+            assert_eq!(items.len(), 1);
+            assert_eq!(items[0].queue, WorkQueueName::FailedSends);
+            assert_eq!(items[0].message_id.as_ref(), Some(&m.id));
+            assert!(w.carrier_copies(&m).is_empty());
+        }
+    }
 }
 
 #[tokio::test]

@@ -104,6 +104,7 @@ impl DeliveryClaims for InMemoryStore {
         consent: Option<&ConsentGuard>,
     ) -> StoreResult<DeliveryClaim> {
         let mut s = self.lock();
+        s.take_write()?;
         let allowed = consent.is_none_or(|g| {
             s.consent
                 .get(&(g.dealer.clone(), g.phone.clone()))

@@ -200,7 +200,16 @@ async fn deliver_snapshot(
                 return Ok(DeliverOutcome::Skipped { status: None });
             }
             DeliveryClaim::NotClaimable(MessageStatus::Sending) => {
-                return stale_claim(ports, id, now).await
+                match stale_claim(ports, id, snap, public_base_url, now).await? {
+                    Stale::Settled(outcome) => return Ok(outcome),
+                    // Back to queued: claimed again (consent, opt-out and cap checked anew).
+                    Stale::Released if attempt < CAP_BOOK_ATTEMPTS => {}
+                    Stale::Released => {
+                        return Err(DomainError::Store(StoreError::Conflict(
+                            "a released stale claim kept being taken",
+                        )))
+                    }
+                }
             }
             DeliveryClaim::NotClaimable(status) => {
                 return Ok(DeliverOutcome::Skipped {
@@ -265,29 +274,19 @@ async fn deliver_snapshot(
             }
         }
     }
-    let body = match &snap.code {
-        None => snap.body.clone(),
-        Some(code) => match ports
-            .codes
-            .key()
-            .await?
-            .open(&code.sealed, id.as_str())
-            .ok()
-            .and_then(|c| reveal_in(&snap.body, &c))
-        {
-            Some(text) => text,
-            None => {
-                let reason = "approval code unreadable".to_owned();
-                let failed = record(MessageStatus::Failed, Some(reason.clone()));
-                ports
-                    .messages
-                    .record_delivery(id, MessageStatus::Sending, &failed)
-                    .await?;
-                void_code_request(ports, &envelope.dealer_id, snap).await?;
-                to_failed_sends(ports, envelope, &reason, now).await?;
-                return Ok(DeliverOutcome::Failed { reason });
-            }
-        },
+    let body = match text_of(ports, id, snap).await? {
+        Some(text) => text,
+        None => {
+            let reason = "approval code unreadable".to_owned();
+            let failed = record(MessageStatus::Failed, Some(reason.clone()));
+            ports
+                .messages
+                .record_delivery(id, MessageStatus::Sending, &failed)
+                .await?;
+            void_code_request(ports, &envelope.dealer_id, snap).await?;
+            to_failed_sends(ports, envelope, &reason, now).await?;
+            return Ok(DeliverOutcome::Failed { reason });
+        }
     };
     let send = CarrierSend {
         from: snap.from.clone(),
@@ -367,6 +366,25 @@ async fn deliver_snapshot(
             fail_to_staff(ports, envelope, snap, true, e.to_string(), now).await
         }
     }
+}
+
+/// The words the carrier gets: the body, with an approval code text's sealed code
+/// opened into it (None when it cannot be opened).
+async fn text_of(
+    ports: &DeliverPorts<'_>,
+    id: &MessageId,
+    snap: &DeliverySnapshot,
+) -> Result<Option<String>, DomainError> {
+    Ok(match &snap.code {
+        None => Some(snap.body.clone()),
+        Some(code) => ports
+            .codes
+            .key()
+            .await?
+            .open(&code.sealed, id.as_str())
+            .ok()
+            .and_then(|c| reveal_in(&snap.body, &c)),
+    })
 }
 
 /// A claimed text that waits in the queue: back to `queued` (its requeue time pushed on,
@@ -486,16 +504,29 @@ async fn void_code_request(
     Ok(())
 }
 
+/// What became of a message left in `sending`.
+enum Stale {
+    /// Nothing more to do with this record (still fresh, settled as sent, or failed).
+    Settled(DeliverOutcome),
+    /// The carrier does not have the text: back to `queued`, to be claimed again.
+    Released,
+}
+
 /// A message left in `sending`: if the claim is stale, the worker died between claim
-/// and result. The carrier may or may not have it, so it is not sent again: it fails
-/// visibly and goes to staff.
+/// and result, before or after the carrier took the text. The carrier's message list
+/// decides, as for any unknown outcome: found, it was sent (recorded with its id); not
+/// found, the claim is released and the text is claimed again, consent checked anew; a
+/// list that cannot be read leaves it unknown: it fails visibly and goes to staff, never
+/// a second text on a guess.
 async fn stale_claim(
     ports: &DeliverPorts<'_>,
     id: &MessageId,
+    snap: &DeliverySnapshot,
+    public_base_url: Option<&str>,
     now: DateTime<Utc>,
-) -> Result<DeliverOutcome, DomainError> {
+) -> Result<Stale, DomainError> {
     let Some(message) = ports.messages.message(id).await? else {
-        return Ok(DeliverOutcome::Skipped { status: None });
+        return Ok(Stale::Settled(DeliverOutcome::Skipped { status: None }));
     };
     let claimed_at = message
         .history
@@ -503,17 +534,77 @@ async fn stale_claim(
         .map(|h| h.at)
         .unwrap_or(message.created_at);
     if message.status != MessageStatus::Sending || now - claimed_at < STALE_CLAIM {
-        return Ok(DeliverOutcome::Skipped {
+        return Ok(Stale::Settled(DeliverOutcome::Skipped {
             status: Some(message.status),
-        });
+        }));
     }
-    fail_for_staff(
-        ports,
-        message,
-        "delivery interrupted; the carrier may not have it",
-        now,
-    )
-    .await
+    let Some(body) = text_of(ports, id, snap).await? else {
+        let reason = "delivery interrupted; the approval code is unreadable";
+        return fail_for_staff(ports, message, reason, now)
+            .await
+            .map(Stale::Settled);
+    };
+    let send = CarrierSend {
+        from: snap.from.clone(),
+        to: snap.to.clone(),
+        body,
+        status_callback: public_base_url.map(|b| status_callback(b, id)),
+    };
+    match ports
+        .carrier
+        .find_sent(&send, claimed_at - LIST_CLOCK_SKEW)
+        .await
+    {
+        Ok(Some(receipt)) => {
+            tracing::info!(message_id = %id, "stale claim resolved: the carrier has the text");
+            let sent = DeliveryRecord {
+                carrier_message_id: Some(receipt.carrier_message_id.clone()),
+                attempted: true,
+                ..status_record(MessageStatus::Sent, None, now)
+            };
+            let result = ports
+                .messages
+                .record_delivery(id, MessageStatus::Sending, &sent)
+                .await;
+            recorded(
+                result,
+                DeliverOutcome::Sent {
+                    carrier_message_id: receipt.carrier_message_id,
+                },
+            )
+            .map(Stale::Settled)
+        }
+        Ok(None) => {
+            tracing::info!(message_id = %id, "stale claim resolved: the carrier does not have the text");
+            let released = status_record(
+                MessageStatus::Queued,
+                Some("resuming: the carrier does not have it".into()),
+                now,
+            );
+            match ports
+                .messages
+                .record_delivery(id, MessageStatus::Sending, &released)
+                .await
+            {
+                Ok(()) => Ok(Stale::Released),
+                Err(StoreError::Conflict(_)) => {
+                    Ok(Stale::Settled(DeliverOutcome::Skipped { status: None }))
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
+        Err(e) => {
+            tracing::warn!(message_id = %id, error = %e, "carrier message list unreadable; a stale claim goes to staff");
+            fail_for_staff(
+                ports,
+                message,
+                "delivery interrupted; the carrier may not have it",
+                now,
+            )
+            .await
+            .map(Stale::Settled)
+        }
+    }
 }
 
 /// Fails a message that was read (if it has not changed since) and raises it on the
