@@ -202,7 +202,7 @@ async fn main() {
     );
 }
 
-/// The short fault run (`stack_tests::chaos`) with its faults, next to the same run without
+/// The medium fault run (`stack_tests::chaos`) with its faults, next to the same run without
 /// them: what the faults cost in throughput (goal: at least 0.8x), and the zeros.
 async fn fault_run() -> Value {
     use stack_tests::chaos::{run, ChaosConfig};
@@ -210,10 +210,10 @@ async fn fault_run() -> Value {
         .ok()
         .and_then(|s| s.parse().ok())
         .unwrap_or(20261206);
-    let faulty = run(&ChaosConfig::short(seed)).await;
-    let clean = run(&ChaosConfig::short(seed).without_faults()).await;
+    let faulty = run(&ChaosConfig::medium(seed)).await;
+    let clean = run(&ChaosConfig::medium(seed).without_faults()).await;
     json!({
-        "method": "the short fault run (stack_tests::chaos, make chaos SHORT=1) with its faults (DynamoDB throttling and 500s, GSI lag, carrier 429/500/silence, killed instances, one emulator restart), then the same seed without them; delivered_per_second = template texts at the phones from the first send to the last text",
+        "method": "the medium fault run (stack_tests::chaos: the short run's faults, 360 texts and 60 replies to 12 contacts) with its faults (DynamoDB throttling and 500s, GSI lag, carrier 429/500/silence, killed instances, one emulator restart), then the same seed without them; delivered_per_second = template texts at the phones from the first send to the last text",
         "goal": "fault run's throughput at least 0.8x the fault-free run's, and every guarantee's count 0",
         "with_faults": faulty,
         "reference": {"without_faults": clean},
