@@ -207,8 +207,10 @@ impl ExportQuery {
     }
 }
 
-/// CSV when the client asks for it (`Accept: text/csv`), JSON otherwise; an Accept that
-/// allows neither is 406.
+/// CSV when the client prefers it (`Accept: text/csv`), JSON otherwise, by the Accept
+/// header's q-values (RFC 9110 12.5.1): a type with `q=0` is not acceptable, the most
+/// specific range names a type's q, and on a tie JSON wins. An Accept that allows
+/// neither is 406; no Accept is JSON.
 fn wants_csv(req: &Request) -> Result<bool, Problem> {
     let accept = req
         .headers()
@@ -216,29 +218,41 @@ fn wants_csv(req: &Request) -> Result<bool, Problem> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("")
         .to_ascii_lowercase();
-    let types: Vec<&str> = accept
+    if accept.trim().is_empty() {
+        return Ok(false);
+    }
+    let ranges: Vec<(&str, f32)> = accept
         .split(',')
-        .map(|t| t.split(';').next().unwrap_or("").trim())
-        .filter(|t| !t.is_empty())
+        .filter_map(|part| {
+            let mut params = part.split(';');
+            let range = params.next()?.trim();
+            let q = params
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .next()
+                .map_or(Some(1.0), |q| q.trim().parse::<f32>().ok())?;
+            (!range.is_empty() && (0.0..=1.0).contains(&q)).then_some((range, q))
+        })
         .collect();
-    if types.is_empty() {
-        return Ok(false);
+    // The q of a type: from its most specific matching range (exact, type/*, */*).
+    let q_of = |kind: &str, full: &str| {
+        [full, &format!("{kind}/*"), "*/*"]
+            .iter()
+            .find_map(|want| ranges.iter().find(|(r, _)| r == want).map(|(_, q)| *q))
+            .unwrap_or(0.0)
+    };
+    let json_q = q_of("application", "application/json");
+    let csv_q = q_of("text", "text/csv");
+    match (json_q > 0.0, csv_q > 0.0) {
+        (_, true) if csv_q > json_q => Ok(true),
+        (true, _) => Ok(false),
+        (false, true) => Ok(true),
+        (false, false) => Err(Problem::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "not-acceptable",
+            "Not acceptable",
+            "this resource is available as application/json or text/csv",
+        )),
     }
-    if types.contains(&"text/csv") {
-        return Ok(true);
-    }
-    if types
-        .iter()
-        .any(|t| matches!(*t, "application/json" | "application/*" | "*/*"))
-    {
-        return Ok(false);
-    }
-    Err(Problem::new(
-        StatusCode::NOT_ACCEPTABLE,
-        "not-acceptable",
-        "Not acceptable",
-        "this resource is available as application/json or text/csv",
-    ))
 }
 
 fn csv(rows: &[EvidenceRow], filename: &str) -> Response<Body> {

@@ -1017,7 +1017,7 @@ async fn a_persons_evidence_shows_the_disclosure_how_and_when_as_csv_or_json() {
     let lines: Vec<&str> = csv.trim_end().split("\r\n").collect();
     assert_eq!(lines.len(), 3, "{csv}");
     assert!(lines[0].starts_with("at,phone,category,event,channel,actor,staff_user,"));
-    assert!(lines[1].contains(",+12025550143,accounting,granted-by-code,portal,staff,staff-1,"));
+    assert!(lines[1].contains(",'+12025550143,accounting,granted-by-code,portal,staff,staff-1,"));
     assert!(lines[1].contains("accounting-v1"), "{}", lines[1]);
     assert!(lines[2].contains(",accounting,revoked-by-portal,portal,staff,staff-1,"));
     // AND the disclosure as texted, with the code masked, and its SHA-256
@@ -1035,6 +1035,30 @@ async fn a_persons_evidence_shows_the_disclosure_how_and_when_as_csv_or_json() {
         Some(26),
         "the request id"
     );
+    // AND the Accept header's q-values decide: q=0 is "not this", the higher q wins
+    for (accept, wanted) in [
+        ("text/csv;q=0, application/json", Some("application/json")),
+        ("text/csv; q=0", None),
+        ("application/json;q=0.5, text/csv", Some("text/csv")),
+        (
+            "text/csv;q=0.4, application/json;q=0.9",
+            Some("application/json"),
+        ),
+        ("text/*;q=0.8, */*;q=0.1", Some("text/csv")),
+        ("*/*", Some("application/json")),
+        ("text/html", None),
+    ] {
+        let answer = w.call(accepting(event(EVIDENCE), accept)).await;
+        match wanted {
+            Some(kind) => {
+                assert_eq!(answer.status(), StatusCode::OK, "{accept}");
+                assert!(content_type(&answer).starts_with(kind), "{accept}");
+            }
+            None => {
+                problem(&answer, StatusCode::NOT_ACCEPTABLE, "not-acceptable");
+            }
+        }
+    }
     // AND another dealer's staff see nothing of it
     let theirs = w.call(as_dealer(event(EVIDENCE), "other-dealer")).await;
     problem(&theirs, StatusCode::NOT_FOUND, "not-found");

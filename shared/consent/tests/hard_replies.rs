@@ -99,7 +99,10 @@ fn hard_replies_keep_precision_and_reach_recall() {
         let got = classify(&row.body);
         let (g, e) = (got == ReplyKind::OptOut, row.expected == ReplyKind::OptOut);
         all.add(g, e);
-        by_language.entry(row.language.clone()).or_default().add(g, e);
+        by_language
+            .entry(row.language.clone())
+            .or_default()
+            .add(g, e);
         by_difficulty
             .entry(row.difficulty.clone())
             .or_default()

@@ -106,7 +106,9 @@ pub fn to_csv(rows: &[EvidenceRow]) -> String {
         let outside = |s: Option<&str>| field(s.unwrap_or(""), true);
         let cells = [
             plain(&r.at),
-            plain(&r.phone),
+            // "+1..." is a formula (or a number that loses its +) to a spreadsheet: the
+            // number is kept as text.
+            outside(Some(&r.phone)),
             plain(r.category),
             plain(&r.event),
             plain(r.channel),
@@ -218,8 +220,9 @@ mod tests {
         let csv = to_csv(&[EvidenceRow::from(&entry()), EvidenceRow::from(&grant)]);
         let lines: Vec<&str> = csv.split("\r\n").collect();
         assert_eq!(lines[0], CSV_COLUMNS.join(","));
-        // The phone keeps its "+" (it is ours); the person's words are defused and quoted.
-        assert!(lines[1].starts_with("2026-06-10T16:00:00.000Z,+12025550143,marketing,revoked-by-reply,sms,phone,,SM123,\"'=HYPERLINK(\"\"http://x\"\"), STOP\nplease\""), "{csv}");
+        // The phone is kept as text (a leading quote: "+1..." is a formula to a
+        // spreadsheet); the person's words are defused and quoted.
+        assert!(lines[1].starts_with("2026-06-10T16:00:00.000Z,'+12025550143,marketing,revoked-by-reply,sms,phone,,SM123,\"'=HYPERLINK(\"\"http://x\"\"), STOP\nplease\""), "{csv}");
         assert!(csv.contains(",staff,jane@x.example,"));
         assert!(csv.contains("\"Sunrise Motors: code ******, reply STOP\""));
         assert!(csv.ends_with("\r\n"));
