@@ -1138,3 +1138,119 @@ async fn a_preview_of_own_words_counts_unicode_segments_and_adds_the_opt_out() {
         .await;
     problem(&both, StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
 }
+
+// ------------------------------------------------------------------ what a text may hold
+
+#[tokio::test]
+async fn marketing_opt_out_wording_is_a_phrase_not_the_letters_stop() {
+    let w = World::new().await;
+    // GIVEN a marketing template whose only STOP is inside a word: refused
+    for body in [
+        "NONSTOP deals all weekend at {dealerName}!",
+        "Stop by {dealerName} this weekend for 0% APR",
+    ] {
+        let refused = w
+            .call(template_event(
+                "PUT",
+                "weekend-promo",
+                Some(json!({"category": "marketing", "title": "Weekend", "body": body})),
+                true,
+            ))
+            .await;
+        problem(
+            &refused,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-failed",
+        );
+    }
+    // AND the instruction in Spanish or English is accepted
+    for body in [
+        "Ofertas NONSTOP en {dealerName}. Responde ALTO para cancelar.",
+        "NONSTOP deals at {dealerName}. To opt out, reply STOP.",
+    ] {
+        let kept = w
+            .call(template_event(
+                "PUT",
+                "weekend-promo",
+                Some(json!({"category": "marketing", "title": "Weekend", "body": body})),
+                true,
+            ))
+            .await;
+        assert!(kept.status().is_success(), "{body}: {}", kept.status());
+    }
+    // AND staff's own marketing words without the phrase get it added
+    w.grant(Category::Marketing).await;
+    let sent = w
+        .call(free_text("NONSTOP deals this weekend!", "marketing"))
+        .await;
+    assert_eq!(sent.status(), StatusCode::ACCEPTED);
+    let id = body_json(&sent)["messageId"].as_str().unwrap().to_owned();
+    let m = w
+        .store
+        .message(&consent::MessageId::parse(&id).unwrap())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(m.body.ends_with("Reply STOP to opt out."), "{}", m.body);
+}
+
+#[tokio::test]
+async fn invisible_format_characters_are_refused_in_words_that_are_texted() {
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+    // A right-to-left override would show a payment link reversed; a zero-width space
+    // hides inside a word; both are refused, in staff's words and in template values
+    for hidden in ["\u{202E}", "\u{200B}", "\u{2066}", "\u{FEFF}"] {
+        let words = w
+            .call(free_text(
+                &format!("Pay at example.com/{hidden}pay"),
+                "accounting",
+            ))
+            .await;
+        problem(
+            &words,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "validation-failed",
+        );
+        let value = w
+            .call(with_header(
+                edit_body(event(SEND), |b| {
+                    b["variables"]["firstName"] = json!(format!("Ma{hidden}ria"));
+                }),
+                "idempotency-key",
+                &format!("cf-{:x}", hidden.chars().next().unwrap() as u32),
+            ))
+            .await;
+        let why = problem(
+            &value,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "template-variables",
+        );
+        assert!(
+            why["detail"].as_str().unwrap().contains("firstName"),
+            "{why}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn length_is_counted_in_segments_not_characters() {
+    let w = World::new().await;
+    w.grant(Category::Accounting).await;
+    // 900 GSM-7 characters are 6 segments: accepted
+    let plain = "a".repeat(900);
+    let ok = w.call(free_text(&plain, "accounting")).await;
+    assert_eq!(ok.status(), StatusCode::ACCEPTED);
+    // the same with one emoji is UCS-2, 14 segments: refused, naming the count
+    let with_emoji = format!("{}😀", "b".repeat(900));
+    let refused = w.call(free_text(&with_emoji, "accounting")).await;
+    let body = problem(
+        &refused,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-failed",
+    );
+    assert!(
+        body["detail"].as_str().unwrap().contains("14 SMS segments"),
+        "{body}"
+    );
+}

@@ -16,6 +16,7 @@ pub mod holidays;
 pub mod ids;
 pub mod ledger;
 pub mod message;
+pub mod opt_out_wording;
 pub mod phone;
 pub mod ports;
 pub mod quiet_hours;

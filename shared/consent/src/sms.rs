@@ -303,3 +303,42 @@ mod tests {
         }
     }
 }
+
+/// The most segments a text may take (a 918-character GSM-7 text is 6; one emoji turns
+/// it into UCS-2 and 14).
+pub const MAX_SEGMENTS: u32 = 10;
+
+/// Unicode format characters (general category Cf, Unicode 15.1): bidirectional
+/// overrides and isolates, zero-width spaces and joiners, the soft hyphen, tags. On a
+/// phone they are invisible and can reorder what is shown (a payment link read
+/// backwards), so texts refuse them.
+pub fn is_format(c: char) -> bool {
+    matches!(c as u32,
+        0xAD | 0x600..=0x605 | 0x61C | 0x6DD | 0x70F | 0x890..=0x891 | 0x8E2 | 0x180E
+        | 0x200B..=0x200F | 0x202A..=0x202E | 0x2060..=0x2064 | 0x2066..=0x206F | 0xFEFF
+        | 0xFFF9..=0xFFFB | 0x110BD | 0x110CD | 0x13430..=0x1343F | 0x1BCA0..=0x1BCA3
+        | 0x1D173..=0x1D17A | 0xE0001 | 0xE0020..=0xE007F)
+}
+
+#[cfg(test)]
+mod format_tests {
+    use super::*;
+
+    #[test]
+    fn format_characters_are_the_invisible_ones() {
+        for c in [
+            '\u{202E}',
+            '\u{200B}',
+            '\u{200D}',
+            '\u{2066}',
+            '\u{FEFF}',
+            '\u{AD}',
+            '\u{E0041}',
+        ] {
+            assert!(is_format(c), "{:04X}", c as u32);
+        }
+        for c in ['a', ' ', '€', 'ñ', '😀', '\u{FE0F}', '\n'] {
+            assert!(!is_format(c), "{:04X}", c as u32);
+        }
+    }
+}

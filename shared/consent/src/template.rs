@@ -284,6 +284,11 @@ impl DealerTemplate {
         if self.body.chars().any(|c| c.is_control() && c != '\n') {
             return Err("body: no control characters".into());
         }
+        if self.body.chars().any(crate::sms::is_format) {
+            return Err(
+                "body: no invisible format characters (Unicode Cf: bidirectional overrides, zero-width characters)".into(),
+            );
+        }
         let (mut depth, mut name) = (0, String::new());
         for c in self.body.chars() {
             match (c, depth) {
@@ -325,10 +330,19 @@ impl DealerTemplate {
                 "placeholderTypes: {stray} is not a placeholder of the body"
             ));
         }
-        if self.category == Category::Marketing && !self.body.contains("STOP") {
+        if self.category == Category::Marketing
+            && !crate::opt_out_wording::carries_opt_out_wording(&self.body)
+        {
             return Err(
-                "a marketing template tells how to opt out: add \"Reply STOP to opt out.\"".into(),
+                "a marketing template tells how to opt out, as a phrase: add \"Reply STOP to opt out.\" (or its Spanish or French equivalent)".into(),
             );
+        }
+        let (_, segments) = crate::sms::measure(&self.body);
+        if segments > crate::sms::MAX_SEGMENTS {
+            return Err(format!(
+                "body: {segments} SMS segments; at most {}",
+                crate::sms::MAX_SEGMENTS
+            ));
         }
         Ok(())
     }
@@ -548,6 +562,12 @@ fn check_text_str(s: &str) -> Result<String, String> {
     }
     if s.chars().any(char::is_control) {
         return Err("must not contain control characters or line breaks".to_owned());
+    }
+    if s.chars().any(crate::sms::is_format) {
+        return Err(
+            "must not contain invisible format characters (Unicode Cf: bidirectional overrides, zero-width characters)"
+                .to_owned(),
+        );
     }
     if s.bytes().any(|b| b == b'{' || b == b'}') {
         return Err("must not contain { or }".to_owned());

@@ -2783,6 +2783,48 @@ async fn a_fourth_marketing_text_in_24_hours_to_florida_is_deferred_never_droppe
 }
 
 #[tokio::test]
+async fn texts_accepted_together_go_as_planned_though_each_goes_a_little_late() {
+    // GIVEN five offers accepted at 12:00 Miami: three queued, two deferred to 24 hours
+    // after the first two
+    let w = florida_marketing().await;
+    let mut queued = Vec::new();
+    let mut deferred = Vec::new();
+    for _ in 0..5 {
+        let m = w
+            .send("marketing-offer", offer_vars(), None, miami(0))
+            .await
+            .unwrap()
+            .message;
+        match m.status {
+            MessageStatus::Queued => queued.push(m),
+            MessageStatus::Deferred => deferred.push(m),
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!((queued.len(), deferred.len()), (3, 2));
+    // WHEN the queued ones go a few seconds after their planned time (the number's
+    // rate, the queue), the last one 20 seconds late
+    for (k, m) in queued.iter().enumerate() {
+        let late = miami(0) + Duration::seconds(5 + 5 * k as i64);
+        // THEN each still goes: the texts deferred after it were planned around it
+        assert!(
+            matches!(w.deliver(&m.id, late).await, DeliverOutcome::Sent { .. }),
+            "text {k}"
+        );
+    }
+    // AND the deferred ones, due 24 hours after the first two were planned, wait again
+    // until 24 hours after those actually went: never four in 24 hours at the phone
+    assert_eq!(w.dispatch(miami(24)).await.queued, 2);
+    for m in &deferred {
+        let outcome = w.deliver(&m.id, miami(24)).await;
+        assert!(
+            matches!(outcome, DeliverOutcome::Deferred { .. }),
+            "{outcome:?}"
+        );
+    }
+}
+
+#[tokio::test]
 async fn texts_scheduled_ahead_count_against_the_cap() {
     // GIVEN three marketing texts scheduled for tomorrow 09:00, 10:00 and 11:00 Miami
     let w = florida_marketing().await;

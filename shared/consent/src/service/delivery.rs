@@ -6,7 +6,8 @@ use chrono::{DateTime, Duration, Utc};
 
 use super::replies::revoke_by_carrier;
 use super::sending::{
-    earliest_send, parse_time_zone, Recipient, CAP_BOOK_ATTEMPTS, REASON_QUIET_HOURS,
+    earliest_send, parse_time_zone, Recipient, CAP_BOOK_ATTEMPTS, REASON_FREQUENCY_CAP,
+    REASON_QUIET_HOURS,
 };
 use crate::approval::reveal_in;
 use crate::error::{DomainError, StoreError};
@@ -174,7 +175,13 @@ async fn deliver_snapshot(
                 category: snap.category,
             };
             let plan = earliest_send(ports.messages, &recipient, now, id, now).await?;
-            if plan.at > now + Duration::seconds(59) {
+            // Quiet hours are kept to the minute; a cap to the second (a text 5 seconds
+            // early would be the fourth in a 24-hour period).
+            let hold = match plan.waits {
+                Some(REASON_FREQUENCY_CAP) => plan.at > now,
+                _ => plan.at > now + Duration::seconds(59),
+            };
+            if hold {
                 let why = plan.waits.unwrap_or(REASON_QUIET_HOURS);
                 return hold_until(ports.messages, id, plan.at, why, now).await;
             }

@@ -74,7 +74,7 @@ pub struct TextRequest {
 /// Longest free text staff may send (ten GSM-7 segments).
 pub const MAX_TEXT_CHARS: usize = 1530;
 /// What every marketing text carries; added to a free text that lacks it.
-pub const OPT_OUT_WORDING: &str = "Reply STOP to opt out.";
+pub use crate::opt_out_wording::OPT_OUT_WORDING;
 
 /// What a send texts: a template with its values, or staff's own words.
 #[derive(Debug, Clone)]
@@ -203,13 +203,27 @@ pub async fn earliest_send(
             .by_recipient(to.dealer, to.phone, &frequency::COUNTED_STATUSES)
             .await?;
     }
-    let counted: Vec<(&MessageId, DateTime<Utc>)> = book
+    let counted: Vec<(&Message, DateTime<Utc>)> = book
         .messages
         .iter()
         .filter(|m| &m.id != this && &m.dealer_id == to.dealer && &m.to == to.phone)
-        .filter_map(|m| frequency::counted_at(m, to.category).map(|at| (&m.id, at)))
+        .filter_map(|m| frequency::counted_at(m, to.category).map(|at| (m, at)))
         .collect();
-    let others: Vec<DateTime<Utc>> = counted.iter().map(|(_, at)| *at).collect();
+    // What this text must fit around: every text that went, and the waiting texts
+    // accepted before it (ids are ULIDs: creation order). Texts accepted after it were
+    // planned around it and are counted again when they go, so a text that goes a few
+    // seconds after its planned time does not push back every text planned after it.
+    let others: Vec<DateTime<Utc>> = counted
+        .iter()
+        .filter(|(m, _)| {
+            let waiting = matches!(
+                m.status,
+                MessageStatus::Scheduled | MessageStatus::Deferred | MessageStatus::Queued
+            );
+            !waiting || m.id.as_str() < this.as_str()
+        })
+        .map(|(_, at)| *at)
+        .collect();
     let at = frequency::next_fitting(cap, &others, wanted, allowed);
     let waits = if at > quiet {
         Some(REASON_FREQUENCY_CAP)
@@ -221,7 +235,7 @@ pub async fn earliest_send(
     let ids = counted
         .iter()
         .filter(|(_, at)| *at > now - frequency::CAP_PERIOD)
-        .map(|(id, _)| (*id).clone())
+        .map(|(m, _)| m.id.clone())
         .chain(std::iter::once(this.clone()))
         .collect();
     Ok(SendTime {
@@ -509,6 +523,11 @@ async fn resolve(
                     "body must be 1 to {MAX_TEXT_CHARS} characters"
                 )));
             }
+            if body.chars().any(crate::sms::is_format) {
+                return Err(DomainError::Invalid(
+                    "body must not contain invisible format characters (Unicode Cf: bidirectional overrides, zero-width characters)".into(),
+                ));
+            }
             Ok((MessageKind::Text, *category, None))
         }
     }
@@ -522,13 +541,34 @@ fn compose(
     category: Category,
     dealer_name: &str,
 ) -> Result<(String, Option<Map<String, Value>>), DomainError> {
+    let (body, variables) = compose_words(content, tpl, category, dealer_name)?;
+    // The limit is what the person's phone receives: segments, not characters (one
+    // emoji makes a long text UCS-2 and more than doubles its segments).
+    let (_, segments) = crate::sms::measure(&body);
+    if segments > crate::sms::MAX_SEGMENTS {
+        return Err(DomainError::Invalid(format!(
+            "the text would be {segments} SMS segments; at most {}",
+            crate::sms::MAX_SEGMENTS
+        )));
+    }
+    Ok((body, variables))
+}
+
+fn compose_words(
+    content: Content,
+    tpl: Option<&Resolved>,
+    category: Category,
+    dealer_name: &str,
+) -> Result<(String, Option<Map<String, Value>>), DomainError> {
     match (content, tpl) {
         (Content::Template { variables, .. }, Some(tpl)) => {
             Ok((tpl.render(&variables, dealer_name)?.body, Some(variables)))
         }
         (Content::Text { body, .. }, _) => {
             let body = body.trim();
-            let body = if category == Category::Marketing && !body.contains("STOP") {
+            let body = if category == Category::Marketing
+                && !crate::opt_out_wording::carries_opt_out_wording(body)
+            {
                 format!("{body} {OPT_OUT_WORDING}")
             } else {
                 body.to_owned()
