@@ -50,7 +50,7 @@ fn message(id: &str, status: MessageStatus, send_at: DateTime<Utc>) -> Message {
         id: MessageId::parse(id).unwrap(),
         dealer_id: dealer_id(),
         kind: MessageKind::Template,
-        contact_id: Some(ContactId::parse("c-1").unwrap()),
+        contact_id: None,
         to: phone("(202) 555-0143"),
         from: phone("(202) 555-0100"),
         category: Category::Accounting,

@@ -76,7 +76,7 @@ async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<
         "GET /v1/dealer" => get_dealer(app, &who).await,
         "PUT /v1/dealer" => put_dealer(app, &who, req).await,
         "PUT /v1/contacts/{contactId}" => put_contact(app, &who, req, now).await,
-        "DELETE /v1/contacts/{contactId}" => delete_contact(app, &who, req).await,
+        "DELETE /v1/contacts/{contactId}" => delete_contact(app, &who, req, now).await,
         "POST /v1/contacts/batch" => batch_contacts(app, &who, req, now).await,
         "GET /v1/accounts/{accountId}/contacts" => {
             let account = path_param(req, "accountId", |s| AccountId::parse(s))?;
@@ -505,24 +505,23 @@ async fn batch_contacts(
     Ok(json(StatusCode::OK, &json!({ "results": results })))
 }
 
-/// Removes a contact and its account and deal links; the consent ledger of the number
-/// stays (it is evidence, and consent belongs to the number).
+/// Removes a contact and its account and deal links, cancels its waiting texts and
+/// voids its pending requests; the consent ledger of the number stays (it is evidence,
+/// and consent belongs to the number).
 async fn delete_contact(
     app: &App,
     who: &Identity,
     req: &Request,
+    now: DateTime<Utc>,
 ) -> Result<Response<Body>, Problem> {
     let id = path_param(req, "contactId", |s| ContactId::parse(s))?;
-    let contact = app
-        .contacts
-        .contact(&who.dealer, &id)
+    let removed = auth::remove_contact(&app.ports(), &who.dealer, &id, now)
         .await
-        .map_err(store)?
-        .ok_or_else(|| Problem::not_found("contact"))?;
-    app.contacts
-        .delete_contact(&contact)
-        .await
-        .map_err(contact_changed)?;
+        .map_err(|e| match e {
+            consent::DomainError::Store(e) => contact_changed(e),
+            other => Problem::from(other),
+        })?;
+    tracing::info!(contact_id = %id, canceled = removed.canceled, voided = removed.voided, "contact removed");
     Ok(Response::builder()
         .status(StatusCode::NO_CONTENT)
         .body(Body::Empty)

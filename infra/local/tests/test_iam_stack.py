@@ -188,7 +188,8 @@ CALLS: dict[str, list[Callable[[Stack, str], Any]]] = {
         get_item, put_item, update_item, query_table, batch_get,
         transact("Put", "Put", "Delete"),  # put_dealer (number moved), put_contact (stale links), append (consumed)
         send_batch, secret("CodeHashKeySecret"),
-        query_index("GSI2", "GSI2PK")],  # the dealer's ledger by time (consent evidence export)
+        query_index("GSI2", "GSI2PK"),  # the dealer's ledger by time (consent evidence export)
+        query_index("GSI1", "GSI1PK")],  # a deleted contact's waiting texts
     "inbound": [store_webhook, store_status, secret("TwilioAuthTokenSecret")],  # storage first: the signed webhook queued
     "webhooks": [  # acting on stored webhooks: dealer by number, Agree/STOP/START/HELP/PAY/CONFIRM, status reports
         get_item, put_item, delete_item, query_table, query_index("GSI1", "GSI1PK"),
@@ -225,7 +226,7 @@ def test_the_template_allows_every_call_each_function_makes(stack: Stack, functi
 REFUSED = [
     ("queues", send_batch), ("queues", transact("Delete")), ("queues", secret("CodeHashKeySecret")),
     ("send", query_index("GSI2", "GSI2PK")), ("send", change_visibility), ("send", put_events),
-    ("authorize", query_index("GSI1", "GSI1PK")), ("authorize", secret("TwilioAuthTokenSecret")),
+    ("authorize", query_index("Due", "DuePK")), ("authorize", secret("TwilioAuthTokenSecret")),
     ("inbound", get_item), ("inbound", put_item), ("inbound", send_batch), ("inbound", put_events),
     ("inbound", secret("CodeHashKeySecret")),
     ("webhooks", update_item), ("webhooks", secret("TwilioAuthTokenSecret")), ("webhooks", store_webhook), ("webhooks", store_status),

@@ -121,7 +121,7 @@ fn message(ctx: &Ctx, n: u32, status: MessageStatus, at: DateTime<Utc>) -> Messa
         id: ctx.id(n),
         dealer_id: ctx.dealer.clone(),
         kind: MessageKind::Template,
-        contact_id: Some(ContactId::parse("c-1").unwrap()),
+        contact_id: None,
         to: phone("+12025550143"),
         from: phone("+12025550100"),
         category: Category::Accounting,
@@ -833,6 +833,93 @@ pub async fn expired_idempotency_keys_are_absent_and_free<S: Store>(s: &S, ctx: 
     ));
 }
 
+/// A request is made once however many Authorize clicks race; a live one is never
+/// replaced (an expired or used-up one is); of two resends at once one wins; a failed
+/// code text voids its request only while the request still holds that text's code.
+pub async fn pending_requests_are_made_once_and_a_stale_code_voids_nothing<S: Store>(
+    s: &S,
+    ctx: &Ctx,
+) {
+    let racers: Vec<PendingAuthorization> =
+        (0..6).map(|k| pending(ctx, &format!("r-{k}"))).collect();
+    let made = futures_join_all(racers.iter().map(|p| s.put_pending(p))).await;
+    assert_eq!(made.iter().filter(|r| r.is_ok()).count(), 1, "{made:?}");
+    assert!(made
+        .iter()
+        .all(|r| r.is_ok() || matches!(r, Err(StoreError::Conflict(_)))));
+    let live = s
+        .pending(&ctx.dealer, &racers[0].phone, Category::Accounting)
+        .await
+        .unwrap()
+        .unwrap();
+    // Two resends of it at once (both read send 1): one wins
+    let resends: Vec<PendingAuthorization> = ["hash-a", "hash-b"]
+        .iter()
+        .map(|h| PendingAuthorization {
+            code_hash: (*h).into(),
+            sends: 2,
+            ..live.clone()
+        })
+        .collect();
+    let resent = futures_join_all(resends.iter().map(|p| s.replace_code(p))).await;
+    assert_eq!(resent.iter().filter(|r| r.is_ok()).count(), 1, "{resent:?}");
+    // The first code's text failed: the request now holds send 2's code, so it stays
+    s.void(
+        &ctx.dealer,
+        &live.phone,
+        live.category,
+        &live.request_id,
+        Some(1),
+    )
+    .await
+    .unwrap();
+    let after = s
+        .pending(&ctx.dealer, &live.phone, live.category)
+        .await
+        .unwrap()
+        .expect("a later resend's code stays live");
+    assert_eq!(after.sends, 2);
+    // ... and send 2's text failing voids it
+    s.void(
+        &ctx.dealer,
+        &live.phone,
+        live.category,
+        &live.request_id,
+        Some(2),
+    )
+    .await
+    .unwrap();
+    assert!(s
+        .pending(&ctx.dealer, &live.phone, live.category)
+        .await
+        .unwrap()
+        .is_none());
+    // An expired request is replaced by a new one
+    let old = PendingAuthorization {
+        request_id: "r-old".into(),
+        category: Category::Service,
+        ..pending(ctx, "r-old")
+    };
+    s.put_pending(&old).await.unwrap();
+    let later = PendingAuthorization {
+        request_id: "r-later".into(),
+        category: Category::Service,
+        created_at: old.expires_at + Duration::seconds(1),
+        expires_at: old.expires_at + Duration::minutes(11),
+        ..pending(ctx, "r-later")
+    };
+    s.put_pending(&later).await.unwrap();
+    let early = PendingAuthorization {
+        request_id: "r-early".into(),
+        created_at: later.created_at + Duration::seconds(5),
+        ..later.clone()
+    };
+    assert!(matches!(
+        s.put_pending(&early).await,
+        Err(StoreError::Conflict(_))
+    ));
+}
+
 /// However many guesses race, at most MAX_ATTEMPTS tries are taken.
 pub async fn tries_are_taken_at_most_five_times_in_parallel<S: Store>(s: &S, ctx: &Ctx) {
     let p = pending(ctx, "r-1");
@@ -881,7 +968,7 @@ pub async fn resends_keep_tries_and_void_takes_the_same_request<S: Store>(s: &S,
         Err(StoreError::Conflict(_))
     ));
     assert_eq!(s.take_attempt(&other).await.unwrap(), None);
-    s.void(&ctx.dealer, &p.phone, p.category, "r-0")
+    s.void(&ctx.dealer, &p.phone, p.category, "r-0", None)
         .await
         .unwrap();
     assert!(s
@@ -889,7 +976,7 @@ pub async fn resends_keep_tries_and_void_takes_the_same_request<S: Store>(s: &S,
         .await
         .unwrap()
         .is_some());
-    s.void(&ctx.dealer, &p.phone, p.category, "r-1")
+    s.void(&ctx.dealer, &p.phone, p.category, "r-1", None)
         .await
         .unwrap();
     assert!(s
@@ -1068,6 +1155,7 @@ pub async fn claims_check_the_stored_message<S: Store>(s: &S, ctx: &Ctx) {
     m.code = Some(SealedCode {
         sealed: "c2VhbGVk".into(),
         request_id: "r-1".into(),
+        sends: Some(1),
     });
     s.create(&m, None).await.unwrap();
     let true_copy = m.snapshot();
@@ -1300,6 +1388,50 @@ pub async fn cap_books_move_on_from_the_version_read<S: Store>(s: &S, ctx: &Ctx)
     assert!(statuses.contains(&MessageStatus::Sending), "{statuses:?}");
 }
 
+/// A deleted contact's texts are not claimed (answers to the person's own texts are).
+pub async fn claims_stop_at_a_deleted_contact<S: Store>(s: &S, ctx: &Ctx) {
+    let contact = Contact {
+        id: ContactId::parse("c-gone").unwrap(),
+        dealer_id: ctx.dealer.clone(),
+        name: "Gale".into(),
+        phone: phone("+12025550143"),
+        account_ids: vec![],
+        deal_ids: vec![],
+        time_zone: None,
+        updated_at: t0(),
+    };
+    s.put_contact(&contact, None).await.unwrap();
+    let for_contact = |n| Message {
+        contact_id: Some(contact.id.clone()),
+        ..message(ctx, n, MessageStatus::Queued, t0())
+    };
+    let (first, second) = (for_contact(1), for_contact(2));
+    let reply = Message {
+        kind: MessageKind::Reply,
+        ..for_contact(3)
+    };
+    for m in [&first, &second, &reply] {
+        s.create(m, None).await.unwrap();
+    }
+    assert_eq!(
+        claim_as_stored(s, ctx, &first).await,
+        DeliveryClaim::Claimed
+    );
+    s.delete_contact(&contact).await.unwrap();
+    assert_eq!(
+        claim_as_stored(s, ctx, &second).await,
+        DeliveryClaim::ContactGone
+    );
+    assert_eq!(
+        s.message(&second.id).await.unwrap().unwrap().status,
+        MessageStatus::Queued
+    );
+    assert_eq!(
+        claim_as_stored(s, ctx, &reply).await,
+        DeliveryClaim::Claimed
+    );
+}
+
 /// Claims `m` expecting what it says.
 async fn claim_as_stored<S: Store>(s: &S, ctx: &Ctx, m: &Message) -> DeliveryClaim {
     let snapshot = m.snapshot();
@@ -1432,6 +1564,7 @@ macro_rules! store_contract {
             automations_are_per_dealer_and_event_type,
             expired_idempotency_keys_are_absent_and_free,
             tries_are_taken_at_most_five_times_in_parallel,
+            pending_requests_are_made_once_and_a_stale_code_voids_nothing,
             resends_keep_tries_and_void_takes_the_same_request,
             inbound_ids_never_expire,
             a_replys_consent_change_carries_its_acted_mark_once,
@@ -1439,6 +1572,7 @@ macro_rules! store_contract {
             work_items_are_added_once_per_id,
             claims_check_the_stored_message,
             opt_outs_stop_claims_but_not_replies,
+            claims_stop_at_a_deleted_contact,
             cap_books_move_on_from_the_version_read,
             rate_limits_take_units_within_the_window_and_never_pass_it_in_parallel);
     };

@@ -172,6 +172,10 @@ pub struct SealedCode {
     pub sealed: String,
     /// The authorization request it answers: void if the text fails or is suppressed.
     pub request_id: String,
+    /// The request's send count when this code was made: a failed text voids the request
+    /// only while it still holds this code (absent on texts made before it was kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sends: Option<u32>,
 }
 
 impl Message {

@@ -314,7 +314,10 @@ pub trait PendingStore: Send + Sync {
         dealer: &DealerId,
         phones: &[PhoneNumber],
     ) -> StoreResult<Vec<PendingAuthorization>>;
-    /// Creates or replaces the request for (dealer, phone, category).
+    /// Creates the request for (dealer, phone, category) when none is live there: absent,
+    /// expired by the new request's creation, or its tries used up (`Conflict` otherwise:
+    /// two Authorize clicks at once make one request, and the code already texted stays
+    /// the one that works).
     async fn put_pending(&self, pending: &PendingAuthorization) -> StoreResult<()>;
     /// Takes one try of the request, before its code is compared: adds one to the stored
     /// attempts only if it is still the same request (request id) with tries left, and
@@ -323,17 +326,20 @@ pub trait PendingStore: Send + Sync {
         &self,
         pending: &PendingAuthorization,
     ) -> StoreResult<Option<PendingAuthorization>>;
-    /// A resend: stores the request's new code hash and send count, only if it is still
-    /// the same request (`Conflict` otherwise); its attempts are left as stored.
+    /// A resend: stores the request's new code hash and send count (`pending.sends`), only
+    /// if it is still the same request at the send count before it (`Conflict` otherwise:
+    /// of two resends at once, one wins); its attempts are left as stored.
     async fn replace_code(&self, pending: &PendingAuthorization) -> StoreResult<()>;
-    /// Voids the request if it is still `request_id` (its code text failed or was
-    /// suppressed); nothing happens otherwise.
+    /// Voids the request if it is still `request_id` and, when `sends` is given, still
+    /// holds the code of that send (its code text failed or was suppressed; a later
+    /// resend's code stays live); nothing happens otherwise.
     async fn void(
         &self,
         dealer: &DealerId,
         phone: &PhoneNumber,
         category: Category,
         request_id: &str,
+        sends: Option<u32>,
     ) -> StoreResult<()>;
     /// Requests created at or before `created_before` that are still stored (never
     /// completed) and not followed up yet.
@@ -459,6 +465,9 @@ pub enum DeliveryClaim {
     /// The message is still queued but its recipient opted out of its texting number
     /// (checked for every kind but answers to the person's own texts).
     OptedOut,
+    /// The message's contact was deleted: its texts do not go (all kinds but answers to
+    /// the person's own texts).
+    ContactGone,
     /// The recipient's cap book moved on since the cap was checked (another text was
     /// accepted or claimed): nothing was written; check again.
     BookMoved,

@@ -2522,8 +2522,9 @@ impl consent::ports::PendingStore for GuessDuringResend<'_> {
         p: &PhoneNumber,
         c: Category,
         r: &str,
+        n: Option<u32>,
     ) -> consent::ports::StoreResult<()> {
-        self.0.void(d, p, c, r).await
+        self.0.void(d, p, c, r, n).await
     }
     async fn overdue(
         &self,
@@ -3180,4 +3181,43 @@ async fn a_numbers_ledger_entries_carry_a_strictly_increasing_sequence() {
     };
     let events = consent::service::changes::events_for(&change).unwrap();
     assert_eq!(events[0].detail["sequence"], json!(last.sequence));
+}
+
+#[tokio::test]
+async fn deleting_a_contact_cancels_its_waiting_texts_and_voids_its_requests() {
+    // GIVEN accounting authorized with a text scheduled for tomorrow, and a marketing
+    // request pending (its code texted)
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    let scheduled = w
+        .send(
+            "past-due-alert",
+            past_due_vars(),
+            Some(noon() + Duration::hours(24)),
+            noon(),
+        )
+        .await
+        .unwrap()
+        .message;
+    assert_eq!(scheduled.status, MessageStatus::Scheduled);
+    w.request(Category::Marketing, noon()).await.unwrap();
+
+    // WHEN staff delete the contact
+    let removed = auth::remove_contact(&w.auth(), &w.dealer, &w.contact, noon() + mins(1))
+        .await
+        .unwrap();
+
+    // THEN its scheduled text is canceled and its request void, in that operation
+    assert_eq!((removed.canceled, removed.voided), (1, 1));
+    assert_eq!(w.message(&scheduled.id).status, MessageStatus::Canceled);
+    // AND dispatch sends nothing tomorrow
+    assert_eq!(w.dispatch(noon() + Duration::hours(25)).await.queued, 0);
+    // AND an Agree afterwards grants nothing (it goes to staff)
+    let agreed = w.reply("SM-after-delete", "Agree", noon() + mins(2)).await;
+    assert!(!matches!(agreed, ReplyOutcome::Agreed(_)), "{agreed:?}");
+    // AND the number's evidence stays
+    assert_eq!(
+        w.status_of(Category::Accounting).await,
+        ConsentStatus::Authorized
+    );
 }

@@ -294,6 +294,24 @@ impl DeliveryClaims for DynamoStore {
                 .map_err(unavailable("building ConditionCheck"))?;
             items.push(TransactWriteItem::builder().condition_check(check).build());
         }
+        // A deleted contact's texts do not go.
+        let contact_at = items.len();
+        let contact_checked = match &snap.contact_id {
+            Some(contact) if opt_out_checked => {
+                let check = ConditionCheck::builder()
+                    .table_name(&self.table)
+                    .set_key(Some(key(
+                        format!("DEALER#{}", expected.dealer),
+                        format!("CONTACT#{contact}"),
+                    )))
+                    .condition_expression("attribute_exists(PK)")
+                    .build()
+                    .map_err(unavailable("building ConditionCheck"))?;
+                items.push(TransactWriteItem::builder().condition_check(check).build());
+                true
+            }
+            _ => false,
+        };
         let book_at = items.len();
         if let Some(book) = expected.book {
             items.push(move_book(&self.table, book)?);
@@ -340,6 +358,9 @@ impl DeliveryClaims for DynamoStore {
         };
         if consent.is_some() && reasons.get(consent_at).copied().unwrap_or(false) {
             return Ok(DeliveryClaim::ConsentMissing);
+        }
+        if contact_checked && reasons.get(contact_at).copied().unwrap_or(false) {
+            return Ok(DeliveryClaim::ContactGone);
         }
         if expected.book.is_some() && reasons.get(book_at).copied().unwrap_or(false) {
             return Ok(DeliveryClaim::BookMoved);

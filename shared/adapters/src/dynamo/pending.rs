@@ -65,14 +65,26 @@ impl PendingStore for DynamoStore {
                 p.request_id
             )),
         );
-        self.client
+        // Only where no request is live: none, expired by this one's creation (its ttl is
+        // expiry + 2 days), or its tries used up.
+        let result = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(PK) OR #ttl <= :expired OR attempts >= :max",
+            )
+            .expression_attribute_names("#ttl", "ttl")
+            .expression_attribute_values(":expired", n(epoch(p.created_at) + 2 * 24 * 3600))
+            .expression_attribute_values(":max", n(consent::approval::MAX_ATTEMPTS))
             .send()
-            .await
-            .map_err(unavailable("DynamoDB PutItem"))?;
-        Ok(())
+            .await;
+        conditional_write(
+            result,
+            "a live request exists",
+            "DynamoDB PutItem (pending)",
+        )
     }
 
     async fn overdue(
@@ -163,9 +175,10 @@ impl PendingStore for DynamoStore {
             .table_name(&self.table)
             .set_key(Some(pending_key(p)))
             .update_expression("SET codeHash = :h, sends = :sends")
-            .condition_expression("requestId = :r")
+            .condition_expression("requestId = :r AND sends = :before")
             .expression_attribute_values(":h", s(p.code_hash.clone()))
             .expression_attribute_values(":sends", n(p.sends))
+            .expression_attribute_values(":before", n(p.sends.saturating_sub(1)))
             .expression_attribute_values(":r", s(p.request_id.clone()))
             .send()
             .await;
@@ -182,8 +195,9 @@ impl PendingStore for DynamoStore {
         phone: &PhoneNumber,
         category: Category,
         request_id: &str,
+        sends: Option<u32>,
     ) -> StoreResult<()> {
-        let result = self
+        let delete = self
             .client
             .delete_item()
             .table_name(&self.table)
@@ -191,10 +205,14 @@ impl PendingStore for DynamoStore {
                 phone_pk(dealer, phone),
                 format!("PENDING#{category}"),
             )))
-            .condition_expression("requestId = :r")
-            .expression_attribute_values(":r", s(request_id.to_owned()))
-            .send()
-            .await;
+            .expression_attribute_values(":r", s(request_id.to_owned()));
+        let delete = match sends {
+            Some(n_sends) => delete
+                .condition_expression("requestId = :r AND sends = :sends")
+                .expression_attribute_values(":sends", n(n_sends)),
+            None => delete.condition_expression("requestId = :r"),
+        };
+        let result = delete.send().await;
         match conditional_write(result, "replaced", "DynamoDB DeleteItem (void)") {
             Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
             Err(e) => Err(e),

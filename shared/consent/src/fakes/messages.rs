@@ -115,6 +115,12 @@ impl DeliveryClaims for InMemoryStore {
                 && s.opted_out.contains(&(m.from.clone(), m.to.clone()))
         });
         let book_current = expected.book.is_none_or(|b| s.book_version(b) == b.read);
+        let contact_gone = s.messages.get(id).is_some_and(|m| {
+            m.kind != crate::message::MessageKind::Reply
+                && m.contact_id
+                    .as_ref()
+                    .is_some_and(|c| !s.contacts.contains_key(&(m.dealer_id.clone(), c.clone())))
+        });
         let Some(m) = s.messages.get_mut(id) else {
             return Ok(DeliveryClaim::NotFound);
         };
@@ -129,6 +135,9 @@ impl DeliveryClaims for InMemoryStore {
         }
         if !allowed {
             return Ok(DeliveryClaim::ConsentMissing);
+        }
+        if contact_gone {
+            return Ok(DeliveryClaim::ContactGone);
         }
         if !book_current {
             return Ok(DeliveryClaim::BookMoved);

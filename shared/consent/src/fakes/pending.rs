@@ -41,7 +41,19 @@ impl PendingStore for InMemoryStore {
     }
 
     async fn put_pending(&self, pending: &PendingAuthorization) -> StoreResult<()> {
-        self.lock().pending.insert(
+        let mut s = self.lock();
+        let k = (
+            pending.dealer_id.clone(),
+            pending.phone.clone(),
+            pending.category,
+        );
+        if s.pending
+            .get(&k)
+            .is_some_and(|p| p.is_live(pending.created_at))
+        {
+            return Err(StoreError::Conflict("a live request exists"));
+        }
+        s.pending.insert(
             (
                 pending.dealer_id.clone(),
                 pending.phone.clone(),
@@ -112,7 +124,7 @@ impl PendingStore for InMemoryStore {
             pending.phone.clone(),
             pending.category,
         )) {
-            Some(p) if p.request_id == pending.request_id => {
+            Some(p) if p.request_id == pending.request_id && p.sends + 1 == pending.sends => {
                 p.code_hash = pending.code_hash.clone();
                 p.sends = pending.sends;
                 Ok(())
@@ -127,12 +139,13 @@ impl PendingStore for InMemoryStore {
         phone: &PhoneNumber,
         category: Category,
         request_id: &str,
+        sends: Option<u32>,
     ) -> StoreResult<()> {
         let mut s = self.lock();
         let k = (dealer.clone(), phone.clone(), category);
         if s.pending
             .get(&k)
-            .is_some_and(|p| p.request_id == request_id)
+            .is_some_and(|p| p.request_id == request_id && sends.is_none_or(|n| p.sends == n))
         {
             s.pending.remove(&k);
         }

@@ -234,6 +234,9 @@ async fn deliver_snapshot(
                     .to_owned();
                 return suppress_queued(ports, envelope, snap, reason, now).await;
             }
+            DeliveryClaim::ContactGone => {
+                return suppress_queued(ports, envelope, snap, "contact-deleted".into(), now).await
+            }
             DeliveryClaim::BookMoved if attempt < CAP_BOOK_ATTEMPTS => {}
             DeliveryClaim::BookMoved => {
                 // Not claimed, nothing written: the record comes back and counts again.
@@ -505,7 +508,13 @@ async fn void_code_request(
     if let Some(code) = &snap.code {
         ports
             .pending
-            .void(dealer, &snap.to, snap.category, &code.request_id)
+            .void(
+                dealer,
+                &snap.to,
+                snap.category,
+                &code.request_id,
+                code.sends,
+            )
             .await?;
     }
     Ok(())
