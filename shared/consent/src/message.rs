@@ -47,6 +47,14 @@ impl MessageStatus {
         }
     }
 
+    /// Handed to the carrier (or being handed): the person may have it.
+    pub fn went_to_carrier(self) -> bool {
+        matches!(
+            self,
+            MessageStatus::Sending | MessageStatus::Sent | MessageStatus::Delivered
+        )
+    }
+
     /// Waiting in the time index for dispatch.
     pub fn is_waiting(self) -> bool {
         matches!(self, MessageStatus::Scheduled | MessageStatus::Deferred)

@@ -758,6 +758,20 @@ pub trait InboundLog: Send + Sync {
         request: &MessageId,
         carrier_message_id: &str,
     ) -> StoreResult<bool>;
+    /// Notes the newest pay request ("reply CONFIRM") texted to a number, so a CONFIRM
+    /// finds it on the base table (a PutItem), not on an index that may lag the text.
+    async fn note_pay_request(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        request: &MessageId,
+    ) -> StoreResult<()>;
+    /// The newest pay request texted to a number (a strongly consistent GetItem).
+    async fn pay_request(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+    ) -> StoreResult<Option<MessageId>>;
 }
 
 /// Where a signed carrier webhook is kept until it is acted on: durable storage first, so

@@ -556,6 +556,10 @@ async fn pay(
             .unwrap_or_default(),
     );
     answer(ports, &message, now).await?;
+    ports
+        .inbound
+        .note_pay_request(&dealer.id, &sms.from, &message.id)
+        .await?;
     Ok(Some(ReplyOutcome::PayConfirmationRequested))
 }
 
@@ -571,16 +575,31 @@ async fn confirm(
     sms: &InboundSms,
     now: DateTime<Utc>,
 ) -> Result<Option<ReplyOutcome>, DomainError> {
-    let Some(request) = recent_sent(
-        ports,
-        dealer,
-        &sms.from,
-        PAY_CONFIRM_MARKER,
-        Duration::minutes(30),
-        now,
-    )
-    .await?
-    else {
+    // The pay request noted on the base table: a CONFIRM sent the moment the request
+    // reached the phone finds it (the recipient index may not show it yet).
+    let noted = match ports.inbound.pay_request(&dealer.id, &sms.from).await? {
+        Some(id) => ports.messages.message(&id).await?.filter(|m| {
+            m.dealer_id == dealer.id
+                && m.status.went_to_carrier()
+                && now - m.created_at <= Duration::minutes(30)
+        }),
+        None => None,
+    };
+    let found = match noted {
+        Some(m) => Some(m),
+        None => {
+            recent_sent(
+                ports,
+                dealer,
+                &sms.from,
+                PAY_CONFIRM_MARKER,
+                Duration::minutes(30),
+                now,
+            )
+            .await?
+        }
+    };
+    let Some(request) = found else {
         return Ok(None);
     };
     // The request is confirmed once, by one CONFIRM (a conditional write); a redelivery of
