@@ -116,8 +116,8 @@ bench-build: venv ## release binaries of the functions and the cold-start refere
 bench: venv bench-build ## system benchmarks: cold start, requests/message, throughput, dispatch burst, latency -> target/bench/latest.json
 	target/debug/bench $(BENCH_ONLY)
 
-provision-numbers: venv ## operator: allow texting numbers: make provision-numbers TABLE=<table> ACCOUNT=AC... NUMBERS="+1202555...[..+1202555...]"
-	$(PY) -m infra.provision --table "$(TABLE)" --account "$(ACCOUNT)" $(NUMBERS)
+provision-numbers: venv ## operator: allow texting numbers for a dealer: make provision-numbers TABLE=<table> ACCOUNT=AC... DEALER=<dealer id> NUMBERS="+1202555...[..+1202555...]"
+	$(PY) -m infra.provision --table "$(TABLE)" --account "$(ACCOUNT)" --dealer "$(DEALER)" $(NUMBERS)
 
 replay-publish-failures: venv ## operator: republish stream batches publish gave up on: make replay-publish-failures QUEUE_URL=<PublishFailures URL> FUNCTION=<publish function> [DRY_RUN=1] [MAX=100]
 	@test -n "$(QUEUE_URL)" -a -n "$(FUNCTION)" || \

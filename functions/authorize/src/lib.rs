@@ -325,6 +325,9 @@ async fn put_dealer(app: &App, who: &Identity, req: &Request) -> Result<Response
     let changes_number = existing
         .as_ref()
         .is_none_or(|d| d.texting_number != texting_number);
+    // Only a number the operator provisioned for this dealer: one given up by another
+    // dealer, or provisioned for a dealer who has not signed up, is refused the same way
+    // as a number never provisioned (the answer tells nothing of other dealers).
     if changes_number
         && !app.number_pool.contains(&texting_number)
         && app
@@ -332,13 +335,13 @@ async fn put_dealer(app: &App, who: &Identity, req: &Request) -> Result<Response
             .provisioned(&texting_number)
             .await
             .map_err(store)?
-            .is_none()
+            .is_none_or(|p| p.dealer.as_ref() != Some(&who.dealer))
     {
         return Err(Problem::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "texting-number-not-provisioned",
             "Texting number not provisioned",
-            "this number is not one of the operator's texting numbers; ask the operator to provision it",
+            "this number is not one of the operator's texting numbers for this dealer; ask the operator to provision it",
         )
         .with("textingNumber", texting_number.as_str()));
     }

@@ -157,7 +157,17 @@ impl World {
             ledger: Arc::new(store.clone()),
         };
         // The operator provisioned the fixture's number.
-        store.provision(&phone("+12025550100"), "AC-test");
+        store.provision(
+            &phone("+12025550100"),
+            "AC-test",
+            &DealerId::parse("demo-dealer").unwrap(),
+        );
+        // ... and one for a dealer that has not signed up yet
+        store.provision(
+            &phone("+12025550188"),
+            "AC-test",
+            &DealerId::parse("later-dealer").unwrap(),
+        );
         World { store, queue, app }
     }
 
@@ -380,15 +390,30 @@ async fn staff_without_the_dealer_admin_role_cannot_set_the_texting_number() {
 }
 
 #[tokio::test]
-async fn a_texting_number_of_another_dealer_is_a_conflict() {
+async fn a_texting_number_provisioned_for_another_dealer_is_refused_as_unprovisioned() {
     // GIVEN the demo dealer texts from +12025550100
     let w = World::seeded().await;
 
-    // WHEN another dealer claims the same number
+    // WHEN another dealer claims the same number, or one provisioned for a dealer that
+    // has not signed up
     let response = w.call(as_dealer(event(PUT_DEALER), "other-dealer")).await;
+    let mut early = as_dealer(event(PUT_DEALER), "other-dealer");
+    early["body"] = json!(r#"{"name":"Other Motors","textingNumber":"+12025550188"}"#);
+    let early = w.call(early).await;
 
-    // THEN 409 and the number still belongs to the demo dealer
-    problem(&response, StatusCode::CONFLICT, "texting-number-taken");
+    // THEN each is refused as a number never provisioned (nothing tells whose it is),
+    // and the number still belongs to the demo dealer
+    let taken = problem(
+        &response,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "texting-number-not-provisioned",
+    );
+    let unsigned = problem(
+        &early,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "texting-number-not-provisioned",
+    );
+    assert_eq!(taken["detail"], unsigned["detail"]);
     assert_eq!(
         w.store
             .dealer_by_number(&phone("+12025550100"))

@@ -31,9 +31,11 @@ def provisioned(table: str, number: str) -> dict | None:
 
 
 def test_numbers_and_ranges_are_provisioned_with_their_account_then_removed(table: str) -> None:
-    assert provision.main(["--table", table, "--account", "AC123", "+12025550100..+12025550102", "+13125550150"]) == 0
+    assert provision.main(["--table", table, "--account", "AC123", "--dealer", "demo-dealer",
+                           "+12025550100..+12025550102", "+13125550150"]) == 0
     for n in ("+12025550100", "+12025550101", "+12025550102", "+13125550150"):
         assert provisioned(table, n)["carrierAccount"] == "AC123"
+        assert provisioned(table, n)["dealerId"] == "demo-dealer"
     assert provisioned(table, "+12025550103") is None
     assert provision.main(["--table", table, "--remove", "+12025550101"]) == 0
     assert provisioned(table, "+12025550101") is None
@@ -43,4 +45,7 @@ def test_numbers_and_ranges_are_provisioned_with_their_account_then_removed(tabl
 def test_bad_input_is_refused_and_writes_nothing(table: str) -> None:
     assert provision.main(["--table", table, "--account", "AC1", "+12025550199..+12025550100"]) == 2
     assert provision.main(["--table", table, "+12025550100"]) == 2
+    # a number names the dealer it is for
+    assert provision.main(["--table", table, "--account", "AC1", "+12025550100"]) == 2
+    assert provision.main(["--table", table, "--account", "AC1", "--dealer", "no spaces", "+12025550100"]) == 2
     assert provisioned(table, "+12025550100") is None

@@ -73,6 +73,9 @@ pub trait DealerStore: Send + Sync {
 pub struct ProvisionedNumber {
     pub number: PhoneNumber,
     pub carrier_account: String,
+    /// The dealer it was provisioned for: only that dealer may text from it (None: an
+    /// item from before numbers named their dealer, which no dealer may take).
+    pub dealer: Option<DealerId>,
 }
 
 /// The operator's allow-list of texting numbers: a dealer can only text from one of them.

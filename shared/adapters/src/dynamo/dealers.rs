@@ -16,6 +16,10 @@ impl NumberDirectory for DynamoStore {
                 .and_then(|a| a.as_s().ok())
                 .cloned()
                 .unwrap_or_default(),
+            dealer: item
+                .get("dealerId")
+                .and_then(|d| d.as_s().ok())
+                .and_then(|d| DealerId::parse(d).ok()),
         }))
     }
 }

@@ -36,13 +36,15 @@ impl DealerStore for InMemoryStore {
 }
 
 impl InMemoryStore {
-    /// The operator provisions a texting number (as `infra/provision.py` does).
-    pub fn provision(&self, number: &PhoneNumber, carrier_account: &str) {
+    /// The operator provisions a texting number for a dealer (as `infra/provision.py`
+    /// does).
+    pub fn provision(&self, number: &PhoneNumber, carrier_account: &str, dealer: &DealerId) {
         self.lock().provisioned.insert(
             number.clone(),
             ProvisionedNumber {
                 number: number.clone(),
                 carrier_account: carrier_account.to_owned(),
+                dealer: Some(dealer.clone()),
             },
         );
     }
