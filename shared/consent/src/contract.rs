@@ -1432,26 +1432,31 @@ pub async fn claims_stop_at_a_deleted_contact<S: Store>(s: &S, ctx: &Ctx) {
     );
 }
 
-/// The newest pay request of a number reads back at once (no index), per dealer and
-/// number, the later note replacing the earlier.
-pub async fn pay_requests_are_noted_per_number_and_read_back_at_once<S: Store>(s: &S, ctx: &Ctx) {
+/// The newest message of a kind reads back at once (no index), per dealer, number and
+/// kind, the later note replacing the earlier.
+pub async fn latest_messages_are_noted_per_number_and_kind_and_read_back_at_once<S: Store>(
+    s: &S,
+    ctx: &Ctx,
+) {
     let (p, other) = (phone("+12025550143"), phone("+12025550144"));
-    assert_eq!(s.pay_request(&ctx.dealer, &p).await.unwrap(), None);
-    s.note_pay_request(&ctx.dealer, &p, &ctx.id(1))
+    let (pay, confirm) = ("text-to-pay-reminder", "pay-confirm");
+    assert_eq!(s.latest(&ctx.dealer, &p, pay).await.unwrap(), None);
+    s.note_latest(&ctx.dealer, &p, pay, &ctx.id(1))
         .await
         .unwrap();
     assert_eq!(
-        s.pay_request(&ctx.dealer, &p).await.unwrap(),
+        s.latest(&ctx.dealer, &p, pay).await.unwrap(),
         Some(ctx.id(1))
     );
-    s.note_pay_request(&ctx.dealer, &p, &ctx.id(2))
+    s.note_latest(&ctx.dealer, &p, pay, &ctx.id(2))
         .await
         .unwrap();
     assert_eq!(
-        s.pay_request(&ctx.dealer, &p).await.unwrap(),
+        s.latest(&ctx.dealer, &p, pay).await.unwrap(),
         Some(ctx.id(2))
     );
-    assert_eq!(s.pay_request(&ctx.dealer, &other).await.unwrap(), None);
+    assert_eq!(s.latest(&ctx.dealer, &p, confirm).await.unwrap(), None);
+    assert_eq!(s.latest(&ctx.dealer, &other, pay).await.unwrap(), None);
 }
 
 /// Claims `m` expecting what it says.
@@ -1591,7 +1596,7 @@ macro_rules! store_contract {
             inbound_ids_never_expire,
             a_replys_consent_change_carries_its_acted_mark_once,
             a_pay_request_is_confirmed_once,
-            pay_requests_are_noted_per_number_and_read_back_at_once,
+            latest_messages_are_noted_per_number_and_kind_and_read_back_at_once,
             work_items_are_added_once_per_id,
             claims_check_the_stored_message,
             opt_outs_stop_claims_but_not_replies,

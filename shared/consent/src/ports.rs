@@ -502,6 +502,14 @@ pub trait MessageReader: Send + Sync {
         phone: &PhoneNumber,
         statuses: &[MessageStatus],
     ) -> StoreResult<Vec<Message>>;
+    /// The newest message of a kind (a template name or marker) noted for a number with
+    /// [`MessageWriter::note_latest`] (a strongly consistent GetItem).
+    async fn latest(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        kind: &str,
+    ) -> StoreResult<Option<MessageId>>;
     /// The recipient's cap book for a category, strongly consistent (a GetItem and a
     /// BatchGetItem of the listed messages).
     async fn cap_book(
@@ -522,6 +530,16 @@ pub trait MessageWriter: Send + Sync {
         &self,
         message: &Message,
         idempotency: Option<&IdempotencyRecord>,
+    ) -> StoreResult<()>;
+    /// Notes `id` as the newest message of `kind` to a number (a PutItem), so a reply to
+    /// it (PAY to a Text to Pay reminder, CONFIRM to a pay request) finds it on the base
+    /// table, not on an index that may not show it yet.
+    async fn note_latest(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        kind: &str,
+        id: &MessageId,
     ) -> StoreResult<()>;
     /// `create` of a text a frequency cap counts, with its cap book moved on in the same
     /// transaction. `Conflict` also when the book is no longer at `book.read`.
@@ -761,20 +779,6 @@ pub trait InboundLog: Send + Sync {
         request: &MessageId,
         carrier_message_id: &str,
     ) -> StoreResult<bool>;
-    /// Notes the newest pay request ("reply CONFIRM") texted to a number, so a CONFIRM
-    /// finds it on the base table (a PutItem), not on an index that may lag the text.
-    async fn note_pay_request(
-        &self,
-        dealer: &DealerId,
-        phone: &PhoneNumber,
-        request: &MessageId,
-    ) -> StoreResult<()>;
-    /// The newest pay request texted to a number (a strongly consistent GetItem).
-    async fn pay_request(
-        &self,
-        dealer: &DealerId,
-        phone: &PhoneNumber,
-    ) -> StoreResult<Option<MessageId>>;
 }
 
 /// Where a signed carrier webhook is kept until it is acted on: durable storage first, so

@@ -87,44 +87,6 @@ impl InboundLog for DynamoStore {
             Err(e) => Err(e),
         }
     }
-    async fn note_pay_request(
-        &self,
-        dealer: &DealerId,
-        phone: &PhoneNumber,
-        request: &MessageId,
-    ) -> StoreResult<()> {
-        let mut item = key(phone_pk(dealer, phone), "PAYREQUEST");
-        item.insert("messageId".into(), s(request.as_str()));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unavailable("DynamoDB PutItem (pay request note)"))?;
-        Ok(())
-    }
-    async fn pay_request(
-        &self,
-        dealer: &DealerId,
-        phone: &PhoneNumber,
-    ) -> StoreResult<Option<MessageId>> {
-        let Some(item) = self
-            .get_consistent(phone_pk(dealer, phone), "PAYREQUEST")
-            .await?
-        else {
-            return Ok(None);
-        };
-        item.get("messageId")
-            .and_then(|v| v.as_s().ok())
-            .map(|id| {
-                MessageId::parse(id).map_err(|e| StoreError::Corrupt {
-                    key: "PAYREQUEST".into(),
-                    reason: e.to_string(),
-                })
-            })
-            .transpose()
-    }
 }
 
 /// Sort key of a reply's acted mark (`INBOUND#{carrier message id}`), written in the

@@ -42,6 +42,28 @@ impl MessageReader for DynamoStore {
         }
         Ok(out)
     }
+    async fn latest(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        kind: &str,
+    ) -> StoreResult<Option<MessageId>> {
+        let Some(item) = self
+            .get_consistent(phone_pk(dealer, phone), &format!("LATEST#{kind}"))
+            .await?
+        else {
+            return Ok(None);
+        };
+        item.get("messageId")
+            .and_then(|v| v.as_s().ok())
+            .map(|id| {
+                MessageId::parse(id).map_err(|e| StoreError::Corrupt {
+                    key: format!("LATEST#{kind}"),
+                    reason: e.to_string(),
+                })
+            })
+            .transpose()
+    }
     async fn cap_book(
         &self,
         dealer: &DealerId,
@@ -133,6 +155,24 @@ impl MessageWriter for DynamoStore {
             put(&self.table, item, Some("attribute_not_exists(PK)"))?,
         ];
         transact(&self.client, items, "idempotency key exists").await
+    }
+    async fn note_latest(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        kind: &str,
+        id: &MessageId,
+    ) -> StoreResult<()> {
+        let mut item = key(phone_pk(dealer, phone), format!("LATEST#{kind}"));
+        item.insert("messageId".into(), s(id.as_str()));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable("DynamoDB PutItem (latest)"))?;
+        Ok(())
     }
     async fn create_counted(
         &self,

@@ -42,29 +42,6 @@ impl InboundLog for InMemoryStore {
             .insert(request.clone(), carrier_message_id.to_owned());
         Ok(true)
     }
-    async fn note_pay_request(
-        &self,
-        dealer: &DealerId,
-        phone: &PhoneNumber,
-        request: &MessageId,
-    ) -> StoreResult<()> {
-        let mut s = self.lock();
-        s.take_write()?;
-        s.pay_requests
-            .insert((dealer.clone(), phone.clone()), request.clone());
-        Ok(())
-    }
-    async fn pay_request(
-        &self,
-        dealer: &DealerId,
-        phone: &PhoneNumber,
-    ) -> StoreResult<Option<MessageId>> {
-        Ok(self
-            .lock()
-            .pay_requests
-            .get(&(dealer.clone(), phone.clone()))
-            .cloned())
-    }
 }
 
 #[async_trait]

@@ -21,6 +21,18 @@ impl MessageReader for InMemoryStore {
             .cloned()
             .collect())
     }
+    async fn latest(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        kind: &str,
+    ) -> StoreResult<Option<MessageId>> {
+        Ok(self
+            .lock()
+            .latest
+            .get(&(dealer.clone(), phone.clone(), kind.to_owned()))
+            .cloned())
+    }
     async fn cap_book(
         &self,
         dealer: &DealerId,
@@ -52,6 +64,19 @@ impl MessageWriter for InMemoryStore {
         let mut s = self.lock();
         s.take_write()?;
         s.insert_message(message, idempotency)
+    }
+    async fn note_latest(
+        &self,
+        dealer: &DealerId,
+        phone: &PhoneNumber,
+        kind: &str,
+        id: &MessageId,
+    ) -> StoreResult<()> {
+        let mut s = self.lock();
+        s.take_write()?;
+        s.latest
+            .insert((dealer.clone(), phone.clone(), kind.to_owned()), id.clone());
+        Ok(())
     }
     async fn create_counted(
         &self,

@@ -72,8 +72,8 @@ struct State {
     provisioned: HashMap<PhoneNumber, ProvisionedNumber>,
     /// (texting number, person) pairs the person opted out of.
     opted_out: std::collections::HashSet<(PhoneNumber, PhoneNumber)>,
-    /// The newest pay request texted to each (dealer, number).
-    pay_requests: HashMap<(DealerId, PhoneNumber), MessageId>,
+    /// The newest message of a kind noted for each (dealer, number, kind).
+    latest: HashMap<(DealerId, PhoneNumber, String), MessageId>,
     /// Cap books: (version, listed message ids) by dealer, number and category.
     cap_books: HashMap<(DealerId, PhoneNumber, Category), (u64, Vec<MessageId>)>,
 }

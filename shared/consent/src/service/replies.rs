@@ -486,6 +486,19 @@ async fn recent_sent(
     within: Duration,
     now: DateTime<Utc>,
 ) -> Result<Option<Message>, DomainError> {
+    // The newest one noted on the base table: a reply sent the moment the text reached
+    // the phone finds it (the recipient index may not show it yet).
+    if let Some(id) = ports.messages.latest(&dealer.id, phone, template).await? {
+        if let Some(m) = ports.messages.message(&id).await? {
+            if m.dealer_id == dealer.id
+                && &m.to == phone
+                && m.status.went_to_carrier()
+                && now - m.created_at <= within
+            {
+                return Ok(Some(m));
+            }
+        }
+    }
     let sent = ports
         .messages
         .by_recipient(
@@ -557,8 +570,8 @@ async fn pay(
     );
     answer(ports, &message, now).await?;
     ports
-        .inbound
-        .note_pay_request(&dealer.id, &sms.from, &message.id)
+        .messages
+        .note_latest(&dealer.id, &sms.from, PAY_CONFIRM_MARKER, &message.id)
         .await?;
     Ok(Some(ReplyOutcome::PayConfirmationRequested))
 }
@@ -575,31 +588,16 @@ async fn confirm(
     sms: &InboundSms,
     now: DateTime<Utc>,
 ) -> Result<Option<ReplyOutcome>, DomainError> {
-    // The pay request noted on the base table: a CONFIRM sent the moment the request
-    // reached the phone finds it (the recipient index may not show it yet).
-    let noted = match ports.inbound.pay_request(&dealer.id, &sms.from).await? {
-        Some(id) => ports.messages.message(&id).await?.filter(|m| {
-            m.dealer_id == dealer.id
-                && m.status.went_to_carrier()
-                && now - m.created_at <= Duration::minutes(30)
-        }),
-        None => None,
-    };
-    let found = match noted {
-        Some(m) => Some(m),
-        None => {
-            recent_sent(
-                ports,
-                dealer,
-                &sms.from,
-                PAY_CONFIRM_MARKER,
-                Duration::minutes(30),
-                now,
-            )
-            .await?
-        }
-    };
-    let Some(request) = found else {
+    let Some(request) = recent_sent(
+        ports,
+        dealer,
+        &sms.from,
+        PAY_CONFIRM_MARKER,
+        Duration::minutes(30),
+        now,
+    )
+    .await?
+    else {
         return Ok(None);
     };
     // The request is confirmed once, by one CONFIRM (a conditional write); a redelivery of

@@ -444,6 +444,18 @@ async fn accept(
             Err(e) => return Err(e.into()),
         }
     };
+    // A reply to it (PAY) finds the newest reminder on the base table.
+    if message.template.as_deref() == Some(super::replies::TEXT_TO_PAY_TEMPLATE) {
+        ports
+            .messages
+            .note_latest(
+                dealer_id,
+                &message.to,
+                super::replies::TEXT_TO_PAY_TEMPLATE,
+                &message.id,
+            )
+            .await?;
+    }
     if status == MessageStatus::Queued {
         let outbound = Outbound {
             envelope: OutboundEnvelope::for_message(&message, now),
