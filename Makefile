@@ -77,6 +77,8 @@ API_SAMPLES := $(CURDIR)/target/api-samples
 test-rust: venv ## unit, property, handler and emulator tests (the harness starts the emulator)
 	rm -rf $(API_SAMPLES)
 	API_SAMPLES_DIR=$(API_SAMPLES) $(CARGO) test $(CARGO_FEATURES)
+	@# the reply classifier's figures on the labelled hard replies, per language and difficulty
+	$(CARGO) test --workspace --all-features --test hard_replies -- --nocapture hard_replies_report
 
 test: lint test-rust test-local ## everything CI runs
 

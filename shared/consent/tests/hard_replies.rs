@@ -86,9 +86,9 @@ impl Score {
     }
 }
 
-#[test]
-#[ignore = "issue #25 open: on 2026-12-06 the engine scores precision 0.935, recall 0.574 on this set; run with --ignored to see the figures"]
-fn hard_replies_keep_precision_and_reach_recall() {
+/// The figures, printed: overall, per language and per kind of difficulty, with every
+/// reply the engine gets wrong.
+fn report() -> (Score, Vec<String>) {
     let rows = rows();
     assert!(rows.len() >= 120, "at least 120 labelled hard replies");
     let mut all = Score::default();
@@ -114,7 +114,7 @@ fn hard_replies_keep_precision_and_reach_recall() {
             ));
         }
     }
-    println!("hard replies: opt-out precision and recall");
+    println!("hard replies: opt-out precision and recall (goal: precision 1.000, recall 0.98)");
     println!("{}", all.line("all"));
     for (name, s) in &by_language {
         println!("{}", s.line(&format!("language {name}")));
@@ -122,6 +122,25 @@ fn hard_replies_keep_precision_and_reach_recall() {
     for (name, s) in &by_difficulty {
         println!("{}", s.line(name));
     }
+    (all, wrong)
+}
+
+/// `make test` prints the figures (the goal is held by the test below, ignored until the
+/// engine reaches it): every row parses, with a known label.
+#[test]
+fn hard_replies_report() {
+    let (all, wrong) = report();
+    assert_eq!(all.rows as usize, rows().len());
+    println!(
+        "  {} misclassified (run the ignored test to list them)",
+        wrong.len()
+    );
+}
+
+#[test]
+#[ignore = "issue #25 open: on 2026-12-06 the engine scores precision 0.935, recall 0.574 on this set; run with --ignored to see the figures"]
+fn hard_replies_keep_precision_and_reach_recall() {
+    let (all, wrong) = report();
     for w in &wrong {
         println!("  misclassified {w}");
     }
