@@ -3,8 +3,8 @@
 //! "Responde ALTO para cancelar", "Pour vous désabonner, répondez STOP"), not the
 //! letters STOP anywhere ("NONSTOP deals", "stop by our showroom").
 //!
-//! Words are compared whole, lowercased with accents folded; `.` `!` `?` `;` and line
-//! breaks end a sentence. An instruction is a verb (reply, text, ...) and a keyword
+//! Words are compared whole, normalised as the reply classifier reads replies
+//! (lowercased, accents folded, `.` `!` `?` `;` and line breaks ending a sentence). An instruction is a verb (reply, text, ...) and a keyword
 //! (STOP, ALTO, ARRET, ...), followed by its purpose ("to opt out", "para cancelar")
 //! or by the end of its sentence, or preceded by the purpose ("To opt out, reply STOP").
 
@@ -89,40 +89,8 @@ const LANGUAGES: [Language; 3] = [
     },
 ];
 
-/// A sentence break in the word list.
+/// A sentence break in the word list ([`crate::reply`]'s normalisation).
 const BREAK: &str = "|";
-
-fn words(text: &str) -> Vec<String> {
-    let mut out = Vec::new();
-    let mut word = String::new();
-    let flush = |word: &mut String, out: &mut Vec<String>| {
-        if !word.is_empty() {
-            out.push(std::mem::take(word));
-        }
-    };
-    for c in text.chars() {
-        let folded = match c.to_lowercase().next().unwrap_or(c) {
-            'á' | 'à' | 'â' | 'ä' => 'a',
-            'é' | 'è' | 'ê' | 'ë' => 'e',
-            'í' | 'ì' | 'î' | 'ï' => 'i',
-            'ó' | 'ò' | 'ô' | 'ö' => 'o',
-            'ú' | 'ù' | 'û' | 'ü' => 'u',
-            'ñ' => 'n',
-            'ç' => 'c',
-            other => other,
-        };
-        if folded.is_alphanumeric() {
-            word.push(folded);
-        } else {
-            flush(&mut word, &mut out);
-            if matches!(folded, '.' | '!' | '?' | ';' | '\n') {
-                out.push(BREAK.to_owned());
-            }
-        }
-    }
-    flush(&mut word, &mut out);
-    out
-}
 
 fn starts_with(words: &[String], phrase: &[&str]) -> bool {
     words.len() >= phrase.len() && words.iter().zip(phrase).all(|(w, p)| w == p)
@@ -134,7 +102,7 @@ fn is_in(word: Option<&String>, set: &[&str]) -> bool {
 
 /// true if `text` tells how to opt out, as a phrase in English, Spanish or French.
 pub fn carries_opt_out_wording(text: &str) -> bool {
-    let w = words(text);
+    let w = crate::reply::normalized_words(text);
     LANGUAGES.iter().any(|l| {
         let purpose_at = |i: usize| {
             l.purposes

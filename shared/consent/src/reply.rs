@@ -554,6 +554,14 @@ fn normalize(body: &str, out: &mut String) {
     }
 }
 
+/// The body as the classifier reads it, a word a token and `|` between sentences: what
+/// other rules on the words of a text (the opt-out wording of a marketing text) read too.
+pub(crate) fn normalized_words(body: &str) -> Vec<String> {
+    let mut out = String::new();
+    normalize(body, &mut out);
+    out.split(' ').map(str::to_owned).collect()
+}
+
 /// Accented Latin letters used in Spanish and French replies, folded to ASCII.
 fn fold(c: char) -> Option<char> {
     Some(match c {

@@ -298,12 +298,7 @@ async fn deliver_snapshot(
             return Ok(DeliverOutcome::Failed { reason });
         }
     };
-    let send = CarrierSend {
-        from: snap.from.clone(),
-        to: snap.to.clone(),
-        body,
-        status_callback: public_base_url.map(|b| status_callback(b, id)),
-    };
+    let send = carrier_send(snap, id, body, public_base_url);
     let finish = |r: DeliveryRecord| async move {
         ports
             .messages
@@ -375,6 +370,21 @@ async fn deliver_snapshot(
             // have texted the person): never sent again, staff decide.
             fail_to_staff(ports, envelope, snap, true, e.to_string(), now).await
         }
+    }
+}
+
+/// What the carrier is asked to send (or found to have sent) for a message.
+fn carrier_send(
+    snap: &DeliverySnapshot,
+    id: &MessageId,
+    body: String,
+    public_base_url: Option<&str>,
+) -> CarrierSend {
+    CarrierSend {
+        from: snap.from.clone(),
+        to: snap.to.clone(),
+        body,
+        status_callback: public_base_url.map(|b| status_callback(b, id)),
     }
 }
 
@@ -560,12 +570,7 @@ async fn stale_claim(
             .await
             .map(Stale::Settled);
     };
-    let send = CarrierSend {
-        from: snap.from.clone(),
-        to: snap.to.clone(),
-        body,
-        status_callback: public_base_url.map(|b| status_callback(b, id)),
-    };
+    let send = carrier_send(snap, id, body, public_base_url);
     match ports
         .carrier
         .find_sent(&send, claimed_at - LIST_CLOCK_SKEW)
