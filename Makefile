@@ -57,7 +57,7 @@ test-local: venv browser ## tests of the local stack (infra/local/tests), the po
 CARGO ?= cargo
 CARGO_FEATURES := --workspace --all-targets --all-features
 
-.PHONY: fmt fmt-check clippy test-rust fuzz chaos bench-lib bench-build deploy provision-numbers replay-publish-failures
+.PHONY: fmt fmt-check clippy test-rust fuzz chaos bench-lib bench-build deploy real-words provision-numbers replay-publish-failures
 
 fmt: ## format the code
 	$(CARGO) fmt --all
@@ -117,6 +117,11 @@ bench-build: venv ## release binaries of the functions and the cold-start refere
 
 bench: venv bench-build ## system benchmarks: cold start, requests/message, throughput, dispatch burst, latency -> target/bench/latest.json
 	target/debug/bench $(BENCH_ONLY)
+
+real-words: ## maintainer: list again the real words the reply classifier never reads as typos (after changing reply-rules.tsv)
+	test -x .venv-words/bin/python || $(PYTHON) -m venv .venv-words
+	.venv-words/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-words.txt
+	.venv-words/bin/python tools/real_words.py
 
 provision-numbers: venv ## operator: allow texting numbers for a dealer: make provision-numbers TABLE=<table> ACCOUNT=AC... DEALER=<dealer id> NUMBERS="+1202555...[..+1202555...]"
 	$(PY) -m infra.provision --table "$(TABLE)" --account "$(ACCOUNT)" --dealer "$(DEALER)" $(NUMBERS)

@@ -46,6 +46,14 @@ use serde::Serialize;
 
 use crate::data::{rows, DataError};
 
+#[cfg(any(test, feature = "test-util"))]
+mod labelled;
+mod typos;
+
+#[cfg(any(test, feature = "test-util"))]
+pub use labelled::{labelled_es_fr, labelled_examples};
+use typos::{Typos, COMMA};
+
 /// What an inbound reply asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 pub enum ReplyKind {
@@ -104,8 +112,10 @@ pub struct Classified {
 
 static RULES_TSV: &str = include_str!("../data/reply-rules.tsv");
 
+static REAL_WORDS: &str = include_str!("../data/real-words.txt");
+
 static RULES: LazyLock<Rules> = LazyLock::new(|| {
-    Rules::from_tsv(RULES_TSV)
+    Rules::with_real_words(RULES_TSV, REAL_WORDS)
         .unwrap_or_else(|e| panic!("embedded reply-rules.tsv is invalid (a build bug): {e}"))
 });
 
@@ -146,7 +156,13 @@ enum Tok {
     Gap(usize),
     /// Only filler until the end of the sentence.
     End,
+    /// Not about a thing of this class: the rest of the clause (up to [`GUARD_WINDOW`]
+    /// words, a comma or a `{but}` word) names none, or also names a `{msg}` word.
+    Guard(u32),
 }
+
+/// How far a guard looks after its phrase.
+const GUARD_WINDOW: usize = 8;
 
 #[derive(Debug, Clone)]
 struct Pattern {
@@ -193,7 +209,7 @@ impl std::hash::Hasher for Fnv {
 type WordMap = HashMap<Box<str>, WordInfo, std::hash::BuildHasherDefault<Fnv>>;
 
 /// The parsed rules.
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct Rules {
     words: WordMap,
     classes: Vec<Box<str>>,
@@ -202,6 +218,13 @@ struct Rules {
     loose: Vec<usize>,
     /// Revocation keywords, longest first.
     keywords: Vec<Pattern>,
+    /// Phrases that, anywhere in a message, mean it revokes nothing (`dont stop`).
+    vetoes: Vec<Pattern>,
+    /// The classes the engine itself reads: `msg`, `but` and `strong`.
+    msg: u32,
+    but: u32,
+    strong: u32,
+    typos: Typos,
 }
 
 #[derive(Clone, Copy)]
@@ -211,8 +234,13 @@ struct W<'a> {
 }
 
 impl W<'_> {
+    /// Filler, or a comma (which carries no meaning of its own).
     fn filler(&self) -> bool {
-        self.info.is_some_and(|i| i.filler)
+        self.text == COMMA || self.info.is_some_and(|i| i.filler)
+    }
+
+    fn in_class(&self, class: u32) -> bool {
+        self.info.is_some_and(|i| i.classes & (1 << class) != 0)
     }
 }
 
@@ -221,29 +249,19 @@ impl Alt {
         match self {
             Alt::Word(x) => **x == *w.text,
             Alt::Prefix(p) => w.text.starts_with(&**p) && w.text.len() > p.len(),
-            Alt::Class(c) => w.info.is_some_and(|i| i.classes & (1 << c) != 0),
-        }
-    }
-}
-
-/// Does `toks` match the words `sentence[j..]`?
-fn match_here(toks: &[Tok], sentence: &[W<'_>], j: usize) -> bool {
-    match toks.split_first() {
-        None => true,
-        Some((Tok::End, _)) => sentence[j..].iter().all(W::filler),
-        Some((Tok::Gap(n), rest)) => (0..=*n)
-            .take_while(|k| j + k <= sentence.len())
-            .any(|k| match_here(rest, sentence, j + k)),
-        Some((Tok::Any(alts), rest)) => {
-            j < sentence.len()
-                && alts.iter().any(|a| a.matches(&sentence[j]))
-                && match_here(rest, sentence, j + 1)
+            Alt::Class(c) => w.in_class(*c),
         }
     }
 }
 
 impl Rules {
+    /// The rules, with no real words listed (every near word is a typo).
+    #[cfg(test)]
     fn from_tsv(text: &str) -> Result<Rules, DataError> {
+        Rules::with_real_words(text, "")
+    }
+
+    fn with_real_words(text: &str, real_words: &str) -> Result<Rules, DataError> {
         let mut r = Rules::default();
         let mut pending: Vec<(usize, &str, Language, &str)> = Vec::new();
         for (line, cols) in rows(text) {
@@ -275,7 +293,7 @@ impl Rules {
                 for w in words() {
                     r.entry(w).filler = true;
                 }
-            } else if rule == "opt-out" || rule == "opt-out-word" {
+            } else if rule == "opt-out" || rule == "opt-out-word" || rule == "not-opt-out" {
                 // Patterns are compiled once every class is known.
                 pending.push((line, rule, language, pattern));
             } else if let Some(i) = WHOLE_KINDS
@@ -299,6 +317,21 @@ impl Rules {
             let p = r
                 .compile(pattern, language)
                 .map_err(|e| DataError::new(line, e))?;
+            // Every word a pattern names is vocabulary: a typo may be read as it.
+            for t in &p.toks {
+                if let Tok::Any(alts) = t {
+                    for a in alts {
+                        if let Alt::Word(w) = a {
+                            let w = w.clone();
+                            r.entry(&w);
+                        }
+                    }
+                }
+            }
+            if rule == "not-opt-out" {
+                r.vetoes.push(p);
+                continue;
+            }
             if rule == "opt-out-word" {
                 if p.at_start || p.toks.iter().any(|t| !matches!(t, Tok::Any(_))) {
                     return Err(DataError::new(line, "a keyword is words only"));
@@ -322,6 +355,31 @@ impl Rules {
             r.phrases.push(p);
         }
         r.keywords.sort_by_key(|k| std::cmp::Reverse(k.toks.len()));
+        let class = |name: &str| {
+            r.classes
+                .iter()
+                .position(|c| **c == *name)
+                .map(|i| i as u32)
+                .ok_or_else(|| DataError::new(0, format!("the engine reads class {name:?}")))
+        };
+        (r.msg, r.but, r.strong) = (class("msg")?, class("but")?, class("strong")?);
+        let prefixes: Vec<&str> = r
+            .phrases
+            .iter()
+            .chain(&r.keywords)
+            .chain(&r.vetoes)
+            .flat_map(|p| &p.toks)
+            .flat_map(|t| match t {
+                Tok::Any(alts) => alts.as_slice(),
+                _ => &[],
+            })
+            .filter_map(|a| match a {
+                Alt::Prefix(p) => Some(&**p),
+                _ => None,
+            })
+            .collect();
+        let typos = Typos::new(r.words.keys().map(|k| &**k), &prefixes, real_words);
+        r.typos = typos;
         Ok(r)
     }
 
@@ -344,6 +402,16 @@ impl Rules {
                     return Err("$ must come last".into());
                 }
                 toks.push(Tok::End);
+            } else if let Some(c) = part.strip_prefix("!{").and_then(|c| c.strip_suffix('}')) {
+                if i != parts.len() - 1 {
+                    return Err("a guard !{class} comes last".into());
+                }
+                let c = self
+                    .classes
+                    .iter()
+                    .position(|x| **x == *c)
+                    .ok_or_else(|| format!("unknown class {c:?}"))?;
+                toks.push(Tok::Guard(c as u32));
             } else if let Some(n) = part.strip_prefix("...") {
                 let n: usize = n.parse().map_err(|_| format!("bad gap {part:?}"))?;
                 if !(1..=8).contains(&n) {
@@ -378,7 +446,11 @@ impl Rules {
                 toks.push(Tok::Any(alts));
             }
         }
-        match (toks.first(), toks.last()) {
+        let last = match toks.last() {
+            Some(Tok::Guard(_)) => toks.len().checked_sub(2).map(|i| &toks[i]),
+            last => last,
+        };
+        match (toks.first(), last) {
             (Some(Tok::Any(_)), Some(Tok::Any(_) | Tok::End)) => Ok(Pattern {
                 at_start,
                 toks,
@@ -391,19 +463,21 @@ impl Rules {
     fn classify(&self, body: &str) -> Classified {
         let mut norm = String::with_capacity(body.len().min(1024) + 8);
         normalize(body, &mut norm);
-        let words: Vec<W<'_>> = norm
-            .split(' ')
-            .filter(|w| !w.is_empty())
+        let canonical = |w: &str| self.words.get_key_value(w).map(|(k, _)| &**k);
+        let tokens = norm.split(' ').filter(|w| !w.is_empty()).collect();
+        let words: Vec<W<'_>> = self
+            .typos
+            .repair(tokens, &canonical)
+            .into_iter()
             .map(|text| W {
                 text,
-                info: if text == BREAK {
-                    None
-                } else {
-                    self.words.get(text)
-                },
+                info: self.words.get(text),
             })
             .collect();
         let sentences = || words.split(|w| w.text == BREAK);
+        if sentences().any(|s| self.vetoed(s)) {
+            return self.whole_message(&words);
+        }
         let opt_out = |language| Classified {
             kind: ReplyKind::OptOut,
             language,
@@ -417,8 +491,78 @@ impl Rules {
             if let Some(language) = self.only_keywords(sentence) {
                 return opt_out(language);
             }
+            // `Stop, I sold the car`: a clause of strong keywords alone.
+            if sentence.iter().any(|w| w.text == COMMA) {
+                for clause in sentence.split(|w| w.text == COMMA) {
+                    let strong = clause
+                        .iter()
+                        .filter(|w| !w.filler())
+                        .all(|w| w.in_class(self.strong));
+                    if let (true, Some(language)) = (strong, self.only_keywords(clause)) {
+                        return opt_out(language);
+                    }
+                }
+            }
         }
         self.whole_message(&words)
+    }
+
+    /// Does `toks` match the words `sentence[j..]`?
+    fn match_here(&self, toks: &[Tok], sentence: &[W<'_>], j: usize) -> bool {
+        match toks.split_first() {
+            None => true,
+            // The end of the clause: only filler until a comma or the sentence's end.
+            Some((Tok::End, _)) => sentence[j..]
+                .iter()
+                .take_while(|w| w.text != COMMA)
+                .all(W::filler),
+            Some((Tok::Guard(thing), _)) => {
+                let window = sentence[j..]
+                    .iter()
+                    .take(GUARD_WINDOW)
+                    .take_while(|w| w.text != COMMA && !w.in_class(self.but));
+                let (mut things, mut msgs) = (false, false);
+                for w in window {
+                    things |= w.in_class(*thing);
+                    msgs |= w.in_class(self.msg);
+                }
+                !things || msgs
+            }
+            // A gap skips words, never a comma: phrases stay inside one clause.
+            Some((Tok::Gap(n), rest)) => (0..=*n)
+                .take_while(|k| {
+                    j + k <= sentence.len() && (*k == 0 || sentence[j + k - 1].text != COMMA)
+                })
+                .any(|k| self.match_here(rest, sentence, j + k)),
+            Some((Tok::Any(alts), rest)) => {
+                j < sentence.len()
+                    && alts.iter().any(|a| a.matches(&sentence[j]))
+                    && self.match_here(rest, sentence, j + 1)
+            }
+        }
+    }
+
+    /// Does a pattern match anywhere in the sentence (`^` honoured)?
+    fn matches_in(&self, pattern: &Pattern, sentence: &[W<'_>], j: usize, at_start: bool) -> bool {
+        (!pattern.at_start || at_start) && self.match_here(&pattern.toks, sentence, j)
+    }
+
+    /// A message that says it revokes nothing (`don't stop the reminders`, `text me
+    /// instead`, `what happens if I unsubscribe?`) is read for no revocation at all: it
+    /// goes to staff.
+    fn vetoed(&self, sentence: &[W<'_>]) -> bool {
+        let mut only_filler_before = true;
+        for (j, w) in sentence.iter().enumerate() {
+            if self
+                .vetoes
+                .iter()
+                .any(|v| self.matches_in(v, sentence, j, only_filler_before))
+            {
+                return true;
+            }
+            only_filler_before &= w.filler();
+        }
+        false
     }
 
     /// The language of the first revocation phrase in the sentence.
@@ -428,9 +572,7 @@ impl Rules {
             let listed = w.info.map(|i| i.phrases.as_slice()).unwrap_or_default();
             for &p in listed.iter().chain(&self.loose) {
                 let pattern = &self.phrases[p];
-                if (!pattern.at_start || only_filler_before)
-                    && match_here(&pattern.toks, sentence, j)
-                {
+                if self.matches_in(pattern, sentence, j, only_filler_before) {
                     return Some(pattern.language);
                 }
             }
@@ -459,7 +601,7 @@ impl Rules {
         let mut first = None;
         while !rest.is_empty() {
             let k = self.keywords.iter().find(|k| {
-                k.toks.len() <= rest.len() && match_here(&k.toks, &rest[..k.toks.len()], 0)
+                k.toks.len() <= rest.len() && self.match_here(&k.toks, &rest[..k.toks.len()], 0)
             })?;
             first.get_or_insert(k.language);
             rest = &rest[k.toks.len()..];
@@ -503,8 +645,15 @@ impl Rules {
 enum Sep {
     None,
     Space,
+    Comma,
     Break,
 }
+
+/// 🛑 and ⭕: the emoji people write for STOP, or for the O of it.
+const STOP_SIGNS: [char; 2] = ['\u{1F6D1}', '\u{2B55}'];
+
+/// The word a stop sign emoji becomes.
+const STOP_SIGN: &str = "stopsign";
 
 /// Lowercase words separated by single spaces, sentences separated by ` | `.
 fn normalize(body: &str, out: &mut String) {
@@ -513,19 +662,35 @@ fn normalize(body: &str, out: &mut String) {
         if !out.is_empty() {
             match *sep {
                 Sep::Break => out.push_str(" | "),
+                Sep::Comma => out.push_str(" , "),
                 Sep::Space => out.push(' '),
                 Sep::None => {}
             }
         }
         *sep = Sep::None;
     };
-    for c in body.chars() {
+    let mut chars = body.chars().peekable();
+    let mut prev = ' ';
+    while let Some(c) = chars.next() {
         // Full-width forms (ＳＴＯＰ) to ASCII.
         let c = if ('\u{FF01}'..='\u{FF5E}').contains(&c) {
             char::from_u32(c as u32 - 0xFEE0).unwrap_or(c)
         } else {
             c
         };
+        let before = std::mem::replace(&mut prev, c);
+        if STOP_SIGNS.contains(&c) {
+            // A stop sign for the O inside a word (`ST🛑P`); elsewhere the word `stopsign`,
+            // which phrases read as STOP (`🛑 texting me`) and keywords as filler.
+            if before.is_ascii_alphabetic() && chars.peek().is_some_and(char::is_ascii_alphabetic) {
+                out.push('o');
+            } else {
+                word(out, &mut sep);
+                out.push_str(STOP_SIGN);
+                sep = Sep::Space;
+            }
+            continue;
+        }
         if c.is_ascii_alphanumeric() {
             word(out, &mut sep);
             out.push(c.to_ascii_lowercase());
@@ -537,6 +702,11 @@ fn normalize(body: &str, out: &mut String) {
             '\u{0300}'..='\u{036F}' => {}
             '.' | '!' | '?' | ';' | '\n' | '\r' | '¡' | '¿' | '…' | '\u{2028}' | '\u{2029}' => {
                 sep = Sep::Break
+            }
+            ',' | '\u{060C}' | '\u{3001}' => {
+                if sep != Sep::Break {
+                    sep = Sep::Comma;
+                }
             }
             _ if c.is_alphanumeric() => {
                 word(out, &mut sep);
@@ -559,7 +729,10 @@ fn normalize(body: &str, out: &mut String) {
 pub(crate) fn normalized_words(body: &str) -> Vec<String> {
     let mut out = String::new();
     normalize(body, &mut out);
-    out.split(' ').map(str::to_owned).collect()
+    out.split(' ')
+        .filter(|w| *w != COMMA)
+        .map(str::to_owned)
+        .collect()
 }
 
 /// Accented Latin letters used in Spanish and French replies, folded to ASCII.
@@ -574,329 +747,6 @@ fn fold(c: char) -> Option<char> {
         'ç' | 'Ç' => 'c',
         _ => return None,
     })
-}
-
-/// Labelled Spanish and French replies, with the language the answer must be in.
-/// About half are hard non-revocations: sentences that share a revocation's words.
-#[cfg(any(test, feature = "test-util"))]
-pub fn labelled_es_fr() -> &'static [(&'static str, ReplyKind, Language)] {
-    use Language::{Es, Fr};
-    use ReplyKind::*;
-    &[
-        // ---- Spanish: revocations --------------------------------------------------
-        ("Alto", OptOut, Es),
-        ("ALTO!", OptOut, Es),
-        ("No más", OptOut, Es),
-        ("no mas", OptOut, Es),
-        ("No más mensajes por favor", OptOut, Es),
-        ("No más textos", OptOut, Es),
-        ("Para", OptOut, Es),
-        ("para por favor", OptOut, Es),
-        ("Cancelar", OptOut, Es),
-        ("BAJA", OptOut, Es),
-        ("Basta", OptOut, Es),
-        ("Ya basta", OptOut, Es),
-        ("Quiero darme de baja", OptOut, Es),
-        ("Denme de baja, gracias", OptOut, Es),
-        ("Quiero darme de baja de los mensajes", OptOut, Es),
-        ("No me envíen más mensajes", OptOut, Es),
-        ("Ya no me manden mensajes", OptOut, Es),
-        ("No me escriban más", OptOut, Es),
-        ("Por favor no me contacten", OptOut, Es),
-        ("No me manden nada", OptOut, Es),
-        ("No envíen más mensajes a este número", OptOut, Es),
-        ("no quiero recibir mensajes", OptOut, Es),
-        ("Ya no quiero recibir sus mensajes", OptOut, Es),
-        ("Ya no quiero más mensajes", OptOut, Es),
-        ("Dejen de enviarme mensajes", OptOut, Es),
-        ("Dejen de mandarme textos", OptOut, Es),
-        ("Paren de mandar mensajes", OptOut, Es),
-        ("Basta de mensajes", OptOut, Es),
-        ("Alto a los mensajes por favor", OptOut, Es),
-        ("Bórrenme de su lista", OptOut, Es),
-        ("Sáquenme de la lista", OptOut, Es),
-        ("Eliminen mi número", OptOut, Es),
-        ("Número equivocado", OptOut, Es),
-        ("Se equivocaron de número", OptOut, Es),
-        ("Cancelar suscripción", OptOut, Es),
-        ("Quiero cancelar la suscripción", OptOut, Es),
-        ("Quiero cancelar los mensajes", OptOut, Es),
-        ("Desuscribirme por favor", OptOut, Es),
-        ("Déjenme en paz", OptOut, Es),
-        ("ALTO. Ya vendí el carro.", OptOut, Es),
-        // ---- Spanish: not revocations ----------------------------------------------
-        ("Para mañana está bien", Other, Es),
-        ("Para cuándo está listo mi carro?", Other, Es),
-        ("¿Para qué es este mensaje?", Other, Es),
-        ("Baja el precio y lo compro", Other, Es),
-        ("Quiero cancelar mi cita", Other, Es),
-        ("Cancela la cita del martes", Other, Es),
-        ("No me mandaron la factura", Other, Es),
-        (
-            "No me envíen la factura por correo, mejor por email",
-            Other,
-            Es,
-        ),
-        ("No me mande el recibo todavía", Other, Es),
-        ("Quiero dar de baja el seguro del carro", Other, Es),
-        ("No más de 200 dólares al mes", Other, Es),
-        ("El carro hace un ruido alto", Other, Es),
-        ("No quiero el seguro extendido", Other, Es),
-        ("Deja de funcionar el aire acondicionado", Other, Es),
-        ("Dejé de recibir los recibos por correo", Other, Es),
-        ("¿Me pueden mandar el mensaje otra vez?", Other, Es),
-        ("No recibí el mensaje del pago", Other, Es),
-        ("Paré en el taller ayer", Other, Es),
-        ("Mi número cambió", Other, Es),
-        ("Gracias", Other, Es),
-        ("Sí, a las 3", Other, Es),
-        ("Sí, ¿cuánto es?", Other, Es),
-        ("Necesito ayuda con mi pago", Other, Es),
-        ("¿Me pueden dar información del carro?", Other, Es),
-        ("No acepto", Other, Es),
-        ("No estoy de acuerdo con el cobro", Other, Es),
-        // ---- Spanish: Agree, opt-in, help -----------------------------------------
-        ("Acepto", Agree, Es),
-        ("Sí, acepto", Agree, Es),
-        ("De acuerdo", Agree, Es),
-        ("Estoy de acuerdo", Agree, Es),
-        ("acepto recibir mensajes", Agree, Es),
-        ("Sí, quiero recibir mensajes", OptIn, Es),
-        ("SI", OptIn, Es),
-        ("Reactivar mensajes", OptIn, Es),
-        ("AYUDA", Help, Es),
-        ("Ayuda por favor", Help, Es),
-        ("Información", Help, Es),
-        // ---- French: revocations -------------------------------------------------
-        ("ARRÊT", OptOut, Fr),
-        ("Arret", OptOut, Fr),
-        ("ARRET svp", OptOut, Fr),
-        ("Arrêtez", OptOut, Fr),
-        ("Arrêtez de m'envoyer des messages", OptOut, Fr),
-        ("Arrêtez de me texter", OptOut, Fr),
-        ("Cessez de m'écrire", OptOut, Fr),
-        ("Ne m'envoyez plus de messages", OptOut, Fr),
-        ("Ne me contactez plus", OptOut, Fr),
-        ("Je ne veux plus recevoir de messages", OptOut, Fr),
-        ("Je ne veux plus de textos", OptOut, Fr),
-        ("Je ne souhaite plus recevoir vos messages", OptOut, Fr),
-        ("Plus de messages svp", OptOut, Fr),
-        ("Pas de messages svp", OptOut, Fr),
-        ("Désabonner", OptOut, Fr),
-        ("Désabonnez-moi", OptOut, Fr),
-        ("Je veux me désinscrire", OptOut, Fr),
-        ("Retirez-moi de votre liste", OptOut, Fr),
-        ("Supprimez mon numéro", OptOut, Fr),
-        ("Mauvais numéro", OptOut, Fr),
-        ("Erreur de numéro", OptOut, Fr),
-        ("Laissez-moi tranquille", OptOut, Fr),
-        ("Stop aux textos", OptOut, Fr),
-        ("Annuler mon abonnement", OptOut, Fr),
-        ("Annulez les messages svp", OptOut, Fr),
-        ("Assez!", OptOut, Fr),
-        // ---- French: not revocations ---------------------------------------------
-        ("Je vais arrêter au garage demain", Other, Fr),
-        ("Arrêt du moteur au feu rouge, est-ce normal?", Other, Fr),
-        ("Le moteur s'arrête tout seul", Other, Fr),
-        ("Plus de détails svp", Other, Fr),
-        ("Plus tard svp", Other, Fr),
-        ("Pas de problème", Other, Fr),
-        ("Je veux annuler mon rendez-vous", Other, Fr),
-        ("Est-ce que je peux annuler ma commande?", Other, Fr),
-        ("Pouvez-vous m'envoyer la facture?", Other, Fr),
-        ("Je ne veux plus de ce modèle", Other, Fr),
-        ("Je ne reçois plus vos factures par courriel", Other, Fr),
-        ("Arrêtez de me facturer des frais!", Other, Fr),
-        ("Ne m'appelez pas, textez-moi", Other, Fr),
-        ("Le message était clair, merci", Other, Fr),
-        ("Désolé, mauvais moment", Other, Fr),
-        ("C'est le mauvais prix", Other, Fr),
-        ("Je ne suis pas d'accord", Other, Fr),
-        ("D'accord pour mardi?", Other, Fr),
-        ("Oui, à quelle heure?", Other, Fr),
-        ("J'ai besoin d'aide avec mon paiement", Other, Fr),
-        // ---- French: Agree, opt-in, help ------------------------------------------
-        ("D'accord", Agree, Fr),
-        ("J'accepte", Agree, Fr),
-        ("Oui j'accepte", Agree, Fr),
-        ("Je suis d'accord", Agree, Fr),
-        ("Oui", OptIn, Fr),
-        ("Oui je veux recevoir les messages", OptIn, Fr),
-        ("AIDE", Help, Fr),
-        ("Aide svp", Help, Fr),
-    ]
-}
-
-/// Labelled, real-world-style replies: the test table, reused by benchmarks.
-#[cfg(any(test, feature = "test-util"))]
-pub fn labelled_examples() -> &'static [(&'static str, ReplyKind)] {
-    use ReplyKind::*;
-    &[
-        // ---- opt-out: carrier / FCC keywords, bare --------------------------
-        ("STOP", OptOut),
-        ("stop", OptOut),
-        ("Stop.", OptOut),
-        ("STOP!!!", OptOut),
-        ("  stop  ", OptOut),
-        ("Stop please", OptOut),
-        ("Please stop", OptOut),
-        ("PLEASE STOP!", OptOut),
-        ("stop now", OptOut),
-        ("Stop 🛑", OptOut),
-        ("🛑🛑 STOP 🛑🛑", OptOut),
-        ("STOP ALL", OptOut),
-        ("Stopall", OptOut),
-        ("stop stop stop", OptOut),
-        ("Stop it!", OptOut),
-        ("ＳＴＯＰ", OptOut),
-        ("END", OptOut),
-        ("End.", OptOut),
-        ("QUIT", OptOut),
-        ("quit!", OptOut),
-        ("Cancel", OptOut),
-        ("CANCEL ALL", OptOut),
-        ("Unsubscribe", OptOut),
-        ("unsubscribe me please", OptOut),
-        ("Revoke", OptOut),
-        ("OPT OUT", OptOut),
-        ("opt-out", OptOut),
-        ("Optout", OptOut),
-        ("Remove", OptOut),
-        ("STOP. I sold that car last year.", OptOut),
-        ("Stop!! Wrong number", OptOut),
-        // ---- opt-out: plain-language revocations ------------------------------
-        ("Stop texting me", OptOut),
-        ("PLEASE STOP TEXTING ME", OptOut),
-        ("Can you stop texting me please", OptOut),
-        ("stop sending me these messages", OptOut),
-        ("Please stop sending me texts.", OptOut),
-        ("stop the texts", OptOut),
-        ("Stop messaging me, I already bought a car", OptOut),
-        ("quit texting me", OptOut),
-        ("Don't text me", OptOut),
-        ("dont text me again", OptOut),
-        ("Please don’t text this number", OptOut),
-        ("Do not text me", OptOut),
-        ("DO NOT CONTACT ME", OptOut),
-        ("I don't want these texts anymore", OptOut),
-        ("Never text me again", OptOut),
-        ("No more texts please", OptOut),
-        ("no more messages", OptOut),
-        ("No more!", OptOut),
-        ("No texts please", OptOut),
-        ("Remove me from your list", OptOut),
-        ("remove my number", OptOut),
-        ("Take me off your list", OptOut),
-        ("take my number off your list please", OptOut),
-        ("Leave me alone", OptOut),
-        ("How do I unsubscribe?", OptOut),
-        ("I want to opt out", OptOut),
-        ("Please opt me out", OptOut),
-        ("I revoke my consent to receive texts", OptOut),
-        ("Wrong number", OptOut),
-        ("You have the wrong number", OptOut),
-        ("cancel these texts", OptOut),
-        ("stop msging me", OptOut),
-        ("Quit sending me this crap", OptOut),
-        ("Stop contacting me", OptOut),
-        (
-            "I do not want to receive any more messages from you",
-            OptOut,
-        ),
-        ("Stop sending messages to this number", OptOut),
-        ("This is not John, wrong number", OptOut),
-        ("Please take this number off your list", OptOut),
-        ("Who is this? Stop texting me", OptOut),
-        ("Enough with the texts", OptOut),
-        ("Cancel please", OptOut),
-        // ---- not opt-outs: keywords inside ordinary sentences -------------------
-        ("I'll stop by the dealership tomorrow", Other),
-        ("Stopped by yesterday but nobody was at the desk", Other),
-        ("I can stop in around 3", Other),
-        ("The car makes a grinding noise when I stop", Other),
-        ("Can you cancel my appointment?", Other),
-        ("cancel my appointment for Tuesday", Other),
-        ("I need to cancel my oil change", Other),
-        ("at the end of the month", Other),
-        ("the end", Other),
-        ("Will the service end by 5?", Other),
-        ("can I quit paying autopay?", Other),
-        ("weekend works", Other),
-        ("Weekend works for me", Other),
-        ("send it", Other),
-        ("Sounds good, send it over", Other),
-        ("Don't call me, just text", Other),
-        ("Don't send it yet, I need to check with my wife", Other),
-        ("No message from you guys yet", Other),
-        ("Unstoppable deals?", Other),
-        ("I'm not interested", Other),
-        ("Who is this?", Other),
-        ("Stop by when?", Other),
-        ("can I stop autopay?", Other),
-        ("I want to cancel my warranty", Other),
-        ("When does the promo end?", Other),
-        ("Stop sign on the dash is lit", Other),
-        ("The brakes squeal when I stop at lights", Other),
-        (
-            "Please cancel the appointment, I'll call to reschedule",
-            Other,
-        ),
-        ("No thanks", Other),
-        ("yes that works", Other),
-        // ---- agree --------------------------------------------------------------
-        ("Agree", Agree),
-        ("AGREE", Agree),
-        ("agree.", Agree),
-        ("I agree", Agree),
-        ("i agree!", Agree),
-        ("Agreed", Agree),
-        ("Yes I agree", Agree),
-        ("yes, I agree to receive texts", Agree),
-        ("Agree 👍", Agree),
-        ("I don't agree", Other),
-        ("What am I agreeing to?", Other),
-        // ---- opt-in -------------------------------------------------------------
-        ("START", OptIn),
-        ("Start", OptIn),
-        ("UNSTOP", OptIn),
-        ("Yes", OptIn),
-        ("YES!", OptIn),
-        ("yes please", OptIn),
-        ("Yes please call me", Other),
-        ("Yes, what time?", Other),
-        // ---- help ---------------------------------------------------------------
-        ("HELP", Help),
-        ("help", Help),
-        ("Help!", Help),
-        ("INFO", Help),
-        ("info please", Help),
-        ("help me understand my bill", Other),
-        ("I need help with my payment", Other),
-        // ---- pay and confirm --------------------------------------------------
-        ("PAY", Pay),
-        ("pay", Pay),
-        ("Pay now", Pay),
-        ("PAY.", Pay),
-        ("pay it", Pay),
-        ("I'll pay tomorrow", Other),
-        ("Can I pay with a card?", Other),
-        ("CONFIRM", Confirm),
-        ("confirm", Confirm),
-        ("Confirmed", Confirm),
-        ("yes confirm", Confirm),
-        ("Confirm my appointment time?", Other),
-        // ---- other --------------------------------------------------------------
-        ("", Other),
-        ("   ", Other),
-        ("👍", Other),
-        ("🛑", Other),
-        ("Thanks!", Other),
-        ("ok", Other),
-        ("What time do you close today?", Other),
-        ("I already paid this", Other),
-        ("Is my car ready?", Other),
-        ("CALL ME ASAP", Other),
-    ]
 }
 
 #[cfg(test)]
@@ -1011,6 +861,7 @@ mod tests {
 
     #[test]
     fn the_rules_file_refuses_what_it_cannot_read() {
+        let classes = "class:msg\ten\ttexts\tx\nclass:but\ten\tbut\tx\nclass:strong\ten\tstop\tx\n";
         for (bad, why) in [
             ("opt-out\ten\tstop {nothing}\tx\n", "unknown class"),
             ("opt-out\ten\tStop\tx\n", "uppercase"),
@@ -1018,18 +869,59 @@ mod tests {
             ("opt-out\ten\tstop\t\n", "source"),
             ("opt-out\ten\tstop ...9 texts\tx\n", "gap"),
             ("opt-out\ten\tstop ^\tx\n", "anchor"),
-            ("opt-out\ten\t{msg} stop\tx\n", "class before it is defined"),
+            (
+                "opt-out\ten\tstop !{msg} now\tx\n",
+                "a guard before the end",
+            ),
+            (
+                "opt-out\ten\tstop !{nothing}\tx\n",
+                "a guard of an unknown class",
+            ),
+            ("opt-out\ten\t!{msg}\tx\n", "a guard alone"),
+            ("opt-out\ten\tstop me|$\tx\n", "$ as an alternative"),
             ("opt-out-word\ten\tstop ...2 now\tx\n", "gap in a keyword"),
             ("opt-in-sometimes\ten\tyes\tx\n", "rule"),
             ("opt-out\ten\tst*\tx\n", "short prefix"),
             ("opt-out\ten\tstop\n", "columns"),
         ] {
-            assert!(Rules::from_tsv(bad).is_err(), "{why}: {bad:?}");
+            assert!(
+                Rules::from_tsv(&format!("{classes}{bad}")).is_err(),
+                "{why}: {bad:?}"
+            );
         }
-        let ok = "class:msg\ten\ttexts\tx\nopt-out\ten\tstop {msg}\tx\n";
-        let rules = Rules::from_tsv(ok).unwrap();
+        assert!(
+            Rules::from_tsv("class:msg\ten\ttexts\tx\nclass:but\ten\tbut\tx\n").is_err(),
+            "the classes the engine reads"
+        );
+        let ok = format!("{classes}opt-out\ten\tstop {{msg}}\tx\n");
+        let rules = Rules::from_tsv(&ok).unwrap();
         assert_eq!(rules.classify("stop texts").kind, ReplyKind::OptOut);
         assert_eq!(rules.classify("stop").kind, ReplyKind::Other);
+    }
+
+    #[test]
+    fn the_real_words_were_listed_for_these_rules() {
+        // GIVEN the rules' vocabulary and prefixes, as tools/real_words.py hashes them
+        let mut vocabulary: Vec<&str> = RULES.words.keys().map(|k| &**k).collect();
+        vocabulary.sort_unstable();
+        let mut prefixes = RULES.typos.prefixes();
+        prefixes.sort_unstable();
+        prefixes.dedup();
+        let text = format!("{}\n*\n{}", vocabulary.join("\n"), prefixes.join("\n"));
+        let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+        for b in text.bytes() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+        // THEN data/real-words.txt says it was made from them
+        let recorded = REAL_WORDS
+            .lines()
+            .find_map(|l| l.strip_prefix("# vocabulary-fnv: "))
+            .expect("real-words.txt records the vocabulary it was made from");
+        assert_eq!(
+            recorded,
+            format!("{h:016x}"),
+            "the rules' words changed: run `make real-words` to list the real words near them again"
+        );
     }
 
     #[test]
@@ -1057,7 +949,10 @@ mod tests {
         assert_eq!(out, "dont text me | mas | que | e");
         out.clear();
         normalize("  ...hi,, 😀 you ", &mut out);
-        assert_eq!(out, "hi you");
+        assert_eq!(out, "hi , you");
+        out.clear();
+        normalize(",stop, now!, ok", &mut out);
+        assert_eq!(out, "stop , now | ok");
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! The reply classifier on hard replies: what people really type on phones
-//! (`data/hard-replies.tsv`: misspellings, spaced letters, emoji, English and Spanish
+//! (`data/hard-replies*.tsv`: misspellings, spaced letters, emoji, English and Spanish
 //! mixed, a revocation inside a longer message, the formal words of consent law, and
 //! false friends that share revocation words without revoking), each row labelled with
-//! its source. Opt-out precision must be 1.000 (no one is unsubscribed who did not ask)
+//! its source. Set a is the project's own; sets b and c were written by reviewers who saw
+//! neither the classifier nor the other sets (held-out checks of how the rules generalise).
+//! Opt-out precision must be 1.000 (no one is unsubscribed who did not ask)
 //! and recall at least 0.98 (almost no revocation is missed; what is missed goes to a
 //! person, never to silence). Prints precision and recall per language and per kind of
 //! difficulty (`make test` shows them).
@@ -11,9 +13,14 @@ use std::collections::BTreeMap;
 
 use consent::reply::{classify, ReplyKind};
 
-static SET: &str = include_str!("../data/hard-replies.tsv");
+static SETS: [(&str, &str); 3] = [
+    ("a", include_str!("../data/hard-replies.tsv")),
+    ("b", include_str!("../data/hard-replies-b.tsv")),
+    ("c", include_str!("../data/hard-replies-c.tsv")),
+];
 
 struct Row {
+    set: &'static str,
     body: String,
     expected: ReplyKind,
     language: String,
@@ -34,18 +41,28 @@ fn kind(label: &str) -> ReplyKind {
 }
 
 fn rows() -> Vec<Row> {
-    SET.lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .skip(1) // the column header
-        .map(|line| {
-            let f: Vec<&str> = line.split('\t').collect();
-            assert_eq!(f.len(), 5, "five fields: {line:?}");
-            Row {
-                body: f[0].to_owned(),
-                expected: kind(f[1]),
-                language: f[2].to_owned(),
-                difficulty: f[3].to_owned(),
-            }
+    SETS.iter()
+        .flat_map(|(set, text)| {
+            let mut lines = text
+                .lines()
+                .filter(|l| !l.starts_with('#') && !l.trim().is_empty());
+            assert_eq!(
+                lines.next(),
+                Some("body\texpected\tlanguage\tdifficulty\tsource"),
+                "set {set}: the column header"
+            );
+            lines.map(move |line| {
+                let f: Vec<&str> = line.split('\t').collect();
+                assert_eq!(f.len(), 5, "set {set}, five fields: {line:?}");
+                assert!(!f[4].is_empty(), "set {set}, a source: {line:?}");
+                Row {
+                    set,
+                    body: f[0].to_owned(),
+                    expected: kind(f[1]),
+                    language: f[2].to_owned(),
+                    difficulty: f[3].to_owned(),
+                }
+            })
         })
         .collect()
 }
@@ -75,11 +92,19 @@ impl Score {
         f64::from(self.tp) / f64::from((self.tp + self.fn_).max(1))
     }
     fn line(self, name: &str) -> String {
+        // A ratio of nothing (no revocation in a set of false friends) prints as `-`.
+        let ratio = |n: u32, d: u32| {
+            if d == 0 {
+                "    -".to_owned()
+            } else {
+                format!("{:.3}", f64::from(n) / f64::from(d))
+            }
+        };
         format!(
-            "  {name:<20} {:>4} rows  precision {:.3}  recall {:.3}  ({} missed, {} false)",
+            "  {name:<20} {:>4} rows  precision {}  recall {}  ({} missed, {} false)",
             self.rows,
-            self.precision(),
-            self.recall(),
+            ratio(self.tp, self.tp + self.fp),
+            ratio(self.tp, self.tp + self.fn_),
             self.fn_,
             self.fp
         )
@@ -92,6 +117,7 @@ fn report() -> (Score, Vec<String>) {
     let rows = rows();
     assert!(rows.len() >= 120, "at least 120 labelled hard replies");
     let mut all = Score::default();
+    let mut by_set: BTreeMap<&str, Score> = BTreeMap::new();
     let mut by_language: BTreeMap<String, Score> = BTreeMap::new();
     let mut by_difficulty: BTreeMap<String, Score> = BTreeMap::new();
     let mut wrong = Vec::new();
@@ -99,6 +125,7 @@ fn report() -> (Score, Vec<String>) {
         let got = classify(&row.body);
         let (g, e) = (got == ReplyKind::OptOut, row.expected == ReplyKind::OptOut);
         all.add(g, e);
+        by_set.entry(row.set).or_default().add(g, e);
         by_language
             .entry(row.language.clone())
             .or_default()
@@ -109,13 +136,16 @@ fn report() -> (Score, Vec<String>) {
             .add(g, e);
         if g != e {
             wrong.push(format!(
-                "{:?} ({}, {}): expected {:?}, got {got:?}",
-                row.body, row.language, row.difficulty, row.expected
+                "{:?} (set {}, {}, {}): expected {:?}, got {got:?}",
+                row.body, row.set, row.language, row.difficulty, row.expected
             ));
         }
     }
     println!("hard replies: opt-out precision and recall (goal: precision 1.000, recall 0.98)");
     println!("{}", all.line("all"));
+    for (name, s) in &by_set {
+        println!("{}", s.line(&format!("set {name}")));
+    }
     for (name, s) in &by_language {
         println!("{}", s.line(&format!("language {name}")));
     }
@@ -125,25 +155,33 @@ fn report() -> (Score, Vec<String>) {
     (all, wrong)
 }
 
-/// `make test` prints the figures (the goal is held by the test below, ignored until the
-/// engine reaches it): every row parses, with a known label.
+/// `make test` prints the figures: every row parses, with a known label.
 #[test]
 fn hard_replies_report() {
     let (all, wrong) = report();
     assert_eq!(all.rows as usize, rows().len());
-    println!(
-        "  {} misclassified (run the ignored test to list them)",
-        wrong.len()
-    );
-}
-
-#[test]
-#[ignore = "issue #25 open: on 2026-12-06 the engine scores precision 0.935, recall 0.574 on this set; run with --ignored to see the figures"]
-fn hard_replies_keep_precision_and_reach_recall() {
-    let (all, wrong) = report();
+    assert!(all.rows >= 120, "at least 120 labelled hard replies");
     for w in &wrong {
         println!("  misclassified {w}");
     }
+}
+
+/// The goal, on every set and so on all: no one is unsubscribed who did not ask, and
+/// almost no revocation is missed (what is missed goes to staff, never to silence).
+#[test]
+fn hard_replies_keep_precision_and_reach_recall() {
+    let (all, wrong) = report();
     assert_eq!(all.precision(), 1.0, "{wrong:#?}");
     assert!(all.recall() >= 0.98, "{wrong:#?}");
+    for (set, _) in SETS {
+        let mut score = Score::default();
+        for row in rows().iter().filter(|r| r.set == set) {
+            score.add(
+                classify(&row.body) == ReplyKind::OptOut,
+                row.expected == ReplyKind::OptOut,
+            );
+        }
+        assert_eq!(score.precision(), 1.0, "set {set}: {wrong:#?}");
+        assert!(score.recall() >= 0.98, "set {set}: {wrong:#?}");
+    }
 }
