@@ -97,6 +97,52 @@ pub fn agreed(dealer: &str, granted: &[Category], language: Language) -> String 
     }
 }
 
+/// The word that names a category in an Agree, as the classifier reads it in the language
+/// (`agree-for:` rows of reply-rules.tsv).
+pub fn category_keyword(category: Category, language: Language) -> &'static str {
+    match (language, category) {
+        (Language::En, Category::Accounting) => "ACCOUNT",
+        (Language::En, Category::Service) => "SERVICE",
+        (Language::En, Category::Sales) => "SALES",
+        (Language::En, Category::Marketing) => "MARKETING",
+        (Language::Es, Category::Accounting) => "CUENTA",
+        (Language::Es, Category::Service) => "SERVICIO",
+        (Language::Es, Category::Sales) => "VENTAS",
+        (Language::Es, Category::Marketing) => "OFERTAS",
+        (Language::Fr, Category::Accounting) => "COMPTE",
+        (Language::Fr, Category::Service) => "ENTRETIEN",
+        (Language::Fr, Category::Sales) => "VENTE",
+        (Language::Fr, Category::Marketing) => "OFFRES",
+    }
+}
+
+/// The question a bare Agree gets when several requests wait: which one it is for. Every
+/// reply it suggests is one the classifier reads as an Agree naming its categories.
+pub fn which_agree(dealer: &str, waiting: &[Category], language: Language) -> String {
+    let (agree, all, or) = match language {
+        Language::En => ("AGREE", "ALL", "or"),
+        Language::Es => ("ACEPTO", "TODO", "o"),
+        Language::Fr => ("J'ACCEPTE", "TOUT", "ou"),
+    };
+    let options: Vec<String> = waiting
+        .iter()
+        .map(|c| format!("{agree} {}", category_keyword(*c, language)))
+        .collect();
+    let options = format!("{}, {or} {agree} {all}", options.join(", "));
+    let what = list(waiting, language);
+    match language {
+        Language::En => format!(
+            "{dealer}: you have requests for {what} texts. Which do you agree to? Reply {options}."
+        ),
+        Language::Es => format!(
+            "{dealer}: tiene solicitudes de mensajes {what}. ¿Cuáles acepta? Responda {options}."
+        ),
+        Language::Fr => format!(
+            "{dealer} : vous avez des demandes de messages {what}. Lesquelles acceptez-vous ? Répondez {options}."
+        ),
+    }
+}
+
 /// The confirmation of a START (what was restored).
 pub fn resubscribed(dealer: &str, restored: &[Category], language: Language) -> String {
     let what = list(restored, language);
@@ -164,6 +210,53 @@ mod tests {
         ] {
             let got = classify_reply(word);
             assert_eq!((got.kind, got.language), (kind, language), "{word}");
+        }
+    }
+
+    #[test]
+    fn which_agree_suggests_only_replies_that_agree_to_what_they_name() {
+        use crate::reply::{agree_scope, AgreeScope};
+        // GIVEN the question asked when several requests wait, in every language
+        for language in ALL {
+            let (agree, all) = match language {
+                Language::En => ("AGREE", "ALL"),
+                Language::Es => ("ACEPTO", "TODO"),
+                Language::Fr => ("J'ACCEPTE", "TOUT"),
+            };
+            let text = which_agree("Demo Motors", &Category::ALL, language);
+            // THEN each suggested reply is an Agree in that language naming its category
+            for c in Category::ALL {
+                let reply = format!("{agree} {}", category_keyword(c, language));
+                assert!(text.contains(&reply), "{text}");
+                let got = classify_reply(&reply);
+                assert_eq!(
+                    (got.kind, got.language),
+                    (ReplyKind::Agree, language),
+                    "{reply}"
+                );
+                assert_eq!(agree_scope(&reply), AgreeScope::Named(vec![c]), "{reply}");
+            }
+            let reply = format!("{agree} {all}");
+            assert!(text.contains(&reply), "{text}");
+            assert_eq!(classify_reply(&reply).kind, ReplyKind::Agree, "{reply}");
+            assert_eq!(agree_scope(&reply), AgreeScope::All, "{reply}");
+        }
+        // AND free wording names categories too; a bare Agree names none
+        for (reply, scope) in [
+            (
+                "I agree to service and marketing texts",
+                AgreeScope::Named(vec![Category::Service, Category::Marketing]),
+            ),
+            (
+                "Acepto los mensajes de servicio",
+                AgreeScope::Named(vec![Category::Service]),
+            ),
+            ("agree to all", AgreeScope::All),
+            ("Agree", AgreeScope::Unnamed),
+            ("Sí, acepto", AgreeScope::Unnamed),
+        ] {
+            assert_eq!(classify_reply(reply).kind, ReplyKind::Agree, "{reply}");
+            assert_eq!(agree_scope(reply), scope, "{reply}");
         }
     }
 

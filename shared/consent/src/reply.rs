@@ -44,6 +44,7 @@ use std::sync::LazyLock;
 
 use serde::Serialize;
 
+use crate::category::Category;
 use crate::data::{rows, DataError};
 
 #[cfg(any(test, feature = "test-util"))]
@@ -108,6 +109,21 @@ impl Language {
 pub struct Classified {
     pub kind: ReplyKind,
     pub language: Language,
+}
+
+/// What an Agree names: nothing (it answers the one live request), some categories
+/// (`Agree service`, `Acepto servicio y ofertas`) or all of them (`Agree all`).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub enum AgreeScope {
+    #[default]
+    Unnamed,
+    Named(Vec<Category>),
+    All,
+}
+
+/// What a reply read as Agree names (rules `agree-for:CATEGORY` and `agree-for:all`).
+pub fn agree_scope(body: &str) -> AgreeScope {
+    RULES.agree_scope(body)
 }
 
 static RULES_TSV: &str = include_str!("../data/reply-rules.tsv");
@@ -182,6 +198,14 @@ struct WordInfo {
     phrases: Vec<usize>,
     /// Per whole-message kind: (key word in this language, also word).
     whole: [(Option<Language>, bool); WHOLE_KINDS.len()],
+    /// What the word names in an Agree.
+    agree_for: Option<AgreeFor>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum AgreeFor {
+    Category(Category),
+    All,
 }
 
 /// FNV-1a: the word table's keys are short lowercase words chosen by the rules file, so
@@ -288,6 +312,23 @@ impl Rules {
                 };
                 for w in words() {
                     r.entry(w).classes |= 1 << bit;
+                }
+            } else if let Some(what) = rule.strip_prefix("agree-for:") {
+                // Words that name what an Agree is for; each is also an Agree word.
+                let what = match what {
+                    "all" => AgreeFor::All,
+                    c => AgreeFor::Category(c.parse().map_err(
+                        |e: crate::category::UnknownCategory| DataError::new(line, e.to_string()),
+                    )?),
+                };
+                let agree = WHOLE_KINDS
+                    .iter()
+                    .position(|(k, _)| *k == "agree")
+                    .unwrap_or_default();
+                for w in words() {
+                    let e = r.entry(w);
+                    e.agree_for = Some(what);
+                    e.whole[agree].1 = true;
                 }
             } else if rule == "filler" {
                 for w in words() {
@@ -460,20 +501,43 @@ impl Rules {
         }
     }
 
-    fn classify(&self, body: &str) -> Classified {
-        let mut norm = String::with_capacity(body.len().min(1024) + 8);
-        normalize(body, &mut norm);
+    /// The body's words as the rules read them (normalised, typos repaired).
+    fn read<'a>(&'a self, norm: &'a str) -> Vec<W<'a>> {
         let canonical = |w: &str| self.words.get_key_value(w).map(|(k, _)| &**k);
         let tokens = norm.split(' ').filter(|w| !w.is_empty()).collect();
-        let words: Vec<W<'_>> = self
-            .typos
+        self.typos
             .repair(tokens, &canonical)
             .into_iter()
             .map(|text| W {
                 text,
                 info: self.words.get(text),
             })
-            .collect();
+            .collect()
+    }
+
+    fn agree_scope(&self, body: &str) -> AgreeScope {
+        let mut norm = String::new();
+        normalize(body, &mut norm);
+        let mut named = Vec::new();
+        for w in self.read(&norm) {
+            match w.info.and_then(|i| i.agree_for) {
+                Some(AgreeFor::All) => return AgreeScope::All,
+                Some(AgreeFor::Category(c)) if !named.contains(&c) => named.push(c),
+                _ => {}
+            }
+        }
+        if named.is_empty() {
+            AgreeScope::Unnamed
+        } else {
+            named.sort_unstable();
+            AgreeScope::Named(named)
+        }
+    }
+
+    fn classify(&self, body: &str) -> Classified {
+        let mut norm = String::with_capacity(body.len().min(1024) + 8);
+        normalize(body, &mut norm);
+        let words = self.read(&norm);
         let sentences = || words.split(|w| w.text == BREAK);
         if sentences().any(|s| self.vetoed(s)) {
             return self.whole_message(&words);
@@ -560,7 +624,8 @@ impl Rules {
             {
                 return true;
             }
-            only_filler_before &= w.filler();
+            // `^` is the start of a clause: a comma starts another.
+            only_filler_before = w.text == COMMA || (only_filler_before && w.filler());
         }
         false
     }
@@ -576,7 +641,8 @@ impl Rules {
                     return Some(pattern.language);
                 }
             }
-            only_filler_before &= w.filler();
+            // `^` is the start of a clause: a comma starts another.
+            only_filler_before = w.text == COMMA || (only_filler_before && w.filler());
         }
         None
     }
@@ -689,6 +755,13 @@ fn normalize(body: &str, out: &mut String) {
                 out.push_str(STOP_SIGN);
                 sep = Sep::Space;
             }
+            continue;
+        }
+        if c == '+' && before.is_whitespace() && chars.peek().is_some_and(|n| n.is_whitespace()) {
+            // `no + msjs`: a plus standing alone is "más".
+            word(out, &mut sep);
+            out.push_str("mas");
+            sep = Sep::Space;
             continue;
         }
         if c.is_ascii_alphanumeric() {

@@ -297,10 +297,19 @@ impl Typos {
                         continue;
                     }
                 }
-                // A known word and a stray short piece of its partner: `opt ot`.
-                if is_word(b) && known(a) && !known(b) && b.len() <= 3 && !self.real.contains(b) {
-                    let joined = format!("{a}{b}");
-                    if let Some(w) = self.correct(&joined, &known).filter(|w| w.len() >= 5) {
+                // A known word and a stray short piece of its partner (`opt ot`), or a
+                // long word split and mistyped (`on subscribe`).
+                let joined = format!("{a}{b}");
+                let stray = known(a) && !known(b) && b.len() <= 3 && !self.real.contains(b);
+                let split_long = !known(a) && !known(b) && joined.len() >= 8;
+                if is_word(a) && is_word(b) && (stray || split_long) {
+                    let long_enough = |w: &&str| w.len() >= if stray { 5 } else { 8 };
+                    let close = |w: &&str| stray || near(&joined, w) == Some(1);
+                    if let Some(w) = self
+                        .correct(&joined, &known)
+                        .filter(long_enough)
+                        .filter(close)
+                    {
                         out.push(w);
                         i += 2;
                         continue;
