@@ -749,19 +749,16 @@ async fn requesting_an_already_authorized_category_is_a_conflict() {
 // ============================== Replies ==============================
 
 #[tokio::test]
-async fn agree_grants_the_request_it_answers_and_answers_once() {
-    // GIVEN codes texted for accounting, then a minute later for service
+async fn agree_grants_the_one_waiting_request_and_answers_once() {
+    // GIVEN a code texted for service
     let w = World::new().await;
-    w.request(Category::Accounting, noon()).await.unwrap();
-    w.request(Category::Service, noon() + mins(1))
-        .await
-        .unwrap();
+    w.request(Category::Service, noon()).await.unwrap();
 
     // WHEN the person replies "Agree" (with spaces and punctuation)
     let outcome = w.reply("SM-agree-1", "  Agree! ", noon() + mins(2)).await;
 
-    // THEN only the most recent request, the text it answers, is granted by reply, with
-    // the carrier message id and the disclosure version as evidence
+    // THEN the request is granted by reply, with the carrier message id and the
+    // disclosure version as evidence
     assert_eq!(outcome, ReplyOutcome::Agreed(vec![Category::Service]));
     let ledger = w.ledger();
     assert_eq!(ledger.len(), 1);
@@ -777,26 +774,116 @@ async fn agree_grants_the_request_it_answers_and_answers_once() {
         w.status_of(Category::Service).await,
         ConsentStatus::Authorized
     );
-    // AND the earlier accounting request stays pending, its code still good
-    assert_eq!(w.status_of(Category::Accounting).await, ConsentStatus::None);
+    // AND exactly one confirmation is texted, naming what was granted
+    let answers = w.messages_of(MessageKind::Reply);
+    assert_eq!(answers.len(), 1);
+    assert!(answers[0].body.starts_with(DEALER_NAME));
+    assert!(answers[0].body.contains("service"), "{}", answers[0].body);
+    assert!(answers[0].body.contains("STOP"));
+}
+
+#[tokio::test]
+async fn a_bare_agree_with_several_requests_waiting_grants_nothing_and_asks_which() {
+    // GIVEN codes texted for service, then five seconds later for marketing
+    let w = World::new().await;
+    w.request(Category::Service, noon()).await.unwrap();
+    w.request(Category::Marketing, noon() + Duration::seconds(5))
+        .await
+        .unwrap();
+
+    // WHEN the person replies a bare "Agree" (meant for service: the most recent request
+    // is not always the text it answers)
+    let outcome = w.reply("SM-which-1", "Agree", noon() + mins(1)).await;
+
+    // THEN nothing is granted: both requests still wait
+    assert_eq!(
+        outcome,
+        ReplyOutcome::AskedWhich(vec![Category::Service, Category::Marketing])
+    );
+    assert!(w.ledger().is_empty(), "{:?}", w.ledger());
+    assert_eq!(
+        w.store
+            .pending_for_number(&w.dealer, &w.phone)
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
+    // AND the person is asked which, with replies that do it
+    let answers = w.messages_of(MessageKind::Reply);
+    assert_eq!(answers.len(), 1);
+    let question = &answers[0].body;
+    assert!(question.starts_with(DEALER_NAME), "{question}");
+    for option in ["AGREE SERVICE", "AGREE MARKETING", "AGREE ALL"] {
+        assert!(question.contains(option), "{question}");
+    }
+
+    // WHEN they answer "Agree service"
+    let outcome = w
+        .reply("SM-which-2", "Agree service", noon() + mins(2))
+        .await;
+
+    // THEN service alone is granted; marketing still waits
+    assert_eq!(outcome, ReplyOutcome::Agreed(vec![Category::Service]));
+    assert_eq!(
+        w.status_of(Category::Service).await,
+        ConsentStatus::Authorized
+    );
+    assert_eq!(w.status_of(Category::Marketing).await, ConsentStatus::None);
     let pending = w
         .store
         .pending_for_number(&w.dealer, &w.phone)
         .await
         .unwrap();
     assert_eq!(pending.len(), 1);
-    assert_eq!(pending[0].category, Category::Accounting);
-    // AND exactly one confirmation is texted, naming what was granted
-    let answers = w.messages_of(MessageKind::Reply);
-    assert_eq!(answers.len(), 1);
-    assert!(answers[0].body.starts_with(DEALER_NAME));
-    assert!(answers[0].body.contains("service"), "{}", answers[0].body);
-    assert!(!answers[0].body.contains("account"), "{}", answers[0].body);
-    assert!(answers[0].body.contains("STOP"));
-    // AND a second Agree grants the earlier request
+    assert_eq!(pending[0].category, Category::Marketing);
+
+    // AND a bare Agree now answers the one request left
     assert_eq!(
-        w.reply("SM-agree-2", "Agree", noon() + mins(3)).await,
-        ReplyOutcome::Agreed(vec![Category::Accounting])
+        w.reply("SM-which-3", "Agree", noon() + mins(3)).await,
+        ReplyOutcome::Agreed(vec![Category::Marketing])
+    );
+}
+
+#[tokio::test]
+async fn agree_all_grants_every_waiting_request_and_the_question_is_asked_in_the_persons_language() {
+    // GIVEN codes texted for accounting and for sales
+    let w = World::new().await;
+    w.request(Category::Accounting, noon()).await.unwrap();
+    w.request(Category::Sales, noon() + mins(1)).await.unwrap();
+
+    // WHEN the person replies "Acepto"
+    let outcome = w.reply("SM-es-which", "Acepto", noon() + mins(2)).await;
+
+    // THEN they are asked which, in Spanish
+    assert_eq!(
+        outcome,
+        ReplyOutcome::AskedWhich(vec![Category::Accounting, Category::Sales])
+    );
+    let question = w.messages_of(MessageKind::Reply)[0].body.clone();
+    for option in ["ACEPTO CUENTA", "ACEPTO VENTAS", "ACEPTO TODO"] {
+        assert!(question.contains(option), "{question}");
+    }
+
+    // WHEN they answer "Acepto todo"
+    let outcome = w.reply("SM-es-all", "Acepto todo", noon() + mins(3)).await;
+
+    // THEN both are granted by that one reply, confirmed once in Spanish
+    assert_eq!(
+        outcome,
+        ReplyOutcome::Agreed(vec![Category::Accounting, Category::Sales])
+    );
+    let ledger = w.ledger();
+    assert_eq!(ledger.len(), 2);
+    assert!(ledger
+        .iter()
+        .all(|e| e.event == ConsentEvent::GrantedByReply
+            && e.evidence.as_deref() == Some("SM-es-all")));
+    let answers = w.messages_of(MessageKind::Reply);
+    assert_eq!(answers.len(), 2);
+    assert!(
+        answers.iter().any(|a| a.body.contains("de cuenta y pagos y de ventas")),
+        "{answers:?}"
     );
 }
 

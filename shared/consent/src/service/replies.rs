@@ -16,7 +16,7 @@ use crate::ports::{
     EventPublisher, InboundLog, InboundText, MessageStore, OutboundQueue, PendingKey, PendingStore,
     WorkItem, WorkItemStatus, WorkQueue, WorkQueueName,
 };
-use crate::reply::{classify_reply, Classified, Language, ReplyKind};
+use crate::reply::{agree_scope, classify_reply, AgreeScope, Classified, Language, ReplyKind};
 
 use super::{update_consent, update_consent_acting, Outbox};
 
@@ -57,6 +57,9 @@ pub enum ReplyOutcome {
     Duplicate,
     UnknownDealer,
     Agreed(Vec<Category>),
+    /// A bare Agree while requests for several categories wait: nothing is granted; the
+    /// person is asked which (these), in their language.
+    AskedWhich(Vec<Category>),
     OptedOut {
         revoked: Vec<Category>,
         suppressed: usize,
@@ -249,22 +252,50 @@ async fn agree(
     language: Language,
     now: DateTime<Utc>,
 ) -> Result<Option<ReplyOutcome>, DomainError> {
-    // "Agree" answers the text it replies to: the most recent live request. Earlier
-    // requests stay pending (each needs its own Agree or code).
-    let Some(answered) = ports
+    // An Agree grants what it names ("Agree service", "Agree all"); a bare one grants
+    // the one category with a live request, and with several it grants nothing and asks
+    // which: the most recent request is not always the text it answers.
+    let mut live = ports
         .pending
         .pending_for_number(&dealer.id, &sms.from)
         .await?
         .into_iter()
         .filter(|p| p.is_live(now))
-        .max_by(|a, b| (a.created_at, &a.request_id).cmp(&(b.created_at, &b.request_id)))
-    else {
-        return Ok(None);
+        .collect::<Vec<_>>();
+    // The newest live request of each category.
+    live.sort_by(|a, b| (b.created_at, &b.request_id).cmp(&(a.created_at, &a.request_id)));
+    let mut seen = Vec::new();
+    live.retain(|p| {
+        let first = !seen.contains(&p.category);
+        seen.push(p.category);
+        first
+    });
+    live.sort_by_key(|p| p.category);
+    let waiting: Vec<Category> = live.iter().map(|p| p.category).collect();
+    let answered: Vec<_> = match agree_scope(&sms.body) {
+        AgreeScope::All => live,
+        AgreeScope::Named(named) => live
+            .into_iter()
+            .filter(|p| named.contains(&p.category))
+            .collect(),
+        AgreeScope::Unnamed if live.len() == 1 => live,
+        AgreeScope::Unnamed => Vec::new(),
     };
-    let consumed = [PendingKey {
-        category: answered.category,
-        request_id: answered.request_id.clone(),
-    }];
+    if answered.is_empty() {
+        if waiting.is_empty() {
+            return Ok(None);
+        }
+        let question = answers::which_agree(&dealer.name, &waiting, language);
+        reply(ports, dealer, sms, question, now).await?;
+        return Ok(Some(ReplyOutcome::AskedWhich(waiting)));
+    }
+    let consumed: Vec<PendingKey> = answered
+        .iter()
+        .map(|p| PendingKey {
+            category: p.category,
+            request_id: p.request_id.clone(),
+        })
+        .collect();
     let written = update_consent_acting(
         ports.consent,
         ports.consent_writer,
@@ -273,15 +304,20 @@ async fn agree(
         &consumed,
         Some(&sms.carrier_message_id),
         |_| {
-            vec![by_reply(
-                dealer,
-                sms,
-                answered.category,
-                ConsentEvent::GrantedByReply,
-                now,
-                Some(answered.disclosure_version.clone()),
-            )
-            .with_disclosure_text(answered.disclosure_text.as_deref())]
+            answered
+                .iter()
+                .map(|p| {
+                    by_reply(
+                        dealer,
+                        sms,
+                        p.category,
+                        ConsentEvent::GrantedByReply,
+                        now,
+                        Some(p.disclosure_version.clone()),
+                    )
+                    .with_disclosure_text(p.disclosure_text.as_deref())
+                })
+                .collect()
         },
     )
     .await;
