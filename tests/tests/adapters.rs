@@ -45,6 +45,18 @@ async fn store(stack: &Stack) -> DynamoStore {
     )
 }
 
+/// The demo dealer owns the texting number its messages go from (a claim checks it).
+async fn own_number(s: &DynamoStore) {
+    let dealer = Dealer {
+        id: dealer_id(),
+        name: "Demo Motors".into(),
+        texting_number: phone("(202) 555-0100"),
+        help_contact: None,
+        time_zone: None,
+    };
+    s.put_dealer(&dealer, None).await.unwrap();
+}
+
 fn message(id: &str, status: MessageStatus, send_at: DateTime<Utc>) -> Message {
     Message {
         id: MessageId::parse(id).unwrap(),
@@ -387,6 +399,7 @@ async fn rate_limits_and_inbound_dedup_are_conditional() {
 async fn messages_claim_once_and_follow_the_due_index() {
     let stack = Stack::create("messages").await;
     let s = Arc::new(store(&stack).await);
+    own_number(&s).await;
     // An idempotent create conflicts the second time.
     let m = message(
         "01JMSG000000000000000000A1",
@@ -805,6 +818,7 @@ async fn delivery_claims_check_consent_in_the_same_write() {
     // GIVEN accounting authorized, marketing not, and two queued messages
     let stack = Stack::create("claims").await;
     let s = store(&stack).await;
+    own_number(&s).await;
     let p = phone("(202) 555-0143");
     let grant = entry(Category::Accounting, ConsentEvent::GrantedByCode, t(11, 0));
     s.append(

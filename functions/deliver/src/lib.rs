@@ -14,8 +14,8 @@ use tracing::Instrument;
 
 use consent::message::{MessageStatus, Outbound, OutboundEnvelope};
 use consent::ports::{
-    Carrier, CodeKey, ConsentReader, ConsentWriter, MessageStore, OutboundQueue, PendingStore,
-    RateDecision, RateLimiter, WorkQueue,
+    Carrier, CodeKey, ConsentReader, ConsentWriter, DealerStore, MessageStore, OutboundQueue,
+    PendingStore, RateDecision, RateLimiter, WorkQueue,
 };
 use consent::service::delivery::{
     deliver_envelope, Admission, DeliverOutcome, DeliverPorts, SendGate, WaitReason, STALE_CLAIM,
@@ -23,6 +23,7 @@ use consent::service::delivery::{
 
 #[derive(Clone)]
 pub struct App {
+    pub dealers: Arc<dyn DealerStore>,
     pub consent: Arc<dyn ConsentReader>,
     pub consent_writer: Arc<dyn ConsentWriter>,
     pub messages: Arc<dyn MessageStore>,
@@ -161,6 +162,7 @@ pub async fn handle_before(
     deadline: Option<Instant>,
 ) -> SqsBatchResponse {
     let ports = DeliverPorts {
+        dealers: app.dealers.as_ref(),
         consent: app.consent.as_ref(),
         consent_writer: app.consent_writer.as_ref(),
         messages: app.messages.as_ref(),

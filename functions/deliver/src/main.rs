@@ -31,6 +31,7 @@ async fn main() -> Result<(), Error> {
     let store = Arc::new(config.table.store(&aws));
     let sqs = consent_adapters::aws_sdk_sqs::Client::new(&aws);
     let app = App {
+        dealers: store.clone(),
         consent: store.clone(),
         consent_writer: store.clone(),
         messages: store.clone(),

@@ -130,6 +130,7 @@ impl World {
         let carrier = FakeCarrier::new();
         let visibility = RecordingVisibility::default();
         let app = App {
+            dealers: Arc::new(store.clone()),
             consent: Arc::new(store.clone()),
             consent_writer: Arc::new(store.clone()),
             messages: Arc::new(store.clone()),

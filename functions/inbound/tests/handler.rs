@@ -310,6 +310,7 @@ impl World {
         let message = self.send_reminder(None).await;
         let carrier = FakeCarrier::new();
         let ports = DeliverPorts {
+            dealers: &self.store,
             consent: &self.store,
             consent_writer: &self.store,
             messages: &self.store,

@@ -72,6 +72,19 @@ impl Ctx {
         Self { dealer, shards }
     }
 
+    /// This check's texting number (one per check, so checks that own their number do not
+    /// take each other's on a shared table).
+    pub fn number(&self) -> PhoneNumber {
+        let h = self
+            .dealer
+            .as_str()
+            .bytes()
+            .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+                (h ^ u64::from(b)).wrapping_mul(0x0100_0000_0000_01b3)
+            });
+        phone(&format!("+1202555{:04}", h % 10_000))
+    }
+
     fn id(&self, n: u32) -> MessageId {
         // ULID-shaped, unique per dealer and n.
         let tag: u32 = self
@@ -123,7 +136,7 @@ fn message(ctx: &Ctx, n: u32, status: MessageStatus, at: DateTime<Utc>) -> Messa
         kind: MessageKind::Template,
         contact_id: None,
         to: phone("+12025550143"),
-        from: phone("+12025550100"),
+        from: ctx.number(),
         category: Category::Accounting,
         template: Some("past-due-alert".into()),
         template_version: Some(1),
@@ -1150,6 +1163,7 @@ pub async fn work_items_are_added_once_per_id<S: Store>(s: &S, ctx: &Ctx) {
 
 /// A claim holds only for what is stored; a code text's sealed code goes once it went.
 pub async fn claims_check_the_stored_message<S: Store>(s: &S, ctx: &Ctx) {
+    own_number(s, ctx, &ctx.number(), None).await;
     let mut m = message(ctx, 1, MessageStatus::Queued, t0());
     m.kind = MessageKind::ApprovalCode;
     m.code = Some(SealedCode {
@@ -1238,6 +1252,7 @@ pub async fn claims_check_the_stored_message<S: Store>(s: &S, ctx: &Ctx) {
 /// An opt-out belongs to the pair of numbers; a claim stops at it, except for answers
 /// to the person's own texts; START (clearing it) lets texts through again.
 pub async fn opt_outs_stop_claims_but_not_replies<S: Store>(s: &S, ctx: &Ctx) {
+    own_number(s, ctx, &ctx.number(), None).await;
     let template = message(ctx, 1, MessageStatus::Queued, t0());
     let mut reply = message(ctx, 2, MessageStatus::Queued, t0());
     reply.kind = MessageKind::Reply;
@@ -1283,6 +1298,7 @@ pub async fn opt_outs_stop_claims_but_not_replies<S: Store>(s: &S, ctx: &Ctx) {
 /// book reads back at once (no index lag) with the listed messages as they are now,
 /// and each category has its own.
 pub async fn cap_books_move_on_from_the_version_read<S: Store>(s: &S, ctx: &Ctx) {
+    own_number(s, ctx, &ctx.number(), None).await;
     let mut first = message(ctx, 1, MessageStatus::Queued, t0());
     first.category = Category::Marketing;
     let book = |read: u64, ids: Vec<MessageId>| CapBookWrite {
@@ -1389,7 +1405,67 @@ pub async fn cap_books_move_on_from_the_version_read<S: Store>(s: &S, ctx: &Ctx)
 }
 
 /// A deleted contact's texts are not claimed (answers to the person's own texts are).
+/// The check's dealer takes `number` as its texting number (releasing `previous`).
+async fn own_number<S: Store>(
+    s: &S,
+    ctx: &Ctx,
+    number: &PhoneNumber,
+    previous: Option<&PhoneNumber>,
+) {
+    let dealer = Dealer {
+        id: ctx.dealer.clone(),
+        name: "Contract Motors".into(),
+        texting_number: number.clone(),
+        help_contact: None,
+        time_zone: None,
+    };
+    s.put_dealer(&dealer, previous).await.unwrap();
+}
+
+/// A dealer that changed its texting number sends nothing from the old one: the claim
+/// stops (`NumberMoved`, nothing written), the message is moved to the new number once
+/// (only while it is queued and still from the old one), and claims from there.
+pub async fn claims_stop_when_the_dealer_changed_its_number<S: Store>(s: &S, ctx: &Ctx) {
+    let old = ctx.number();
+    own_number(s, ctx, &old, None).await;
+    let m = message(ctx, 1, MessageStatus::Queued, t0());
+    let sent_before = message(ctx, 2, MessageStatus::Queued, t0());
+    for m in [&m, &sent_before] {
+        s.create(m, None).await.unwrap();
+    }
+    assert_eq!(
+        claim_as_stored(s, ctx, &sent_before).await,
+        DeliveryClaim::Claimed
+    );
+    // The dealer moves to another number.
+    let new = phone(&format!(
+        "+1202555{:04}",
+        (old.as_str()[8..].parse::<u32>().unwrap() + 1) % 10_000
+    ));
+    own_number(s, ctx, &new, Some(&old)).await;
+    assert_eq!(
+        claim_as_stored(s, ctx, &m).await,
+        DeliveryClaim::NumberMoved
+    );
+    assert_eq!(
+        s.message(&m.id).await.unwrap().unwrap().status,
+        MessageStatus::Queued
+    );
+    // Moved once; a second move from the old number finds nothing to move.
+    assert!(s.repoint(&m.id, &old, &new).await.unwrap());
+    assert!(!s.repoint(&m.id, &old, &new).await.unwrap());
+    // A message no longer queued is not moved.
+    assert!(!s.repoint(&sent_before.id, &old, &new).await.unwrap());
+    let moved = s.message(&m.id).await.unwrap().unwrap();
+    assert_eq!(moved.from, new);
+    assert_eq!(
+        claim_as_stored(s, ctx, &moved).await,
+        DeliveryClaim::Claimed
+    );
+}
+
 pub async fn claims_stop_at_a_deleted_contact<S: Store>(s: &S, ctx: &Ctx) {
+    own_number(s, ctx, &ctx.number(), None).await;
     let contact = Contact {
         id: ContactId::parse("c-gone").unwrap(),
         dealer_id: ctx.dealer.clone(),
@@ -1601,6 +1677,7 @@ macro_rules! store_contract {
             claims_check_the_stored_message,
             opt_outs_stop_claims_but_not_replies,
             claims_stop_at_a_deleted_contact,
+            claims_stop_when_the_dealer_changed_its_number,
             cap_books_move_on_from_the_version_read,
             rate_limits_take_units_within_the_window_and_never_pass_it_in_parallel);
     };

@@ -474,6 +474,9 @@ pub enum DeliveryClaim {
     /// The recipient's cap book moved on since the cap was checked (another text was
     /// accepted or claimed): nothing was written; check again.
     BookMoved,
+    /// The dealer does not own the message's sending number any more (it changed its
+    /// texting number since the message was made): nothing was written.
+    NumberMoved,
 }
 
 /// A status change recorded by delivery (one history entry).
@@ -569,7 +572,8 @@ pub trait MessageWriter: Send + Sync {
 #[async_trait]
 pub trait DeliveryClaims: Send + Sync {
     /// queued -> sending in one conditional write that also checks that the stored
-    /// message is what `expected` (the queue record's copy) says, that the recipient has
+    /// message is what `expected` (the queue record's copy) says, that the dealer still
+    /// owns the sending number (`NumberMoved`), that the recipient has
     /// not opted out of the sending number (unless it is a reply), and, when `consent` is
     /// given, that the category is authorized for the number at that moment.
     async fn claim_for_delivery(
@@ -579,6 +583,14 @@ pub trait DeliveryClaims: Send + Sync {
         at: DateTime<Utc>,
         consent: Option<&ConsentGuard>,
     ) -> StoreResult<DeliveryClaim>;
+    /// A queued message whose dealer changed its texting number goes from the new one:
+    /// `from` -> `to` if it is still queued and still from `from` (false otherwise).
+    async fn repoint(
+        &self,
+        id: &MessageId,
+        from: &PhoneNumber,
+        to: &PhoneNumber,
+    ) -> StoreResult<bool>;
     /// Records a delivery outcome if the stored status is still `from` (`Conflict` otherwise).
     async fn record_delivery(
         &self,

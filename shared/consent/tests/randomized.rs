@@ -171,6 +171,7 @@ impl World {
     async fn deliver(&mut self, rng: &mut Rng, all: bool) {
         let records = self.queue.drain();
         let ports = DeliverPorts {
+            dealers: &self.store,
             consent: &self.store,
             consent_writer: &self.store,
             messages: &self.store,

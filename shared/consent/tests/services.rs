@@ -201,6 +201,7 @@ impl World {
 
     fn deliver_ports(&self) -> DeliverPorts<'_> {
         DeliverPorts {
+            dealers: &self.store,
             consent: &self.store,
             consent_writer: &self.store,
             messages: &self.store,
@@ -846,7 +847,8 @@ async fn a_bare_agree_with_several_requests_waiting_grants_nothing_and_asks_whic
 }
 
 #[tokio::test]
-async fn agree_all_grants_every_waiting_request_and_the_question_is_asked_in_the_persons_language() {
+async fn agree_all_grants_every_waiting_request_and_the_question_is_asked_in_the_persons_language()
+{
     // GIVEN codes texted for accounting and for sales
     let w = World::new().await;
     w.request(Category::Accounting, noon()).await.unwrap();
@@ -882,7 +884,9 @@ async fn agree_all_grants_every_waiting_request_and_the_question_is_asked_in_the
     let answers = w.messages_of(MessageKind::Reply);
     assert_eq!(answers.len(), 2);
     assert!(
-        answers.iter().any(|a| a.body.contains("de cuenta y pagos y de ventas")),
+        answers
+            .iter()
+            .any(|a| a.body.contains("de cuenta y pagos y de ventas")),
         "{answers:?}"
     );
 }
@@ -1545,6 +1549,66 @@ async fn a_scheduled_message_can_be_canceled_but_a_queued_one_cannot() {
         other => panic!("expected NotCancelable, got {other:?}"),
     }
     assert_eq!(w.message(&queued.id).status, MessageStatus::Queued);
+}
+
+#[tokio::test]
+async fn texts_made_before_the_dealer_changed_its_number_go_from_the_new_one() {
+    // GIVEN a queued text (its queue record made) and a scheduled text, from the dealer's
+    // number
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    let queued = w
+        .send("past-due-alert", past_due_vars(), None, noon())
+        .await
+        .unwrap()
+        .message;
+    let record = w
+        .queue
+        .sent()
+        .into_iter()
+        .map(|o| o.envelope)
+        .find(|e| e.message_id == queued.id)
+        .expect("the queued text's record");
+    let scheduled = w
+        .send(
+            "past-due-alert",
+            past_due_vars(),
+            Some(noon() + mins(90)),
+            noon(),
+        )
+        .await
+        .unwrap()
+        .message;
+    assert_eq!(queued.from, phone(DEALER_NUMBER));
+
+    // WHEN the dealer changes its texting number, releasing the old one
+    let new_number = phone("+12025550177");
+    let mut dealer = w.store.dealer(&w.dealer).await.unwrap().unwrap();
+    dealer.texting_number = new_number.clone();
+    w.store
+        .put_dealer(&dealer, Some(&phone(DEALER_NUMBER)))
+        .await
+        .unwrap();
+
+    // THEN the queued text's old record delivers it from the new number
+    let outcome = delivery::deliver_envelope(&w.deliver_ports(), &record, None, noon() + mins(1))
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, DeliverOutcome::Sent { .. }),
+        "{outcome:?}"
+    );
+    let sent = w.carrier_copies(&w.message(&queued.id));
+    assert_eq!(sent.len(), 1);
+    assert_eq!(sent[0].from, new_number);
+    assert_eq!(w.message(&queued.id).from, new_number);
+    // AND the scheduled one, when due, goes from the new number too
+    assert_eq!(w.dispatch(noon() + mins(90)).await.queued, 1);
+    w.deliver(&scheduled.id, noon() + mins(90)).await;
+    assert_eq!(w.message(&scheduled.id).status, MessageStatus::Sent);
+    let sent = w.carrier_copies(&w.message(&scheduled.id));
+    assert_eq!(sent.len(), 2, "the two texts (same words)");
+    assert!(sent.iter().all(|s| s.from == new_number), "{sent:?}");
 }
 
 #[tokio::test]

@@ -304,7 +304,19 @@ impl DeliveryClaims for DynamoStore {
                 .expression_attribute_values(":sealed", s(code.sealed.clone()));
         }
         let claim = claim.build().map_err(unavailable("building Update"))?;
-        let mut items = vec![TransactWriteItem::builder().update(claim).build()];
+        // The dealer still owns the number it would send from (it may have changed its
+        // texting number since the message was made).
+        let owner = ConditionCheck::builder()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("NUMBER#{}", snap.from), "OWNER")))
+            .condition_expression("dealerId = :dealer")
+            .expression_attribute_values(":dealer", s(expected.dealer.as_str()))
+            .build()
+            .map_err(unavailable("building ConditionCheck"))?;
+        let mut items = vec![
+            TransactWriteItem::builder().update(claim).build(),
+            TransactWriteItem::builder().condition_check(owner).build(),
+        ];
         // Everything but an answer to the person's own text stops at an opt-out of the
         // sending number.
         let opt_out_checked = snap.kind != consent::message::MessageKind::Reply;
@@ -388,13 +400,16 @@ impl DeliveryClaims for DynamoStore {
                 None => DeliveryClaim::NotFound,
             });
         }
+        if reasons.get(1).copied().unwrap_or(false) {
+            return Ok(DeliveryClaim::NumberMoved);
+        }
         let consent_at = if opt_out_checked {
-            if reasons.get(1).copied().unwrap_or(false) {
+            if reasons.get(2).copied().unwrap_or(false) {
                 return Ok(DeliveryClaim::OptedOut);
             }
-            2
+            3
         } else {
-            1
+            2
         };
         if consent.is_some() && reasons.get(consent_at).copied().unwrap_or(false) {
             return Ok(DeliveryClaim::ConsentMissing);
@@ -408,6 +423,32 @@ impl DeliveryClaims for DynamoStore {
         Err(StoreError::Partial(
             "the claim was canceled for another reason".into(),
         ))
+    }
+    async fn repoint(
+        &self,
+        id: &MessageId,
+        from: &PhoneNumber,
+        to: &PhoneNumber,
+    ) -> StoreResult<bool> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(msg_pk(id), "MESSAGE")))
+            .update_expression("SET #from = :to")
+            .condition_expression("#status = :queued AND #from = :from")
+            .expression_attribute_names("#from", "from")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":to", s(to.as_str()))
+            .expression_attribute_values(":from", s(from.as_str()))
+            .expression_attribute_values(":queued", s("queued"))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(e) if is_conditional(&e) => Ok(false),
+            Err(e) => Err(StoreError::unavailable("DynamoDB UpdateItem (repoint)", e)),
+        }
     }
     async fn record_delivery(
         &self,

@@ -140,6 +140,10 @@ impl DeliveryClaims for InMemoryStore {
                 && s.opted_out.contains(&(m.from.clone(), m.to.clone()))
         });
         let book_current = expected.book.is_none_or(|b| s.book_version(b) == b.read);
+        let number_moved = s
+            .messages
+            .get(id)
+            .is_some_and(|m| s.numbers.get(&m.from) != Some(&m.dealer_id));
         let contact_gone = s.messages.get(id).is_some_and(|m| {
             m.kind != crate::message::MessageKind::Reply
                 && m.contact_id
@@ -154,6 +158,9 @@ impl DeliveryClaims for InMemoryStore {
         }
         if !m.agrees_with(expected.dealer, expected.snapshot) {
             return Ok(DeliveryClaim::Mismatch);
+        }
+        if number_moved {
+            return Ok(DeliveryClaim::NumberMoved);
         }
         if blocked {
             return Ok(DeliveryClaim::OptedOut);
@@ -172,6 +179,22 @@ impl DeliveryClaims for InMemoryStore {
             s.move_book(book)?;
         }
         Ok(DeliveryClaim::Claimed)
+    }
+    async fn repoint(
+        &self,
+        id: &MessageId,
+        from: &PhoneNumber,
+        to: &PhoneNumber,
+    ) -> StoreResult<bool> {
+        let mut s = self.lock();
+        s.take_write()?;
+        Ok(match s.messages.get_mut(id) {
+            Some(m) if m.status == MessageStatus::Queued && &m.from == from => {
+                m.from = to.clone();
+                true
+            }
+            _ => false,
+        })
     }
     async fn record_delivery(
         &self,

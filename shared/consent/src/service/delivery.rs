@@ -15,8 +15,8 @@ use crate::ids::{new_ulid, MessageId};
 use crate::message::{DeliverySnapshot, Message, MessageStatus, OutboundEnvelope};
 use crate::ports::{
     Carrier, CarrierError, CarrierReceipt, CarrierSend, ClaimExpectation, CodeKey, ConsentGuard,
-    ConsentReader, ConsentWriter, DeliveryClaim, DeliveryRecord, MessageStore, PendingStore,
-    WorkItem, WorkItemStatus, WorkQueue, WorkQueueName,
+    ConsentReader, ConsentWriter, DealerStore, DeliveryClaim, DeliveryRecord, MessageStore,
+    PendingStore, WorkItem, WorkItemStatus, WorkQueue, WorkQueueName,
 };
 
 /// What may hold a claimed text back just before the carrier call: the carrier's limits
@@ -54,6 +54,8 @@ pub enum WaitReason {
 }
 
 pub struct DeliverPorts<'a> {
+    /// The dealer's texting number now (a text made before it changed goes from it).
+    pub dealers: &'a dyn DealerStore,
     pub consent: &'a dyn ConsentReader,
     pub consent_writer: &'a dyn ConsentWriter,
     pub messages: &'a dyn MessageStore,
@@ -163,6 +165,9 @@ async fn deliver_snapshot(
     });
     // A capped text's count and its claim hold together: the claim moves the cap book on
     // from the version the count read, and a claim that lost that race counts again.
+    // A text whose dealer changed its number since is moved to the new one and claimed
+    // again (`current` is the snapshot as it then stands).
+    let mut current = snap.clone();
     let mut attempt = 0;
     loop {
         attempt += 1;
@@ -189,7 +194,7 @@ async fn deliver_snapshot(
         }
         let expected = ClaimExpectation {
             dealer: &envelope.dealer_id,
-            snapshot: snap,
+            snapshot: &current,
             book: book.as_ref(),
         };
         match ports
@@ -237,6 +242,31 @@ async fn deliver_snapshot(
             DeliveryClaim::ContactGone => {
                 return suppress_queued(ports, envelope, snap, "contact-deleted".into(), now).await
             }
+            DeliveryClaim::NumberMoved => {
+                // Never from a number the dealer no longer owns: from its number now, or,
+                // when it has none we can take, not at all (staff see it in Failed sends).
+                let now_number = ports
+                    .dealers
+                    .dealer(&envelope.dealer_id)
+                    .await?
+                    .map(|d| d.texting_number)
+                    .filter(|n| *n != current.from);
+                match now_number {
+                    Some(number) if attempt < CAP_BOOK_ATTEMPTS => {
+                        if ports.messages.repoint(id, &current.from, &number).await? {
+                            tracing::info!(message_id = %id, "the dealer's texting number changed; sent from the new one");
+                            current.from = number;
+                        }
+                    }
+                    _ => {
+                        let reason = "number-changed".to_owned();
+                        let outcome =
+                            suppress_queued(ports, envelope, &current, reason.clone(), now).await?;
+                        to_failed_sends(ports, envelope, &reason, now).await?;
+                        return Ok(outcome);
+                    }
+                }
+            }
             DeliveryClaim::BookMoved if attempt < CAP_BOOK_ATTEMPTS => {}
             DeliveryClaim::BookMoved => {
                 // Not claimed, nothing written: the record comes back and counts again.
@@ -246,6 +276,17 @@ async fn deliver_snapshot(
             }
         }
     }
+    // From here on, the text as claimed (from its dealer's number now).
+    let moved;
+    let (envelope, snap) = if current.from == snap.from {
+        (envelope, snap)
+    } else {
+        moved = OutboundEnvelope {
+            delivery: Some(current.clone()),
+            ..envelope.clone()
+        };
+        (&moved, &current)
+    };
     if let Some(gate) = ports.gate {
         match gate.admit(envelope, now).await {
             Ok(Admission::Go) => {}

@@ -203,6 +203,7 @@ impl Counted {
         codes: &'a consent::approval::CodeHasher,
     ) -> DeliverPorts<'a> {
         DeliverPorts {
+            dealers: &self.store,
             consent: &self.store,
             consent_writer: &self.store,
             messages: &self.store,
