@@ -178,7 +178,7 @@ enum Tok {
 }
 
 /// How far a guard looks after its phrase.
-const GUARD_WINDOW: usize = 8;
+const GUARD_WINDOW: usize = 10;
 
 #[derive(Debug, Clone)]
 struct Pattern {
@@ -715,8 +715,8 @@ enum Sep {
     Break,
 }
 
-/// 🛑 and ⭕: the emoji people write for STOP, or for the O of it.
-const STOP_SIGNS: [char; 2] = ['\u{1F6D1}', '\u{2B55}'];
+/// 🛑, ⭕, ✋ and ⛔: the emoji people write for STOP, or for the O of it.
+const STOP_SIGNS: [char; 4] = ['\u{1F6D1}', '\u{2B55}', '\u{270B}', '\u{26D4}'];
 
 /// The word a stop sign emoji becomes.
 const STOP_SIGN: &str = "stopsign";
@@ -744,11 +744,18 @@ fn normalize(body: &str, out: &mut String) {
         } else {
             c
         };
+        // Skin tones and the emoji presentation selector belong to the emoji before them.
+        if ('\u{1F3FB}'..='\u{1F3FF}').contains(&c) || c == '\u{FE0F}' {
+            continue;
+        }
         let before = std::mem::replace(&mut prev, c);
         if STOP_SIGNS.contains(&c) {
             // A stop sign for the O inside a word (`ST🛑P`); elsewhere the word `stopsign`,
             // which phrases read as STOP (`🛑 texting me`) and keywords as filler.
-            if before.is_ascii_alphabetic() && chars.peek().is_some_and(char::is_ascii_alphabetic) {
+            let next = chars
+                .clone()
+                .find(|n| !(('\u{1F3FB}'..='\u{1F3FF}').contains(n) || *n == '\u{FE0F}'));
+            if before.is_ascii_alphabetic() && next.is_some_and(|n| n.is_ascii_alphabetic()) {
                 out.push('o');
             } else {
                 word(out, &mut sep);
