@@ -158,6 +158,7 @@ impl World {
             events: Arc::new(FakeBus::new()),
             work: s.clone(),
             inbound: s.clone(),
+            numbers: s.clone(),
         };
         let queues = queues::App { desk: s.clone() };
         let mut w = World {

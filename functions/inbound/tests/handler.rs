@@ -185,6 +185,7 @@ impl World {
             events: Arc::new(bus.clone()),
             work: Arc::new(store.clone()),
             inbound: Arc::new(store.clone()),
+            numbers: Arc::new(store.clone()),
         };
         store
             .put_dealer(

@@ -18,7 +18,7 @@ use tracing::Instrument;
 
 use consent::ports::{
     ConsentReader, ConsentWriter, ContactStore, DealerStore, EventPublisher, InboundLog,
-    MessageStore, OutboundQueue, PendingStore, WorkQueue,
+    MessageStore, NumberDirectory, OutboundQueue, PendingStore, WorkQueue,
 };
 use consent::service::replies::{self, InboundPorts, InboundSms, StatusPorts, StatusReport};
 use consent::webhook::CarrierWebhook;
@@ -35,6 +35,7 @@ pub struct App {
     pub events: Arc<dyn EventPublisher>,
     pub work: Arc<dyn WorkQueue>,
     pub inbound: Arc<dyn InboundLog>,
+    pub numbers: Arc<dyn NumberDirectory>,
 }
 
 /// What became of one stored webhook.
@@ -82,6 +83,7 @@ pub async fn process_record(app: &App, body: &str, now: DateTime<Utc>) -> Record
                 events: app.events.as_ref(),
                 work: app.work.as_ref(),
                 inbound: app.inbound.as_ref(),
+                numbers: app.numbers.as_ref(),
             };
             // Decided as of when the person texted, however late this delivery is.
             replies::handle_inbound(&ports, &sms, *received_at)

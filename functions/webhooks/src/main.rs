@@ -21,7 +21,8 @@ async fn main() -> Result<(), Error> {
         pending: store.clone(),
         messages: store.clone(),
         work: store.clone(),
-        inbound: store,
+        inbound: store.clone(),
+        numbers: store,
         queue: Arc::new(SqsOutboundQueue::new(
             consent_adapters::aws_sdk_sqs::Client::new(&aws),
             config.outbound_queue_url,

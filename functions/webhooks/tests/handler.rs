@@ -84,6 +84,7 @@ impl World {
             events: Arc::new(FakeBus::new()),
             work: Arc::new(store.clone()),
             inbound: Arc::new(store.clone()),
+            numbers: Arc::new(store.clone()),
         };
         World { store, queue, app }
     }

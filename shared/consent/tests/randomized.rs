@@ -134,6 +134,7 @@ impl World {
             events: &self.bus,
             work: &self.store,
             inbound: &self.store,
+            numbers: &self.store,
         }
     }
 

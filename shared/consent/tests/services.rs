@@ -176,6 +176,7 @@ impl World {
             events: &self.bus,
             work: &self.store,
             inbound: &self.store,
+            numbers: &self.store,
         }
     }
 
@@ -1177,6 +1178,124 @@ async fn pay_then_confirm_publishes_a_payment_request_event() {
     assert_eq!(d["reminderMessageId"], json!(reminder.id.as_str()));
     assert_eq!(d["confirmationCarrierMessageId"], json!("SM-confirm"));
     assert_eq!(d["type"], json!(TEXT_TO_PAY_CONFIRMED));
+}
+
+/// A text from the person to `to`.
+async fn text_to(w: &World, sid: &str, to: &str, body: &str, now: DateTime<Utc>) -> ReplyOutcome {
+    let sms = InboundSms {
+        carrier_message_id: sid.into(),
+        from: w.phone.clone(),
+        to: phone(to),
+        body: body.into(),
+    };
+    replies::handle_inbound(&w.inbound(), &sms, now)
+        .await
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_stop_to_the_number_a_dealer_gave_up_revokes_that_dealers_consent_and_is_confirmed() {
+    // GIVEN the person authorized accounting texts from the dealer's number, which the
+    // operator provisioned for it, and a text waits to go
+    let w = World::new().await;
+    w.store.provision(&phone(DEALER_NUMBER), "AC-1", &w.dealer);
+    w.grant(Category::Accounting, noon()).await;
+    let waiting = w
+        .send(
+            "past-due-alert",
+            past_due_vars(),
+            Some(noon() + mins(90)),
+            noon(),
+        )
+        .await
+        .unwrap()
+        .message;
+    // AND the dealer moves to a new number
+    let new_number = phone("+12025550177");
+    let mut dealer = w.store.dealer(&w.dealer).await.unwrap().unwrap();
+    dealer.texting_number = new_number.clone();
+    w.store
+        .put_dealer(&dealer, Some(&phone(DEALER_NUMBER)))
+        .await
+        .unwrap();
+
+    // WHEN the person replies STOP to the old number, which no dealer owns now
+    let outcome = text_to(&w, "SM-old-stop", DEALER_NUMBER, "STOP", noon() + mins(5)).await;
+
+    // THEN it is recorded as that dealer's opt-out: consent revoked with the reply as
+    // evidence, the waiting text suppressed, the old number blocked for the person
+    assert!(
+        matches!(&outcome, ReplyOutcome::OptedOut { revoked, suppressed: 1 } if revoked.contains(&Category::Accounting)),
+        "{outcome:?}"
+    );
+    assert!(w
+        .ledger()
+        .iter()
+        .any(|e| e.event == ConsentEvent::RevokedByReply
+            && e.evidence.as_deref() == Some("SM-old-stop")));
+    assert_eq!(w.message(&waiting.id).status, MessageStatus::Suppressed);
+    assert!(w
+        .store
+        .opted_out(&phone(DEALER_NUMBER), &w.phone)
+        .await
+        .unwrap());
+    // AND one confirmation naming the dealer goes, from the number it owns now
+    let answers = w.messages_of(MessageKind::Reply);
+    assert_eq!(answers.len(), 1);
+    assert!(
+        answers[0].body.starts_with(DEALER_NAME),
+        "{}",
+        answers[0].body
+    );
+    assert!(answers[0].body.contains("START"), "{}", answers[0].body);
+    assert!(matches!(
+        w.deliver(&answers[0].id, noon() + mins(6)).await,
+        DeliverOutcome::Sent { .. }
+    ));
+    assert_eq!(w.carrier_copies(&answers[0])[0].from, new_number);
+    // AND words to the old number still reach the dealer's staff
+    assert_eq!(
+        text_to(
+            &w,
+            "SM-old-words",
+            DEALER_NUMBER,
+            "who is this?",
+            noon() + mins(7)
+        )
+        .await,
+        ReplyOutcome::Queued
+    );
+    assert_eq!(w.store.work_items().len(), 1);
+}
+
+#[tokio::test]
+async fn a_stop_to_a_number_we_hold_that_no_dealer_texts_from_blocks_it_until_start() {
+    // GIVEN a number provisioned for a dealer that has not signed up
+    let w = World::new().await;
+    let spare = "+12025550188";
+    w.store.provision(
+        &phone(spare),
+        "AC-1",
+        &DealerId::parse("not-signed-up").unwrap(),
+    );
+
+    // WHEN the person texts STOP to it
+    let outcome = text_to(&w, "SM-spare-stop", spare, "Stop texting me", noon()).await;
+
+    // THEN the number is blocked for the person, whoever takes it later
+    assert_eq!(outcome, ReplyOutcome::NumberOptedOut);
+    assert!(w.store.opted_out(&phone(spare), &w.phone).await.unwrap());
+    // AND the same STOP delivered again is a duplicate
+    assert_eq!(
+        text_to(&w, "SM-spare-stop", spare, "Stop texting me", noon()).await,
+        ReplyOutcome::Duplicate
+    );
+    // AND START lifts the block
+    assert_eq!(
+        text_to(&w, "SM-spare-start", spare, "START", noon() + mins(1)).await,
+        ReplyOutcome::NumberOptedIn
+    );
+    assert!(!w.store.opted_out(&phone(spare), &w.phone).await.unwrap());
 }
 
 #[tokio::test]

@@ -13,8 +13,8 @@ use crate::message::{Message, MessageKind, MessageStatus};
 use crate::phone::PhoneNumber;
 use crate::ports::{
     BusEvent, ConsentReader, ConsentWriter, Contact, ContactStore, Dealer, DealerStore,
-    EventPublisher, InboundLog, InboundText, MessageStore, OutboundQueue, PendingKey, PendingStore,
-    WorkItem, WorkItemStatus, WorkQueue, WorkQueueName,
+    EventPublisher, InboundLog, InboundText, MessageStore, NumberDirectory, OutboundQueue,
+    PendingKey, PendingStore, WorkItem, WorkItemStatus, WorkQueue, WorkQueueName,
 };
 use crate::reply::{agree_scope, classify_reply, AgreeScope, Classified, Language, ReplyKind};
 
@@ -40,6 +40,8 @@ pub struct InboundPorts<'a> {
     pub events: &'a dyn EventPublisher,
     pub work: &'a dyn WorkQueue,
     pub inbound: &'a dyn InboundLog,
+    /// The numbers we hold: a text to one no dealer owns now is still ours to honour.
+    pub numbers: &'a dyn NumberDirectory,
 }
 
 /// An inbound SMS, as the carrier reported it.
@@ -55,7 +57,13 @@ pub struct InboundSms {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplyOutcome {
     Duplicate,
+    /// A text to a number we never held: nothing is ours to do.
     UnknownDealer,
+    /// A STOP to a number we hold that no dealer texts from: the number is blocked for
+    /// the person (the carrier's own default reply answers it).
+    NumberOptedOut,
+    /// A START to such a number: the block is lifted.
+    NumberOptedIn,
     Agreed(Vec<Category>),
     /// A bare Agree while requests for several categories wait: nothing is granted; the
     /// person is asked which (these), in their language.
@@ -105,18 +113,64 @@ pub async fn handle_inbound(
     sms: &InboundSms,
     now: DateTime<Utc>,
 ) -> Result<ReplyOutcome, DomainError> {
-    let Some(dealer_id) = ports.dealers.dealer_by_number(&sms.to).await? else {
-        return Ok(ReplyOutcome::UnknownDealer);
+    // The dealer that texts from the number, or, for a number it gave up (or one provisioned
+    // for it), the dealer it was provisioned for: the person's STOP is about that dealer's
+    // texts, and their words still reach its staff.
+    let dealer_id = match ports.dealers.dealer_by_number(&sms.to).await? {
+        Some(id) => Some(id),
+        None => ports
+            .numbers
+            .provisioned(&sms.to)
+            .await?
+            .and_then(|p| p.dealer),
     };
-    let Some(dealer) = ports.dealers.dealer(&dealer_id).await? else {
-        return Ok(ReplyOutcome::UnknownDealer);
+    let dealer = match &dealer_id {
+        Some(id) => ports.dealers.dealer(id).await?,
+        None => None,
     };
     if ports.inbound.finished(&sms.carrier_message_id).await? {
         return Ok(ReplyOutcome::Duplicate);
     }
-    let outcome = act(ports, &dealer, sms, now).await?;
+    let outcome = match dealer {
+        Some(dealer) => act(ports, &dealer, sms, now).await?,
+        None => no_dealer(ports, sms, now).await?,
+    };
     ports.inbound.finish(&sms.carrier_message_id, now).await?;
     Ok(outcome)
+}
+
+/// A text to a number no dealer texts from. A number we never held is not ours; to one we
+/// hold, a STOP still blocks the number for the person (and START lifts it), whoever
+/// takes the number later: an opt-out belongs to the number and the person.
+async fn no_dealer(
+    ports: &InboundPorts<'_>,
+    sms: &InboundSms,
+    now: DateTime<Utc>,
+) -> Result<ReplyOutcome, DomainError> {
+    if ports.numbers.provisioned(&sms.to).await?.is_none() {
+        tracing::warn!(to = %sms.to.redacted(), "a text to a number we never held; not ours");
+        return Ok(ReplyOutcome::UnknownDealer);
+    }
+    Ok(match classify_reply(&sms.body).kind {
+        ReplyKind::OptOut => {
+            ports
+                .consent_writer
+                .set_opted_out(&sms.to, &sms.from, true, now)
+                .await?;
+            ReplyOutcome::NumberOptedOut
+        }
+        ReplyKind::OptIn => {
+            ports
+                .consent_writer
+                .set_opted_out(&sms.to, &sms.from, false, now)
+                .await?;
+            ReplyOutcome::NumberOptedIn
+        }
+        _ => {
+            tracing::warn!(to = %sms.to.redacted(), "a text to a number no dealer texts from; nobody to read it");
+            ReplyOutcome::UnknownDealer
+        }
+    })
 }
 
 async fn act(
