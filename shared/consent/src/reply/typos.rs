@@ -50,7 +50,8 @@ fn sound(b: u8) -> u8 {
 pub(super) struct Typos {
     real: HashSet<Box<str>>,
     /// Vocabulary words of 3 letters or more, by length, sorted (ties go to the first).
-    by_len: Vec<Vec<Box<str>>>,
+    /// With each, the letters it has (as they sound): a cheap test before the distance.
+    by_len: Vec<Vec<(Box<str>, u32)>>,
     /// Vocabulary words by their letters with runs collapsed (`stop` for `stoop`), when
     /// only one word collapses so.
     squeezed: HashMap<Box<str>, Option<Box<str>>>,
@@ -69,6 +70,13 @@ fn squeeze(w: &str) -> String {
     out
 }
 
+/// The letters a word has, as they sound (`sound`), one bit each.
+fn letters(w: &str) -> u32 {
+    w.bytes()
+        .filter(u8::is_ascii_lowercase)
+        .fold(0, |m, b| m | 1 << (sound(b) - b'a'))
+}
+
 /// How many edits a typo may be from a rule word of this length: none below four
 /// letters (but see `near`), one up to eight, two from nine (`unsubscribe`).
 pub(super) fn allowed_edits(target_len: usize) -> usize {
@@ -82,12 +90,15 @@ pub(super) fn allowed_edits(target_len: usize) -> usize {
 /// Optimal string alignment distance of two ASCII words (insertions, deletions,
 /// substitutions and swaps of neighbours), or `limit + 1` when it is larger.
 fn osa(a: &[u8], b: &[u8], limit: usize) -> usize {
-    if a.len().abs_diff(b.len()) > limit {
+    const ROW: usize = MAX_LEN + 4;
+    if a.len().abs_diff(b.len()) > limit || b.len() >= ROW {
         return limit + 1;
     }
-    let mut prev2 = vec![0usize; b.len() + 1];
-    let mut prev: Vec<usize> = (0..=b.len()).collect();
-    let mut cur = vec![0usize; b.len() + 1];
+    // Three rows on the stack: this runs for every candidate of every unknown word.
+    let (mut prev2, mut prev, mut cur) = ([0usize; ROW], [0usize; ROW], [0usize; ROW]);
+    for (j, p) in prev.iter_mut().enumerate().take(b.len() + 1) {
+        *p = j;
+    }
     for i in 1..=a.len() {
         cur[0] = i;
         for j in 1..=b.len() {
@@ -96,6 +107,12 @@ fn osa(a: &[u8], b: &[u8], limit: usize) -> usize {
             if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
                 cur[j] = cur[j].min(prev2[j - 2] + 1);
             }
+        }
+        // Every cell of a row beyond the limit: so is the distance (a swap reads two rows
+        // back, so both rows must be beyond it).
+        if cur[..=b.len()].iter().all(|d| *d > limit) && prev[..=b.len()].iter().all(|d| *d > limit)
+        {
+            return limit + 1;
         }
         std::mem::swap(&mut prev2, &mut prev);
         std::mem::swap(&mut prev, &mut cur);
@@ -107,6 +124,16 @@ fn osa(a: &[u8], b: &[u8], limit: usize) -> usize {
 /// take only a swap of neighbours (`edn` -> `end`); two edits need the first letter right.
 fn near(word: &str, target: &str) -> Option<usize> {
     let (w, t) = (word.as_bytes(), target.as_bytes());
+    // One edit leaves one of the first two letters where it was or moves it by one
+    // (substitution, insertion, deletion or swap at the start): a cheap test first.
+    let one =
+        allowed_edits(t.len()) == 1 || (allowed_edits(t.len()) == 2 && w.first() != t.first());
+    if one && w.len() >= 2 && t.len() >= 2 {
+        let (w0, w1, t0, t1) = (sound(w[0]), sound(w[1]), sound(t[0]), sound(t[1]));
+        if w0 != t0 && w1 != t1 && w1 != t0 && w0 != t1 {
+            return None;
+        }
+    }
     if word
         .strip_prefix(target)
         .is_some_and(|rest| INFLECTIONS.contains(&rest))
@@ -142,7 +169,7 @@ impl Typos {
         prefixes: &[&str],
         real_words: &str,
     ) -> Typos {
-        let mut by_len: Vec<Vec<Box<str>>> = vec![Vec::new(); MAX_LEN + 3];
+        let mut by_len: Vec<Vec<(Box<str>, u32)>> = vec![Vec::new(); MAX_LEN + 3];
         let mut squeezed: HashMap<Box<str>, Option<Box<str>>> = HashMap::new();
         let mut vocabulary: Vec<Box<str>> = vocabulary.map(Into::into).collect();
         let known: HashSet<Box<str>> = vocabulary.iter().cloned().collect();
@@ -164,7 +191,7 @@ impl Typos {
                 && v.len() < by_len.len()
                 && v.bytes().all(|b| b.is_ascii_alphanumeric())
             {
-                by_len[v.len()].push(v.into());
+                by_len[v.len()].push((v.into(), letters(v)));
             }
             if v.len() >= 4 {
                 // A word that is its own squeeze (`stop`) wins over one that only
@@ -202,11 +229,11 @@ impl Typos {
     /// The rule word an unknown word is a typo of, if any (`known` tells the words the
     /// rules name; they are never corrected).
     fn correct(&self, word: &str, known: &dyn Fn(&str) -> bool) -> Option<&str> {
-        let letters = word.bytes().filter(u8::is_ascii_alphabetic).count();
+        let alphabetic = word.bytes().filter(u8::is_ascii_alphabetic).count();
         if known(word)
             || word.len() < 3
             || word.len() > MAX_LEN
-            || letters < 2
+            || alphabetic < 2
             || !word.bytes().all(|b| b.is_ascii_alphanumeric())
         {
             return None;
@@ -238,8 +265,13 @@ impl Typos {
         let mut best: Option<((usize, bool, usize), &str)> = None;
         let lo = word.len().saturating_sub(2).max(3);
         let hi = (word.len() + 2).min(self.by_len.len() - 1);
+        let mine = letters(word);
         for len in lo..=hi {
-            for t in &self.by_len[len] {
+            for (t, theirs) in &self.by_len[len] {
+                // An edit changes which letters a word has by two at most.
+                if (mine ^ theirs).count_ones() > 2 * allowed_edits(len).max(1) as u32 {
+                    continue;
+                }
                 if by_prefix && !known(t) {
                     continue;
                 }
