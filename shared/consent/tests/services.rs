@@ -160,6 +160,16 @@ impl World {
 
     // ---- ports ----
 
+    /// The dealer changes its texting number, giving up the one it had.
+    async fn move_dealer_to(&self, number: &PhoneNumber) {
+        let mut dealer = self.store.dealer(&self.dealer).await.unwrap().unwrap();
+        let previous = std::mem::replace(&mut dealer.texting_number, number.clone());
+        self.store
+            .put_dealer(&dealer, Some(&previous))
+            .await
+            .unwrap();
+    }
+
     fn auth(&self) -> AuthorizationPorts<'_> {
         authorization_ports(&self.store, &self.queue, &self.hasher)
     }
@@ -1212,12 +1222,7 @@ async fn a_stop_to_the_number_a_dealer_gave_up_revokes_that_dealers_consent_and_
         .message;
     // AND the dealer moves to a new number
     let new_number = phone("+12025550177");
-    let mut dealer = w.store.dealer(&w.dealer).await.unwrap().unwrap();
-    dealer.texting_number = new_number.clone();
-    w.store
-        .put_dealer(&dealer, Some(&phone(DEALER_NUMBER)))
-        .await
-        .unwrap();
+    w.move_dealer_to(&new_number).await;
 
     // WHEN the person replies STOP to the old number, which no dealer owns now
     let outcome = text_to(&w, "SM-old-stop", DEALER_NUMBER, "STOP", noon() + mins(5)).await;
@@ -1702,12 +1707,7 @@ async fn texts_made_before_the_dealer_changed_its_number_go_from_the_new_one() {
 
     // WHEN the dealer changes its texting number, releasing the old one
     let new_number = phone("+12025550177");
-    let mut dealer = w.store.dealer(&w.dealer).await.unwrap().unwrap();
-    dealer.texting_number = new_number.clone();
-    w.store
-        .put_dealer(&dealer, Some(&phone(DEALER_NUMBER)))
-        .await
-        .unwrap();
+    w.move_dealer_to(&new_number).await;
 
     // THEN the queued text's old record delivers it from the new number
     let outcome = delivery::deliver_envelope(&w.deliver_ports(), &record, None, noon() + mins(1))
