@@ -193,7 +193,7 @@ impl Typos {
             {
                 by_len[v.len()].push((v.into(), letters(v)));
             }
-            if v.len() >= 4 {
+            if v.len() >= 3 {
                 // A word that is its own squeeze (`stop`) wins over one that only
                 // collapses to it; two of the latter are ambiguous.
                 let sq = squeeze(v);
@@ -238,10 +238,14 @@ impl Typos {
         {
             return None;
         }
-        // Doubled letters are a typo even of a real word (`stoop`, `alllto`).
-        if let Some(Some(v)) = self.squeezed.get(squeeze(word).as_str()) {
-            if **v != *word {
-                return Some(v);
+        if let Some(v) = self.doubled(word) {
+            return Some(v);
+        }
+        // Spanish texting writes `k` for `qu` (`kitenme`, `ke`).
+        if word.contains('k') {
+            let spelled = word.replace('k', "qu");
+            if known(&spelled) {
+                return self.exact(&spelled);
             }
         }
         if self.real.contains(word) {
@@ -333,7 +337,12 @@ impl Typos {
                 // long word split and mistyped (`on subscribe`).
                 let joined = format!("{a}{b}");
                 let stray = known(a) && !known(b) && b.len() <= 3 && !self.real.contains(b);
-                let split_long = !known(a) && !known(b) && joined.len() >= 8;
+                // `on subscribe`: a short first piece and an unknown word that is no typo
+                // of its own.
+                let split_long = a.len() <= 3
+                    && !known(b)
+                    && joined.len() >= 8
+                    && self.correct(b, &known).is_none();
                 if is_word(a) && is_word(b) && (stray || split_long) {
                     let long_enough = |w: &&str| w.len() >= if stray { 5 } else { 8 };
                     let close = |w: &&str| stray || near(&joined, w) == Some(1);
@@ -354,7 +363,12 @@ impl Typos {
                 out.push(w);
                 continue;
             }
-            // Words run together (`stoptexting`, `nomoretexts`, `dejende`).
+            // Words run together (`stoptexting`, `nomoretexts`, `dejende`), unless the
+            // word is one with a letter doubled (`cancell` is not `can cell`).
+            if let Some(v) = (!known(w)).then(|| self.doubled(w)).flatten() {
+                out.push(v);
+                continue;
+            }
             if let Some(parts) = self.split(w, canonical) {
                 out.extend(parts);
                 continue;
@@ -368,6 +382,27 @@ impl Typos {
     #[cfg(test)]
     pub(super) fn prefixes(&self) -> Vec<&str> {
         self.prefixes.iter().map(|p| &**p).collect()
+    }
+
+    /// Doubled letters are a typo even of a real word (`stoop`, `alllto`, `outt`,
+    /// `cancell`): the rule word they collapse to.
+    fn doubled(&self, word: &str) -> Option<&str> {
+        if word.len() < 4 {
+            return None;
+        }
+        match self.squeezed.get(squeeze(word).as_str()) {
+            Some(Some(v)) if **v != *word => Some(v),
+            _ => None,
+        }
+    }
+
+    /// The vocabulary's own copy of a word it holds.
+    fn exact(&self, word: &str) -> Option<&str> {
+        self.by_len
+            .get(word.len())?
+            .iter()
+            .find(|(t, _)| **t == *word)
+            .map(|(t, _)| &**t)
     }
 
     /// Does a rule's prefix take this word (`escribirme` for `escrib*`)?
