@@ -419,7 +419,14 @@ impl Rules {
                 _ => None,
             })
             .collect();
-        let typos = Typos::new(r.words.keys().map(|k| &**k), &prefixes, real_words);
+        let mut typos = Typos::new(r.words.keys().map(|k| &**k), &prefixes, real_words);
+        let strong = r.strong;
+        typos.prefer(
+            r.words
+                .iter()
+                .filter(|(_, i)| i.classes & (1 << strong) != 0)
+                .map(|(w, _)| &**w),
+        );
         r.typos = typos;
         Ok(r)
     }
@@ -718,6 +725,9 @@ enum Sep {
 /// 🛑, ⭕, ✋ and ⛔: the emoji people write for STOP, or for the O of it.
 const STOP_SIGNS: [char; 4] = ['\u{1F6D1}', '\u{2B55}', '\u{270B}', '\u{26D4}'];
 
+/// 😂 and 🤣: a reply that laughs is no revocation (the `not-opt-out` row of `laughing`).
+const LAUGHS: [char; 2] = ['\u{1F602}', '\u{1F923}'];
+
 /// The word a stop sign emoji becomes.
 const STOP_SIGN: &str = "stopsign";
 
@@ -749,6 +759,13 @@ fn normalize(body: &str, out: &mut String) {
             continue;
         }
         let before = std::mem::replace(&mut prev, c);
+        if LAUGHS.contains(&c) {
+            // 😂 and 🤣 read as the word people type for them.
+            word(out, &mut sep);
+            out.push_str("laughing");
+            sep = Sep::Space;
+            continue;
+        }
         if STOP_SIGNS.contains(&c) {
             // A stop sign for the O inside a word (`ST🛑P`); elsewhere the word `stopsign`,
             // which phrases read as STOP (`🛑 texting me`) and keywords as filler.

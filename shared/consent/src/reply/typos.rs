@@ -57,6 +57,8 @@ pub(super) struct Typos {
     squeezed: HashMap<Box<str>, Option<Box<str>>>,
     /// The rules' prefixes: a word they match is known, never a typo.
     prefixes: Vec<Box<str>>,
+    /// Keywords that win a tie (`dtop` is STOP before it is `drop`).
+    preferred: HashSet<Box<str>>,
 }
 
 /// `stoop` -> `stop`: runs of one letter collapsed.
@@ -69,6 +71,10 @@ fn squeeze(w: &str) -> String {
     }
     out
 }
+
+/// How a typo's candidate ranks (lower is better): distance, not a strong keyword, first
+/// letter changed, length difference.
+type Rank = (usize, bool, bool, usize);
 
 /// The letters a word has, as they sound (`sound`), one bit each.
 fn letters(w: &str) -> u32 {
@@ -223,6 +229,7 @@ impl Typos {
             by_len,
             squeezed,
             prefixes: prefixes.iter().map(|p| (*p).into()).collect(),
+            preferred: HashSet::new(),
         }
     }
 
@@ -257,16 +264,18 @@ impl Typos {
         // A word a rule's prefix takes is only read as a rule word one edit away
         // (`textin` -> `texting`), never as another prefix's form (`desinscrire`).
         let by_prefix = self.by_prefix(word);
-        // The nearest rule word; among equals, one with the same first letter (people
-        // seldom mistype the first), then the closest length, then the first in order.
+        // The nearest rule word; among equals, a strong keyword, then one with the same
+        // first letter (people seldom mistype the first), then the closest length, then
+        // the first in order.
         let rank = |d: usize, t: &str| {
             (
                 d,
+                !self.preferred.contains(t),
                 t.as_bytes().first() != word.as_bytes().first(),
                 t.len().abs_diff(word.len()),
             )
         };
-        let mut best: Option<((usize, bool, usize), &str)> = None;
+        let mut best: Option<(Rank, &str)> = None;
         let lo = word.len().saturating_sub(2).max(3);
         let hi = (word.len() + 2).min(self.by_len.len() - 1);
         let mine = letters(word);
@@ -394,6 +403,11 @@ impl Typos {
             Some(Some(v)) if **v != *word => Some(v),
             _ => None,
         }
+    }
+
+    /// These rule words win a tie between typos at the same distance.
+    pub(super) fn prefer<'v>(&mut self, words: impl Iterator<Item = &'v str>) {
+        self.preferred.extend(words.map(Into::into));
     }
 
     /// The vocabulary's own copy of a word it holds.
