@@ -119,7 +119,14 @@ impl Score {
 
 /// The figures, printed: overall, per language and per kind of difficulty, with every
 /// reply the engine gets wrong.
-fn report() -> (Score, Vec<String>) {
+/// What `report` found: all rows, each set's, and the misclassified replies.
+struct Report {
+    all: Score,
+    by_set: BTreeMap<&'static str, Score>,
+    wrong: Vec<String>,
+}
+
+fn report() -> Report {
     let rows = rows();
     assert!(rows.len() >= 120, "at least 120 labelled hard replies");
     let mut all = Score::default();
@@ -158,13 +165,13 @@ fn report() -> (Score, Vec<String>) {
     for (name, s) in &by_difficulty {
         println!("{}", s.line(name));
     }
-    (all, wrong)
+    Report { all, by_set, wrong }
 }
 
 /// `make test` prints the figures: every row parses, with a known label.
 #[test]
 fn hard_replies_report() {
-    let (all, wrong) = report();
+    let Report { all, wrong, .. } = report();
     assert_eq!(all.rows as usize, rows().len());
     assert!(all.rows >= 120, "at least 120 labelled hard replies");
     for w in &wrong {
@@ -176,17 +183,11 @@ fn hard_replies_report() {
 /// almost no revocation is missed (what is missed goes to staff, never to silence).
 #[test]
 fn hard_replies_keep_precision_and_reach_recall() {
-    let (all, wrong) = report();
+    let Report { all, by_set, wrong } = report();
     assert_eq!(all.precision(), 1.0, "{wrong:#?}");
     assert!(all.recall() >= 0.98, "{wrong:#?}");
     for (set, _) in SETS {
-        let mut score = Score::default();
-        for row in rows().iter().filter(|r| r.set == set) {
-            score.add(
-                classify(&row.body) == ReplyKind::OptOut,
-                row.expected == ReplyKind::OptOut,
-            );
-        }
+        let score = by_set[set];
         assert_eq!(score.precision(), 1.0, "set {set}: {wrong:#?}");
         assert!(score.recall() >= 0.98, "set {set}: {wrong:#?}");
     }

@@ -182,13 +182,6 @@ impl AutomationStore for DynamoStore {
             format!("DEALER#{dealer}"),
             format!("AUTOMATION#{}", automation.event_type),
         ));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unavailable("DynamoDB PutItem (automation)"))?;
-        Ok(())
+        self.put_item(item, "DynamoDB PutItem (automation)").await
     }
 }

@@ -125,13 +125,7 @@ impl ConsentWriter for DynamoStore {
         if opted_out {
             let mut item = k;
             item.insert("since".into(), s(at.to_rfc3339()));
-            self.client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .send()
-                .await
-                .map_err(unavailable("DynamoDB PutItem (opt-out)"))?;
+            self.put_item(item, "DynamoDB PutItem (opt-out)").await?;
         } else {
             self.client
                 .delete_item()

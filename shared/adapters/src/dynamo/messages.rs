@@ -165,14 +165,7 @@ impl MessageWriter for DynamoStore {
     ) -> StoreResult<()> {
         let mut item = key(phone_pk(dealer, phone), format!("LATEST#{kind}"));
         item.insert("messageId".into(), s(id.as_str()));
-        self.client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .send()
-            .await
-            .map_err(unavailable("DynamoDB PutItem (latest)"))?;
-        Ok(())
+        self.put_item(item, "DynamoDB PutItem (latest)").await
     }
     async fn create_counted(
         &self,

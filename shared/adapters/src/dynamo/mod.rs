@@ -194,6 +194,18 @@ impl DynamoStore {
         Ok(out.item)
     }
 
+    /// An unconditional PutItem (a note, a mark, a setting that the last writer decides).
+    async fn put_item(&self, item: Item, context: &'static str) -> Result<(), StoreError> {
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(unavailable(context))?;
+        Ok(())
+    }
+
     /// A strongly consistent GetItem: for marks a writer must see as soon as they exist.
     async fn get_consistent(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self

@@ -235,7 +235,12 @@ impl Typos {
 
     /// The rule word an unknown word is a typo of, if any (`known` tells the words the
     /// rules name; they are never corrected).
-    fn correct(&self, word: &str, known: &dyn Fn(&str) -> bool) -> Option<&str> {
+    fn correct<'a>(
+        &'a self,
+        word: &str,
+        canonical: &dyn Fn(&str) -> Option<&'a str>,
+    ) -> Option<&'a str> {
+        let known = |w: &str| canonical(w).is_some();
         let alphabetic = word.bytes().filter(u8::is_ascii_alphabetic).count();
         if known(word)
             || word.len() < 3
@@ -251,8 +256,8 @@ impl Typos {
         // Spanish texting writes `k` for `qu` (`kitenme`, `ke`).
         if word.contains('k') {
             let spelled = word.replace('k', "qu");
-            if known(&spelled) {
-                return self.exact(&spelled);
+            if let Some(w) = canonical(&spelled) {
+                return Some(w);
             }
         }
         if self.real.contains(word) {
@@ -307,7 +312,7 @@ impl Typos {
         canonical: &dyn Fn(&str) -> Option<&'a str>,
     ) -> Vec<&'a str> {
         let known = |w: &str| canonical(w).is_some();
-        let read = |w: &str| canonical(w).or_else(|| self.correct(w, &known));
+        let read = |w: &str| canonical(w).or_else(|| self.correct(w, canonical));
         let single = |w: &str| w.len() == 1 && w.as_bytes()[0].is_ascii_alphabetic();
         let mut out: Vec<&'a str> = Vec::with_capacity(words.len());
         let mut i = 0;
@@ -351,12 +356,12 @@ impl Typos {
                 let split_long = a.len() <= 3
                     && !known(b)
                     && joined.len() >= 8
-                    && self.correct(b, &known).is_none();
+                    && self.correct(b, canonical).is_none();
                 if is_word(a) && is_word(b) && (stray || split_long) {
                     let long_enough = |w: &&str| w.len() >= if stray { 5 } else { 8 };
                     let close = |w: &&str| stray || near(&joined, w) == Some(1);
                     if let Some(w) = self
-                        .correct(&joined, &known)
+                        .correct(&joined, canonical)
                         .filter(long_enough)
                         .filter(close)
                     {
@@ -382,7 +387,7 @@ impl Typos {
                 out.extend(parts);
                 continue;
             }
-            out.push(self.correct(w, &known).unwrap_or(w));
+            out.push(self.correct(w, canonical).unwrap_or(w));
         }
         out
     }
@@ -408,15 +413,6 @@ impl Typos {
     /// These rule words win a tie between typos at the same distance.
     pub(super) fn prefer<'v>(&mut self, words: impl Iterator<Item = &'v str>) {
         self.preferred.extend(words.map(Into::into));
-    }
-
-    /// The vocabulary's own copy of a word it holds.
-    fn exact(&self, word: &str) -> Option<&str> {
-        self.by_len
-            .get(word.len())?
-            .iter()
-            .find(|(t, _)| **t == *word)
-            .map(|(t, _)| &**t)
     }
 
     /// Does a rule's prefix take this word (`escribirme` for `escrib*`)?
@@ -476,7 +472,7 @@ mod tests {
     fn typos_are_read_as_the_rule_word_and_real_words_stay() {
         let words = ["stop", "texting", "end", "unsubscribe", "alto", "recibir"];
         let t = typos(&words, "step\nauto\n");
-        let known = |w: &str| words.contains(&w);
+        let canonical = |w: &str| words.iter().copied().find(|k| *k == w);
         for (typo, word) in [
             ("stpo", "stop"),
             ("stp", "stop"),
@@ -490,7 +486,7 @@ mod tests {
             ("escrivirme", "escribirme"),
             ("resivir", "recibir"),
         ] {
-            assert_eq!(t.correct(typo, &known), Some(word), "{typo}");
+            assert_eq!(t.correct(typo, &canonical), Some(word), "{typo}");
         }
         for real in [
             "step",
@@ -504,7 +500,7 @@ mod tests {
             "stopping",
             "ended",
         ] {
-            assert_eq!(t.correct(real, &known), None, "{real}");
+            assert_eq!(t.correct(real, &canonical), None, "{real}");
         }
     }
 

@@ -116,13 +116,13 @@ pub async fn handle_inbound(
     // The dealer that texts from the number, or, for a number it gave up (or one provisioned
     // for it), the dealer it was provisioned for: the person's STOP is about that dealer's
     // texts, and their words still reach its staff.
-    let dealer_id = match ports.dealers.dealer_by_number(&sms.to).await? {
-        Some(id) => Some(id),
-        None => ports
-            .numbers
-            .provisioned(&sms.to)
-            .await?
-            .and_then(|p| p.dealer),
+    // The number is ours when a dealer owns it or the operator provisioned it (read once).
+    let (held, dealer_id) = match ports.dealers.dealer_by_number(&sms.to).await? {
+        Some(id) => (true, Some(id)),
+        None => match ports.numbers.provisioned(&sms.to).await? {
+            Some(p) => (true, p.dealer),
+            None => (false, None),
+        },
     };
     let dealer = match &dealer_id {
         Some(id) => ports.dealers.dealer(id).await?,
@@ -133,7 +133,7 @@ pub async fn handle_inbound(
     }
     let outcome = match dealer {
         Some(dealer) => act(ports, &dealer, sms, now).await?,
-        None => no_dealer(ports, sms, now).await?,
+        None => no_dealer(ports, sms, held, now).await?,
     };
     ports.inbound.finish(&sms.carrier_message_id, now).await?;
     Ok(outcome)
@@ -145,9 +145,10 @@ pub async fn handle_inbound(
 async fn no_dealer(
     ports: &InboundPorts<'_>,
     sms: &InboundSms,
+    held: bool,
     now: DateTime<Utc>,
 ) -> Result<ReplyOutcome, DomainError> {
-    if ports.numbers.provisioned(&sms.to).await?.is_none() {
+    if !held {
         tracing::warn!(to = %sms.to.redacted(), "a text to a number we never held; not ours");
         return Ok(ReplyOutcome::UnknownDealer);
     }
