@@ -136,7 +136,7 @@ def _alive(pid: int) -> bool:
         return False
     try:
         stat = Path(f"/proc/{pid}/stat").read_text()
-    except FileNotFoundError:  # reaped between the signal and the read
+    except (FileNotFoundError, ProcessLookupError):  # reaped between the signal and the read
         return False
     return stat.split()[2] != "Z"
 
