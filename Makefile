@@ -10,7 +10,7 @@ PY := $(VENV)/bin/python
 .DEFAULT_GOAL := help
 comma := ,
 
-.PHONY: help venv dev token lint-template browser test-local build test lint bench
+.PHONY: help venv dev token lint-template checkov browser test-local build test lint bench
 
 help: ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-15s %s\n", $$1, $$2}'
@@ -35,6 +35,21 @@ token: venv ## print a portal JWT: make token DEALER=demo-dealer USER=staff-1 [R
 
 lint-template: venv ## cfn-lint infra/template.yaml
 	$(VENV)/bin/cfn-lint infra/template.yaml
+
+# checkov lives in a virtualenv of its own: its dependencies clash with the pins of .venv.
+VENV_CHECKOV := .venv-checkov
+CHECKOV_STAMP := $(VENV_CHECKOV)/.installed
+
+$(CHECKOV_STAMP): infra/requirements-checkov.txt
+	$(PYTHON) -m venv $(VENV_CHECKOV)
+	$(VENV_CHECKOV)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-checkov.txt
+	touch $@
+
+# Fails on any failed check. A check that does not apply is skipped in its resource's Metadata
+# (checkov: skip: id + comment), each with its reason; --skip-download: nothing is fetched from
+# the vendor's platform (the checks are the installed version's, the same everywhere).
+checkov: $(CHECKOV_STAMP) ## checkov's CloudFormation checks on infra/template.yaml (pinned, .venv-checkov)
+	$(VENV_CHECKOV)/bin/checkov --file infra/template.yaml --framework cloudformation --quiet --compact --skip-download
 
 # The portal's browser test drives Debian's Chromium through its chromedriver (no browser download).
 BROWSER_BINS := /usr/bin/chromium /usr/bin/chromedriver
@@ -68,7 +83,7 @@ fmt-check: ## check formatting
 clippy: ## lint the Rust code, warnings are errors
 	$(CARGO) clippy $(CARGO_FEATURES) -- -D warnings
 
-lint: fmt-check clippy lint-template ## every static check (fmt, clippy, cfn-lint)
+lint: fmt-check clippy lint-template checkov ## every static check (fmt, clippy, cfn-lint, checkov)
 
 # The handler and security tests write every response they see to $(API_SAMPLES); test-local holds
 # each to docs/openapi.yaml.
