@@ -11,6 +11,15 @@ Twilio's side:
        From, DateSent, DateSent< and DateSent> (sent as DateSent%3C= / DateSent%3E=; YYYY-MM-DD, UTC,
        inclusive), PageSize (default 50, max 1000), Page; newest first; every message (sent through the API
        or received) with its current status and date_sent (RFC 2822); next_page_uri when there are more.
+  GET  /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers.json   the account's numbers (Twilio's list JSON,
+       `incoming_phone_numbers`), same basic auth: filters PhoneNumber (the number or a part of it, `*` for any
+       digit) and FriendlyName, PageSize, Page. Each has a stable sid PN... (from the number).
+  GET  /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers/{PN sid}.json   one number; 404 (20404) if unknown
+  POST /2010-04-01/Accounts/{AccountSid}/IncomingPhoneNumbers/{PN sid}.json   Twilio's Update, form-encoded:
+       SmsUrl, SmsMethod, SmsFallbackUrl, SmsFallbackMethod, SmsApplicationSid, StatusCallback (calls'),
+       StatusCallbackMethod, Voice*, FriendlyName are kept; other parameters are ignored, as Twilio ignores
+       ones it does not know; 400 (20001) for a method other than GET/POST or a URL that is not http(s).
+  The REST API answers 401 (20003) for credentials other than AccountSid:TWILIO_AUTH_TOKEN.
 Webhooks (the inbound SMS and the status callbacks) are delivered as Twilio does: an answer (4xx, 5xx) is
   not retried, a connection that failed is retried once; Twilio's connection overrides in the URL's
   fragment change that: #ct=5000&rt=15000&tt=15000&rc=1&rp=ct (connect and read timeouts, total time for
@@ -19,7 +28,9 @@ Webhooks (the inbound SMS and the status callbacks) are delivered as Twilio does
 Test controls:
   GET /messages?to=E164 (or from=)   what was sent and received, newest last
   DELETE /messages                   forget everything
-  POST /reply {"from","to","body"}   the phone replies: a signed inbound webhook to INBOUND_WEBHOOK_URL;
+  POST /reply {"from","to","body"}   the phone replies: a signed inbound webhook to the SmsUrl configured on the
+                                     number `to` (with its SmsMethod and its URL's connection overrides), else
+                                     to INBOUND_WEBHOOK_URL;
                                      answers with the service's status and body (of the last attempt;
                                      X-Webhook-Attempts says how many), 502 if it never answered
   POST /fail {"count","status","code"}   the next N sends fail with that HTTP status and Twilio error code
@@ -34,8 +45,9 @@ Test controls:
   POST /limits {"maxConcurrent","latencyMs"}   sends in flight at once before 429 (0: no limit), and the
                                      time each admitted send takes before its answer (ms, default 0)
   GET /                              an HTML page: the conversation and a form to reply
-Environment: TWILIO_AUTH_TOKEN (else .env.local), INBOUND_WEBHOOK_URL
-(default http://127.0.0.1:3000/v1/carrier/twilio/inbound, may carry connection overrides),
+Environment: TWILIO_AUTH_TOKEN (else .env.local), INBOUND_WEBHOOK_URL (where a text to a number with no SmsUrl
+goes; default http://127.0.0.1:3000/v1/carrier/twilio/inbound, may carry connection overrides), CARRIER_NUMBERS
+(the account's numbers, NUMBER_POOL's syntax; default: NUMBER_POOL and DEMO_TEXTING_NUMBER),
 STATUS_CALLBACK_DELAY_SECONDS (default 0.2), STATUS_CALLBACK_DUPLICATE and STATUS_CALLBACK_REORDER
 (default 0.0), CARRIER_SEED (the random choices'; default random, printed at start), CARRIER_MAX_CONCURRENT
 (default 0: no limit).
@@ -53,6 +65,7 @@ import http.client
 import json
 import os
 import random
+import re
 import secrets
 import sys
 import threading
@@ -60,10 +73,11 @@ import time
 from dataclasses import dataclass, field
 from datetime import date, datetime, timezone
 from email.utils import format_datetime
-from typing import Any, Callable, Iterator, Mapping
+from typing import Any, Callable, Iterable, Iterator, Mapping
 from urllib.parse import parse_qs, urldefrag, urlencode, urlsplit, urlunsplit
 
 from infra.local.common import ENV_LOCAL, JsonHandler, Server, read_env_file
+from infra.local.numbers import expand
 
 DEFAULT_INBOUND_URL = "http://127.0.0.1:3000/v1/carrier/twilio/inbound"
 API_VERSION = "2010-04-01"
@@ -175,7 +189,8 @@ def webhook_headers(url: str, params: Mapping[str, str], auth_token: str) -> dic
     }
 
 
-def post_once(url: str, body: bytes, headers: Mapping[str, str], timeouts: tuple[float, float]) -> tuple[int, bytes]:
+def post_once(url: str, body: bytes | None, headers: Mapping[str, str], timeouts: tuple[float, float],
+              method: str = "POST") -> tuple[int, bytes]:
     """One attempt: (status, body), or WebhookError ct if no connection was made, rt if no answer came."""
     parts = urlsplit(url)
     if not parts.hostname:
@@ -189,7 +204,7 @@ def post_once(url: str, body: bytes, headers: Mapping[str, str], timeouts: tuple
             raise WebhookError("ct", e) from e
         connection.sock.settimeout(timeouts[1])
         try:
-            connection.request("POST", urlunsplit(("", "", parts.path or "/", parts.query, "")), body, dict(headers))
+            connection.request(method, urlunsplit(("", "", parts.path or "/", parts.query, "")), body, dict(headers))
             answer = connection.getresponse()
             return answer.status, answer.read()
         except (OSError, http.client.HTTPException) as e:  # a timeout, or the connection dropped without an answer
@@ -198,18 +213,25 @@ def post_once(url: str, body: bytes, headers: Mapping[str, str], timeouts: tuple
         connection.close()
 
 
-def deliver_webhook(url: str, params: Mapping[str, str], auth_token: str) -> tuple[int, bytes, int]:
-    """POST a signed form to a webhook as Twilio does, honouring the connection overrides in the URL's fragment:
-    (status, body, attempts) of the last attempt; WebhookError (with .attempts) if that one got no answer."""
+def deliver_webhook(url: str, params: Mapping[str, str], auth_token: str,
+                    method: str = "POST") -> tuple[int, bytes, int]:
+    """POST a signed form to a webhook as Twilio does (or, with method GET, the parameters in the query string,
+    the whole URL signed), honouring the connection overrides in the URL's fragment: (status, body, attempts) of
+    the last attempt; WebhookError (with .attempts) if that one got no answer."""
     target, fragment = urldefrag(url)
     overrides = ConnectionOverrides.parse(fragment)
-    body, headers = urlencode(params).encode(), webhook_headers(target, params, auth_token)
+    if method == "GET":
+        target = f"{target}{'&' if urlsplit(target).query else '?'}{urlencode(params)}"
+        body, headers = None, webhook_headers(target, {}, auth_token)
+        headers.pop("Content-Type")
+    else:
+        body, headers = urlencode(params).encode(), webhook_headers(target, params, auth_token)
     deadline = time.monotonic() + overrides.tt / 1000
     attempt = 0
     while True:
         attempt += 1
         try:
-            status, answer = post_once(target, body, headers, overrides.timeouts(deadline))
+            status, answer = post_once(target, body, headers, overrides.timeouts(deadline), method)
         except WebhookError as e:
             e.attempts = attempt
             if not overrides.retries(e.kind, attempt, deadline):
@@ -297,16 +319,18 @@ class MessageFilter:
 
 
 def list_page(account_sid: str, resources: list[dict[str, Any]], filters: Mapping[str, str], page: int,
-              page_size: int) -> dict[str, Any]:
-    """Twilio's list JSON for one page of `resources` (already filtered, newest first)."""
-    base = f"/{API_VERSION}/Accounts/{account_sid}/Messages.json"
+              page_size: int, list_name: str = "Messages") -> dict[str, Any]:
+    """Twilio's list JSON for one page of `resources` (already filtered, in the list's order): the page under the
+    list's key (`messages`, `incoming_phone_numbers`) and the paging fields."""
+    base = f"/{API_VERSION}/Accounts/{account_sid}/{list_name}.json"
 
     def uri(n: int) -> str:
         return f"{base}?{urlencode({**filters, 'PageSize': page_size, 'Page': n})}"
 
     start = page * page_size
     shown = resources[start:start + page_size]
-    return {"messages": shown, "page": page, "page_size": page_size, "start": start,
+    key = re.sub(r"(?<!^)(?=[A-Z])", "_", list_name).lower()
+    return {key: shown, "page": page, "page_size": page_size, "start": start,
             "end": start + max(len(shown) - 1, 0), "first_page_uri": uri(0), "uri": uri(page),
             "previous_page_uri": uri(page - 1) if page else None,
             "next_page_uri": uri(page + 1) if len(resources) > start + page_size else None}
@@ -328,6 +352,104 @@ def missing_parameter(form: Mapping[str, str]) -> tuple[int, str] | None:
     return next(((code, text) for name, code, text in REQUIRED if not form.get(name)), None)
 
 
+# --- the account's phone numbers (IncomingPhoneNumbers) ---------------------------------------------------
+
+# The update parameters the fake keeps, as Twilio names them, and the resource's key for each; Twilio
+# accepts more (AddressSid, BundleSid, TrunkSid, ...) and, as Twilio does with parameters it does not
+# know, the fake ignores the rest.
+NUMBER_PARAMETERS = {
+    "FriendlyName": "friendly_name", "SmsUrl": "sms_url", "SmsMethod": "sms_method",
+    "SmsFallbackUrl": "sms_fallback_url", "SmsFallbackMethod": "sms_fallback_method",
+    "SmsApplicationSid": "sms_application_sid", "StatusCallback": "status_callback",
+    "StatusCallbackMethod": "status_callback_method", "VoiceUrl": "voice_url", "VoiceMethod": "voice_method",
+    "VoiceFallbackUrl": "voice_fallback_url", "VoiceFallbackMethod": "voice_fallback_method",
+    "VoiceApplicationSid": "voice_application_sid", "VoiceCallerIdLookup": "voice_caller_id_lookup",
+}
+URL_PARAMETERS = ("SmsUrl", "SmsFallbackUrl", "StatusCallback", "VoiceUrl", "VoiceFallbackUrl")
+METHOD_PARAMETERS = ("SmsMethod", "SmsFallbackMethod", "StatusCallbackMethod", "VoiceMethod", "VoiceFallbackMethod")
+
+
+def number_sid(number: str) -> str:
+    """A number's IncomingPhoneNumber sid (PN + 32 hex), the same for the same number on every run."""
+    return "PN" + hashlib.md5(number.encode()).hexdigest()  # noqa: S324 - an identifier, not a secret
+
+
+def friendly(number: str) -> str:
+    """Twilio's default friendly name: `(202) 555-0100` for a North American number, else the number."""
+    if len(number) == 12 and number.startswith("+1"):
+        return f"({number[2:5]}) {number[5:8]}-{number[8:]}"
+    return number
+
+
+@dataclass
+class PhoneNumber:
+    """One of the account's numbers (Twilio's IncomingPhoneNumber): its webhooks as last configured."""
+
+    number: str
+    sid: str = ""
+    settings: dict[str, Any] = field(default_factory=dict)  # the resource's keys for NUMBER_PARAMETERS
+    created: datetime = field(default_factory=utcnow)
+    updated: datetime = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.sid = self.sid or number_sid(self.number)
+        self.updated = self.created
+        defaults = {key: "" for key in NUMBER_PARAMETERS.values()}
+        defaults.update({NUMBER_PARAMETERS[k]: "POST" for k in METHOD_PARAMETERS},
+                        friendly_name=friendly(self.number), voice_caller_id_lookup=False)
+        self.settings = {**defaults, **self.settings}
+
+    def update(self, form: Mapping[str, str]) -> None:
+        """Twilio's Update: the parameters given replace the stored ones (an empty URL clears it); ValueError for a
+        method other than GET or POST or a URL that is not http(s)."""
+        for name in METHOD_PARAMETERS:
+            if name in form and form[name].upper() not in ("GET", "POST"):
+                raise ValueError(f"{name} must be GET or POST, not {form[name]!r}")
+        for name in URL_PARAMETERS:
+            if form.get(name) and urlsplit(form[name]).scheme not in ("http", "https"):
+                raise ValueError(f"{name} is not an http(s) URL: {form[name]!r}")
+        for name, key in NUMBER_PARAMETERS.items():
+            if name not in form:
+                continue
+            value: Any = form[name]
+            if name in METHOD_PARAMETERS:
+                value = value.upper()
+            elif name == "VoiceCallerIdLookup":
+                value = value.lower() == "true"
+            self.settings[key] = value
+        self.updated = utcnow()
+
+    def inbound(self) -> tuple[str, str] | None:
+        """(SmsUrl, SmsMethod) where a text to this number is posted, if an SmsUrl is configured (and no SMS
+        application, which the fake does not model, takes the number's texts)."""
+        if self.settings["sms_url"] and not self.settings["sms_application_sid"]:
+            return self.settings["sms_url"], self.settings["sms_method"]
+        return None
+
+    def resource(self, account_sid: str) -> dict[str, Any]:
+        """Twilio's IncomingPhoneNumber resource."""
+        uri = f"/{API_VERSION}/Accounts/{account_sid}/IncomingPhoneNumbers/{self.sid}"
+        return {
+            "account_sid": account_sid, "address_requirements": "none", "address_sid": None,
+            "api_version": API_VERSION, "beta": False, "bundle_sid": None,
+            "capabilities": {"fax": False, "mms": True, "sms": True, "voice": True},
+            "date_created": rfc2822(self.created), "date_updated": rfc2822(self.updated),
+            "emergency_address_sid": None, "emergency_address_status": "unregistered",
+            "emergency_status": "Inactive", "identity_sid": None, "origin": "twilio",
+            "phone_number": self.number, "sid": self.sid, "status": "in-use",
+            "subresource_uris": {"assigned_add_ons": f"{uri}/AssignedAddOns.json"}, "trunk_sid": None,
+            "uri": f"{uri}.json", "voice_receive_mode": "voice", **self.settings,
+        }
+
+
+def number_filter(raw: str | None) -> re.Pattern[str] | None:
+    """Twilio's PhoneNumber filter: the whole number or a part of it, `*` standing for any one digit."""
+    if raw is None:
+        return None
+    wanted = "".join(raw.split())  # a `+` sent unencoded arrives as a space
+    return re.compile("".join(r"\d" if c == "*" else re.escape(c) for c in wanted))
+
+
 # --- the carrier -------------------------------------------------------------------------------------------
 
 
@@ -336,12 +458,15 @@ class Carrier:
     limit (thread-safe)."""
 
     def __init__(self, auth_token: str, inbound_url: str, callback_delay: float = 0.2, *, seed: int | None = None,
-                 duplicate: float = 0.0, reorder: float = 0.0, max_concurrent: int = 0) -> None:
+                 duplicate: float = 0.0, reorder: float = 0.0, max_concurrent: int = 0,
+                 numbers: Iterable[str] = ()) -> None:
         self.auth_token = auth_token
-        self.inbound_url = inbound_url
+        self.inbound_url = inbound_url  # where a text to a number without an SmsUrl goes
         self.callback_delay = callback_delay
         self.lock = threading.Lock()
         self.messages: list[Message] = []
+        self.numbers: dict[str, PhoneNumber] = {}  # the account's numbers, by E.164, in the order given
+        self.add_numbers(numbers)
         self.failures: list[tuple[int, int]] = []  # (http status, twilio code) per upcoming send
         self.hangs: list[float] = []  # seconds per upcoming send
         self.late_answers: list[float] = []  # seconds per upcoming send, waited after accepting it
@@ -358,6 +483,43 @@ class Carrier:
     def add(self, message: Message) -> None:
         with self.lock:
             self.messages.append(message)
+
+    def add_numbers(self, numbers: Iterable[str]) -> None:
+        """The account holds these numbers too (a number it holds already keeps its settings)."""
+        with self.lock:
+            for number in numbers:
+                self.numbers.setdefault(number, PhoneNumber(number))
+
+    def find_numbers(self, account_sid: str, phone_number: str | None,
+                     friendly_name: str | None) -> list[dict[str, Any]]:
+        """Twilio's resources of the account's numbers matching the filters, in the order the account got them."""
+        pattern = number_filter(phone_number)
+        with self.lock:
+            return [n.resource(account_sid) for n in self.numbers.values()
+                    if (pattern is None or pattern.search(n.number))
+                    and (friendly_name is None or n.settings["friendly_name"] == friendly_name)]
+
+    def number(self, sid: str) -> PhoneNumber | None:
+        with self.lock:
+            return next((n for n in self.numbers.values() if n.sid == sid), None)
+
+    def update_number(self, sid: str, account_sid: str, form: Mapping[str, str]) -> dict[str, Any] | None:
+        """Twilio's Update IncomingPhoneNumber: the resource as updated, None for an unknown sid; ValueError for a
+        bad parameter (nothing changed)."""
+        with self.lock:
+            number = next((n for n in self.numbers.values() if n.sid == sid), None)
+            if number is None:
+                return None
+            number.update(form)
+            return number.resource(account_sid)
+
+    def inbound_target(self, to: str) -> tuple[str, str]:
+        """(URL, method) a text to `to` is posted to: the number's SmsUrl when one is configured, else
+        INBOUND_WEBHOOK_URL (a number the account does not hold, or one not configured yet)."""
+        with self.lock:
+            number = self.numbers.get(to)
+            configured = number.inbound() if number else None
+        return configured or (self.inbound_url, "POST")
 
     def list(self, to: str | None = None, from_: str | None = None) -> list[dict[str, Any]]:
         with self.lock:
@@ -453,8 +615,8 @@ class Carrier:
             log(f"status callback {message.sid} {status} failed: {e}")
 
     def reply(self, from_: str, to: str, body: str, account_sid: str) -> tuple[int, bytes, int]:
-        """The phone `from_` texts `body` to `to`: a signed inbound webhook to the service;
-        (status, body, attempts) as `deliver_webhook`."""
+        """The phone `from_` texts `body` to `to`: a signed inbound webhook to the number's SmsUrl (else
+        INBOUND_WEBHOOK_URL); (status, body, attempts) as `deliver_webhook`."""
         sid = "SM" + secrets.token_hex(16)
         message = Message(sid=sid, to=to, from_=from_, body=body, direction="inbound", status="received",
                           account_sid=account_sid)
@@ -463,7 +625,8 @@ class Carrier:
         params = {"MessageSid": sid, "SmsSid": sid, "SmsMessageSid": sid, "AccountSid": account_sid,
                   "From": from_, "To": to, "Body": body, "NumMedia": "0", "NumSegments": str(segments(body)),
                   "SmsStatus": "received", "ApiVersion": API_VERSION}
-        return deliver_webhook(self.inbound_url, params, self.auth_token)
+        url, method = self.inbound_target(to)
+        return deliver_webhook(url, params, self.auth_token, method)
 
 
 def log(line: str) -> None:
@@ -475,12 +638,29 @@ def twilio_error(status: int, code: int, message: str) -> dict[str, Any]:
             "status": status}
 
 
-def messages_api_account(path: str) -> str | None:
-    """The AccountSid of `/2010-04-01/Accounts/{AccountSid}/Messages.json`, else None."""
-    parts = path.strip("/").split("/")
-    if len(parts) == 4 and parts[0] == API_VERSION and parts[1] == "Accounts" and parts[3] == "Messages.json":
-        return parts[2]
-    return None
+@dataclass(frozen=True)
+class ApiPath:
+    """A REST API path: `/2010-04-01/Accounts/{account}/{resource}.json` (a list) or
+    `/2010-04-01/Accounts/{account}/{resource}/{sid}.json` (one instance)."""
+
+    account: str
+    resource: str
+    sid: str | None = None
+
+    @classmethod
+    def parse(cls, path: str) -> ApiPath | None:
+        parts = path.strip("/").split("/")
+        if len(parts) not in (4, 5) or parts[0] != API_VERSION or parts[1] != "Accounts" \
+                or not parts[-1].endswith(".json"):
+            return None
+        last = parts[-1].removesuffix(".json")
+        return cls(parts[2], last) if len(parts) == 4 else cls(parts[2], parts[3], last)
+
+    def not_found(self) -> dict[str, Any]:
+        """Twilio's 20404 for a resource it does not have."""
+        where = f"/{self.resource}/{self.sid}" if self.sid else f"/{self.resource}"
+        return twilio_error(404, 20404, f"The requested resource /{API_VERSION}/Accounts/{self.account}{where}.json "
+                                        "was not found")
 
 
 @dataclass
@@ -503,9 +683,18 @@ class CarrierHandler(JsonHandler):
     def do_GET(self) -> None:
         parts = urlsplit(self.path)
         query = {k: v[0] for k, v in parse_qs(parts.query).items()}
-        account_sid = messages_api_account(parts.path)
-        if account_sid is not None:
-            self.list_messages(account_sid, parts.query)
+        api = ApiPath.parse(parts.path)
+        if api is not None:
+            if not self.authorized(api.account):
+                return
+            if api == ApiPath(api.account, "Messages"):
+                self.list_messages(api.account, parts.query)
+            elif api == ApiPath(api.account, "IncomingPhoneNumbers"):
+                self.list_numbers(api.account, parts.query)
+            elif api.resource == "IncomingPhoneNumbers" and (number := self.carrier.number(api.sid or "")):
+                self.send_json(200, number.resource(api.account))
+            else:
+                self.send_json(404, api.not_found())
         elif parts.path == "/messages":
             self.send_json(200, self.carrier.list(query.get("to"), query.get("from")))
         elif parts.path == "/":
@@ -525,10 +714,17 @@ class CarrierHandler(JsonHandler):
     def do_POST(self) -> None:
         path = urlsplit(self.path).path
         body = self.read_body()
-        account_sid = messages_api_account(path)
+        api = ApiPath.parse(path)
         control: Callable[[bytes], None] | None = getattr(self, self.CONTROLS.get(path, ""), None)
-        if account_sid is not None:
-            self.create_message(account_sid, body)
+        if api is not None:
+            if api == ApiPath(api.account, "Messages"):
+                self.create_message(api.account, body)
+            elif not self.authorized(api.account):
+                return
+            elif api.resource == "IncomingPhoneNumbers" and api.sid:
+                self.update_number(api, body)
+            else:
+                self.send_json(404, api.not_found())
         elif control is None:
             self.send_json(404, {"message": "not found"})
         else:
@@ -607,9 +803,7 @@ class CarrierHandler(JsonHandler):
             answer.then()
 
     def list_messages(self, account_sid: str, raw_query: str) -> None:
-        """Twilio's Read multiple Message resources."""
-        if not self.authorized(account_sid):
-            return
+        """Twilio's Read multiple Message resources (the caller checked the credentials)."""
         query = {k: v[-1] for k, v in parse_qs(raw_query).items()}
         try:
             wanted = MessageFilter.from_query(query)
@@ -619,6 +813,33 @@ class CarrierHandler(JsonHandler):
             return
         filters = {k: query[k] for k in MessageFilter.KEYS if k in query}
         self.send_json(200, list_page(account_sid, self.carrier.find(wanted), filters, page, page_size))
+
+    def list_numbers(self, account_sid: str, raw_query: str) -> None:
+        """Twilio's Read multiple IncomingPhoneNumber resources: filters PhoneNumber (the number or a part of it,
+        `*` for any digit) and FriendlyName; PageSize, Page."""
+        query = {k: v[-1] for k, v in parse_qs(raw_query).items()}
+        try:
+            page, page_size = page_of(query)
+        except ValueError as e:
+            self.send_json(400, twilio_error(400, 20001, str(e)))
+            return
+        found = self.carrier.find_numbers(account_sid, query.get("PhoneNumber"), query.get("FriendlyName"))
+        filters = {k: query[k] for k in ("PhoneNumber", "FriendlyName") if k in query}
+        self.send_json(200, list_page(account_sid, found, filters, page, page_size, "IncomingPhoneNumbers"))
+
+    def update_number(self, api: ApiPath, raw: bytes) -> None:
+        """Twilio's Update an IncomingPhoneNumber resource (form-encoded; parameters it does not keep are ignored)."""
+        form = {k: v[-1] for k, v in parse_qs(raw.decode(), keep_blank_values=True).items()}
+        try:
+            updated = self.carrier.update_number(api.sid or "", api.account, form)
+        except ValueError as e:
+            self.send_json(400, twilio_error(400, 20001, str(e)))
+            return
+        if updated is None:
+            self.send_json(404, api.not_found())
+            return
+        log(f"number {updated['phone_number']}: SmsUrl {updated['sms_url'] or '(none)'} ({updated['sms_method']})")
+        self.send_json(200, updated)
 
     # --- test controls ---
 
@@ -711,6 +932,14 @@ def make_server(host: str, port: int, carrier: Carrier) -> Server:
     return Server((host, port), handler)
 
 
+def account_numbers(env: Mapping[str, str]) -> list[str]:
+    """The numbers the account holds: CARRIER_NUMBERS if set, else the local stack's NUMBER_POOL and
+    DEMO_TEXTING_NUMBER (NUMBER_POOL's syntax; PoolError, a ValueError, for a malformed one)."""
+    if "CARRIER_NUMBERS" in env:
+        return expand(env["CARRIER_NUMBERS"])
+    return expand(",".join(v for v in (env.get("NUMBER_POOL"), env.get("DEMO_TEXTING_NUMBER")) if v))
+
+
 def carrier_from_env(env: Mapping[str, str], token: str) -> Carrier:
     """The Carrier the environment describes (ValueError for a malformed setting)."""
     seed = env.get("CARRIER_SEED")
@@ -718,7 +947,7 @@ def carrier_from_env(env: Mapping[str, str], token: str) -> Carrier:
                    float(env.get("STATUS_CALLBACK_DELAY_SECONDS", 0.2)), seed=int(seed) if seed else None,
                    duplicate=float(env.get("STATUS_CALLBACK_DUPLICATE", 0.0)),
                    reorder=float(env.get("STATUS_CALLBACK_REORDER", 0.0)),
-                   max_concurrent=int(env.get("CARRIER_MAX_CONCURRENT", 0)))
+                   max_concurrent=int(env.get("CARRIER_MAX_CONCURRENT", 0)), numbers=account_numbers(env))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -737,7 +966,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"fake-carrier: {e}", file=sys.stderr)
         return 1
     server = make_server(args.host, args.port, carrier)
-    print(f"fake-carrier: http://{args.host}:{args.port} (inbound webhooks to {carrier.inbound_url}; "
+    print(f"fake-carrier: http://{args.host}:{args.port} ({len(carrier.numbers)} numbers; inbound webhooks to each "
+          f"number's SmsUrl, else {carrier.inbound_url}; "
           f"CARRIER_SEED={carrier.seed}, duplicate {carrier.duplicate:g}, reorder {carrier.reorder:g}, "
           f"max concurrent {carrier.max_concurrent or 'unlimited'})", flush=True)
     try:

@@ -1,5 +1,6 @@
 """The fake carrier behaves as Twilio documents: webhook delivery and its connection overrides, status callbacks
-twice or out of order, the REST concurrency limit (429 / 20429), accepted-then-5xx sends, and the message list.
+twice or out of order, the REST concurrency limit (429 / 20429), accepted-then-5xx sends, the message list, and the
+account's numbers (IncomingPhoneNumbers), whose SmsUrl receives the texts sent to them.
 
 Everything listens on 127.0.0.1 and every wait is bounded (timeouts come from the fragment overrides).
 """
@@ -23,11 +24,11 @@ from conftest import free_port, serve
 
 from infra.local.common import JsonHandler, Server
 from infra.local.fake_carrier import (Carrier, WebhookError, carrier_from_env, deliver_webhook, make_server,
-                                      twilio_error, twilio_signature)
+                                      number_sid, twilio_error, twilio_signature)
 
 TOKEN = "carrier-test-token"
 SID = "AC" + "b" * 32
-PHONE, OTHER_PHONE, DEALER = "+13125550142", "+13125550143", "+12025550100"
+PHONE, OTHER_PHONE, DEALER, OTHER_DEALER = "+13125550142", "+13125550143", "+12025550100", "+12025550101"
 RFC2822 = re.compile(r"^(Mon|Tue|Wed|Thu|Fri|Sat|Sun), \d\d (Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec) \d{4} "
                      r"\d\d:\d\d:\d\d \+0000$")
 
@@ -89,7 +90,7 @@ class Stack:
 @pytest.fixture
 def stack() -> Iterator[Stack]:
     service = Service()
-    carrier = Carrier(TOKEN, f"{service.base}/inbound", callback_delay=0.01, seed=1)
+    carrier = Carrier(TOKEN, f"{service.base}/inbound", callback_delay=0.01, seed=1, numbers=[DEALER, OTHER_DEALER])
     server = make_server("127.0.0.1", 0, carrier)
     server.RequestHandlerClass.quiet = True  # type: ignore[attr-defined]
     serve(server)
@@ -416,3 +417,139 @@ def test_the_list_by_date_sent(stack: Stack) -> None:
     assert listing["messages"][1]["date_sent"] == "Sat, 05 Dec 2026 10:00:00 +0000"
     status, body = list_messages(stack.base, "?DateSent=yesterday")
     assert status == 400 and body["status"] == 400
+
+
+# --- the account's numbers (IncomingPhoneNumbers) --------------------------------------------------------
+
+
+NUMBERS = f"/2010-04-01/Accounts/{SID}/IncomingPhoneNumbers"
+
+
+def numbers_api(base: str, method: str = "GET", path: str = ".json", form: dict[str, str] | None = None,
+                headers: dict[str, str] | None = None) -> tuple[int, Any]:
+    data = urlencode(form).encode() if form is not None else None
+    extra = {"Content-Type": "application/x-www-form-urlencoded"} if form is not None else {}
+    status, answer, _ = call(method, f"{base}{NUMBERS}{path}", data, {**(basic() if headers is None else headers),
+                                                                       **extra})
+    return status, answer
+
+
+def test_the_numbers_list_in_twilios_shape_filtered_by_phone_number(stack: Stack) -> None:
+    status, listing = numbers_api(stack.base)
+    assert status == 200
+    assert [n["phone_number"] for n in listing["incoming_phone_numbers"]] == [DEALER, OTHER_DEALER]
+    assert (listing["page"], listing["page_size"], listing["start"], listing["next_page_uri"]) == (0, 50, 0, None)
+    assert listing["uri"].startswith(f"{NUMBERS}.json?") and listing["first_page_uri"].startswith(f"{NUMBERS}.json?")
+    number = listing["incoming_phone_numbers"][0]
+    assert number["sid"] == number_sid(DEALER) and re.fullmatch(r"PN[0-9a-f]{32}", number["sid"])
+    assert (number["account_sid"], number["friendly_name"], number["sms_url"], number["sms_method"],
+            number["status_callback"], number["uri"]) == (
+        SID, "(202) 555-0100", "", "POST", "", f"{NUMBERS}/{number['sid']}.json")
+    assert number["capabilities"]["sms"] is True and RFC2822.match(number["date_created"])
+
+    only = numbers_api(stack.base, path=f".json?{urlencode({'PhoneNumber': OTHER_DEALER})}")[1]
+    assert [n["phone_number"] for n in only["incoming_phone_numbers"]] == [OTHER_DEALER]
+    assert "PhoneNumber=%2B12025550101" in only["uri"]
+    assert len(numbers_api(stack.base, path=".json?PhoneNumber=555010*")[1]["incoming_phone_numbers"]) == 2, \
+        "a part of the number, * for any digit"
+    assert numbers_api(stack.base, path=".json?PhoneNumber=%2B13125550100")[1]["incoming_phone_numbers"] == []
+    paged = numbers_api(stack.base, path=".json?PageSize=1")[1]
+    assert len(paged["incoming_phone_numbers"]) == 1 and paged["next_page_uri"] is not None
+
+
+def test_one_number_and_an_unknown_sid(stack: Stack) -> None:
+    sid = number_sid(DEALER)
+    status, number = numbers_api(stack.base, path=f"/{sid}.json")
+    assert (status, number["phone_number"], number["sid"]) == (200, DEALER, sid)
+    unknown = "PN" + "0" * 32
+    for method, form in (("GET", None), ("POST", {"SmsUrl": "https://example.test/in"})):
+        status, error = numbers_api(stack.base, method, f"/{unknown}.json", form)
+        assert status == 404 and set(error) == {"code", "message", "more_info", "status"}, (method, error)
+        assert (error["code"], error["status"]) == (20404, 404) and unknown in error["message"]
+        assert error["more_info"] == "https://www.twilio.com/docs/errors/20404"
+
+
+def test_the_numbers_api_needs_basic_auth(stack: Stack) -> None:
+    sid = number_sid(DEALER)
+    for method, path, form in (("GET", ".json", None), ("GET", f"/{sid}.json", None),
+                               ("POST", f"/{sid}.json", {"SmsUrl": "https://evil.test/in"})):
+        for headers in ({}, basic(token="wrong"), basic(sid="AC" + "c" * 32)):
+            status, error = numbers_api(stack.base, method, path, form, headers)
+            assert (status, error["code"], error["status"]) == (401, 20003, 401), (method, path, headers)
+    assert numbers_api(stack.base, path=f"/{sid}.json")[1]["sms_url"] == "", "nothing changed"
+
+
+def test_an_update_keeps_the_known_parameters_and_ignores_the_rest(stack: Stack) -> None:
+    sid = number_sid(DEALER)
+    url = f"{stack.service.base}/v1/carrier/twilio/inbound#rc=3&rp=all"
+    status, number = numbers_api(stack.base, "POST", f"/{sid}.json", {
+        "SmsUrl": url, "SmsMethod": "POST", "StatusCallback": "https://example.test/calls",
+        "SmsFallbackUrl": "", "NoSuchParameter": "x", "TrunkSid": "TK" + "0" * 32})
+    assert status == 200, number
+    assert (number["sms_url"], number["sms_method"], number["status_callback"], number["sms_fallback_url"]) == (
+        url, "POST", "https://example.test/calls", "")
+    assert "NoSuchParameter" not in number and "no_such_parameter" not in number and number["trunk_sid"] is None
+    assert numbers_api(stack.base, path=f"/{sid}.json")[1] == number, "stored"
+    assert numbers_api(stack.base, "POST", f"/{sid}.json", {"FriendlyName": "Demo"})[1]["sms_url"] == url, \
+        "a parameter not given stays"
+    for bad in ({"SmsMethod": "PUT"}, {"SmsUrl": "ftp://example.test/in"}):
+        status, error = numbers_api(stack.base, "POST", f"/{sid}.json", {**bad, "FriendlyName": "changed"})
+        assert (status, error["code"]) == (400, 20001), bad
+    assert numbers_api(stack.base, path=f"/{sid}.json")[1]["friendly_name"] == "Demo", "a refused update changes nothing"
+
+
+def test_a_text_goes_to_the_numbers_sms_url_with_its_retry_fragment(stack: Stack) -> None:
+    url = f"{stack.service.base}/configured"
+    numbers_api(stack.base, "POST", f"/{number_sid(DEALER)}.json", {"SmsUrl": f"{url}#rc=2&rp=5xx", "SmsMethod": "POST"})
+    stack.service.answer((503, 0.0))
+    status, body, headers = reply(stack.base)
+    assert (status, body, headers["X-Webhook-Attempts"]) == (200, "<Response/>", "2"), "retried as the fragment says"
+    hooks = stack.service.received
+    assert [h.path for h in hooks] == ["/configured"] * 2, "the number's SmsUrl, not INBOUND_WEBHOOK_URL"
+    assert all(h.signature == twilio_signature(TOKEN, url, h.form) for h in hooks), "signed without the fragment"
+    assert hooks[0].form["To"] == DEALER and hooks[0].token == hooks[1].token
+
+    stack.service.received.clear()
+    status, _, _ = call("POST", f"{stack.base}/reply", {"from": PHONE, "to": OTHER_DEALER, "body": "hi"},
+                        {"Content-Type": "application/json"})
+    assert status == 200 and [h.path for h in stack.service.received] == ["/inbound"], \
+        "a number with no SmsUrl: INBOUND_WEBHOOK_URL, as before"
+    stack.service.received.clear()
+    call("POST", f"{stack.base}/reply", {"from": PHONE, "to": "+14155550100", "body": "hi"},
+         {"Content-Type": "application/json"})
+    assert [h.path for h in stack.service.received] == ["/inbound"], "a number the account does not hold"
+
+
+def test_a_numbers_sms_method_get_puts_the_parameters_in_the_signed_query(stack: Stack) -> None:
+    seen: list[tuple[str, str]] = []
+
+    class Handler(JsonHandler):
+        quiet = True
+
+        def do_GET(self) -> None:
+            seen.append((self.path, self.headers.get("X-Twilio-Signature", "")))
+            self.send_bytes(200, b"<Response/>", "application/xml")
+
+    server = Server(("127.0.0.1", 0), Handler)
+    serve(server)
+    try:
+        base = f"http://127.0.0.1:{server.server_address[1]}"
+        numbers_api(stack.base, "POST", f"/{number_sid(DEALER)}.json", {"SmsUrl": f"{base}/in?x=1", "SmsMethod": "get"})
+        assert reply(stack.base, "Agree")[0] == 200
+        (path, signature), = seen
+        form = {k: v[0] for k, v in parse_qs(path.split("?", 1)[1]).items()}
+        assert form["x"] == "1" and form["Body"] == "Agree" and form["To"] == DEALER
+        assert signature == twilio_signature(TOKEN, base + path, {}), "the whole URL is signed, no POST parameters"
+    finally:
+        server.shutdown()
+
+
+def test_the_account_holds_the_local_stacks_numbers() -> None:
+    carrier = carrier_from_env({"NUMBER_POOL": "+12025550101..+12025550103", "DEMO_TEXTING_NUMBER": "+12025550100"},
+                               TOKEN)
+    assert list(carrier.numbers) == ["+12025550101", "+12025550102", "+12025550103", "+12025550100"]
+    assert list(carrier_from_env({"NUMBER_POOL": "+12025550101", "CARRIER_NUMBERS": "+13125550100"},
+                                 TOKEN).numbers) == ["+13125550100"]
+    assert carrier_from_env({}, TOKEN).numbers == {}
+    with pytest.raises(ValueError):
+        carrier_from_env({"CARRIER_NUMBERS": "+1202..."}, TOKEN)
