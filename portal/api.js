@@ -1,6 +1,6 @@
 // The texting API as the portal calls it: the staff token from the session, JSON in and out, and
 // every refusal as an ApiError carrying the problem+json the API answered.
-import { API_BASE } from "./config.js";
+import { API_BASE, USER_CLAIM } from "./config.js";
 
 const TOKEN_KEY = "texting.portalToken";
 
@@ -20,6 +20,11 @@ export const session = {
   token: () => sessionStorage.getItem(TOKEN_KEY),
   keep: (token) => sessionStorage.setItem(TOKEN_KEY, token),
   forget: () => sessionStorage.removeItem(TOKEN_KEY),
+  /** The staff user the token names, as the API reads it (the stack's user claim). */
+  user() {
+    const claims = this.claims() || {};
+    return claims[USER_CLAIM] || claims.sub || null;
+  },
   /** The staff user and dealer the token names (its claims; the API checks the signature). */
   claims() {
     const token = this.token();

@@ -1,10 +1,12 @@
-// The reference portal: takes the staff token from the link (#token=...), keeps it for the session
-// and takes it out of the address bar; #account=<id>, #deal=<id> and #queues open those screens.
+// The reference portal: staff sign in (the user pool), or arrive signed in from the DMS with the
+// token in the link (#token=...), which is kept for the session and taken out of the address bar;
+// #account=<id>, #deal=<id> and #queues open those screens.
 import { call, session, ApiError } from "./api.js";
 import { h, announce } from "./dom.js";
 import { explain } from "./words.js";
 import { recordScreen } from "./record.js";
 import { queuesScreen } from "./queues.js";
+import { signInScreen } from "./signin.js";
 
 const main = document.getElementById("main");
 
@@ -44,8 +46,10 @@ async function route() {
   if (dialog.open) dialog.close();
   const params = hashParams();
   if (!session.token()) {
-    main.replaceChildren(h("h2", { id: "screen-title", tabindex: "-1" }, "Sign in"),
-      h("p", {}, "Open the texting portal from the DMS: the link signs you in. (`make dev` prints one.)"));
+    signInScreen(main, (token) => {
+      session.keep(token);
+      location.reload();
+    });
     return;
   }
   if (params.has("account")) await recordScreen(main, app, "account", params.get("account"));
@@ -70,8 +74,10 @@ async function start() {
   if (session.token()) {
     try {
       app.dealer = await call("GET", "/v1/dealer");
-      const claims = session.claims() || {};
-      document.getElementById("who").textContent = `${app.dealer.name} · ${claims.sub || "staff"}`;
+      const user = session.user() || "staff";
+      document.getElementById("who").replaceChildren(`${app.dealer.name} · ${user} `,
+        h("button", { type: "button", id: "sign-out", onclick: () => { session.forget(); location.hash = ""; location.reload(); } },
+          "Sign out"));
     } catch (error) {
       if (!(error instanceof ApiError)) throw error;
       document.getElementById("who").textContent = "";

@@ -6,7 +6,7 @@ import { QUEUE_NAMES, explain, phoneWords } from "./words.js";
 
 export async function queuesScreen(main, app, chosen) {
   const zone = app.dealer.timeZone || "America/New_York";
-  const me = (session.claims() || {}).sub;
+  const me = session.user();
   const heading = h("h2", { id: "screen-title", tabindex: "-1" }, "Texting queues");
   const nav = h("ul", { class: "queues", "aria-label": "Queues" });
   const items = h("section", { id: "queue-items", "aria-labelledby": "items-title" });

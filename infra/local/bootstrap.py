@@ -5,8 +5,9 @@
         [--functions-out .local/texting-dev.functions.json]
 
 Creates DynamoDB tables (keys, GSIs, then TTL), SQS queues (dead-letter queues first: resources are
-created in dependency order), event buses, event rules with their SQS targets and queue policies, and
-Secrets Manager secrets (Ref is the secret's ARN; a GenerateSecretString secret takes the value given
+created in dependency order), event buses, event rules with their SQS targets and queue policies, the
+Cognito user pool with its app client and groups (when their Condition holds), and Secrets Manager
+secrets (Ref is the secret's ARN; a GenerateSecretString secret takes the value given
 with --secret, else a generated one on creation; a given value or a SecretString replaces the stored
 one). Physical names are `{stack}-{LogicalId}` (a bus takes its resolved Name). Running it twice is fine.
 Resources that only exist in AWS (functions, the HTTP API, IAM, ...) are listed and skipped: the local
@@ -107,6 +108,7 @@ class Bootstrap:
         self.sqs = session.client("sqs", endpoint_url=endpoint)
         self.events = session.client("events", endpoint_url=endpoint)
         self.secretsmanager = session.client("secretsmanager", endpoint_url=endpoint)
+        self.cognito = session.client("cognito-idp", endpoint_url=endpoint)
         self.extras: dict[str, str] = {}
         self._creators: dict[str, Callable[[str, dict[str, Any]], None]] = {
             "AWS::DynamoDB::Table": self.table,
@@ -115,6 +117,9 @@ class Bootstrap:
             "AWS::Events::EventBus": self.event_bus,
             "AWS::Events::Rule": self.rule,
             "AWS::SecretsManager::Secret": self.secret,
+            "AWS::Cognito::UserPool": self.user_pool,
+            "AWS::Cognito::UserPoolClient": self.user_pool_client,
+            "AWS::Cognito::UserPoolGroup": self.user_pool_group,
         }
 
     # ------------------------------------------------------------------------------------------ driver
@@ -138,6 +143,9 @@ class Bootstrap:
         for lid in self.order():
             res = self.template["Resources"][lid]
             rtype = res["Type"]
+            if res.get("Condition") and not self.resolver.condition(res["Condition"]):
+                self.log(f"  skip   {lid} (condition {res['Condition']} is false)")
+                continue
             if rtype in SKIPPED_TYPES:
                 self._stand_in(lid, rtype)
                 self.log(f"  skip   {lid} ({rtype}: {SKIPPED_TYPES[rtype]})")
@@ -145,6 +153,12 @@ class Bootstrap:
             props = self.resolver.resolve(res.get("Properties") or {})
             self._creators[rtype](lid, props)
         self.register_identities()
+        authorizer = tpl.jwt_authorizer(self.template, self.resolver)
+        if authorizer:
+            # What the local gateway checks tokens against (the HTTP API's JWT authorizer).
+            issuer, audiences = authorizer
+            self.extras["JWT_ISSUER"] = issuer
+            self.extras["JWT_AUDIENCE"] = ",".join(audiences)
 
     def _stand_in(self, lid: str, rtype: str) -> None:
         """Ref/Arn values for skipped resources, so the rest of the template still resolves."""
@@ -342,6 +356,57 @@ class Bootstrap:
             verb = "create"
         self.resolver.resources[lid] = {"Ref": arn, "Id": arn}
         self.log(f"  {verb:6} {lid} (secret {name})")
+
+    def user_pool(self, lid: str, props: dict[str, Any]) -> None:
+        """A Cognito user pool (moto's): found by name, else created with the template's schema and policies."""
+        name = props.get("UserPoolName") or f"{self.stack}-{lid}"
+        pools = self.cognito.list_user_pools(MaxResults=60)["UserPools"]
+        pool_id = next((p["Id"] for p in pools if p["Name"] == name), None)
+        verb = "exists"
+        if pool_id is None:
+            keys = ("Policies", "Schema", "AdminCreateUserConfig", "UsernameConfiguration", "MfaConfiguration",
+                    "AccountRecoverySetting", "DeletionProtection")
+            pool_id = self.cognito.create_user_pool(PoolName=name, **{k: props[k] for k in keys if k in props}
+                                                    )["UserPool"]["Id"]
+            verb = "create"
+        arn = f"arn:aws:cognito-idp:{self.region}:{tpl.DEFAULT_ACCOUNT}:userpool/{pool_id}"
+        self.resolver.resources[lid] = {
+            "Ref": pool_id, "Arn": arn, "ProviderName": f"cognito-idp.{self.region}.amazonaws.com/{pool_id}",
+            "ProviderURL": f"https://cognito-idp.{self.region}.amazonaws.com/{pool_id}"}
+        self.extras["USER_POOL_ID"] = pool_id
+        self.log(f"  {verb:6} {lid} (user pool {name}: {pool_id})")
+
+    def user_pool_client(self, lid: str, props: dict[str, Any]) -> None:
+        """An app client of a pool: found by name, else created (no secret, the template's auth flows)."""
+        pool_id, name = props["UserPoolId"], props.get("ClientName") or lid
+        clients = self.cognito.list_user_pool_clients(UserPoolId=pool_id, MaxResults=60)["UserPoolClients"]
+        client_id = next((c["ClientId"] for c in clients if c["ClientName"] == name), None)
+        verb = "exists"
+        if client_id is None:
+            keys = ("GenerateSecret", "ExplicitAuthFlows", "PreventUserExistenceErrors", "ReadAttributes",
+                    "WriteAttributes", "IdTokenValidity", "AccessTokenValidity", "RefreshTokenValidity",
+                    "TokenValidityUnits", "EnableTokenRevocation")
+            client_id = self.cognito.create_user_pool_client(
+                UserPoolId=pool_id, ClientName=name, **{k: props[k] for k in keys if k in props}
+            )["UserPoolClient"]["ClientId"]
+            verb = "create"
+        self.resolver.resources[lid] = {"Ref": client_id, "ClientId": client_id}
+        self.extras["USER_POOL_CLIENT_ID"] = client_id
+        self.log(f"  {verb:6} {lid} (app client {name}: {client_id})")
+
+    def user_pool_group(self, lid: str, props: dict[str, Any]) -> None:
+        pool_id, name = props["UserPoolId"], props.get("GroupName") or lid
+        try:
+            self.cognito.get_group(GroupName=name, UserPoolId=pool_id)
+            verb = "exists"
+        except ClientError as e:
+            if e.response["Error"]["Code"] != "ResourceNotFoundException":
+                raise
+            args = {"Description": props["Description"]} if props.get("Description") else {}
+            self.cognito.create_group(GroupName=name, UserPoolId=pool_id, **args)
+            verb = "create"
+        self.resolver.resources[lid] = {"Ref": name}
+        self.log(f"  {verb:6} {lid} (group {name} of {pool_id})")
 
     def generated(self, spec: Mapping[str, Any]) -> str:
         """A GenerateSecretString value (no --secret given): Secrets Manager's own random password."""

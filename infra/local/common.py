@@ -73,7 +73,8 @@ ENV_EXAMPLE = REPO_ROOT / ".env.example"
 
 # Secrets left empty in .env.example get fresh random values when .env.local is created.
 _GENERATED = {
-    "PORTAL_JWT_SECRET": lambda: secrets.token_hex(32),
+    # The local user pool's password policy wants 12+ characters with upper, lower case and a digit.
+    "LOCAL_STAFF_PASSWORD": lambda: "Local-" + secrets.token_hex(8) + "-Aa1",
     "TWILIO_AUTH_TOKEN": lambda: secrets.token_hex(16),
     "TWILIO_ACCOUNT_SID": lambda: "AC" + secrets.token_hex(16),
     "CODE_HASH_KEY": lambda: secrets.token_hex(32),
@@ -93,3 +94,12 @@ def ensure_env_local(path: Path = ENV_LOCAL, example: Path = ENV_EXAMPLE) -> boo
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     path.chmod(0o600)
     return True
+
+
+def ensure_generated(path: Path, key: str) -> None:
+    """A generated setting that an older `path` lacks (or has empty) is appended with a fresh value."""
+    if not path.exists() or read_env_file(path).get(key):
+        return
+    text = path.read_text(encoding="utf-8")
+    with path.open("a", encoding="utf-8") as f:
+        f.write(("" if not text or text.endswith("\n") else "\n") + f"{key}={_GENERATED[key]()}\n")

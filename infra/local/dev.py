@@ -56,10 +56,10 @@ from typing import Any, Callable, Mapping
 from infra.local import numbers, release
 from infra.local import template as tpl
 from infra.local.bootstrap import Bootstrap, BootstrapError, write_env, write_functions
-from infra.local.common import ENV_EXAMPLE, ENV_LOCAL, ensure_env_local, read_env_file
+from infra.local.common import ENV_EXAMPLE, ENV_LOCAL, ensure_env_local, ensure_generated, read_env_file
 from infra.local.lambdas import DEFAULT_CONCURRENCY
 from infra.local.rebuild import Rebuilder
-from infra.local.token import make_token
+from infra.local.token import TokenError, issue
 
 VENV_BIN = tpl.REPO_ROOT / ".venv" / "bin"
 SEED_FILE = Path(__file__).with_name("seed.json")
@@ -69,11 +69,8 @@ STOP_GRACE = 5.0
 
 # Template parameter <- .env.local variable.
 PARAMS_FROM_ENV = {
-    "JwtIssuer": "PORTAL_JWT_ISSUER",
-    "JwtAudience": "PORTAL_JWT_AUDIENCE",
     "PortalOrigins": "PORTAL_ORIGINS",
     "TwilioAccountSid": "TWILIO_ACCOUNT_SID",
-    "TwilioAuthToken": "TWILIO_AUTH_TOKEN",
     "CarrierBaseUrl": "CARRIER_BASE_URL",
     "CarrierTimeoutSeconds": "CARRIER_TIMEOUT_SECONDS",
     "SendRatePerNumber": "SEND_RATE_PER_NUMBER",
@@ -90,6 +87,8 @@ PARAMS_FROM_ENV = {
 # gets a generated value when it is first created.
 SECRETS_FROM_ENV = {
     "CodeHashKeySecret": "CODE_HASH_KEY",
+    # The operator's step in AWS (docs/operations.md): the account's token goes into the secret.
+    "TwilioAuthTokenSecret": "TWILIO_AUTH_TOKEN",
 }
 
 
@@ -432,6 +431,7 @@ def run(args: argparse.Namespace) -> int:
     env_file = Path(args.env_file)
     if env_file == ENV_LOCAL and ensure_env_local():
         print(f"dev: created {ENV_LOCAL} from .env.example with fresh secrets", flush=True)
+    ensure_generated(env_file, "LOCAL_STAFF_PASSWORD")  # a .env.local from before the user pool
     settings = local_settings(env_file, ports)
     children = Children()
     stoppers: list[Callable[[], None]] = []
@@ -488,12 +488,14 @@ def run(args: argparse.Namespace) -> int:
         children.start("bridge", py + ["infra.local.bridge", "--stack", args.stack, "--endpoint", endpoint,
                                         "--template", args.template], env)
         base = f"http://127.0.0.1:{ports.gateway}"
-        children.start("portal", py + ["infra.local.portal", "--port", str(ports.portal), "--api-base", base], env)
+        children.start("portal", py + ["infra.local.portal", "--port", str(ports.portal), "--api-base", base,
+                                        "--client-id", stack_env.get("USER_POOL_CLIENT_ID", ""),
+                                        "--identity-upstream", endpoint], env)
         if not wait_until(lambda: all(port_in_use(p) for p in (ports.gateway, ports.carrier, ports.portal)), 15):
             raise DevError(children.dead() or "the gateway, the fake carrier or the portal did not start within 15 s")
 
         # The demo staff user administers the demo dealer (PUT /v1/dealer needs the dealer-admin role).
-        token = make_token("demo-dealer", "staff-1", 12 * 3600, settings, roles=["dealer-admin"])
+        token = issue(settings, stack_env, endpoint, "demo-dealer", "staff-1", ["dealer-admin"])
         if not args.no_lambda:
             wait_for_health(base, children, args.health_timeout)
             if not args.no_seed:
@@ -506,7 +508,8 @@ dev: ready — stack {args.stack}
   lambda invoke API   http://127.0.0.1:{ports.lambda_}   (each function: its own env, IAM identity and Timeout)
   functions           {functions_file}
   reference portal    {portal_origin(ports)}/
-  demo dealer token (demo-dealer / staff-1, role dealer-admin, 12 h):
+  portal sign-in       staff-1 / {settings["LOCAL_STAFF_PASSWORD"]}   (`make token DEALER=... USER=...` makes others)
+  demo dealer token (demo-dealer / staff-1, role dealer-admin; the user pool's ID token, valid 1 h):
 {token}
   the portal, signed in as demo-dealer staff, on account A-1001:
 {portal_link(ports, token)}
@@ -518,7 +521,7 @@ Ctrl-C stops everything.""", flush=True)
     except KeyboardInterrupt:
         print("dev: stopping", flush=True)
         return 0
-    except (DevError, BootstrapError, tpl.TemplateError) as e:
+    except (DevError, BootstrapError, TokenError, tpl.TemplateError) as e:
         print(f"dev: {e}", file=sys.stderr, flush=True)
         return 1
     finally:

@@ -25,7 +25,7 @@ good, and makes a canceled transaction stream nothing: moto's rollback put the i
 the stream records of the writes it undid (an INSERT of an item that never existed).
 
 AWS keeps DynamoDB items and SQS messages through anything; moto keeps them in memory.
-With `--state FILE` the emulator writes its DynamoDB, SQS, EventBridge and Secrets Manager
+With `--state FILE` the emulator writes its DynamoDB, SQS, EventBridge, Secrets Manager and Cognito
 state (and the registered function identities) to FILE when it is stopped (SIGTERM or
 SIGINT) and reads it back when it starts, so a restart loses nothing: queued and in-flight
 messages keep their visibility timers and receive counts. A kill -9 loses what changed
@@ -104,6 +104,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterable
 
 import moto.dynamodb.models as dynamodb_models
+import moto.cognitoidp.models as cognito_models
 import moto.sqs.models as sqs_models
 from moto.dynamodb.models.dynamo_type import DynamoType, Item, LimitedSizeDict
 from moto.dynamodb.models.table import Table
@@ -754,7 +755,7 @@ def parse_lag(text: str) -> tuple[int, int]:
 
 
 # The services whose state outlives a restart (the ones the template uses).
-PERSISTED = ("dynamodb", "sqs", "events", "secretsmanager")
+PERSISTED = ("dynamodb", "sqs", "events", "secretsmanager", "cognito-idp")
 _IDENTITIES_KEY = "_local_iam"  # the enforcer's registered identities, beside the backends
 
 
@@ -771,6 +772,22 @@ def _queue_restore(queue: Any, state: dict[str, Any]) -> None:
 
 sqs_models.Queue.__getstate__ = _queue_state  # type: ignore[attr-defined]
 sqs_models.Queue.__setstate__ = _queue_restore  # type: ignore[attr-defined]
+
+
+def _pool_state(pool: Any) -> dict[str, Any]:
+    state = dict(pool.__dict__)
+    state.pop("json_web_key", None)  # an OpenSSL key object: moto loads the same one from its resources
+    return state
+
+
+def _pool_restore(pool: Any, state: dict[str, Any]) -> None:
+    pool.__dict__.update(state)
+    pool.json_web_key = cognito_models.jwk.RSAKey.import_key(
+        cognito_models.load_resource("cognitoidp/resources/jwks-private.json"))
+
+
+cognito_models.CognitoIdpUserPool.__getstate__ = _pool_state  # type: ignore[attr-defined]
+cognito_models.CognitoIdpUserPool.__setstate__ = _pool_restore  # type: ignore[attr-defined]
 
 
 def snapshot() -> bytes:

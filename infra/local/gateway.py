@@ -3,14 +3,15 @@
     python -m infra.local.gateway [--host 127.0.0.1] [--port 3000]
 
 Routes come from infra/template.yaml (each function's HttpApi events). Routes behind the JWT authorizer
-need `Authorization: Bearer <HS256 JWT>` signed with PORTAL_JWT_SECRET (iss/aud checked against
-PORTAL_JWT_ISSUER/PORTAL_JWT_AUDIENCE when set), else 401 {"message":"Unauthorized"} as API Gateway
-answers. A request no route matches, whatever its method (TRACE, CONNECT, a method the path has no
+need `Authorization: Bearer <token>` that the authorizer accepts (infra.local.oidc: an RSA-signed token
+of the issuer JWT_ISSUER, checked against its JWKS, for one of the audiences JWT_AUDIENCE), else 401
+{"message":"Unauthorized"} as API Gateway answers. The bootstrap resolves both from the template's
+authorizer (the stack's user pool and its app client, unless CreateUserPool is "false"). A request no route matches, whatever its method (TRACE, CONNECT, a method the path has no
 route for), is 404 {"message":"Not Found"} as an HTTP API answers it. The request becomes a v2.0 event
 POSTed to the invoke API at $LAMBDA_ENDPOINT/2015-03-31/functions/<binary>/invocations (default
-http://127.0.0.1:9000); the function's answer is translated back. Environment: PORTAL_JWT_SECRET (else
-read from .env.local), PORTAL_JWT_ISSUER, PORTAL_JWT_AUDIENCE, LAMBDA_ENDPOINT, INVOKE_TIMEOUT_SECONDS
-(default 30, API Gateway's limit).
+http://127.0.0.1:9000); the function's answer is translated back. Environment: JWT_ISSUER, JWT_AUDIENCE
+(comma-separated), AWS_ENDPOINT_URL (where an issuer on an AWS host is reached), LAMBDA_ENDPOINT,
+INVOKE_TIMEOUT_SECONDS (default 30, API Gateway's limit).
 """
 
 from __future__ import annotations
@@ -30,9 +31,9 @@ from email.utils import formatdate
 from typing import Any, Mapping
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from infra.local import jwt
+from infra.local import oidc
 from infra.local import template as tpl
-from infra.local.common import ENV_LOCAL, MAX_BODY, JsonHandler, Server, read_env_file
+from infra.local.common import MAX_BODY, JsonHandler, Server
 
 TEXT_TYPES = re.compile(r"^(text/|application/(json|.*\+json|xml|.*\+xml|javascript|graphql))", re.I)
 UNAUTHORIZED = {"message": "Unauthorized"}
@@ -260,9 +261,11 @@ class Invoker:
 
 @dataclass
 class GatewayConfig:
-    secret: str
-    issuer: str | None
-    audience: str | None
+    # The template's JWT authorizer, resolved: its issuer and audiences.
+    issuer: str
+    audiences: list[str]
+    # AWS_ENDPOINT_URL: an issuer on an AWS host (a Cognito user pool) is reached there.
+    aws_endpoint: str | None = None
     lambda_endpoint: str = "http://127.0.0.1:9000"
     invoke_timeout: float = 30.0
     # The template's PortalOrigins parameter (comma-separated): the origins CORS allows.
@@ -270,18 +273,17 @@ class GatewayConfig:
 
     @classmethod
     def from_env(cls, env: Mapping[str, str]) -> "GatewayConfig":
-        secret = env.get("PORTAL_JWT_SECRET")
-        if not secret and ENV_LOCAL.exists():
-            file_env = read_env_file(ENV_LOCAL)
-            secret = file_env.get("PORTAL_JWT_SECRET")
-            env = {**file_env, **env}
-        if not secret:
-            raise SystemExit("gateway: PORTAL_JWT_SECRET is not set (and no .env.local)")
-        return cls(secret=secret, issuer=env.get("PORTAL_JWT_ISSUER") or None,
-                   audience=env.get("PORTAL_JWT_AUDIENCE") or None,
+        issuer = env.get("JWT_ISSUER", "")
+        audiences = [a.strip() for a in env.get("JWT_AUDIENCE", "").split(",") if a.strip()]
+        if not issuer or not audiences:
+            raise SystemExit("gateway: JWT_ISSUER and JWT_AUDIENCE are not set (the bootstrap's stack env has them)")
+        return cls(issuer=issuer, audiences=audiences, aws_endpoint=env.get("AWS_ENDPOINT_URL") or None,
                    lambda_endpoint=env.get("LAMBDA_ENDPOINT", cls.lambda_endpoint),
                    invoke_timeout=float(env.get("INVOKE_TIMEOUT_SECONDS", cls.invoke_timeout)),
                    portal_origins=env.get("PORTAL_ORIGINS", ""))
+
+    def authorizer(self) -> oidc.JwtAuthorizer:
+        return oidc.JwtAuthorizer(self.issuer, self.audiences, oidc.aws_host_to(self.aws_endpoint))
 
 
 class GatewayHandler(JsonHandler):
@@ -290,6 +292,7 @@ class GatewayHandler(JsonHandler):
     server_version = "gateway"
     router: Router
     config: GatewayConfig
+    jwt: oidc.JwtAuthorizer
     invoker: Invoker
     cors: tpl.Cors | None
 
@@ -412,13 +415,9 @@ class GatewayHandler(JsonHandler):
                        headers={**own, **({"Connection": "close"} if self.close_connection else {})})
 
     def authorize(self) -> dict[str, Any] | None:
-        header = self.headers.get("Authorization", "")
-        token = header[7:].strip() if header[:7].lower() == "bearer " else header.strip()
-        if not token:
-            return None
         try:
-            return jwt.decode(token, self.config.secret, self.config.issuer, self.config.audience)
-        except jwt.InvalidToken:
+            return self.jwt.claims(self.headers.get("Authorization"))
+        except oidc.InvalidToken:
             return None
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the handler logs its own line
@@ -434,6 +433,7 @@ def make_server(host: str, port: int, config: GatewayConfig,
     handler = type("BoundGatewayHandler", (GatewayHandler,), {
         "router": Router(routes if routes is not None else tpl.routes(template)),
         "config": config,
+        "jwt": config.authorizer(),
         "invoker": Invoker(config.lambda_endpoint, config.invoke_timeout),
         "cors": tpl.cors(template, params),
     })

@@ -364,6 +364,22 @@ def cors(template: Mapping[str, Any], params: Mapping[str, str] | None = None) -
     return None
 
 
+def jwt_authorizer(template: Mapping[str, Any], resolver: "Resolver") -> tuple[str, list[str]] | None:
+    """The issuer and audiences of the HTTP API's default JWT authorizer, resolved (None: no JWT authorizer)."""
+    for res in (template.get("Resources") or {}).values():
+        if res.get("Type") != "AWS::Serverless::HttpApi":
+            continue
+        auth = (res.get("Properties") or {}).get("Auth") or {}
+        authorizer = (auth.get("Authorizers") or {}).get(auth.get("DefaultAuthorizer")) or {}
+        config = authorizer.get("JwtConfiguration")
+        if config is None:
+            return None
+        issuer = resolver.resolve(config.get("issuer"))
+        audiences = resolver.resolve(config.get("audience") or [])
+        return str(issuer), [str(a) for a in audiences]
+    return None
+
+
 def _parameter_default(template: Mapping[str, Any], value: Any) -> Any:
     """A `!Ref` to a template parameter read as the parameter's Default; anything else as it is."""
     if isinstance(value, dict) and set(value) == {"Ref"}:

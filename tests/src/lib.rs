@@ -287,14 +287,10 @@ impl Stack {
             .arg("--env-out")
             .arg(&env_file)
             .args([
-                "--param",
-                "TwilioAuthToken=test-auth-token",
+                "--secret",
+                "TwilioAuthTokenSecret=test-auth-token",
                 "--param",
                 "TwilioAccountSid=AC00000000000000000000000000000000",
-                "--param",
-                "JwtIssuer=http://127.0.0.1/test-issuer",
-                "--param",
-                "JwtAudience=texting-portal",
             ])
             .env("AWS_ACCESS_KEY_ID", "test")
             .env("AWS_SECRET_ACCESS_KEY", "test")
@@ -344,6 +340,10 @@ pub struct LocalStack {
     pub resources: HashMap<String, String>,
     child: std::process::Child,
     pub log: PathBuf,
+    /// The settings file the stack runs with (`make token` reads it too).
+    settings_file: PathBuf,
+    /// Tokens already signed in for, by (dealer, user, roles): one sign-in each.
+    tokens: std::sync::Mutex<HashMap<(String, String, String), String>>,
 }
 
 /// Settings every test stack uses (known secrets, a short schedule period).
@@ -357,7 +357,7 @@ fn write_test_env(path: &std::path::Path, overrides: &[(&str, &str)]) -> HashMap
         .map(|(k, v)| (k.trim().to_owned(), v.trim().to_owned()))
         .collect();
     let fixed = [
-        ("PORTAL_JWT_SECRET", "test-portal-secret-0123456789abcdef"),
+        ("LOCAL_STAFF_PASSWORD", "Test-staff-password-0123456789-Aa1"),
         ("TWILIO_AUTH_TOKEN", "test-twilio-auth-token"),
         ("TWILIO_ACCOUNT_SID", "AC0123456789abcdef0123456789abcdef"),
         ("CODE_HASH_KEY", "test-code-hash-key-0123456789abcdef"),
@@ -425,6 +425,8 @@ impl LocalStack {
             resources: HashMap::new(),
             child,
             log: log.clone(),
+            settings_file: env_file.clone(),
+            tokens: Default::default(),
         };
         let started = Instant::now();
         loop {
@@ -461,7 +463,8 @@ impl LocalStack {
         self.settings.get(key).map(String::as_str).unwrap_or("")
     }
 
-    /// A portal token, signed like `make token`, of a dealer admin (manages the dealer's settings).
+    /// A portal token of a dealer admin (manages the dealer's settings), from the stack's
+    /// user pool exactly as `make token` gets it.
     pub fn token(&self, dealer: &str, user: &str) -> String {
         self.token_with_roles(dealer, user, &["dealer-admin"])
     }
@@ -471,15 +474,34 @@ impl LocalStack {
         self.token_with_roles(dealer, user, &[])
     }
 
-    fn token_with_roles(&self, dealer: &str, user: &str, roles: &[&str]) -> String {
-        portal_token(
-            self.setting("PORTAL_JWT_SECRET"),
-            self.setting("PORTAL_JWT_ISSUER"),
-            self.setting("PORTAL_JWT_AUDIENCE"),
-            dealer,
-            user,
-            roles,
-        )
+    /// Signs `user` of `dealer` in through `infra.local.token` (the user is created in the
+    /// local user pool, or moved to `dealer` with exactly `roles`) and returns the ID token.
+    pub fn token_with_roles(&self, dealer: &str, user: &str, roles: &[&str]) -> String {
+        let key = (dealer.to_owned(), user.to_owned(), roles.join(","));
+        let mut tokens = self.tokens.lock().expect("token cache");
+        if let Some(token) = tokens.get(&key) {
+            return token.clone();
+        }
+        let mut command = Command::new(venv_bin("python"));
+        command
+            .current_dir(repo_root())
+            .args(["-m", "infra.local.token", "--stack", &self.stack])
+            .arg("--env-file")
+            .arg(&self.settings_file)
+            .args(["--endpoint", &self.emulator, "--dealer", dealer, "--user", user]);
+        for role in roles {
+            command.args(["--role", role]);
+        }
+        let output = command.output().expect("cannot run infra.local.token");
+        let stdout = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            output.status.success(),
+            "make token failed for {dealer}/{user}:\n{stdout}\n{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let token = stdout.lines().last().unwrap_or_default().trim().to_owned();
+        tokens.insert(key, token.clone());
+        token
     }
 }
 
@@ -512,30 +534,3 @@ impl Drop for LocalStack {
     }
 }
 
-/// An HS256 JWT with the portal's claims.
-pub fn portal_token(
-    secret: &str,
-    issuer: &str,
-    audience: &str,
-    dealer: &str,
-    user: &str,
-    roles: &[&str],
-) -> String {
-    use base64::Engine;
-    use hmac::Mac;
-    let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0);
-    let header = b64(br#"{"alg":"HS256","typ":"JWT"}"#);
-    let claims = serde_json::json!({
-        "dealer_id": dealer, "sub": user, "iss": issuer, "aud": audience,
-        "iat": now, "exp": now + 3600, "roles": roles,
-    });
-    let payload = b64(claims.to_string().as_bytes());
-    let mut mac =
-        hmac::Hmac::<sha2::Sha256>::new_from_slice(secret.as_bytes()).expect("any key length");
-    mac.update(format!("{header}.{payload}").as_bytes());
-    format!("{header}.{payload}.{}", b64(&mac.finalize().into_bytes()))
-}

@@ -30,6 +30,8 @@ use consent_adapters::http::{
 /// Everything the handler needs, built once at cold start.
 #[derive(Clone)]
 pub struct App {
+    /// The token claims naming the caller.
+    pub claims: consent_adapters::http::ClaimNames,
     pub dealers: Arc<dyn DealerStore>,
     pub contacts: Arc<dyn ContactStore>,
     pub consent: Arc<dyn ConsentReader>,
@@ -71,7 +73,7 @@ pub async fn handle(app: &App, req: Request, now: DateTime<Utc>) -> Response<Bod
 }
 
 async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<Body>, Problem> {
-    let who = identity(req)?;
+    let who = identity(req, &app.claims)?;
     match route_key(req).as_str() {
         "GET /v1/dealer" => get_dealer(app, &who).await,
         "PUT /v1/dealer" => put_dealer(app, &who, req).await,

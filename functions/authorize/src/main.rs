@@ -16,6 +16,7 @@ async fn main() -> Result<(), Error> {
     let hasher = Arc::new(config.code_key.deferred_code_key(&secrets));
     let store = Arc::new(config.table.store(&aws));
     let app = App {
+        claims: config.claims.clone(),
         dealers: store.clone(),
         contacts: store.clone(),
         consent: store.clone(),

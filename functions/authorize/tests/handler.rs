@@ -143,6 +143,7 @@ impl World {
         let store = InMemoryStore::new();
         let queue = FakeQueue::new();
         let app = App {
+            claims: Default::default(),
             dealers: Arc::new(store.clone()),
             contacts: Arc::new(store.clone()),
             consent: Arc::new(store.clone()),

@@ -18,6 +18,8 @@ use consent_adapters::http::{identity, json, json_body, path_param, respond, rou
 
 #[derive(Clone)]
 pub struct App {
+    /// The token claims naming the caller.
+    pub claims: consent_adapters::http::ClaimNames,
     pub desk: Arc<dyn WorkQueueDesk>,
 }
 
@@ -48,7 +50,7 @@ fn item_id(req: &Request) -> Result<String, Problem> {
 }
 
 async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<Body>, Problem> {
-    let who = identity(req)?;
+    let who = identity(req, &app.claims)?;
     let desk = app.desk.as_ref();
     match route_key(req).as_str() {
         "GET /v1/queues" => {

@@ -12,6 +12,7 @@ async fn main() -> Result<(), Error> {
     let config = Config::from_env(&Env::process())?;
     let aws = config::aws().await;
     let app = App {
+        claims: config.claims.clone(),
         desk: Arc::new(config.table.store(&aws)),
     };
     run(service_fn(|req: Request| {

@@ -27,6 +27,8 @@ use consent_adapters::http::{
 
 #[derive(Clone)]
 pub struct App {
+    /// The token claims naming the caller.
+    pub claims: consent_adapters::http::ClaimNames,
     pub dealers: Arc<dyn DealerStore>,
     pub contacts: Arc<dyn ContactStore>,
     pub consent: Arc<dyn ConsentReader>,
@@ -75,7 +77,7 @@ async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<
             .map(problem_page)
             .ok_or_else(|| Problem::not_found("problem type"));
     }
-    let who = identity(req)?;
+    let who = identity(req, &app.claims)?;
     match key.as_str() {
         "GET /v1/templates" => {
             let own = app

@@ -13,6 +13,7 @@ async fn main() -> Result<(), Error> {
     let aws = config::aws().await;
     let store = Arc::new(config.table.store(&aws));
     let app = App {
+        claims: config.claims.clone(),
         dealers: Arc::new(CachedDealers::new((*store).clone(), cache::DEALER_TTL)),
         contacts: store.clone(),
         templates: store.clone(),

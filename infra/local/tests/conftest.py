@@ -28,12 +28,11 @@ from infra.local.common import JsonHandler, Server  # noqa: E402
 
 # Values for the template's parameters that have no default.
 PARAMS = {
-    "JwtIssuer": "http://127.0.0.1/test-issuer",
-    "JwtAudience": "texting-portal",
     "TwilioAccountSid": "AC" + "1" * 32,
-    "TwilioAuthToken": "test-auth-token",
     "PublicBaseUrl": "http://127.0.0.1:3000",
 }
+# The Twilio auth token, as the operator puts it in its secret (never a parameter).
+TWILIO_TOKEN = "test-auth-token"
 
 
 def free_port() -> int:

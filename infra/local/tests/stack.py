@@ -24,7 +24,7 @@ from conftest import REPO_ROOT, free_port, unique
 
 from infra.local import template as tpl
 from infra.local.common import ENV_EXAMPLE, read_env_file
-from infra.local.token import make_token
+from infra.local.token import cognito_client, issue, stack_env_file
 
 BINARIES = [REPO_ROOT / "target" / "debug" / name for name in tpl.function_settings(tpl.load())]
 BUILT = pytest.mark.skipif(not all(b.exists() for b in BINARIES),
@@ -33,7 +33,7 @@ BUILT = pytest.mark.skipif(not all(b.exists() for b in BINARIES),
 PHONE = "+13125550143"
 DEALER_NUMBER = "+12025550101"  # in the pool: a number the dealer may take
 SETTINGS = {
-    "PORTAL_JWT_SECRET": "test-portal-secret-0123456789abcdef",
+    "LOCAL_STAFF_PASSWORD": "Test-staff-password-0123456789-Aa1",
     "TWILIO_AUTH_TOKEN": "test-twilio-auth-token",
     "TWILIO_ACCOUNT_SID": "AC0123456789abcdef0123456789abcdef",
     "CODE_HASH_KEY": "test-code-hash-key-0123456789abcdef",
@@ -81,7 +81,21 @@ class Stack:
                 self.stop()
                 pytest.fail(f"the stack did not start:\n{self.tail()}")
             time.sleep(0.2)
-        self.token = make_token(dealer, "staff-1", 3600, settings, roles=["dealer-admin"])
+        self.emulator = f"http://127.0.0.1:{ports[0]}"
+        self.token = self.sign_in(dealer, "staff-1", ["dealer-admin"])
+
+    @property
+    def resources(self) -> dict[str, str]:
+        """The stack's env (.local/<stack>.env): its resources' names, the user pool's ids, ..."""
+        return read_env_file(stack_env_file(self.name))
+
+    def cognito(self) -> Any:
+        """An administrator's client of the stack's user pool (moto's Cognito)."""
+        return cognito_client(self.emulator, self.settings)
+
+    def sign_in(self, dealer: str, user: str, roles: list[str] | None = None) -> str:
+        """A token from the stack's user pool, as `make token` gets it."""
+        return issue(self.settings, read_env_file(stack_env_file(self.name)), self.emulator, dealer, user, roles or [])
 
     def tail(self) -> str:
         return "\n".join(self.log.read_text(errors="replace").splitlines()[-40:])

@@ -11,7 +11,7 @@ from pathlib import Path
 import boto3
 import pytest
 import yaml
-from conftest import PARAMS, REPO_ROOT, unique
+from conftest import PARAMS, REPO_ROOT, TWILIO_TOKEN, unique
 
 from infra.local import template as tpl
 
@@ -124,10 +124,10 @@ def test_unknown_resource_type_is_one_clear_line(moto_endpoint: str, tmp_path: P
 
 
 def test_missing_parameter_is_one_clear_line(moto_endpoint: str, tmp_path: Path) -> None:
-    params = {k: v for k, v in PARAMS.items() if k != "TwilioAuthToken"}
+    params = {k: v for k, v in PARAMS.items() if k != "TwilioAccountSid"}
     result = run_bootstrap(moto_endpoint, unique("miss"), tmp_path, params=params)
     assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert "TwilioAuthToken" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert "TwilioAccountSid" in result.stderr and len(result.stderr.strip().splitlines()) == 1
 
 
 def test_the_visibility_timeout_of_each_sqs_source_is_six_times_its_consumers_timeout() -> None:
@@ -143,7 +143,8 @@ def test_secrets_functions_file_and_identities_from_the_command_line(moto_endpoi
     name = unique("cli")
     functions = tmp_path / "functions.json"
     result = run_bootstrap(moto_endpoint, name, tmp_path, tpl.TEMPLATE_PATH, PARAMS,
-                           "--secret", "CodeHashKeySecret=from-the-command-line", "--functions-out", str(functions))
+                           "--secret", "CodeHashKeySecret=from-the-command-line",
+                           "--secret", f"TwilioAuthTokenSecret={TWILIO_TOKEN}", "--functions-out", str(functions))
     assert result.returncode == 0, result.stderr
     assert "function identities registered" in result.stdout
     env = dict(line.split("=", 1) for line in (tmp_path / f"{name}.env").read_text().splitlines())
@@ -151,7 +152,7 @@ def test_secrets_functions_file_and_identities_from_the_command_line(moto_endpoi
     value = secrets.get_secret_value(SecretId=env["CODE_HASH_KEY_SECRET_ARN"])["SecretString"]
     assert value == "from-the-command-line"
     assert secrets.get_secret_value(SecretId=env["TWILIO_AUTH_TOKEN_SECRET_ARN"])["SecretString"] == \
-        PARAMS["TwilioAuthToken"]
+        TWILIO_TOKEN
     doc = json.loads(functions.read_text())
     assert doc["deliver"]["timeout"] == 60 and doc["dispatch"]["timeout"] == 50 and doc["queues"]["timeout"] == 10
     assert doc["deliver"]["environment"]["CODE_HASH_KEY_SECRET_ARN"] == env["CODE_HASH_KEY_SECRET_ARN"]

@@ -12,9 +12,11 @@ import boto3
 import pytest
 from conftest import REPO_ROOT, free_port
 
-from infra.local import dev, jwt, numbers
-from infra.local.common import ENV_EXAMPLE, ensure_env_local, read_env_file
-from infra.local.token import make_token
+from infra.local import dev, numbers, oidc
+from infra.local import template as tpl
+from infra.local.bootstrap import Bootstrap
+from infra.local.common import ENV_EXAMPLE, ensure_env_local, ensure_generated, read_env_file
+from infra.local.token import TokenError, issue
 
 
 def test_env_local_is_created_from_the_example_with_fresh_secrets(tmp_path: Path) -> None:
@@ -22,8 +24,10 @@ def test_env_local_is_created_from_the_example_with_fresh_secrets(tmp_path: Path
     assert ensure_env_local(first, ENV_EXAMPLE) and ensure_env_local(second, ENV_EXAMPLE)
     assert not ensure_env_local(first, ENV_EXAMPLE), "an existing file is left alone"
     a, b = read_env_file(first), read_env_file(second)
-    for key in ("PORTAL_JWT_SECRET", "TWILIO_AUTH_TOKEN", "CODE_HASH_KEY"):
-        assert len(a[key]) >= 32 and a[key] != b[key]
+    for key in ("TWILIO_AUTH_TOKEN", "CODE_HASH_KEY", "LOCAL_STAFF_PASSWORD"):
+        assert len(a[key]) >= 24 and a[key] != b[key]
+    password = a["LOCAL_STAFF_PASSWORD"]  # the user pool's policy: 12+, upper and lower case, a digit
+    assert any(c.isupper() for c in password) and any(c.islower() for c in password) and any(c.isdigit() for c in password)
     assert a["TWILIO_ACCOUNT_SID"].startswith("AC") and len(a["TWILIO_ACCOUNT_SID"]) == 34
     assert a["PUBLIC_BASE_URL"] == "http://127.0.0.1:3000"
     pool = numbers.expand(a["NUMBER_POOL"])
@@ -37,14 +41,48 @@ def test_env_local_is_created_from_the_example_with_fresh_secrets(tmp_path: Path
     assert first.stat().st_mode & 0o077 == 0, "secrets are readable by the owner only"
 
 
-def test_token_carries_the_portal_claims(tmp_path: Path) -> None:
-    env = {"PORTAL_JWT_SECRET": "s", "PORTAL_JWT_ISSUER": "iss", "PORTAL_JWT_AUDIENCE": "aud"}
-    claims = jwt.decode(make_token("demo-dealer", "staff-1", 60, env), "s", "iss", "aud")
-    assert (claims["dealer_id"], claims["sub"]) == ("demo-dealer", "staff-1")
-    assert claims["exp"] - claims["iat"] == 60
-    assert "roles" not in claims
-    admin = jwt.decode(make_token("d", "u", 60, env, roles=["dealer-admin"]), "s", "iss", "aud")
-    assert admin["roles"] == ["dealer-admin"]
+def test_an_older_env_local_gets_the_staff_password_once(tmp_path: Path) -> None:
+    older = tmp_path / "local.env"
+    older.write_text("TWILIO_AUTH_TOKEN=t")  # no final newline, no LOCAL_STAFF_PASSWORD
+    ensure_generated(older, "LOCAL_STAFF_PASSWORD")
+    first = read_env_file(older)
+    ensure_generated(older, "LOCAL_STAFF_PASSWORD")
+    assert read_env_file(older) == first and first["TWILIO_AUTH_TOKEN"] == "t" and first["LOCAL_STAFF_PASSWORD"]
+
+
+def test_make_token_signs_in_to_the_stacks_user_pool(moto_endpoint: str) -> None:
+    """`make token` creates the user in the pool (moto's Cognito) with the dealer and roles asked for, signs
+    in, and the ID token passes the gateway's authorizer with the claims the functions read; asked again
+    for another dealer or other roles, the same user is moved, never given both."""
+    stack = f"token-{os.getpid()}"
+    boot = Bootstrap(tpl.load(), stack, {"TwilioAccountSid": "AC1"}, endpoint=moto_endpoint, log=lambda _: None)
+    boot.run()
+    env = boot.environment()
+    assert (env["CLAIM_DEALER"], env["CLAIM_USER"], env["CLAIM_ROLES"]) == (
+        "custom:dealer_id", "cognito:username", "cognito:groups")
+    settings = {"LOCAL_STAFF_PASSWORD": "Test-staff-password-1A", "AWS_ACCESS_KEY_ID": "test",
+                "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"}
+    authorizer = oidc.JwtAuthorizer(env["JWT_ISSUER"], env["JWT_AUDIENCE"].split(","), oidc.aws_host_to(moto_endpoint))
+
+    admin = authorizer.claims(issue(settings, env, moto_endpoint, "dealer-a", "staff-7", ["dealer-admin"]))
+    assert (admin["custom:dealer_id"], admin["cognito:username"], admin["cognito:groups"]) == (
+        "dealer-a", "staff-7", ["dealer-admin"])
+    assert admin["token_use"] == "id" and admin["iss"] == env["JWT_ISSUER"]
+    moved = authorizer.claims(issue(settings, env, moto_endpoint, "dealer-b", "staff-7"))
+    assert moved["custom:dealer_id"] == "dealer-b" and "cognito:groups" not in moved
+    other = authorizer.claims(issue(settings, env, moto_endpoint, "dealer-b", "staff-8", ["auditor", "dealer-admin"]))
+    assert sorted(other["cognito:groups"]) == ["auditor", "dealer-admin"]
+    with pytest.raises(TokenError, match="USER_POOL_ID"):
+        issue(settings, {}, moto_endpoint, "dealer-a", "staff-7")
+
+
+def test_make_token_without_a_running_stack_says_to_start_it(tmp_path: Path) -> None:
+    env_file = tmp_path / "local.env"
+    env_file.write_text("LOCAL_STAFF_PASSWORD=Test-staff-password-1A\n")
+    done = subprocess.run([str(REPO_ROOT / ".venv" / "bin" / "python"), "-m", "infra.local.token", "--dealer", "d",
+                           "--user", "u", "--stack", "never-started", "--env-file", str(env_file)],
+                          cwd=REPO_ROOT, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1 and "start it with `make dev`" in done.stderr
 
 
 def test_a_busy_port_is_named_with_its_user() -> None:
@@ -111,7 +149,9 @@ def test_the_stacks_secrets_and_parameters_come_from_env_local() -> None:
     for secret, variable in dev.SECRETS_FROM_ENV.items():
         assert doc["Resources"][secret]["Type"] == "AWS::SecretsManager::Secret"
         assert variable in read_env_file(ENV_EXAMPLE)
-    assert dev.SECRETS_FROM_ENV == {"CodeHashKeySecret": "CODE_HASH_KEY"}
+    assert dev.SECRETS_FROM_ENV == {"CodeHashKeySecret": "CODE_HASH_KEY", "TwilioAuthTokenSecret": "TWILIO_AUTH_TOKEN"}
+    # The Twilio token is never a stack parameter (each deploy would ask for it and overwrite the secret).
+    assert not any("Twilio" in p and "Token" in p for p in doc["Parameters"])
 
 
 def test_a_malformed_number_pool_stops_make_dev_with_one_line(tmp_path: Path) -> None:
@@ -125,10 +165,10 @@ def test_a_malformed_number_pool_stops_make_dev_with_one_line(tmp_path: Path) ->
 
 def test_a_setting_added_to_the_example_reaches_an_older_env_local(tmp_path: Path) -> None:
     example = tmp_path / "example.env"
-    example.write_text("PORTAL_JWT_SECRET=\nPORTAL_ORIGINS=http://127.0.0.1:8080\nNUMBER_POOL=+12025550101\n")
+    example.write_text("CODE_HASH_KEY=\nPORTAL_ORIGINS=http://127.0.0.1:8080\nNUMBER_POOL=+12025550101\n")
     older = tmp_path / "local.env"  # created before PORTAL_ORIGINS existed
-    older.write_text("PORTAL_JWT_SECRET=s3cret\nNUMBER_POOL=+12025550199\n")
+    older.write_text("CODE_HASH_KEY=s3cret\nNUMBER_POOL=+12025550199\n")
     settings = dev.local_settings(older, dev.Ports(), example)
     assert settings["PORTAL_ORIGINS"] == "http://127.0.0.1:8080"
     assert settings["NUMBER_POOL"] == "+12025550199", "the developer's own value wins"
-    assert settings["PORTAL_JWT_SECRET"] == "s3cret"
+    assert settings["CODE_HASH_KEY"] == "s3cret"

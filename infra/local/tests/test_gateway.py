@@ -11,24 +11,25 @@ from typing import Any, Iterator
 import pytest
 from conftest import FakeLambda, serve
 
-from infra.local import jwt
+from cryptography.hazmat.primitives.asymmetric import rsa
+from issuer import Issuer
+
+from infra.local import oidc
 from infra.local.gateway import GatewayConfig, make_server
 
-SECRET = "gateway-test-secret"
-ISSUER = "http://127.0.0.1:3000/dev-issuer"
+# The identity provider: an OIDC issuer on 127.0.0.1 (discovery document, JWKS, RS256 tokens).
+IDP = Issuer()
+ISSUER = IDP.url
 AUDIENCE = "texting-portal"
 
 
-def token(secret: str = SECRET, **overrides: Any) -> str:
-    now = int(time.time())
-    claims = {"dealer_id": "demo-dealer", "sub": "staff-1", "iat": now, "exp": now + 300, "iss": ISSUER,
-              "aud": AUDIENCE, **overrides}
-    return jwt.encode({k: v for k, v in claims.items() if v is not None}, secret)
+def token(**overrides: Any) -> str:
+    return IDP.token(AUDIENCE, **overrides)
 
 
 @pytest.fixture
 def gateway(fake_lambda: FakeLambda) -> Iterator[tuple[http.client.HTTPConnection, FakeLambda]]:
-    config = GatewayConfig(secret=SECRET, issuer=ISSUER, audience=AUDIENCE, lambda_endpoint=fake_lambda.endpoint,
+    config = GatewayConfig(issuer=ISSUER, audiences=[AUDIENCE], lambda_endpoint=fake_lambda.endpoint,
                            invoke_timeout=5)
     server = make_server("127.0.0.1", 0, config)
     serve(server)
@@ -78,22 +79,63 @@ def test_authorized_request_arrives_as_a_v2_event(gateway: tuple[http.client.HTT
 
 
 @pytest.mark.parametrize("authorization", [
-    None,
-    "Bearer ",
-    f"Bearer {token(exp=int(time.time()) - 10)}",
-    f"Bearer {token(secret='another-secret')}",
-    f"Bearer {token(aud='someone-else')}",
-    f"Bearer {token(iss='https://evil.example')}",
-    f"Bearer {token(nbf=int(time.time()) + 600)}",
-    "Bearer not.a.jwt",
-])
+    lambda: None,
+    lambda: "Bearer ",
+    lambda: f"Bearer {token(exp=int(time.time()) - 10)}",
+    lambda: f"Bearer {token(exp=None)}",
+    lambda: f"Bearer {token(aud='someone-else')}",
+    lambda: f"Bearer {token(iss='https://evil.example')}",
+    lambda: f"Bearer {token(nbf=int(time.time()) + 600)}",
+    lambda: f"Bearer {token(iat=int(time.time()) + 600)}",
+    # Signed with a shared secret, or with an elliptic curve: API Gateway takes RSA only.
+    lambda: f"Bearer {token(alg='HS256')}",
+    lambda: f"Bearer {token(alg='ES256')}",
+    # Another RSA key under the issuer's kid, and a kid the issuer never had.
+    lambda: f"Bearer {token(key=rsa.generate_private_key(public_exponent=65537, key_size=2048))}",
+    lambda: f"Bearer {token(kid='made-up')}",
+    lambda: "Bearer not.a.jwt",
+], ids=["none", "empty", "expired", "no-exp", "wrong-audience", "wrong-issuer", "not-yet-valid", "issued-later",
+        "hs256", "es256", "forged-signature", "unknown-kid", "garbage"])
 def test_bad_or_missing_token_is_401_and_the_function_is_not_called(
-        gateway: tuple[http.client.HTTPConnection, FakeLambda], authorization: str | None) -> None:
+        gateway: tuple[http.client.HTTPConnection, FakeLambda], authorization: Any) -> None:
     conn, fake = gateway
-    headers = {"Authorization": authorization} if authorization is not None else {}
+    value = authorization()
+    headers = {"Authorization": value} if value is not None else {}
     status, hdrs, body = request(conn, "GET", "/v1/dealer", headers=headers)
     assert (status, json.loads(body)) == (401, {"message": "Unauthorized"})
     assert fake.calls == []
+
+
+def test_a_token_of_the_client_id_passes_and_a_bare_token_is_read_too(
+        gateway: tuple[http.client.HTTPConnection, FakeLambda]) -> None:
+    """An access token names its client in client_id instead of aud; the identity source may hold the
+    token without `Bearer`."""
+    conn, fake = gateway
+    assert request(conn, "GET", "/v1/dealer", headers={
+        "Authorization": f"Bearer {token(aud=None, client_id=AUDIENCE)}"})[0] == 200
+    assert request(conn, "GET", "/v1/dealer", headers={"Authorization": token()})[0] == 200
+    assert len(fake.calls) == 2
+
+
+def test_keys_are_fetched_once_and_again_for_a_rotated_kid() -> None:
+    """The JWKS is read on first use and re-read when a token names a kid not in it (the issuer rotated
+    its keys), at most once a minute however many unknown kids arrive."""
+    idp = Issuer()
+    try:
+        authorizer = oidc.JwtAuthorizer(idp.url, [AUDIENCE])
+        for _ in range(3):
+            authorizer.claims(idp.token(AUDIENCE))
+        assert idp.fetches == 2  # the discovery document and the JWKS, once
+        idp.key, idp.kid = rsa.generate_private_key(public_exponent=65537, key_size=2048), "test-key-2"
+        authorizer._fetched_at = time.monotonic() - oidc.REFETCH_SECONDS  # a minute later
+        assert authorizer.claims(idp.token(AUDIENCE))["sub"] == "staff-1"
+        assert idp.fetches == 4
+        for kid in ("made-up-1", "made-up-2", "made-up-3"):
+            with pytest.raises(oidc.InvalidToken):
+                authorizer.claims(idp.token(AUDIENCE, kid=kid))
+        assert idp.fetches == 4, "unknown kids within the minute fetch nothing"
+    finally:
+        idp.close()
 
 
 def test_carrier_routes_need_no_token_and_form_bodies_are_base64(
@@ -190,7 +232,7 @@ PORTAL = "http://127.0.0.1:8080"
 
 @pytest.fixture
 def cors_gateway(fake_lambda: FakeLambda) -> Iterator[tuple[http.client.HTTPConnection, FakeLambda]]:
-    config = GatewayConfig(secret=SECRET, issuer=ISSUER, audience=AUDIENCE, lambda_endpoint=fake_lambda.endpoint,
+    config = GatewayConfig(issuer=ISSUER, audiences=[AUDIENCE], lambda_endpoint=fake_lambda.endpoint,
                            invoke_timeout=5, portal_origins=f"{PORTAL},http://localhost:8080")
     server = make_server("127.0.0.1", 0, config)
     serve(server)

@@ -20,7 +20,7 @@ from typing import Any, Callable
 import boto3
 import pytest
 from botocore.exceptions import ClientError
-from conftest import PARAMS, unique, without
+from conftest import PARAMS, TWILIO_TOKEN, unique, without
 
 from infra.local import template as tpl
 from infra.local.bootstrap import Bootstrap
@@ -50,7 +50,7 @@ class Stack:
 
 def bootstrap(endpoint: str, template: dict[str, Any] | None = None) -> Stack:
     boot = Bootstrap(template or tpl.load(), unique("iam"), PARAMS, endpoint=endpoint, log=lambda line: None,
-                     secrets={"CodeHashKeySecret": "local-code-hash-key"})
+                     secrets={"CodeHashKeySecret": "local-code-hash-key", "TwilioAuthTokenSecret": TWILIO_TOKEN})
     boot.run()
     return Stack(boot, endpoint)
 
@@ -382,13 +382,13 @@ def test_secrets_hold_the_local_values_and_follow_changes(moto_endpoint: str, st
     admin = stack.client("secretsmanager")
     code_arn, token_arn = stack.resource("CodeHashKeySecret"), stack.resource("TwilioAuthTokenSecret")
     assert admin.get_secret_value(SecretId=code_arn)["SecretString"] == "local-code-hash-key"
-    assert admin.get_secret_value(SecretId=token_arn)["SecretString"] == PARAMS["TwilioAuthToken"]
+    assert admin.get_secret_value(SecretId=token_arn)["SecretString"] == TWILIO_TOKEN
     assert code_arn.startswith(f"arn:aws:secretsmanager:us-east-1:123456789012:secret:{stack.boot.stack}-CodeHashKeySecret")
     for function, env in stack.boot.functions().items():
-        assert not any(v in (PARAMS["TwilioAuthToken"], "local-code-hash-key") for v in env["environment"].values())
+        assert not any(v in (TWILIO_TOKEN, "local-code-hash-key") for v in env["environment"].values())
     # A re-bootstrap with other values (a changed .env.local) updates them; the ARNs stay.
-    again = Bootstrap(tpl.load(), stack.boot.stack, {**PARAMS, "TwilioAuthToken": "rotated"}, endpoint=moto_endpoint,
-                      log=lambda line: None, secrets={"CodeHashKeySecret": "new-key"})
+    again = Bootstrap(tpl.load(), stack.boot.stack, PARAMS, endpoint=moto_endpoint, log=lambda line: None,
+                      secrets={"CodeHashKeySecret": "new-key", "TwilioAuthTokenSecret": "rotated"})
     again.run()
     assert again.resolver.resources["CodeHashKeySecret"]["Ref"] == code_arn
     assert admin.get_secret_value(SecretId=code_arn)["SecretString"] == "new-key"

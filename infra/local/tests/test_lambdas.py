@@ -104,7 +104,7 @@ def test_each_function_sees_only_its_own_environment(service: Service, monkeypat
     env = first["env"]
     assert env["TABLE_NAME"] == "t1" and second["env"]["TABLE_NAME"] == "t2"
     assert env["AWS_ACCESS_KEY_ID"] == "ASIAFN" and "AWS_ACCESS_KEY_ID" not in second["env"]
-    assert "LEAKED_FROM_THE_SERVICE" not in env and "PORTAL_JWT_SECRET" not in env and "HOME" not in env
+    assert "LEAKED_FROM_THE_SERVICE" not in env and "LOCAL_STAFF_PASSWORD" not in env and "HOME" not in env
     assert env["AWS_LAMBDA_FUNCTION_NAME"] == "fake" and env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "128"
     assert env["AWS_LAMBDA_RUNTIME_API"].startswith(f"{service.endpoint}/runtime/fake/")
     assert set(lambdas.BASE_ENVIRONMENT) <= set(env)

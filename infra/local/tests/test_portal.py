@@ -346,3 +346,41 @@ def test_staff_authorize_text_schedule_and_work_the_queue_in_the_browser(portal:
         held = p.wait_text("#send-result", r"^Held until .+ 8:00 AM .+ because of the contact's quiet hours")
         assert "Sam Patel" in held, held
         assert len(stack.texts(1, within=2, phone=SAM, sender=DEALER_NUMBER)) == 1, "only the code text went"
+
+    with p.step("sign-out-and-sign-in"):
+        # Staff who come to the portal itself sign in with the user pool (moto's Cognito): a wrong
+        # password is refused on the form; the right one lands them, as themselves, on the portal.
+        stack.sign_in(SEED["dealer"]["id"], "staff-2")  # the administrator created staff-2
+        p.driver.get(f"{stack.portal}/#queues")
+        p.until(lambda: p.all("#sign-out"), "the sign-out button")
+        p.css("#sign-out").click()
+        p.wait_text("#screen-title", "^Sign in$")
+        p.css("#signin-user").send_keys("staff-2")
+        p.css("#signin-password").send_keys("not-the-password-1A")
+        p.button("Sign in", "#signin-form").click()
+        p.wait_text("#signin-status", "user name or the password is not right")
+        p.css("#signin-password").clear()
+        p.css("#signin-password").send_keys(stack.settings["LOCAL_STAFF_PASSWORD"])
+        p.button("Sign in", "#signin-form").click()
+        p.wait_text("#who", "staff-2")
+        claims = json.loads(p.driver.execute_script(
+            "const t = sessionStorage.getItem('texting.portalToken').split('.')[1];"
+            "return atob(t.replace(/-/g, '+').replace(/_/g, '/'));"))
+        assert (claims["cognito:username"], claims["custom:dealer_id"]) == ("staff-2", SEED["dealer"]["id"])
+        p.axe("the signed-in portal")
+
+    with p.step("first-sign-in-with-a-temporary-password"):
+        # A user the administrator created with a temporary password chooses their own first.
+        cognito = stack.cognito()
+        cognito.admin_create_user(UserPoolId=stack.resources["USER_POOL_ID"], Username="staff-3",
+                                  TemporaryPassword="Temporary-pass-1A", MessageAction="SUPPRESS",
+                                  UserAttributes=[{"Name": "custom:dealer_id", "Value": SEED["dealer"]["id"]}])
+        p.css("#sign-out").click()
+        p.wait_text("#screen-title", "^Sign in$")
+        p.css("#signin-user").send_keys("staff-3")
+        p.css("#signin-password").send_keys("Temporary-pass-1A")
+        p.button("Sign in", "#signin-form").click()
+        p.wait_text("#signin-status", "choose your own")
+        p.css("#signin-new-password").send_keys("Chosen-by-staff-3A")
+        p.button("Sign in", "#signin-form").click()
+        p.wait_text("#who", "staff-3")

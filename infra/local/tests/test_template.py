@@ -66,8 +66,7 @@ def test_sqs_sources_and_schedule(doc: dict) -> None:
 
 
 def test_environment_resolution(doc: dict) -> None:
-    resolver = tpl.Resolver.from_template(doc, {"JwtIssuer": "i", "JwtAudience": "a", "TwilioAccountSid": "AC1",
-                                                "TwilioAuthToken": "tok"}, stack="s1")
+    resolver = tpl.Resolver.from_template(doc, {"TwilioAccountSid": "AC1"}, stack="s1")
     secret = "arn:aws:secretsmanager:us-east-1:123456789012:secret:s1-{}-AbCdEf"
     resolver.resources.update({
         "Table": {"Ref": "s1-Table"},
@@ -84,10 +83,11 @@ def test_environment_resolution(doc: dict) -> None:
     assert set(env) == {"authorize", "inbound", "send", "automate", "queues", "dispatch", "deliver", "publish",
                         "webhooks"}
     ca = {"SSL_CERT_FILE": "/etc/pki/tls/certs/ca-bundle.crt"}  # the CaBundle default (Amazon Linux 2023)
-    assert env["queues"] == {"TABLE_NAME": "s1-Table", "RUST_LOG": "info", "DUE_SHARDS": "32", **ca}
+    claims = {"CLAIM_DEALER": "custom:dealer_id", "CLAIM_USER": "cognito:username", "CLAIM_ROLES": "cognito:groups"}
+    assert env["queues"] == {"TABLE_NAME": "s1-Table", "RUST_LOG": "info", "DUE_SHARDS": "32", **ca, **claims}
     assert env["deliver"]["OUTBOUND_DLQ_ARN"] == "arn:aws:sqs:us-east-1:000000000000:s1-OutboundDLQ"
     assert env["send"] == {"TABLE_NAME": "s1-Table", "RUST_LOG": "info", "OUTBOUND_QUEUE_URL": "http://q/outbound",
-                           "NUMBER_POOL": "", "DUE_SHARDS": "32", **ca}
+                           "NUMBER_POOL": "", "DUE_SHARDS": "32", **ca, **claims}
     assert env["webhooks"]["EVENT_BUS_NAME"] == "s1-texting"
     assert env["inbound"]["INBOUND_QUEUE_URL"] == "http://q/inbound.fifo"
     assert env["inbound"]["STATUS_QUEUE_URL"] == "http://q/status"
@@ -126,8 +126,7 @@ def test_function_settings_take_each_timeout_or_the_globals(doc: dict) -> None:
 
 
 def test_function_policies_resolve_to_arns(doc: dict) -> None:
-    resolver = tpl.Resolver.from_template(doc, {"JwtIssuer": "i", "JwtAudience": "a", "TwilioAccountSid": "AC1",
-                                                "TwilioAuthToken": "tok"}, stack="s1")
+    resolver = tpl.Resolver.from_template(doc, {"TwilioAccountSid": "AC1"}, stack="s1")
     for lid, res in doc["Resources"].items():
         resolver.resources.setdefault(lid, {"Ref": f"ref:{lid}", "Arn": f"arn:{lid}", "StreamArn": f"arn:{lid}/stream/1"})
     policies = tpl.function_policies(doc, resolver)

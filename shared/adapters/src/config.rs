@@ -68,6 +68,17 @@ impl Env {
             .map_err(|reason| ConfigError::Invalid { name, reason })
     }
 
+    /// The claims the API reads the caller from (`CLAIM_DEALER`, `CLAIM_USER`,
+    /// `CLAIM_ROLES`; each defaults to `ClaimNames::default()`'s).
+    pub fn claim_names(&self) -> crate::http::ClaimNames {
+        let default = crate::http::ClaimNames::default();
+        crate::http::ClaimNames {
+            dealer: self.optional("CLAIM_DEALER").unwrap_or(default.dealer),
+            user: self.optional("CLAIM_USER").unwrap_or(default.user),
+            roles: self.optional("CLAIM_ROLES").unwrap_or(default.roles),
+        }
+    }
+
     /// The table every function uses (`TABLE_NAME`, `DUE_SHARDS`).
     pub fn table(&self) -> Result<TableConfig, ConfigError> {
         let due_shards = self.parsed("DUE_SHARDS", 16u32)?;
