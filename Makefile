@@ -72,7 +72,7 @@ test-local: venv browser ## tests of the local stack (infra/local/tests), the po
 CARGO ?= cargo
 CARGO_FEATURES := --workspace --all-targets --all-features
 
-.PHONY: fmt fmt-check clippy test-rust fuzz chaos bench-lib bench-build deploy real-words provision-numbers replay-publish-failures
+.PHONY: fmt fmt-check clippy test-rust fuzz chaos bench-lib bench-build deploy real-words provision-numbers replay-publish-failures redrive
 
 fmt: ## format the code
 	$(CARGO) fmt --all
@@ -150,6 +150,13 @@ replay-publish-failures: venv ## operator: republish stream batches publish gave
 	@test -n "$(QUEUE_URL)" -a -n "$(FUNCTION)" || \
 		{ echo "usage: make replay-publish-failures QUEUE_URL=<PublishFailures queue URL> FUNCTION=<publish function name> [DRY_RUN=1] [MAX=100]" >&2; exit 2; }
 	$(PY) -m infra.replay_publish_failures --queue-url "$(QUEUE_URL)" --function-name "$(FUNCTION)" --max-messages "$(or $(MAX),100)" $(if $(DRY_RUN),--dry-run)
+
+# QUEUE: a dead-letter queue's logical id with STACK= (CloudFormation finds it; a stack it does not know is
+# taken for a local `make dev` stack), or its URL or name. infra/redrive.py says how it moves them.
+redrive: venv ## operator: move a dead-letter queue's messages back to their queue: make redrive QUEUE=<OutboundDLQ|AutomationDLQ|InboundDLQ|StatusDLQ> STACK=<stack> [DRY_RUN=1] [MAX=N] [RATE=N]
+	@test -n "$(QUEUE)" || \
+		{ echo "usage: make redrive QUEUE=<OutboundDLQ, AutomationDLQ, InboundDLQ or StatusDLQ with STACK=<stack name>; or the queue's URL or name> [DRY_RUN=1] [MAX=<at most this many; receive, send, delete>] [RATE=<messages a second; move task>] [TO=<queue URL>] (PublishFailures: make replay-publish-failures)" >&2; exit 2; }
+	$(PY) -m infra.redrive "$(QUEUE)" $(if $(STACK),--stack "$(STACK)") $(if $(DRY_RUN),--dry-run) $(if $(MAX),--max "$(MAX)") $(if $(RATE),--rate "$(RATE)") $(if $(TO),--to "$(TO)")
 
 deploy: ## deploy with SAM (needs the AWS SAM CLI and credentials): make deploy STACK=texting-prod
 	$(STATIC_RELEASE) sam build --template-file infra/template.yaml --beta-features
