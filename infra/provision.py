@@ -144,11 +144,16 @@ def check_base_url(base_url: str) -> str | None:
     return None
 
 
+def region(env: Mapping[str, str]) -> str | None:
+    """The AWS region: AWS_REGION (the Lambda runtime's and the local stack's), else AWS_DEFAULT_REGION."""
+    return env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION") or None
+
+
 def auth_token(secret_arn: str | None, env: Mapping[str, str]) -> str:
     """The carrier's auth token: the secret's value with --token-secret-arn, else TWILIO_AUTH_TOKEN."""
     if secret_arn:
         try:
-            token = boto3.client("secretsmanager").get_secret_value(SecretId=secret_arn).get("SecretString") or ""
+            token = boto3.client("secretsmanager", region_name=region(os.environ)).get_secret_value(SecretId=secret_arn).get("SecretString") or ""
         except (ClientError, BotoCoreError) as e:
             raise CarrierError(f"could not read the auth token from {secret_arn}: {e}") from None
         if not token.strip():
@@ -242,7 +247,7 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         print("provision: --dealer (a dealer id: letters, digits, - and _, up to 64) is required to provision",
               file=sys.stderr)
         return 2
-    table = boto3.resource("dynamodb").Table(args.table)
+    table = boto3.resource("dynamodb", region_name=region(os.environ)).Table(args.table)
     if args.remove:
         with table.batch_writer() as batch:
             for number in numbers:

@@ -307,7 +307,7 @@ class Redrive:
     def describe(self, message: Mapping[str, Any]) -> str:
         attrs = message.get("Attributes") or {}
         group = f", group {attrs['MessageGroupId']}" if self.q.fifo and attrs.get("MessageGroupId") else ""
-        return (f"message {message['MessageId']}{group} (received {attrs.get('ApproximateReceiveCount', '?')} times, "
+        return (f"message {message['MessageId']}{group} (receive count {attrs.get('ApproximateReceiveCount', '?')}, "
                 f"first sent {when(attrs.get('SentTimestamp'))})")
 
     def entry(self, n: int, message: Mapping[str, Any]) -> dict[str, Any]:

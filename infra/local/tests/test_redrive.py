@@ -161,7 +161,7 @@ def test_a_dry_run_lists_and_moves_nothing(stack: Stack, capsys: pytest.CaptureF
     ids = [stack.dead_letter("StatusDLQ", f"status {n}") for n in range(2)]
     assert redrive.main(["StatusDLQ", "--stack", stack.name, "--dry-run"]) == 0
     out = capsys.readouterr().out
-    assert all(f"would move message {i} (received " in out for i in ids)
+    assert all(f"would move message {i} (receive count " in out for i in ids)
     assert "status 0" not in out, "never a message's body"
     assert "would move 2 messages" in out
     assert stack.visible("StatusDLQ") == 2 and stack.visible("StatusQueue") == 0
