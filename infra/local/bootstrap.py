@@ -62,6 +62,16 @@ SKIPPED_TYPES = {
     "AWS::ApiGatewayV2::Route": "served by the local gateway",
     "AWS::ApiGatewayV2::Integration": "served by the local gateway",
     "AWS::ApiGatewayV2::Authorizer": "played by the local gateway",
+    # Operations (docs/operations.md): what watches, notifies and keeps backups in AWS; nothing of
+    # the local stack reads them.
+    "AWS::CloudWatch::Dashboard": "not drawn locally (its queries read CloudWatch Logs; logs go to the terminal)",
+    "AWS::SNS::Topic": "alarm notifications: no alarm is evaluated locally",
+    "AWS::SNS::Subscription": "alarm notifications: no alarm is evaluated locally",
+    "AWS::KMS::Key": "encrypts the alarm topic, which is not created locally",
+    "AWS::Backup::BackupVault": "the local table is not backed up (the emulator keeps its state in its --state file)",
+    "AWS::Backup::BackupPlan": "the local table is not backed up (the emulator keeps its state in its --state file)",
+    "AWS::Backup::BackupSelection": "the local table is not backed up (the emulator keeps its state in its --state file)",
+    "AWS::Events::EventBusPolicy": "one account locally: the DMS's account is not simulated",
 }
 
 # CloudFormation queue properties that are SQS attributes of the same name.

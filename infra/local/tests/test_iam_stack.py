@@ -154,13 +154,18 @@ def store_status(s: Stack, fn: str) -> Any:
     return s.client("sqs", fn).send_message(QueueUrl=s.env["STATUS_QUEUE_URL"], MessageBody=json.dumps({"kind": "status"}))
 
 
-def change_visibility(s: Stack, fn: str) -> Any:
+def change_visibility(s: Stack, fn: str, queue: str = "OUTBOUND_QUEUE_URL") -> Any:
     admin = s.client("sqs")
-    url = s.env["OUTBOUND_QUEUE_URL"]
+    url = s.env[queue]
     admin.send_message(QueueUrl=url, MessageBody="retry me")
     (message,) = admin.receive_message(QueueUrl=url, MaxNumberOfMessages=1, WaitTimeSeconds=2)["Messages"]
     return s.client("sqs", fn).change_message_visibility(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"],
                                                          VisibilityTimeout=0)
+
+
+def change_dlq_visibility(s: Stack, fn: str) -> Any:
+    """deliver consumes OutboundDLQ too: a record's visibility changes on the queue it came from."""
+    return change_visibility(s, fn, "OUTBOUND_DLQ_URL")
 
 
 def put_events(s: Stack, fn: str) -> Any:
@@ -209,7 +214,8 @@ CALLS: dict[str, list[Callable[[Stack, str], Any]]] = {
         get_item, put_item, update_item, delete_item, transact("Update", "ConditionCheck", "ConditionCheck"),
         transact("Update"), batch_get,  # the cap book's messages
         transact("Update", "ConditionCheck", "ConditionCheck", "Update"),  # a capped claim moves the book on
-        transact("Put", "Put"), change_visibility, secret("TwilioAuthTokenSecret"), secret("CodeHashKeySecret"),
+        transact("Put", "Put"), change_visibility, change_dlq_visibility,
+        secret("TwilioAuthTokenSecret"), secret("CodeHashKeySecret"),
         query_index("GSI1", "GSI1PK"),  # the frequency cap of a person without a cap book yet
         send_batch],  # a text over its number's sending rate goes back on the queue
 }
@@ -226,6 +232,7 @@ def test_the_template_allows_every_call_each_function_makes(stack: Stack, functi
 REFUSED = [
     ("queues", send_batch), ("queues", transact("Delete")), ("queues", secret("CodeHashKeySecret")),
     ("send", query_index("GSI2", "GSI2PK")), ("send", change_visibility), ("send", put_events),
+    ("webhooks", change_dlq_visibility),
     ("authorize", query_index("Due", "DuePK")), ("authorize", secret("TwilioAuthTokenSecret")),
     ("inbound", get_item), ("inbound", put_item), ("inbound", send_batch), ("inbound", put_events),
     ("inbound", secret("CodeHashKeySecret")),
