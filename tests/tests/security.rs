@@ -115,6 +115,7 @@ impl World {
         .await
         .unwrap();
         let authorize = authorize::App {
+            claims: Default::default(),
             dealers: s.clone(),
             contacts: s.clone(),
             consent: s.clone(),
@@ -129,6 +130,7 @@ impl World {
             ledger: s.clone(),
         };
         let send = send::App {
+            claims: Default::default(),
             dealers: s.clone(),
             contacts: s.clone(),
             consent: s.clone(),
@@ -143,7 +145,7 @@ impl World {
         let inbound = inbound::App {
             inbox: Arc::new(inbox.clone()),
             auth_token: Arc::new(consent_adapters::secrets::Deferred::ready(
-                TWILIO_TOKEN.into(),
+                consent_adapters::secrets::Versions::only(TWILIO_TOKEN),
             )),
             public_base_url: Some("http://127.0.0.1:3000".into()),
         };
@@ -160,7 +162,10 @@ impl World {
             inbound: s.clone(),
             numbers: s.clone(),
         };
-        let queues = queues::App { desk: s.clone() };
+        let queues = queues::App {
+            claims: Default::default(),
+            desk: s.clone(),
+        };
         let mut w = World {
             store,
             queue,

@@ -1,8 +1,8 @@
 //! This function's settings (its `Environment` in infra/template.yaml), parsed once at
 //! cold start; a missing or bad value fails init.
 
-use consent_adapters::http::ClaimNames;
 use consent_adapters::config::{ConfigError, Env, TableConfig};
+use consent_adapters::http::ClaimNames;
 use consent_adapters::secrets::SecretRef;
 
 #[derive(Debug, Clone)]

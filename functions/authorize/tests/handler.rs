@@ -1377,7 +1377,7 @@ struct KeyNotInHand(Option<&'static str>);
 
 #[async_trait::async_trait]
 impl consent::ports::CodeKey for KeyNotInHand {
-    async fn key(&self) -> Result<&CodeHasher, consent::StoreError> {
+    async fn key(&self) -> Result<Arc<CodeHasher>, consent::StoreError> {
         match self.0 {
             None => std::future::pending().await,
             Some(why) => Err(consent::StoreError::unavailable(
@@ -1430,4 +1430,65 @@ async fn an_unreadable_code_key_is_a_503_that_texts_nothing_and_spends_no_try() 
         .call(with_body(event(VERIFY), json!({ "code": code.reveal() })))
         .await;
     assert_eq!(verify.status(), StatusCode::OK, "{}", body_json(&verify));
+}
+
+/// An instance that read the code key before it was rotated; asked again, it has the new
+/// key (with the one it replaced as previous).
+struct ReadBeforeTheRotation {
+    old: CodeHasher,
+    new: CodeHasher,
+    rereads: std::sync::atomic::AtomicUsize,
+}
+
+#[async_trait::async_trait]
+impl consent::ports::CodeKey for ReadBeforeTheRotation {
+    async fn key(&self) -> Result<Arc<CodeHasher>, consent::StoreError> {
+        Ok(Arc::new(self.old.clone()))
+    }
+
+    async fn reread(&self, _stale: &Arc<CodeHasher>) -> Option<Arc<CodeHasher>> {
+        self.rereads
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Some(Arc::new(self.new.clone().with_previous(self.old.clone())))
+    }
+}
+
+#[tokio::test]
+async fn a_code_hashed_under_a_newer_key_verifies_where_the_old_key_is_still_held() {
+    // GIVEN the key was rotated: the code was requested on an instance that read the new
+    // key, and is typed in on one that still holds the old key
+    let mut w = World::seeded().await;
+    let new = CodeHasher::new("the-code-key-after-the-rotation").unwrap();
+    w.app.hasher = Arc::new(new.clone());
+    let code = w.request_code("accounting", noon()).await;
+    let stale = Arc::new(ReadBeforeTheRotation {
+        old: CodeHasher::new("handler-test-code-hash-key").unwrap(),
+        new,
+        rereads: Default::default(),
+    });
+    w.app.hasher = stale.clone();
+    // WHEN a wrong code is typed, then the right one
+    let wrong = ApprovalCode::parse(if code.reveal() == "000000" {
+        "111111"
+    } else {
+        "000000"
+    })
+    .unwrap();
+    let refused = w.verify("accounting", &wrong).await;
+    assert_eq!(
+        refused.status(),
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "{}",
+        body_json(&refused)
+    );
+    let verified = w.verify("accounting", &code).await;
+    // THEN the right code verifies after the key is read once more, and the wrong one
+    // stayed wrong under both keys (one try each)
+    assert_eq!(
+        verified.status(),
+        StatusCode::OK,
+        "{}",
+        body_json(&verified)
+    );
+    assert_eq!(stale.rereads.load(std::sync::atomic::Ordering::SeqCst), 2);
 }

@@ -19,14 +19,15 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use consent::ports::WebhookInbox;
 use consent::webhook::{parse_form, verify_twilio_signature, CarrierWebhook};
 use consent_adapters::http::{body_bytes, respond, route_key, Problem};
-use consent_adapters::secrets::Deferred;
+use consent_adapters::secrets::{Deferred, Versions};
 
 #[derive(Clone)]
 pub struct App {
     /// Where signed webhooks are kept until they are acted on (the inbound queue).
     pub inbox: Arc<dyn WebhookInbox>,
-    /// The carrier's auth token (read from its secret off the init path), for signatures.
-    pub auth_token: Arc<Deferred<String>>,
+    /// The carrier's auth token (read from its secret off the init path), for signatures:
+    /// the current one and, while a rotation is under way, the one it replaced.
+    pub auth_token: Arc<Deferred<Versions>>,
     /// The public base URL of the API (`https://api.example.com`), when configured.
     pub public_base_url: Option<String>,
 }
@@ -117,12 +118,25 @@ async fn signed_form(app: &App, req: &Request) -> Result<Vec<(String, String)>, 
         .unwrap_or("");
     let url = public_url(req, app.public_base_url.as_deref());
     // Unreadable: 503 and nothing done; the carrier retries the webhook.
-    let auth_token = app
+    let tokens = app
         .auth_token
         .get()
         .await
         .map_err(|e| Problem::internal(&e))?;
-    if !verify_twilio_signature(auth_token, &url, &form, signature) {
+    let signed_with = |tokens: &Versions| {
+        tokens
+            .all()
+            .any(|t| verify_twilio_signature(t, &url, &form, signature))
+    };
+    // A signature no token we hold matches may be the new token's, put in the secret after
+    // we read it: the secret once more (at most every REREAD_INTERVAL, whoever asks).
+    let mut valid = signed_with(&tokens);
+    if !valid && !signature.is_empty() {
+        if let Some(newer) = app.auth_token.reread(&tokens).await {
+            valid = signed_with(&newer);
+        }
+    }
+    if !valid {
         tracing::warn!(
             path = %req.raw_http_path(),
             has_signature = !signature.is_empty(),

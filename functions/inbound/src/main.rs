@@ -13,7 +13,7 @@ async fn main() -> Result<(), Error> {
     let aws = config::aws().await;
     let secrets = consent_adapters::aws_sdk_secretsmanager::Client::new(&aws);
     // Read off the init path: the first webhook waits for it.
-    let auth_token = Arc::new(config.auth_token.deferred(&secrets));
+    let auth_token = Arc::new(config.auth_token.deferred_versions(&secrets));
     let app = App {
         inbox: Arc::new(SqsWebhookInbox::new(
             consent_adapters::aws_sdk_sqs::Client::new(&aws),

@@ -31,7 +31,7 @@ use consent::service::delivery::{self, DeliverOutcome, DeliverPorts};
 use consent::service::sending::{self, SendPorts, SendRequest};
 use consent::webhook::twilio_signature;
 use consent::{AccountId, Category, ContactId, DealerId, MessageId, PhoneNumber, StaffUserId};
-use consent_adapters::secrets::Deferred;
+use consent_adapters::secrets::{Deferred, Versions};
 use inbound::{handle, public_url, App};
 
 const INBOUND_SMS: &str = include_str!("../../../events/inbound-sms.json");
@@ -171,7 +171,7 @@ impl World {
         let inbox = FakeInbox::new();
         let app = App {
             inbox: Arc::new(inbox.clone()),
-            auth_token: Arc::new(Deferred::ready(FIXTURE_TOKEN.into())),
+            auth_token: Arc::new(Deferred::ready(Versions::only(FIXTURE_TOKEN))),
             public_base_url: Some(BASE_URL.into()),
         };
         let acting = webhooks::App {
@@ -770,7 +770,7 @@ async fn an_unreadable_auth_token_is_a_503_that_changes_nothing_and_the_retry_ac
                 0 => Err(consent_adapters::secrets::SecretError::Empty(
                     "TWILIO_AUTH_TOKEN_SECRET_ARN",
                 )),
-                _ => Ok(FIXTURE_TOKEN.to_owned()),
+                _ => Ok(Versions::only(FIXTURE_TOKEN)),
             }
         }
     }));
@@ -788,6 +788,52 @@ async fn an_unreadable_auth_token_is_a_503_that_changes_nothing_and_the_retry_ac
     // the token is read again and the STOP acts.
     assert!(is_twiml(&w.call(signed(&stop)).await));
     assert_eq!(w.status(Category::Accounting).await, ConsentStatus::Revoked);
+    assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
+#[tokio::test]
+async fn webhooks_keep_passing_while_the_twilio_token_is_rotated() {
+    // The operator puts Twilio's new token in the secret (docs/operations.md): webhooks
+    // signed with the token it replaced (AWSPREVIOUS) still pass; one signed with a token
+    // put in after this instance read the secret makes it read the secret once more, and
+    // a flood of bad signatures reads it at most once per interval.
+    const OLD: &str = "the-token-before-the-rotation";
+    const NEW: &str = "the-token-after-the-rotation";
+    let mut w = World::new().await;
+    let reads = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counted = reads.clone();
+    w.app.auth_token = Arc::new(
+        Deferred::start(move || {
+            let n = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            async move {
+                Ok(match n {
+                    // Read at cold start, before the rotation.
+                    0 => Versions::only(OLD),
+                    _ => Versions {
+                        current: NEW.into(),
+                        previous: Some(OLD.into()),
+                    },
+                })
+            }
+        })
+        .with_reread_interval(std::time::Duration::from_millis(300)),
+    );
+    let reply = |sid: &str| sms("Thanks", sid);
+    assert!(is_twiml(&w.call(signed_with(&reply("SM01"), OLD)).await));
+    assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 1);
+    // The rotation, a while after the cold start.
+    tokio::time::sleep(std::time::Duration::from_millis(350)).await;
+    // Signed with the new token: read again, accepted.
+    assert!(is_twiml(&w.call(signed_with(&reply("SM02"), NEW)).await));
+    assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 2);
+    // Both tokens pass now, with no further read.
+    assert!(is_twiml(&w.call(signed_with(&reply("SM03"), OLD)).await));
+    assert!(is_twiml(&w.call(signed_with(&reply("SM04"), NEW)).await));
+    // Forged signatures right after: refused, and the secret is not read for each of them.
+    for n in 0..20 {
+        let forged = signed_with(&reply(&format!("SM1{n:02}")), "an-attacker-guess");
+        assert_forbidden(&w.call(forged).await);
+    }
     assert_eq!(reads.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
 

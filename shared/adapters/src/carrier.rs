@@ -13,6 +13,14 @@ use consent::ports::{Carrier, CarrierError, CarrierReceipt, CarrierSend};
 /// Twilio error codes meaning the recipient opted out / is blocked.
 pub const OPT_OUT_CODES: [u32; 1] = [21610];
 
+/// How a send refused for its credentials comes back (HTTP 401, Twilio error 20003).
+const REFUSED_CREDENTIALS: &str = "HTTP 401";
+
+/// The carrier refused our credentials: the auth token may have been rotated since it was read.
+pub fn credentials_refused(e: &CarrierError) -> bool {
+    matches!(e, CarrierError::Permanent { reason, .. } if reason == REFUSED_CREDENTIALS)
+}
+
 #[derive(Clone)]
 pub struct TwilioCarrier {
     http: reqwest::Client,
@@ -177,6 +185,10 @@ impl Carrier for TwilioCarrier {
         match err.code {
             Some(code) if OPT_OUT_CODES.contains(&code) => Err(CarrierError::OptedOut { code }),
             // The carrier's message is not kept: it often quotes the recipient's number.
+            code if status.as_u16() == 401 => Err(CarrierError::Permanent {
+                code,
+                reason: REFUSED_CREDENTIALS.into(),
+            }),
             code => Err(CarrierError::Permanent {
                 code,
                 reason: format!("HTTP {}", status.as_u16()),

@@ -104,9 +104,14 @@ impl fmt::Debug for ApprovalCode {
 /// and sealing of the code a code text carries (ChaCha20-Poly1305 under a key derived from
 /// the same secret, bound to the message id), so the stored message, the queue envelope
 /// and the dead-letter queue hold the code only in a form staff cannot read.
+///
+/// While the key is rotated, the one it replaces stays `previous`: codes hashed and sealed
+/// before the rotation still verify and open for as long as they live (new ones use the
+/// current key only).
 #[derive(Clone)]
 pub struct CodeHasher {
     key: Vec<u8>,
+    previous: Option<Box<CodeHasher>>,
 }
 
 impl fmt::Debug for CodeHasher {
@@ -126,7 +131,18 @@ impl CodeHasher {
         if key.len() < 16 {
             return Err(WeakKey);
         }
-        Ok(Self { key })
+        Ok(Self {
+            key,
+            previous: None,
+        })
+    }
+
+    /// This key, and `previous` (the key it replaced) for what was hashed or sealed
+    /// before the rotation. Only one previous key is kept.
+    pub fn with_previous(mut self, mut previous: CodeHasher) -> Self {
+        previous.previous = None;
+        self.previous = Some(Box::new(previous));
+        self
     }
 
     fn mac(
@@ -191,8 +207,21 @@ impl CodeHasher {
         Ok(base64::engine::general_purpose::STANDARD.encode(out))
     }
 
-    /// Opens a sealed code, only for the message it was sealed for.
+    /// Opens a sealed code, only for the message it was sealed for (under this key or the
+    /// previous one).
     pub fn open(&self, sealed: &str, message_id: &str) -> Result<ApprovalCode, SealError> {
+        self.open_with_this_key(sealed, message_id)
+            .or_else(|e| match &self.previous {
+                Some(previous) => previous.open_with_this_key(sealed, message_id),
+                None => Err(e),
+            })
+    }
+
+    fn open_with_this_key(
+        &self,
+        sealed: &str,
+        message_id: &str,
+    ) -> Result<ApprovalCode, SealError> {
         let bytes = base64::engine::general_purpose::STANDARD
             .decode(sealed)
             .map_err(|_| SealError)?;
@@ -217,7 +246,8 @@ impl CodeHasher {
         Ok(ApprovalCode(digits))
     }
 
-    /// Constant-time comparison of a typed code against the stored hash.
+    /// Constant-time comparison of a typed code against the stored hash (made with this
+    /// key or the previous one).
     pub fn verify(
         &self,
         dealer: &DealerId,
@@ -228,7 +258,10 @@ impl CodeHasher {
         stored_hash: &str,
     ) -> bool {
         let computed = self.hash(dealer, phone, category, request_id, code);
-        computed.as_bytes().ct_eq(stored_hash.as_bytes()).into()
+        let this: bool = computed.as_bytes().ct_eq(stored_hash.as_bytes()).into();
+        this || self.previous.as_ref().is_some_and(|previous| {
+            previous.verify(dealer, phone, category, request_id, code, stored_hash)
+        })
     }
 }
 
@@ -366,6 +399,34 @@ mod tests {
         tampered[20] ^= 1;
         let tampered = String::from_utf8(tampered).unwrap();
         assert!(hasher.open(&tampered, "M1").is_err());
+    }
+
+    #[test]
+    fn during_a_rotation_codes_of_the_previous_key_still_verify_and_open() {
+        let (dealer, phone) = ids();
+        let old = CodeHasher::new("the-key-before-the-rotation").unwrap();
+        let code = ApprovalCode::parse("314159").unwrap();
+        let stored = old.hash(&dealer, &phone, Category::Service, "r1", &code);
+        let sealed = old.seal(&code, "M1").unwrap();
+        let new = CodeHasher::new("the-key-after-the-rotation!").unwrap();
+        assert!(!new.verify(&dealer, &phone, Category::Service, "r1", &code, &stored));
+        let rotating = new.clone().with_previous(old.clone());
+        assert!(rotating.verify(&dealer, &phone, Category::Service, "r1", &code, &stored));
+        assert_eq!(rotating.open(&sealed, "M1"), Ok(code.clone()));
+        // New codes are the current key's: the previous key alone does not take them.
+        let fresh = rotating.hash(&dealer, &phone, Category::Service, "r2", &code);
+        assert_eq!(
+            fresh,
+            new.hash(&dealer, &phone, Category::Service, "r2", &code)
+        );
+        assert!(!old.verify(&dealer, &phone, Category::Service, "r2", &code, &fresh));
+        // A wrong code is wrong under both keys; only one previous key is kept.
+        let wrong = ApprovalCode::parse("314150").unwrap();
+        assert!(!rotating.verify(&dealer, &phone, Category::Service, "r1", &wrong, &stored));
+        let oldest = CodeHasher::new("the-key-two-rotations-ago").unwrap();
+        let older_code = oldest.hash(&dealer, &phone, Category::Service, "r0", &code);
+        let twice = new.with_previous(old.with_previous(oldest));
+        assert!(!twice.verify(&dealer, &phone, Category::Service, "r0", &code, &older_code));
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! ports it is wired with.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -683,13 +684,20 @@ pub enum CarrierError {
 /// failure (`StoreError::Unavailable`), never a code checked or sent without it.
 #[async_trait]
 pub trait CodeKey: Send + Sync {
-    async fn key(&self) -> Result<&CodeHasher, StoreError>;
+    async fn key(&self) -> Result<Arc<CodeHasher>, StoreError>;
+
+    /// After a code that did not verify or open with `stale` (what `key` gave): the key
+    /// read again, if it may have been rotated since (bounded by the adapter); `None` when
+    /// nothing newer can be had.
+    async fn reread(&self, _stale: &Arc<CodeHasher>) -> Option<Arc<CodeHasher>> {
+        None
+    }
 }
 
 #[async_trait]
 impl CodeKey for CodeHasher {
-    async fn key(&self) -> Result<&CodeHasher, StoreError> {
-        Ok(self)
+    async fn key(&self) -> Result<Arc<CodeHasher>, StoreError> {
+        Ok(Arc::new(self.clone()))
     }
 }
 

@@ -436,16 +436,18 @@ async fn text_of(
     id: &MessageId,
     snap: &DeliverySnapshot,
 ) -> Result<Option<String>, DomainError> {
-    Ok(match &snap.code {
-        None => Some(snap.body.clone()),
-        Some(code) => ports
-            .codes
-            .key()
-            .await?
-            .open(&code.sealed, id.as_str())
-            .ok()
-            .and_then(|c| reveal_in(&snap.body, &c)),
-    })
+    let Some(code) = &snap.code else {
+        return Ok(Some(snap.body.clone()));
+    };
+    let key = ports.codes.key().await?;
+    let mut opened = key.open(&code.sealed, id.as_str());
+    if opened.is_err() {
+        // Sealed under a key rotated in after ours was read: the key once more (bounded).
+        if let Some(newer) = ports.codes.reread(&key).await {
+            opened = newer.open(&code.sealed, id.as_str());
+        }
+    }
+    Ok(opened.ok().and_then(|c| reveal_in(&snap.body, &c)))
 }
 
 /// A claimed text that waits in the queue: back to `queued` (its requeue time pushed on,
