@@ -12,6 +12,9 @@ pub struct Config {
     pub outbound_queue_url: String,
     /// Records from this queue are dead letters (the function consumes it too).
     pub dead_letter_arn: Option<String>,
+    /// The outbound dead-letter queue's URL: a record received from it has its
+    /// visibility changed there, never on the outbound queue.
+    pub dead_letter_url: Option<String>,
     pub carrier_base_url: String,
     pub carrier_account_sid: String,
     /// The carrier auth token, in Secrets Manager.
@@ -35,6 +38,7 @@ impl Config {
             table: env.table()?,
             outbound_queue_url: env.required("OUTBOUND_QUEUE_URL")?,
             dead_letter_arn: env.optional("OUTBOUND_DLQ_ARN"),
+            dead_letter_url: env.optional("OUTBOUND_DLQ_URL"),
             carrier_base_url: env
                 .parsed("CARRIER_BASE_URL", "https://api.twilio.com".to_owned())?,
             carrier_account_sid: env.required("TWILIO_ACCOUNT_SID")?,
@@ -59,6 +63,10 @@ mod tests {
             ("TABLE_NAME", "t"),
             ("OUTBOUND_QUEUE_URL", "https://sqs/q"),
             ("OUTBOUND_DLQ_ARN", "arn:aws:sqs:us-east-1:1:dlq"),
+            (
+                "OUTBOUND_DLQ_URL",
+                "https://sqs.us-east-1.amazonaws.com/1/dlq",
+            ),
             ("TWILIO_ACCOUNT_SID", "AC1"),
             (
                 "TWILIO_AUTH_TOKEN_SECRET_ARN",

@@ -32,7 +32,11 @@ pub struct App {
     pub pending: Arc<dyn PendingStore>,
     /// The code key: opens approval code texts' sealed codes.
     pub codes: Arc<dyn CodeKey>,
+    /// The outbound queue's visibility (its receipt handles are good there only).
     pub visibility: Arc<dyn Visibility>,
+    /// The dead-letter queue's, for the records received from it (`None`: its own
+    /// visibility timeout applies).
+    pub dead_letter_visibility: Option<Arc<dyn Visibility>>,
     /// What one record may take at most (the carrier's timeouts and the writes around
     /// the call): a record is started only while this much of the invocation is left.
     pub record_budget: Duration,
@@ -180,8 +184,10 @@ pub async fn handle_before(
             async move {
                 if deadline.is_some_and(|d| Instant::now() + app.record_budget > d) {
                     tracing::warn!("not enough of the invocation left; handed back");
-                    if let Some(handle) = record.receipt_handle.as_deref() {
-                        app.visibility.delay(handle, Duration::ZERO).await;
+                    if let (Some(handle), Some(visibility)) =
+                        (record.receipt_handle.as_deref(), app.visibility_of(&record))
+                    {
+                        visibility.delay(handle, Duration::ZERO).await;
                     }
                     return Some(id);
                 }
@@ -199,6 +205,22 @@ pub async fn handle_before(
     response
 }
 
+impl App {
+    fn from_dead_letter_queue(&self, record: &SqsMessage) -> bool {
+        self.dead_letter_arn.is_some()
+            && record.event_source_arn.as_deref() == self.dead_letter_arn.as_deref()
+    }
+
+    /// The visibility of the queue `record` came from (deliver consumes two).
+    fn visibility_of(&self, record: &SqsMessage) -> Option<&dyn Visibility> {
+        if self.from_dead_letter_queue(record) {
+            self.dead_letter_visibility.as_deref()
+        } else {
+            Some(self.visibility.as_ref())
+        }
+    }
+}
+
 /// One record; false when it must come back (reported as a batch item failure).
 async fn handle_record(
     app: &App,
@@ -206,8 +228,7 @@ async fn handle_record(
     record: &SqsMessage,
     now: DateTime<Utc>,
 ) -> bool {
-    let dead_lettered = app.dead_letter_arn.is_some()
-        && record.event_source_arn.as_deref() == app.dead_letter_arn.as_deref();
+    let dead_lettered = app.from_dead_letter_queue(record);
     let envelope: OutboundEnvelope =
         match serde_json::from_str(record.body.as_deref().unwrap_or("")) {
             Ok(e) => e,

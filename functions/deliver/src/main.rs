@@ -48,6 +48,10 @@ async fn main() -> Result<(), Error> {
             sqs.clone(),
             config.outbound_queue_url.clone(),
         )),
+        dead_letter_visibility: config.dead_letter_url.map(|url| {
+            Arc::new(SqsVisibility::new(sqs.clone(), url))
+                as Arc<dyn consent_adapters::sqs::Visibility>
+        }),
         queue: Arc::new(SqsOutboundQueue::new(sqs, config.outbound_queue_url)),
         send_rate: config.send_rate_per_number,
         brand_daily_segments: config.daily_segments_per_brand,

@@ -119,6 +119,7 @@ struct World {
     queue: FakeQueue,
     carrier: FakeCarrier,
     visibility: RecordingVisibility,
+    dead_letter_visibility: RecordingVisibility,
     app: App,
 }
 
@@ -129,6 +130,7 @@ impl World {
         let queue = FakeQueue::new();
         let carrier = FakeCarrier::new();
         let visibility = RecordingVisibility::default();
+        let dead_letter_visibility = RecordingVisibility::default();
         let app = App {
             dealers: Arc::new(store.clone()),
             consent: Arc::new(store.clone()),
@@ -139,6 +141,7 @@ impl World {
             pending: Arc::new(store.clone()),
             codes: Arc::new(World::hasher()),
             visibility: Arc::new(visibility.clone()),
+            dead_letter_visibility: Some(Arc::new(dead_letter_visibility.clone())),
             record_budget: std::time::Duration::from_secs(15),
             public_base_url: Some(BASE_URL.into()),
             dead_letter_arn: Some(DLQ_ARN.into()),
@@ -152,6 +155,7 @@ impl World {
             queue,
             carrier,
             visibility,
+            dead_letter_visibility,
             app,
         };
         w.store
@@ -772,6 +776,37 @@ async fn records_the_deadline_leaves_no_room_for_are_handed_back_untouched() {
         let m = w.store.message(&e.message_id).await.unwrap().unwrap();
         assert_eq!(m.status, MessageStatus::Queued);
     }
+}
+
+#[tokio::test]
+async fn a_dead_lettered_record_handed_back_is_made_visible_on_its_own_queue() {
+    // GIVEN a batch of a record from the outbound queue and one from its dead-letter queue,
+    // and no time left for either: each receipt handle is good on its own queue only
+    let w = World::new().await;
+    let (fresh, dead) = (w.queued_message().await, w.queued_message().await);
+    let mut dead_record = record_for(&dead, "dlq-1");
+    dead_record["eventSourceARN"] = json!(DLQ_ARN);
+    let deadline = std::time::Instant::now() + StdDuration::from_secs(5);
+    deliver::handle_before(
+        &w.app,
+        sqs(vec![record_for(&fresh, "sqs-1"), dead_record]),
+        noon(),
+        Some(deadline),
+    )
+    .await;
+    let handles = |v: &RecordingVisibility| -> Vec<String> {
+        v.delays
+            .lock()
+            .unwrap()
+            .iter()
+            .map(|(h, _)| h.clone())
+            .collect()
+    };
+    // THEN each queue is asked about its own record only
+    let (outbound, dead_letters) = (handles(&w.visibility), handles(&w.dead_letter_visibility));
+    assert_eq!((outbound.len(), dead_letters.len()), (1, 1));
+    assert_ne!(outbound, dead_letters);
+    assert!(dead_letters[0].contains("dlq-1"), "{dead_letters:?}");
 }
 
 // ------------------------------------------------------------------ the number's sending rate
