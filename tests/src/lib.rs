@@ -488,7 +488,14 @@ impl LocalStack {
             .args(["-m", "infra.local.token", "--stack", &self.stack])
             .arg("--env-file")
             .arg(&self.settings_file)
-            .args(["--endpoint", &self.emulator, "--dealer", dealer, "--user", user]);
+            .args([
+                "--endpoint",
+                &self.emulator,
+                "--dealer",
+                dealer,
+                "--user",
+                user,
+            ]);
         for role in roles {
             command.args(["--role", role]);
         }
@@ -533,4 +540,3 @@ impl Drop for LocalStack {
         let _ = self.child.wait();
     }
 }
-
