@@ -72,7 +72,7 @@ test-local: venv browser ## tests of the local stack (infra/local/tests), the po
 CARGO ?= cargo
 CARGO_FEATURES := --workspace --all-targets --all-features
 
-.PHONY: fmt fmt-check clippy test-rust fuzz chaos bench-lib bench-build deploy real-words provision-numbers replay-publish-failures redrive
+.PHONY: fmt fmt-check clippy test-rust fuzz chaos bench-lib bench-build deploy sam lambda-target real-words provision-numbers replay-publish-failures redrive
 
 fmt: ## format the code
 	$(CARGO) fmt --all
@@ -97,8 +97,20 @@ test-rust: venv ## unit, property, handler and emulator tests (the harness start
 
 test: lint test-rust test-local ## everything CI runs
 
-build: venv ## release build of every function with cargo-lambda (x86_64 here; arm64 for AWS needs its target)
-	PATH="$(CURDIR)/$(VENV)/bin:$$PATH" $(STATIC_RELEASE) $(CARGO) lambda build --release $(or $(LAMBDA_BUILD_FLAGS),--target x86_64-unknown-linux-gnu)
+# What the template runs: arm64 (Graviton), built with the pinned cargo-lambda and the zig it
+# cross-compiles with (both in .venv), into target/lambda/<function>/bootstrap. Executables stay
+# position-independent (address randomization on); FAST_START=1 links them position-dependent for
+# a shorter cold start (docs/decisions.md: the trade-off and the figures).
+LAMBDA_TARGET := aarch64-unknown-linux-gnu
+LAMBDA_TOOLS := PATH="$(CURDIR)/$(VENV)/bin:$$PATH"
+FAST_START_FLAGS := CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C relocation-model=static" \
+	CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C relocation-model=static"
+
+lambda-target:
+	@rustup target list --installed 2>/dev/null | grep -qx $(LAMBDA_TARGET) || rustup target add $(LAMBDA_TARGET)
+
+build: venv lambda-target ## release build of every function for AWS (arm64, pinned cargo-lambda + zig) -> target/lambda/<function>/bootstrap [FAST_START=1]
+	$(LAMBDA_TOOLS) $(if $(FAST_START),$(FAST_START_FLAGS)) $(CARGO) lambda build --release --arm64 $(RELEASE_FUNCTIONS)
 
 fuzz: ## long property-based fuzzing (parsers, signature, classifier, phones, templates, every JSON body), bounded to 10 min
 	PROPTEST_CASES=$(or $(FUZZ_CASES),5000) timeout 300 $(CARGO) test --release --all-features -p consent --lib
@@ -114,21 +126,16 @@ chaos: venv ## fault run: ~2,000 texts, ~300 replies under injected faults, seed
 bench-lib: ## criterion benchmarks of the consent library
 	$(CARGO) bench -p consent --bench domain
 
-# Release binaries are position-dependent (-C relocation-model=static, see infra/local/release.py):
-# the flag goes to the Lambda target's artifacts only, never to proc macros and build scripts.
-STATIC_RELEASE := CARGO_TARGET_X86_64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C relocation-model=static" \
-	CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUSTFLAGS="-C relocation-model=static"
-
 # The functions and the cold-start references are measured as release binaries; the bench
 # tool itself is the dev build `make test` already made (same flags, so nothing is rebuilt).
 # The functions in one command (the local stack's release profile builds them the same way, so
 # nothing is rebuilt), the references in another.
 RELEASE_FUNCTIONS := -p authorize -p automate -p deliver -p dispatch -p inbound -p publish -p queues -p send -p webhooks
 
-bench-build: venv ## release binaries of the functions and the cold-start references (infra/local/release.py); the bench tool (dev profile)
+bench-build: venv ## release binaries of the functions and the cold-start references, as deployed and with the fast start (infra/local/release.py); the bench tool (dev profile)
 	$(CARGO) build $(CARGO_FEATURES)
-	$(PY) -m infra.local.release $(RELEASE_FUNCTIONS)
-	$(PY) -m infra.local.release -p bench-refs
+	$(PY) -m infra.local.release $(RELEASE_FUNCTIONS) -p bench-refs
+	$(PY) -m infra.local.release --fast-start $(RELEASE_FUNCTIONS) -p bench-refs
 
 bench: venv bench-build ## system benchmarks: cold start, requests/message, throughput, dispatch burst, latency -> target/bench/latest.json
 	target/debug/bench $(BENCH_ONLY)
@@ -158,6 +165,20 @@ redrive: venv ## operator: move a dead-letter queue's messages back to their que
 		{ echo "usage: make redrive QUEUE=<OutboundDLQ, AutomationDLQ, InboundDLQ or StatusDLQ with STACK=<stack name>; or the queue's URL or name> [DRY_RUN=1] [MAX=<at most this many; receive, send, delete>] [RATE=<messages a second; move task>] [TO=<queue URL>] (PublishFailures: make replay-publish-failures)" >&2; exit 2; }
 	$(PY) -m infra.redrive "$(QUEUE)" $(if $(STACK),--stack "$(STACK)") $(if $(DRY_RUN),--dry-run) $(if $(MAX),--max "$(MAX)") $(if $(RATE),--rate "$(RATE)") $(if $(TO),--to "$(TO)")
 
-deploy: ## deploy with SAM (needs the AWS SAM CLI and credentials): make deploy STACK=texting-prod
-	$(STATIC_RELEASE) sam build --template-file infra/template.yaml --beta-features
-	sam deploy --guided --stack-name $(or $(STACK),texting) --capabilities CAPABILITY_IAM
+# The SAM CLI, pinned, in a virtualenv of its own (its dependencies clash with .venv's pins).
+VENV_SAM := .venv-sam
+SAM_STAMP := $(VENV_SAM)/.installed
+SAM := $(VENV_SAM)/bin/sam
+
+$(SAM_STAMP): infra/requirements-sam.txt
+	$(PYTHON) -m venv $(VENV_SAM)
+	$(VENV_SAM)/bin/pip install --quiet --disable-pip-version-check -r infra/requirements-sam.txt
+	touch $@
+
+sam: $(SAM_STAMP) ## install the pinned AWS SAM CLI in .venv-sam (make deploy does)
+
+# sam build runs the pinned cargo-lambda for each function (BuildMethod rust-cargolambda, arm64);
+# sam deploy asks its questions and saves the answers (samconfig.toml), or takes a config file.
+deploy: venv lambda-target $(SAM_STAMP) ## deploy with SAM and your AWS credentials: make deploy STACK=texting-prod (asks), or make deploy CONFIG=infra/samconfig.toml [CONFIG_ENV=prod] (no questions) [FAST_START=1]
+	$(LAMBDA_TOOLS) $(if $(FAST_START),$(FAST_START_FLAGS)) $(SAM) build --template-file infra/template.yaml --beta-features --build-dir .aws-sam/build
+	$(if $(CONFIG),$(SAM) deploy --template-file .aws-sam/build/template.yaml --config-file "$(abspath $(CONFIG))" --config-env "$(or $(CONFIG_ENV),default)" --no-confirm-changeset --no-fail-on-empty-changeset,$(SAM) deploy --template-file .aws-sam/build/template.yaml --guided --stack-name "$(or $(STACK),texting)" --capabilities CAPABILITY_IAM CAPABILITY_AUTO_EXPAND)

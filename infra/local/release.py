@@ -1,15 +1,15 @@
 """Release builds as deployed, in one place: `make bench-build`, `make dev` with the release profile
 and the local Lambda service's rebuilds all build and run the same binaries.
 
-Release binaries are linked as position-dependent executables (`-C relocation-model=static`): a PIE
-binary is relocated by the loader at every start, and ours carry 30,000-67,000 relocations (the
-time-zone tables, the SDK's) in 0.6-1.6 MB of data the loader copies page by page before `main`.
-Without them a function reaches its first poll 1-3 ms sooner (docs/decisions.md). The flag must
-not reach the proc macros and build scripts (shared libraries), so the build names its target:
-`--target <host>` gives the flag to the target's artifacts only, which land in
-target/<host>/release/.
+Release binaries are position-independent executables, as `make build` and `make deploy` make them
+for AWS: the loader puts the code at a random address (ASLR) and applies the binary's relative
+relocations before `main`. FAST_START=1 (`--fast-start`) links them position-dependent instead
+(`-C relocation-model=static`): no relocations, a start 1-3 ms shorter, the code at a fixed address
+(docs/decisions.md). That flag must not reach the proc macros and build scripts (shared libraries),
+so such a build names its target: `--target <host>` gives the flag to the target's artifacts only,
+which land in target/<host>/release; the default build lands in target/release.
 
-    python -m infra.local.release -p send -p deliver ...   # what `make bench-build` runs
+    python -m infra.local.release [--fast-start] -p send -p deliver ...   # what `make bench-build` runs
 """
 
 from __future__ import annotations
@@ -33,32 +33,41 @@ def host_triple() -> str:
     return f"{arch}-unknown-linux-gnu"
 
 
-def binary_dir() -> Path:
-    return REPO_ROOT / "target" / host_triple() / "release"
+def fast_start_default() -> bool:
+    return os.environ.get("FAST_START", "") not in ("", "0")
 
 
-def environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    """`base` (default: this process's) plus the target's flags."""
+def binary_dir(fast_start: bool | None = None) -> Path:
+    fast = fast_start_default() if fast_start is None else fast_start
+    return REPO_ROOT / "target" / (f"{host_triple()}/release" if fast else "release")
+
+
+def environment(base: Mapping[str, str] | None = None, fast_start: bool | None = None) -> dict[str, str]:
+    """`base` (default: this process's), plus the target's flags for a fast-start build."""
     env = dict(os.environ if base is None else base)
-    env[f"CARGO_TARGET_{host_triple().upper().replace('-', '_')}_RUSTFLAGS"] = RUSTFLAGS
+    if fast_start_default() if fast_start is None else fast_start:
+        env[f"CARGO_TARGET_{host_triple().upper().replace('-', '_')}_RUSTFLAGS"] = RUSTFLAGS
     return env
 
 
-def command(packages: list[str], bins: list[str] | None = None) -> list[str]:
+def command(packages: list[str], bins: list[str] | None = None, fast_start: bool | None = None) -> list[str]:
     """`cargo build` of `packages` (`-p` each) or of the named `bins` for release as deployed."""
+    fast = fast_start_default() if fast_start is None else fast_start
     selection = ([a for b in bins for a in ("--bin", b)] if bins
                  else ["--bins", *[a for p in packages for a in ("-p", p)]])
-    return ["cargo", "build", "--manifest-path", str(REPO_ROOT / "Cargo.toml"), "--release",
-            "--target", host_triple(), *selection]
+    target = ["--target", host_triple()] if fast else []
+    return ["cargo", "build", "--manifest-path", str(REPO_ROOT / "Cargo.toml"), "--release", *target, *selection]
 
 
 def main(argv: list[str] | None = None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    fast = "--fast-start" in args
+    args = [a for a in args if a != "--fast-start"]
     packages = [args[i + 1] for i, a in enumerate(args) if a == "-p" and i + 1 < len(args)]
     if not packages or len(packages) * 2 != len(args):
-        print("usage: python -m infra.local.release -p <package> [-p <package> ...]", file=sys.stderr)
+        print("usage: python -m infra.local.release [--fast-start] -p <package> [-p <package> ...]", file=sys.stderr)
         return 2
-    return subprocess.call(command(packages), env=environment())
+    return subprocess.call(command(packages, fast_start=fast), env=environment(fast_start=fast))
 
 
 if __name__ == "__main__":

@@ -289,9 +289,10 @@ struct DealerBody {
 
 fn check_time_zone(tz: Option<&str>) -> Result<(), Problem> {
     match tz {
-        Some(tz) if tz.parse::<consent::chrono_tz::Tz>().is_err() => Err(Problem::invalid(
-            format!("timeZone {:?} is not an IANA time zone", truncate(tz)),
-        )),
+        Some(tz) if tz.parse::<consent::Zone>().is_err() => Err(Problem::invalid(format!(
+            "timeZone {:?} is not an IANA time zone",
+            truncate(tz)
+        ))),
         _ => Ok(()),
     }
 }

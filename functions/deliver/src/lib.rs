@@ -71,8 +71,12 @@ pub const REASON_BRAND_DAILY_CAP: &str = "brand-daily-cap";
 /// starts.
 pub fn carrier_day(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
     use chrono::TimeZone;
-    let pacific = consent::chrono_tz::America::Los_Angeles;
-    let local = now.with_timezone(&pacific);
+    static PACIFIC: std::sync::LazyLock<consent::Zone> = std::sync::LazyLock::new(|| {
+        consent::Zone::named("America/Los_Angeles")
+            .unwrap_or_else(|e| panic!("{e} in the bundled time zones (a build bug)"))
+    });
+    let pacific = &*PACIFIC;
+    let local = now.with_timezone(pacific);
     let next = local
         .date_naive()
         .succ_opt()
@@ -206,14 +210,14 @@ pub async fn handle_before(
 }
 
 impl App {
-    fn from_dead_letter_queue(&self, record: &SqsMessage) -> bool {
+    fn is_dead_lettered(&self, record: &SqsMessage) -> bool {
         self.dead_letter_arn.is_some()
             && record.event_source_arn.as_deref() == self.dead_letter_arn.as_deref()
     }
 
     /// The visibility of the queue `record` came from (deliver consumes two).
     fn visibility_of(&self, record: &SqsMessage) -> Option<&dyn Visibility> {
-        if self.from_dead_letter_queue(record) {
+        if self.is_dead_lettered(record) {
             self.dead_letter_visibility.as_deref()
         } else {
             Some(self.visibility.as_ref())
@@ -228,7 +232,7 @@ async fn handle_record(
     record: &SqsMessage,
     now: DateTime<Utc>,
 ) -> bool {
-    let dead_lettered = app.from_dead_letter_queue(record);
+    let dead_lettered = app.is_dead_lettered(record);
     let envelope: OutboundEnvelope =
         match serde_json::from_str(record.body.as_deref().unwrap_or("")) {
             Ok(e) => e,
@@ -248,7 +252,7 @@ async fn handle_record(
             .await
         {
             Ok(outcome) => {
-                tracing::warn!(message_id = %envelope.message_id, outcome = ?outcome, "dead-lettered message handed to staff");
+                tracing::warn!(message_id = %envelope.message_id, kind = outcome.kind(), reason = outcome.reason(), outcome = ?outcome, "dead-lettered message handed to staff");
                 true
             }
             Err(e) => {
@@ -284,7 +288,7 @@ async fn handle_record(
             false
         }
         Ok(outcome) => {
-            tracing::info!(message_id = %envelope.message_id, outcome = ?outcome, "delivered record");
+            tracing::info!(message_id = %envelope.message_id, kind = outcome.kind(), reason = outcome.reason(), outcome = ?outcome, "delivered record");
             true
         }
         Err(e) => {

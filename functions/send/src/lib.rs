@@ -131,16 +131,18 @@ async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<
                 .unwrap_or_else(|_| Response::new(Body::Empty)))
         }
         "POST /v1/messages" => {
-            send(
-                app,
-                &who.dealer,
-                Origin::Staff {
-                    user: who.user.clone(),
-                },
-                req,
-                now,
-            )
-            .await
+            let origin = Origin::Staff {
+                user: who.user.clone(),
+            };
+            let sent = send(app, &who.dealer, origin, req, now).await;
+            if let Err(refused) = &sent {
+                tracing::info!(
+                    problem = refused.slug,
+                    status = refused.status.as_u16(),
+                    "send refused"
+                );
+            }
+            sent
         }
         "POST /v1/messages/preview" => preview(app, &who.dealer, req).await,
         "GET /v1/messages/{messageId}" => {
@@ -569,6 +571,7 @@ async fn send(
         }
     };
     let m = &accepted.message;
+    tracing::info!(message_id = %m.id, status = %m.status, reason = m.status_reason.as_deref(), replayed = accepted.replayed, "send accepted");
     let mut answer = json!({
         "messageId": m.id,
         "status": m.status,

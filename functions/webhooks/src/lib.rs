@@ -113,7 +113,7 @@ pub async fn process_record(app: &App, body: &str, now: DateTime<Utc>) -> Record
             replies::handle_status(&ports, &report, now)
                 .await
                 .map(|status| {
-                    tracing::info!(message_id = %report.message_id, reported = %report.status, status = ?status, "status report acted on");
+                    tracing::info!(message_id = %report.message_id, reported = %report.status, error_code = report.error_code, status = ?status, "status report acted on");
                 })
         }
     };

@@ -1,4 +1,5 @@
-"""Release builds as deployed: position-dependent for the Lambda target only, one place for all."""
+"""Release builds as deployed: position-independent by default; the fast start (position-dependent)
+for the Lambda target only, on request; one place for all."""
 
 from __future__ import annotations
 
@@ -8,7 +9,17 @@ from pathlib import Path
 from infra.local import dev, lambdas, release
 
 
-def test_the_flag_goes_to_the_named_target_only() -> None:
+def test_release_builds_are_position_independent_unless_a_fast_start_is_asked_for(monkeypatch) -> None:
+    monkeypatch.delenv("FAST_START", raising=False)
+    cmd = release.command(["send", "deliver"])
+    assert "--target" not in cmd and "--release" in cmd
+    assert cmd[-5:] == ["--bins", "-p", "send", "-p", "deliver"]
+    assert release.environment({"PATH": "/usr/bin"}) == {"PATH": "/usr/bin"}
+    assert release.binary_dir().parts[-2:] == ("target", "release")
+
+
+def test_the_fast_start_flag_goes_to_the_named_target_only(monkeypatch) -> None:
+    monkeypatch.setenv("FAST_START", "1")
     cmd = release.command(["send", "deliver"])
     triple = release.host_triple()
     assert cmd[cmd.index("--target") + 1] == triple and "--release" in cmd

@@ -25,6 +25,7 @@ pub mod service;
 pub mod sms;
 pub mod template;
 pub mod webhook;
+pub mod zone;
 
 #[cfg(any(test, feature = "test-util"))]
 pub mod contract;
@@ -35,6 +36,4 @@ pub use category::Category;
 pub use error::{DomainError, StoreError};
 pub use ids::{AccountId, ContactId, DealId, DealerId, MessageId, StaffUserId};
 pub use phone::PhoneNumber;
-
-/// Re-exported so callers name time zones with the same version the rules use.
-pub use chrono_tz;
+pub use zone::Zone;

@@ -8,7 +8,6 @@
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use consent::approval::{ApprovalCode, CodeHasher, PendingAuthorization};
-use consent::chrono_tz::America::New_York;
 use consent::fakes::{
     authorization_ports, CarrierScript, FakeBus, FakeCarrier, FakeQueue, InMemoryStore,
 };
@@ -1622,7 +1621,10 @@ async fn a_send_at_23_00_local_is_deferred_to_08_00_the_next_morning() {
     assert_eq!(m.status_reason.as_deref(), Some("quiet-hours"));
     assert_eq!(
         m.send_at,
-        New_York.with_ymd_and_hms(2026, 6, 11, 8, 0, 0).unwrap()
+        consent::Zone::named("America/New_York")
+            .unwrap()
+            .with_ymd_and_hms(2026, 6, 11, 8, 0, 0)
+            .unwrap()
     );
     assert_eq!(
         m.send_at,
@@ -2124,7 +2126,10 @@ async fn a_text_reaching_the_worker_in_quiet_hours_is_deferred_not_sent() {
 
     // THEN it goes back to the time index until 08:00 local, without a carrier call
     let eight = Utc.with_ymd_and_hms(2026, 6, 11, 12, 0, 0).unwrap();
-    assert_eq!(outcome, DeliverOutcome::Deferred { until: eight });
+    assert!(
+        matches!(&outcome, DeliverOutcome::Deferred { until, reason } if *until == eight && reason == "quiet-hours"),
+        "{outcome:?}"
+    );
     let stored = w.message(&m.id);
     assert_eq!(stored.status, MessageStatus::Deferred);
     assert_eq!(stored.send_at, eight);
@@ -3179,7 +3184,10 @@ async fn delivery_checks_the_cap_again_and_defers_a_text_that_would_be_the_fourt
     assert_eq!(deferred.len(), 1, "{outcomes:?}");
     assert_eq!(deferred[0].send_at, miami(24));
     assert_eq!(deferred[0].status_reason.as_deref(), Some("frequency-cap"));
-    assert!(outcomes.contains(&DeliverOutcome::Deferred { until: miami(24) }));
+    assert!(outcomes.contains(&DeliverOutcome::Deferred {
+        until: miami(24),
+        reason: "frequency-cap".into()
+    }));
     assert_eq!(
         w.carrier_copies(&early).len(),
         3,

@@ -133,9 +133,9 @@ fn local_zone(contact: &Contact) -> Option<String> {
     super::sending::parse_time_zone(contact.time_zone.as_deref())
         .or_else(|| {
             crate::quiet_hours::area_info(contact.phone.area_code())
-                .and_then(|a| a.time_zones.first().copied())
+                .and_then(|a| a.time_zones.first().cloned())
         })
-        .map(|tz| tz.name().to_owned())
+        .and_then(|tz| tz.name().map(str::to_owned))
 }
 
 fn view(state: &ConsentState, category: Category, pending: bool) -> AuthorizationView {

@@ -89,9 +89,11 @@ pub enum DeliverOutcome {
     Suppressed {
         reason: String,
     },
-    /// Inside quiet hours now: back to the time index.
+    /// Held back to the time index until `until`: quiet hours, a frequency cap, the
+    /// brand's daily cap (`reason`, as the message's status reason).
     Deferred {
         until: DateTime<Utc>,
+        reason: String,
     },
     /// Nothing to do (already handled, canceled, or unknown).
     Skipped {
@@ -109,6 +111,32 @@ pub enum DeliverOutcome {
     Failed {
         reason: String,
     },
+}
+
+impl DeliverOutcome {
+    /// What became of the text, in a word the dashboard counts by: sent, suppressed,
+    /// deferred, failed, skipped, retry or waiting.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DeliverOutcome::Sent { .. } => "sent",
+            DeliverOutcome::Suppressed { .. } => "suppressed",
+            DeliverOutcome::Deferred { .. } => "deferred",
+            DeliverOutcome::Skipped { .. } => "skipped",
+            DeliverOutcome::RetryLater { .. } => "retry",
+            DeliverOutcome::WaitInQueue { .. } => "waiting",
+            DeliverOutcome::Failed { .. } => "failed",
+        }
+    }
+
+    /// Why, for the outcomes that have a reason (`opted-out`, `quiet-hours`, ...).
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            DeliverOutcome::Suppressed { reason }
+            | DeliverOutcome::Deferred { reason, .. }
+            | DeliverOutcome::Failed { reason } => Some(reason),
+            _ => None,
+        }
+    }
 }
 
 /// Status callback URL for a message (the carrier reports there).
@@ -729,7 +757,13 @@ async fn hold_from(
         ..status_record(MessageStatus::Deferred, Some(reason.to_owned()), now)
     };
     let result = messages.record_delivery(id, from, &deferral).await;
-    recorded(result, DeliverOutcome::Deferred { until })
+    recorded(
+        result,
+        DeliverOutcome::Deferred {
+            until,
+            reason: reason.to_owned(),
+        },
+    )
 }
 
 /// A delivery record of `status` (and `reason`) at `now`, nothing else set.

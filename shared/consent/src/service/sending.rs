@@ -144,8 +144,8 @@ pub struct SendAccepted {
     pub replayed: bool,
 }
 
-pub fn parse_time_zone(tz: Option<&str>) -> Option<chrono_tz::Tz> {
-    tz.and_then(|s| chrono_tz::Tz::from_str(s).ok())
+pub fn parse_time_zone(tz: Option<&str>) -> Option<crate::Zone> {
+    tz.and_then(|s| crate::Zone::from_str(s).ok())
 }
 
 /// Why a text waits past the time it was wanted.
@@ -157,7 +157,7 @@ pub const REASON_FREQUENCY_CAP: &str = "frequency-cap";
 pub struct Recipient<'a> {
     pub dealer: &'a DealerId,
     pub phone: &'a PhoneNumber,
-    pub time_zone: Option<chrono_tz::Tz>,
+    pub time_zone: Option<crate::Zone>,
     pub category: crate::Category,
 }
 
@@ -185,7 +185,7 @@ pub async fn earliest_send(
     now: DateTime<Utc>,
 ) -> Result<SendTime, StoreError> {
     let rules = QuietHours::standard();
-    let allowed = |at| rules.next_allowed(to.phone, to.time_zone, to.category, at);
+    let allowed = |at| rules.next_allowed(to.phone, to.time_zone.as_ref(), to.category, at);
     let quiet = allowed(wanted);
     let Some(cap) = rules.cap_per_24h(to.phone, to.category) else {
         return Ok(SendTime {
@@ -887,7 +887,7 @@ fn decide(
     if m.honours_quiet_hours() {
         let tz = parse_time_zone(m.recipient_time_zone.as_deref());
         let at = m.send_at.max(now);
-        let allowed_at = QuietHours::standard().next_allowed(&m.to, tz, m.category, at);
+        let allowed_at = QuietHours::standard().next_allowed(&m.to, tz.as_ref(), m.category, at);
         if allowed_at > at {
             m.send_at = allowed_at;
             m.transition(MessageStatus::Deferred, now, Some("quiet-hours".into()));

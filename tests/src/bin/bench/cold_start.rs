@@ -290,7 +290,7 @@ async fn cold_starts(
         .collect()
 }
 
-pub(crate) async fn cold_start(release: &Path) -> Value {
+pub(crate) async fn cold_start(release: &Path, build: &str) -> Value {
     let bundle = ca_bundle();
     let secrets = serve_secrets().await;
     // The references, then the same floor without SSL_CERT_FILE (the SDK's HTTPS client then
@@ -342,7 +342,7 @@ pub(crate) async fn cold_start(release: &Path) -> Value {
         functions.insert(f.to_owned(), v);
     }
     json!({
-        "method": format!("median of {COLD_RUNS} starts, taken in rounds of one start of each binary in a shuffled order (references and functions interleaved): process spawn to the first GET /runtime/invocation/next on a runtime API served by the bench; peak RSS (VmHWM) at that moment; release binaries as deployed (LTO, stripped, position-dependent: infra/local/release.py); every binary gets SSL_CERT_FILE as the template sets it (CaBundle). Secrets are read off the init path: secrets_answered_ms is spawn to the bench's Secrets Manager answering the function's last read (the first event that needs a secret waits until then)"),
+        "method": format!("median of {COLD_RUNS} starts, taken in rounds of one start of each binary in a shuffled order (references and functions interleaved): process spawn to the first GET /runtime/invocation/next on a runtime API served by the bench; peak RSS (VmHWM) at that moment; release binaries (LTO, stripped, {build}: infra/local/release.py); every binary gets SSL_CERT_FILE as the template sets it (CaBundle). Secrets are read off the init path: secrets_answered_ms is spawn to the bench's Secrets Manager answering the function's last read (the first event that needs a secret waits until then)"),
         "goal": "ready (the first poll, or the last secret's answer if later) within 1.25x of the SDK floor measured here, the secrets read included: a function that reads secrets at cold start against the floor making the same reads (ready_vs_sdk_floor_with_the_same_reads), the others against the plain floor (vs_sdk_floor; issue 17; the design's target is 3x hello-world); RSS under 30 MB",
         "reference": {
             "hello_world": reference,

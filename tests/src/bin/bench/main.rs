@@ -112,8 +112,10 @@ fn save(out: &Value) {
 #[tokio::main(flavor = "multi_thread", worker_threads = 4)]
 async fn main() {
     let started = Instant::now();
-    // Where infra/local/release.py builds: target/<host>/release.
-    let release: PathBuf = repo_root()
+    // Where infra/local/release.py builds: target/release as deployed (position-independent),
+    // target/<host>/release with the fast start (position-dependent).
+    let release: PathBuf = repo_root().join("target").join("release");
+    let fast_start: PathBuf = repo_root()
         .join("target")
         .join(format!("{}-unknown-linux-gnu", std::env::consts::ARCH))
         .join("release");
@@ -128,7 +130,11 @@ async fn main() {
     let mut out = json!({"date": Utc::now().to_rfc3339(), "machine": machine()});
     if wants("cold_start") {
         eprintln!("bench: cold start ...");
-        out["cold_start"] = cold_start(&release).await;
+        out["cold_start"] = cold_start(&release, "position-independent, as deployed").await;
+        save(&out);
+        eprintln!("bench: cold start with FAST_START=1 ...");
+        out["cold_start_fast_start"] =
+            cold_start(&fast_start, "position-dependent (FAST_START=1)").await;
         save(&out);
     }
     if wants("requests_per_message") {
