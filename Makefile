@@ -27,7 +27,7 @@ $(VENV_STAMP): infra/requirements.txt
 dev: venv ## run the whole stack locally (emulator, functions, gateway :3000, fake carrier :4010, bridge)
 	$(PY) -m infra.local.dev
 
-token: venv ## print a portal JWT: make token DEALER=demo-dealer USER=staff-1 [ROLES=dealer-admin] (last line)
+token: venv ## sign a staff user in to the local user pool (created when missing) and print the ID token: make token DEALER=demo-dealer USER=staff-1 [ROLES=dealer-admin] (last line)
 	@# USER must come from the command line, not from the login shell's $$USER.
 	@test -n "$(DEALER)" -a "$(origin USER)" = "command line" || \
 		{ echo "usage: make token DEALER=<dealer id> USER=<staff user id>" >&2; exit 2; }
