@@ -55,6 +55,4 @@ def test_make_deploy_builds_every_function_for_arm64_and_stops_only_for_credenti
         assert binary.exists(), f"sam build made no {binary}\n{output[-3000:]}"
         assert elf_machine(binary) == AARCH64, f"{binary} is not arm64"
     # It stopped at AWS, for want of credentials, not before.
-    assert any(s in output for s in ("Unable to locate credentials", "NoCredentialsError", "credentials")), \
-        output[-3000:]
-    assert "sam deploy" in output or "Deploying" in output or "Error: " in output, output[-3000:]
+    assert "Error: Unable to locate credentials" in output, output[-3000:]
