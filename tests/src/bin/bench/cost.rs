@@ -67,10 +67,9 @@ fn cost_per_text(requests: &Value, work: &Value, dispatch_ms_per_text: f64) -> V
     // A status callback is stored by inbound and acted on by webhooks.
     let small_ms = ms("send") + ms("publish") + ms("inbound") + ms("webhooks");
     let lambda_ms = small_ms + deliver_ms + dispatch_ms_per_text;
-    let lambda_gb_s = (small_ms * FUNCTION_GB
-        + deliver_ms * DELIVER_GB
-        + dispatch_ms_per_text * DISPATCH_GB)
-        / 1000.0;
+    let lambda_gb_s =
+        (small_ms * FUNCTION_GB + deliver_ms * DELIVER_GB + dispatch_ms_per_text * DISPATCH_GB)
+            / 1000.0;
     let invocations =
         calls("send") + calls("deliver") + calls("publish") + calls("inbound") + calls("webhooks");
     let lambda = lambda_gb_s * LAMBDA_ARM_USD_PER_GB_SECOND + invocations * LAMBDA_USD_PER_REQUEST;
