@@ -10,7 +10,7 @@ const CARRIER_LATENCY_MS: f64 = 250.0;
 /// The functions' memory as the template sizes them (arm64): 128 MB (Globals), deliver 1,024 MB
 /// and dispatch 1,769 MB (their own MemorySize, chosen for CPU: infra/template.yaml).
 const FUNCTION_GB: f64 = 128.0 / 1024.0;
-const DELIVER_GB: f64 = 1024.0 / 1024.0;
+const DELIVER_GB: f64 = 1.0; // 1,024 MB
 const DISPATCH_GB: f64 = 1769.0 / 1024.0;
 
 /// DynamoDB request units one operation costs in the model: writes of items up to 2 KB
