@@ -192,7 +192,8 @@ def test_the_functions_file_from_the_bootstrap(moto_endpoint: str, tmp_path: Pat
         assert config.environment["AWS_ACCESS_KEY_ID"] == boot.identities()[name].access_key_id
     assert set(configs["queues"].environment) == {
         "TABLE_NAME", "RUST_LOG", "DUE_SHARDS", "SSL_CERT_FILE", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-        "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL"}
+        "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ENDPOINT_URL", "CLAIM_DEALER", "CLAIM_USER",
+        "CLAIM_ROLES"}
     assert "OUTBOUND_QUEUE_URL" not in configs["queues"].environment
     assert "CODE_HASH_KEY_SECRET_ARN" not in configs["inbound"].environment
 
