@@ -73,6 +73,14 @@ class Portal:
             print(f"portal: step {name!r} failed; screenshot {SHOTS / f'failed-{name}.png'}\n{self.stack.tail()}")
             raise
 
+    def sign_out_and_in(self, user: str, password: str) -> None:
+        """Sign out, then type `user` and `password` on the sign-in screen and press Sign in."""
+        self.css("#sign-out").click()
+        self.wait_text("#screen-title", "^Sign in$")
+        self.css("#signin-user").send_keys(user)
+        self.css("#signin-password").send_keys(password)
+        self.button("Sign in", "#signin-form").click()
+
     def css(self, selector: str) -> Any:
         from selenium.webdriver.common.by import By
         return self.driver.find_element(By.CSS_SELECTOR, selector)
@@ -353,11 +361,7 @@ def test_staff_authorize_text_schedule_and_work_the_queue_in_the_browser(portal:
         stack.sign_in(SEED["dealer"]["id"], "staff-2")  # the administrator created staff-2
         p.driver.get(f"{stack.portal}/#queues")
         p.until(lambda: p.all("#sign-out"), "the sign-out button")
-        p.css("#sign-out").click()
-        p.wait_text("#screen-title", "^Sign in$")
-        p.css("#signin-user").send_keys("staff-2")
-        p.css("#signin-password").send_keys("not-the-password-1A")
-        p.button("Sign in", "#signin-form").click()
+        p.sign_out_and_in("staff-2", "not-the-password-1A")
         p.wait_text("#signin-status", "user name or the password is not right")
         p.css("#signin-password").clear()
         p.css("#signin-password").send_keys(stack.settings["LOCAL_STAFF_PASSWORD"])
@@ -375,11 +379,7 @@ def test_staff_authorize_text_schedule_and_work_the_queue_in_the_browser(portal:
         cognito.admin_create_user(UserPoolId=stack.resources["USER_POOL_ID"], Username="staff-3",
                                   TemporaryPassword="Temporary-pass-1A", MessageAction="SUPPRESS",
                                   UserAttributes=[{"Name": "custom:dealer_id", "Value": SEED["dealer"]["id"]}])
-        p.css("#sign-out").click()
-        p.wait_text("#screen-title", "^Sign in$")
-        p.css("#signin-user").send_keys("staff-3")
-        p.css("#signin-password").send_keys("Temporary-pass-1A")
-        p.button("Sign in", "#signin-form").click()
+        p.sign_out_and_in("staff-3", "Temporary-pass-1A")
         p.wait_text("#signin-status", "choose your own")
         p.css("#signin-new-password").send_keys("Chosen-by-staff-3A")
         p.button("Sign in", "#signin-form").click()
