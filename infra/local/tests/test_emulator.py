@@ -121,7 +121,7 @@ def test_a_half_written_snapshot_never_replaces_a_good_one(tmp_path: Path, monke
     def broken() -> bytes:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr(emulator, "snapshot", broken)
+    monkeypatch.setattr(emulator.persistence, "snapshot", broken)  # save() looks it up there
     with pytest.raises(RuntimeError):
         emulator.save(path)
     assert path.read_bytes() == b"good"

@@ -280,7 +280,7 @@ def test_a_table_with_only_a_hash_key(ddb: Any, clock: Clock) -> None:
 
 def test_what_is_pending_is_dropped_once_shown(ddb: Any, clock: Clock) -> None:
     """Memory is the writes of the last MAX ms: entries go once their delay passed."""
-    lag = emulator._GSI_LAG
+    lag = emulator.gsi_lag._GSI_LAG
     assert lag is not None
     for n in range(50):
         ddb.put_item(TableName="t", Item=item(f"I{n}", "new"))

@@ -470,7 +470,7 @@ pub(crate) async fn throughput(stack: &LocalStack, http: &Arc<Http>) -> Value {
     })
 }
 
-/// What the emulator reports at `/_local/operations` (infra/local/emulator.py): its CPU
+/// What the emulator reports at `/_local/operations` (infra/local/emulator/operations.py): its CPU
 /// seconds and, per operation, requests and CPU seconds.
 async fn emulator_operations(client: &reqwest::Client, emulator: &str) -> Value {
     match client
