@@ -33,23 +33,19 @@ Tests can run a second stack beside the first with other ports and a stack name,
 --carrier-port 4011 --lambda-port 9001 --no-seed` (or DEV_STACK, DEV_EMULATOR_PORT, DEV_GATEWAY_PORT,
 DEV_CARRIER_PORT, DEV_LAMBDA_PORT). With a non-default gateway or carrier port, PUBLIC_BASE_URL and
 CARRIER_BASE_URL follow those ports. The line "dev: ready" is printed once everything answers.
+
+This module is `run` and the settings it starts the stack with; the child processes are
+`supervisor.py`'s, the port checks `ports.py`'s, the health wait and the demo data `seeding.py`'s.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import re
 import signal
-import socket
-import subprocess
 import sys
-import threading
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
@@ -58,14 +54,19 @@ from infra.local import template as tpl
 from infra.local.bootstrap import Bootstrap, BootstrapError, write_env, write_functions
 from infra.local.common import ENV_EXAMPLE, ENV_LOCAL, ensure_env_local, ensure_generated, read_env_file
 from infra.local.lambdas import DEFAULT_CONCURRENCY
+from infra.local.ports import Ports, answers_as_aws, check_ports, port_in_use, who_listens
 from infra.local.rebuild import Rebuilder
+from infra.local.seeding import SEED_FILE, http, seed, wait_for_health
+from infra.local.supervisor import STOP_GRACE, Children, DevError, wait_until
 from infra.local.token import TokenError, issue
 
+# Re-exported: the supervisor, the port checks and the seeding were part of this module.
+__all__ = ["SEED_FILE", "STOP_GRACE", "Children", "DevError", "Ports", "answers_as_aws", "check_ports", "http",
+           "main", "port_in_use", "run", "seed", "wait_for_health", "wait_until", "who_listens"]
+
 VENV_BIN = tpl.REPO_ROOT / ".venv" / "bin"
-SEED_FILE = Path(__file__).with_name("seed.json")
 HEALTH_TIMEOUT = 20 * 60  # the first compile of the workspace can take minutes
 GSI_LAG_MS = "50:400"  # the emulator's GSI lag (ms, MIN:MAX) unless DEV_EMULATOR_GSI_LAG_MS says otherwise
-STOP_GRACE = 5.0
 
 # Template parameter <- .env.local variable.
 PARAMS_FROM_ENV = {
@@ -92,180 +93,7 @@ SECRETS_FROM_ENV = {
 }
 
 
-class DevError(Exception):
-    """Why the stack could not start, in one line."""
-
-
-@dataclass(frozen=True)
-class Ports:
-    emulator: int = 4566
-    gateway: int = 3000
-    carrier: int = 4010
-    lambda_: int = 9000
-    portal: int = 8080
-
-
-# ------------------------------------------------------------------------------------------------ ports
-
-def port_in_use(port: int) -> bool:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.settimeout(0.5)
-        return s.connect_ex(("127.0.0.1", port)) == 0
-
-
-def who_listens(port: int) -> str | None:
-    """The command line of the process listening on `port` (Linux /proc; None if unknown)."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            lines = Path(table).read_text().splitlines()[1:]
-        except OSError:
-            continue
-        for line in lines:
-            fields = line.split()
-            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:  # LISTEN
-                inodes.add(fields[9])
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        try:
-            for fd in (proc / "fd").iterdir():
-                m = re.fullmatch(r"socket:\[(\d+)\]", os.readlink(fd))
-                if m and m.group(1) in inodes:
-                    cmd = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace").strip()
-                    return f"pid {proc.name}: {cmd[:120]}"
-        except OSError:
-            continue
-    return None
-
-
-def answers_as_aws(port: int) -> bool:
-    """True if an AWS emulator (moto, LocalStack) answers DynamoDB ListTables on the port."""
-    import boto3
-    from botocore.config import Config
-
-    client = boto3.client("dynamodb", endpoint_url=f"http://127.0.0.1:{port}", region_name="us-east-1",
-                          aws_access_key_id="test", aws_secret_access_key="test",
-                          config=Config(connect_timeout=2, read_timeout=3, retries={"max_attempts": 1}))
-    try:
-        client.list_tables(Limit=1)
-        return True
-    except Exception:  # noqa: BLE001 - anything else is "not an emulator"
-        return False
-
-
-def check_ports(ports: Ports) -> bool:
-    """Fail if a service port is taken; True if an emulator already answers on the emulator port."""
-    for port, what in ((ports.gateway, "gateway"), (ports.carrier, "fake carrier"), (ports.lambda_, "lambda"),
-                       (ports.portal, "portal")):
-        if port_in_use(port):
-            user = who_listens(port)
-            raise DevError(f"port {port} ({what}) is in use{f' by {user}' if user else ''} "
-                           "— is another `make dev` running?")
-    if not port_in_use(ports.emulator):
-        return False
-    if answers_as_aws(ports.emulator):
-        return True
-    user = who_listens(ports.emulator)
-    raise DevError(f"port {ports.emulator} (AWS emulator) is in use{f' by {user}' if user else ''} "
-                   "and does not answer as an AWS emulator")
-
-
-# -------------------------------------------------------------------------------------------- processes
-
-class Children:
-    """Child processes, each in its own process group, with their output prefixed by name."""
-
-    def __init__(self) -> None:
-        self.procs: list[tuple[str, subprocess.Popen[bytes]]] = []
-
-    def start(self, name: str, cmd: list[str], env: Mapping[str, str],
-              log_file: Path | None = None) -> subprocess.Popen[bytes]:
-        """Start `cmd`; its output goes to our stdout prefixed with [name], or to `log_file`."""
-        if log_file is not None:
-            log_file.parent.mkdir(parents=True, exist_ok=True)
-            with open(log_file, "ab") as out:
-                proc = subprocess.Popen(cmd, cwd=tpl.REPO_ROOT, env=dict(env), stdin=subprocess.DEVNULL,
-                                        stdout=out, stderr=subprocess.STDOUT, start_new_session=True)
-        else:
-            proc = subprocess.Popen(cmd, cwd=tpl.REPO_ROOT, env=dict(env), stdin=subprocess.DEVNULL,
-                                    stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-            threading.Thread(target=self._pump, args=(name, proc), daemon=True).start()
-        self.procs.append((name, proc))
-        return proc
-
-    @staticmethod
-    def _pump(name: str, proc: subprocess.Popen[bytes]) -> None:
-        assert proc.stdout is not None
-        for raw in iter(proc.stdout.readline, b""):
-            sys.stdout.write(f"[{name}] {raw.decode(errors='replace').rstrip()}\n")
-            sys.stdout.flush()
-
-    def run_step(self, name: str, cmd: list[str], env: Mapping[str, str]) -> int:
-        """Run `cmd` to completion (output prefixed), still stoppable by Ctrl-C; returns its exit code."""
-        proc = self.start(name, cmd, env)
-        try:
-            return proc.wait()
-        finally:
-            if proc.poll() is not None:
-                self.procs.remove((name, proc))
-
-    def dead(self) -> str | None:
-        """Name and exit code of a child that exited, if any."""
-        for name, proc in self.procs:
-            if proc.poll() is not None:
-                return f"{name} exited with code {proc.returncode}"
-        return None
-
-    def stop(self) -> None:
-        """Newest first: SIGTERM the process group, SIGKILL it if still there after STOP_GRACE seconds."""
-        for _, proc in reversed(self.procs):
-            _signal_group(proc, signal.SIGTERM)
-            try:
-                proc.wait(STOP_GRACE)
-            except subprocess.TimeoutExpired:
-                pass
-            _signal_group(proc, signal.SIGKILL)  # also reaps anything the child left in its group
-            try:
-                proc.wait(2)
-            except subprocess.TimeoutExpired:
-                pass
-
-
-def _signal_group(proc: subprocess.Popen[bytes], sig: int) -> None:
-    try:
-        os.killpg(proc.pid, sig)
-    except (ProcessLookupError, PermissionError):
-        pass
-
-
-def wait_until(check: Callable[[], bool], timeout: float, interval: float = 0.2) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(interval)
-    return False
-
-
-# ----------------------------------------------------------------------------------------------- HTTP API
-
-def http(method: str, url: str, body: Any = None, token: str | None = None,
-         timeout: float = 40.0) -> tuple[int, str]:
-    """A JSON request; returns (status, body text); status 0 when the server could not be reached."""
-    headers = {"Content-Type": "application/json"}
-    if token:
-        headers["Authorization"] = f"Bearer {token}"
-    data = json.dumps(body).encode() if body is not None else None
-    req = urllib.request.Request(url, data=data, method=method, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - local URL
-            return resp.status, resp.read().decode(errors="replace")
-    except urllib.error.HTTPError as e:
-        return e.code, e.read().decode(errors="replace")
-    except (OSError, urllib.error.URLError) as e:
-        return 0, str(e)
-
+# ----------------------------------------------------------------------------------------------- builds
 
 def prebuild(children: Children, env: Mapping[str, str], template: Mapping[str, Any], profile: str = "debug") -> None:
     """Build each function binary the Lambda service runs (target/debug/<name>, or the release build as
@@ -287,57 +115,6 @@ def prebuild(children: Children, env: Mapping[str, str], template: Mapping[str, 
             print(f"dev: built {binary} in {time.monotonic() - started:.0f} s", flush=True)
         else:
             print(f"dev: warning: `cargo build --bin {binary}` failed (exit {code}); continuing", flush=True)
-
-
-def wait_for_health(base: str, children: Children, timeout: float) -> None:
-    started = time.monotonic()
-    last_report = started
-    print(f"dev: waiting for {base}/v1/health (the first compile can take several minutes)", flush=True)
-    while True:
-        status, _ = http("GET", f"{base}/v1/health", timeout=35)
-        if status == 200:
-            print(f"dev: functions answer after {time.monotonic() - started:.0f} s", flush=True)
-            return
-        if (dead := children.dead()) is not None:
-            raise DevError(f"{dead} while waiting for the functions")
-        elapsed = time.monotonic() - started
-        if elapsed > timeout:
-            raise DevError(f"GET /v1/health did not answer 200 within {timeout:.0f} s (last status {status}); "
-                           "see the [lambda] lines above")
-        if time.monotonic() - last_report >= 15:
-            print(f"dev: still waiting for the functions ({elapsed:.0f} s, last status {status})", flush=True)
-            last_report = time.monotonic()
-        time.sleep(2)
-
-
-def _expand(value: Any, env: Mapping[str, str]) -> Any:
-    if isinstance(value, str):
-        return re.sub(r"\$\{(\w+)\}", lambda m: env.get(m.group(1), ""), value)
-    if isinstance(value, list):
-        return [_expand(v, env) for v in value]
-    if isinstance(value, dict):
-        return {k: _expand(v, env) for k, v in value.items()}
-    return value
-
-
-def seed(base: str, settings: Mapping[str, str], token: str, retry_for: float = 300.0) -> None:
-    """Create the demo dealer and contacts through the HTTP API; failures are warnings."""
-    data = _expand(json.loads(SEED_FILE.read_text(encoding="utf-8")), settings)
-    requests = [("PUT", "/v1/dealer", data["dealer"]["settings"])]
-    requests += [("PUT", f"/v1/contacts/{c['id']}", {k: v for k, v in c.items() if k != "id"})
-                 for c in data["contacts"]]
-    deadline = time.monotonic() + retry_for
-    for method, path, body in requests:
-        while True:  # 502/503/0: a function still compiling (the Lambda service builds a missing one first)
-            status, text = http(method, base + path, body, token)
-            if status not in (0, 502, 503, 504) or time.monotonic() > deadline:
-                break
-            time.sleep(3)
-        if 200 <= status < 300:
-            print(f"dev: seeded {method} {path} -> {status}", flush=True)
-        else:
-            print(f"dev: warning: seeding {method} {path} -> {status} {text[:200]} "
-                  "(is the function implemented yet?)", flush=True)
 
 
 # ------------------------------------------------------------------------------------------------- main
