@@ -1,24 +1,8 @@
 //! The single DynamoDB table behind every storage port.
 //!
-//! Key design and access patterns: docs/data-model.md; the key formats live in
-//! `keys`, one module per aggregate implements its ports. In short:
-//!
-//! | item              | PK                          | SK                 | secondary                                   |
-//! |-------------------|-----------------------------|--------------------|---------------------------------------------|
-//! | dealer settings   | `DEALER#d`                  | `PROFILE`          |                                             |
-//! | number owner      | `NUMBER#+1..`               | `OWNER`            |                                             |
-//! | provisioned number| `NUMBER#+1..`               | `PROVISIONED`      | the operator's allow-list (carrier account) |
-//! | number opt-out    | `OPTOUT#from#to`            | `OPTOUT`           | STOP/carrier block of a texting number; START deletes |
-//! | contact           | `DEALER#d`                  | `CONTACT#c`        | GSI1 `DEALER#d#PHONE#p` / `CONTACT#c`       |
-//! | account/deal link | `DEALER#d#ACCOUNT#a` (`DEAL#`) | `CONTACT#c`     | (a copy of the contact)                     |
-//! | consent state     | `DEALER#d#PHONE#p`          | `CONSENT`          | `version` for optimistic writes             |
-//! | ledger entry      | `DEALER#d#PHONE#p`          | `LEDGER#ulid`      | never expires                               |
-//! | pending request   | `DEALER#d#PHONE#p`          | `PENDING#category` | `ttl`                                       |
-//! | message           | `MSG#id`                    | `MESSAGE`          | GSI1 `DEALER#d#PHONE#p` / `MSG#id`; Due `DUE#shard` / `epochms#id` while waiting |
-//! | idempotency key   | `DEALER#d#IDEM#key`         | `IDEM`             | `ttl`                                       |
-//! | inbound dedup     | `INBOUND#sid`               | `DEDUP`            | never expires (as long as the ledger)       |
-//! | rate bucket       | `RATE#key`                  | `bucket`           | `ttl`                                       |
-//! | work item         | `DEALER#d#QUEUE#q`          | `ITEM#ulid`        | GSI2 `DEALER#d#QUEUE#q#STATUS#s` / `ITEM#ulid` |
+//! Every item's keys, its indexes (GSI1, GSI2, Due) and each access pattern are in
+//! docs/data-model.md, the one table of them; the key formats live in `keys`, and one
+//! module per aggregate implements its ports (the same names as `consent::fakes`).
 
 mod contacts;
 mod dealers;
