@@ -131,7 +131,7 @@ bench-lib: ## criterion benchmarks of the consent library
 # tool itself is the dev build `make test` already made (same flags, so nothing is rebuilt).
 # The functions in one command (the local stack's release profile builds them the same way, so
 # nothing is rebuilt), the references in another.
-RELEASE_FUNCTIONS := -p authorize -p automate -p deliver -p dispatch -p inbound -p publish -p queues -p send -p webhooks
+RELEASE_FUNCTIONS := -p authorize -p automate -p deliver -p dispatch -p inbound -p publish -p queues -p send -p settings -p webhooks
 
 bench-build: venv ## release binaries of the functions and the cold-start references, as deployed and with the fast start (infra/local/release.py); the bench tool (dev profile)
 	$(CARGO) build $(CARGO_FEATURES)

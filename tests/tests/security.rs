@@ -34,6 +34,7 @@ struct World {
     queue: FakeQueue,
     authorize: authorize::App,
     send: send::App,
+    settings: settings::App,
     queues: queues::App,
     inbound: inbound::App,
     /// The inbound queue between `inbound` and `webhooks`.
@@ -139,7 +140,14 @@ impl World {
             number_pool: vec![],
             conversations: s.clone(),
             templates: s.clone(),
+        };
+        let settings = settings::App {
+            claims: Default::default(),
+            dealers: s.clone(),
+            numbers: s.clone(),
+            templates: s.clone(),
             automations: s.clone(),
+            number_pool: vec![],
         };
         let inbox = FakeInbox::new();
         let inbound = inbound::App {
@@ -171,6 +179,7 @@ impl World {
             queue,
             authorize,
             send,
+            settings,
             queues,
             inbound,
             inbox,
@@ -310,11 +319,16 @@ impl World {
         let req: Request = lambda_http::request::from_str(&event.to_string()).expect("a v2 event");
         let response = match route {
             r if r.contains("/v1/queues") => queues::handle(&self.queues, req, noon()).await,
-            // As infra/template.yaml routes them (the send function's routes).
+            // As infra/template.yaml routes them: the settings function's routes...
+            r if r.contains("/v1/templates")
+                || r.contains("/v1/automations")
+                || r.ends_with("/v1/dealer") =>
+            {
+                settings::handle(&self.settings, req, noon()).await
+            }
+            // ... and the send function's.
             r if r.contains("/v1/messages")
                 || r.ends_with("/messages")
-                || r.contains("/v1/templates")
-                || r.contains("/v1/automations")
                 || r.contains("/v1/health") =>
             {
                 send::handle(&self.send, req, noon()).await

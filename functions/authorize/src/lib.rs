@@ -1,5 +1,4 @@
-//! The portal's texting-authorization API: dealer settings, contacts with their
-//! per-category status, Authorize (texts a code), Verify, Unsubscribe, history, and
+//! The portal's texting-authorization API: contacts with their per-category status, Authorize (texts a code), Verify, Unsubscribe, history, and
 //! the consent evidence (one person's, or the dealer's ledger for a period).
 
 pub mod config;
@@ -13,14 +12,14 @@ use serde::Deserialize;
 use serde_json::json;
 
 use consent::approval::ApprovalCode;
-use consent::contact::{ContactName, DealerLabel, Links};
 use consent::ports::{
-    CodeKey, ConsentReader, ConsentWriter, Contact, ContactLink, ContactStore, Dealer, DealerStore,
+    CodeKey, ConsentReader, ConsentWriter, Contact, ContactLink, ContactStore, DealerStore,
     LedgerExport, MessageStore, NumberDirectory, OutboundQueue, PendingStore, RateLimiter,
 };
 use consent::service::authorization::{self as auth, AuthorizationPorts};
+use consent::service::contacts::{self, BatchRefusal, ContactInput, ContactsPorts};
 use consent::service::evidence::{self, EvidenceRow};
-use consent::service::require_dealer;
+use consent::service::Written;
 use consent::{AccountId, Category, ContactId, DealId, PhoneNumber};
 use consent_adapters::http::{
     identity, json, json_body, path_param, respond, route_key, Identity, Page, Problem,
@@ -75,8 +74,6 @@ pub async fn handle(app: &App, req: Request, now: DateTime<Utc>) -> Response<Bod
 async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<Body>, Problem> {
     let who = identity(req, &app.claims)?;
     match route_key(req).as_str() {
-        "GET /v1/dealer" => get_dealer(app, &who).await,
-        "PUT /v1/dealer" => put_dealer(app, &who, req).await,
         "PUT /v1/contacts/{contactId}" => put_contact(app, &who, req, now).await,
         "DELETE /v1/contacts/{contactId}" => delete_contact(app, &who, req, now).await,
         "POST /v1/contacts/batch" => batch_contacts(app, &who, req, now).await,
@@ -121,8 +118,7 @@ async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<
                     page.limit,
                     page.cursor.as_deref(),
                 )
-                .await
-                .map_err(store)?;
+                .await?;
             let next = more.then(|| entries.last().map(|e| e.id.clone())).flatten();
             Ok(json(
                 StatusCode::OK,
@@ -269,108 +265,6 @@ fn csv(rows: &[EvidenceRow], filename: &str) -> Response<Body> {
         .unwrap_or_else(|_| Response::new(Body::Empty))
 }
 
-fn store(e: consent::StoreError) -> Problem {
-    Problem::from(consent::DomainError::from(e))
-}
-
-async fn get_dealer(app: &App, who: &Identity) -> Result<Response<Body>, Problem> {
-    let dealer = require_dealer(app.dealers.as_ref(), &who.dealer, &app.number_pool).await?;
-    Ok(json(StatusCode::OK, &dealer))
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct DealerBody {
-    name: String,
-    texting_number: Option<String>,
-    help_contact: Option<String>,
-    time_zone: Option<String>,
-}
-
-fn check_time_zone(tz: Option<&str>) -> Result<(), Problem> {
-    match tz {
-        Some(tz) if tz.parse::<consent::Zone>().is_err() => Err(Problem::invalid(format!(
-            "timeZone {:?} is not an IANA time zone",
-            truncate(tz)
-        ))),
-        _ => Ok(()),
-    }
-}
-
-fn truncate(s: &str) -> String {
-    s.chars().take(60).collect()
-}
-
-async fn put_dealer(app: &App, who: &Identity, req: &Request) -> Result<Response<Body>, Problem> {
-    // The texting number decides whose replies and STOPs reach this dealer: only a
-    // dealer admin sets it.
-    who.require(consent_adapters::http::DEALER_ADMIN)?;
-    let body: DealerBody = json_body(req)?;
-    let name = DealerLabel::parse("name", &body.name)?.into_inner();
-    check_time_zone(body.time_zone.as_deref())?;
-    let help_contact = body
-        .help_contact
-        .as_deref()
-        .map(|h| DealerLabel::parse("helpContact", h).map(DealerLabel::into_inner))
-        .transpose()?;
-    let existing = app.dealers.dealer(&who.dealer).await.map_err(store)?;
-    let texting_number = match (&body.texting_number, &existing) {
-        (Some(n), _) => {
-            PhoneNumber::parse(n).map_err(|e| Problem::invalid(format!("textingNumber: {e}")))?
-        }
-        (None, Some(d)) => d.texting_number.clone(),
-        (None, None) => {
-            require_dealer(app.dealers.as_ref(), &who.dealer, &app.number_pool)
-                .await?
-                .texting_number
-        }
-    };
-    let changes_number = existing
-        .as_ref()
-        .is_none_or(|d| d.texting_number != texting_number);
-    // Only a number the operator provisioned for this dealer: one given up by another
-    // dealer, or provisioned for a dealer who has not signed up, is refused the same way
-    // as a number never provisioned (the answer tells nothing of other dealers).
-    if changes_number
-        && !app.number_pool.contains(&texting_number)
-        && app
-            .numbers
-            .provisioned(&texting_number)
-            .await
-            .map_err(store)?
-            .is_none_or(|p| p.dealer.as_ref() != Some(&who.dealer))
-    {
-        return Err(Problem::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "texting-number-not-provisioned",
-            "Texting number not provisioned",
-            "this number is not one of the operator's texting numbers for this dealer; ask the operator to provision it",
-        )
-        .with("textingNumber", texting_number.as_str()));
-    }
-    let dealer = Dealer {
-        id: who.dealer.clone(),
-        name,
-        texting_number,
-        help_contact,
-        time_zone: body.time_zone,
-    };
-    match app
-        .dealers
-        .put_dealer(&dealer, existing.as_ref().map(|d| &d.texting_number))
-        .await
-    {
-        Ok(()) => Ok(json(StatusCode::OK, &dealer)),
-        Err(consent::StoreError::Conflict(_)) => Err(Problem::new(
-            StatusCode::CONFLICT,
-            "texting-number-taken",
-            "Texting number taken",
-            "another dealer texts from this number",
-        )),
-        Err(e) => Err(store(e)),
-    }
-}
-
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 struct ContactBody {
@@ -383,6 +277,18 @@ struct ContactBody {
     time_zone: Option<String>,
 }
 
+impl From<ContactBody> for ContactInput {
+    fn from(b: ContactBody) -> Self {
+        ContactInput {
+            name: b.name,
+            phone: b.phone,
+            account_ids: b.account_ids,
+            deal_ids: b.deal_ids,
+            time_zone: b.time_zone,
+        }
+    }
+}
+
 async fn put_contact(
     app: &App,
     who: &Identity,
@@ -391,66 +297,26 @@ async fn put_contact(
 ) -> Result<Response<Body>, Problem> {
     let id = path_param(req, "contactId", |s| ContactId::parse(s))?;
     let body: ContactBody = json_body(req)?;
-    let (status, view) = upsert_contact(app, who, id, body, now).await?;
+    let written =
+        contacts::upsert(app.contacts.as_ref(), &who.dealer, id, body.into(), now).await?;
+    let (status, view) = contact_view(app, who, written, now).await?;
     Ok(json(status, &view))
 }
 
-/// Creates or replaces one contact: 201 or 200 and its view with the authorizations.
-async fn upsert_contact(
+/// 201 or 200 and the contact's view with its authorizations.
+async fn contact_view(
     app: &App,
     who: &Identity,
-    id: ContactId,
-    body: ContactBody,
+    (contact, written): (Contact, Written),
     now: DateTime<Utc>,
 ) -> Result<(StatusCode, serde_json::Value), Problem> {
-    let name = ContactName::parse("name", &body.name)?.into_inner();
-    let phone =
-        PhoneNumber::parse(&body.phone).map_err(|e| Problem::invalid(format!("phone: {e}")))?;
-    check_time_zone(body.time_zone.as_deref())?;
-    let Links { accounts, deals } = Links::parse(body.account_ids, body.deal_ids)?;
-    let previous = app
-        .contacts
-        .contact(&who.dealer, &id)
-        .await
-        .map_err(store)?;
-    let contact = Contact {
-        id,
-        dealer_id: who.dealer.clone(),
-        name,
-        phone,
-        account_ids: accounts,
-        deal_ids: deals,
-        time_zone: body.time_zone,
-        updated_at: now,
-    };
-    app.contacts
-        .put_contact(&contact, previous.as_ref())
-        .await
-        .map_err(contact_changed)?;
-    let status = if previous.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
+    let status = match written {
+        Written::Created => StatusCode::CREATED,
+        Written::Replaced => StatusCode::OK,
     };
     let views = auth::contact_views(&app.ports(), &who.dealer, vec![contact], now).await?;
     Ok((status, json!(views.first())))
 }
-
-/// A contact write that lost to a concurrent edit is a 409 the caller can retry.
-fn contact_changed(e: consent::StoreError) -> Problem {
-    match e {
-        consent::StoreError::Conflict(_) => Problem::new(
-            StatusCode::CONFLICT,
-            "conflict",
-            "Conflict",
-            "the contact was changed by someone else at the same time; read it and try again",
-        ),
-        other => store(other),
-    }
-}
-
-/// Most contacts in one `POST /v1/contacts/batch`.
-pub const MAX_BATCH: usize = 100;
 
 /// `contactId` and the contact's fields (unknown ones are refused by `ContactBody`).
 #[derive(Deserialize)]
@@ -467,8 +333,8 @@ struct BatchBody {
     contacts: Vec<BatchItem>,
 }
 
-/// Upserts up to 100 contacts, each on its own: a result per contact, in order
-/// (`status` 200/201 with the contact, or a 4xx with its problem).
+/// Upserts up to `contacts::MAX_BATCH` contacts, each on its own: a result per contact,
+/// in order (`status` 200/201 with the contact, or a 4xx with its problem).
 async fn batch_contacts(
     app: &App,
     who: &Identity,
@@ -476,27 +342,29 @@ async fn batch_contacts(
     now: DateTime<Utc>,
 ) -> Result<Response<Body>, Problem> {
     let body: BatchBody = json_body(req)?;
-    if body.contacts.is_empty() || body.contacts.len() > MAX_BATCH {
-        return Err(Problem::invalid(format!(
-            "contacts: 1 to {MAX_BATCH} per batch"
-        )));
-    }
-    let mut seen = std::collections::HashSet::new();
-    let mut results = Vec::with_capacity(body.contacts.len());
-    for item in body.contacts {
-        let id_text = item.contact_id.chars().take(80).collect::<String>();
-        let outcome = async {
-            let id = ContactId::parse(&item.contact_id)
-                .map_err(|e| Problem::invalid(format!("contactId: {e}")))?;
-            if !seen.insert(id.clone()) {
-                return Err(Problem::invalid("contactId appears twice in the batch"));
-            }
-            let contact: ContactBody =
-                serde_json::from_value(serde_json::Value::Object(item.contact))
-                    .map_err(|e| Problem::bad_request(format!("contact: {e}")))?;
-            upsert_contact(app, who, id, contact, now).await
-        }
-        .await;
+    let ids: Vec<String> = body
+        .contacts
+        .iter()
+        .map(|i| i.contact_id.chars().take(80).collect())
+        .collect();
+    let items = body
+        .contacts
+        .into_iter()
+        .map(|item| contacts::BatchItem {
+            contact_id: item.contact_id,
+            input: serde_json::from_value::<ContactBody>(serde_json::Value::Object(item.contact))
+                .map(ContactInput::from)
+                .map_err(|e| format!("contact: {e}")),
+        })
+        .collect();
+    let outcomes = contacts::batch(app.contacts.as_ref(), &who.dealer, items, now).await?;
+    let mut results = Vec::with_capacity(outcomes.len());
+    for (id_text, outcome) in ids.into_iter().zip(outcomes) {
+        let outcome = match outcome {
+            Ok(written) => contact_view(app, who, written, now).await,
+            Err(BatchRefusal::Unreadable(detail)) => Err(Problem::bad_request(detail)),
+            Err(BatchRefusal::Refused(e)) => Err(Problem::from(e)),
+        };
         results.push(match outcome {
             Ok((status, view)) => {
                 json!({"contactId": id_text, "status": status.as_u16(), "contact": view})
@@ -521,12 +389,12 @@ async fn delete_contact(
     now: DateTime<Utc>,
 ) -> Result<Response<Body>, Problem> {
     let id = path_param(req, "contactId", |s| ContactId::parse(s))?;
-    let removed = auth::remove_contact(&app.ports(), &who.dealer, &id, now)
-        .await
-        .map_err(|e| match e {
-            consent::DomainError::Store(e) => contact_changed(e),
-            other => Problem::from(other),
-        })?;
+    let ports = ContactsPorts {
+        contacts: app.contacts.as_ref(),
+        pending: app.pending.as_ref(),
+        messages: app.messages.as_ref(),
+    };
+    let removed = contacts::remove(&ports, &who.dealer, &id, now).await?;
     tracing::info!(contact_id = %id, canceled = removed.canceled, voided = removed.voided, "contact removed");
     Ok(Response::builder()
         .status(StatusCode::NO_CONTENT)
@@ -553,8 +421,7 @@ async fn list(
     let (contacts, more) = app
         .contacts
         .linked_contacts(&who.dealer, &link, page.limit, after.as_ref())
-        .await
-        .map_err(store)?;
+        .await?;
     let next = more
         .then(|| contacts.last().map(|c| c.id.as_str().to_owned()))
         .flatten();

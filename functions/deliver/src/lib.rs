@@ -12,6 +12,7 @@ use consent_adapters::sqs::Visibility;
 use futures::stream::{self, StreamExt};
 use tracing::Instrument;
 
+use consent::brand;
 use consent::message::{MessageStatus, Outbound, OutboundEnvelope};
 use consent::ports::{
     Carrier, CodeKey, ConsentReader, ConsentWriter, DealerStore, MessageStore, OutboundQueue,
@@ -62,30 +63,6 @@ fn rate_key(from: &consent::PhoneNumber) -> String {
     format!("SEND#{from}")
 }
 
-/// Why a text waits for the next carrier day.
-pub const REASON_BRAND_DAILY_CAP: &str = "brand-daily-cap";
-
-/// The carrier's day containing `now`: T-Mobile counts a brand's messages from midnight to
-/// midnight Pacific. Returns the clock the day's counter is kept on (Pacific wall time read
-/// as UTC, so the limiter's epoch-aligned day is the Pacific date) and when the next day
-/// starts.
-pub fn carrier_day(now: DateTime<Utc>) -> (DateTime<Utc>, DateTime<Utc>) {
-    use chrono::TimeZone;
-    static PACIFIC: std::sync::LazyLock<consent::Zone> = std::sync::LazyLock::new(|| {
-        consent::Zone::named("America/Los_Angeles")
-            .unwrap_or_else(|e| panic!("{e} in the bundled time zones (a build bug)"))
-    });
-    let pacific = &*PACIFIC;
-    let local = now.with_timezone(pacific);
-    let next = local
-        .date_naive()
-        .succ_opt()
-        .and_then(|d| d.and_hms_opt(0, 0, 0))
-        .and_then(|midnight| pacific.from_local_datetime(&midnight).earliest())
-        .map_or(now + chrono::Duration::days(1), |m| m.with_timezone(&Utc));
-    (local.naive_local().and_utc(), next)
-}
-
 /// The carrier's limits, asked by a delivery whose claim won (so a duplicate record never
 /// spends them): the number's second, then the brand's day.
 #[async_trait::async_trait]
@@ -117,20 +94,19 @@ impl SendGate for App {
         else {
             return Ok(Admission::Go);
         };
-        let (clock, next_day) = carrier_day(now);
+        let (clock, next_day) = brand::carrier_day(now);
         let segments = consent::sms::segments(&snap.body).max(1);
-        let key = format!("BRAND#{}", envelope.dealer_id);
-        let day = Duration::from_secs(86_400);
+        let key = brand::brand_key(&envelope.dealer_id);
         Ok(
             match self
                 .limits
-                .acquire_units(&key, segments, cap, day, clock)
+                .acquire_units(&key, segments, cap, brand::CARRIER_DAY, clock)
                 .await?
             {
                 RateDecision::Allowed => Admission::Go,
                 RateDecision::Limited { .. } => Admission::HoldUntil {
                     until: next_day,
-                    reason: REASON_BRAND_DAILY_CAP,
+                    reason: brand::REASON_BRAND_DAILY_CAP,
                 },
             },
         )

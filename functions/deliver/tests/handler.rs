@@ -961,28 +961,6 @@ async fn unreadable_carrier_credentials_send_nothing_and_the_retry_sends_once() 
     );
 }
 
-#[test]
-fn the_carrier_day_is_pacific_across_daylight_saving() {
-    use deliver::carrier_day;
-    // 16:00 UTC on 10 June is 09:00 PDT: the day ends at 07:00 UTC on the 11th.
-    let (clock, next) = carrier_day(noon());
-    assert_eq!(clock, Utc.with_ymd_and_hms(2026, 6, 10, 9, 0, 0).unwrap());
-    assert_eq!(next, Utc.with_ymd_and_hms(2026, 6, 11, 7, 0, 0).unwrap());
-    // 03:00 UTC on 1 November is still 31 October, 20:00 PDT; that night clocks fall back,
-    // so the next Pacific midnight (1 November 00:00 PDT) is 07:00 UTC, and the one after
-    // (2 November, PST) is 08:00 UTC.
-    let late = Utc.with_ymd_and_hms(2026, 11, 1, 3, 0, 0).unwrap();
-    assert_eq!(
-        carrier_day(late).1,
-        Utc.with_ymd_and_hms(2026, 11, 1, 7, 0, 0).unwrap()
-    );
-    let after = Utc.with_ymd_and_hms(2026, 11, 1, 12, 0, 0).unwrap();
-    assert_eq!(
-        carrier_day(after).1,
-        Utc.with_ymd_and_hms(2026, 11, 2, 8, 0, 0).unwrap()
-    );
-}
-
 #[tokio::test]
 async fn texts_over_the_brands_daily_segments_wait_for_the_next_pacific_day_codes_do_not() {
     // GIVEN a brand allowed two of these texts' segments a day, no per-second rate

@@ -32,8 +32,9 @@ pub async fn handle(app: &App, req: Request, now: DateTime<Utc>) -> Response<Bod
 }
 
 fn queue(req: &Request) -> Result<WorkQueueName, Problem> {
+    // A name that is none of `WorkQueueName::ALL` is no queue of anyone's.
     path_param(req, "queue", |s| {
-        WorkQueueName::parse(s).ok_or("unknown queue (replies, failed-sends, authorizations)")
+        WorkQueueName::parse(s).ok_or("unknown queue")
     })
     .map_err(|_| Problem::not_found("queue"))
 }
@@ -74,8 +75,7 @@ async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<
             let (q, id) = (queue(req)?, item_id(req)?);
             let item = desk
                 .item(&who.dealer, q, &id)
-                .await
-                .map_err(|e| Problem::from(consent::DomainError::from(e)))?
+                .await?
                 .ok_or_else(|| Problem::not_found("queue item"))?;
             Ok(json(StatusCode::OK, &item))
         }

@@ -1,6 +1,6 @@
-//! "Send a Text": send now or scheduled from a template (or staff's own words), read a
-//! message's status, cancel it, the conversation with a contact, list templates; plus
-//! the trivial health route used as a baseline and the problem type pages.
+//! "Send a Text": send now or scheduled from a template (or staff's own words), preview
+//! it, read a message's status, cancel it, the conversation with a contact; plus the
+//! trivial health route used as a baseline and the problem type pages.
 
 pub mod config;
 
@@ -14,15 +14,14 @@ use serde_json::{json, Map, Value};
 
 use consent::message::{request_fingerprint, Message, Origin};
 use consent::ports::{
-    AutomationStore, ConsentReader, ContactStore, ConversationEntry, Conversations, DealerStore,
-    MessageStore, OutboundQueue, TemplateStore,
+    ConsentReader, ContactStore, ConversationEntry, Conversations, DealerStore, MessageStore,
+    OutboundQueue, TemplateStore,
 };
 use consent::service::sending::{self, SendPorts, SendRequest, TextRequest};
-use consent::template::DealerTemplate;
 use consent::{AccountId, Category, ContactId, DealId, MessageId, PhoneNumber};
 use consent_adapters::http::{
     body_bytes, identity, json, json_body, path_param, problem_page, problem_type, respond,
-    route_key, Page, Problem, DEALER_ADMIN,
+    route_key, Page, Problem,
 };
 
 #[derive(Clone)]
@@ -39,8 +38,6 @@ pub struct App {
     pub conversations: Arc<dyn Conversations>,
     /// The dealers' own templates.
     pub templates: Arc<dyn TemplateStore>,
-    /// Which template each DMS event type sends, per dealer.
-    pub automations: Arc<dyn AutomationStore>,
 }
 
 impl App {
@@ -79,57 +76,6 @@ async fn route(app: &App, req: &Request, now: DateTime<Utc>) -> Result<Response<
     }
     let who = identity(req, &app.claims)?;
     match key.as_str() {
-        "GET /v1/templates" => {
-            let own = app
-                .templates
-                .dealer_templates(&who.dealer)
-                .await
-                .map_err(|e| Problem::from(consent::DomainError::from(e)))?;
-            let mut all = templates();
-            all.extend(own.iter().map(dealer_template_view));
-            Ok(json(StatusCode::OK, &json!({ "templates": all })))
-        }
-        "GET /v1/automations" => {
-            let settings = app
-                .automations
-                .automations(&who.dealer)
-                .await
-                .map_err(|e| Problem::from(consent::DomainError::from(e)))?;
-            let list: Vec<Value> = consent::automation::effective(&settings)
-                .into_iter()
-                .map(|(event_type, template, enabled, default)| {
-                    json!({"eventType": event_type, "template": template, "enabled": enabled, "default": default})
-                })
-                .collect();
-            Ok(json(StatusCode::OK, &json!({ "automations": list })))
-        }
-        "PUT /v1/automations/{eventType}" => {
-            who.require(DEALER_ADMIN)?;
-            put_automation(app, &who, req, now).await
-        }
-        "PUT /v1/templates/{name}" => {
-            who.require(DEALER_ADMIN)?;
-            put_template(app, &who, req, now).await
-        }
-        "DELETE /v1/templates/{name}" => {
-            who.require(DEALER_ADMIN)?;
-            let name = path_param(req, "name", |s| Ok::<_, String>(s.to_owned()))?;
-            if consent::template::find(&name).is_some() {
-                return Err(built_in(&name));
-            }
-            let deleted = app
-                .templates
-                .delete_template(&who.dealer, &name)
-                .await
-                .map_err(|e| Problem::from(consent::DomainError::from(e)))?;
-            if !deleted {
-                return Err(Problem::not_found("template"));
-            }
-            Ok(Response::builder()
-                .status(StatusCode::NO_CONTENT)
-                .body(Body::Empty)
-                .unwrap_or_else(|_| Response::new(Body::Empty)))
-        }
         "POST /v1/messages" => {
             let origin = Origin::Staff {
                 user: who.user.clone(),
@@ -174,8 +120,7 @@ async fn conversation(
     let contact = app
         .contacts
         .contact(dealer, &contact_id)
-        .await
-        .map_err(|e| Problem::from(consent::DomainError::from(e)))?
+        .await?
         .ok_or_else(|| Problem::not_found("contact"))?;
     let Page { limit, cursor } = Page::from_query(req, DEFAULT_PAGE, MAX_PAGE)?;
     let page = app
@@ -184,7 +129,7 @@ async fn conversation(
         .await
         .map_err(|e| match e {
             consent::StoreError::Corrupt { .. } => Problem::invalid("the cursor is not valid"),
-            other => Problem::from(consent::DomainError::from(other)),
+            other => Problem::from(other),
         })?;
     let entries: Vec<Value> = page
         .entries
@@ -222,168 +167,6 @@ async fn conversation(
             "nextCursor": page.next_cursor,
         }),
     ))
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct AutomationBody {
-    template: String,
-    enabled: bool,
-}
-
-/// Sets which template an event type sends for this dealer, or turns it off.
-async fn put_automation(
-    app: &App,
-    who: &consent_adapters::http::Identity,
-    req: &Request,
-    now: DateTime<Utc>,
-) -> Result<Response<Body>, Problem> {
-    let event_type = path_param(req, "eventType", |s| {
-        consent::automation::check_event_type(s).map(|()| s.to_owned())
-    })?;
-    let body: AutomationBody = json_body(req)?;
-    let store = |e| Problem::from(consent::DomainError::from(e));
-    let exists = consent::template::find(&body.template).is_some()
-        || app
-            .templates
-            .dealer_template(&who.dealer, &body.template)
-            .await
-            .map_err(store)?
-            .is_some();
-    if !exists {
-        return Err(Problem::invalid(format!(
-            "template {:?} is neither a built-in nor one of the dealer's",
-            body.template.chars().take(60).collect::<String>()
-        )));
-    }
-    let automation = consent::automation::Automation {
-        event_type,
-        template: body.template,
-        enabled: body.enabled,
-        updated_at: now,
-        updated_by: who.user.as_str().to_owned(),
-    };
-    app.automations
-        .put_automation(&who.dealer, &automation)
-        .await
-        .map_err(store)?;
-    Ok(json(
-        StatusCode::OK,
-        &json!({"eventType": automation.event_type, "template": automation.template, "enabled": automation.enabled, "default": false}),
-    ))
-}
-
-fn built_in(name: &str) -> Problem {
-    Problem::new(
-        StatusCode::CONFLICT,
-        "conflict",
-        "Conflict",
-        format!(
-            "{:?} is a built-in template, which is read-only; choose another name",
-            name.chars().take(60).collect::<String>()
-        ),
-    )
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields)]
-struct TemplateBody {
-    title: Option<String>,
-    category: String,
-    body: String,
-    #[serde(default)]
-    placeholder_types: std::collections::BTreeMap<String, consent::template::PlaceholderKind>,
-}
-
-/// Creates or changes one of the dealer's own templates (a new version each time).
-async fn put_template(
-    app: &App,
-    who: &consent_adapters::http::Identity,
-    req: &Request,
-    now: DateTime<Utc>,
-) -> Result<Response<Body>, Problem> {
-    let name = path_param(req, "name", |s| Ok::<_, String>(s.to_owned()))?;
-    if consent::template::find(&name).is_some() {
-        return Err(built_in(&name));
-    }
-    let body: TemplateBody = json_body(req)?;
-    let category: Category = body
-        .category
-        .parse()
-        .map_err(|e: consent::category::UnknownCategory| Problem::invalid(e.to_string()))?;
-    let store = |e| Problem::from(consent::DomainError::from(e));
-    let previous = app
-        .templates
-        .dealer_template(&who.dealer, &name)
-        .await
-        .map_err(store)?;
-    let template = DealerTemplate {
-        title: body.title.unwrap_or_else(|| name.clone()),
-        name,
-        category,
-        body: body.body,
-        placeholder_types: body.placeholder_types,
-        version: previous.as_ref().map_or(1, |p| p.version + 1),
-        updated_at: now,
-        updated_by: who.user.as_str().to_owned(),
-    };
-    template.check().map_err(Problem::invalid)?;
-    match app
-        .templates
-        .put_template(&who.dealer, &template, previous.as_ref().map(|p| p.version))
-        .await
-    {
-        Ok(()) => {}
-        Err(consent::StoreError::Conflict(_)) => {
-            return Err(Problem::new(
-                StatusCode::CONFLICT,
-                "conflict",
-                "Conflict",
-                "the template was changed by someone else at the same time; read it and try again",
-            ))
-        }
-        Err(e) => return Err(store(e)),
-    }
-    let status = if previous.is_some() {
-        StatusCode::OK
-    } else {
-        StatusCode::CREATED
-    };
-    Ok(json(status, &dealer_template_view(&template)))
-}
-
-fn dealer_template_view(t: &DealerTemplate) -> Value {
-    let placeholders = t.placeholders();
-    json!({
-        "name": t.name,
-        "title": t.title,
-        "version": t.version,
-        "category": t.category,
-        "placeholders": placeholders.iter().map(|(n, _)| n).collect::<Vec<_>>(),
-        "placeholderTypes": placeholders.iter().map(|(n, k)| (n.clone(), json!(k))).collect::<Map<String, Value>>(),
-        "body": t.body,
-        "builtIn": false,
-        "updatedAt": t.updated_at,
-        "updatedBy": t.updated_by,
-    })
-}
-
-fn templates() -> Vec<Value> {
-    consent::template::catalog()
-        .iter()
-        .map(|t| {
-            json!({
-                "name": t.name,
-                "title": t.title,
-                "version": t.version,
-                "category": t.category,
-                "placeholders": t.placeholder_names().collect::<Vec<_>>(),
-                "placeholderTypes": t.placeholders.iter().map(|p| (p.name.to_owned(), json!(p.kind))).collect::<Map<String, Value>>(),
-                "body": t.body,
-                "builtIn": true,
-            })
-        })
-        .collect()
 }
 
 /// A message as the portal sees it.

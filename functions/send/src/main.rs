@@ -17,7 +17,6 @@ async fn main() -> Result<(), Error> {
         dealers: Arc::new(CachedDealers::new((*store).clone(), cache::DEALER_TTL)),
         contacts: store.clone(),
         templates: store.clone(),
-        automations: store.clone(),
         consent: store.clone(),
         conversations: store.clone(),
         messages: store,

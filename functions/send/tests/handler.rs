@@ -23,7 +23,7 @@ const SEND: &str = include_str!("../../../events/send-message.json");
 const SEND_SCHEDULED: &str = include_str!("../../../events/send-message-scheduled.json");
 const GET_MESSAGE: &str = include_str!("../../../events/send-get-message.json");
 const CANCEL: &str = include_str!("../../../events/send-cancel-message.json");
-const TEMPLATES: &str = include_str!("../../../events/send-templates.json");
+const TEMPLATES: &str = include_str!("../../../events/settings-templates.json");
 const HEALTH: &str = include_str!("../../../events/send-health.json");
 const PREVIEW: &str = include_str!("../../../events/send-preview.json");
 
@@ -88,14 +88,6 @@ fn for_message(mut event: Value, id: &str) -> Value {
     event
 }
 
-fn without_authorizer(mut event: Value) -> Value {
-    event["requestContext"]
-        .as_object_mut()
-        .unwrap()
-        .remove("authorizer");
-    event
-}
-
 fn body_json(response: &Response<Body>) -> Value {
     serde_json::from_slice(response.body().as_ref()).unwrap_or_else(|e| {
         panic!(
@@ -131,6 +123,8 @@ struct World {
     store: InMemoryStore,
     queue: FakeQueue,
     app: App,
+    /// The settings function over the same store (dealer, templates, automations).
+    settings: settings::App,
 }
 
 impl World {
@@ -149,7 +143,6 @@ impl World {
             number_pool: Vec::new(),
             conversations: Arc::new(store.clone()),
             templates: Arc::new(store.clone()),
-            automations: Arc::new(store.clone()),
         };
         store
             .put_dealer(
@@ -180,7 +173,20 @@ impl World {
             )
             .await
             .unwrap();
-        World { store, queue, app }
+        let settings = settings::App {
+            claims: Default::default(),
+            dealers: Arc::new(store.clone()),
+            numbers: Arc::new(store.clone()),
+            templates: Arc::new(store.clone()),
+            automations: Arc::new(store.clone()),
+            number_pool: Vec::new(),
+        };
+        World {
+            store,
+            queue,
+            app,
+            settings,
+        }
     }
 
     /// The person authorizes `category` by reading the texted code back to staff
@@ -206,11 +212,16 @@ impl World {
     }
 
     async fn call_at(&self, event: Value, now: DateTime<Utc>) -> Response<Body> {
-        let response = handle(&self.app, request(&event), now).await;
-        // Every response these tests see is held to docs/openapi.yaml (make test).
         let route = event["requestContext"]["routeKey"]
             .as_str()
             .unwrap_or_default();
+        // As infra/template.yaml routes them: the dealer's settings are another function's.
+        let response = if route.contains("/v1/templates") || route.contains("/v1/automations") {
+            settings::handle(&self.settings, request(&event), now).await
+        } else {
+            handle(&self.app, request(&event), now).await
+        };
+        // Every response these tests see is held to docs/openapi.yaml (make test).
         consent_adapters::http::record_sample(route, &response);
         response
     }
@@ -249,44 +260,6 @@ async fn health_answers_200_without_a_token() {
 
     assert_eq!(response.status(), StatusCode::OK);
     assert_eq!(body_json(&response), json!({"status": "ok"}));
-}
-
-#[tokio::test]
-async fn templates_are_listed_with_category_and_placeholders() {
-    let w = World::new().await;
-
-    let response = w.call(event(TEMPLATES)).await;
-
-    assert_eq!(response.status(), StatusCode::OK);
-    let body = body_json(&response);
-    let templates = body["templates"].as_array().unwrap();
-    let names: Vec<&str> = templates
-        .iter()
-        .map(|t| t["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(
-        names,
-        [
-            "auto-pay-failure",
-            "past-due-alert",
-            "text-to-pay-reminder",
-            "payment-received",
-            "service-reminder",
-            "appointment-confirmation",
-            "marketing-offer",
-        ]
-    );
-    let autopay = &templates[0];
-    assert_eq!(autopay["category"], "accounting");
-    assert_eq!(
-        autopay["placeholders"],
-        json!(["firstName", "amount", "dueDate", "paymentUrl"])
-    );
-    assert_eq!(templates[6]["category"], "marketing");
-
-    // AND without a token: 401
-    let response = w.call(without_authorizer(event(TEMPLATES))).await;
-    problem(&response, StatusCode::UNAUTHORIZED, "unauthorized");
 }
 
 // ------------------------------------------------------------------ POST /v1/messages
@@ -931,137 +904,6 @@ async fn dealer_admins_add_their_own_templates_and_staff_send_them() {
         .call(template_event("DELETE", "recall-notice", None, true))
         .await;
     problem(&again, StatusCode::NOT_FOUND, "not-found");
-}
-
-// ------------------------------------------------------------------ automations
-
-fn automation_event(
-    method: &str,
-    event_type: Option<&str>,
-    body: Option<Value>,
-    admin: bool,
-) -> Value {
-    let mut e = event(TEMPLATES);
-    let (key, path) = match event_type {
-        Some(t) => (
-            format!("{method} /v1/automations/{{eventType}}"),
-            format!("/v1/automations/{t}"),
-        ),
-        None => (
-            format!("{method} /v1/automations"),
-            "/v1/automations".to_owned(),
-        ),
-    };
-    e["routeKey"] = json!(key);
-    e["requestContext"]["routeKey"] = json!(key);
-    e["requestContext"]["http"]["method"] = json!(method);
-    e["rawPath"] = json!(path);
-    if let Some(t) = event_type {
-        e["pathParameters"] = json!({ "eventType": t });
-    }
-    if admin {
-        e["requestContext"]["authorizer"]["jwt"]["claims"]["roles"] = json!("[dealer-admin]");
-    }
-    if let Some(b) = body {
-        e["body"] = json!(b.to_string());
-        e["headers"]["content-type"] = json!("application/json");
-    }
-    e
-}
-
-#[tokio::test]
-async fn dealer_admins_choose_which_template_each_event_sends() {
-    let w = World::new().await;
-    // The defaults are listed
-    let list = body_json(&w.call(automation_event("GET", None, None, false)).await);
-    let service_due = list["automations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|a| a["eventType"] == "ServiceDue")
-        .unwrap()
-        .clone();
-    assert_eq!(
-        service_due,
-        json!({"eventType": "ServiceDue", "template": "service-reminder", "enabled": true, "default": true})
-    );
-    // Staff cannot change them; an admin turns ServiceDue off and maps a new event
-    let off = json!({"template": "service-reminder", "enabled": false});
-    problem(
-        &w.call(automation_event(
-            "PUT",
-            Some("ServiceDue"),
-            Some(off.clone()),
-            false,
-        ))
-        .await,
-        StatusCode::FORBIDDEN,
-        "forbidden",
-    );
-    let done = w
-        .call(automation_event("PUT", Some("ServiceDue"), Some(off), true))
-        .await;
-    assert_eq!(done.status(), StatusCode::OK);
-    let received = json!({"template": "service-reminder", "enabled": true});
-    assert_eq!(
-        w.call(automation_event(
-            "PUT",
-            Some("PaymentReceived"),
-            Some(received),
-            true
-        ))
-        .await
-        .status(),
-        StatusCode::OK
-    );
-    // An event type the bus never routes to the automation queue would never fire: refused
-    let sold = json!({"template": "payment-received", "enabled": true});
-    let refused = w
-        .call(automation_event(
-            "PUT",
-            Some("VehicleSold"),
-            Some(sold),
-            true,
-        ))
-        .await;
-    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
-    assert!(
-        body_json(&refused)["detail"]
-            .as_str()
-            .unwrap()
-            .contains("AutoPayFailed"),
-        "the refusal names the routed types"
-    );
-    let list = body_json(&w.call(automation_event("GET", None, None, false)).await);
-    let find = |t: &str| {
-        list["automations"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .find(|a| a["eventType"] == t)
-            .cloned()
-            .unwrap()
-    };
-    assert_eq!(find("ServiceDue")["enabled"], false);
-    assert_eq!(find("PaymentReceived")["template"], "service-reminder");
-    assert!(list["automations"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .all(|a| a["eventType"] != "VehicleSold"));
-    // An unknown template or a bad event type is 422
-    let unknown = json!({"template": "no-such-template", "enabled": true});
-    problem(
-        &w.call(automation_event(
-            "PUT",
-            Some("ServiceDue"),
-            Some(unknown),
-            true,
-        ))
-        .await,
-        StatusCode::UNPROCESSABLE_ENTITY,
-        "validation-failed",
-    );
 }
 
 // ------------------------------------------------------------------ preview

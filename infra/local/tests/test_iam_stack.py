@@ -203,7 +203,9 @@ CALLS: dict[str, list[Callable[[Stack, str], Any]]] = {
     # book and its messages (GetItem, BatchGetItem), created with the book moved on (Put, Update, Put), and
     # a person without a book yet counted on GSI1
     "send": [get_item, batch_get, put_item, transact("Put", "Put"), transact("Put", "Update", "Put"), send_batch,
-             query_index("GSI1", "GSI1PK"), query_table, delete_item],  # the dealer's own templates
+             query_index("GSI1", "GSI1PK"), query_table],
+    # the dealer with its number's owner item (and the old number's, given up), its own templates and automations
+    "settings": [get_item, put_item, query_table, delete_item, transact("Put", "Put"), transact("Put", "Put", "Delete")],
     "automate": [get_item, batch_get, put_item, transact("Put", "Put"), transact("Put", "Update", "Put"), send_batch,
                  query_index("GSI1", "GSI1PK")],
     "queues": [get_item, put_item, query_table, query_index("GSI2", "GSI2PK")],
@@ -232,6 +234,10 @@ def test_the_template_allows_every_call_each_function_makes(stack: Stack, functi
 REFUSED = [
     ("queues", send_batch), ("queues", transact("Delete")), ("queues", secret("CodeHashKeySecret")),
     ("send", query_index("GSI2", "GSI2PK")), ("send", change_visibility), ("send", put_events),
+    # a template is deleted by the settings function only: send holds no DeleteItem
+    ("send", delete_item),
+    ("settings", send_batch), ("settings", secret("CodeHashKeySecret")), ("settings", query_index("GSI1", "GSI1PK")),
+    ("settings", update_item), ("settings", put_events),
     ("webhooks", change_dlq_visibility),
     ("authorize", query_index("Due", "DuePK")), ("authorize", secret("TwilioAuthTokenSecret")),
     ("inbound", get_item), ("inbound", put_item), ("inbound", send_batch), ("inbound", put_events),

@@ -80,8 +80,8 @@ def test_environment_resolution(doc: dict) -> None:
         "TwilioAuthTokenSecret": {"Ref": secret.format("TwilioAuthTokenSecret")},
     })
     env = tpl.function_environment(doc, resolver)
-    assert set(env) == {"authorize", "inbound", "send", "automate", "queues", "dispatch", "deliver", "publish",
-                        "webhooks"}
+    assert set(env) == {"authorize", "inbound", "send", "settings", "automate", "queues", "dispatch", "deliver",
+                        "publish", "webhooks"}
     ca = {"SSL_CERT_FILE": "/etc/pki/tls/certs/ca-bundle.crt"}  # the CaBundle default (Amazon Linux 2023)
     claims = {"CLAIM_DEALER": "custom:dealer_id", "CLAIM_USER": "cognito:username", "CLAIM_ROLES": "cognito:groups"}
     assert env["queues"] == {"TABLE_NAME": "s1-Table", "RUST_LOG": "info", "DUE_SHARDS": "32", **ca, **claims}
@@ -89,6 +89,9 @@ def test_environment_resolution(doc: dict) -> None:
     assert env["deliver"]["OUTBOUND_DLQ_URL"] == "http://q/dlq"  # it consumes the DLQ too
     assert env["send"] == {"TABLE_NAME": "s1-Table", "RUST_LOG": "info", "OUTBOUND_QUEUE_URL": "http://q/outbound",
                            "NUMBER_POOL": "", "DUE_SHARDS": "32", **ca, **claims}
+    # The dealer's settings: the table and the claims, no queue and no secret.
+    assert env["settings"] == {"TABLE_NAME": "s1-Table", "RUST_LOG": "info", "NUMBER_POOL": "", "DUE_SHARDS": "32",
+                               **ca, **claims}
     assert env["webhooks"]["EVENT_BUS_NAME"] == "s1-texting"
     assert env["inbound"]["INBOUND_QUEUE_URL"] == "http://q/inbound.fifo"
     assert env["inbound"]["STATUS_QUEUE_URL"] == "http://q/status"
@@ -115,8 +118,8 @@ def test_sub_and_references() -> None:
 
 def test_function_settings_take_each_timeout_or_the_globals(doc: dict) -> None:
     settings = tpl.function_settings(doc)
-    assert set(settings) == {"authorize", "inbound", "send", "automate", "queues", "dispatch", "deliver", "publish",
-                        "webhooks"}
+    assert set(settings) == {"authorize", "inbound", "send", "settings", "automate", "queues", "dispatch", "deliver",
+                             "publish", "webhooks"}
     globals_timeout = doc["Globals"]["Function"]["Timeout"]
     for name, s in settings.items():
         own = doc["Resources"][s.logical_id]["Properties"].get("Timeout")

@@ -60,23 +60,51 @@ pub fn template_for<'a>(event_type: &str, setting: Option<&'a Automation>) -> Op
     }
 }
 
+/// What one event type sends for a dealer, as the portal lists it.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct EffectiveAutomation {
+    pub event_type: String,
+    pub template: String,
+    pub enabled: bool,
+    /// The built-in mapping, not a setting of the dealer.
+    pub default: bool,
+}
+
+impl EffectiveAutomation {
+    /// A dealer's own setting.
+    pub fn of(setting: &Automation) -> Self {
+        Self {
+            event_type: setting.event_type.clone(),
+            template: setting.template.clone(),
+            enabled: setting.enabled,
+            default: false,
+        }
+    }
+}
+
 /// The dealer's effective mapping: every default and every setting, by event type.
-pub fn effective(settings: &[Automation]) -> Vec<(String, String, bool, bool)> {
-    let mut out: Vec<(String, String, bool, bool)> = DEFAULTS
+pub fn effective(settings: &[Automation]) -> Vec<EffectiveAutomation> {
+    let mut out: Vec<EffectiveAutomation> = DEFAULTS
         .iter()
         .map(|(e, t)| {
             settings
                 .iter()
                 .find(|a| a.event_type == *e)
-                .map(|a| (a.event_type.clone(), a.template.clone(), a.enabled, false))
-                .unwrap_or(((*e).to_owned(), (*t).to_owned(), true, true))
+                .map(EffectiveAutomation::of)
+                .unwrap_or(EffectiveAutomation {
+                    event_type: (*e).to_owned(),
+                    template: (*t).to_owned(),
+                    enabled: true,
+                    default: true,
+                })
         })
         .collect();
     out.extend(
         settings
             .iter()
             .filter(|a| default_template(&a.event_type).is_none())
-            .map(|a| (a.event_type.clone(), a.template.clone(), a.enabled, false)),
+            .map(EffectiveAutomation::of),
     );
     out.sort();
     out
@@ -120,14 +148,17 @@ mod tests {
             setting("VehicleSold", "thank-you", true),
         ]);
         assert_eq!(list.len(), DEFAULTS.len() + 1);
-        assert!(list.contains(&("ServiceDue".into(), "my-service".into(), true, false)));
-        assert!(list.contains(&("VehicleSold".into(), "thank-you".into(), true, false)));
-        assert!(list.contains(&(
-            "AutoPayFailed".into(),
-            "auto-pay-failure".into(),
-            true,
-            true
-        )));
+        let has = |event: &str, template: &str, default: bool| {
+            list.contains(&EffectiveAutomation {
+                event_type: event.into(),
+                template: template.into(),
+                enabled: true,
+                default,
+            })
+        };
+        assert!(has("ServiceDue", "my-service", false));
+        assert!(has("VehicleSold", "thank-you", false));
+        assert!(has("AutoPayFailed", "auto-pay-failure", true));
     }
 
     #[test]

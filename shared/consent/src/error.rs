@@ -73,6 +73,10 @@ pub enum DomainError {
     AlreadyClaimed { by: crate::ids::StaffUserId },
     #[error("conflict: {0}")]
     Conflict(String),
+    #[error("{number} is not one of the operator's texting numbers for this dealer")]
+    NumberNotProvisioned { number: PhoneNumber },
+    #[error("another dealer texts from this number")]
+    NumberTaken,
     #[error(transparent)]
     Store(#[from] StoreError),
 }

@@ -7,6 +7,7 @@
 pub mod answers;
 pub mod approval;
 pub mod automation;
+pub mod brand;
 pub mod category;
 pub mod contact;
 pub mod data;

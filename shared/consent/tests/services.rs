@@ -3481,9 +3481,15 @@ async fn deleting_a_contact_cancels_its_waiting_texts_and_voids_its_requests() {
     w.request(Category::Marketing, noon()).await.unwrap();
 
     // WHEN staff delete the contact
-    let removed = auth::remove_contact(&w.auth(), &w.dealer, &w.contact, noon() + mins(1))
-        .await
-        .unwrap();
+    let ports = consent::service::contacts::ContactsPorts {
+        contacts: &w.store,
+        pending: &w.store,
+        messages: &w.store,
+    };
+    let removed =
+        consent::service::contacts::remove(&ports, &w.dealer, &w.contact, noon() + mins(1))
+            .await
+            .unwrap();
 
     // THEN its scheduled text is canceled and its request void, in that operation
     assert_eq!((removed.canceled, removed.voided), (1, 1));

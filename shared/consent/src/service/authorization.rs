@@ -14,7 +14,7 @@ use crate::category::Category;
 use crate::error::{DomainError, StoreError};
 use crate::ids::{new_ulid, ContactId, DealerId, StaffUserId};
 use crate::ledger::{Actor, ConsentEvent, ConsentState, ConsentStatus, LedgerEntry};
-use crate::message::{MessageKind, MessageStatus, SealedCode};
+use crate::message::{MessageKind, SealedCode};
 use crate::phone::PhoneNumber;
 use crate::ports::{
     CodeKey, ConsentReader, ConsentWriter, Contact, ContactStore, DealerStore, MessageStore,
@@ -486,68 +486,4 @@ pub async fn follow_up_pending(
         raised += 1;
     }
     Ok(raised)
-}
-
-/// What removing a contact did besides removing it.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct ContactRemoved {
-    /// Its scheduled, deferred or queued texts, now canceled.
-    pub canceled: usize,
-    /// Its pending authorization requests, now void (an Agree grants nothing).
-    pub voided: usize,
-}
-
-/// Removes a contact with what would still act for it: its waiting texts are canceled
-/// and its pending requests voided; the number's ledger stays (it is evidence, and
-/// consent belongs to the number). The contact goes first, so no new send or request
-/// can name it; a text accepted in that instant (the recipient index lags its table)
-/// is stopped by the delivery claim, which checks that the contact still exists.
-pub async fn remove_contact(
-    ports: &AuthorizationPorts<'_>,
-    dealer_id: &DealerId,
-    contact_id: &ContactId,
-    now: DateTime<Utc>,
-) -> Result<ContactRemoved, DomainError> {
-    let contact = contact(ports, dealer_id, contact_id).await?;
-    ports.contacts.delete_contact(&contact).await?;
-    let mut removed = ContactRemoved::default();
-    for p in ports
-        .pending
-        .pending_for_number(dealer_id, &contact.phone)
-        .await?
-    {
-        if p.contact_id == contact.id {
-            ports
-                .pending
-                .void(dealer_id, &p.phone, p.category, &p.request_id, None)
-                .await?;
-            removed.voided += 1;
-        }
-    }
-    let waiting = ports
-        .messages
-        .by_recipient(
-            dealer_id,
-            &contact.phone,
-            &[
-                MessageStatus::Scheduled,
-                MessageStatus::Deferred,
-                MessageStatus::Queued,
-            ],
-        )
-        .await?;
-    for mut m in waiting
-        .into_iter()
-        .filter(|m| m.contact_id.as_ref() == Some(&contact.id))
-    {
-        let expected = m.status;
-        m.transition(MessageStatus::Canceled, now, Some("contact deleted".into()));
-        match ports.messages.save(&m, expected).await {
-            Ok(()) => removed.canceled += 1,
-            // It moved on meanwhile (claimed, sent): the claim's contact check has it.
-            Err(StoreError::Conflict(_)) => {}
-            Err(e) => return Err(e.into()),
-        }
-    }
-    Ok(removed)
 }

@@ -5,11 +5,13 @@
 
 pub mod authorization;
 pub mod changes;
+pub mod contacts;
 pub mod delivery;
 pub mod evidence;
 pub mod queues;
 pub mod replies;
 pub mod sending;
+pub mod settings;
 
 use chrono::{DateTime, Utc};
 
@@ -25,6 +27,13 @@ use crate::ports::{
     PendingKey,
 };
 use crate::sms;
+
+/// Whether a write made the resource or replaced one (201 or 200 at the HTTP edge).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Written {
+    Created,
+    Replaced,
+}
 
 /// How many times an optimistic write is retried when another writer won.
 const MAX_CONFLICT_RETRIES: u32 = 5;

@@ -29,11 +29,12 @@ use serde_json::{json, Value};
 
 use stack_tests::{repo_root, LocalStack};
 
-const FUNCTIONS: [&str; 9] = [
+const FUNCTIONS: [&str; 10] = [
     "authorize",
     "inbound",
     "webhooks",
     "send",
+    "settings",
     "automate",
     "queues",
     "dispatch",
