@@ -9,7 +9,9 @@ pub mod approval;
 pub mod automation;
 pub mod category;
 pub mod contact;
+pub mod conversation;
 pub mod data;
+pub mod dealer;
 pub mod error;
 pub mod frequency;
 pub mod holidays;
@@ -25,6 +27,7 @@ pub mod service;
 pub mod sms;
 pub mod template;
 pub mod webhook;
+pub mod work;
 pub mod zone;
 
 #[cfg(any(test, feature = "test-util"))]
