@@ -21,7 +21,6 @@ mod messages;
 mod pending;
 mod work;
 
-use chrono::{DateTime, Duration, TimeZone, Utc};
 pub use claims::{
     claims_check_the_stored_message, claims_stop_at_a_deleted_contact,
     claims_stop_when_the_dealer_changed_its_number, opt_outs_stop_claims_but_not_replies,
@@ -49,6 +48,8 @@ pub use pending::{
     tries_are_taken_at_most_five_times_in_parallel,
 };
 pub use work::{open_counts_count_every_item, work_items_are_added_once_per_id};
+
+use chrono::{DateTime, Duration, TimeZone, Utc};
 
 use crate::approval::{PendingAuthorization, MAX_ATTEMPTS};
 use crate::category::Category;

@@ -27,7 +27,8 @@ pub trait Conversations: Send + Sync {
 }
 
 /// The consent change a reply made: written in the transaction of the change itself
-/// ([`ConsentWriter::append`] with `acted`), so a redelivered reply finds what it did.
+/// ([`ConsentWriter::append`](super::ConsentWriter::append) with `acted`), so a
+/// redelivered reply finds what it did.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActedMark {
