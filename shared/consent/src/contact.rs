@@ -1,8 +1,30 @@
-//! What people type about a contact or a dealer, parsed once at the edge: names and
+//! Contacts: the people on accounts and deals, with the cell number they are texted on,
+//! and what people type about a contact or a dealer, parsed once at the edge: names and
 //! labels, and the accounts and deals a contact is on.
 
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
 use crate::error::DomainError;
-use crate::ids::{AccountId, DealId};
+use crate::ids::{AccountId, ContactId, DealId, DealerId};
+use crate::phone::PhoneNumber;
+
+/// A person on accounts and deals, with the cell number they are texted on.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Contact {
+    pub id: ContactId,
+    pub dealer_id: DealerId,
+    pub name: String,
+    pub phone: PhoneNumber,
+    #[serde(default)]
+    pub account_ids: Vec<AccountId>,
+    #[serde(default)]
+    pub deal_ids: Vec<DealId>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub time_zone: Option<String>,
+    pub updated_at: DateTime<Utc>,
+}
 
 /// At most this many accounts and deals per contact: each is a link item written in the
 /// contact's one transaction (DynamoDB takes 100 items per transaction, and an edit also

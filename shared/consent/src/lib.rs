@@ -10,7 +10,9 @@ pub mod automation;
 pub mod brand;
 pub mod category;
 pub mod contact;
+pub mod conversation;
 pub mod data;
+pub mod dealer;
 pub mod error;
 pub mod frequency;
 pub mod holidays;
@@ -26,6 +28,7 @@ pub mod service;
 pub mod sms;
 pub mod template;
 pub mod webhook;
+pub mod work;
 pub mod zone;
 
 #[cfg(any(test, feature = "test-util"))]

@@ -1,324 +1,75 @@
 //! Labelled replies: the test tables of the classifier (reused by benchmarks), each
 //! holding a rule of `data/reply-rules.tsv` to its non-revocations that share its words.
+//! The replies are data, `data/reply-examples.tsv`, read once in file order.
+
+use std::sync::LazyLock;
 
 use super::{Language, ReplyKind};
+use crate::data::DataError;
+
+static EXAMPLES_TSV: &str = include_str!("../../data/reply-examples.tsv");
+
+/// The two tables of `reply-examples.tsv`, in file order.
+struct Tables {
+    examples: Vec<(&'static str, ReplyKind)>,
+    es_fr: Vec<(&'static str, ReplyKind, Language)>,
+}
+
+static TABLES: LazyLock<Tables> = LazyLock::new(|| {
+    tables(EXAMPLES_TSV)
+        .unwrap_or_else(|e| panic!("embedded reply-examples.tsv is invalid (a build bug): {e}"))
+});
 
 /// Labelled Spanish and French replies, with the language the answer must be in.
 /// About half are hard non-revocations: sentences that share a revocation's words.
 pub fn labelled_es_fr() -> &'static [(&'static str, ReplyKind, Language)] {
-    use Language::{Es, Fr};
-    use ReplyKind::*;
-    &[
-        // ---- Spanish: revocations --------------------------------------------------
-        ("Alto", OptOut, Es),
-        ("ALTO!", OptOut, Es),
-        ("No más", OptOut, Es),
-        ("no mas", OptOut, Es),
-        ("No más mensajes por favor", OptOut, Es),
-        ("No más textos", OptOut, Es),
-        ("Para", OptOut, Es),
-        ("para por favor", OptOut, Es),
-        ("Cancelar", OptOut, Es),
-        ("BAJA", OptOut, Es),
-        ("Basta", OptOut, Es),
-        ("Ya basta", OptOut, Es),
-        ("Quiero darme de baja", OptOut, Es),
-        ("Denme de baja, gracias", OptOut, Es),
-        ("Quiero darme de baja de los mensajes", OptOut, Es),
-        ("No me envíen más mensajes", OptOut, Es),
-        ("Ya no me manden mensajes", OptOut, Es),
-        ("No me escriban más", OptOut, Es),
-        ("Por favor no me contacten", OptOut, Es),
-        ("No me manden nada", OptOut, Es),
-        ("No envíen más mensajes a este número", OptOut, Es),
-        ("no quiero recibir mensajes", OptOut, Es),
-        ("Ya no quiero recibir sus mensajes", OptOut, Es),
-        ("Ya no quiero más mensajes", OptOut, Es),
-        ("Dejen de enviarme mensajes", OptOut, Es),
-        ("Dejen de mandarme textos", OptOut, Es),
-        ("Paren de mandar mensajes", OptOut, Es),
-        ("Basta de mensajes", OptOut, Es),
-        ("Alto a los mensajes por favor", OptOut, Es),
-        ("Bórrenme de su lista", OptOut, Es),
-        ("Sáquenme de la lista", OptOut, Es),
-        ("Eliminen mi número", OptOut, Es),
-        ("Número equivocado", OptOut, Es),
-        ("Se equivocaron de número", OptOut, Es),
-        ("Cancelar suscripción", OptOut, Es),
-        ("Quiero cancelar la suscripción", OptOut, Es),
-        ("Quiero cancelar los mensajes", OptOut, Es),
-        ("Desuscribirme por favor", OptOut, Es),
-        ("Déjenme en paz", OptOut, Es),
-        ("ALTO. Ya vendí el carro.", OptOut, Es),
-        // ---- Spanish: not revocations ----------------------------------------------
-        ("Para mañana está bien", Other, Es),
-        ("Para cuándo está listo mi carro?", Other, Es),
-        ("¿Para qué es este mensaje?", Other, Es),
-        ("Baja el precio y lo compro", Other, Es),
-        ("Quiero cancelar mi cita", Other, Es),
-        ("Cancela la cita del martes", Other, Es),
-        ("No me mandaron la factura", Other, Es),
-        (
-            "No me envíen la factura por correo, mejor por email",
-            Other,
-            Es,
-        ),
-        ("No me mande el recibo todavía", Other, Es),
-        ("Quiero dar de baja el seguro del carro", Other, Es),
-        ("No más de 200 dólares al mes", Other, Es),
-        ("El carro hace un ruido alto", Other, Es),
-        ("No quiero el seguro extendido", Other, Es),
-        ("Deja de funcionar el aire acondicionado", Other, Es),
-        ("Dejé de recibir los recibos por correo", Other, Es),
-        ("¿Me pueden mandar el mensaje otra vez?", Other, Es),
-        ("No recibí el mensaje del pago", Other, Es),
-        ("Paré en el taller ayer", Other, Es),
-        ("Mi número cambió", Other, Es),
-        ("Gracias", Other, Es),
-        ("Sí, a las 3", Other, Es),
-        ("Sí, ¿cuánto es?", Other, Es),
-        ("Necesito ayuda con mi pago", Other, Es),
-        ("¿Me pueden dar información del carro?", Other, Es),
-        ("No acepto", Other, Es),
-        ("No estoy de acuerdo con el cobro", Other, Es),
-        // ---- Spanish: Agree, opt-in, help -----------------------------------------
-        ("Acepto", Agree, Es),
-        ("Sí, acepto", Agree, Es),
-        ("De acuerdo", Agree, Es),
-        ("Estoy de acuerdo", Agree, Es),
-        ("acepto recibir mensajes", Agree, Es),
-        ("Sí, quiero recibir mensajes", OptIn, Es),
-        ("SI", OptIn, Es),
-        ("Reactivar mensajes", OptIn, Es),
-        ("AYUDA", Help, Es),
-        ("Ayuda por favor", Help, Es),
-        ("Información", Help, Es),
-        // ---- French: revocations -------------------------------------------------
-        ("ARRÊT", OptOut, Fr),
-        ("Arret", OptOut, Fr),
-        ("ARRET svp", OptOut, Fr),
-        ("Arrêtez", OptOut, Fr),
-        ("Arrêtez de m'envoyer des messages", OptOut, Fr),
-        ("Arrêtez de me texter", OptOut, Fr),
-        ("Cessez de m'écrire", OptOut, Fr),
-        ("Ne m'envoyez plus de messages", OptOut, Fr),
-        ("Ne me contactez plus", OptOut, Fr),
-        ("Je ne veux plus recevoir de messages", OptOut, Fr),
-        ("Je ne veux plus de textos", OptOut, Fr),
-        ("Je ne souhaite plus recevoir vos messages", OptOut, Fr),
-        ("Plus de messages svp", OptOut, Fr),
-        ("Pas de messages svp", OptOut, Fr),
-        ("Désabonner", OptOut, Fr),
-        ("Désabonnez-moi", OptOut, Fr),
-        ("Je veux me désinscrire", OptOut, Fr),
-        ("Retirez-moi de votre liste", OptOut, Fr),
-        ("Supprimez mon numéro", OptOut, Fr),
-        ("Mauvais numéro", OptOut, Fr),
-        ("Erreur de numéro", OptOut, Fr),
-        ("Laissez-moi tranquille", OptOut, Fr),
-        ("Stop aux textos", OptOut, Fr),
-        ("Annuler mon abonnement", OptOut, Fr),
-        ("Annulez les messages svp", OptOut, Fr),
-        ("Assez!", OptOut, Fr),
-        // ---- French: not revocations ---------------------------------------------
-        ("Je vais arrêter au garage demain", Other, Fr),
-        ("Arrêt du moteur au feu rouge, est-ce normal?", Other, Fr),
-        ("Le moteur s'arrête tout seul", Other, Fr),
-        ("Plus de détails svp", Other, Fr),
-        ("Plus tard svp", Other, Fr),
-        ("Pas de problème", Other, Fr),
-        ("Je veux annuler mon rendez-vous", Other, Fr),
-        ("Est-ce que je peux annuler ma commande?", Other, Fr),
-        ("Pouvez-vous m'envoyer la facture?", Other, Fr),
-        ("Je ne veux plus de ce modèle", Other, Fr),
-        ("Je ne reçois plus vos factures par courriel", Other, Fr),
-        ("Arrêtez de me facturer des frais!", Other, Fr),
-        ("Ne m'appelez pas, textez-moi", Other, Fr),
-        ("Le message était clair, merci", Other, Fr),
-        ("Désolé, mauvais moment", Other, Fr),
-        ("C'est le mauvais prix", Other, Fr),
-        ("Je ne suis pas d'accord", Other, Fr),
-        ("D'accord pour mardi?", Other, Fr),
-        ("Oui, à quelle heure?", Other, Fr),
-        ("J'ai besoin d'aide avec mon paiement", Other, Fr),
-        // ---- French: Agree, opt-in, help ------------------------------------------
-        ("D'accord", Agree, Fr),
-        ("J'accepte", Agree, Fr),
-        ("Oui j'accepte", Agree, Fr),
-        ("Je suis d'accord", Agree, Fr),
-        ("Oui", OptIn, Fr),
-        ("Oui je veux recevoir les messages", OptIn, Fr),
-        ("AIDE", Help, Fr),
-        ("Aide svp", Help, Fr),
-    ]
+    &TABLES.es_fr
 }
+
 /// Labelled, real-world-style replies: the test table, reused by benchmarks.
 pub fn labelled_examples() -> &'static [(&'static str, ReplyKind)] {
+    &TABLES.examples
+}
+
+/// Rows are `table, kind, language, text`; the text is the rest of the line, kept
+/// exactly (its spaces are part of the example), so the file is not read with
+/// `crate::data::rows`, which trims.
+fn tables(text: &'static str) -> Result<Tables, DataError> {
+    let mut t = Tables {
+        examples: Vec::new(),
+        es_fr: Vec::new(),
+    };
+    for (i, l) in text.lines().enumerate() {
+        let line = i + 1;
+        if l.starts_with('#') || l.trim().is_empty() {
+            continue;
+        }
+        let mut cols = l.splitn(4, '\t');
+        let (Some(table), Some(kind), Some(language), Some(body)) =
+            (cols.next(), cols.next(), cols.next(), cols.next())
+        else {
+            return Err(DataError::new(line, "expected 4 columns"));
+        };
+        let kind = kind_named(kind)
+            .ok_or_else(|| DataError::new(line, format!("unknown kind {kind:?}")))?;
+        match (table, Language::parse(language)) {
+            ("examples", None) if language == "-" => t.examples.push((body, kind)),
+            ("es-fr", Some(language)) => t.es_fr.push((body, kind, language)),
+            _ => {
+                return Err(DataError::new(
+                    line,
+                    format!("unknown table {table:?} or language {language:?}"),
+                ))
+            }
+        }
+    }
+    Ok(t)
+}
+
+/// The kind a row names, by its variant name.
+fn kind_named(name: &str) -> Option<ReplyKind> {
     use ReplyKind::*;
-    &[
-        // ---- opt-out: carrier / FCC keywords, bare --------------------------
-        ("STOP", OptOut),
-        ("stop", OptOut),
-        ("Stop.", OptOut),
-        ("STOP!!!", OptOut),
-        ("  stop  ", OptOut),
-        ("Stop please", OptOut),
-        ("Please stop", OptOut),
-        ("PLEASE STOP!", OptOut),
-        ("stop now", OptOut),
-        ("Stop 🛑", OptOut),
-        ("🛑🛑 STOP 🛑🛑", OptOut),
-        ("STOP ALL", OptOut),
-        ("Stopall", OptOut),
-        ("stop stop stop", OptOut),
-        ("Stop it!", OptOut),
-        ("ＳＴＯＰ", OptOut),
-        ("END", OptOut),
-        ("End.", OptOut),
-        ("QUIT", OptOut),
-        ("quit!", OptOut),
-        ("Cancel", OptOut),
-        ("CANCEL ALL", OptOut),
-        ("Unsubscribe", OptOut),
-        ("unsubscribe me please", OptOut),
-        ("Revoke", OptOut),
-        ("OPT OUT", OptOut),
-        ("opt-out", OptOut),
-        ("Optout", OptOut),
-        ("Remove", OptOut),
-        ("STOP. I sold that car last year.", OptOut),
-        ("Stop!! Wrong number", OptOut),
-        // ---- opt-out: plain-language revocations ------------------------------
-        ("Stop texting me", OptOut),
-        ("PLEASE STOP TEXTING ME", OptOut),
-        ("Can you stop texting me please", OptOut),
-        ("stop sending me these messages", OptOut),
-        ("Please stop sending me texts.", OptOut),
-        ("stop the texts", OptOut),
-        ("Stop messaging me, I already bought a car", OptOut),
-        ("quit texting me", OptOut),
-        ("Don't text me", OptOut),
-        ("dont text me again", OptOut),
-        ("Please don’t text this number", OptOut),
-        ("Do not text me", OptOut),
-        ("DO NOT CONTACT ME", OptOut),
-        ("I don't want these texts anymore", OptOut),
-        ("Never text me again", OptOut),
-        ("No more texts please", OptOut),
-        ("no more messages", OptOut),
-        ("No more!", OptOut),
-        ("No texts please", OptOut),
-        ("Remove me from your list", OptOut),
-        ("remove my number", OptOut),
-        ("Take me off your list", OptOut),
-        ("take my number off your list please", OptOut),
-        ("Leave me alone", OptOut),
-        ("How do I unsubscribe?", OptOut),
-        ("I want to opt out", OptOut),
-        ("Please opt me out", OptOut),
-        ("I revoke my consent to receive texts", OptOut),
-        ("Wrong number", OptOut),
-        ("You have the wrong number", OptOut),
-        ("cancel these texts", OptOut),
-        ("stop msging me", OptOut),
-        ("Quit sending me this crap", OptOut),
-        ("Stop contacting me", OptOut),
-        (
-            "I do not want to receive any more messages from you",
-            OptOut,
-        ),
-        ("Stop sending messages to this number", OptOut),
-        ("This is not John, wrong number", OptOut),
-        ("Please take this number off your list", OptOut),
-        ("Who is this? Stop texting me", OptOut),
-        ("Enough with the texts", OptOut),
-        ("Cancel please", OptOut),
-        // ---- not opt-outs: keywords inside ordinary sentences -------------------
-        ("I'll stop by the dealership tomorrow", Other),
-        ("Stopped by yesterday but nobody was at the desk", Other),
-        ("I can stop in around 3", Other),
-        ("The car makes a grinding noise when I stop", Other),
-        ("Can you cancel my appointment?", Other),
-        ("cancel my appointment for Tuesday", Other),
-        ("I need to cancel my oil change", Other),
-        ("at the end of the month", Other),
-        ("the end", Other),
-        ("Will the service end by 5?", Other),
-        ("can I quit paying autopay?", Other),
-        ("weekend works", Other),
-        ("Weekend works for me", Other),
-        ("send it", Other),
-        ("Sounds good, send it over", Other),
-        ("Don't call me, just text", Other),
-        ("Don't send it yet, I need to check with my wife", Other),
-        ("No message from you guys yet", Other),
-        ("Unstoppable deals?", Other),
-        ("I'm not interested", Other),
-        ("Who is this?", Other),
-        ("Stop by when?", Other),
-        ("can I stop autopay?", Other),
-        ("I want to cancel my warranty", Other),
-        ("When does the promo end?", Other),
-        ("Stop sign on the dash is lit", Other),
-        ("The brakes squeal when I stop at lights", Other),
-        (
-            "Please cancel the appointment, I'll call to reschedule",
-            Other,
-        ),
-        ("No thanks", Other),
-        ("yes that works", Other),
-        // ---- agree --------------------------------------------------------------
-        ("Agree", Agree),
-        ("AGREE", Agree),
-        ("agree.", Agree),
-        ("I agree", Agree),
-        ("i agree!", Agree),
-        ("Agreed", Agree),
-        ("Yes I agree", Agree),
-        ("yes, I agree to receive texts", Agree),
-        ("Agree 👍", Agree),
-        ("I don't agree", Other),
-        ("What am I agreeing to?", Other),
-        // ---- opt-in -------------------------------------------------------------
-        ("START", OptIn),
-        ("Start", OptIn),
-        ("UNSTOP", OptIn),
-        ("Yes", OptIn),
-        ("YES!", OptIn),
-        ("yes please", OptIn),
-        ("Yes please call me", Other),
-        ("Yes, what time?", Other),
-        // ---- help ---------------------------------------------------------------
-        ("HELP", Help),
-        ("help", Help),
-        ("Help!", Help),
-        ("INFO", Help),
-        ("info please", Help),
-        ("help me understand my bill", Other),
-        ("I need help with my payment", Other),
-        // ---- pay and confirm --------------------------------------------------
-        ("PAY", Pay),
-        ("pay", Pay),
-        ("Pay now", Pay),
-        ("PAY.", Pay),
-        ("pay it", Pay),
-        ("I'll pay tomorrow", Other),
-        ("Can I pay with a card?", Other),
-        ("CONFIRM", Confirm),
-        ("confirm", Confirm),
-        ("Confirmed", Confirm),
-        ("yes confirm", Confirm),
-        ("Confirm my appointment time?", Other),
-        // ---- other --------------------------------------------------------------
-        ("", Other),
-        ("   ", Other),
-        ("👍", Other),
-        ("🛑", Other),
-        ("Thanks!", Other),
-        ("ok", Other),
-        ("What time do you close today?", Other),
-        ("I already paid this", Other),
-        ("Is my car ready?", Other),
-        ("CALL ME ASAP", Other),
-    ]
+    [Agree, OptOut, OptIn, Help, Pay, Confirm, Other]
+        .into_iter()
+        .find(|k| format!("{k:?}") == name)
 }

@@ -1,0 +1,63 @@
+//! The carrier port: handing a text to the carrier, how a carrier call fails, and
+//! finding a text the carrier may already have taken.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::phone::PhoneNumber;
+
+/// What to hand the carrier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarrierSend {
+    pub from: PhoneNumber,
+    pub to: PhoneNumber,
+    pub body: String,
+    /// Where the carrier reports delivery status.
+    pub status_callback: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarrierReceipt {
+    pub carrier_message_id: String,
+}
+
+/// How a carrier call failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CarrierError {
+    /// Over the account's concurrent requests (Twilio 429, error 20429): never processed,
+    /// always safe to send again, and not a failed attempt.
+    #[error("carrier busy (too many requests at once)")]
+    Throttled { retry_after: Option<Duration> },
+    /// A connection that never opened, a 503: not taken, try again later (an attempt).
+    #[error("carrier temporarily unavailable: {reason}")]
+    Retryable {
+        reason: String,
+        retry_after: Option<Duration>,
+    },
+    /// The request may have reached the carrier (a timeout after it was sent, an
+    /// unreadable success, a 500/502/504): sending again could text the person twice, so
+    /// the carrier's message list is asked first ([`Carrier::find_sent`]).
+    #[error("carrier outcome unknown: {reason}")]
+    Unknown { reason: String },
+    /// The number has opted out at the carrier (Twilio 21610).
+    #[error("recipient has opted out at the carrier (code {code})")]
+    OptedOut { code: u32 },
+    /// Any other refusal: sending again will not help. `reason` is ours (an HTTP status,
+    /// the carrier's error code), never the carrier's text, which can hold the number.
+    #[error("carrier refused the message (code {code:?}): {reason}")]
+    Permanent { code: Option<u32>, reason: String },
+}
+
+#[async_trait]
+pub trait Carrier: Send + Sync {
+    async fn send(&self, message: &CarrierSend) -> Result<CarrierReceipt, CarrierError>;
+    /// The text the carrier took for `message` since `since` (same from, to and body), if
+    /// it has one: how an unknown outcome is resolved before anything is sent again.
+    async fn find_sent(
+        &self,
+        message: &CarrierSend,
+        since: DateTime<Utc>,
+    ) -> Result<Option<CarrierReceipt>, CarrierError>;
+}
