@@ -5,7 +5,7 @@
 //! ([`stale`]). Everything public is re-exported here, so callers name
 //! `service::delivery::...` whichever room holds it.
 
-mod claim;
+pub mod claim;
 pub mod gate;
 pub mod outcome;
 pub mod send;
@@ -28,8 +28,10 @@ use crate::ports::{
     WorkQueue,
 };
 
+/// What delivering one record touches.
 pub struct DeliverPorts<'a> {
-    /// The dealer's texting number now (a text made before it changed goes from it).
+    /// The dealer's texting number now (a text queued before it changed goes from the
+    /// new one).
     pub dealers: &'a dyn DealerStore,
     pub consent: &'a dyn ConsentReader,
     pub consent_writer: &'a dyn ConsentWriter,

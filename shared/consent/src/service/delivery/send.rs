@@ -39,8 +39,9 @@ pub fn status_callback(base: &str, id: &MessageId) -> String {
 /// Delivers one queued record. With a delivery snapshot in the envelope (every
 /// envelope this service writes), it takes two writes around the carrier call: a claim
 /// that re-checks consent in the same conditional write, and the result. Quiet hours
-/// are checked before the claim from the snapshot alone. Carrier attempts are counted on
-/// the stored message (a re-queued record starts SQS's receive count again).
+/// (from the snapshot) and a cap (from the recipient's cap book) are checked before the
+/// claim. Carrier attempts are counted on the stored message (a re-queued record starts
+/// SQS's receive count again).
 pub async fn deliver_envelope(
     ports: &DeliverPorts<'_>,
     envelope: &OutboundEnvelope,

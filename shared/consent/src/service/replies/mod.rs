@@ -36,6 +36,7 @@ use crate::ports::{
 /// Source of the events this service publishes.
 pub const EVENT_SOURCE: &str = "texting.consent";
 
+/// What acting on a reply touches.
 pub struct InboundPorts<'a> {
     pub dealers: &'a dyn DealerStore,
     pub contacts: &'a dyn ContactStore,
@@ -63,6 +64,7 @@ pub struct InboundSms {
 /// What was done with a reply.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReplyOutcome {
+    /// Acted on before (the same carrier message id): nothing more is done.
     Duplicate,
     /// A text to a number we never held: nothing is ours to do.
     UnknownDealer,
@@ -85,6 +87,7 @@ pub enum ReplyOutcome {
     PaymentConfirmed,
     /// A CONFIRM for a pay request another CONFIRM already confirmed: nothing more is done.
     AlreadyConfirmed,
+    /// Nothing the service acts on: handed to staff on the replies queue.
     Queued,
 }
 

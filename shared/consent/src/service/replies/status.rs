@@ -23,6 +23,7 @@ pub struct StatusReport {
 /// Twilio's "unsubscribed recipient" error: the carrier blocks us for this number.
 pub const CARRIER_OPT_OUT_CODES: [u32; 1] = [21610];
 
+/// What a status callback touches.
 pub struct StatusPorts<'a> {
     pub consent: &'a dyn ConsentReader,
     pub consent_writer: &'a dyn ConsentWriter,

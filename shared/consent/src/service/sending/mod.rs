@@ -3,7 +3,7 @@
 //!
 //! One room each: what a send texts ([`compose`]), accepting a request ([`accept`]),
 //! when a text may go ([`send_time`]), automated sends ([`automated`]), staff's cancel
-//! ([`cancel`]) and dispatch ([`dispatch`]). Everything public is re-exported here, so
+//! ([`mod@cancel`]) and dispatch ([`mod@dispatch`]). Everything public is re-exported here, so
 //! callers name `service::sending::...` whichever room holds it.
 
 pub mod accept;
@@ -33,6 +33,7 @@ use crate::ports::{
     ConsentReader, ContactStore, DealerStore, MessageStore, OutboundQueue, TemplateStore,
 };
 
+/// What accepting a send touches (automated sends and the preview take the same).
 pub struct SendPorts<'a> {
     pub dealers: &'a dyn DealerStore,
     pub contacts: &'a dyn ContactStore,
