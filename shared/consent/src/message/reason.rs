@@ -160,9 +160,6 @@ impl StatusReason {
 
 impl std::fmt::Display for StatusReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        if let Some(words) = self.fixed() {
-            return f.write_str(words);
-        }
         match self {
             StatusReason::ConsentRequired(c) => write!(f, "consent-required: {c}"),
             StatusReason::CarrierRetrying(r) => write!(f, "retrying: {r}"),
@@ -172,7 +169,7 @@ impl std::fmt::Display for StatusReason {
             StatusReason::CarrierOptOut(code) => write!(f, "carrier-opt-out ({code})"),
             StatusReason::CarrierError(code) => write!(f, "carrier error {code}"),
             StatusReason::Other(words) => f.write_str(words),
-            _ => Ok(()),
+            fixed => f.write_str(fixed.fixed().unwrap_or_default()),
         }
     }
 }
