@@ -3,7 +3,8 @@
 //! ```text
 //! scheduled ──dispatch──▶ queued ──deliver claims──▶ sending ──▶ sent ──callback──▶ delivered
 //!     │  ╲                  │                           │
-//!     │   deferred (quiet)  └─▶ suppressed (consent)    └─▶ failed (permanent) / queued again (retryable)
+//!     │   deferred (quiet   └─▶ suppressed (consent)    └─▶ failed (permanent) / queued again (retryable)
+//!     │   hours, caps)
 //!     └─▶ canceled (staff, until queued)
 //! ```
 
@@ -13,7 +14,11 @@ use serde::{Deserialize, Serialize};
 use crate::category::Category;
 use crate::ids::{AccountId, ContactId, DealId, DealerId, MessageId, StaffUserId};
 use crate::phone::PhoneNumber;
-use crate::sms::Encoding;
+use crate::sms::{self, Encoding};
+
+mod reason;
+
+pub use reason::StatusReason;
 
 /// A queued message not claimed by delivery within this long is queued again.
 pub const REQUEUE_AFTER: chrono::Duration = chrono::Duration::minutes(5);
@@ -172,6 +177,18 @@ pub struct Message {
     pub code: Option<SealedCode>,
 }
 
+/// What every new message is made of: who texts whom, what, and why it exists.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NewMessage {
+    pub dealer_id: DealerId,
+    pub kind: MessageKind,
+    pub to: PhoneNumber,
+    pub from: PhoneNumber,
+    pub category: Category,
+    pub body: String,
+    pub origin: Origin,
+}
+
 /// The code of an approval code text, in the only form it is stored or queued.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -187,6 +204,52 @@ pub struct SealedCode {
 }
 
 impl Message {
+    /// A message made at `now` under a new id, measured from its body, due at once, in
+    /// `status` (with `reason`) from the start of its history. The rest (contact,
+    /// template, schedule, ...) starts empty: the use case sets what it knows.
+    pub fn new(
+        parts: NewMessage,
+        status: MessageStatus,
+        reason: Option<StatusReason>,
+        now: DateTime<Utc>,
+    ) -> Message {
+        let (encoding, segments) = sms::measure(&parts.body);
+        let reason = reason.map(String::from);
+        Message {
+            id: MessageId::generate(),
+            dealer_id: parts.dealer_id,
+            kind: parts.kind,
+            contact_id: None,
+            to: parts.to,
+            from: parts.from,
+            category: parts.category,
+            template: None,
+            template_version: None,
+            body: parts.body,
+            variables: None,
+            encoding,
+            segments,
+            notes: None,
+            origin: parts.origin,
+            account_id: None,
+            deal_id: None,
+            recipient_time_zone: None,
+            created_at: now,
+            requested_at: None,
+            send_at: now,
+            status,
+            status_reason: reason.clone(),
+            history: vec![StatusChange {
+                status,
+                at: now,
+                reason,
+            }],
+            carrier_message_id: None,
+            attempts: 0,
+            code: None,
+        }
+    }
+
     /// Records a status change (the store makes it conditional on the previous status).
     pub fn transition(&mut self, status: MessageStatus, at: DateTime<Utc>, reason: Option<String>) {
         self.status = status;

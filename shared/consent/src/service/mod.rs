@@ -18,15 +18,15 @@ use chrono::{DateTime, Utc};
 use crate::category::Category;
 use crate::error::{DomainError, StoreError};
 use crate::ids::DealerId;
-use crate::ids::MessageId;
 use crate::ledger::{ConsentState, LedgerEntry};
-use crate::message::{Message, MessageKind, MessageStatus, Origin, Outbound, OutboundEnvelope};
+use crate::message::{
+    Message, MessageKind, MessageStatus, NewMessage, Origin, Outbound, OutboundEnvelope,
+};
 use crate::phone::PhoneNumber;
 use crate::ports::{
     ConsentChange, ConsentReader, ConsentWriter, Dealer, DealerStore, MessageWriter, OutboundQueue,
     PendingKey,
 };
-use crate::sms;
 
 /// Whether a write made the resource or replaced one (201 or 200 at the HTTP edge).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,39 +166,20 @@ pub fn system_message(
     body: String,
     now: DateTime<Utc>,
 ) -> Message {
-    Message {
-        id: MessageId::generate(),
-        dealer_id: dealer.id.clone(),
-        kind,
-        contact_id: None,
-        to: to.clone(),
-        from: dealer.texting_number.clone(),
-        category,
-        template: None,
-        template_version: None,
-        variables: None,
-        encoding: sms::encoding(&body),
-        segments: sms::segments(&body),
-        body,
-        notes: None,
-        origin: Origin::System,
-        account_id: None,
-        deal_id: None,
-        recipient_time_zone: None,
-        created_at: now,
-        requested_at: None,
-        send_at: now,
-        status: MessageStatus::Queued,
-        status_reason: None,
-        history: vec![crate::message::StatusChange {
-            status: MessageStatus::Queued,
-            at: now,
-            reason: None,
-        }],
-        carrier_message_id: None,
-        attempts: 0,
-        code: None,
-    }
+    Message::new(
+        NewMessage {
+            dealer_id: dealer.id.clone(),
+            kind,
+            to: to.clone(),
+            from: dealer.texting_number.clone(),
+            category,
+            body,
+            origin: Origin::System,
+        },
+        MessageStatus::Queued,
+        None,
+        now,
+    )
 }
 
 /// Stores a queued system message and puts it on the outbound queue.
