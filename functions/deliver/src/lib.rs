@@ -13,7 +13,7 @@ use futures::stream::{self, StreamExt};
 use tracing::Instrument;
 
 use consent::brand;
-use consent::message::{MessageStatus, Outbound, OutboundEnvelope};
+use consent::message::{MessageStatus, Outbound, OutboundEnvelope, StatusReason};
 use consent::ports::{
     Carrier, CodeKey, ConsentReader, ConsentWriter, DealerStore, MessageStore, OutboundQueue,
     PendingStore, RateDecision, RateLimiter, WorkQueue,
@@ -106,7 +106,7 @@ impl SendGate for App {
                 RateDecision::Allowed => Admission::Go,
                 RateDecision::Limited { .. } => Admission::HoldUntil {
                     until: next_day,
-                    reason: brand::REASON_BRAND_DAILY_CAP,
+                    reason: StatusReason::BrandDailyCap,
                 },
             },
         )

@@ -8,9 +8,6 @@ use chrono::{DateTime, TimeZone, Utc};
 use crate::ids::DealerId;
 use crate::zone::Zone;
 
-/// Why a text waits for the next carrier day.
-pub const REASON_BRAND_DAILY_CAP: &str = "brand-daily-cap";
-
 /// The length of the carrier's day, for the limiter's epoch-aligned window.
 pub const CARRIER_DAY: std::time::Duration = std::time::Duration::from_secs(86_400);
 

@@ -39,6 +39,8 @@ pub enum StatusReason {
     ContactDeleted,
     /// `number-changed`: the dealer's texting number changed and no number can take it.
     NumberChanged,
+    /// `brand-daily-cap`: the dealer's brand spent its segments of the carrier's day.
+    BrandDailyCap,
     /// `approval code unreadable`: the sealed code could not be opened.
     CodeUnreadable,
     /// `retrying: limits unreadable`: the carrier's limits could not be read.
@@ -83,6 +85,7 @@ impl StatusReason {
             StatusReason::OptedOut => "opted-out",
             StatusReason::ContactDeleted => "contact-deleted",
             StatusReason::NumberChanged => "number-changed",
+            StatusReason::BrandDailyCap => "brand-daily-cap",
             StatusReason::CodeUnreadable => "approval code unreadable",
             StatusReason::LimitsUnreadable => "retrying: limits unreadable",
             StatusReason::NumberRate => "waiting: the number's sending rate",
@@ -105,7 +108,7 @@ impl StatusReason {
     }
 
     /// Every reason without a value (to read stored words back).
-    const FIXED: [StatusReason; 20] = [
+    const FIXED: [StatusReason; 21] = [
         StatusReason::QuietHours,
         StatusReason::FrequencyCap,
         StatusReason::QueueUnavailable,
@@ -118,6 +121,7 @@ impl StatusReason {
         StatusReason::OptedOut,
         StatusReason::ContactDeleted,
         StatusReason::NumberChanged,
+        StatusReason::BrandDailyCap,
         StatusReason::CodeUnreadable,
         StatusReason::LimitsUnreadable,
         StatusReason::NumberRate,
@@ -271,9 +275,10 @@ mod tests {
                 StatusReason::DeadLettered,
                 "not delivered after repeated attempts (dead-lettered)",
             ),
+            (StatusReason::BrandDailyCap, "brand-daily-cap"),
             (
-                StatusReason::Other("brand-daily-cap".into()),
-                "brand-daily-cap",
+                StatusReason::Other("carrier said no".into()),
+                "carrier said no",
             ),
         ]
     }

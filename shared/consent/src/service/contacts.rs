@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use crate::contact::{ContactName, Links};
 use crate::error::{DomainError, StoreError};
 use crate::ids::{ContactId, DealerId};
-use crate::message::MessageStatus;
+use crate::message::{MessageStatus, StatusReason};
 use crate::phone::PhoneNumber;
 use crate::ports::{Contact, ContactStore, MessageStore, PendingStore};
 
@@ -208,7 +208,11 @@ pub async fn remove(
         .filter(|m| m.contact_id.as_ref() == Some(&contact.id))
     {
         let expected = m.status;
-        m.transition(MessageStatus::Canceled, now, Some("contact deleted".into()));
+        m.transition(
+            MessageStatus::Canceled,
+            now,
+            Some(StatusReason::ContactDeleted.into()),
+        );
         match ports.messages.save(&m, expected).await {
             Ok(()) => removed.canceled += 1,
             // It moved on meanwhile (claimed, sent): the claim's contact check has it.

@@ -4,7 +4,7 @@
 use chrono::{DateTime, Utc};
 
 use crate::error::StoreError;
-use crate::message::OutboundEnvelope;
+use crate::message::{OutboundEnvelope, StatusReason};
 
 /// What may hold a claimed text back just before the carrier call: the carrier's limits
 /// (a number's sending rate, a brand's daily segments). It is asked only by a delivery
@@ -27,7 +27,7 @@ pub enum Admission {
     /// Over a limit that lasts: back on the time index until then.
     HoldUntil {
         until: DateTime<Utc>,
-        reason: &'static str,
+        reason: StatusReason,
     },
 }
 

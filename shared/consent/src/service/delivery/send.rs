@@ -103,7 +103,7 @@ async fn deliver_snapshot(
                     id,
                     MessageStatus::Sending,
                     until,
-                    StatusReason::from(reason),
+                    reason,
                     now,
                 )
                 .await;
