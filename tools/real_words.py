@@ -1,7 +1,7 @@
 """Regenerates shared/consent/data/real-words.txt: the real words the reply classifier must never
 "correct" into one of its rule words (`make real-words`).
 
-The classifier (shared/consent/src/reply.rs) reads a word it does not know as a typo of a rule word
+The classifier (shared/consent/src/reply/) reads a word it does not know as a typo of a rule word
 when it is one edit away (`stpo` -> `stop`, `sneding` -> `sending`, `mensages` -> `mensajes`). A real
 word one edit away (`step`, `shop`, `auto`, `also`, `alot`) must stay itself. This script lists them:
 every word of English, Spanish or French with a Zipf frequency of at least 3.0 in wordfreq (pinned
@@ -26,7 +26,7 @@ LANGUAGES = ("en", "es", "fr")
 INFLECTIONS = ("s", "d", "ed", "es", "ing", "er", "ers", "ion", "ions", "ly")
 PREFIX_ENDINGS = ("a", "e", "o", "ar", "er", "ir", "an", "en", "as", "es", "ame", "arme", "erme", "irme",
                   "anme", "enme", "ando", "iendo", "ado", "ido", "ing", "ed", "ez")
-# reply.rs `sound`: letters Spanish spelling confuses by sound compare equal.
+# reply/typos.rs `sound`: letters Spanish spelling confuses by sound compare equal.
 SOUND = str.maketrans("vzcjy", "bssgi")
 
 
@@ -45,7 +45,7 @@ def prefixes(text: str) -> list[str]:
 
 
 def vocabulary(text: str) -> list[str]:
-    """Every plain word the rules name (what reply.rs calls the vocabulary)."""
+    """Every plain word the rules name (what reply/rules.rs calls the vocabulary)."""
     words = set()
     for line in text.splitlines():
         if not line.strip() or line.startswith("#"):
@@ -73,7 +73,7 @@ def fold(word: str) -> str:
 
 
 def osa(a: str, b: str, limit: int) -> int:
-    """Optimal string alignment distance, as reply.rs computes it (capped at limit + 1)."""
+    """Optimal string alignment distance, as reply/typos.rs computes it (capped at limit + 1)."""
     if abs(len(a) - len(b)) > limit:
         return limit + 1
     prev2, prev = None, list(range(len(b) + 1))
@@ -89,7 +89,7 @@ def osa(a: str, b: str, limit: int) -> int:
 
 
 def allowed_edits(target: str) -> int:
-    """reply.rs `allowed_edits`: how far a typo may be from a rule word of this length."""
+    """reply/typos.rs `allowed_edits`: how far a typo may be from a rule word of this length."""
     if len(target) >= 9:
         return 2
     if len(target) >= 4:
@@ -98,7 +98,7 @@ def allowed_edits(target: str) -> int:
 
 
 def is_candidate(word: str, target: str) -> bool:
-    """reply.rs `near`: could `word` be read as a typo of `target`?"""
+    """reply/typos.rs `near`: could `word` be read as a typo of `target`?"""
     if word == target or len(word) < 3:
         return False
     if word.startswith(target) and word[len(target):] in INFLECTIONS:
@@ -143,13 +143,13 @@ def main() -> int:
                 continue
             near = {t for key in deletes(w.translate(SOUND), 2) for t in index.get(key, ())}
             if any(len(w) > len(p) and w.startswith(p) for p in pre):
-                # reply.rs: a word a prefix takes is only read as a rule word one edit away
+                # reply/typos.rs: a word a prefix takes is only read as a rule word one edit away
                 near = {t for t in near if t in known and osa(w.translate(SOUND), t.translate(SOUND), 1) <= 1}
             if any(is_candidate(w, t) for t in near):
                 real.add(w)
     header = [
         "# Real words one edit from a reply rule word: never read as typos (tools/real_words.py, `make real-words`).",
-        f"# wordfreq, Zipf >= {MIN_ZIPF} in {', '.join(LANGUAGES)}; folded as reply.rs folds words.",
+        f"# wordfreq, Zipf >= {MIN_ZIPF} in {', '.join(LANGUAGES)}; folded as the reply module folds words.",
         f"# vocabulary-fnv: {fnv1a(chr(10).join(vocab + ['*'] + pre))}",
     ]
     OUT.write_text("\n".join(header + sorted(real)) + "\n", encoding="utf-8")

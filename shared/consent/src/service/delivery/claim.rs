@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::error::{DomainError, StoreError};
 use crate::message::{DeliverySnapshot, MessageStatus, OutboundEnvelope, StatusReason};
 use crate::ports::{ClaimExpectation, ConsentGuard, DeliveryClaim};
-use crate::service::sending::{earliest_send, parse_time_zone, Recipient, CAP_BOOK_ATTEMPTS};
+use crate::service::sending::{earliest_send, parse_time_zone, Recipient, CLAIM_ATTEMPTS};
 
 use super::outcome::{hold_until, suppress_queued, to_failed_sends};
 use super::stale::{stale_claim, Stale};
@@ -95,7 +95,7 @@ pub(super) async fn claim(
                 match stale_claim(ports, id, snap, public_base_url, now).await? {
                     Stale::Settled(outcome) => return Ok(Claim::Settled(outcome)),
                     // Back to queued: claimed again (consent, opt-out and cap checked anew).
-                    Stale::Released if attempt < CAP_BOOK_ATTEMPTS => {}
+                    Stale::Released if attempt < CLAIM_ATTEMPTS => {}
                     Stale::Released => {
                         return Err(DomainError::Store(StoreError::Conflict(
                             "a released stale claim kept being taken",
@@ -130,7 +130,7 @@ pub(super) async fn claim(
                     .map(|d| d.texting_number)
                     .filter(|n| *n != current.from);
                 match now_number {
-                    Some(number) if attempt < CAP_BOOK_ATTEMPTS => {
+                    Some(number) if attempt < CLAIM_ATTEMPTS => {
                         if ports.messages.repoint(id, &current.from, &number).await? {
                             tracing::info!(message_id = %id, "the dealer's texting number changed; sent from the new one");
                             current.from = number;
@@ -145,7 +145,7 @@ pub(super) async fn claim(
                     }
                 }
             }
-            DeliveryClaim::BookMoved if attempt < CAP_BOOK_ATTEMPTS => {}
+            DeliveryClaim::BookMoved if attempt < CLAIM_ATTEMPTS => {}
             DeliveryClaim::BookMoved => {
                 // Not claimed, nothing written: the record comes back and counts again.
                 return Err(DomainError::Store(StoreError::Conflict(

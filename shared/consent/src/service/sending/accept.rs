@@ -16,7 +16,7 @@ use crate::ports::IdempotencyRecord;
 use crate::template::Resolved;
 
 use super::compose::{compose, resolve, Content};
-use super::send_time::{earliest_send, parse_time_zone, Recipient, CAP_BOOK_ATTEMPTS};
+use super::send_time::{earliest_send, parse_time_zone, Recipient, CLAIM_ATTEMPTS};
 use super::{SendAccepted, SendPorts};
 use crate::service::require_dealer;
 
@@ -271,7 +271,7 @@ async fn accept(
                         return Ok(found);
                     }
                 }
-                if plan.book.is_none() || attempt >= CAP_BOOK_ATTEMPTS {
+                if plan.book.is_none() || attempt >= CLAIM_ATTEMPTS {
                     return Err(DomainError::Conflict(
                         "the message could not be stored".into(),
                     ));

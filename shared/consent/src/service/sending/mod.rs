@@ -24,7 +24,7 @@ pub use dispatch::{
     dispatch, DispatchPorts, DispatchReport, DISPATCH_HORIZON_SECONDS, MARKS_AT_ONCE,
     SHARDS_AT_ONCE,
 };
-pub(in crate::service) use send_time::CAP_BOOK_ATTEMPTS;
+pub(in crate::service) use send_time::CLAIM_ATTEMPTS;
 pub use send_time::{earliest_send, parse_time_zone, Recipient, SendTime};
 
 use crate::message::Message;

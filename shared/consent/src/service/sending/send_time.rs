@@ -15,10 +15,11 @@ use crate::phone::PhoneNumber;
 use crate::ports::{CapBookWrite, MessageReader};
 use crate::quiet_hours::QuietHours;
 
-/// How often a capped text is counted again when other texts to the same person
-/// moved its cap book on in between (each retry saw one more text; a person is rarely
-/// texted by more than a few writers at once).
-pub(in crate::service) const CAP_BOOK_ATTEMPTS: u32 = 8;
+/// How often an accept or a delivery claim that lost a race is tried again: another text
+/// to the same person moved the cap book on in between (each retry saw one more text; a
+/// person is rarely texted by more than a few writers at once), a stale claim was
+/// released, or the dealer's number changed under the claim.
+pub(in crate::service) const CLAIM_ATTEMPTS: u32 = 8;
 
 /// The recipient's own zone, when it names one we know.
 pub fn parse_time_zone(tz: Option<&str>) -> Option<crate::Zone> {
