@@ -10,22 +10,13 @@ impl InboundLog for DynamoStore {
         item.extend(key(format!("INBOUND#{}", text.carrier_message_id), "TEXT"));
         item.insert("GSI1PK".into(), s(phone_pk(&text.dealer_id, &text.from)));
         item.insert("GSI1SK".into(), s(format!("MSG#{}", text.id)));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match result {
+        match self
+            .put_new(item, "inbound text", "DynamoDB PutItem (inbound text)")
+            .await
+        {
             // A retried webhook: the first copy stays.
-            Ok(_) => Ok(()),
-            Err(e) if is_conditional(&e) => Ok(()),
-            Err(e) => Err(StoreError::unavailable(
-                "DynamoDB PutItem (inbound text)",
-                e,
-            )),
+            Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 
@@ -42,15 +33,10 @@ impl InboundLog for DynamoStore {
         // effect: a second finish (a concurrent delivery) keeps the first time.
         let mut item = key(format!("INBOUND#{carrier_message_id}"), "DEDUP");
         item.insert("receivedAt".into(), s(at.to_rfc3339()));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        match conditional_write(result, "finished", "DynamoDB PutItem (inbound finished)") {
+        match self
+            .put_new(item, "finished", "DynamoDB PutItem (inbound finished)")
+            .await
+        {
             Ok(()) | Err(StoreError::Conflict(_)) => Ok(()),
             Err(e) => Err(e),
         }

@@ -140,15 +140,9 @@ impl MessageWriter for DynamoStore {
     ) -> StoreResult<()> {
         let item = self.message_item(message)?;
         let Some(record) = idempotency else {
-            let result = self
-                .client
-                .put_item()
-                .table_name(&self.table)
-                .set_item(Some(item))
-                .condition_expression("attribute_not_exists(PK)")
-                .send()
+            return self
+                .put_new(item, "message exists", "DynamoDB PutItem")
                 .await;
-            return conditional_write(result, "message exists", "DynamoDB PutItem");
         };
         let items = vec![
             self.idempotency_put(record)?,

@@ -190,6 +190,24 @@ impl DynamoStore {
         Ok(())
     }
 
+    /// A PutItem of an item that must not exist yet: `Conflict(conflict)` when it does.
+    async fn put_new(
+        &self,
+        item: Item,
+        conflict: &'static str,
+        context: &'static str,
+    ) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(PK)")
+            .send()
+            .await;
+        conditional_write(result, conflict, context)
+    }
+
     /// A strongly consistent GetItem: for marks a writer must see as soon as they exist.
     async fn get_consistent(&self, pk: String, sk: &str) -> Result<Option<Item>, StoreError> {
         let out = self

@@ -25,15 +25,12 @@ fn decode_cursor(cursor: &str, pk: &str) -> Result<Item, StoreError> {
 #[async_trait]
 impl WorkQueue for DynamoStore {
     async fn add_item(&self, w: &WorkItem) -> StoreResult<()> {
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(work_item(w)?))
-            .condition_expression("attribute_not_exists(PK)")
-            .send()
-            .await;
-        conditional_write(result, "work item exists", "DynamoDB PutItem (work item)")
+        self.put_new(
+            work_item(w)?,
+            "work item exists",
+            "DynamoDB PutItem (work item)",
+        )
+        .await
     }
 }
 
