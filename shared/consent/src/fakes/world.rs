@@ -94,7 +94,9 @@ pub fn wrong(code: &ApprovalCode) -> ApprovalCode {
     ApprovalCode::parse(&s).unwrap()
 }
 
-/// One dealer, one contact on one account, and every port in memory.
+/// The one test world: a seeded dealer and contact, grant, and the ports over the
+/// in-memory fakes; services, randomized and handler tests use it. One dealer, one
+/// contact on one account, and every port in memory.
 pub struct World {
     pub store: InMemoryStore,
     pub queue: FakeQueue,
