@@ -17,6 +17,7 @@ mod pending;
 mod queue;
 mod scenario;
 mod work;
+mod world;
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -40,6 +41,10 @@ pub use bus::FakeBus;
 pub use carrier::{CarrierScript, FakeCarrier};
 pub use queue::{FakeInbox, FakeQueue};
 pub use scenario::{authorization_ports, code_in, grant_by_code, request_code};
+pub use world::{
+    late_evening, mins, noon, offer_vars, past_due_vars, phone, queued_alert, reminder_vars, vars,
+    wrong, World, CUSTOMER, DEALER, DEALER_NAME, DEALER_NUMBER,
+};
 
 #[derive(Default)]
 struct State {
