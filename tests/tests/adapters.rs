@@ -768,7 +768,7 @@ async fn overlapping_dispatch_runs_queue_each_message_once() {
             MessageStatus::Scheduled,
             t(16, 0),
         );
-        m.recipient_time_zone = Some("America/New_York".into());
+        m.recipient_time_zone = Some(consent::Zone::named("America/New_York").unwrap());
         s.create(&m, None).await.unwrap();
     }
     let url = stack.var("OUTBOUND_QUEUE_URL").to_owned();

@@ -12,7 +12,7 @@ use lambda_http::{Body, Request, RequestExt, Response};
 use serde::Deserialize;
 use serde_json::{json, Map, Value};
 
-use consent::message::{request_fingerprint, Message, Origin};
+use consent::message::{Idempotency, Message, Origin};
 use consent::ports::{
     ConsentReader, ContactStore, ConversationEntry, Conversations, DealerStore, MessageStore,
     OutboundQueue, TemplateStore,
@@ -209,8 +209,6 @@ struct SendBody {
     deal_id: Option<String>,
 }
 
-const MAX_IDEMPOTENCY_KEY: usize = 255;
-
 /// What the portal's live preview sends: a send's content, nothing else.
 #[derive(Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -274,28 +272,16 @@ async fn send(
     req: &Request,
     now: DateTime<Utc>,
 ) -> Result<Response<Body>, Problem> {
-    let idempotency_key = match req.headers().get("idempotency-key") {
-        None => {
-            return Err(Problem::new(
-                StatusCode::PRECONDITION_REQUIRED,
-                "idempotency-key-required",
-                "Idempotency-Key required",
-                "send an Idempotency-Key header with a value unique to this text (and the same value on a retry), so a double click or a retry never texts twice",
-            ))
-        }
-        Some(v) => {
-            let k = v.to_str().unwrap_or("").trim();
-            if k.is_empty()
-                || k.len() > MAX_IDEMPOTENCY_KEY
-                || !k.bytes().all(|b| b.is_ascii_graphic())
-            {
-                return Err(Problem::bad_request(format!(
-                    "Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters"
-                )));
-            }
-            k.to_owned()
-        }
+    let Some(idempotency_key) = req.headers().get("idempotency-key") else {
+        return Err(Problem::new(
+            StatusCode::PRECONDITION_REQUIRED,
+            "idempotency-key-required",
+            "Idempotency-Key required",
+            "send an Idempotency-Key header with a value unique to this text (and the same value on a retry), so a double click or a retry never texts twice",
+        ));
     };
+    let idempotency = Idempotency::new(idempotency_key.to_str().unwrap_or(""), body_bytes(req))
+        .map_err(|e| Problem::bad_request(e.to_string()))?;
     let body: SendBody = json_body(req)?;
     let scheduled_at = body
         .scheduled_at
@@ -326,7 +312,7 @@ async fn send(
         .map(DealId::parse)
         .transpose()
         .map_err(|e| Problem::invalid(format!("dealId: {e}")))?;
-    let idempotency = Some((idempotency_key, request_fingerprint(body_bytes(req))));
+    let idempotency = Some(idempotency);
     let accepted = match content(body.template, body.variables, body.body, body.category)? {
         sending::Content::Template { name, variables } => {
             let request = SendRequest {

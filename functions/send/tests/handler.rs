@@ -151,7 +151,7 @@ impl World {
                     name: "Demo Motors".into(),
                     texting_number: phone(DEALER_NUMBER),
                     help_contact: None,
-                    time_zone: Some("America/New_York".into()),
+                    time_zone: Some(consent::Zone::named("America/New_York").unwrap()),
                 },
                 None,
             )

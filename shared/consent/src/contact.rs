@@ -21,8 +21,12 @@ pub struct Contact {
     pub account_ids: Vec<AccountId>,
     #[serde(default)]
     pub deal_ids: Vec<DealId>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub time_zone: Option<String>,
+    #[serde(
+        default,
+        with = "crate::zone::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub time_zone: Option<crate::zone::Zone>,
     pub updated_at: DateTime<Utc>,
 }
 

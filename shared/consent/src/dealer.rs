@@ -15,8 +15,12 @@ pub struct Dealer {
     pub texting_number: PhoneNumber,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub help_contact: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub time_zone: Option<String>,
+    #[serde(
+        default,
+        with = "crate::zone::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub time_zone: Option<crate::zone::Zone>,
 }
 
 /// A texting number the operator provisioned, with the carrier account it belongs to.

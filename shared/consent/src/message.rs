@@ -155,8 +155,12 @@ pub struct Message {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deal_id: Option<DealId>,
     /// The recipient's own IANA zone when the contact has one (quiet hours).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recipient_time_zone: Option<String>,
+    #[serde(
+        default,
+        with = "crate::zone::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub recipient_time_zone: Option<crate::zone::Zone>,
     pub created_at: DateTime<Utc>,
     /// What staff asked for (None = now).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -353,8 +357,12 @@ pub struct DeliverySnapshot {
     pub body: String,
     pub category: Category,
     pub kind: MessageKind,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub recipient_time_zone: Option<String>,
+    #[serde(
+        default,
+        with = "crate::zone::optional",
+        skip_serializing_if = "Option::is_none"
+    )]
+    pub recipient_time_zone: Option<crate::zone::Zone>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub contact_id: Option<ContactId>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -403,4 +411,86 @@ pub struct Outbound {
 pub fn request_fingerprint(bytes: &[u8]) -> String {
     use sha2::Digest;
     crate::approval::hex(&sha2::Sha256::digest(bytes))
+}
+
+/// Longest `Idempotency-Key` a caller may send.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// What makes a send idempotent: the caller's key and the fingerprint of the request it
+/// came with, read once where the request comes in. The same key with the same request
+/// gets the first answer; with another request it is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Idempotency {
+    key: String,
+    fingerprint: String,
+}
+
+/// A key that is not 1 to [`MAX_IDEMPOTENCY_KEY`] visible ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("Idempotency-Key must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters")]
+pub struct BadIdempotencyKey;
+
+impl Idempotency {
+    /// The caller's `key` (surrounding spaces dropped) for the request whose body is `request`.
+    pub fn new(key: &str, request: &[u8]) -> Result<Self, BadIdempotencyKey> {
+        let key = key.trim();
+        if key.is_empty()
+            || key.len() > MAX_IDEMPOTENCY_KEY
+            || !key.bytes().all(|b| b.is_ascii_graphic())
+        {
+            return Err(BadIdempotencyKey);
+        }
+        Ok(Self {
+            key: key.to_owned(),
+            fingerprint: request_fingerprint(request),
+        })
+    }
+
+    /// An automated send's: the key it derives from its event names the request too (one
+    /// text per event and dealer, whatever the event carried).
+    pub fn of_event(key: String) -> Self {
+        let fingerprint = request_fingerprint(key.as_bytes());
+        Self { key, fingerprint }
+    }
+
+    pub fn key(&self) -> &str {
+        &self.key
+    }
+
+    pub fn fingerprint(&self) -> &str {
+        &self.fingerprint
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{BadIdempotencyKey, Idempotency, MAX_IDEMPOTENCY_KEY};
+
+    #[test]
+    fn an_idempotency_key_is_read_once_with_its_requests_fingerprint() {
+        let first = Idempotency::new("  order-17  ", br#"{"a":1}"#).unwrap();
+        assert_eq!(first.key(), "order-17");
+        // The same key with the same request is the same pair; with another, not.
+        assert_eq!(
+            Idempotency::new("order-17", br#"{"a":1}"#),
+            Ok(first.clone())
+        );
+        let other = Idempotency::new("order-17", br#"{"a":2}"#).unwrap();
+        assert_eq!(other.key(), first.key());
+        assert_ne!(other.fingerprint(), first.fingerprint());
+        for bad in [
+            "",
+            "   ",
+            "two words",
+            "caf\u{e9}",
+            &"k".repeat(MAX_IDEMPOTENCY_KEY + 1),
+        ] {
+            assert_eq!(
+                Idempotency::new(bad, b"{}"),
+                Err(BadIdempotencyKey),
+                "{bad:?}"
+            );
+        }
+        assert!(Idempotency::new(&"k".repeat(MAX_IDEMPOTENCY_KEY), b"{}").is_ok());
+    }
 }

@@ -153,6 +153,55 @@ impl fmt::Debug for Zone {
     }
 }
 
+/// A zone is written as its IANA name (a fixed offset, which no record holds, as `+hh:mm`).
+impl serde::Serialize for Zone {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// A zone is read from its IANA name; an unknown name is an error.
+impl<'de> serde::Deserialize<'de> for Zone {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Zone, D::Error> {
+        let name = String::deserialize(deserializer)?;
+        Zone::named(&name).map_err(serde::de::Error::custom)
+    }
+}
+
+/// A record's optional zone (`#[serde(with = "crate::zone::optional")]`): written as its
+/// name, and read leniently: a name the bundled database no longer knows reads as no zone
+/// (the number's area code decides, as for a contact without one), so a stored record
+/// never becomes unreadable over a zone. Names are checked when people give them.
+pub mod optional {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+    use super::Zone;
+
+    pub fn serialize<S: Serializer>(zone: &Option<Zone>, serializer: S) -> Result<S::Ok, S::Error> {
+        zone.serialize(serializer)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(
+        deserializer: D,
+    ) -> Result<Option<Zone>, D::Error> {
+        Ok(Option::<String>::deserialize(deserializer)?.and_then(|name| Zone::named(&name).ok()))
+    }
+}
+
+/// What people type for a zone: an IANA name, parsed once where it comes in.
+pub fn parse_given(field: &str, given: Option<&str>) -> Result<Option<Zone>, crate::DomainError> {
+    given
+        .map(|name| {
+            Zone::named(name).map_err(|_| {
+                crate::DomainError::Invalid(format!(
+                    "{field} {:?} is not an IANA time zone",
+                    name.chars().take(60).collect::<String>()
+                ))
+            })
+        })
+        .transpose()
+}
+
 impl fmt::Display for Zone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
@@ -164,6 +213,41 @@ mod tests {
     use chrono::{NaiveDate, TimeZone, Utc};
 
     use super::Zone;
+
+    #[test]
+    fn a_records_zone_is_written_as_its_name_and_an_unknown_name_reads_as_none() {
+        #[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+        struct Record {
+            #[serde(
+                default,
+                with = "super::optional",
+                skip_serializing_if = "Option::is_none"
+            )]
+            zone: Option<Zone>,
+        }
+        let chicago = Record {
+            zone: Some(Zone::named("America/Chicago").unwrap()),
+        };
+        let json = serde_json::to_string(&chicago).unwrap();
+        assert_eq!(json, r#"{"zone":"America/Chicago"}"#);
+        assert_eq!(serde_json::from_str::<Record>(&json).unwrap(), chicago);
+        // A name the database no longer knows: the record stays readable, without a zone.
+        let gone: Record = serde_json::from_str(r#"{"zone":"Mars/Olympus"}"#).unwrap();
+        assert_eq!(gone, Record { zone: None });
+        assert_eq!(
+            serde_json::from_str::<Record>("{}").unwrap(),
+            Record { zone: None }
+        );
+        // A zone on its own is strict.
+        assert!(serde_json::from_str::<Zone>(r#""Mars/Olympus""#).is_err());
+        // What people type is parsed once, with a clear refusal.
+        let refused = super::parse_given("timeZone", Some("Mars/Olympus")).unwrap_err();
+        assert!(
+            refused.to_string().contains("not an IANA time zone"),
+            "{refused}"
+        );
+        assert_eq!(super::parse_given("timeZone", None).unwrap(), None);
+    }
 
     fn at(y: i32, m: u32, d: u32, h: u32, mi: u32) -> chrono::NaiveDateTime {
         NaiveDate::from_ymd_opt(y, m, d)

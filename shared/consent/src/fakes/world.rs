@@ -11,9 +11,7 @@ use serde_json::{json, Map, Value};
 use super::{authorization_ports, FakeBus, FakeCarrier, FakeQueue, InMemoryStore};
 use crate::approval::{ApprovalCode, CodeHasher};
 use crate::ledger::{ConsentState, ConsentStatus, LedgerEntry};
-use crate::message::{
-    request_fingerprint, Message, MessageKind, MessageStatus, Origin, OutboundEnvelope,
-};
+use crate::message::{Idempotency, Message, MessageKind, MessageStatus, Origin, OutboundEnvelope};
 use crate::ports::{CarrierSend, ConsentReader, Contact, ContactStore, Dealer, DealerStore};
 use crate::service::authorization::{
     self as auth, AuthorizationPorts, AuthorizationView, Requested,
@@ -394,7 +392,7 @@ impl World {
                 user: self.staff.clone(),
             },
             self.request_for(template, variables, scheduled_at),
-            key.map(|(k, body)| (k.to_owned(), request_fingerprint(body.as_bytes()))),
+            key.map(|(k, body)| Idempotency::new(k, body.as_bytes()).expect("a valid key")),
             now,
         )
         .await

@@ -130,7 +130,9 @@ pub async fn contact_views(
 }
 
 fn local_zone(contact: &Contact) -> Option<String> {
-    super::sending::parse_time_zone(contact.time_zone.as_deref())
+    contact
+        .time_zone
+        .clone()
         .or_else(|| {
             crate::quiet_hours::area_info(contact.phone.area_code())
                 .and_then(|a| a.time_zones.first().cloned())

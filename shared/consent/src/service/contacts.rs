@@ -12,7 +12,6 @@ use crate::message::{MessageStatus, StatusReason};
 use crate::phone::PhoneNumber;
 use crate::ports::{Contact, ContactStore, MessageStore, PendingStore};
 
-use super::settings::check_time_zone;
 use super::Written;
 
 /// The ports the contact use cases need.
@@ -68,7 +67,7 @@ pub async fn upsert(
     let name = ContactName::parse("name", &input.name)?.into_inner();
     let phone = PhoneNumber::parse(&input.phone)
         .map_err(|e| DomainError::Invalid(format!("phone: {e}")))?;
-    check_time_zone(input.time_zone.as_deref())?;
+    let time_zone = crate::zone::parse_given("timeZone", input.time_zone.as_deref())?;
     let Links { accounts, deals } = Links::parse(input.account_ids, input.deal_ids)?;
     let previous = contacts.contact(dealer_id, &id).await?;
     let contact = Contact {
@@ -78,7 +77,7 @@ pub async fn upsert(
         phone,
         account_ids: accounts,
         deal_ids: deals,
-        time_zone: input.time_zone,
+        time_zone,
         updated_at: now,
     };
     contacts

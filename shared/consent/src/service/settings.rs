@@ -12,7 +12,7 @@ use crate::ids::{DealerId, StaffUserId};
 use crate::phone::PhoneNumber;
 use crate::ports::{AutomationStore, Dealer, DealerStore, NumberDirectory, TemplateStore};
 use crate::template::{self, DealerTemplate, PlaceholderKind};
-use crate::zone::Zone;
+use crate::zone;
 
 use super::{require_dealer, Written};
 
@@ -37,17 +37,6 @@ pub struct DealerInput {
     pub time_zone: Option<String>,
 }
 
-/// An IANA time zone as given, refused when it is not one.
-pub fn check_time_zone(tz: Option<&str>) -> Result<(), DomainError> {
-    match tz {
-        Some(tz) if tz.parse::<Zone>().is_err() => Err(DomainError::Invalid(format!(
-            "timeZone {:?} is not an IANA time zone",
-            truncate(tz)
-        ))),
-        _ => Ok(()),
-    }
-}
-
 fn truncate(s: &str) -> String {
     s.chars().take(60).collect()
 }
@@ -61,7 +50,7 @@ pub async fn put_dealer(
     input: DealerInput,
 ) -> Result<Dealer, DomainError> {
     let name = DealerLabel::parse("name", &input.name)?.into_inner();
-    check_time_zone(input.time_zone.as_deref())?;
+    let time_zone = zone::parse_given("timeZone", input.time_zone.as_deref())?;
     let help_contact = input
         .help_contact
         .as_deref()
@@ -101,7 +90,7 @@ pub async fn put_dealer(
         name,
         texting_number,
         help_contact,
-        time_zone: input.time_zone,
+        time_zone,
     };
     match ports
         .dealers

@@ -158,7 +158,7 @@ fn burst_message(dealer: &DealerId, phone: &PhoneNumber, at: chrono::DateTime<Ut
         origin: Origin::System,
         account_id: None,
         deal_id: None,
-        recipient_time_zone: Some(daytime_zone(Utc::now())),
+        recipient_time_zone: consent::Zone::named(&daytime_zone(Utc::now())).ok(),
         created_at: Utc::now(),
         requested_at: Some(at),
         send_at: at,

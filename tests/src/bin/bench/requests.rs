@@ -112,7 +112,7 @@ impl Counted {
                     phone: phone.clone(),
                     account_ids: vec![],
                     deal_ids: vec![],
-                    time_zone: Some(daytime_zone(Utc::now())),
+                    time_zone: consent::Zone::named(&daytime_zone(Utc::now())).ok(),
                     updated_at: Utc::now(),
                 },
                 None,
@@ -189,7 +189,7 @@ impl Counted {
             &self.dealer,
             Origin::Staff { user: staff },
             request,
-            Some((key.clone(), key)),
+            Some(consent::message::Idempotency::of_event(key)),
             Utc::now(),
         )
         .await

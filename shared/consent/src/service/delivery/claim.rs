@@ -8,7 +8,7 @@ use chrono::{DateTime, Duration, Utc};
 use crate::error::{DomainError, StoreError};
 use crate::message::{DeliverySnapshot, MessageStatus, OutboundEnvelope, StatusReason};
 use crate::ports::{ClaimExpectation, ConsentGuard, DeliveryClaim};
-use crate::service::sending::{earliest_send, parse_time_zone, Recipient, CLAIM_ATTEMPTS};
+use crate::service::sending::{earliest_send, Recipient, CLAIM_ATTEMPTS};
 
 use super::outcome::{hold_until, suppress_queued, to_failed_sends};
 use super::stale::{stale_claim, Stale};
@@ -51,7 +51,7 @@ pub(super) async fn claim(
             let recipient = Recipient {
                 dealer: &envelope.dealer_id,
                 phone: &snap.to,
-                time_zone: parse_time_zone(snap.recipient_time_zone.as_deref()),
+                time_zone: snap.recipient_time_zone.clone(),
                 category: snap.category,
             };
             let plan = earliest_send(ports.messages, &recipient, now, id, now).await?;

@@ -9,14 +9,14 @@ use crate::category::Category;
 use crate::error::{DomainError, StoreError};
 use crate::ids::{AccountId, ContactId, DealId, DealerId};
 use crate::message::{
-    Message, MessageStatus, NewMessage, Origin, Outbound, OutboundEnvelope, StatusChange,
-    StatusReason,
+    Idempotency, Message, MessageStatus, NewMessage, Origin, Outbound, OutboundEnvelope,
+    StatusChange, StatusReason,
 };
 use crate::ports::IdempotencyRecord;
 use crate::template::Resolved;
 
 use super::compose::{compose, resolve, Content};
-use super::send_time::{earliest_send, parse_time_zone, Recipient, CLAIM_ATTEMPTS};
+use super::send_time::{earliest_send, Recipient, CLAIM_ATTEMPTS};
 use super::{SendAccepted, SendPorts};
 use crate::service::require_dealer;
 
@@ -105,7 +105,7 @@ pub async fn request_send(
     dealer_id: &DealerId,
     origin: Origin,
     request: SendRequest,
-    idempotency: Option<(String, String)>,
+    idempotency: Option<Idempotency>,
     now: DateTime<Utc>,
 ) -> Result<SendAccepted, DomainError> {
     self::request(ports, dealer_id, origin, request.into(), idempotency, now).await
@@ -118,7 +118,7 @@ pub async fn request_text(
     dealer_id: &DealerId,
     origin: Origin,
     request: TextRequest,
-    idempotency: Option<(String, String)>,
+    idempotency: Option<Idempotency>,
     now: DateTime<Utc>,
 ) -> Result<SendAccepted, DomainError> {
     self::request(ports, dealer_id, origin, request.into(), idempotency, now).await
@@ -129,15 +129,15 @@ async fn request(
     dealer_id: &DealerId,
     origin: Origin,
     request: Draft,
-    idempotency: Option<(String, String)>,
+    idempotency: Option<Idempotency>,
     now: DateTime<Utc>,
 ) -> Result<SendAccepted, DomainError> {
     match accept(ports, dealer_id, origin, request, idempotency.as_ref(), now).await {
         Ok(accepted) => Ok(accepted),
         Err(DomainError::Store(e)) => Err(DomainError::Store(e)),
         Err(refusal) => {
-            if let Some((key, hash)) = &idempotency {
-                if let Some(found) = replay(ports, dealer_id, key, hash, now).await? {
+            if let Some(idempotency) = &idempotency {
+                if let Some(found) = replay(ports, dealer_id, idempotency, now).await? {
                     return Ok(found);
                 }
             }
@@ -151,7 +151,7 @@ async fn accept(
     dealer_id: &DealerId,
     origin: Origin,
     request: Draft,
-    idempotency: Option<&(String, String)>,
+    idempotency: Option<&Idempotency>,
     now: DateTime<Utc>,
 ) -> Result<SendAccepted, DomainError> {
     let (kind, category, tpl) = resolve(ports, dealer_id, &request.content).await?;
@@ -197,7 +197,7 @@ async fn accept(
     let recipient = Recipient {
         dealer: dealer_id,
         phone: &contact.phone,
-        time_zone: parse_time_zone(contact.time_zone.as_deref()),
+        time_zone: contact.time_zone.clone(),
         category,
     };
     let parts = NewMessage {
@@ -225,10 +225,10 @@ async fn accept(
         send_at: wanted,
         ..Message::new(parts, MessageStatus::Queued, None, now)
     };
-    let record = idempotency.map(|(key, hash)| IdempotencyRecord {
+    let record = idempotency.map(|i| IdempotencyRecord {
         dealer_id: dealer_id.clone(),
-        key: key.clone(),
-        request_hash: hash.clone(),
+        key: i.key().to_owned(),
+        request_hash: i.fingerprint().to_owned(),
         message_id: message.id.clone(),
         created_at: now,
     });
@@ -266,8 +266,8 @@ async fn accept(
             Ok(()) => break status,
             Err(StoreError::Conflict(_)) => {
                 // Another request with the same key won the race: answer as it did.
-                if let Some((key, hash)) = idempotency {
-                    if let Some(found) = replay(ports, dealer_id, key, hash, now).await? {
+                if let Some(idempotency) = idempotency {
+                    if let Some(found) = replay(ports, dealer_id, idempotency, now).await? {
                         return Ok(found);
                     }
                 }
@@ -325,14 +325,17 @@ async fn accept(
 pub(super) async fn replay(
     ports: &SendPorts<'_>,
     dealer_id: &DealerId,
-    key: &str,
-    hash: &str,
+    idempotency: &Idempotency,
     now: DateTime<Utc>,
 ) -> Result<Option<SendAccepted>, DomainError> {
-    let Some(record) = ports.messages.idempotency(dealer_id, key, now).await? else {
+    let Some(record) = ports
+        .messages
+        .idempotency(dealer_id, idempotency.key(), now)
+        .await?
+    else {
         return Ok(None);
     };
-    if record.request_hash != hash {
+    if record.request_hash != idempotency.fingerprint() {
         return Err(DomainError::IdempotencyKeyReused);
     }
     let message =

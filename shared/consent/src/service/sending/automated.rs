@@ -38,8 +38,8 @@ pub async fn automated_send(
     // The producer's key, not EventBridge's id: a DMS that retries PutEvents sends the same
     // key under a new event id, and must text once. The origin keeps it as the event's id.
     let event_id = event_key;
-    let key = format!("event:{}", truncate(event_id, 200));
-    let fingerprint = crate::message::request_fingerprint(key.as_bytes());
+    let idempotency =
+        crate::message::Idempotency::of_event(format!("event:{}", truncate(event_id, 200)));
     let origin = Origin::Automation {
         event: event.to_owned(),
         event_id: event_id.to_owned(),
@@ -51,7 +51,7 @@ pub async fn automated_send(
         dealer_id,
         origin.clone(),
         request,
-        Some((key.clone(), fingerprint.clone())),
+        Some(idempotency.clone()),
         now,
     )
     .await
@@ -120,8 +120,8 @@ pub async fn automated_send(
             };
             let record = IdempotencyRecord {
                 dealer_id: dealer_id.clone(),
-                key: key.clone(),
-                request_hash: fingerprint.clone(),
+                key: idempotency.key().to_owned(),
+                request_hash: idempotency.fingerprint().to_owned(),
                 message_id: message.id.clone(),
                 created_at: now,
             };
@@ -135,7 +135,7 @@ pub async fn automated_send(
                         replayed: false,
                     })
                 }
-                Err(StoreError::Conflict(_)) => replay(ports, dealer_id, &key, &fingerprint, now)
+                Err(StoreError::Conflict(_)) => replay(ports, dealer_id, &idempotency, now)
                     .await?
                     .ok_or(DomainError::Conflict(
                         "the idempotent message is missing".into(),

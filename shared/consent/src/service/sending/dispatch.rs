@@ -13,8 +13,6 @@ use crate::phone::PhoneNumber;
 use crate::ports::{ConsentReader, DueIndex, MessageWriter, OutboundQueue};
 use crate::quiet_hours::QuietHours;
 
-use super::parse_time_zone;
-
 /// What dispatch touches: the due index it reads, the messages it marks (each a
 /// conditional PutItem), consent it re-checks and the queue it fills.
 pub struct DispatchPorts<'a> {
@@ -216,7 +214,7 @@ fn decide(
         }
     }
     if m.honours_quiet_hours() {
-        let tz = parse_time_zone(m.recipient_time_zone.as_deref());
+        let tz = m.recipient_time_zone.clone();
         let at = m.send_at.max(now);
         let allowed_at = QuietHours::standard().next_allowed(&m.to, tz.as_ref(), m.category, at);
         if allowed_at > at {

@@ -25,7 +25,7 @@ pub use dispatch::{
     SHARDS_AT_ONCE,
 };
 pub(in crate::service) use send_time::CLAIM_ATTEMPTS;
-pub use send_time::{earliest_send, parse_time_zone, Recipient, SendTime};
+pub use send_time::{earliest_send, Recipient, SendTime};
 
 use crate::message::Message;
 use crate::phone::PhoneNumber;

@@ -3,8 +3,6 @@
 //! Acceptance plans a text's time with it; delivery checks it again at the moment of
 //! sending.
 
-use std::str::FromStr;
-
 use chrono::{DateTime, Utc};
 
 use crate::error::StoreError;
@@ -20,11 +18,6 @@ use crate::quiet_hours::QuietHours;
 /// person is rarely texted by more than a few writers at once), a stale claim was
 /// released, or the dealer's number changed under the claim.
 pub(in crate::service) const CLAIM_ATTEMPTS: u32 = 8;
-
-/// The recipient's own zone, when it names one we know.
-pub fn parse_time_zone(tz: Option<&str>) -> Option<crate::Zone> {
-    tz.and_then(|s| crate::Zone::from_str(s).ok())
-}
 
 /// The recipient of a template text, as the send-time rules see it.
 pub struct Recipient<'a> {
