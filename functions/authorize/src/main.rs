@@ -2,15 +2,13 @@ use std::sync::Arc;
 
 use authorize::config::Config;
 use authorize::{handle, App};
-use consent_adapters::config::{self, Env};
-use consent_adapters::{telemetry, SqsOutboundQueue};
+use consent_adapters::config;
+use consent_adapters::SqsOutboundQueue;
 use lambda_http::{run, service_fn, Error, Request};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init();
-    let config = Config::from_env(&Env::process())?;
-    let aws = config::aws().await;
+    let (config, aws) = config::start(Config::from_env).await?;
     let secrets = consent_adapters::aws_sdk_secretsmanager::Client::new(&aws);
     // Read off the init path: only code requests and verifications wait for it.
     let hasher = Arc::new(config.code_key.deferred_code_key(&secrets));
@@ -26,10 +24,7 @@ async fn main() -> Result<(), Error> {
         numbers: store.clone(),
         ledger: store.clone(),
         messages: store,
-        queue: Arc::new(SqsOutboundQueue::new(
-            consent_adapters::aws_sdk_sqs::Client::new(&aws),
-            config.outbound_queue_url,
-        )),
+        queue: Arc::new(SqsOutboundQueue::from_sdk(&aws, config.outbound_queue_url)),
         hasher,
         number_pool: config.number_pool,
     };

@@ -3,15 +3,13 @@ use std::sync::Arc;
 use automate::config::Config;
 use automate::{handle, App};
 use aws_lambda_events::event::sqs::SqsEvent;
-use consent_adapters::config::{self, Env};
-use consent_adapters::{cache, telemetry, CachedDealers, SqsOutboundQueue};
+use consent_adapters::config;
+use consent_adapters::{cache, CachedDealers, SqsOutboundQueue};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init();
-    let config = Config::from_env(&Env::process())?;
-    let aws = config::aws().await;
+    let (config, aws) = config::start(Config::from_env).await?;
     let store = Arc::new(config.table.store(&aws));
     let app = App {
         dealers: Arc::new(CachedDealers::new((*store).clone(), cache::DEALER_TTL)),
@@ -21,10 +19,7 @@ async fn main() -> Result<(), Error> {
         work: store.clone(),
         consent: store.clone(),
         messages: store,
-        queue: Arc::new(SqsOutboundQueue::new(
-            consent_adapters::aws_sdk_sqs::Client::new(&aws),
-            config.outbound_queue_url,
-        )),
+        queue: Arc::new(SqsOutboundQueue::from_sdk(&aws, config.outbound_queue_url)),
         number_pool: config.number_pool,
     };
     run(service_fn(|event: LambdaEvent<SqsEvent>| {

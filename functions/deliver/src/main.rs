@@ -2,18 +2,16 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use consent_adapters::config::{self, Env};
+use consent_adapters::config;
 use consent_adapters::sqs::{SqsOutboundQueue, SqsVisibility};
-use consent_adapters::{telemetry, TwilioCarrier};
+use consent_adapters::TwilioCarrier;
 use deliver::config::Config;
 use deliver::{handle_before, App};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init();
-    let config = Config::from_env(&Env::process())?;
-    let aws = config::aws().await;
+    let (config, aws) = config::start(Config::from_env).await?;
     let secrets = consent_adapters::aws_sdk_secretsmanager::Client::new(&aws);
     // Both secrets read off the init path, at once: a record waits for the carrier's token
     // only at the carrier call, and for the code key only to open a code text.

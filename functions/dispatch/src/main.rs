@@ -1,8 +1,8 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use consent_adapters::config::{self, Env};
-use consent_adapters::{telemetry, SqsOutboundQueue};
+use consent_adapters::config;
+use consent_adapters::SqsOutboundQueue;
 use dispatch::config::Config;
 use dispatch::{handle_for, pass_budget, App};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
@@ -10,19 +10,14 @@ use serde_json::{json, Value};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init();
-    let config = Config::from_env(&Env::process())?;
-    let aws = config::aws().await;
+    let (config, aws) = config::start(Config::from_env).await?;
     let store = Arc::new(config.table.store(&aws));
     let app = App {
         consent: store.clone(),
         pending: store.clone(),
         work: store.clone(),
         messages: store,
-        queue: Arc::new(SqsOutboundQueue::new(
-            consent_adapters::aws_sdk_sqs::Client::new(&aws),
-            config.outbound_queue_url,
-        )),
+        queue: Arc::new(SqsOutboundQueue::from_sdk(&aws, config.outbound_queue_url)),
         shards: config.table.due_shards,
         page: config.page,
         budget: config.budget,

@@ -1,16 +1,14 @@
 use std::sync::Arc;
 
-use consent_adapters::config::{self, Env};
-use consent_adapters::{telemetry, SqsWebhookInbox};
+use consent_adapters::config;
+use consent_adapters::SqsWebhookInbox;
 use inbound::config::Config;
 use inbound::{handle, App};
 use lambda_http::{run, service_fn, Error, Request};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init();
-    let config = Config::from_env(&Env::process())?;
-    let aws = config::aws().await;
+    let (config, aws) = config::start(Config::from_env).await?;
     let secrets = consent_adapters::aws_sdk_secretsmanager::Client::new(&aws);
     // Read off the init path: the first webhook waits for it.
     let auth_token = Arc::new(config.auth_token.deferred_versions(&secrets));

@@ -1,16 +1,14 @@
 use std::sync::Arc;
 
-use consent_adapters::config::{self, Env};
-use consent_adapters::{telemetry, EventBridgePublisher};
+use consent_adapters::config;
+use consent_adapters::EventBridgePublisher;
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use publish::config::Config;
 use publish::{handle, App, StreamEvent};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init();
-    let config = Config::from_env(&Env::process())?;
-    let aws = config::aws().await;
+    let (config, aws) = config::start(Config::from_env).await?;
     let app = App {
         events: Arc::new(EventBridgePublisher::new(
             consent_adapters::aws_sdk_eventbridge::Client::new(&aws),

@@ -1,16 +1,14 @@
 use std::sync::Arc;
 
-use consent_adapters::config::{self, Env};
-use consent_adapters::{cache, telemetry, CachedDealers, SqsOutboundQueue};
+use consent_adapters::config;
+use consent_adapters::{cache, CachedDealers, SqsOutboundQueue};
 use lambda_http::{run, service_fn, Error, Request};
 use send::config::Config;
 use send::{handle, App};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init();
-    let config = Config::from_env(&Env::process())?;
-    let aws = config::aws().await;
+    let (config, aws) = config::start(Config::from_env).await?;
     let store = Arc::new(config.table.store(&aws));
     let app = App {
         claims: config.claims.clone(),
@@ -20,10 +18,7 @@ async fn main() -> Result<(), Error> {
         consent: store.clone(),
         conversations: store.clone(),
         messages: store,
-        queue: Arc::new(SqsOutboundQueue::new(
-            consent_adapters::aws_sdk_sqs::Client::new(&aws),
-            config.outbound_queue_url,
-        )),
+        queue: Arc::new(SqsOutboundQueue::from_sdk(&aws, config.outbound_queue_url)),
         number_pool: config.number_pool,
     };
     run(service_fn(|req: Request| {

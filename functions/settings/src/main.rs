@@ -1,16 +1,13 @@
 use std::sync::Arc;
 
-use consent_adapters::config::{self, Env};
-use consent_adapters::telemetry;
+use consent_adapters::config;
 use lambda_http::{run, service_fn, Error, Request};
 use settings::config::Config;
 use settings::{handle, App};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init();
-    let config = Config::from_env(&Env::process())?;
-    let aws = config::aws().await;
+    let (config, aws) = config::start(Config::from_env).await?;
     let store = Arc::new(config.table.store(&aws));
     let app = App {
         claims: config.claims.clone(),

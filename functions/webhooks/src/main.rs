@@ -1,17 +1,15 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use consent_adapters::config::{self, Env};
-use consent_adapters::{cache, telemetry, CachedDealers, EventBridgePublisher, SqsOutboundQueue};
+use consent_adapters::config;
+use consent_adapters::{cache, CachedDealers, EventBridgePublisher, SqsOutboundQueue};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use webhooks::config::Config;
 use webhooks::{handle, App};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
-    telemetry::init();
-    let config = Config::from_env(&Env::process())?;
-    let aws = config::aws().await;
+    let (config, aws) = config::start(Config::from_env).await?;
     let store = Arc::new(config.table.store(&aws));
     let app = App {
         dealers: Arc::new(CachedDealers::new((*store).clone(), cache::DEALER_TTL)),
@@ -23,10 +21,7 @@ async fn main() -> Result<(), Error> {
         work: store.clone(),
         inbound: store.clone(),
         numbers: store,
-        queue: Arc::new(SqsOutboundQueue::new(
-            consent_adapters::aws_sdk_sqs::Client::new(&aws),
-            config.outbound_queue_url,
-        )),
+        queue: Arc::new(SqsOutboundQueue::from_sdk(&aws, config.outbound_queue_url)),
         events: Arc::new(EventBridgePublisher::new(
             consent_adapters::aws_sdk_eventbridge::Client::new(&aws),
             config.event_bus_name,

@@ -146,6 +146,17 @@ pub async fn aws() -> aws_config::SdkConfig {
     aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
 }
 
+/// What every function's `main` starts with: tracing on, its settings read from the
+/// process environment by `settings` (a missing or bad value fails init), and the AWS
+/// SDK's configuration.
+pub async fn start<C>(
+    settings: impl FnOnce(&Env) -> Result<C, ConfigError>,
+) -> Result<(C, aws_config::SdkConfig), ConfigError> {
+    crate::telemetry::init();
+    let config = settings(&Env::process())?;
+    Ok((config, aws().await))
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_number_pool;

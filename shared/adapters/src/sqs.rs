@@ -26,6 +26,11 @@ impl SqsOutboundQueue {
             queue_url: queue_url.into(),
         }
     }
+
+    /// The queue at `queue_url`, with a client of the function's SDK configuration.
+    pub fn from_sdk(aws: &aws_config::SdkConfig, queue_url: impl Into<String>) -> Self {
+        Self::new(Client::new(aws), queue_url)
+    }
 }
 
 #[async_trait]

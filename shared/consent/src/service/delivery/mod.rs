@@ -8,14 +8,14 @@
 pub mod claim;
 pub mod gate;
 pub mod outcome;
+pub mod request;
 pub mod send;
 pub mod stale;
 
 pub use gate::{Admission, SendGate, WaitReason};
 pub use outcome::hold_until;
-pub use send::{
-    deliver_envelope, status_callback, LIMITS_RETRY, LIST_CLOCK_SKEW, MAX_CARRIER_ATTEMPTS,
-};
+pub use request::{status_callback, LIST_CLOCK_SKEW};
+pub use send::{deliver_envelope, LIMITS_RETRY, MAX_CARRIER_ATTEMPTS};
 pub use stale::{dead_lettered, STALE_CLAIM};
 
 use std::time::Duration as StdDuration;

@@ -4,11 +4,9 @@
 
 use std::time::Duration as StdDuration;
 
-use chrono::{DateTime, Duration, Utc};
+use chrono::{DateTime, Utc};
 
-use crate::approval::reveal_in;
 use crate::error::DomainError;
-use crate::ids::MessageId;
 use crate::message::{DeliverySnapshot, MessageStatus, OutboundEnvelope, StatusReason};
 use crate::ports::{CarrierError, CarrierReceipt, CarrierSend, DeliveryRecord};
 use crate::service::replies::revoke_by_carrier;
@@ -18,23 +16,14 @@ use super::gate::{Admission, WaitReason};
 use super::outcome::{
     fail_to_staff, hold_from, recorded, release, status_record, to_failed_sends, void_code_request,
 };
+use super::request::{carrier_send, text_of, LIST_CLOCK_SKEW};
 use super::{DeliverOutcome, DeliverPorts};
 
 /// Carrier attempts before a retryable failure becomes permanent (the queue's
 /// maxReceiveCount is higher, so the message fails here, visibly, before the DLQ).
 pub const MAX_CARRIER_ATTEMPTS: u32 = 4;
-/// How far before the claim the carrier's message list is searched for an unknown outcome.
-pub const LIST_CLOCK_SKEW: Duration = Duration::seconds(10);
 /// When the carrier's limits cannot be read, the record comes back after this long.
 pub const LIMITS_RETRY: StdDuration = StdDuration::from_secs(5);
-
-/// Status callback URL for a message (the carrier reports there).
-pub fn status_callback(base: &str, id: &MessageId) -> String {
-    format!(
-        "{}/v1/carrier/twilio/status?messageId={id}",
-        base.trim_end_matches('/')
-    )
-}
 
 /// Delivers one queued record. With a delivery snapshot in the envelope (every
 /// envelope this service writes), it takes two writes around the carrier call: a claim
@@ -221,42 +210,6 @@ async fn deliver_snapshot(
             fail_to_staff(ports, envelope, snap, true, reason, now).await
         }
     }
-}
-
-/// What the carrier is asked to send (or found to have sent) for a message.
-pub(super) fn carrier_send(
-    snap: &DeliverySnapshot,
-    id: &MessageId,
-    body: String,
-    public_base_url: Option<&str>,
-) -> CarrierSend {
-    CarrierSend {
-        from: snap.from.clone(),
-        to: snap.to.clone(),
-        body,
-        status_callback: public_base_url.map(|b| status_callback(b, id)),
-    }
-}
-
-/// The words the carrier gets: the body, with an approval code text's sealed code
-/// opened into it (None when it cannot be opened).
-pub(super) async fn text_of(
-    ports: &DeliverPorts<'_>,
-    id: &MessageId,
-    snap: &DeliverySnapshot,
-) -> Result<Option<String>, DomainError> {
-    let Some(code) = &snap.code else {
-        return Ok(Some(snap.body.clone()));
-    };
-    let key = ports.codes.key().await?;
-    let mut opened = key.open(&code.sealed, id.as_str());
-    if opened.is_err() {
-        // Sealed under a key rotated in after ours was read: the key once more (bounded).
-        if let Some(newer) = ports.codes.reread(&key).await {
-            opened = newer.open(&code.sealed, id.as_str());
-        }
-    }
-    Ok(opened.ok().and_then(|c| reveal_in(&snap.body, &c)))
 }
 
 /// A send whose outcome is unknown (the request may have reached the carrier): the

@@ -10,7 +10,7 @@ use crate::message::{DeliverySnapshot, MessageStatus, StatusReason};
 use crate::ports::DeliveryRecord;
 
 use super::outcome::{fail_for_staff, recorded, status_record};
-use super::send::{carrier_send, text_of, LIST_CLOCK_SKEW};
+use super::request::{carrier_send, text_of, LIST_CLOCK_SKEW};
 use super::{DeliverOutcome, DeliverPorts};
 
 /// A claim older than this with no result means a worker died mid-call.
