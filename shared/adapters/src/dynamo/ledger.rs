@@ -268,16 +268,8 @@ fn encode_ledger_cursor(e: &LedgerEntry) -> String {
 
 /// The ExclusiveStartKey a cursor stands for; only within the token's dealer's index.
 fn decode_ledger_cursor(dealer: &DealerId, index_pk: &str, cursor: &str) -> StoreResult<Item> {
-    use base64::Engine;
-    let bad = || StoreError::Corrupt {
-        key: "cursor".into(),
-        reason: "not a cursor of this list".into(),
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor.as_bytes())
-        .map_err(|_| bad())?;
-    let (owner, phone, id, sort): (String, String, String, String) =
-        serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let bad = super::bad_cursor;
+    let (owner, phone, id, sort): (String, String, String, String) = super::read_cursor(cursor)?;
     if owner != dealer.as_str() {
         return Err(bad());
     }

@@ -114,23 +114,32 @@ pub(super) fn encode_key_cursor(key: &Item) -> String {
         .encode(serde_json::Value::Object(map).to_string())
 }
 
+/// What a cursor that does not continue the list it is given to is.
+pub(super) fn bad_cursor() -> StoreError {
+    StoreError::Corrupt {
+        key: "cursor".into(),
+        reason: "not a cursor of this list".into(),
+    }
+}
+
+/// The JSON a cursor carries (URL-safe base64 of it), or [`bad_cursor`].
+pub(super) fn read_cursor<T: serde::de::DeserializeOwned>(cursor: &str) -> Result<T, StoreError> {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(cursor.as_bytes())
+        .map_err(|_| bad_cursor())?;
+    serde_json::from_slice(&bytes).map_err(|_| bad_cursor())
+}
+
 /// The key a cursor stands for, if `same_list` accepts its attributes: a cursor only
 /// continues the list it came from (no reading other partitions).
 pub(super) fn decode_key_cursor(
     cursor: &str,
     same_list: impl Fn(&HashMap<String, String>) -> bool,
 ) -> Result<Item, StoreError> {
-    use base64::Engine;
-    let bad = || StoreError::Corrupt {
-        key: "cursor".into(),
-        reason: "not a cursor of this list".into(),
-    };
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(cursor.as_bytes())
-        .map_err(|_| bad())?;
-    let map: HashMap<String, String> = serde_json::from_slice(&bytes).map_err(|_| bad())?;
+    let map: HashMap<String, String> = read_cursor(cursor)?;
     if !same_list(&map) {
-        return Err(bad());
+        return Err(bad_cursor());
     }
     Ok(map.into_iter().map(|(k, v)| (k, s(v))).collect())
 }
