@@ -12,11 +12,9 @@ use serde_json::{json, Value};
 
 use automate::{handle, App};
 use consent::automation::Automation;
-use consent::fakes::{grant_by_code, FakeQueue, InMemoryStore};
+use consent::fakes::{self, grant_by_code, FakeQueue, InMemoryStore};
 use consent::message::{Message, MessageKind, MessageStatus, Origin};
-use consent::ports::{
-    AutomationStore, Contact, ContactStore, Dealer, DealerStore, StoreResult, WorkQueueName,
-};
+use consent::ports::{AutomationStore, Contact, ContactStore, StoreResult, WorkQueueName};
 use consent::{
     AccountId, Category, ContactId, DealId, DealerId, PhoneNumber, StaffUserId, StoreError,
 };
@@ -80,8 +78,13 @@ struct World {
 impl World {
     /// The demo dealer and contact C-1001 (account A-1001), stored through the ports.
     async fn new() -> Self {
-        let store = InMemoryStore::new();
-        let queue = FakeQueue::new();
+        let world = fakes::World::seeded({
+            let mut seed = fakes::Seed::demo();
+            seed.contact.deal_ids = vec![DealId::parse("D-2001").unwrap()];
+            seed
+        })
+        .await;
+        let (store, queue) = (world.store.clone(), world.queue.clone());
         let app = App {
             dealers: Arc::new(store.clone()),
             contacts: Arc::new(store.clone()),
@@ -93,35 +96,6 @@ impl World {
             automations: Arc::new(store.clone()),
             work: Arc::new(store.clone()),
         };
-        store
-            .put_dealer(
-                &Dealer {
-                    id: dealer(),
-                    name: "Demo Motors".into(),
-                    texting_number: phone("+12025550100"),
-                    help_contact: None,
-                    time_zone: None,
-                },
-                None,
-            )
-            .await
-            .unwrap();
-        store
-            .put_contact(
-                &Contact {
-                    id: ContactId::parse("C-1001").unwrap(),
-                    dealer_id: dealer(),
-                    name: "Maria Lopez".into(),
-                    phone: phone(CUSTOMER),
-                    account_ids: vec![AccountId::parse("A-1001").unwrap()],
-                    deal_ids: vec![DealId::parse("D-2001").unwrap()],
-                    time_zone: None,
-                    updated_at: noon() - Duration::days(30),
-                },
-                None,
-            )
-            .await
-            .unwrap();
         World { store, queue, app }
     }
 

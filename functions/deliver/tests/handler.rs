@@ -13,17 +13,14 @@ use serde_json::{json, Value};
 
 use consent::approval::CodeHasher;
 use consent::fakes::{
-    authorization_ports, grant_by_code, CarrierScript, FakeCarrier, FakeQueue, InMemoryStore,
+    self, authorization_ports, grant_by_code, CarrierScript, FakeCarrier, FakeQueue, InMemoryStore,
 };
 use consent::ledger::{Actor, ConsentEvent};
 use consent::message::{Message, MessageStatus, Origin, OutboundEnvelope};
-use consent::ports::{
-    Carrier, Contact, ContactStore, Dealer, DealerStore, DeliveryClaims, MessageReader,
-    WorkQueueName,
-};
+use consent::ports::{Carrier, DeliveryClaims, MessageReader, WorkQueueName};
 use consent::service::authorization::{self as auth, AuthorizationPorts};
 use consent::service::sending::{self, SendPorts, SendRequest};
-use consent::{AccountId, Category, ContactId, DealerId, PhoneNumber, StaffUserId};
+use consent::{Category, ContactId, DealerId, PhoneNumber, StaffUserId};
 use consent_adapters::secrets::{Deferred, SecretError};
 use consent_adapters::sqs::{BoxFuture, Visibility};
 use deliver::{handle, App};
@@ -126,8 +123,8 @@ struct World {
 impl World {
     /// The demo dealer and contact C-1001, who authorized accounting texts.
     async fn new() -> Self {
-        let store = InMemoryStore::new();
-        let queue = FakeQueue::new();
+        let world = fakes::World::seeded(fakes::Seed::demo()).await;
+        let (store, queue) = (world.store.clone(), world.queue.clone());
         let carrier = FakeCarrier::new();
         let visibility = RecordingVisibility::default();
         let dead_letter_visibility = RecordingVisibility::default();
@@ -158,35 +155,6 @@ impl World {
             dead_letter_visibility,
             app,
         };
-        w.store
-            .put_dealer(
-                &Dealer {
-                    id: dealer(),
-                    name: "Demo Motors".into(),
-                    texting_number: phone(DEALER_NUMBER),
-                    help_contact: None,
-                    time_zone: None,
-                },
-                None,
-            )
-            .await
-            .unwrap();
-        w.store
-            .put_contact(
-                &Contact {
-                    id: ContactId::parse("C-1001").unwrap(),
-                    dealer_id: dealer(),
-                    name: "Maria Lopez".into(),
-                    phone: phone(CUSTOMER),
-                    account_ids: vec![AccountId::parse("A-1001").unwrap()],
-                    deal_ids: Vec::new(),
-                    time_zone: None,
-                    updated_at: noon() - Duration::days(30),
-                },
-                None,
-            )
-            .await
-            .unwrap();
         w.grant(Category::Accounting).await;
         w
     }

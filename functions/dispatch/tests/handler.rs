@@ -10,12 +10,12 @@ use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
 use consent::approval::CodeHasher;
-use consent::fakes::{authorization_ports, grant_by_code, FakeQueue, InMemoryStore};
+use consent::fakes::{self, authorization_ports, grant_by_code, FakeQueue, InMemoryStore};
 use consent::message::{Message, MessageStatus, Origin};
-use consent::ports::{Contact, ContactStore, Dealer, DealerStore, MessageReader};
+use consent::ports::{Contact, ContactStore, MessageReader};
 use consent::service::authorization::{self as auth, AuthorizationPorts};
 use consent::service::sending::{self, SendPorts, SendRequest};
-use consent::{AccountId, Category, ContactId, DealerId, PhoneNumber, StaffUserId};
+use consent::{Category, ContactId, DealerId, PhoneNumber, StaffUserId};
 use dispatch::{handle, App};
 
 const SCHEDULED_EVENT: &str = include_str!("../../../events/dispatch-scheduled-event.json");
@@ -52,8 +52,12 @@ impl World {
     /// The demo dealer with contacts C-1001 (+12025550143) and C-1002 (+12025550144),
     /// both of whom authorized accounting texts, stored through the ports and services.
     async fn new() -> Self {
-        let store = InMemoryStore::new();
-        let queue = FakeQueue::new();
+        // C-1001 is the seed's contact; C-1002 is added below.
+        let mut seed = fakes::Seed::demo();
+        seed.contact.name = "Customer C-1001".into();
+        seed.contact.updated_at = fired_at() - Duration::days(30);
+        let world = fakes::World::seeded(seed.clone()).await;
+        let (store, queue) = (world.store.clone(), world.queue.clone());
         let app = App {
             consent: Arc::new(store.clone()),
             messages: Arc::new(store.clone()),
@@ -65,36 +69,14 @@ impl World {
             budget: StdDuration::from_secs(40),
         };
         let w = World { store, queue, app };
-        w.store
-            .put_dealer(
-                &Dealer {
-                    id: dealer(),
-                    name: "Demo Motors".into(),
-                    texting_number: phone("+12025550100"),
-                    help_contact: None,
-                    time_zone: None,
-                },
-                None,
-            )
-            .await
-            .unwrap();
-        for (id, number) in [("C-1001", "+12025550143"), ("C-1002", "+12025550144")] {
-            w.store
-                .put_contact(
-                    &Contact {
-                        id: ContactId::parse(id).unwrap(),
-                        dealer_id: dealer(),
-                        name: format!("Customer {id}"),
-                        phone: phone(number),
-                        account_ids: vec![AccountId::parse("A-1001").unwrap()],
-                        deal_ids: Vec::new(),
-                        time_zone: None,
-                        updated_at: fired_at() - Duration::days(30),
-                    },
-                    None,
-                )
-                .await
-                .unwrap();
+        let second = Contact {
+            id: ContactId::parse("C-1002").unwrap(),
+            name: "Customer C-1002".into(),
+            phone: phone("+12025550144"),
+            ..seed.contact
+        };
+        w.store.put_contact(&second, None).await.unwrap();
+        for id in ["C-1001", "C-1002"] {
             w.grant(id, Category::Accounting).await;
         }
         w

@@ -19,13 +19,12 @@ use serde_json::{json, Map, Value};
 
 use consent::approval::{ApprovalCode, CodeHasher};
 use consent::fakes::{
-    authorization_ports, request_code, FakeBus, FakeCarrier, FakeInbox, FakeQueue, InMemoryStore,
+    self, authorization_ports, request_code, FakeBus, FakeCarrier, FakeInbox, FakeQueue,
+    InMemoryStore,
 };
 use consent::ledger::{Actor, ConsentEvent, ConsentStatus};
 use consent::message::{Message, MessageKind, MessageStatus, Origin};
-use consent::ports::{
-    ConsentReader, Contact, ContactStore, Dealer, DealerStore, MessageReader, WorkQueueName,
-};
+use consent::ports::{ConsentReader, MessageReader, WorkQueueName};
 use consent::service::authorization::{self as auth, AuthorizationPorts};
 use consent::service::delivery::{self, DeliverOutcome, DeliverPorts};
 use consent::service::sending::{self, SendPorts, SendRequest};
@@ -165,8 +164,13 @@ impl World {
     /// The demo dealer (texting from +12025550100) and contact C-1001 (+12025550143),
     /// stored through the ports; no consent yet.
     async fn new() -> Self {
-        let store = InMemoryStore::new();
-        let queue = FakeQueue::new();
+        let world = fakes::World::seeded({
+            let mut seed = fakes::Seed::demo();
+            seed.dealer.help_contact = Some("(202) 555-0199".into());
+            seed
+        })
+        .await;
+        let (store, queue) = (world.store.clone(), world.queue.clone());
         let bus = FakeBus::new();
         let inbox = FakeInbox::new();
         let app = App {
@@ -187,35 +191,6 @@ impl World {
             inbound: Arc::new(store.clone()),
             numbers: Arc::new(store.clone()),
         };
-        store
-            .put_dealer(
-                &Dealer {
-                    id: dealer(),
-                    name: "Demo Motors".into(),
-                    texting_number: phone(DEALER_NUMBER),
-                    help_contact: Some("(202) 555-0199".into()),
-                    time_zone: None,
-                },
-                None,
-            )
-            .await
-            .unwrap();
-        store
-            .put_contact(
-                &Contact {
-                    id: ContactId::parse("C-1001").unwrap(),
-                    dealer_id: dealer(),
-                    name: "Maria Lopez".into(),
-                    phone: phone(CUSTOMER),
-                    account_ids: vec![AccountId::parse("A-1001").unwrap()],
-                    deal_ids: Vec::new(),
-                    time_zone: None,
-                    updated_at: noon() - Duration::days(30),
-                },
-                None,
-            )
-            .await
-            .unwrap();
         World {
             store,
             queue,

@@ -11,11 +11,9 @@ use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Value};
 
-use consent::fakes::{grant_by_code, FakeQueue, InMemoryStore};
+use consent::fakes::{self, grant_by_code, FakeQueue, InMemoryStore};
 use consent::message::{MessageKind, MessageStatus, Origin};
-use consent::ports::{
-    Contact, ContactStore, Dealer, DealerStore, InboundLog, InboundText, MessageReader,
-};
+use consent::ports::{InboundLog, InboundText, MessageReader};
 use consent::{AccountId, Category, ContactId, DealerId, MessageId, PhoneNumber, StaffUserId};
 use send::{handle, App};
 
@@ -131,8 +129,13 @@ impl World {
     /// The demo dealer and contact C-1001 (account A-1001), stored through the ports;
     /// no consent yet.
     async fn new() -> Self {
-        let store = InMemoryStore::new();
-        let queue = FakeQueue::new();
+        let world = fakes::World::seeded({
+            let mut seed = fakes::Seed::demo();
+            seed.dealer.time_zone = Some(consent::Zone::named("America/New_York").unwrap());
+            seed
+        })
+        .await;
+        let (store, queue) = (world.store.clone(), world.queue.clone());
         let app = App {
             claims: Default::default(),
             dealers: Arc::new(store.clone()),
@@ -144,35 +147,6 @@ impl World {
             conversations: Arc::new(store.clone()),
             templates: Arc::new(store.clone()),
         };
-        store
-            .put_dealer(
-                &Dealer {
-                    id: dealer(),
-                    name: "Demo Motors".into(),
-                    texting_number: phone(DEALER_NUMBER),
-                    help_contact: None,
-                    time_zone: Some(consent::Zone::named("America/New_York").unwrap()),
-                },
-                None,
-            )
-            .await
-            .unwrap();
-        store
-            .put_contact(
-                &Contact {
-                    id: ContactId::parse("C-1001").unwrap(),
-                    dealer_id: dealer(),
-                    name: "Maria Lopez".into(),
-                    phone: phone(CUSTOMER),
-                    account_ids: vec![AccountId::parse("A-1001").unwrap()],
-                    deal_ids: Vec::new(),
-                    time_zone: None,
-                    updated_at: noon() - Duration::days(30),
-                },
-                None,
-            )
-            .await
-            .unwrap();
         let settings = settings::App {
             claims: Default::default(),
             dealers: Arc::new(store.clone()),

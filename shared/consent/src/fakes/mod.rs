@@ -43,7 +43,7 @@ pub use queue::{FakeInbox, FakeQueue};
 pub use scenario::{authorization_ports, code_in, grant_by_code, request_code};
 pub use world::{
     late_evening, mins, noon, offer_vars, past_due_vars, phone, queued_alert, reminder_vars, vars,
-    wrong, World, CUSTOMER, DEALER, DEALER_NAME, DEALER_NUMBER,
+    wrong, Seed, World, CUSTOMER, DEALER, DEALER_NAME, DEALER_NUMBER,
 };
 
 #[derive(Default)]

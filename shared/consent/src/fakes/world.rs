@@ -107,6 +107,65 @@ pub struct World {
     pub staff: StaffUserId,
 }
 
+/// Whom a world is seeded with: a dealer and its one contact.
+#[derive(Debug, Clone)]
+pub struct Seed {
+    pub dealer: Dealer,
+    pub contact: Contact,
+}
+
+impl Seed {
+    /// The services tests' Sunrise Motors and Maria Lopez at `customer`, on account A-77.
+    pub fn sunrise(customer: &str) -> Seed {
+        let dealer = DealerId::parse(DEALER).unwrap();
+        Seed {
+            dealer: Dealer {
+                id: dealer.clone(),
+                name: DEALER_NAME.into(),
+                texting_number: phone(DEALER_NUMBER),
+                help_contact: Some("(202) 555-0100".into()),
+                time_zone: None,
+            },
+            contact: Contact {
+                id: ContactId::parse("C-1001").unwrap(),
+                dealer_id: dealer,
+                name: "Maria Lopez".into(),
+                phone: phone(customer),
+                account_ids: vec![AccountId::parse("A-77").unwrap()],
+                deal_ids: vec![],
+                time_zone: None,
+                updated_at: noon(),
+            },
+        }
+    }
+
+    /// The dealer and contact the sample events of `events/` name, which the handler tests
+    /// send: `demo-dealer` (Demo Motors, +12025550100) and C-1001, Maria Lopez at
+    /// +12025550143 on account A-1001.
+    pub fn demo() -> Seed {
+        let dealer = DealerId::parse("demo-dealer").unwrap();
+        Seed {
+            dealer: Dealer {
+                id: dealer.clone(),
+                name: "Demo Motors".into(),
+                texting_number: phone(DEALER_NUMBER),
+                help_contact: None,
+                time_zone: None,
+            },
+            contact: Contact {
+                id: ContactId::parse("C-1001").unwrap(),
+                dealer_id: dealer,
+                name: "Maria Lopez".into(),
+                phone: phone(CUSTOMER),
+                account_ids: vec![AccountId::parse("A-1001").unwrap()],
+                deal_ids: vec![],
+                time_zone: None,
+                updated_at: noon() - Duration::days(30),
+            },
+        }
+    }
+}
+
 impl World {
     pub async fn new() -> Self {
         Self::with_customer(CUSTOMER).await
@@ -114,41 +173,25 @@ impl World {
 
     /// The same world with the customer at another number.
     pub async fn with_customer(customer: &str) -> Self {
+        Self::seeded(Seed::sunrise(customer)).await
+    }
+
+    /// A world of `seed`'s dealer and contact, stored through the ports.
+    pub async fn seeded(seed: Seed) -> Self {
         let w = World {
             store: InMemoryStore::new(),
             queue: FakeQueue::new(),
             bus: FakeBus::new(),
             carrier: FakeCarrier::new(),
             hasher: CodeHasher::new("test-key-0123456789abcdef").unwrap(),
-            dealer: DealerId::parse(DEALER).unwrap(),
-            contact: ContactId::parse("C-1001").unwrap(),
-            phone: phone(customer),
+            dealer: seed.dealer.id.clone(),
+            contact: seed.contact.id.clone(),
+            phone: seed.contact.phone.clone(),
             staff: StaffUserId::parse("jane@sunrise.example").unwrap(),
         };
-        w.seed_dealer_and_contact().await;
+        w.store.put_dealer(&seed.dealer, None).await.unwrap();
+        w.store.put_contact(&seed.contact, None).await.unwrap();
         w
-    }
-
-    pub async fn seed_dealer_and_contact(&self) {
-        let dealer = Dealer {
-            id: self.dealer.clone(),
-            name: DEALER_NAME.into(),
-            texting_number: phone(DEALER_NUMBER),
-            help_contact: Some("(202) 555-0100".into()),
-            time_zone: None,
-        };
-        self.store.put_dealer(&dealer, None).await.unwrap();
-        let contact = Contact {
-            id: self.contact.clone(),
-            dealer_id: self.dealer.clone(),
-            name: "Maria Lopez".into(),
-            phone: self.phone.clone(),
-            account_ids: vec![AccountId::parse("A-77").unwrap()],
-            deal_ids: vec![],
-            time_zone: None,
-            updated_at: noon(),
-        };
-        self.store.put_contact(&contact, None).await.unwrap();
     }
 
     // ---- ports ----
