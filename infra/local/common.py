@@ -103,3 +103,14 @@ def ensure_generated(path: Path, key: str) -> None:
     text = path.read_text(encoding="utf-8")
     with path.open("a", encoding="utf-8") as f:
         f.write(("" if not text or text.endswith("\n") else "\n") + f"{key}={_GENERATED[key]()}\n")
+
+
+def serve_until_interrupted(server: ThreadingHTTPServer, poll_interval: float = 0.5) -> int:
+    """Serves until Ctrl-C (or `make dev` stopping the group), then closes the socket; exit status 0."""
+    try:
+        server.serve_forever(poll_interval=poll_interval)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        server.server_close()
+    return 0

@@ -33,7 +33,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 
 from infra.local import oidc
 from infra.local import template as tpl
-from infra.local.common import MAX_BODY, JsonHandler, Server
+from infra.local.common import MAX_BODY, JsonHandler, Server, serve_until_interrupted
 
 TEXT_TYPES = re.compile(r"^(text/|application/(json|.*\+json|xml|.*\+xml|javascript|graphql))", re.I)
 UNAUTHORIZED = {"message": "Unauthorized"}
@@ -451,13 +451,7 @@ def main(argv: list[str] | None = None) -> int:
     server = make_server(args.host, args.port, config, tpl.routes(template), template)
     print(f"gateway: http://{args.host}:{args.port} -> {config.lambda_endpoint} "
           f"({len(server.RequestHandlerClass.router.routes)} routes)", flush=True)  # type: ignore[attr-defined]
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return serve_until_interrupted(server)
 
 
 if __name__ == "__main__":

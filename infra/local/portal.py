@@ -24,7 +24,7 @@ import urllib.request
 from pathlib import Path
 from urllib.parse import unquote, urlsplit
 
-from infra.local.common import JsonHandler, Server
+from infra.local.common import JsonHandler, Server, serve_until_interrupted
 from infra.local.template import REPO_ROOT
 
 PORTAL_DIR = REPO_ROOT / "portal"
@@ -118,11 +118,7 @@ def main(argv: list[str] | None = None) -> int:
     server = Server((args.host, args.port), make_handler(Path(args.root), args.api_base, args.client_id,
                                                          args.identity_upstream))
     print(f"portal: serving {args.root} on http://{args.host}:{args.port}/ (API {args.api_base})", flush=True)
-    try:
-        server.serve_forever(poll_interval=0.2)
-    except KeyboardInterrupt:
-        pass
-    return 0
+    return serve_until_interrupted(server, poll_interval=0.2)
 
 
 if __name__ == "__main__":

@@ -65,7 +65,7 @@ import argparse
 import os
 import sys
 
-from infra.local.common import ENV_LOCAL, read_env_file
+from infra.local.common import ENV_LOCAL, read_env_file, serve_until_interrupted
 from infra.local.fake_carrier.carrier import (DEFAULT_INBOUND_URL, Carrier, account_numbers, carrier_from_env, log,
                                               probability)
 from infra.local.fake_carrier.messages import (GSM7, GSM7_EXT, REQUIRED, Message, MessageFilter, missing_parameter,
@@ -109,10 +109,4 @@ def main(argv: list[str] | None = None) -> int:
           f"number's SmsUrl, else {carrier.inbound_url}; "
           f"CARRIER_SEED={carrier.seed}, duplicate {carrier.duplicate:g}, reorder {carrier.reorder:g}, "
           f"max concurrent {carrier.max_concurrent or 'unlimited'})", flush=True)
-    try:
-        server.serve_forever()
-    except KeyboardInterrupt:
-        pass
-    finally:
-        server.server_close()
-    return 0
+    return serve_until_interrupted(server)

@@ -117,13 +117,32 @@ pub struct Seed {
 impl Seed {
     /// The services tests' Sunrise Motors and Maria Lopez at `customer`, on account A-77.
     pub fn sunrise(customer: &str) -> Seed {
-        let dealer = DealerId::parse(DEALER).unwrap();
+        Seed::of(
+            DEALER,
+            DEALER_NAME,
+            Some("(202) 555-0100"),
+            customer,
+            "A-77",
+        )
+    }
+
+    /// The dealer and contact the sample events of `events/` name, which the handler tests
+    /// send: `demo-dealer` (Demo Motors, +12025550100) and C-1001, Maria Lopez at
+    /// +12025550143 on account A-1001.
+    pub fn demo() -> Seed {
+        Seed::of("demo-dealer", "Demo Motors", None, CUSTOMER, "A-1001")
+    }
+
+    /// A dealer texting from +12025550100 and its contact C-1001, Maria Lopez, known for
+    /// 30 days.
+    fn of(dealer: &str, name: &str, help: Option<&str>, customer: &str, account: &str) -> Seed {
+        let dealer = DealerId::parse(dealer).unwrap();
         Seed {
             dealer: Dealer {
                 id: dealer.clone(),
-                name: DEALER_NAME.into(),
+                name: name.into(),
                 texting_number: phone(DEALER_NUMBER),
-                help_contact: Some("(202) 555-0100".into()),
+                help_contact: help.map(str::to_owned),
                 time_zone: None,
             },
             contact: Contact {
@@ -131,33 +150,7 @@ impl Seed {
                 dealer_id: dealer,
                 name: "Maria Lopez".into(),
                 phone: phone(customer),
-                account_ids: vec![AccountId::parse("A-77").unwrap()],
-                deal_ids: vec![],
-                time_zone: None,
-                updated_at: noon(),
-            },
-        }
-    }
-
-    /// The dealer and contact the sample events of `events/` name, which the handler tests
-    /// send: `demo-dealer` (Demo Motors, +12025550100) and C-1001, Maria Lopez at
-    /// +12025550143 on account A-1001.
-    pub fn demo() -> Seed {
-        let dealer = DealerId::parse("demo-dealer").unwrap();
-        Seed {
-            dealer: Dealer {
-                id: dealer.clone(),
-                name: "Demo Motors".into(),
-                texting_number: phone(DEALER_NUMBER),
-                help_contact: None,
-                time_zone: None,
-            },
-            contact: Contact {
-                id: ContactId::parse("C-1001").unwrap(),
-                dealer_id: dealer,
-                name: "Maria Lopez".into(),
-                phone: phone(CUSTOMER),
-                account_ids: vec![AccountId::parse("A-1001").unwrap()],
+                account_ids: vec![AccountId::parse(account).unwrap()],
                 deal_ids: vec![],
                 time_zone: None,
                 updated_at: noon() - Duration::days(30),
