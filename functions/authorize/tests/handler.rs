@@ -8,8 +8,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use consent_adapters::http::testing::{body_json, content_type, event, problem, request};
 use lambda_http::http::{header, StatusCode};
-use lambda_http::{Body, Request, Response};
+use lambda_http::{Body, Response};
 use serde_json::{json, Value};
 
 use authorize::{handle, App};
@@ -36,15 +37,6 @@ fn noon() -> DateTime<Utc> {
 }
 
 // ------------------------------------------------------------------ events
-
-fn event(fixture: &str) -> Value {
-    serde_json::from_str(fixture).expect("fixture is JSON")
-}
-
-/// The request Lambda would hand the function for this API Gateway v2 event.
-fn request(event: &Value) -> Request {
-    lambda_http::request::from_str(&event.to_string()).expect("an API Gateway v2 event")
-}
 
 fn with_body(mut event: Value, body: Value) -> Value {
     event["body"] = Value::String(body.to_string());
@@ -92,42 +84,6 @@ fn for_category(mut event: Value, category: &str) -> Value {
 
 fn contact_body(name: &str, phone: &str, accounts: &[&str]) -> Value {
     json!({"name": name, "phone": phone, "accountIds": accounts, "dealIds": []})
-}
-
-fn body_json(response: &Response<Body>) -> Value {
-    serde_json::from_slice(response.body().as_ref()).unwrap_or_else(|e| {
-        panic!(
-            "response body is not JSON ({e}): {:?}",
-            String::from_utf8_lossy(response.body().as_ref())
-        )
-    })
-}
-
-fn content_type(response: &Response<Body>) -> &str {
-    response
-        .headers()
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-}
-
-/// Asserts an RFC 9457 problem with this status and `type` slug; returns the body.
-fn problem(response: &Response<Body>, status: StatusCode, slug: &str) -> Value {
-    let body = body_json(response);
-    assert_eq!(response.status(), status, "{body}");
-    assert_eq!(content_type(response), "application/problem+json");
-    // Absolute, on the API that answered (the fixtures: http://127.0.0.1:3000).
-    assert_eq!(
-        body["type"],
-        json!(format!("http://127.0.0.1:3000/problems/{slug}")),
-        "{body}"
-    );
-    assert!(
-        consent_adapters::http::problem_type(slug).is_some_and(|p| p.status == status.as_u16()),
-        "{slug} is a listed problem type with status {status}"
-    );
-    assert_eq!(body["status"], json!(status.as_u16()));
-    body
 }
 
 // ------------------------------------------------------------------ world

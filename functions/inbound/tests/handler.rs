@@ -13,6 +13,7 @@ use std::sync::Arc;
 
 use base64::Engine;
 use chrono::{DateTime, Duration, TimeZone, Utc};
+use consent_adapters::http::testing::{event, request};
 use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
@@ -59,14 +60,6 @@ fn dealer() -> DealerId {
 // ------------------------------------------------------------------ events
 
 type Form = Vec<(String, String)>;
-
-fn event(fixture: &str) -> Value {
-    serde_json::from_str(fixture).expect("fixture is JSON")
-}
-
-fn request(event: &Value) -> Request {
-    lambda_http::request::from_str(&event.to_string()).expect("an API Gateway v2 event")
-}
 
 /// The POST parameters of a webhook event, in order.
 fn form(event: &Value) -> Form {

@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use lambda_http::http::{header, StatusCode};
+use consent_adapters::http::testing::{body_json, problem};
+use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde_json::{json, Value};
 
@@ -49,31 +50,6 @@ fn event(route: &str, path: &str, params: Value, dealer: Option<&str>, user: &st
             json!({"jwt": {"claims": {"dealer_id": d, "sub": user}, "scopes": null}});
     }
     e
-}
-
-fn body_json(response: &Response<Body>) -> Value {
-    serde_json::from_slice(response.body().as_ref()).unwrap_or_else(|e| {
-        panic!(
-            "response body is not JSON ({e}): {:?}",
-            String::from_utf8_lossy(response.body().as_ref())
-        )
-    })
-}
-
-/// Asserts an RFC 9457 problem with this status and `type` slug; returns the body.
-fn problem(response: &Response<Body>, status: StatusCode, slug: &str) -> Value {
-    let body = body_json(response);
-    assert_eq!(response.status(), status, "{body}");
-    assert_eq!(
-        response.headers()[header::CONTENT_TYPE],
-        "application/problem+json"
-    );
-    assert_eq!(
-        body["type"],
-        json!(format!("http://127.0.0.1:3000/problems/{slug}")),
-        "{body}"
-    );
-    body
 }
 
 struct World {

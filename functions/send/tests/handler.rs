@@ -7,8 +7,9 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, TimeZone, Utc};
-use lambda_http::http::{header, StatusCode};
-use lambda_http::{Body, Request, Response};
+use consent_adapters::http::testing::{body_json, event, problem, request};
+use lambda_http::http::StatusCode;
+use lambda_http::{Body, Response};
 use serde_json::{json, Value};
 
 use consent::fakes::{self, grant_by_code, FakeQueue, InMemoryStore};
@@ -38,14 +39,6 @@ fn phone(s: &str) -> PhoneNumber {
 }
 
 // ------------------------------------------------------------------ events
-
-fn event(fixture: &str) -> Value {
-    serde_json::from_str(fixture).expect("fixture is JSON")
-}
-
-fn request(event: &Value) -> Request {
-    lambda_http::request::from_str(&event.to_string()).expect("an API Gateway v2 event")
-}
 
 /// The fixture's JSON body, parsed (to change a field and put it back).
 fn body_of(event: &Value) -> Value {
@@ -84,35 +77,6 @@ fn for_message(mut event: Value, id: &str) -> Value {
     event["rawPath"] = json!(path);
     event["requestContext"]["http"]["path"] = json!(path);
     event
-}
-
-fn body_json(response: &Response<Body>) -> Value {
-    serde_json::from_slice(response.body().as_ref()).unwrap_or_else(|e| {
-        panic!(
-            "response body is not JSON ({e}): {:?}",
-            String::from_utf8_lossy(response.body().as_ref())
-        )
-    })
-}
-
-fn problem(response: &Response<Body>, status: StatusCode, slug: &str) -> Value {
-    let body = body_json(response);
-    assert_eq!(response.status(), status, "{body}");
-    assert_eq!(
-        response.headers()[header::CONTENT_TYPE],
-        "application/problem+json"
-    );
-    // Absolute, on the API that answered (the fixtures: http://127.0.0.1:3000).
-    assert_eq!(
-        body["type"],
-        json!(format!("http://127.0.0.1:3000/problems/{slug}")),
-        "{body}"
-    );
-    assert!(
-        consent_adapters::http::problem_type(slug).is_some_and(|p| p.status == status.as_u16()),
-        "{slug} is a listed problem type with status {status}"
-    );
-    body
 }
 
 // ------------------------------------------------------------------ world

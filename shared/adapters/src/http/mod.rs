@@ -2,7 +2,7 @@
 //! [`problem`] (RFC 9457 responses and the one mapping from domain errors to statuses),
 //! [`catalog`] (every problem type and its page), [`identity`] (the caller from the JWT
 //! authorizer's claims), [`request`] (route, JSON body, path parameters, pages) and, for
-//! tests, [`samples`].
+//! tests, [`samples`] and [`testing`].
 
 pub mod catalog;
 pub mod identity;
@@ -10,6 +10,8 @@ pub mod problem;
 pub mod request;
 #[cfg(feature = "test-util")]
 pub mod samples;
+#[cfg(feature = "test-util")]
+pub mod testing;
 
 pub use catalog::{problem_page, problem_type, ProblemType, PROBLEM_TYPES};
 pub use identity::{identity, ClaimNames, Identity, DEALER_ADMIN};
