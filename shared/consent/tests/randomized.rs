@@ -13,16 +13,16 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Map, Value};
 
-use consent::approval::{ApprovalCode, CodeHasher};
-use consent::fakes::{authorization_ports, FakeBus, FakeCarrier, FakeQueue, InMemoryStore};
+use consent::approval::ApprovalCode;
+use consent::fakes;
 use consent::ledger::ConsentState;
 use consent::message::{MessageKind, MessageStatus, Origin};
-use consent::ports::{Contact, ContactStore, Dealer, DealerStore};
-use consent::service::authorization::{self as auth, AuthorizationPorts};
+use consent::ports::{Contact, ContactStore, Dealer};
+use consent::service::authorization::{self as auth};
 use consent::service::delivery::{deliver_envelope, DeliverOutcome, DeliverPorts};
-use consent::service::replies::{self, InboundPorts, InboundSms};
-use consent::service::sending::{self, DispatchPorts, SendPorts, SendRequest};
-use consent::{Category, ContactId, DealerId, PhoneNumber, StaffUserId};
+use consent::service::replies::{self, InboundSms};
+use consent::service::sending::{self, DispatchPorts, SendRequest};
+use consent::{Category, ContactId, DealerId, PhoneNumber};
 
 /// xorshift64*: small, seeded, repeatable.
 struct Rng(u64);
@@ -44,16 +44,20 @@ const DEALER_NUMBER: &str = "+12025550100";
 const PHONES: [&str; 3] = ["+12025550141", "+12025550142", "+12025550143"];
 const CATEGORIES: [Category; 2] = [Category::Accounting, Category::Marketing];
 
+/// The one test world (`consent::fakes::World`: the store, queue, bus, carrier and code
+/// key, the dealer and its first contact), with this run's clock and carrier ids.
 struct World {
-    store: InMemoryStore,
-    queue: FakeQueue,
-    bus: FakeBus,
-    carrier: FakeCarrier,
-    hasher: CodeHasher,
-    dealer: DealerId,
-    staff: StaffUserId,
+    base: fakes::World,
     now: DateTime<Utc>,
     sid: u64,
+}
+
+impl std::ops::Deref for World {
+    type Target = fakes::World;
+
+    fn deref(&self) -> &fakes::World {
+        &self.base
+    }
 }
 
 fn vars(category: Category) -> (String, Map<String, Value>) {
@@ -71,83 +75,36 @@ fn vars(category: Category) -> (String, Map<String, Value>) {
 }
 
 impl World {
+    /// Dealer "d" texting from +12025550100, and three contacts C-0 to C-2 (PHONES).
     async fn new() -> World {
-        let w = World {
-            store: InMemoryStore::new(),
-            queue: FakeQueue::new(),
-            bus: FakeBus::new(),
-            carrier: FakeCarrier::new(),
-            hasher: CodeHasher::new("randomized-key-0123456789").unwrap(),
-            dealer: DealerId::parse("d").unwrap(),
-            staff: StaffUserId::parse("staff").unwrap(),
-            // Monday 10:00 EDT: hours of texting window ahead.
-            now: Utc.with_ymd_and_hms(2026, 6, 8, 14, 0, 0).unwrap(),
-            sid: 0,
+        // Monday 10:00 EDT: hours of texting window ahead.
+        let now = Utc.with_ymd_and_hms(2026, 6, 8, 14, 0, 0).unwrap();
+        let dealer = DealerId::parse("d").unwrap();
+        let contact = |i: usize| Contact {
+            id: ContactId::parse(format!("C-{i}")).unwrap(),
+            dealer_id: dealer.clone(),
+            name: "Ann".into(),
+            phone: PhoneNumber::from_e164(PHONES[i]).unwrap(),
+            account_ids: vec![],
+            deal_ids: vec![],
+            time_zone: None,
+            updated_at: now,
         };
-        w.store
-            .put_dealer(
-                &Dealer {
-                    id: w.dealer.clone(),
-                    name: "D".into(),
-                    texting_number: PhoneNumber::from_e164(DEALER_NUMBER).unwrap(),
-                    help_contact: None,
-                    time_zone: None,
-                },
-                None,
-            )
-            .await
-            .unwrap();
-        for (i, p) in PHONES.iter().enumerate() {
-            w.store
-                .put_contact(
-                    &Contact {
-                        id: ContactId::parse(format!("C-{i}")).unwrap(),
-                        dealer_id: w.dealer.clone(),
-                        name: "Ann".into(),
-                        phone: PhoneNumber::from_e164(p).unwrap(),
-                        account_ids: vec![],
-                        deal_ids: vec![],
-                        time_zone: None,
-                        updated_at: w.now,
-                    },
-                    None,
-                )
-                .await
-                .unwrap();
+        let seed = fakes::Seed {
+            dealer: Dealer {
+                id: dealer.clone(),
+                name: "D".into(),
+                texting_number: PhoneNumber::from_e164(DEALER_NUMBER).unwrap(),
+                help_contact: None,
+                time_zone: None,
+            },
+            contact: contact(0),
+        };
+        let base = fakes::World::seeded(seed).await;
+        for i in 1..PHONES.len() {
+            base.store.put_contact(&contact(i), None).await.unwrap();
         }
-        w
-    }
-
-    fn auth(&self) -> AuthorizationPorts<'_> {
-        authorization_ports(&self.store, &self.queue, &self.hasher)
-    }
-
-    fn inbound(&self) -> InboundPorts<'_> {
-        InboundPorts {
-            dealers: &self.store,
-            contacts: &self.store,
-            consent: &self.store,
-            consent_writer: &self.store,
-            pending: &self.store,
-            messages: &self.store,
-            queue: &self.queue,
-            events: &self.bus,
-            work: &self.store,
-            inbound: &self.store,
-            numbers: &self.store,
-        }
-    }
-
-    fn send_ports(&self) -> SendPorts<'_> {
-        SendPorts {
-            dealers: &self.store,
-            contacts: &self.store,
-            templates: &self.store,
-            consent: &self.store,
-            messages: &self.store,
-            queue: &self.queue,
-            number_pool: &[],
-        }
+        World { base, now, sid: 0 }
     }
 
     async fn reply(&mut self, contact: usize, body: &str) {
