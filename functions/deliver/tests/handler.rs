@@ -557,6 +557,8 @@ async fn a_worker_died(when: DiedWhen) -> (World, OutboundEnvelope, SqsBatchResp
         DiedWhen::BeforeTheCarrierCall => {}
         DiedWhen::AfterTheCarrierTookIt => {
             let took = consent::ports::CarrierSend {
+                message_id: envelope.message_id.clone(),
+                promotional: false,
                 from: snapshot.from.clone(),
                 to: snapshot.to.clone(),
                 body: snapshot.body.clone(),

@@ -1,5 +1,5 @@
 //! Adapters: the consent library's ports on AWS (DynamoDB, SQS, EventBridge) and on
-//! a Twilio-compatible carrier, plus the pieces every function's edge shares
+//! two carriers (a Twilio-compatible REST API, AWS End User Messaging SMS), plus the pieces every function's edge shares
 //! (configuration, tracing, HTTP problem responses, portal identity).
 //!
 //! Adapters only translate between the domain and the outside world; rules live in
@@ -10,6 +10,7 @@ pub mod cache;
 pub mod carrier;
 pub mod config;
 pub mod dynamo;
+pub mod eum;
 pub mod events;
 pub mod http;
 pub mod secrets;

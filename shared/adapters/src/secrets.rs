@@ -539,6 +539,8 @@ mod tests {
 
     fn a_text() -> consent::ports::CarrierSend {
         consent::ports::CarrierSend {
+            message_id: consent::MessageId::parse("01J00000000000000000000000").unwrap(),
+            promotional: false,
             to: consent::PhoneNumber::parse("+13125550142").unwrap(),
             from: consent::PhoneNumber::parse("+12025550100").unwrap(),
             body: "Your payment is due".into(),

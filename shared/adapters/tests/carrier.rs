@@ -11,6 +11,8 @@ use tokio::net::TcpListener;
 
 fn send() -> CarrierSend {
     CarrierSend {
+        message_id: consent::MessageId::parse("01J00000000000000000000000").unwrap(),
+        promotional: false,
         from: PhoneNumber::parse("+12025550100").unwrap(),
         to: PhoneNumber::parse("+12025550143").unwrap(),
         body: "Your payment is past due.".into(),

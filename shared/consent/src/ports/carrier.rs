@@ -6,15 +6,22 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
+use crate::ids::MessageId;
 use crate::phone::PhoneNumber;
 
 /// What to hand the carrier.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CarrierSend {
+    /// Ours: a carrier that keeps context with a text (End User Messaging) reports it back
+    /// with every event of the text.
+    pub message_id: MessageId,
     pub from: PhoneNumber,
     pub to: PhoneNumber,
     pub body: String,
-    /// Where the carrier reports delivery status.
+    /// Marketing: carriers that price or route by message type (End User Messaging's
+    /// `PROMOTIONAL`) are told so; codes, account and service texts are transactional.
+    pub promotional: bool,
+    /// Where the carrier reports delivery status (a carrier that takes one per text).
     pub status_callback: Option<String>,
 }
 

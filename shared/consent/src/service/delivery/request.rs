@@ -30,6 +30,8 @@ pub(super) fn carrier_send(
     public_base_url: Option<&str>,
 ) -> CarrierSend {
     CarrierSend {
+        message_id: id.clone(),
+        promotional: snap.category == crate::Category::Marketing,
         from: snap.from.clone(),
         to: snap.to.clone(),
         body,
@@ -56,4 +58,26 @@ pub(super) async fn text_of(
         }
     }
     Ok(opened.ok().and_then(|c| reveal_in(&snap.body, &c)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::carrier_send;
+    use crate::Category;
+
+    #[test]
+    fn the_carrier_is_told_our_message_id_and_whether_the_text_is_marketing() {
+        let mut m = crate::contract::sample_message();
+        for (category, promotional) in [
+            (Category::Accounting, false),
+            (Category::Service, false),
+            (Category::Sales, false),
+            (Category::Marketing, true),
+        ] {
+            m.category = category;
+            let send = carrier_send(&m.snapshot(), &m.id, m.body.clone(), None);
+            assert_eq!(send.message_id, m.id);
+            assert_eq!(send.promotional, promotional, "{category}");
+        }
+    }
 }
