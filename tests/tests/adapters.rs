@@ -136,6 +136,49 @@ async fn dealer_numbers_are_claimed_once() {
 }
 
 #[tokio::test]
+async fn a_provisioned_number_names_its_carrier_and_the_items_of_before_are_on_twilio() {
+    use aws_sdk_dynamodb::types::AttributeValue as V;
+    let stack = Stack::create("carriers").await;
+    let s = store(&stack).await;
+    let client = aws_sdk_dynamodb::Client::new(&stack.sdk);
+    // As `make provision-numbers` writes them: before numbers named a carrier, and after.
+    for (number, carrier) in [
+        ("+12025550100", None),
+        ("+12025550101", Some("end-user-messaging")),
+        ("+12025550102", Some("pigeon")),
+    ] {
+        let mut put = client
+            .put_item()
+            .table_name(stack.var("TABLE_NAME"))
+            .item("PK", V::S(format!("NUMBER#{number}")))
+            .item("SK", V::S("PROVISIONED".into()))
+            .item("carrierAccount", V::S("AC1".into()))
+            .item("dealerId", V::S(dealer_id().as_str().into()));
+        if let Some(c) = carrier {
+            put = put.item("carrier", V::S(c.into()));
+        }
+        put.send().await.unwrap();
+    }
+    let carrier_of = |n: &'static str| {
+        let s = &s;
+        async move { s.provisioned(&phone(n)).await.map(|p| p.unwrap().carrier) }
+    };
+    assert_eq!(
+        carrier_of("+12025550100").await.unwrap(),
+        CarrierKind::Twilio
+    );
+    assert_eq!(
+        carrier_of("+12025550101").await.unwrap(),
+        CarrierKind::EndUserMessaging
+    );
+    // A carrier no adapter knows is a corrupt item, never a guess at another carrier.
+    assert!(matches!(
+        carrier_of("+12025550102").await,
+        Err(StoreError::Corrupt { .. })
+    ));
+}
+
+#[tokio::test]
 async fn contacts_are_listed_by_account_deal_and_phone_and_stale_links_removed() {
     let stack = Stack::create("contacts").await;
     let s = store(&stack).await;

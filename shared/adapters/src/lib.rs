@@ -8,6 +8,7 @@
 pub mod attr;
 pub mod cache;
 pub mod carrier;
+pub mod carriers;
 pub mod config;
 pub mod dynamo;
 pub mod eum;

@@ -23,11 +23,42 @@ pub struct Dealer {
     pub time_zone: Option<crate::zone::Zone>,
 }
 
-/// A texting number the operator provisioned, with the carrier account it belongs to.
+/// The carrier a texting number is on: every text from it goes through that carrier.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CarrierKind {
+    /// A Twilio-compatible REST API (what every number was on before there were two).
+    #[default]
+    Twilio,
+    /// AWS End User Messaging SMS (`pinpoint-sms-voice-v2`).
+    EndUserMessaging,
+}
+
+impl CarrierKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CarrierKind::Twilio => "twilio",
+            CarrierKind::EndUserMessaging => "end-user-messaging",
+        }
+    }
+
+    /// The stored name; `None` for a name no carrier has.
+    pub fn parse(name: &str) -> Option<CarrierKind> {
+        [CarrierKind::Twilio, CarrierKind::EndUserMessaging]
+            .into_iter()
+            .find(|k| k.as_str() == name)
+    }
+}
+
+/// A texting number the operator provisioned, with the carrier it is on and the carrier
+/// account it belongs to.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ProvisionedNumber {
     pub number: PhoneNumber,
+    /// Absent on the items of before: Twilio.
+    #[serde(default)]
+    pub carrier: CarrierKind,
     pub carrier_account: String,
     /// The dealer it was provisioned for: only that dealer may text from it (None: an
     /// item from before numbers named their dealer, which no dealer may take).

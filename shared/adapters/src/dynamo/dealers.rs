@@ -9,8 +9,19 @@ impl NumberDirectory for DynamoStore {
         let Some(item) = self.get(format!("NUMBER#{number}"), "PROVISIONED").await? else {
             return Ok(None);
         };
+        let carrier = match item.get("carrier").and_then(|c| c.as_s().ok()) {
+            None => CarrierKind::Twilio,
+            Some(name) => CarrierKind::parse(name).ok_or_else(|| StoreError::Corrupt {
+                key: format!("NUMBER#{}", number.redacted()),
+                reason: format!(
+                    "unknown carrier {:?}",
+                    name.chars().take(40).collect::<String>()
+                ),
+            })?,
+        };
         Ok(Some(ProvisionedNumber {
             number: number.clone(),
+            carrier,
             carrier_account: item
                 .get("carrierAccount")
                 .and_then(|a| a.as_s().ok())

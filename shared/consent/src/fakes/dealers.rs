@@ -39,10 +39,22 @@ impl InMemoryStore {
     /// The operator provisions a texting number for a dealer (as `infra/provision.py`
     /// does).
     pub fn provision(&self, number: &PhoneNumber, carrier_account: &str, dealer: &DealerId) {
+        self.provision_on(CarrierKind::Twilio, number, carrier_account, dealer);
+    }
+
+    /// The operator provisions a texting number on `carrier` for a dealer.
+    pub fn provision_on(
+        &self,
+        carrier: CarrierKind,
+        number: &PhoneNumber,
+        carrier_account: &str,
+        dealer: &DealerId,
+    ) {
         self.lock().provisioned.insert(
             number.clone(),
             ProvisionedNumber {
                 number: number.clone(),
+                carrier,
                 carrier_account: carrier_account.to_owned(),
                 dealer: Some(dealer.clone()),
             },

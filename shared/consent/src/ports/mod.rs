@@ -46,7 +46,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 
 pub use crate::contact::Contact;
 pub use crate::conversation::{ConversationEntry, ConversationPage, InboundText};
-pub use crate::dealer::{Dealer, ProvisionedNumber};
+pub use crate::dealer::{CarrierKind, Dealer, ProvisionedNumber};
 pub use crate::work::{Handling, ItemPage, ItemQuery, WorkItem, WorkItemStatus, WorkQueueName};
 
 pub use bus::{BusEvent, EventPublisher};
