@@ -28,6 +28,11 @@ use crate::ports::{
     PendingKey,
 };
 
+/// The first `n` characters of `s` (for words quoted in a refusal or a staff item).
+pub(crate) fn truncate(s: &str, n: usize) -> String {
+    s.chars().take(n).collect()
+}
+
 /// Whether a write made the resource or replaced one (201 or 200 at the HTTP edge).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Written {

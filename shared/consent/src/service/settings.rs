@@ -14,7 +14,7 @@ use crate::ports::{AutomationStore, Dealer, DealerStore, NumberDirectory, Templa
 use crate::template::{self, DealerTemplate, PlaceholderKind};
 use crate::zone;
 
-use super::{require_dealer, Written};
+use super::{require_dealer, truncate, Written};
 
 /// The ports the settings use cases need.
 pub struct SettingsPorts<'a> {
@@ -35,10 +35,6 @@ pub struct DealerInput {
     pub texting_number: Option<String>,
     pub help_contact: Option<String>,
     pub time_zone: Option<String>,
-}
-
-fn truncate(s: &str) -> String {
-    s.chars().take(60).collect()
 }
 
 /// Creates or changes the dealer. The texting number decides whose replies and STOPs
@@ -118,7 +114,7 @@ fn refuse_built_in(name: &str) -> Result<(), DomainError> {
     if template::find(name).is_some() {
         return Err(DomainError::Conflict(format!(
             "{:?} is a built-in template, which is read-only; choose another name",
-            truncate(name)
+            truncate(name, 60)
         )));
     }
     Ok(())
@@ -217,7 +213,7 @@ pub async fn put_automation(
     if !exists {
         return Err(DomainError::Invalid(format!(
             "template {:?} is neither a built-in nor one of the dealer's",
-            truncate(&template_name)
+            truncate(&template_name, 60)
         )));
     }
     let setting = Automation {

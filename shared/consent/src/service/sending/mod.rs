@@ -54,7 +54,4 @@ pub struct SendAccepted {
     pub replayed: bool,
 }
 
-/// The first `n` characters of `s` (for words quoted in a refusal or a staff item).
-fn truncate(s: &str, n: usize) -> String {
-    s.chars().take(n).collect()
-}
+use super::truncate;
