@@ -140,6 +140,10 @@ pub struct ChaosReport {
     pub seconds: f64,
     /// Template texts at the phones per second, from the first send to the last text.
     pub delivered_per_second: f64,
+    /// For each broken zero, what a reader needs to find its cause: the message, its
+    /// history, the person's replies as the phone saw them and their ledger.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub evidence: Vec<Value>,
 }
 
 impl ChaosReport {
@@ -466,9 +470,9 @@ impl ReplyDone {
 /// One reply from a contact, posted as the carrier posts it.
 async fn reply(portal: &Portal, who: usize, body: &'static str) -> ReplyDone {
     let before = Utc::now();
-    post_reply(portal, &phone_of(who), body).await;
+    let sids = post_reply(portal, &phone_of(who), body).await;
     let recorded = if body == "STOP" {
-        wait_for_ledger(portal, who, "revoked-by-reply", before).await
+        wait_for_revocation(portal, who, &sids).await
     } else {
         None
     };
@@ -482,8 +486,10 @@ async fn reply(portal: &Portal, who: usize, body: &'static str) -> ReplyDone {
 
 /// The phone texts the dealer: the fake carrier posts the webhook as Twilio does. Its
 /// answer is the service's; a failure to reach the service is retried by the carrier only
-/// as the webhook URL asks.
-async fn post_reply(portal: &Portal, phone: &str, body: &str) {
+/// as the webhook URL asks. A phone whose text got no answer sends it again, as a new
+/// text: the sids of every one it sent.
+async fn post_reply(portal: &Portal, phone: &str, body: &str) -> Vec<String> {
+    let mut sids = Vec::new();
     for _ in 0..5 {
         let res = portal
             .http
@@ -491,43 +497,53 @@ async fn post_reply(portal: &Portal, phone: &str, body: &str) {
             .json(&json!({"from": phone, "to": DEALER_NUMBER, "body": body}))
             .send()
             .await;
+        if let Ok(r) = &res {
+            if let Some(sid) = r.headers().get("X-Message-Sid").and_then(|v| v.to_str().ok()) {
+                sids.push(sid.to_owned());
+            }
+        }
         if res.is_ok_and(|r| r.status().is_success()) {
-            return;
+            return sids;
         }
         tokio::time::sleep(Duration::from_millis(300)).await;
     }
+    sids
 }
 
 /// Waits (150 s at most: a delivery that failed comes back after the inbound queue's 60 s
-/// visibility timeout) for a ledger entry of `event` at or after `since`; returns when it
-/// was seen, or None.
-async fn wait_for_ledger(
-    portal: &Portal,
-    who: usize,
-    event: &str,
-    since: DateTime<Utc>,
-) -> Option<DateTime<Utc>> {
+/// visibility timeout) for the revocation of one of these texts (its sid is the ledger
+/// entry's evidence); returns when it was seen, or None.
+async fn wait_for_revocation(portal: &Portal, who: usize, sids: &[String]) -> Option<DateTime<Utc>> {
     let deadline = Instant::now() + Duration::from_secs(150);
     loop {
         let (status, history) = history_of(portal, who).await;
         let seen = status == StatusCode::OK
             && history["entries"].as_array().is_some_and(|entries| {
                 entries.iter().any(|e| {
-                    e["event"] == event
-                        && e["at"]
+                    e["event"] == "revoked-by-reply"
+                        && e["evidence"]
                             .as_str()
-                            .and_then(|a| a.parse::<DateTime<Utc>>().ok())
-                            .is_some_and(|at| at >= since - chrono::Duration::seconds(1))
+                            .is_some_and(|ev| sids.iter().any(|sid| sid == ev))
                 })
             });
         if seen {
             return Some(Utc::now());
         }
-        if Instant::now() >= deadline {
+        if sids.is_empty() || Instant::now() >= deadline {
             return None;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
+}
+
+/// A consent history's entries, one line each: when, what, which category, on what evidence.
+fn ledger_lines(history: &Value) -> Vec<Value> {
+    history["entries"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|e| json!([e["at"], e["event"], e["category"], e["evidence"]]))
+        .collect()
 }
 
 /// A contact's consent history, read as the portal reads it. Not kept as a sample of the API
@@ -817,18 +833,28 @@ async fn measure(
             .get("body")
             .and_then(|v| v.as_s().ok())
             .is_some_and(|b| b.contains("Ref "));
-        let Some(person) = people
-            .iter()
-            .find(|(i, _)| phone_of(**i) == *to)
-            .map(|(_, p)| p)
-        else {
+        let Some((&who, person)) = people.iter().find(|(i, _)| phone_of(**i) == *to) else {
             continue;
         };
         let stopped = person.stops_recorded.iter().enumerate().any(|(k, stop)| {
             let until = person.starts_sent.get(k).copied();
             claimed > *stop && until.is_none_or(|start| claimed < start)
         });
-        report.texts_without_consent += usize::from(is_template && stopped);
+        if is_template && stopped {
+            report.texts_without_consent += 1;
+            let (_, ledger) = history_of(portal, who).await;
+            report.evidence.push(json!({
+                "violation": "text without consent",
+                "message": m.get("PK").and_then(|v| v.as_s().ok()),
+                "to": to,
+                "claimed": claimed,
+                "history": m.get("history").map(|h| format!("{h:?}")),
+                "stops_recorded": person.stops_recorded,
+                "stops_lost": person.stops_lost,
+                "starts_sent": person.starts_sent,
+                "ledger": ledger_lines(&ledger),
+            }));
+        }
     }
     report.texts_twice = bodies.values().filter(|n| **n > 1).count();
     // Every reply the carrier delivered to the service was acted on: its finished mark.
@@ -845,6 +871,18 @@ async fn measure(
             .filter_map(|e| e["evidence"].as_str().map(str::to_owned))
             .collect();
         acted += stops.len();
+        let person = &people[who];
+        let posted = person.stops_recorded.len() + person.stops_lost;
+        if stops.len() != posted {
+            report.evidence.push(json!({
+                "violation": "STOPs acted on",
+                "contact": who,
+                "stops_posted": posted,
+                "stops_recorded": person.stops_recorded,
+                "starts_sent": person.starts_sent,
+                "ledger": ledger_lines(&history),
+            }));
+        }
     }
     report.stops_acted = acted;
 }

@@ -189,10 +189,9 @@ class Carrier:
         except (OSError, ValueError) as e:
             log(f"status callback {message.sid} {status} failed: {e}")
 
-    def reply(self, from_: str, to: str, body: str, account_sid: str) -> tuple[int, bytes, int]:
-        """The phone `from_` texts `body` to `to`: a signed inbound webhook to the number's SmsUrl (else
-        INBOUND_WEBHOOK_URL); (status, body, attempts) as `deliver_webhook`."""
-        sid = "SM" + secrets.token_hex(16)
+    def reply(self, from_: str, to: str, body: str, account_sid: str, sid: str) -> tuple[int, bytes, int]:
+        """The phone `from_` texts `body` to `to` as message `sid` (`new_sid()`): a signed inbound webhook to
+        the number's SmsUrl (else INBOUND_WEBHOOK_URL); (status, body, attempts) as `deliver_webhook`."""
         message = Message(sid=sid, to=to, from_=from_, body=body, direction="inbound", status="received",
                           account_sid=account_sid)
         message.sent = message.created
@@ -202,6 +201,11 @@ class Carrier:
                   "SmsStatus": "received", "ApiVersion": API_VERSION}
         url, method = self.inbound_target(to)
         return deliver_webhook(url, params, self.auth_token, method)
+
+
+def new_sid() -> str:
+    """A message sid as Twilio writes one: SM and 32 hex digits."""
+    return "SM" + secrets.token_hex(16)
 
 
 def log(line: str) -> None:

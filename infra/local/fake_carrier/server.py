@@ -9,7 +9,6 @@ import html
 import http.client
 import json
 import os
-import secrets
 import threading
 import time
 from dataclasses import dataclass
@@ -17,7 +16,7 @@ from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
 
 from infra.local.common import JsonHandler, Server
-from infra.local.fake_carrier.carrier import Carrier, log
+from infra.local.fake_carrier.carrier import Carrier, log, new_sid
 from infra.local.fake_carrier.messages import Message, MessageFilter, missing_parameter
 from infra.local.fake_carrier.rest import ApiPath, list_page, page_of, twilio_error
 from infra.local.fake_carrier.webhooks import WebhookError
@@ -127,7 +126,7 @@ class CarrierHandler(JsonHandler):
         missing = missing_parameter(form)
         if missing:
             return Answer(400, twilio_error(400, *missing))
-        message = Message(sid="SM" + secrets.token_hex(16), to=form["To"], from_=form["From"], body=form["Body"],
+        message = Message(sid=new_sid(), to=form["To"], from_=form["From"], body=form["Body"],
                           direction="outbound-api", status="queued", account_sid=account_sid,
                           status_callback=form.get("StatusCallback"))
         self.carrier.add(message)
@@ -254,20 +253,24 @@ class CarrierHandler(JsonHandler):
             self.send_json(400, {"message": f"missing {', '.join(missing)}"})
             return
         account = self.account_sid or os.environ.get("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
+        # The reply's sid, whatever the webhook's fate: a test finds what the service did with it.
+        sid = new_sid()
         try:
-            status, body, attempts = self.carrier.reply(spec["from"], spec["to"], spec["body"], account)
+            status, body, attempts = self.carrier.reply(spec["from"], spec["to"], spec["body"], account, sid)
         except WebhookError as e:
-            self.send_json(502, {"message": f"inbound webhook failed: {e}", "attempts": e.attempts})
+            self.send_json(502, {"message": f"inbound webhook failed: {e}", "attempts": e.attempts, "sid": sid},
+                           headers={"X-Message-Sid": sid})
             return
         except (OSError, ValueError) as e:  # e.g. a malformed INBOUND_WEBHOOK_URL
-            self.send_json(502, {"message": f"inbound webhook failed: {e}"})
+            self.send_json(502, {"message": f"inbound webhook failed: {e}", "sid": sid},
+                           headers={"X-Message-Sid": sid})
             return
-        log(f"reply from {spec['from']} -> {status} ({attempts} attempt(s))")
+        log(f"reply {sid} from {spec['from']} -> {status} ({attempts} attempt(s))")
         if from_form:
             self.send_bytes(303, b"", "text/plain", {"Location": "/"})
         else:
             self.send_bytes(status, body, "application/xml" if body.startswith(b"<") else "application/json",
-                            {"X-Webhook-Attempts": str(attempts)})
+                            {"X-Webhook-Attempts": str(attempts), "X-Message-Sid": sid})
 
     def page(self) -> str:
         rows = "".join(

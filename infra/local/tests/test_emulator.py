@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import boto3
+from botocore.config import Config
 import pytest
 from botocore.exceptions import ClientError
 from conftest import free_port, start_emulator, unique
@@ -101,6 +102,70 @@ def test_state_survives_a_restart(restartable: Emulator) -> None:
     sqs.send_message(QueueUrl=queue, MessageBody="after")
     got = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=2)["Messages"]
     assert got[0]["Body"] == "after"
+
+
+def test_no_acknowledged_write_is_lost_across_a_restart(restartable: Emulator) -> None:
+    """AWS never loses a write it answered 200. Writers keep going, on kept-alive connections, while
+    the emulator is stopped: every write answered before it went away is there after the restart (a
+    request it never answered may or may not have happened, as after a timeout on AWS)."""
+    ddb, sqs = restartable.client("dynamodb"), restartable.client("sqs")
+    table = unique("t")
+    ddb.create_table(TableName=table, BillingMode="PAY_PER_REQUEST",
+                     AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"}],
+                     KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}])
+    queue = sqs.create_queue(QueueName=unique("q"))["QueueUrl"]
+    # A state of some size, so that writing it takes a while (as a run's does).
+    ballast = "x" * 350_000
+    for n in range(60):
+        ddb.put_item(TableName=table, Item={"PK": {"S": f"ballast-{n}"}, "v": {"S": ballast + str(n)}})
+    acked: dict[str, list[int]] = {"dynamodb": [], "sqs": []}
+    stop = threading.Event()
+    config = Config(retries={"max_attempts": 1}, connect_timeout=2, read_timeout=5)
+
+    def write(service: str, worker: int) -> None:
+        client = boto3.client(service, endpoint_url=restartable.endpoint, config=config, **CREDENTIALS)
+        for n in range(worker * 100_000, worker * 100_000 + 5_000):
+            if stop.is_set():
+                return
+            try:
+                if service == "dynamodb":
+                    client.put_item(TableName=table, Item={"PK": {"S": str(n)}})
+                else:
+                    client.send_message(QueueUrl=queue, MessageBody=str(n))
+            except Exception:  # noqa: BLE001 - the emulator went away: no answer, no claim
+                return
+            acked[service].append(n)
+
+    writers = [threading.Thread(target=write, args=(service, w))
+               for service in ("dynamodb", "sqs") for w in range(3)]
+    for t in writers:
+        t.start()
+    deadline = time.monotonic() + 20
+    while min(len(a) for a in acked.values()) < 30 and time.monotonic() < deadline:
+        time.sleep(0.05)
+    before = {k: len(v) for k, v in acked.items()}
+    restartable.stop()
+    stop.set()
+    print("DEBUG before", before, "after", {k: len(v) for k, v in acked.items()})
+    for t in writers:
+        t.join(15)
+    assert min(len(a) for a in acked.values()) >= 30, "the writers never got going"
+    restartable.start()
+    ddb, sqs = restartable.client("dynamodb"), restartable.client("sqs")
+    kept = set()
+    pages = ddb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True)
+    for page in pages:
+        kept.update(int(i["PK"]["S"]) for i in page["Items"] if not i["PK"]["S"].startswith("ballast"))
+    lost = sorted(set(acked["dynamodb"]) - kept)
+    assert not lost, f"{len(lost)} of {len(acked['dynamodb'])} acknowledged puts lost: {lost[:10]}"
+    bodies: set[int] = set()
+    for _ in range(200):
+        got = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, VisibilityTimeout=300).get("Messages", [])
+        if not got:
+            break
+        bodies.update(int(m["Body"]) for m in got)
+    lost = sorted(set(acked["sqs"]) - bodies)
+    assert not lost, f"{len(lost)} of {len(acked['sqs'])} acknowledged sends lost: {lost[:10]}"
 
 
 def test_without_a_state_file_it_stops_cleanly_and_writes_nothing(tmp_path: Path) -> None:

@@ -97,10 +97,13 @@ def send(base: str, form: dict[str, str], sid: str = SID, token: str = TOKEN) ->
 
 def test_reply_posts_a_verifiably_signed_webhook(setup: tuple[str, Webhooks]) -> None:
     base, hooks = setup
-    status, body = call("POST", f"{base}/reply", json.dumps(
-        {"from": "+13125550142", "to": "+12025550100", "body": "Agree"}).encode(), {"Content-Type": "application/json"})
+    req = urllib.request.Request(f"{base}/reply", method="POST", headers={"Content-Type": "application/json"},
+                                 data=json.dumps({"from": "+13125550142", "to": "+12025550100", "body": "Agree"}).encode())
+    with urllib.request.urlopen(req, timeout=10) as res:  # noqa: S310 - loopback
+        status, body, sid = res.status, res.read().decode(), res.headers["X-Message-Sid"]
     assert (status, body) == (200, "<Response/>")
     ((path, form, signature),) = hooks.wait_for(1)
+    assert form["MessageSid"] == sid  # the phone's side knows which text it was
     assert path == "/v1/carrier/twilio/inbound"
     assert signature == twilio_signature(TOKEN, f"{hooks.base}{path}", form)
     assert signature != twilio_signature("another-token", f"{hooks.base}{path}", form)
