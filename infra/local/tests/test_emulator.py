@@ -143,10 +143,8 @@ def test_no_acknowledged_write_is_lost_across_a_restart(restartable: Emulator) -
     deadline = time.monotonic() + 20
     while min(len(a) for a in acked.values()) < 30 and time.monotonic() < deadline:
         time.sleep(0.05)
-    before = {k: len(v) for k, v in acked.items()}
     restartable.stop()
     stop.set()
-    print("DEBUG before", before, "after", {k: len(v) for k, v in acked.items()})
     for t in writers:
         t.join(15)
     assert min(len(a) for a in acked.values()) >= 30, "the writers never got going"
