@@ -30,6 +30,9 @@ pub struct Config {
     pub send_rate_per_number: Option<u32>,
     /// Segments a day one dealer's brand may send (T-Mobile's 10DLC cap); 0 or absent: no cap.
     pub daily_segments_per_brand: Option<u32>,
+    /// The End User Messaging configuration set its texts go with (absent: this stack
+    /// texts through Twilio only, and refuses a number provisioned on End User Messaging).
+    pub end_user_messaging_configuration_set: Option<String>,
 }
 
 impl Config {
@@ -50,6 +53,7 @@ impl Config {
                 .filter(|r| *r > 0),
             daily_segments_per_brand: Some(env.parsed("DAILY_SEGMENTS_PER_BRAND", 0u32)?)
                 .filter(|r| *r > 0),
+            end_user_messaging_configuration_set: env.optional("EUM_CONFIGURATION_SET"),
         })
     }
 }
@@ -94,6 +98,22 @@ mod tests {
             .arn
             .starts_with("arn:aws:secretsmanager:"));
         assert!(c.code_key.arn.starts_with("arn:aws:secretsmanager:"));
+    }
+
+    #[test]
+    fn end_user_messaging_is_on_only_with_a_configuration_set() {
+        let c = Config::from_env(&Env::from_pairs(&template_env())).unwrap();
+        assert_eq!(c.end_user_messaging_configuration_set, None);
+        for (value, expected) in [("", None), ("  ", None), ("texting", Some("texting"))] {
+            let mut env = template_env();
+            env.push(("EUM_CONFIGURATION_SET", value));
+            let c = Config::from_env(&Env::from_pairs(&env)).unwrap();
+            assert_eq!(
+                c.end_user_messaging_configuration_set.as_deref(),
+                expected,
+                "{value:?}"
+            );
+        }
     }
 
     #[test]

@@ -4,6 +4,9 @@ use std::time::Duration;
 use aws_lambda_events::event::sqs::SqsEvent;
 use consent_adapters::config;
 use consent_adapters::sqs::{SqsOutboundQueue, SqsVisibility};
+use consent::ports::Carrier;
+use consent_adapters::carriers::Carriers;
+use consent_adapters::eum::EndUserMessagingCarrier;
 use consent_adapters::TwilioCarrier;
 use deliver::config::Config;
 use deliver::{handle_before, App};
@@ -27,6 +30,15 @@ async fn main() -> Result<(), Error> {
         });
     let codes = Arc::new(config.code_key.deferred_code_key(&secrets));
     let store = Arc::new(config.table.store(&aws));
+    // Each text goes through the carrier its number is on; End User Messaging only where
+    // the stack names a configuration set for it.
+    let end_user_messaging = config
+        .end_user_messaging_configuration_set
+        .map(|set| {
+            Arc::new(EndUserMessagingCarrier::new(&aws, set, config.carrier_timeout))
+                as Arc<dyn Carrier>
+        });
+    let carrier = Carriers::new(Arc::new(carrier), end_user_messaging, store.clone());
     let sqs = consent_adapters::aws_sdk_sqs::Client::new(&aws);
     let app = App {
         dealers: store.clone(),
@@ -38,7 +50,8 @@ async fn main() -> Result<(), Error> {
         limits: store,
         codes,
         carrier: Arc::new(carrier),
-        // The carrier's read and connect timeouts, and the writes around the call.
+        // The carrier's read and connect timeouts (both carriers' are the same), and the
+        // writes around the call (with the read of the number's carrier).
         record_budget: config.carrier_timeout
             + TwilioCarrier::CONNECT_TIMEOUT
             + Duration::from_secs(5),

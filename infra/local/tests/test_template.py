@@ -146,6 +146,40 @@ def test_function_policies_resolve_to_arns(doc: dict) -> None:
     assert "dynamodb:ConditionCheckItem" in deliver and "sqs:ChangeMessageVisibility" in deliver
 
 
+def _resolver(doc: dict, params: dict[str, str]) -> tpl.Resolver:
+    resolver = tpl.Resolver.from_template(doc, {"TwilioAccountSid": "AC1", **params}, stack="s1")
+    for lid in doc["Resources"]:
+        resolver.resources.setdefault(lid, {"Ref": f"ref:{lid}", "Arn": f"arn:{lid}", "StreamArn": f"arn:{lid}/s/1"})
+    return resolver
+
+
+def _deliver_sms_voice(doc: dict, params: dict[str, str]) -> tuple[str, list[dict]]:
+    """deliver's EUM_CONFIGURATION_SET and its statements on sms-voice, with these parameters."""
+    resolver = _resolver(doc, params)
+    statements = [st for policy in tpl.function_policies(doc, resolver)["deliver"] for st in policy["Statement"]]
+    on_sms = [st for st in statements
+              if any(a.startswith("sms-voice:") for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"]))]
+    return tpl.function_environment(doc, resolver)["deliver"]["EUM_CONFIGURATION_SET"], on_sms
+
+
+def test_end_user_messaging_is_granted_only_on_what_the_operator_names(doc: dict) -> None:
+    # Without a configuration set: Twilio only, and no grant at all on End User Messaging.
+    assert _deliver_sms_voice(doc, {}) == ("", [])
+    number = "arn:aws:sms-voice:us-east-1:000000000000:phone-number/phone-0123456789abcdef"
+    pool = "arn:aws:sms-voice:us-east-1:000000000000:pool/pool-0123456789abcdef"
+    env, (statement,) = _deliver_sms_voice(doc, {"EndUserMessagingConfigurationSet": "texting",
+                                                 "EndUserMessagingOriginationArns": f"{number},{pool}"})
+    assert env == "texting"
+    assert statement["Action"] == "sms-voice:SendTextMessage"
+    assert statement["Resource"] == [
+        "arn:aws:sms-voice:us-east-1:123456789012:configuration-set/texting", number, pool]
+    # Only the functions that text hold it.
+    resolver = _resolver(doc, {"EndUserMessagingConfigurationSet": "t", "EndUserMessagingOriginationArns": number})
+    holders = {name for name, policies in tpl.function_policies(doc, resolver).items()
+               if "sms-voice:" in json.dumps(policies)}
+    assert holders == {"deliver"}
+
+
 def test_stream_sources_and_their_filters(doc: dict) -> None:
     (source,) = tpl.stream_sources(doc)
     assert (source.table, source.function, source.report_batch_item_failures) == ("Table", "publish", True)
