@@ -15,6 +15,9 @@
 - EventBridge PutEvents: `events:PutEvents` on each entry's bus (EventBusName, name or ARN; the default
   bus when absent); other EventBridge calls on their named bus or rule.
 - Secrets Manager: `secretsmanager:Op` on the secret's ARN (SecretId is an ARN or a name).
+- End User Messaging SMS (`PinpointSMSVoiceV2.Op`, signed for `sms-voice`): SendTextMessage on its
+  origination identity (a number, its id or ARN; a number's ARN is the fake carrier's) and on its
+  configuration set; the number, opt-out list or configuration set the other calls name.
 - Anything else: `service:Op` on `*`.
 
 `denial(call, message)` is the answer AWS gives for a refused call in that protocol, and
@@ -29,6 +32,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping
 from urllib.parse import parse_qs, urlsplit
+
+from infra.local.fake_carrier.sms_voice import phone_number_id
 
 JSON, QUERY = "json", "query"
 
@@ -172,8 +177,31 @@ def _secretsmanager(call: Call, op: str, params: Mapping[str, Any]) -> list[Chec
     return [Check(f"secretsmanager:{op}", arn)]
 
 
+# ------------------------------------------------------------------------------- End User Messaging SMS
+
+def _identity_arn(call: Call, identity: str) -> str:
+    """An origination identity's ARN: given as one, as a pool or phone number id, or as the number."""
+    if identity.startswith("arn:"):
+        return identity
+    if identity.startswith("pool-"):
+        return call.arn("sms-voice", f"pool/{identity}")
+    return call.arn("sms-voice", f"phone-number/{identity if identity.startswith('phone-') else phone_number_id(identity)}")
+
+
+def _sms_voice(call: Call, op: str, params: Mapping[str, Any]) -> list[Check]:
+    action = f"sms-voice:{op}"
+    identities = [params[k] for k in ("OriginationIdentity", "PhoneNumberId") if params.get(k)]
+    named = [_identity_arn(call, str(i)) for i in [*identities, *(params.get("PhoneNumberIds") or [])]]
+    if params.get("ConfigurationSetName"):
+        named.append(call.arn("sms-voice", f"configuration-set/{params['ConfigurationSetName']}"))
+    if params.get("OptOutListName"):
+        named.append(call.arn("sms-voice", f"opt-out-list/{params['OptOutListName']}"))
+    return [Check(action, arn) for arn in named] or [Check(action, "*")]
+
+
 _SERVICES: dict[str, Callable[[Call, str, Mapping[str, Any]], list[Check]]] = {
     "dynamodb": _dynamodb, "sqs": _sqs, "events": _events, "secretsmanager": _secretsmanager,
+    "sms-voice": _sms_voice,
 }
 
 
@@ -206,7 +234,7 @@ def _error(call: Call, message: str, *, json_code: str, json_status: int, query_
                 f"<Error><Type>Sender</Type><Code>{query_code}</Code><Message>{_xml(message)}</Message>"
                 f"<Detail/></Error><RequestId>{request_id}</RequestId></ErrorResponse>").encode()
         return 403, [("Content-Type", "text/xml"), ("x-amzn-RequestId", request_id)], body
-    version = "1.0" if call.service in ("dynamodb", "sqs") else "1.1"
+    version = "1.0" if call.service in ("dynamodb", "sqs", "sms-voice") else "1.1"
     headers = [("Content-Type", f"application/x-amz-json-{version}"), ("x-amzn-RequestId", request_id)]
     if call.service == "sqs":
         headers.append(("x-amzn-query-error", f"{query_code};Sender"))

@@ -13,7 +13,8 @@ The emulator, one idea per file: `serialized.py` (one DynamoDB request at a time
 (moto's costs per request removed: SendMessage, the service lookup, the access log, GetRecords),
 `transactions.py` (TransactWriteItems' rollback and streams), `gsi_lag.py` (indexes that lag behind
 their table), `faults.py` (DynamoDB faults for chaos runs), `operations.py` (`GET /_local/operations`),
-`persistence.py` (`--state FILE`); IAM is `infra.local.enforcer`'s. Each file's docstring says why.
+`persistence.py` (`--state FILE`), `sms_voice.py` (End User Messaging SMS, handed to the fake carrier:
+`--sms-voice-url`); IAM is `infra.local.enforcer`'s. Each file's docstring says why.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from infra.local.emulator.gsi_lag import GsiLag, enable_gsi_lag, parse_lag
 from infra.local.emulator.operations import OPERATIONS_PATH, OperationClock, operation
 from infra.local.emulator.persistence import PERSISTED, restore, save, snapshot
 from infra.local.emulator.serialized import _DYNAMODB, SerializedDynamoDB
+from infra.local.emulator.sms_voice import SmsVoiceProxy
 from infra.local.emulator.speedups import QuietRequestHandler, patch_dispatch, patch_sqs, patch_stream_records
 from infra.local.emulator.transactions import patch_dynamodb_transactions
 
@@ -64,6 +66,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("-H", "--host", default="127.0.0.1")
     parser.add_argument("-p", "--port", type=int, default=4566)
     parser.add_argument("--state", type=Path, help="keep DynamoDB, SQS and EventBridge state in this file across restarts")
+    parser.add_argument("--sms-voice-url", default=os.environ.get("EMULATOR_SMS_VOICE_URL") or None,
+                        help="where End User Messaging SMS requests (signed for sms-voice) go once IAM allowed them: "
+                             "the fake carrier (default $EMULATOR_SMS_VOICE_URL; unset: not emulated)")
     parser.add_argument("--access-log", action="store_true", help="log one line per request (costs CPU under load)")
     parser.add_argument("--admin-key", action="append", default=[], metavar="ACCESS_KEY_ID",
                         help=f"an access key id whose requests pass unchecked, besides {enforcer.ADMIN_KEY!r} and "
@@ -114,7 +119,8 @@ def main(argv: list[str] | None = None) -> None:
     app.debug = True  # type: ignore[attr-defined]
     try:
         faults = DynamoDBFaults(SerializedDynamoDB(app), throttle_rate, error_rate, seed)
-        run_simple(args.host, args.port, OperationClock(enforcer.IamEnforcer(faults)), threaded=True,
+        services = SmsVoiceProxy(faults, args.sms_voice_url)
+        run_simple(args.host, args.port, OperationClock(enforcer.IamEnforcer(services)), threaded=True,
                    request_handler=MotoRequestHandler if args.access_log else QuietRequestHandler)
     finally:
         if args.state:

@@ -55,7 +55,9 @@ STATUS_CALLBACK_DELAY_SECONDS (default 0.2), STATUS_CALLBACK_DUPLICATE and STATU
 The fake, one idea per file: `rest.py` (Twilio's paths, dates, errors and paged lists), `messages.py`
 (the Message resource, segments, the list's filters), `phone_numbers.py` (IncomingPhoneNumbers),
 `webhooks.py` (signed webhooks and their retries), `carrier.py` (the state: messages, numbers, injected
-failures, callbacks, limits; the environment's settings), `server.py` (the HTTP routes and the page).
+failures, callbacks, limits; the environment's settings), `sms_voice.py` (AWS End User Messaging SMS's API
+for the numbers in EUM_NUMBERS, with EUM_CONFIGURATION_SETS, default texting; the emulator hands it the
+requests signed for sms-voice), `server.py` (the HTTP routes and the page).
 """
 
 
@@ -75,6 +77,7 @@ from infra.local.fake_carrier.phone_numbers import (METHOD_PARAMETERS, NUMBER_PA
 from infra.local.fake_carrier.rest import (API_VERSION, MAX_PAGE_SIZE, PAGE_SIZE, ApiPath, list_page, page_of, rfc2822,
                                            twilio_error, utcnow)
 from infra.local.fake_carrier.server import Answer, CarrierHandler, make_server
+from infra.local.fake_carrier.sms_voice import SmsVoice, sms_voice_from_env
 from infra.local.fake_carrier.webhooks import (OVERRIDE_BOUNDS, RETRY_KINDS, ConnectionOverrides, WebhookError,
                                                bounded_int, deliver_webhook, post_once, twilio_signature,
                                                webhook_headers)
@@ -85,7 +88,7 @@ __all__ = [
     "CarrierHandler", "ConnectionOverrides", "Message", "MessageFilter", "PhoneNumber", "WebhookError",
     "account_numbers", "bounded_int", "carrier_from_env", "deliver_webhook", "friendly", "list_page", "log", "main",
     "make_server", "missing_parameter", "number_filter", "number_sid", "page_of", "post_once", "probability",
-    "rfc2822", "segments", "twilio_error", "twilio_signature", "utc_day", "utcnow", "webhook_headers",
+    "rfc2822", "segments", "twilio_error", "twilio_signature", "utc_day", "utcnow", "webhook_headers", "SmsVoice", "sms_voice_from_env",
 ]
 
 
@@ -104,7 +107,15 @@ def main(argv: list[str] | None = None) -> int:
     except ValueError as e:
         print(f"fake-carrier: {e}", file=sys.stderr)
         return 1
-    server = make_server(args.host, args.port, carrier)
+    try:
+        sms_voice = sms_voice_from_env(env, carrier)
+    except ValueError as e:
+        print(f"fake-carrier: {e}", file=sys.stderr)
+        return 1
+    server = make_server(args.host, args.port, carrier, sms_voice)
+    if sms_voice.numbers:
+        print(f"fake-carrier: End User Messaging holds {len(sms_voice.numbers)} numbers, configuration sets "
+              f"{', '.join(sorted(sms_voice.configuration_sets)) or '(none)'}", flush=True)
     print(f"fake-carrier: http://{args.host}:{args.port} ({len(carrier.numbers)} numbers; inbound webhooks to each "
           f"number's SmsUrl, else {carrier.inbound_url}; "
           f"CARRIER_SEED={carrier.seed}, duplicate {carrier.duplicate:g}, reorder {carrier.reorder:g}, "

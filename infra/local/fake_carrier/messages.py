@@ -41,15 +41,22 @@ class Message:
     created: datetime = field(default_factory=utcnow)
     updated: datetime = field(init=False)
     sent: datetime | None = None  # Twilio's date_sent: when it went out (outbound) or came in (inbound)
+    api: str = "twilio"  # or end-user-messaging: which of the fake's APIs sent it
+    context: dict[str, str] | None = None  # End User Messaging's: as the sender gave it
+    message_type: str | None = None  # End User Messaging's TRANSACTIONAL or PROMOTIONAL
+    configuration_set: str | None = None
 
     def __post_init__(self) -> None:
         self.updated = self.created
 
     def public(self) -> dict[str, Any]:
         """The test controls' view (GET /messages)."""
-        return {"sid": self.sid, "to": self.to, "from": self.from_, "body": self.body, "direction": self.direction,
+        view = {"sid": self.sid, "to": self.to, "from": self.from_, "body": self.body, "direction": self.direction,
                 "status": self.status, "at": self.created.isoformat(timespec="milliseconds"),
-                "status_callback": self.status_callback}
+                "status_callback": self.status_callback, "api": self.api}
+        if self.api == "end-user-messaging" and self.direction == "outbound-api":
+            view.update(context=self.context, messageType=self.message_type, configurationSet=self.configuration_set)
+        return view
 
     def resource(self) -> dict[str, Any]:
         """Twilio's Message resource, as Create Message and the list answer it."""

@@ -11,6 +11,7 @@ import json
 import os
 import threading
 import time
+import uuid
 from dataclasses import dataclass
 from typing import Any, Callable
 from urllib.parse import parse_qs, urlsplit
@@ -18,6 +19,7 @@ from urllib.parse import parse_qs, urlsplit
 from infra.local.common import JsonHandler, Server
 from infra.local.fake_carrier.carrier import Carrier, log, new_sid
 from infra.local.fake_carrier.messages import Message, MessageFilter, missing_parameter
+from infra.local.fake_carrier.sms_voice import CONTENT_TYPE, TARGET_PREFIX, SmsVoice
 from infra.local.fake_carrier.rest import ApiPath, list_page, page_of, twilio_error
 from infra.local.fake_carrier.webhooks import WebhookError
 
@@ -35,6 +37,7 @@ class Answer:
 class CarrierHandler(JsonHandler):
     server_version = "fake-carrier"
     carrier: Carrier
+    sms_voice: SmsVoice | None = None  # the account's End User Messaging side, if it has one
     account_sid: str = ""  # the last account seen; used to sign replies
     CONTROLS = {"/reply": "reply", "/fail": "fail", "/hang": "hang", "/accept-and-hang": "accept_and_hang",
                 "/accept-then-fail": "accept_then_fail", "/callbacks": "callbacks", "/limits": "limits"}
@@ -73,6 +76,12 @@ class CarrierHandler(JsonHandler):
     def do_POST(self) -> None:
         path = urlsplit(self.path).path
         body = self.read_body()
+        target = self.headers.get("X-Amz-Target", "")
+        if path == "/" and target.startswith(TARGET_PREFIX) and self.sms_voice is not None:
+            # End User Messaging's API, as the emulator hands it on (it checked the caller's IAM policy).
+            status, answer = self.sms_voice.handle(target, body)
+            self.send_json(status, answer, CONTENT_TYPE, {"x-amzn-RequestId": str(uuid.uuid4())})
+            return
         api = ApiPath.parse(path)
         control: Callable[[bytes], None] | None = getattr(self, self.CONTROLS.get(path, ""), None)
         if api is not None:
@@ -255,6 +264,8 @@ class CarrierHandler(JsonHandler):
         account = self.account_sid or os.environ.get("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
         # The reply's sid, whatever the webhook's fate: a test finds what the service did with it.
         sid = new_sid()
+        if self.sms_voice is not None:
+            self.sms_voice.heard(spec["from"], spec["to"], spec["body"])
         try:
             status, body, attempts = self.carrier.reply(spec["from"], spec["to"], spec["body"], account, sid)
         except WebhookError as e:
@@ -290,6 +301,6 @@ from (phone) <input name="from" value="{html.escape(phone)}"> to (dealer) <input
 <input name="body" size="40" placeholder="Agree"> <button>send</button></form></body></html>"""
 
 
-def make_server(host: str, port: int, carrier: Carrier) -> Server:
-    handler = type("BoundCarrierHandler", (CarrierHandler,), {"carrier": carrier})
+def make_server(host: str, port: int, carrier: Carrier, sms_voice: SmsVoice | None = None) -> Server:
+    handler = type("BoundCarrierHandler", (CarrierHandler,), {"carrier": carrier, "sms_voice": sms_voice})
     return Server((host, port), handler)

@@ -1,0 +1,251 @@
+"""AWS End User Messaging SMS (`pinpoint-sms-voice-v2`) as the fake carrier plays it.
+
+moto has no such service, so the fake speaks its JSON protocol (awsJson 1.0: `POST /`, `X-Amz-Target:
+PinpointSMSVoiceV2.<Operation>`, errors as `{"__type": ..., "Message": ...}`). The functions reach it as
+they reach AWS, through the emulator (`AWS_ENDPOINT_URL`): the emulator checks the caller's IAM policy and
+hands requests signed for `sms-voice` on to the fake (`--sms-voice-url`).
+
+It behaves as AWS documents, not as we would like:
+- a number texts through End User Messaging only if the account holds it there (`EUM_NUMBERS`), with a
+  configuration set the account has (`EUM_CONFIGURATION_SETS`); anything else is ResourceNotFoundException;
+- above the account's concurrent requests a send is ThrottlingException (HTTP 400), never processed;
+- a person on the number's opt-out list is refused: ConflictException, Reason
+  DESTINATION_PHONE_NUMBER_OPTED_OUT (a STOP to the number puts them there, as AWS does while the number's
+  opt-outs are not self-managed); `DeleteOptedOutNumber` takes them off it;
+- the injected failures of the fake's controls apply as they do to Twilio's API (a send taken, then
+  answered 500 or never answered, is at the phone all the same).
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from typing import Any, Iterable
+
+from infra.local.fake_carrier.carrier import Carrier, log
+from infra.local.fake_carrier.messages import Message
+from infra.local.numbers import expand
+
+TARGET_PREFIX = "PinpointSMSVoiceV2."
+CONTENT_TYPE = "application/x-amz-json-1.0"
+ACCOUNT = "123456789012"  # the emulator's account (infra.local.enforcer.ACCOUNT)
+OPTED_OUT = "DESTINATION_PHONE_NUMBER_OPTED_OUT"
+DEFAULT_OPT_OUT_LIST = "Default"
+OPT_OUT_KEYWORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "OPT-OUT", "REVOKE"}
+OPT_IN_KEYWORDS = {"START", "UNSTOP", "YES"}
+
+
+def phone_number_id(number: str) -> str:
+    """The fake's id of a number it holds (AWS's are phone- and 32 hex digits; these are stable)."""
+    return "phone-" + number.lstrip("+")
+
+
+def phone_number_arn(number: str, region: str = "us-east-1") -> str:
+    return f"arn:aws:sms-voice:{region}:{ACCOUNT}:phone-number/{phone_number_id(number)}"
+
+
+class SmsVoiceError(Exception):
+    """An error answer: HTTP status, the `__type` and what goes with it."""
+
+    def __init__(self, status: int, kind: str, message: str, **extra: Any) -> None:
+        super().__init__(message)
+        self.status, self.kind, self.extra = status, kind, extra
+
+    def body(self) -> dict[str, Any]:
+        return {"__type": self.kind, "Message": str(self), **self.extra}
+
+
+def not_found(resource_type: str, resource_id: str) -> SmsVoiceError:
+    return SmsVoiceError(400, "ResourceNotFoundException", f"The {resource_type} {resource_id} was not found.",
+                         ResourceType=resource_type, ResourceId=resource_id)
+
+
+@dataclass
+class EumNumber:
+    """A number the account holds in End User Messaging, as DescribePhoneNumbers shows it."""
+
+    number: str
+    two_way_enabled: bool = False
+    two_way_channel_arn: str = ""
+    self_managed_opt_outs: bool = False
+    opt_out_list: str = DEFAULT_OPT_OUT_LIST
+    created: datetime = field(default_factory=lambda: datetime.now(timezone.utc))
+
+    def describe(self) -> dict[str, Any]:
+        return {"PhoneNumberArn": phone_number_arn(self.number), "PhoneNumberId": phone_number_id(self.number),
+                "PhoneNumber": self.number, "Status": "ACTIVE", "IsoCountryCode": "US", "MessageType": "TRANSACTIONAL",
+                "NumberCapabilities": ["SMS"], "NumberType": "TEN_DLC", "MonthlyLeasingPrice": "2.00",
+                "TwoWayEnabled": self.two_way_enabled, "TwoWayChannelArn": self.two_way_channel_arn or None,
+                "SelfManagedOptOutsEnabled": self.self_managed_opt_outs, "OptOutListName": self.opt_out_list,
+                "DeletionProtectionEnabled": False, "CreatedTimestamp": self.created.timestamp()}
+
+
+class SmsVoice:
+    """The End User Messaging side of the fake account (thread-safe; the messages are the carrier's)."""
+
+    def __init__(self, carrier: Carrier, numbers: Iterable[str] = (), configuration_sets: Iterable[str] = ()) -> None:
+        self.carrier = carrier
+        self.lock = threading.Lock()
+        self.numbers = {n: EumNumber(n) for n in numbers}
+        self.configuration_sets = set(configuration_sets)
+        self.opt_outs: dict[str, dict[str, datetime]] = {DEFAULT_OPT_OUT_LIST: {}}
+
+    def holds(self, number: str) -> bool:
+        return number in self.numbers
+
+    # ------------------------------------------------------------------------------------ the protocol
+
+    def handle(self, target: str, raw: bytes) -> tuple[int, dict[str, Any]]:
+        """One request: (HTTP status, JSON body)."""
+        operation = target.removeprefix(TARGET_PREFIX)
+        try:
+            params = json.loads(raw or b"{}")
+            if not isinstance(params, dict):
+                raise ValueError("the body is not an object")
+        except ValueError as e:
+            return 400, SmsVoiceError(400, "SerializationException", str(e)).body()
+        handler = {"SendTextMessage": self.send_text_message, "DescribePhoneNumbers": self.describe_phone_numbers,
+                   "UpdatePhoneNumber": self.update_phone_number,
+                   "DescribeOptedOutNumbers": self.describe_opted_out_numbers,
+                   "DeleteOptedOutNumber": self.delete_opted_out_number}.get(operation)
+        if handler is None or not target.startswith(TARGET_PREFIX):
+            return 400, SmsVoiceError(400, "UnknownOperationException", f"unknown operation {target!r}").body()
+        try:
+            return 200, handler(params)
+        except SmsVoiceError as e:
+            return e.status, e.body()
+
+    def number_of(self, identity: str) -> EumNumber:
+        """A number by its E.164 form, id or ARN."""
+        with self.lock:
+            for n in self.numbers.values():
+                if identity in (n.number, phone_number_id(n.number), phone_number_arn(n.number)):
+                    return n
+        raise not_found("phone-number", identity)
+
+    def send_text_message(self, p: dict[str, Any]) -> dict[str, Any]:
+        for name in ("DestinationPhoneNumber", "OriginationIdentity", "MessageBody"):
+            if not p.get(name):
+                raise SmsVoiceError(400, "ValidationException", f"{name} is required.", Reason="FIELD_VALIDATION_FAILED")
+        number = self.number_of(p["OriginationIdentity"])
+        config = p.get("ConfigurationSetName")
+        if config and config not in self.configuration_sets:
+            raise not_found("configuration-set", config)
+        with self.carrier.rest_slot() as admitted:
+            if not admitted:
+                raise SmsVoiceError(400, "ThrottlingException", "Rate exceeded.")
+            return self.admitted_send(number, p)
+
+    def admitted_send(self, number: EumNumber, p: dict[str, Any]) -> dict[str, Any]:
+        time.sleep(self.carrier.latency)
+        hang, fail = self.carrier.next_injection()
+        if hang:
+            time.sleep(hang)
+        if fail:
+            raise injected(fail[0])
+        to = p["DestinationPhoneNumber"]
+        with self.lock:
+            opted_out = to in self.opt_outs.get(number.opt_out_list, {})
+        if opted_out:
+            raise SmsVoiceError(400, "ConflictException", f"{to} is on the opt-out list {number.opt_out_list}.",
+                                Reason=OPTED_OUT, ResourceType="opt-out-list", ResourceId=number.opt_out_list)
+        message = Message(sid=str(uuid.uuid4()), to=to, from_=number.number, body=p["MessageBody"],
+                          direction="outbound-api", status="delivered", api="end-user-messaging",
+                          context=dict(p.get("Context") or {}), message_type=p.get("MessageType", "TRANSACTIONAL"),
+                          configuration_set=p.get("ConfigurationSetName"))
+        message.sent = message.created
+        self.carrier.add(message)
+        late = self.carrier.next_of(self.carrier.late_answers, 0.0)
+        failure = self.carrier.next_of(self.carrier.failed_answers, None)
+        if late:
+            log(f"end-user-messaging: accepted {message.sid} to {to}; answering in {late:g} s")
+            time.sleep(late)
+        if failure:
+            log(f"end-user-messaging: sent {message.sid} to {to}; answered {failure[0]}")
+            raise injected(failure[0])
+        log(f"end-user-messaging: sent {message.sid} to {to}")
+        return {"MessageId": message.sid}
+
+    def describe_phone_numbers(self, p: dict[str, Any]) -> dict[str, Any]:
+        wanted = p.get("PhoneNumberIds")
+        found = [self.number_of(i) for i in wanted] if wanted else list(self.numbers.values())
+        return {"PhoneNumbers": [n.describe() for n in found]}
+
+    def update_phone_number(self, p: dict[str, Any]) -> dict[str, Any]:
+        if not p.get("PhoneNumberId"):
+            raise SmsVoiceError(400, "ValidationException", "PhoneNumberId is required.",
+                                Reason="FIELD_VALIDATION_FAILED")
+        number = self.number_of(p["PhoneNumberId"])
+        with self.lock:
+            if "TwoWayEnabled" in p:
+                number.two_way_enabled = bool(p["TwoWayEnabled"])
+            if "TwoWayChannelArn" in p:
+                number.two_way_channel_arn = str(p["TwoWayChannelArn"])
+            if "SelfManagedOptOutsEnabled" in p:
+                number.self_managed_opt_outs = bool(p["SelfManagedOptOutsEnabled"])
+            if "OptOutListName" in p:
+                number.opt_out_list = str(p["OptOutListName"])
+                self.opt_outs.setdefault(number.opt_out_list, {})
+        return number.describe()
+
+    def opt_out_list(self, p: dict[str, Any]) -> dict[str, datetime]:
+        name = p.get("OptOutListName") or ""
+        if name not in self.opt_outs:
+            raise not_found("opt-out-list", name)
+        return self.opt_outs[name]
+
+    def describe_opted_out_numbers(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            entries = dict(self.opt_out_list(p))
+        wanted = p.get("OptedOutNumbers")
+        return {"OptOutListArn": f"arn:aws:sms-voice:us-east-1:{ACCOUNT}:opt-out-list/{p['OptOutListName']}",
+                "OptOutListName": p["OptOutListName"],
+                "OptedOutNumbers": [{"OptedOutNumber": n, "OptedOutTimestamp": at.timestamp(), "EndUserOptedOut": True}
+                                    for n, at in entries.items() if not wanted or n in wanted]}
+
+    def delete_opted_out_number(self, p: dict[str, Any]) -> dict[str, Any]:
+        number = p.get("OptedOutNumber") or ""
+        with self.lock:
+            entries = self.opt_out_list(p)
+            if number not in entries:
+                raise not_found("opted-out-number", number)
+            at = entries.pop(number)
+        return {"OptOutListName": p["OptOutListName"], "OptedOutNumber": number,
+                "OptedOutTimestamp": at.timestamp(), "EndUserOptedOut": True}
+
+    # --------------------------------------------------------------------------------- the phone's side
+
+    def heard(self, from_: str, to: str, body: str) -> None:
+        """A person texted one of its numbers: a STOP puts them on the number's opt-out list and a START takes
+        them off it, as End User Messaging does unless the number manages its opt-outs itself."""
+        number = self.numbers.get(to)
+        if number is None or number.self_managed_opt_outs:
+            return
+        word = body.strip().upper()
+        with self.lock:
+            entries = self.opt_outs.setdefault(number.opt_out_list, {})
+            if word in OPT_OUT_KEYWORDS:
+                entries.setdefault(from_, datetime.now(timezone.utc))
+            elif word in OPT_IN_KEYWORDS:
+                entries.pop(from_, None)
+
+
+def injected(status: int) -> SmsVoiceError:
+    """An injected failure in this API's words: 429 is throttling, 5xx the service's own failure."""
+    if status == 429:
+        return SmsVoiceError(400, "ThrottlingException", "Rate exceeded.")
+    if status >= 500:
+        return SmsVoiceError(status, "InternalServerException", "injected failure", RequestId=str(uuid.uuid4()))
+    return SmsVoiceError(400, "ValidationException", "injected failure", Reason="OTHER")
+
+
+def sms_voice_from_env(env: dict[str, str] | Any, carrier: Carrier) -> SmsVoice:
+    """The End User Messaging side the environment describes: EUM_NUMBERS (NUMBER_POOL's syntax; default none)
+    and EUM_CONFIGURATION_SETS (comma-separated; default texting)."""
+    numbers = expand(env.get("EUM_NUMBERS") or "")
+    sets = [s.strip() for s in (env.get("EUM_CONFIGURATION_SETS") or "texting").split(",") if s.strip()]
+    return SmsVoice(carrier, numbers, sets)

@@ -1,0 +1,180 @@
+"""End User Messaging SMS as the local world plays it: the fake carrier speaks `pinpoint-sms-voice-v2`'s JSON
+protocol, and the emulator hands it the requests a function's IAM policy allows, as AWS would."""
+
+from __future__ import annotations
+
+import json
+import threading
+import urllib.request
+from typing import Any, Iterator
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+from conftest import free_port, start_emulator
+
+from infra.local.fake_carrier import Carrier, make_server
+from infra.local.fake_carrier.sms_voice import SmsVoice, phone_number_arn
+
+DEALER = "+17135550100"
+OTHER = "+17135550101"  # held too, but the function's policy does not name it
+PHONE = "+13125550142"
+KEY = "ASIAFUNCTIONEUM0TEST"
+ARN = "arn:aws:sms-voice:us-east-1:123456789012"
+
+
+class World:
+    def __init__(self, emulator: str, fake: str, carrier: Carrier, sms_voice: SmsVoice) -> None:
+        self.emulator, self.fake, self.carrier, self.sms_voice = emulator, fake, carrier, sms_voice
+
+    def client(self, key: str = KEY) -> Any:
+        return boto3.client("pinpoint-sms-voice-v2", endpoint_url=self.emulator, region_name="us-east-1",
+                            aws_access_key_id=key, aws_secret_access_key="x",
+                            config=Config(retries={"total_max_attempts": 1}))
+
+    def send(self, origination: str = DEALER, to: str = PHONE, **extra: Any) -> dict[str, Any]:
+        return self.client().send_text_message(DestinationPhoneNumber=to, OriginationIdentity=origination,
+                                               MessageBody="Your payment was received.",
+                                               ConfigurationSetName="texting", **extra)
+
+    def control(self, path: str, spec: dict[str, Any]) -> Any:
+        req = urllib.request.Request(f"{self.fake}{path}", data=json.dumps(spec).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=10) as res:  # noqa: S310 - loopback
+            return res.read()
+
+
+@pytest.fixture(scope="module")
+def world() -> Iterator[World]:
+    carrier = Carrier("token", "http://127.0.0.1:9/none", callback_delay=0.01)
+    sms_voice = SmsVoice(carrier, [DEALER, OTHER], ["texting"])
+    server = make_server("127.0.0.1", 0, carrier, sms_voice)
+    server.RequestHandlerClass.quiet = True  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    fake = f"http://127.0.0.1:{server.server_address[1]}"
+    port = free_port()
+    emulator = start_emulator(port, "--sms-voice-url", fake)
+    endpoint = f"http://127.0.0.1:{port}"
+    policy = {"identities": [{"accessKeyId": KEY, "roleArn": "arn:aws:iam::123456789012:role/deliver",
+                              "sessionName": "deliver", "statements": [
+                                  {"Effect": "Allow", "Action": ["sms-voice:SendTextMessage"],
+                                   "Resource": [f"{ARN}:configuration-set/texting", phone_number_arn(DEALER)]}]}]}
+    req = urllib.request.Request(f"{endpoint}/_local/iam/identities", data=json.dumps(policy).encode(),
+                                 method="POST", headers={"Content-Type": "application/json"})
+    urllib.request.urlopen(req, timeout=5).read()  # noqa: S310 - loopback
+    try:
+        yield World(endpoint, fake, carrier, sms_voice)
+    finally:
+        emulator.kill()
+        emulator.wait(5)
+        server.shutdown()
+
+
+def sent_to(world: World, phone: str) -> list[dict[str, Any]]:
+    return [m for m in world.carrier.list(phone) if m["direction"] == "outbound-api"]
+
+
+def test_a_send_reaches_the_phone_with_its_context_type_and_configuration_set(world: World) -> None:
+    before = len(sent_to(world, PHONE))
+    answer = world.send(Context={"messageId": "m-1"}, MessageType="PROMOTIONAL")
+    (text,) = sent_to(world, PHONE)[before:]
+    assert text["sid"] == answer["MessageId"] and text["from"] == DEALER and text["api"] == "end-user-messaging"
+    assert (text["context"], text["messageType"], text["configurationSet"]) == ({"messageId": "m-1"}, "PROMOTIONAL",
+                                                                              "texting")
+
+
+def test_iam_allows_only_the_numbers_and_configuration_set_the_policy_names(world: World) -> None:
+    before = len(sent_to(world, PHONE))
+    for denied in ({"origination": OTHER}, {"origination": phone_number_arn(OTHER)}):
+        with pytest.raises(ClientError) as e:
+            world.send(**denied)
+        assert e.value.response["Error"]["Code"] == "AccessDeniedException", denied
+    with pytest.raises(ClientError) as e:
+        world.client().send_text_message(DestinationPhoneNumber=PHONE, OriginationIdentity=DEALER, MessageBody="x",
+                                         ConfigurationSetName="another")
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    with pytest.raises(ClientError) as e:
+        world.client().describe_phone_numbers()
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    assert len(sent_to(world, PHONE)) == before  # nothing refused went out
+    # The administrator (an operator's provisioning) reaches the rest of the API.
+    numbers = world.client("test").describe_phone_numbers()["PhoneNumbers"]
+    assert {n["PhoneNumber"] for n in numbers} == {DEALER, OTHER}
+
+
+def test_a_number_or_configuration_set_the_account_lacks_is_not_found(world: World) -> None:
+    admin = world.client("test")
+    for kwargs, kind in (({"OriginationIdentity": "+17135550199"}, "phone-number"),
+                         ({"OriginationIdentity": DEALER, "ConfigurationSetName": "nope"}, "configuration-set")):
+        with pytest.raises(ClientError) as e:
+            admin.send_text_message(DestinationPhoneNumber=PHONE, MessageBody="x", **kwargs)
+        assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+        assert e.value.response["ResourceType"] == kind
+
+
+def test_a_stop_puts_the_person_on_the_opt_out_list_and_a_send_is_refused_until_it_is_deleted(world: World) -> None:
+    person = "+13125550177"
+    world.sms_voice.heard(person, DEALER, "stop")
+    with pytest.raises(ClientError) as e:
+        world.send(to=person)
+    assert e.value.response["Error"]["Code"] == "ConflictException"
+    assert e.value.response["Reason"] == "DESTINATION_PHONE_NUMBER_OPTED_OUT"
+    assert sent_to(world, person) == []
+    admin = world.client("test")
+    listed = admin.describe_opted_out_numbers(OptOutListName="Default")["OptedOutNumbers"]
+    assert person in {n["OptedOutNumber"] for n in listed}
+    admin.delete_opted_out_number(OptOutListName="Default", OptedOutNumber=person)
+    world.send(to=person)
+    assert len(sent_to(world, person)) == 1
+    with pytest.raises(ClientError) as e:  # not on the list any more
+        admin.delete_opted_out_number(OptOutListName="Default", OptedOutNumber=person)
+    assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+
+
+def test_above_the_account_concurrency_a_send_is_throttled_and_not_processed(world: World) -> None:
+    world.control("/limits", {"maxConcurrent": 1, "latencyMs": 1500})
+    clients = [world.client() for _ in range(4)]  # made before, so the sends overlap
+    try:
+        results: list[str] = []
+
+        def one(client: Any) -> None:
+            try:
+                client.send_text_message(DestinationPhoneNumber="+13125550188", OriginationIdentity=DEALER,
+                                         MessageBody="x", ConfigurationSetName="texting")
+                results.append("sent")
+            except ClientError as e:
+                results.append(e.response["Error"]["Code"])
+
+        threads = [threading.Thread(target=one, args=(c,)) for c in clients]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(10)
+    finally:
+        world.control("/limits", {"maxConcurrent": 0, "latencyMs": 0})
+    assert "ThrottlingException" in results and set(results) <= {"ThrottlingException", "sent"}, results
+    assert len(sent_to(world, "+13125550188")) == results.count("sent")  # a throttled send is not processed
+
+
+def test_a_send_taken_then_answered_500_is_at_the_phone_all_the_same(world: World) -> None:
+    world.control("/accept-then-fail", {"count": 1, "status": 500})
+    with pytest.raises(ClientError) as e:
+        world.send(to="+13125550199")
+    assert e.value.response["Error"]["Code"] == "InternalServerException"
+    assert len(sent_to(world, "+13125550199")) == 1
+
+
+def test_without_a_url_the_emulator_answers_as_for_an_unknown_operation() -> None:
+    port = free_port()
+    emulator = start_emulator(port)
+    try:
+        client = boto3.client("pinpoint-sms-voice-v2", endpoint_url=f"http://127.0.0.1:{port}",
+                              region_name="us-east-1", aws_access_key_id="test", aws_secret_access_key="x",
+                              config=Config(retries={"total_max_attempts": 1}))
+        with pytest.raises(ClientError) as e:
+            client.describe_phone_numbers()
+        assert e.value.response["Error"]["Code"] == "UnknownOperationException"
+    finally:
+        emulator.kill()
+        emulator.wait(5)
