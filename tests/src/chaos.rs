@@ -498,7 +498,11 @@ async fn post_reply(portal: &Portal, phone: &str, body: &str) -> Vec<String> {
             .send()
             .await;
         if let Ok(r) = &res {
-            if let Some(sid) = r.headers().get("X-Message-Sid").and_then(|v| v.to_str().ok()) {
+            if let Some(sid) = r
+                .headers()
+                .get("X-Message-Sid")
+                .and_then(|v| v.to_str().ok())
+            {
                 sids.push(sid.to_owned());
             }
         }
@@ -513,7 +517,11 @@ async fn post_reply(portal: &Portal, phone: &str, body: &str) -> Vec<String> {
 /// Waits (150 s at most: a delivery that failed comes back after the inbound queue's 60 s
 /// visibility timeout) for the revocation of one of these texts (its sid is the ledger
 /// entry's evidence); returns when it was seen, or None.
-async fn wait_for_revocation(portal: &Portal, who: usize, sids: &[String]) -> Option<DateTime<Utc>> {
+async fn wait_for_revocation(
+    portal: &Portal,
+    who: usize,
+    sids: &[String],
+) -> Option<DateTime<Utc>> {
     let deadline = Instant::now() + Duration::from_secs(150);
     loop {
         let (status, history) = history_of(portal, who).await;

@@ -2,11 +2,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use aws_lambda_events::event::sqs::SqsEvent;
-use consent_adapters::config;
-use consent_adapters::sqs::{SqsOutboundQueue, SqsVisibility};
 use consent::ports::Carrier;
 use consent_adapters::carriers::Carriers;
+use consent_adapters::config;
 use consent_adapters::eum::EndUserMessagingCarrier;
+use consent_adapters::sqs::{SqsOutboundQueue, SqsVisibility};
 use consent_adapters::TwilioCarrier;
 use deliver::config::Config;
 use deliver::{handle_before, App};
@@ -32,12 +32,13 @@ async fn main() -> Result<(), Error> {
     let store = Arc::new(config.table.store(&aws));
     // Each text goes through the carrier its number is on; End User Messaging only where
     // the stack names a configuration set for it.
-    let end_user_messaging = config
-        .end_user_messaging_configuration_set
-        .map(|set| {
-            Arc::new(EndUserMessagingCarrier::new(&aws, set, config.carrier_timeout))
-                as Arc<dyn Carrier>
-        });
+    let end_user_messaging = config.end_user_messaging_configuration_set.map(|set| {
+        Arc::new(EndUserMessagingCarrier::new(
+            &aws,
+            set,
+            config.carrier_timeout,
+        )) as Arc<dyn Carrier>
+    });
     let carrier = Carriers::new(Arc::new(carrier), end_user_messaging, store.clone());
     let sqs = consent_adapters::aws_sdk_sqs::Client::new(&aws);
     let app = App {
