@@ -54,7 +54,7 @@ impl World {
         for webhook in self.inbox.drain() {
             let body = serde_json::to_string(&webhook).unwrap();
             assert_eq!(
-                webhooks::process_record(&self.webhooks, &body, noon()).await,
+                webhooks::process_record(&self.webhooks, None, &body, noon()).await,
                 webhooks::RecordOutcome::Done
             );
         }
@@ -169,6 +169,7 @@ impl World {
             work: s.clone(),
             inbound: s.clone(),
             numbers: s.clone(),
+            end_user_messaging: None,
         };
         let queues = queues::App {
             claims: Default::default(),

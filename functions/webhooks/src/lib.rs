@@ -7,6 +7,9 @@
 //! to one number) must be acted on in order: after the first record that fails, this and
 //! every later record of the batch are handed back, so a STOP is never passed by the
 //! START that followed it. What keeps failing goes to the dead-letter queue and its alarm.
+//!
+//! End User Messaging's texts and delivery events come the same way, from its own queue
+//! (the stack's two SNS topics deliver there): read into the same webhooks, acted on alike.
 
 pub mod config;
 
@@ -22,6 +25,7 @@ use consent::ports::{
 };
 use consent::service::replies::{self, InboundPorts, InboundSms, StatusPorts, StatusReport};
 use consent::webhook::CarrierWebhook;
+use consent_adapters::eum::{self, events::Topics};
 
 #[derive(Clone)]
 pub struct App {
@@ -36,6 +40,17 @@ pub struct App {
     pub work: Arc<dyn WorkQueue>,
     pub inbound: Arc<dyn InboundLog>,
     pub numbers: Arc<dyn NumberDirectory>,
+    /// End User Messaging's queue (its two topics deliver there) and the topics; `None`:
+    /// this stack has no End User Messaging.
+    pub end_user_messaging: Option<EumSource>,
+}
+
+/// Where End User Messaging's notifications come from: a record of this queue is SNS's
+/// envelope of a person's text or a delivery event, from one of these topics only.
+#[derive(Debug, Clone)]
+pub struct EumSource {
+    pub queue_arn: String,
+    pub topics: Topics,
 }
 
 /// What became of one stored webhook.
@@ -47,13 +62,43 @@ pub enum RecordOutcome {
     Retry,
 }
 
-/// Acts on one stored webhook; `now` is the time of this delivery.
-pub async fn process_record(app: &App, body: &str, now: DateTime<Utc>) -> RecordOutcome {
-    let webhook: CarrierWebhook = match serde_json::from_str(body) {
-        Ok(w) => w,
+/// Reads one record: End User Messaging's notification from its queue, else a webhook
+/// `inbound` stored. `Ok(None)`: nothing to act on.
+fn webhook_of(
+    app: &App,
+    source: Option<&str>,
+    body: &str,
+    now: DateTime<Utc>,
+) -> Result<Option<CarrierWebhook>, String> {
+    match &app.end_user_messaging {
+        Some(eum) if source == Some(eum.queue_arn.as_str()) => {
+            eum::events::read(body, &eum.topics, now).map_err(|e| e.to_string())
+        }
+        _ => serde_json::from_str(body)
+            .map(Some)
+            .map_err(|e| e.to_string()),
+    }
+}
+
+/// Acts on one record of `source` (its queue's ARN); `now` is the time of this delivery.
+pub async fn process_record(
+    app: &App,
+    source: Option<&str>,
+    body: &str,
+    now: DateTime<Utc>,
+) -> RecordOutcome {
+    let webhook = match webhook_of(app, source, body, now) {
+        Ok(Some(w)) => w,
+        Ok(None) => {
+            tracing::info!(
+                "End User Messaging notification with nothing this service acts on; ignored"
+            );
+            return RecordOutcome::Done;
+        }
         Err(e) => {
-            // Only this service writes the queue: a body it cannot read is a bug. It is kept
-            // (retried, then dead-lettered with an alarm), never dropped.
+            // Only this service and End User Messaging (through the stack's own topics) write
+            // these queues: a body it cannot read, or from a topic not ours, is kept (retried,
+            // then dead-lettered with an alarm), never dropped and never acted on.
             tracing::error!(error = %e, "stored webhook unreadable; retried, then dead-lettered");
             return RecordOutcome::Retry;
         }
@@ -135,7 +180,8 @@ pub async fn handle(app: &App, event: SqsEvent, now: DateTime<Utc>) -> SqsBatchR
         let id = record.message_id.clone().unwrap_or_default();
         if !failed {
             let span = tracing::info_span!("record", message_id = %id);
-            failed = process_record(app, record.body.as_deref().unwrap_or(""), now)
+            let source = record.event_source_arn.as_deref();
+            failed = process_record(app, source, record.body.as_deref().unwrap_or(""), now)
                 .instrument(span)
                 .await
                 == RecordOutcome::Retry;

@@ -2,10 +2,11 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
 use consent_adapters::config;
+use consent_adapters::eum::events::Topics;
 use consent_adapters::{cache, CachedDealers, EventBridgePublisher, SqsOutboundQueue};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use webhooks::config::Config;
-use webhooks::{handle, App};
+use webhooks::{handle, App, EumSource};
 
 #[tokio::main]
 async fn main() -> Result<(), Error> {
@@ -21,6 +22,13 @@ async fn main() -> Result<(), Error> {
         work: store.clone(),
         inbound: store.clone(),
         numbers: store,
+        end_user_messaging: config.end_user_messaging.map(|c| EumSource {
+            queue_arn: c.queue_arn,
+            topics: Topics {
+                replies: c.replies_topic_arn,
+                events: c.events_topic_arn,
+            },
+        }),
         queue: Arc::new(SqsOutboundQueue::from_sdk(&aws, config.outbound_queue_url)),
         events: Arc::new(EventBridgePublisher::new(
             consent_adapters::aws_sdk_eventbridge::Client::new(&aws),

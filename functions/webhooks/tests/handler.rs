@@ -10,9 +10,19 @@ use consent::fakes::{FakeBus, FakeQueue, InMemoryStore};
 use consent::ledger::{Actor, ConsentEvent, ConsentState, ConsentStatus, LedgerEntry};
 use consent::ports::{ConsentChange, ConsentReader, ConsentWriter, Dealer, DealerStore};
 use consent::{Category, DealerId, PhoneNumber};
-use webhooks::{handle, process_record, App, RecordOutcome};
+use consent_adapters::eum::events::Topics;
+use webhooks::{handle, process_record, App, EumSource, RecordOutcome};
 
 const FIXTURE: &str = include_str!("../../../events/webhooks-sqs.json");
+/// End User Messaging's queue, where the stack's two topics deliver.
+const EUM_QUEUE: &str = "arn:aws:sqs:us-east-1:123456789012:texting-EumQueue";
+
+fn topics() -> Topics {
+    Topics {
+        replies: "arn:aws:sns:us-east-1:123456789012:texting-EumReplies".into(),
+        events: "arn:aws:sns:us-east-1:123456789012:texting-EumEvents".into(),
+    }
+}
 
 fn now() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 10, 16, 0, 10).unwrap()
@@ -85,6 +95,10 @@ impl World {
             work: Arc::new(store.clone()),
             inbound: Arc::new(store.clone()),
             numbers: Arc::new(store.clone()),
+            end_user_messaging: Some(EumSource {
+                queue_arn: EUM_QUEUE.into(),
+                topics: topics(),
+            }),
         };
         World { store, queue, app }
     }
@@ -174,7 +188,7 @@ async fn after_a_record_that_fails_every_later_record_is_handed_back() {
 async fn an_unreadable_record_is_kept_for_the_dead_letter_queue_never_dropped() {
     let w = World::new().await;
     assert_eq!(
-        process_record(&w.app, "{\"kind\":\"reply\"}", now()).await,
+        process_record(&w.app, None, "{\"kind\":\"reply\"}", now()).await,
         RecordOutcome::Retry
     );
 }
@@ -199,4 +213,96 @@ async fn a_record_after_one_that_failed_is_not_acted_on_before_it() {
         .iter()
         .any(|f| f.item_identifier == stop_id));
     assert_eq!(w.accounting().await, ConsentStatus::Authorized);
+}
+
+/// SNS's envelope of End User Messaging's payload, as the EUM queue holds it.
+fn notification(topic: &str, message: serde_json::Value) -> String {
+    serde_json::json!({"Type": "Notification", "MessageId": "0b1e7d36-3c0c-5f43-9a5b-000000000001",
+        "TopicArn": topic, "Message": message.to_string(), "Timestamp": "2026-06-10T16:00:00.000Z"})
+    .to_string()
+}
+
+/// A person's text as two-way SMS publishes it.
+fn eum_text(body: &str, id: &str) -> serde_json::Value {
+    serde_json::json!({"originationNumber": "+12025550143", "destinationNumber": "+12025550100",
+        "messageKeyword": "KEYWORD_123456789012", "messageBody": body, "inboundMessageId": id})
+}
+
+/// One record received from `source` (a queue's ARN).
+fn record_from(source: &str, body: String) -> SqsEvent {
+    let mut event = fixture();
+    event.records.truncate(1);
+    event.records[0].event_source_arn = Some(source.into());
+    event.records[0].body = Some(body);
+    event
+}
+
+#[tokio::test]
+async fn a_stop_through_end_user_messaging_is_acted_on_as_twilios_once_however_often_it_comes() {
+    let w = World::new().await;
+    let stop = notification(
+        &topics().replies,
+        eum_text("stop", "cae173d2-66b9-564c-8309-21f858e9fb84"),
+    );
+    // SNS delivers at least once: the same notification twice.
+    for _ in 0..2 {
+        let response = handle(&w.app, record_from(EUM_QUEUE, stop.clone()), now()).await;
+        assert!(response.batch_item_failures.is_empty());
+    }
+    assert_eq!(w.accounting().await, ConsentStatus::Revoked);
+    let revoked: Vec<_> = w
+        .store
+        .history(&dealer(), &person())
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.event == ConsentEvent::RevokedByReply && e.category == Category::Accounting)
+        .collect();
+    assert_eq!(revoked.len(), 1);
+    assert_eq!(
+        revoked[0].evidence.as_deref(),
+        Some("cae173d2-66b9-564c-8309-21f858e9fb84")
+    );
+    // Its confirmation goes out as any answer does (the outbound queue).
+    assert_eq!(w.queue.sent().len(), 1);
+}
+
+#[tokio::test]
+async fn a_notification_from_a_topic_not_ours_is_kept_for_the_dead_letter_queue_never_acted_on() {
+    let w = World::new().await;
+    let forged = notification(
+        "arn:aws:sns:us-east-1:666666666666:texting-EumReplies",
+        eum_text("STOP", "forged-1"),
+    );
+    let response = handle(&w.app, record_from(EUM_QUEUE, forged), now()).await;
+    assert_eq!(response.batch_item_failures.len(), 1);
+    assert_eq!(w.accounting().await, ConsentStatus::Authorized);
+}
+
+#[tokio::test]
+async fn the_queue_a_record_came_from_decides_how_it_is_read() {
+    let w = World::new().await;
+    // A stored Twilio webhook on End User Messaging's queue is not End User Messaging's...
+    let stored = fixture().records[0].body.clone().unwrap();
+    assert_eq!(
+        process_record(&w.app, Some(EUM_QUEUE), &stored, now()).await,
+        RecordOutcome::Retry
+    );
+    // ...and End User Messaging's envelope on the inbound queue is not a stored webhook.
+    let stop = notification(&topics().replies, eum_text("STOP", "m-2"));
+    let inbound_queue = fixture().records[0].event_source_arn.clone();
+    assert_eq!(
+        process_record(&w.app, inbound_queue.as_deref(), &stop, now()).await,
+        RecordOutcome::Retry
+    );
+    assert_eq!(w.accounting().await, ConsentStatus::Authorized);
+    // An event for a text that is not ours changes nothing and is done with.
+    let foreign = notification(
+        &topics().events,
+        serde_json::json!({"eventType": "TEXT_DELIVERED", "messageId": "x", "context": {}}),
+    );
+    assert_eq!(
+        process_record(&w.app, Some(EUM_QUEUE), &foreign, now()).await,
+        RecordOutcome::Done
+    );
 }
