@@ -60,6 +60,7 @@ def test_sqs_sources_and_schedule(doc: dict) -> None:
     assert sources["OutboundQueue"] == tpl.SqsSource("OutboundQueue", "deliver", 10, True, max_concurrency=10)
     assert sources["InboundQueue"] == tpl.SqsSource("InboundQueue", "webhooks", 10, True)
     assert sources["StatusQueue"] == tpl.SqsSource("StatusQueue", "webhooks", 10, True)
+    assert sources["EumQueue"] == tpl.SqsSource("EumQueue", "webhooks", 10, True)
     assert sources["OutboundDLQ"] == tpl.SqsSource("OutboundDLQ", "deliver", 10, True)
     assert sources["AutomationQueue"] == tpl.SqsSource("AutomationQueue", "automate", 10, True)
     (schedule,) = tpl.schedules(doc)
@@ -95,6 +96,9 @@ def test_environment_resolution(doc: dict) -> None:
     assert env["settings"] == {"TABLE_NAME": "s1-Table", "RUST_LOG": "info", "NUMBER_POOL": "", "DUE_SHARDS": "32",
                                **ca, **claims}
     assert env["webhooks"]["EVENT_BUS_NAME"] == "s1-texting"
+    # Without End User Messaging the webhooks function reads no notification of it.
+    assert [env["webhooks"][k] for k in ("EUM_QUEUE_ARN", "EUM_REPLIES_TOPIC_ARN", "EUM_EVENTS_TOPIC_ARN")] == \
+        ["", "", ""]
     assert env["inbound"]["INBOUND_QUEUE_URL"] == "http://q/inbound.fifo"
     assert env["inbound"]["STATUS_QUEUE_URL"] == "http://q/status"
     assert "TABLE_NAME" in env["inbound"]  # the Globals' (unused: inbound only stores on its queue)
@@ -160,6 +164,31 @@ def _deliver_sms_voice(doc: dict, params: dict[str, str]) -> tuple[str, list[dic
     on_sms = [st for st in statements
               if any(a.startswith("sms-voice:") for a in ([st["Action"]] if isinstance(st["Action"], str) else st["Action"]))]
     return tpl.function_environment(doc, resolver)["deliver"]["EUM_CONFIGURATION_SET"], on_sms
+
+
+def test_end_user_messaging_notifications_come_from_the_stacks_two_topics_only(doc: dict) -> None:
+    resources = doc["Resources"]
+    conditional = {lid for lid, r in resources.items() if r.get("Condition") == "HasEndUserMessaging"}
+    assert conditional >= {"EumTopicKey", "EumRepliesTopic", "EumEventsTopic", "EumTopicsPolicy",
+                           "EumRepliesSubscription", "EumEventsSubscription", "EumQueuePolicy", "EumConfigurationSet"}
+    for sub in ("EumRepliesSubscription", "EumEventsSubscription"):
+        props = resources[sub]["Properties"]
+        # The envelope is kept: its TopicArn is what the function checks.
+        assert props["Protocol"] == "sqs" and not props.get("RawMessageDelivery")
+        assert props["Endpoint"] == {"Fn::GetAtt": ["EumQueue", "Arn"]}
+    (statement,) = resources["EumQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == [{"Ref": "EumRepliesTopic"},
+                                                                     {"Ref": "EumEventsTopic"}]
+    (publish,) = resources["EumTopicsPolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert publish["Principal"] == {"Service": "sms-voice.amazonaws.com"} and publish["Action"] == "sns:Publish"
+    assert publish["Condition"] == {"StringEquals": {"aws:SourceAccount": {"Ref": "AWS::AccountId"}}}
+    (destination,) = resources["EumConfigurationSet"]["Properties"]["EventDestinations"]
+    assert destination["SnsDestination"]["TopicArn"] == {"Ref": "EumEventsTopic"}
+    # With End User Messaging the function is told the queue and both topics.
+    resolver = _resolver(doc, {"EndUserMessagingConfigurationSet": "texting"})
+    env = tpl.function_environment(doc, resolver)["webhooks"]
+    assert (env["EUM_QUEUE_ARN"], env["EUM_REPLIES_TOPIC_ARN"], env["EUM_EVENTS_TOPIC_ARN"]) == (
+        "arn:EumQueue", "ref:EumRepliesTopic", "ref:EumEventsTopic")
 
 
 def test_end_user_messaging_is_granted_only_on_what_the_operator_names(doc: dict) -> None:
@@ -271,7 +300,7 @@ def test_every_alarm_says_what_it_means_and_where_its_runbook_is(doc: dict) -> N
     dlqs = {r["Properties"]["RedrivePolicy"]["deadLetterTargetArn"]["Fn::GetAtt"][0]
             for r in doc["Resources"].values() if "RedrivePolicy" in (r.get("Properties") or {})}
     dlqs |= {s.on_failure for s in tpl.stream_sources(doc) if s.on_failure}
-    assert dlqs == {"OutboundDLQ", "AutomationDLQ", "InboundDLQ", "StatusDLQ", "PublishFailures"}
+    assert dlqs == {"OutboundDLQ", "AutomationDLQ", "InboundDLQ", "StatusDLQ", "EumDLQ", "PublishFailures"}
     for queue in dlqs:
         assert f'{{"Fn::GetAtt": ["{queue}", "QueueName"]}}' in watched, queue
     # and every function its errors and its throttles
