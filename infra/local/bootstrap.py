@@ -65,9 +65,7 @@ SKIPPED_TYPES = {
     # Operations (docs/operations.md): what watches, notifies and keeps backups in AWS; nothing of
     # the local stack reads them.
     "AWS::CloudWatch::Dashboard": "not drawn locally (its queries read CloudWatch Logs; logs go to the terminal)",
-    "AWS::SNS::Topic": "alarm notifications: no alarm is evaluated locally",
-    "AWS::SNS::Subscription": "alarm notifications: no alarm is evaluated locally",
-    "AWS::KMS::Key": "encrypts the alarm topic, which is not created locally",
+    "AWS::KMS::Key": "the emulator's topics are not encrypted at rest",
     "AWS::Backup::BackupVault": "the local table is not backed up (the emulator keeps its state in its --state file)",
     "AWS::Backup::BackupPlan": "the local table is not backed up (the emulator keeps its state in its --state file)",
     "AWS::Backup::BackupSelection": "the local table is not backed up (the emulator keeps its state in its --state file)",
@@ -119,6 +117,9 @@ class Bootstrap:
         self.events = session.client("events", endpoint_url=endpoint)
         self.secretsmanager = session.client("secretsmanager", endpoint_url=endpoint)
         self.cognito = session.client("cognito-idp", endpoint_url=endpoint)
+        self.sns = session.client("sns", endpoint_url=endpoint)
+        # End User Messaging SMS: the emulator hands it to the fake carrier (infra.local.emulator.sms_voice).
+        self.sms_voice = session.client("pinpoint-sms-voice-v2", endpoint_url=endpoint)
         self.extras: dict[str, str] = {}
         self._creators: dict[str, Callable[[str, dict[str, Any]], None]] = {
             "AWS::DynamoDB::Table": self.table,
@@ -130,6 +131,10 @@ class Bootstrap:
             "AWS::Cognito::UserPool": self.user_pool,
             "AWS::Cognito::UserPoolClient": self.user_pool_client,
             "AWS::Cognito::UserPoolGroup": self.user_pool_group,
+            "AWS::SNS::Topic": self.topic,
+            "AWS::SNS::TopicPolicy": self.topic_policy,
+            "AWS::SNS::Subscription": self.subscription,
+            "AWS::SMSVOICE::ConfigurationSet": self.configuration_set,
         }
 
     # ------------------------------------------------------------------------------------------ driver
@@ -342,6 +347,63 @@ class Bootstrap:
         self.resolver.resources[lid] = {"Ref": name, "Arn": arn}
         self.log(f"  put    {lid} (rule {name} on {bus}, {len(targets)} target(s))")
 
+
+    def topic(self, lid: str, props: dict[str, Any]) -> None:
+        # Not encrypted locally (KmsMasterKeyId names a key the emulator does not hold); CreateTopic is
+        # idempotent for a name.
+        name = props.get("TopicName") or f"{self.stack}-{lid}"
+        arn = self.sns.create_topic(Name=name)["TopicArn"]
+        self.resolver.resources[lid] = {"Ref": arn, "TopicArn": arn, "TopicName": name}
+        self.log(f"  ready  {lid} (topic {name})")
+
+    def topic_policy(self, lid: str, props: dict[str, Any]) -> None:
+        policy = json.dumps(props["PolicyDocument"])
+        for arn in props.get("Topics") or []:
+            self.sns.set_topic_attributes(TopicArn=arn, AttributeName="Policy", AttributeValue=policy)
+        self.resolver.resources[lid] = {"Ref": f"{self.stack}-{lid}"}
+        self.log(f"  apply  {lid} (topic policy)")
+
+    def subscription(self, lid: str, props: dict[str, Any]) -> None:
+        protocol = props["Protocol"]
+        if protocol != "sqs":
+            self.resolver.resources[lid] = {"Ref": f"{self.stack}-{lid}"}
+            self.log(f"  skip   {lid} ({protocol} subscription: nothing local receives it)")
+            return
+        topic, endpoint = props["TopicArn"], props["Endpoint"]
+        existing = [s["SubscriptionArn"] for s in self.sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]
+                    if s["Protocol"] == "sqs" and s["Endpoint"] == endpoint]
+        arn = existing[0] if existing else self.sns.subscribe(
+            TopicArn=topic, Protocol="sqs", Endpoint=endpoint,
+            Attributes={"RawMessageDelivery": str(bool(props.get("RawMessageDelivery"))).lower()})["SubscriptionArn"]
+        self.resolver.resources[lid] = {"Ref": arn}
+        self.log(f"  {'exists' if existing else 'create':6} {lid} ({topic.rsplit(':', 1)[-1]} -> {endpoint.rsplit(':', 1)[-1]})")
+
+    def configuration_set(self, lid: str, props: dict[str, Any]) -> None:
+        """End User Messaging's configuration set and its event destinations, made at the fake carrier through
+        the emulator, as CloudFormation makes them in AWS."""
+        name = props["ConfigurationSetName"]
+        try:
+            self.sms_voice.create_configuration_set(ConfigurationSetName=name)
+            verb = "create"
+        except ClientError as e:
+            code = e.response["Error"]["Code"]
+            if code == "UnknownOperationException":
+                raise BootstrapError(f"'{lid}': the emulator at {self.endpoint} does not emulate End User Messaging "
+                                     "(start it with --sms-voice-url, as make dev does)") from None
+            if code != "ConflictException":
+                raise
+            verb = "exists"
+        for d in props.get("EventDestinations") or []:
+            try:
+                self.sms_voice.create_event_destination(
+                    ConfigurationSetName=name, EventDestinationName=d["EventDestinationName"],
+                    MatchingEventTypes=d["MatchingEventTypes"], SnsDestination=d["SnsDestination"])
+            except ClientError as e:
+                if e.response["Error"]["Code"] != "ConflictException":
+                    raise
+        arn = f"arn:aws:sms-voice:{self.region}:{tpl.DEFAULT_ACCOUNT}:configuration-set/{name}"
+        self.resolver.resources[lid] = {"Ref": name, "Arn": arn}
+        self.log(f"  {verb:6} {lid} (End User Messaging configuration set {name})")
 
     def secret(self, lid: str, props: dict[str, Any]) -> None:
         name = props.get("Name") or f"{self.stack}-{lid}"

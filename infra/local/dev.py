@@ -81,6 +81,8 @@ PARAMS_FROM_ENV = {
     "DueShards": "DUE_SHARDS",
     "LogLevel": "LOG_LEVEL",
     "CaBundle": "SSL_CERT_FILE",
+    "EndUserMessagingConfigurationSet": "EUM_CONFIGURATION_SET",
+    "EndUserMessagingOriginationArns": "EUM_ORIGINATION_ARNS",
 }
 
 
@@ -178,12 +180,15 @@ def _interrupt(*_: Any) -> None:
 
 
 def emulator_command(port: int, state: str | None, admin_key: str | None = None,
-                     gsi_lag_ms: str | None = None) -> list[str]:
+                     gsi_lag_ms: str | None = None, sms_voice_url: str | None = None) -> list[str]:
     """The emulator launcher on `port`; with `state`, its data survives a restart (saved on stop).
     `admin_key`: the key the stack's own processes sign with (settings' AWS_ACCESS_KEY_ID), allowed
     as an administrator (any other key the emulator does not know is refused). `gsi_lag_ms`
-    (MIN:MAX): how far its global secondary indexes lag behind their table."""
+    (MIN:MAX): how far its global secondary indexes lag behind their table. `sms_voice_url`: the fake
+    carrier, which plays End User Messaging SMS behind the emulator."""
     cmd = [str(VENV_BIN / "python"), "-m", "infra.local.emulator", "-H", "127.0.0.1", "-p", str(port)]
+    if sms_voice_url:
+        cmd += ["--sms-voice-url", sms_voice_url]
     if admin_key:
         cmd += ["--admin-key", admin_key]
     if gsi_lag_ms:
@@ -227,11 +232,18 @@ def run(args: argparse.Namespace) -> int:
             print(f"dev: the emulator's GSIs lag {lag} ms behind their table (DEV_EMULATOR_GSI_LAG_MS; 0 is off)",
                   flush=True)
             children.start("moto", emulator_command(ports.emulator, args.emulator_state,
-                                                    settings.get("AWS_ACCESS_KEY_ID"), lag),
+                                                    settings.get("AWS_ACCESS_KEY_ID"), lag,
+                                                    f"http://127.0.0.1:{ports.carrier}"),
                            {**os.environ, "PYTHONUNBUFFERED": "1"}, log_file=moto_log)
             if not wait_until(lambda: answers_as_aws(ports.emulator), 30):
                 raise DevError(f"moto_server did not answer on {endpoint} within 30 s")
 
+        # The fake carrier first: it also plays End User Messaging, whose configuration set the bootstrap
+        # makes through the emulator.
+        children.start("carrier", [sys.executable, "-m", "infra.local.fake_carrier", "--port", str(ports.carrier)],
+                       child_environment(settings, {}, ports))
+        if not wait_until(lambda: port_in_use(ports.carrier), 15):
+            raise DevError(children.dead() or f"the fake carrier did not start on port {ports.carrier} within 15 s")
         params = {p: settings[v] for p, v in PARAMS_FROM_ENV.items() if v in settings}
         secrets = {s: settings[v] for s, v in SECRETS_FROM_ENV.items() if settings.get(v)}
         region = settings.get("AWS_REGION") or tpl.DEFAULT_REGION
@@ -261,7 +273,6 @@ def run(args: argparse.Namespace) -> int:
         py = [sys.executable, "-m"]
         children.start("gateway", py + ["infra.local.gateway", "--port", str(ports.gateway),
                                          "--template", args.template], env)
-        children.start("carrier", py + ["infra.local.fake_carrier", "--port", str(ports.carrier)], env)
         children.start("bridge", py + ["infra.local.bridge", "--stack", args.stack, "--endpoint", endpoint,
                                         "--template", args.template], env)
         base = f"http://127.0.0.1:{ports.gateway}"

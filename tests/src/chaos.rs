@@ -220,7 +220,7 @@ pub async fn run(config: &ChaosConfig) -> ChaosReport {
             ("LAMBDA_SEED", seed.as_str()),
             ("EMULATOR_SEED", seed.as_str()),
         ],
-        Some(emulator.port),
+        Some(&emulator),
     );
     let http = Client::builder()
         .timeout(Duration::from_secs(30))

@@ -109,6 +109,9 @@ pub fn emulator() -> &'static Emulator {
 /// on the same port (as if AWS's storage outlived a restart of everything in front of it).
 pub struct RestartableEmulator {
     pub port: u16,
+    /// Where the stack started on it must run its fake carrier: the emulator hands End User
+    /// Messaging's requests there.
+    pub carrier_port: u16,
     pub endpoint: String,
     state: PathBuf,
     child: Option<std::process::Child>,
@@ -125,6 +128,7 @@ impl RestartableEmulator {
         let port = free_port();
         let mut me = RestartableEmulator {
             port,
+            carrier_port: free_port(),
             endpoint: format!("http://127.0.0.1:{port}"),
             log: dir.join(format!("{name}-{}.emulator.log", std::process::id())),
             state,
@@ -151,6 +155,10 @@ impl RestartableEmulator {
             ])
             .arg("--state")
             .arg(&self.state)
+            .args([
+                "--sms-voice-url",
+                &format!("http://127.0.0.1:{}", self.carrier_port),
+            ])
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log handle"))
             .stderr(log)
@@ -381,12 +389,13 @@ impl LocalStack {
         LocalStack::start_on(name, overrides, None)
     }
 
-    /// As `start`, but on an emulator already answering on `emulator_port` (make dev
-    /// uses a running emulator as is), e.g. a `RestartableEmulator`.
+    /// As `start`, but on an emulator already answering (make dev uses a running
+    /// emulator as is), a `RestartableEmulator`: its fake carrier on the port the emulator
+    /// hands End User Messaging's requests to.
     pub fn start_on(
         name: &str,
         overrides: &[(&str, &str)],
-        emulator_port: Option<u16>,
+        emulator: Option<&RestartableEmulator>,
     ) -> LocalStack {
         let stack = format!("{name}-{}", std::process::id());
         let dir = repo_root().join(".local");
@@ -394,8 +403,9 @@ impl LocalStack {
         let env_file = dir.join(format!("{stack}.settings.env"));
         let settings = write_test_env(&env_file, overrides);
         let mut ports: Vec<u16> = (0..5).map(|_| free_port()).collect();
-        if let Some(port) = emulator_port {
-            ports[0] = port;
+        if let Some(emulator) = emulator {
+            ports[0] = emulator.port;
+            ports[2] = emulator.carrier_port;
         }
         let log = dir.join(format!("{stack}.log"));
         let log_file = std::fs::File::create(&log).expect("cannot create the stack log");

@@ -25,7 +25,7 @@ const ANN: &str = "+12025550143";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn state_survives_emulator_restarts() {
     let mut emulator = RestartableEmulator::start("restart");
-    let stack = LocalStack::start_on("restart", &[], Some(emulator.port));
+    let stack = LocalStack::start_on("restart", &[], Some(&emulator));
     let zone = daytime_zone(chrono::Utc::now());
     let portal = Portal {
         http: Client::builder()

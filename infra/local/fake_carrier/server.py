@@ -264,8 +264,13 @@ class CarrierHandler(JsonHandler):
         account = self.account_sid or os.environ.get("TWILIO_ACCOUNT_SID", "AC" + "0" * 32)
         # The reply's sid, whatever the webhook's fate: a test finds what the service did with it.
         sid = new_sid()
-        if self.sms_voice is not None:
-            self.sms_voice.heard(spec["from"], spec["to"], spec["body"])
+        if self.sms_voice is not None and self.sms_voice.holds(spec["to"]):
+            # A number on End User Messaging: the text goes to its two-way channel (SNS), not a webhook.
+            sid = str(uuid.uuid4())
+            published = self.sms_voice.heard(spec["from"], spec["to"], spec["body"], sid)
+            self.send_json(200 if published else 502, {"sid": sid, "published": bool(published)},
+                           headers={"X-Message-Sid": sid})
+            return
         try:
             status, body, attempts = self.carrier.reply(spec["from"], spec["to"], spec["body"], account, sid)
         except WebhookError as e:

@@ -24,7 +24,7 @@ import time
 import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from typing import Any, Iterable
+from typing import Any, Callable, Iterable
 
 from infra.local.fake_carrier.carrier import Carrier, log
 from infra.local.fake_carrier.messages import Message
@@ -87,12 +87,16 @@ class EumNumber:
 class SmsVoice:
     """The End User Messaging side of the fake account (thread-safe; the messages are the carrier's)."""
 
-    def __init__(self, carrier: Carrier, numbers: Iterable[str] = (), configuration_sets: Iterable[str] = ()) -> None:
+    def __init__(self, carrier: Carrier, numbers: Iterable[str] = (), configuration_sets: Iterable[str] = (),
+                 publish: Callable[[str, dict[str, Any]], None] | None = None) -> None:
         self.carrier = carrier
         self.lock = threading.Lock()
         self.numbers = {n: EumNumber(n) for n in numbers}
-        self.configuration_sets = set(configuration_sets)
+        # Each configuration set's event destinations: name -> SNS topic ARN.
+        self.configuration_sets: dict[str, dict[str, str]] = {name: {} for name in configuration_sets}
         self.opt_outs: dict[str, dict[str, datetime]] = {DEFAULT_OPT_OUT_LIST: {}}
+        # How a notification reaches an SNS topic (AWS's part): the emulator's SNS, else nowhere.
+        self.publish = publish
 
     def holds(self, number: str) -> bool:
         return number in self.numbers
@@ -111,7 +115,10 @@ class SmsVoice:
         handler = {"SendTextMessage": self.send_text_message, "DescribePhoneNumbers": self.describe_phone_numbers,
                    "UpdatePhoneNumber": self.update_phone_number,
                    "DescribeOptedOutNumbers": self.describe_opted_out_numbers,
-                   "DeleteOptedOutNumber": self.delete_opted_out_number}.get(operation)
+                   "DeleteOptedOutNumber": self.delete_opted_out_number,
+                   "CreateConfigurationSet": self.create_configuration_set,
+                   "DescribeConfigurationSets": self.describe_configuration_sets,
+                   "CreateEventDestination": self.create_event_destination}.get(operation)
         if handler is None or not target.startswith(TARGET_PREFIX):
             return 400, SmsVoiceError(400, "UnknownOperationException", f"unknown operation {target!r}").body()
         try:
@@ -133,7 +140,9 @@ class SmsVoice:
                 raise SmsVoiceError(400, "ValidationException", f"{name} is required.", Reason="FIELD_VALIDATION_FAILED")
         number = self.number_of(p["OriginationIdentity"])
         config = p.get("ConfigurationSetName")
-        if config and config not in self.configuration_sets:
+        with self.lock:
+            known = not config or config in self.configuration_sets
+        if not known:
             raise not_found("configuration-set", config)
         with self.carrier.rest_slot() as admitted:
             if not admitted:
@@ -159,6 +168,7 @@ class SmsVoice:
                           configuration_set=p.get("ConfigurationSetName"))
         message.sent = message.created
         self.carrier.add(message)
+        self.events_after(message, p.get("ConfigurationSetName"))
         late = self.carrier.next_of(self.carrier.late_answers, 0.0)
         failure = self.carrier.next_of(self.carrier.failed_answers, None)
         if late:
@@ -169,6 +179,41 @@ class SmsVoice:
             raise injected(failure[0])
         log(f"end-user-messaging: sent {message.sid} to {to}")
         return {"MessageId": message.sid}
+
+    def events_after(self, message: Message, config: str | None) -> None:
+        """The text's delivery events, as its configuration set's event destinations get them: accepted by the
+        recipient's carrier, then delivered (after the carrier's callback delay)."""
+        with self.lock:
+            topics = list(self.configuration_sets.get(config or "", {}).values())
+        if not topics or self.publish is None:
+            return
+
+        def go() -> None:
+            for event_type, status in (("TEXT_SUCCESSFUL", "SUCCESSFUL"), ("TEXT_DELIVERED", "DELIVERED")):
+                time.sleep(self.carrier.callback_delay)
+                event = {"eventType": event_type, "eventVersion": "1.0",
+                         "eventTimestamp": int(time.time() * 1000), "isFinal": event_type == "TEXT_DELIVERED",
+                         "originationPhoneNumber": message.from_, "destinationPhoneNumber": message.to,
+                         "isInternationalSend": False, "messageId": message.sid,
+                         "messageRequestTimestamp": int(message.created.timestamp() * 1000),
+                         "messageEncoding": "GSM", "messageType": message.message_type,
+                         "messageStatus": status, "messageStatusDescription": "Message has been accepted by phone carrier",
+                         "context": message.context or {}, "totalMessageParts": 1}
+                for topic in topics:
+                    self.notify(topic, event)
+
+        threading.Thread(target=go, daemon=True).start()
+
+    def notify(self, topic: str, payload: dict[str, Any]) -> bool:
+        """Publish to an SNS topic as End User Messaging does; False if it could not."""
+        if self.publish is None:
+            return False
+        try:
+            self.publish(topic, payload)
+            return True
+        except Exception as e:  # noqa: BLE001 - the emulator's SNS refused or is down: said, not raised
+            log(f"end-user-messaging: publishing to {topic} failed: {e}")
+            return False
 
     def describe_phone_numbers(self, p: dict[str, Any]) -> dict[str, Any]:
         wanted = p.get("PhoneNumberIds")
@@ -191,6 +236,44 @@ class SmsVoice:
                 number.opt_out_list = str(p["OptOutListName"])
                 self.opt_outs.setdefault(number.opt_out_list, {})
         return number.describe()
+
+    def create_configuration_set(self, p: dict[str, Any]) -> dict[str, Any]:
+        name = p.get("ConfigurationSetName") or ""
+        with self.lock:
+            if name in self.configuration_sets:
+                raise SmsVoiceError(400, "ConflictException", f"The configuration set {name} already exists.",
+                                    Reason="RESOURCE_ALREADY_EXISTS", ResourceType="configuration-set",
+                                    ResourceId=name)
+            self.configuration_sets[name] = {}
+        return {"ConfigurationSetName": name,
+                "ConfigurationSetArn": f"arn:aws:sms-voice:us-east-1:{ACCOUNT}:configuration-set/{name}"}
+
+    def describe_configuration_sets(self, p: dict[str, Any]) -> dict[str, Any]:
+        with self.lock:
+            sets = {n: dict(d) for n, d in self.configuration_sets.items()
+                    if not p.get("ConfigurationSetNames") or n in p["ConfigurationSetNames"]}
+        return {"ConfigurationSets": [
+            {"ConfigurationSetName": n, "ConfigurationSetArn": f"arn:aws:sms-voice:us-east-1:{ACCOUNT}:configuration-set/{n}",
+             "EventDestinations": [{"EventDestinationName": d, "Enabled": True, "MatchingEventTypes": ["TEXT_ALL"],
+                                    "SnsDestination": {"TopicArn": t}} for d, t in dests.items()]}
+            for n, dests in sets.items()]}
+
+    def create_event_destination(self, p: dict[str, Any]) -> dict[str, Any]:
+        name, dest = p.get("ConfigurationSetName") or "", p.get("EventDestinationName") or ""
+        topic = (p.get("SnsDestination") or {}).get("TopicArn")
+        if not topic:
+            raise SmsVoiceError(400, "ValidationException", "the fake takes SNS destinations only",
+                                Reason="FIELD_VALIDATION_FAILED")
+        with self.lock:
+            if name not in self.configuration_sets:
+                raise not_found("configuration-set", name)
+            if dest in self.configuration_sets[name]:
+                raise SmsVoiceError(400, "ConflictException", f"The event destination {dest} already exists.",
+                                    Reason="RESOURCE_ALREADY_EXISTS", ResourceType="event-destination", ResourceId=dest)
+            self.configuration_sets[name][dest] = topic
+        return {"ConfigurationSetName": name, "EventDestination": {
+            "EventDestinationName": dest, "Enabled": True, "MatchingEventTypes": p.get("MatchingEventTypes") or [],
+            "SnsDestination": {"TopicArn": topic}}}
 
     def opt_out_list(self, p: dict[str, Any]) -> dict[str, datetime]:
         name = p.get("OptOutListName") or ""
@@ -219,19 +302,32 @@ class SmsVoice:
 
     # --------------------------------------------------------------------------------- the phone's side
 
-    def heard(self, from_: str, to: str, body: str) -> None:
-        """A person texted one of its numbers: a STOP puts them on the number's opt-out list and a START takes
-        them off it, as End User Messaging does unless the number manages its opt-outs itself."""
+    def heard(self, from_: str, to: str, body: str, message_id: str) -> bool | None:
+        """A person texted one of its numbers. A STOP puts them on the number's opt-out list and a START takes
+        them off it, as End User Messaging does unless the number manages its opt-outs itself; the text goes
+        to the number's two-way channel. None: not one of its numbers; else whether the text was published."""
         number = self.numbers.get(to)
-        if number is None or number.self_managed_opt_outs:
-            return
+        if number is None:
+            return None
         word = body.strip().upper()
         with self.lock:
-            entries = self.opt_outs.setdefault(number.opt_out_list, {})
-            if word in OPT_OUT_KEYWORDS:
-                entries.setdefault(from_, datetime.now(timezone.utc))
-            elif word in OPT_IN_KEYWORDS:
-                entries.pop(from_, None)
+            if not number.self_managed_opt_outs:
+                entries = self.opt_outs.setdefault(number.opt_out_list, {})
+                if word in OPT_OUT_KEYWORDS:
+                    entries.setdefault(from_, datetime.now(timezone.utc))
+                elif word in OPT_IN_KEYWORDS:
+                    entries.pop(from_, None)
+            channel = number.two_way_channel_arn if number.two_way_enabled else ""
+        message = Message(sid=message_id, to=to, from_=from_, body=body, direction="inbound", status="received",
+                          api="end-user-messaging")
+        message.sent = message.created
+        self.carrier.add(message)
+        if not channel:
+            log(f"end-user-messaging: {to} has no two-way channel: the text from {from_} goes nowhere")
+            return False
+        return self.notify(channel, {"originationNumber": from_, "destinationNumber": to,
+                                     "messageKeyword": "KEYWORD_" + ACCOUNT, "messageBody": body,
+                                     "inboundMessageId": message_id, "previousPublishedMessageId": None})
 
 
 def injected(status: int) -> SmsVoiceError:
@@ -244,8 +340,24 @@ def injected(status: int) -> SmsVoiceError:
 
 
 def sms_voice_from_env(env: dict[str, str] | Any, carrier: Carrier) -> SmsVoice:
-    """The End User Messaging side the environment describes: EUM_NUMBERS (NUMBER_POOL's syntax; default none)
-    and EUM_CONFIGURATION_SETS (comma-separated; default texting)."""
+    """The End User Messaging side the environment describes: EUM_NUMBERS (NUMBER_POOL's syntax; default none),
+    EUM_CONFIGURATION_SETS (comma-separated; default none: the stack's bootstrap creates its own) and
+    AWS_ENDPOINT_URL, the emulator whose SNS gets what End User Messaging publishes."""
     numbers = expand(env.get("EUM_NUMBERS") or "")
-    sets = [s.strip() for s in (env.get("EUM_CONFIGURATION_SETS") or "texting").split(",") if s.strip()]
-    return SmsVoice(carrier, numbers, sets)
+    sets = [s.strip() for s in (env.get("EUM_CONFIGURATION_SETS") or "").split(",") if s.strip()]
+    endpoint = env.get("AWS_ENDPOINT_URL")
+    return SmsVoice(carrier, numbers, sets, sns_publisher(endpoint, env.get("AWS_REGION") or "us-east-1")
+                    if endpoint else None)
+
+
+def sns_publisher(endpoint: str, region: str) -> Callable[[str, dict[str, Any]], None]:
+    """Publishes as AWS's own service does: to the emulator's SNS, with the administrator's key."""
+    import boto3  # the project's virtualenv has it; only a fake wired to an emulator needs it
+
+    sns = boto3.client("sns", endpoint_url=endpoint, region_name=region, aws_access_key_id="test",
+                       aws_secret_access_key="test")
+
+    def publish(topic: str, payload: dict[str, Any]) -> None:
+        sns.publish(TopicArn=topic, Message=json.dumps(payload))
+
+    return publish

@@ -5,15 +5,18 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
 import boto3
 import pytest
 import yaml
-from conftest import PARAMS, REPO_ROOT, TWILIO_TOKEN, unique
+from conftest import PARAMS, REPO_ROOT, TWILIO_TOKEN, free_port, start_emulator, unique
 
 from infra.local import template as tpl
+from infra.local.fake_carrier import Carrier, make_server
+from infra.local.fake_carrier.sms_voice import SmsVoice
 
 
 def run_bootstrap(endpoint: str, stack: str, tmp_path: Path, template: Path = tpl.TEMPLATE_PATH,
@@ -187,3 +190,42 @@ def test_an_emulator_that_is_not_ours_is_used_without_iam(tmp_path: Path) -> Non
     finally:
         proc.terminate()
         proc.wait(10)
+
+
+def test_end_user_messaging_topics_queue_and_configuration_set(tmp_path: Path) -> None:
+    """With EndUserMessagingConfigurationSet, the topics deliver to EumQueue (SNS's envelope kept) and the
+    configuration set is made at the fake carrier, its event destination the events topic; twice is fine."""
+    carrier = Carrier("token", "http://127.0.0.1:9/none")
+    sms_voice = SmsVoice(carrier, ["+16465550100"])
+    server = make_server("127.0.0.1", 0, carrier, sms_voice)
+    server.RequestHandlerClass.quiet = True  # type: ignore[attr-defined]
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port = free_port()
+    emulator = start_emulator(port, "--sms-voice-url", f"http://127.0.0.1:{server.server_address[1]}")
+    endpoint = f"http://127.0.0.1:{port}"
+    try:
+        name = unique("eum")
+        params = {**PARAMS, "EndUserMessagingConfigurationSet": "texting"}
+        for run in range(2):
+            result = run_bootstrap(endpoint, name, tmp_path, tpl.TEMPLATE_PATH, params)
+            assert result.returncode == 0, (run, result.stderr)
+        env = dict(line.split("=", 1) for line in (tmp_path / f"{name}.env").read_text().splitlines())
+        sns = client("sns", endpoint)
+        topics = {t["TopicArn"] for t in sns.list_topics()["Topics"]}
+        replies, events = env["EUM_REPLIES_TOPIC_ARN"], env["EUM_EVENTS_TOPIC_ARN"]
+        assert {replies, events} <= topics
+        for topic in (replies, events):
+            (sub,) = sns.list_subscriptions_by_topic(TopicArn=topic)["Subscriptions"]  # once, however often run
+            assert (sub["Protocol"], sub["Endpoint"]) == ("sqs", env["EUM_QUEUE_ARN"])
+        assert sms_voice.configuration_sets == {"texting": {"texting-status": events}}
+    finally:
+        emulator.kill()
+        emulator.wait(5)
+        server.shutdown()
+
+
+def test_end_user_messaging_without_an_emulated_service_is_one_clear_line(moto_endpoint: str, tmp_path: Path) -> None:
+    result = run_bootstrap(moto_endpoint, unique("eum"), tmp_path, tpl.TEMPLATE_PATH,
+                           {**PARAMS, "EndUserMessagingConfigurationSet": "texting"})
+    assert result.returncode != 0
+    assert "does not emulate End User Messaging" in result.stderr

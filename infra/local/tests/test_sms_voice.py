@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import threading
+import time
 import urllib.request
 from typing import Any, Iterator
 
@@ -12,9 +13,12 @@ import boto3
 import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
-from conftest import free_port, start_emulator
+from conftest import PARAMS, TWILIO_TOKEN, free_port, start_emulator, unique
 
+from infra.local import template as tpl
+from infra.local.bootstrap import Bootstrap
 from infra.local.fake_carrier import Carrier, make_server
+from infra.local.fake_carrier import sms_voice as sms_voice_module
 from infra.local.fake_carrier.sms_voice import SmsVoice, phone_number_arn
 
 DEALER = "+17135550100"
@@ -115,7 +119,7 @@ def test_a_number_or_configuration_set_the_account_lacks_is_not_found(world: Wor
 
 def test_a_stop_puts_the_person_on_the_opt_out_list_and_a_send_is_refused_until_it_is_deleted(world: World) -> None:
     person = "+13125550177"
-    world.sms_voice.heard(person, DEALER, "stop")
+    world.sms_voice.heard(person, DEALER, "stop", "m-stop")
     with pytest.raises(ClientError) as e:
         world.send(to=person)
     assert e.value.response["Error"]["Code"] == "ConflictException"
@@ -178,3 +182,81 @@ def test_without_a_url_the_emulator_answers_as_for_an_unknown_operation() -> Non
     finally:
         emulator.kill()
         emulator.wait(5)
+
+
+def test_texts_and_delivery_events_are_published_to_the_stacks_topics_as_aws_does(world: World) -> None:
+    admin = {"endpoint_url": world.emulator, "region_name": "us-east-1", "aws_access_key_id": "test",
+             "aws_secret_access_key": "test"}
+    sns, sqs = boto3.client("sns", **admin), boto3.client("sqs", **admin)
+    replies = sns.create_topic(Name="texting-EumRepliesTopic")["TopicArn"]
+    events = sns.create_topic(Name="texting-EumEventsTopic")["TopicArn"]
+    queue = sqs.create_queue(QueueName="texting-EumQueue")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    for topic in (replies, events):
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
+    world.sms_voice.publish = sms_voice_module.sns_publisher(world.emulator, "us-east-1")
+    sms = world.client("test")
+    sms.create_configuration_set(ConfigurationSetName="with-events")
+    sms.create_event_destination(ConfigurationSetName="with-events", EventDestinationName="status",
+                                 MatchingEventTypes=["TEXT_ALL"], SnsDestination={"TopicArn": events})
+    sms.update_phone_number(PhoneNumberId=phone_number_arn(DEALER), TwoWayEnabled=True, TwoWayChannelArn=replies)
+    try:
+        sent = sms.send_text_message(DestinationPhoneNumber=PHONE, OriginationIdentity=DEALER, MessageBody="hi",
+                                     ConfigurationSetName="with-events", Context={"messageId": "01JOURMESSAGE"})
+        assert world.sms_voice.heard(PHONE, DEALER, "Agree", "in-1") is True
+        got: list[dict[str, Any]] = []
+        deadline = time.monotonic() + 10
+        while len(got) < 3 and time.monotonic() < deadline:
+            for m in sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10, WaitTimeSeconds=1).get("Messages", []):
+                got.append(json.loads(m["Body"]))
+        by_topic: dict[str, list[dict[str, Any]]] = {}
+        for envelope in got:
+            assert envelope["Type"] == "Notification"  # SNS's envelope, raw delivery off
+            by_topic.setdefault(envelope["TopicArn"], []).append(json.loads(envelope["Message"]))
+        (text,) = by_topic[replies]
+        assert (text["originationNumber"], text["destinationNumber"], text["messageBody"], text["inboundMessageId"]) \
+            == (PHONE, DEALER, "Agree", "in-1")
+        assert [e["eventType"] for e in by_topic[events]] == ["TEXT_SUCCESSFUL", "TEXT_DELIVERED"]
+        assert {e["messageId"] for e in by_topic[events]} == {sent["MessageId"]}
+        assert all(e["context"] == {"messageId": "01JOURMESSAGE"} for e in by_topic[events])
+    finally:
+        world.sms_voice.publish = None
+        sms.update_phone_number(PhoneNumberId=DEALER, TwoWayEnabled=False)
+
+
+def test_the_templates_policies_let_deliver_alone_send_and_only_from_the_named_numbers(world: World) -> None:
+    """The real template, booted with End User Messaging: deliver may call SendTextMessage with the stack's
+    configuration set from the origination ARNs the operator named; no other function may, and deliver may do
+    nothing else with the service."""
+    numbers = phone_number_arn(DEALER)
+    boot = Bootstrap(tpl.load(), unique("eumiam"), {**PARAMS, "EndUserMessagingConfigurationSet": "texting",
+                                                    "EndUserMessagingOriginationArns": numbers},
+                     endpoint=world.emulator, log=lambda line: None,
+                     secrets={"CodeHashKeySecret": "local-code-hash-key", "TwilioAuthTokenSecret": TWILIO_TOKEN})
+    boot.run()
+    identities = boot.identities()
+
+    def as_function(name: str) -> Any:
+        return boto3.client("pinpoint-sms-voice-v2", endpoint_url=world.emulator, region_name="us-east-1",
+                            aws_access_key_id=identities[name].access_key_id, aws_secret_access_key="local",
+                            aws_session_token="local", config=Config(retries={"total_max_attempts": 1}))
+
+    def outcome(name: str, origination: str = DEALER, config: str = "texting") -> str:
+        try:
+            as_function(name).send_text_message(DestinationPhoneNumber=PHONE, OriginationIdentity=origination,
+                                                MessageBody="x", ConfigurationSetName=config)
+            return "ok"
+        except ClientError as e:
+            return str(e.response["Error"]["Code"])
+
+    assert outcome("deliver") == "ok"
+    assert outcome("deliver", origination=OTHER) == "AccessDeniedException"
+    assert outcome("deliver", config="another") == "AccessDeniedException"
+    for other in sorted(set(identities) - {"deliver"}):
+        assert outcome(other) == "AccessDeniedException", other
+    for call in (lambda c: c.describe_phone_numbers(),
+                 lambda c: c.delete_opted_out_number(OptOutListName="Default", OptedOutNumber=PHONE),
+                 lambda c: c.update_phone_number(PhoneNumberId=DEALER, TwoWayEnabled=False)):
+        with pytest.raises(ClientError) as e:
+            call(as_function("deliver"))
+        assert e.value.response["Error"]["Code"] == "AccessDeniedException"
