@@ -146,13 +146,13 @@ real-words: ## maintainer: list again the real words the reply classifier never 
 	.venv-words/bin/pip install --quiet --disable-pip-version-check -r tools/requirements-words.txt
 	.venv-words/bin/python tools/real_words.py
 
-provision-numbers: venv ## operator: allow texting numbers for a dealer and point their webhooks at the stack: make provision-numbers TABLE=<table> ACCOUNT=AC... DEALER=<dealer id> NUMBERS="+1202555...[..+1202555...]" [BASE_URL=<stack's public base URL>] [TOKEN_SECRET_ARN=<arn>] [CARRIER_BASE_URL=https://api.twilio.com]
+provision-numbers: venv ## operator: allow texting numbers for a dealer and point their webhooks at the stack: make provision-numbers TABLE=<table> ACCOUNT=AC... DEALER=<dealer id> NUMBERS="+1202555...[..+1202555...]" [BASE_URL=<stack's public base URL>] [TOKEN_SECRET_ARN=<arn>] [CARRIER_BASE_URL=https://api.twilio.com]; on End User Messaging: CARRIER=end-user-messaging ACCOUNT=<aws account id> [TOPIC_ARN=<EumRepliesTopicArn output>]
 	@test -n "$(TABLE)" -a -n "$(NUMBERS)" || \
 		{ echo "usage: make provision-numbers TABLE=<table> ACCOUNT=AC... DEALER=<dealer id> NUMBERS=\"+1202555...[..+1202555...]\" [BASE_URL=<the stack's PublicBaseUrl, else its ApiUrl output>] [TOKEN_SECRET_ARN=<TwilioAuthTokenSecret ARN>, else TWILIO_AUTH_TOKEN exported] [CARRIER_BASE_URL=https://api.twilio.com]" >&2; exit 2; }
 	@# An auth token on make's command line would show in `ps` and the shell's history.
 	@test "$(origin TWILIO_AUTH_TOKEN)" != "command line" || \
 		{ echo "provision-numbers: do not give TWILIO_AUTH_TOKEN on the command line: export it, or give TOKEN_SECRET_ARN" >&2; exit 2; }
-	$(PY) -m infra.provision --table "$(TABLE)" --account "$(ACCOUNT)" --dealer "$(DEALER)" $(if $(BASE_URL),--base-url "$(BASE_URL)") $(if $(CARRIER_BASE_URL),--carrier-base-url "$(CARRIER_BASE_URL)") $(if $(TOKEN_SECRET_ARN),--token-secret-arn "$(TOKEN_SECRET_ARN)") $(NUMBERS)
+	$(PY) -m infra.provision --table "$(TABLE)" --account "$(ACCOUNT)" --dealer "$(DEALER)" $(if $(CARRIER),--carrier "$(CARRIER)") $(if $(TOPIC_ARN),--two-way-topic-arn "$(TOPIC_ARN)") $(if $(BASE_URL),--base-url "$(BASE_URL)") $(if $(CARRIER_BASE_URL),--carrier-base-url "$(CARRIER_BASE_URL)") $(if $(TOKEN_SECRET_ARN),--token-secret-arn "$(TOKEN_SECRET_ARN)") $(NUMBERS)
 
 replay-publish-failures: venv ## operator: republish stream batches publish gave up on: make replay-publish-failures QUEUE_URL=<PublishFailures URL> FUNCTION=<publish function> [DRY_RUN=1] [MAX=100]
 	@test -n "$(QUEUE_URL)" -a -n "$(FUNCTION)" || \

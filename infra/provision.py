@@ -29,6 +29,14 @@ a number whose replies (a STOP) would go elsewhere. A webhook already set is not
 The auth token comes from the environment (TWILIO_AUTH_TOKEN) or from the stack's Secrets Manager secret
 (--token-secret-arn), never from the command line (it would show in `ps` and the shell's history).
 Without --base-url the webhooks are not changed, and the output says so.
+
+With --carrier end-user-messaging the numbers are AWS End User Messaging SMS phone numbers of this AWS
+account (--account: its 12-digit id), and each item says so (`carrier`), with the number's ARN and opt-out
+list. Instead of a webhook, --two-way-topic-arn (the stack's EumRepliesTopicArn output) becomes each
+number's two-way channel (UpdatePhoneNumber: TwoWayEnabled, TwoWayChannelArn; opt-outs managed by End User
+Messaging, so a STOP is refused at the service too). The same order holds: every number is looked up first
+(DescribePhoneNumbers), one the account does not hold stops the run, and only a number whose channel is set
+is written. The output lists the numbers' ARNs: the template's EndUserMessagingOriginationArns.
 """
 
 from __future__ import annotations
@@ -218,6 +226,55 @@ def point_webhooks(carrier: TwilioNumbers, found: Mapping[str, dict[str, Any]], 
     return changed, unchanged
 
 
+EUM = "end-user-messaging"
+_AWS_ACCOUNT = re.compile(r"[0-9]{12}")
+
+
+class EumNumbers:
+    """The account's End User Messaging phone numbers (pinpoint-sms-voice-v2; AWS_ENDPOINT_URL reaches the
+    emulator, which hands the requests to the fake carrier)."""
+
+    def __init__(self, region_name: str | None) -> None:
+        self.client = boto3.client("pinpoint-sms-voice-v2", region_name=region_name)
+
+    def look_up(self, numbers: list[str]) -> dict[str, dict[str, Any]]:
+        """Each number's PhoneNumberInformation; CarrierError naming those the account does not hold."""
+        held: dict[str, dict[str, Any]] = {}
+        try:
+            for page in self.client.get_paginator("describe_phone_numbers").paginate():
+                for info in page.get("PhoneNumbers", []):
+                    held[info["PhoneNumber"]] = info
+        except (ClientError, BotoCoreError) as e:
+            raise CarrierError(f"End User Messaging's DescribePhoneNumbers failed: {e}") from None
+        missing = [n for n in numbers if n not in held]
+        if missing:
+            raise CarrierError(f"the account's End User Messaging does not hold {named(missing)}")
+        return {n: held[n] for n in numbers}
+
+    def point(self, found: Mapping[str, dict[str, Any]], topic_arn: str,
+              ready: Callable[[str], None]) -> tuple[int, int]:
+        """Each number's two-way channel to `topic_arn` (opt-outs managed by End User Messaging); `ready`
+        is called per number as soon as it is set. (changed, already set)."""
+        changed = unchanged = 0
+        for number, info in found.items():
+            if (info.get("TwoWayEnabled") and info.get("TwoWayChannelArn") == topic_arn
+                    and not info.get("SelfManagedOptOutsEnabled")):
+                unchanged += 1
+            else:
+                try:
+                    updated = self.client.update_phone_number(PhoneNumberId=info["PhoneNumberId"], TwoWayEnabled=True,
+                                                              TwoWayChannelArn=topic_arn,
+                                                              SelfManagedOptOutsEnabled=False)
+                except (ClientError, BotoCoreError) as e:
+                    raise CarrierError(f"{number}: UpdatePhoneNumber failed: {e}") from None
+                if updated.get("TwoWayChannelArn") != topic_arn:
+                    raise CarrierError(f"{number}: the service answered TwoWayChannelArn "
+                                       f"{updated.get('TwoWayChannelArn')!r}, not {topic_arn!r}")
+                changed += 1
+            ready(number)
+        return changed, unchanged
+
+
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     # No abbreviations: `--token <value>` must not be taken for --token-secret-arn (a token is never an argument).
@@ -233,8 +290,15 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
                         help=f"the carrier's REST API (default {TWILIO}; the fake carrier locally)")
     parser.add_argument("--token-secret-arn", help="read the auth token from this Secrets Manager secret "
                                                    "(else TWILIO_AUTH_TOKEN from the environment)")
+    parser.add_argument("--carrier", choices=("twilio", EUM), default="twilio",
+                        help="the carrier the numbers are on (default twilio)")
+    parser.add_argument("--two-way-topic-arn", help="end-user-messaging: the stack's EumRepliesTopicArn output, "
+                                                    "each number's two-way channel; without it the channels are "
+                                                    "not changed")
     parser.add_argument("numbers", nargs="+", help="E.164 numbers or ranges (+12025550100..+12025550199)")
     args = parser.parse_args(argv)
+    if args.carrier == EUM:
+        return provision_eum(args)
     try:
         numbers = list(dict.fromkeys(expand(",".join(args.numbers))))
     except PoolError as e:
@@ -296,6 +360,72 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
               "partial one).", file=sys.stderr)
         return 1
     print(f"provision: provisioned {len(ready)} number(s) for {args.dealer} in {args.table}{summary}")
+    return 0
+
+
+def provision_eum(args: argparse.Namespace) -> int:
+    """--carrier end-user-messaging: look the numbers up, set their two-way channel, write them."""
+    try:
+        numbers = list(dict.fromkeys(expand(",".join(args.numbers))))
+    except PoolError as e:
+        print(f"provision: {e}", file=sys.stderr)
+        return 2
+    if args.base_url:
+        print("provision: --base-url is Twilio's webhook; End User Messaging's numbers take --two-way-topic-arn",
+              file=sys.stderr)
+        return 2
+    table = boto3.resource("dynamodb", region_name=region(os.environ)).Table(args.table)
+    if args.remove:
+        with table.batch_writer() as batch:
+            for number in numbers:
+                batch.delete_item(Key={"PK": f"NUMBER#{number}", "SK": "PROVISIONED"})
+        print(f"provision: removed {len(numbers)} number(s) from {args.table}; their two-way channels are left")
+        return 0
+    problem = None
+    if not (args.account and _AWS_ACCOUNT.fullmatch(args.account)):
+        problem = "--account is the AWS account id (12 digits) the End User Messaging numbers are in"
+    elif not (args.dealer and _DEALER_ID.fullmatch(args.dealer)):
+        problem = "--dealer (a dealer id: letters, digits, - and _, up to 64) is required to provision"
+    elif args.two_way_topic_arn and not args.two_way_topic_arn.startswith("arn:"):
+        problem = f"--two-way-topic-arn {args.two_way_topic_arn!r} is not an SNS topic ARN"
+    if problem:
+        print(f"provision: {problem}", file=sys.stderr)
+        return 2
+    now = dt.datetime.now(dt.timezone.utc).isoformat()
+    ready: list[str] = []
+    failure: CarrierError | None = None
+    found: dict[str, dict[str, Any]] = {}
+    summary = ""
+    try:
+        service = EumNumbers(region(os.environ))
+        found = service.look_up(numbers)
+        if args.two_way_topic_arn:
+            changed, unchanged = service.point(found, args.two_way_topic_arn, ready.append)
+            summary = f"; two-way channels: {changed} set, {unchanged} already set: {args.two_way_topic_arn}"
+        else:
+            ready = numbers
+            summary = ("; two-way channels NOT changed (no --two-way-topic-arn / TOPIC_ARN): texts to these numbers "
+                       "reach the stack only once each number's two-way channel is its EumRepliesTopic")
+    except CarrierError as e:
+        failure = e
+    try:
+        with table.batch_writer() as batch:
+            for number in ready:
+                batch.put_item(Item={"PK": f"NUMBER#{number}", "SK": "PROVISIONED", "carrier": EUM,
+                                     "carrierAccount": args.account, "dealerId": args.dealer, "provisionedAt": now,
+                                     "originationArn": found[number]["PhoneNumberArn"],
+                                     "optOutList": found[number].get("OptOutListName") or "Default"})
+    except (ClientError, BotoCoreError) as e:
+        print(f"provision: writing {args.table} failed: {e}; the channels set stay set: run again", file=sys.stderr)
+        return 1
+    if failure is not None:
+        done = f" {len(ready)} number(s) before it were provisioned;" if ready else ""
+        print(f"provision: {str(failure).rstrip('.')}.{done} Run again once the cause is fixed (a run mends a "
+              "partial one).", file=sys.stderr)
+        return 1
+    arns = ",".join(found[n]["PhoneNumberArn"] for n in ready)
+    print(f"provision: provisioned {len(ready)} End User Messaging number(s) for {args.dealer} in {args.table}"
+          f"{summary}. deliver may send from them once EndUserMessagingOriginationArns holds {arns}")
     return 0
 
 

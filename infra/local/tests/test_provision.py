@@ -15,7 +15,8 @@ import pytest
 from infra import provision
 from infra.local.common import JsonHandler, Server
 from infra.local.fake_carrier import Carrier, make_server, twilio_signature
-from infra.local.tests.conftest import serve, unique
+from infra.local.fake_carrier.sms_voice import SmsVoice
+from infra.local.tests.conftest import free_port, serve, start_emulator, unique
 
 TOKEN = "provision-test-token"
 ACCOUNT = "AC" + "d" * 32
@@ -234,3 +235,88 @@ def test_removing_leaves_the_webhooks(world: World, capsys: pytest.CaptureFixtur
     assert provisioned(world.table, "+12025550100") is None
     assert world.sms_url("+12025550100"), "a text to a number given up is still handled (#25)"
     assert "webhooks are left as they are" in capsys.readouterr().out
+
+
+# ------------------------------------------------------------------------------ End User Messaging numbers
+
+EUM_NUMBERS = ["+16465550100", "+16465550101"]
+AWS_ACCOUNT = "123456789012"
+TOPIC = "arn:aws:sns:us-east-1:123456789012:texting-EumRepliesTopic"
+
+
+@dataclass
+class EumWorld:
+    table: str
+    sms_voice: SmsVoice
+
+    def run(self, *numbers: str, extra: tuple[str, ...] = ("--two-way-topic-arn", TOPIC)) -> int:
+        argv = ["--table", self.table, "--carrier", "end-user-messaging", "--account", AWS_ACCOUNT,
+                "--dealer", "demo-dealer", *extra, *(numbers or EUM_NUMBERS)]
+        return provision.main(argv, env={})
+
+
+@pytest.fixture
+def eum_world(monkeypatch: pytest.MonkeyPatch) -> Iterator[EumWorld]:
+    carrier = Carrier(TOKEN, "http://127.0.0.1:9/none")
+    sms_voice = SmsVoice(carrier, [*EUM_NUMBERS, "+16465550199"])
+    server = make_server("127.0.0.1", 0, carrier, sms_voice)
+    server.RequestHandlerClass.quiet = True  # type: ignore[attr-defined]
+    serve(server)
+    port = free_port()
+    emulator = start_emulator(port, "--sms-voice-url", f"http://127.0.0.1:{server.server_address[1]}")
+    try:
+        for k, v in {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}", "AWS_ACCESS_KEY_ID": "test",
+                     "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1",
+                     "AWS_DEFAULT_REGION": "us-east-1"}.items():
+            monkeypatch.setenv(k, v)
+        name = unique("provision-eum")
+        boto3.client("dynamodb").create_table(
+            TableName=name, BillingMode="PAY_PER_REQUEST",
+            AttributeDefinitions=[{"AttributeName": "PK", "AttributeType": "S"},
+                                  {"AttributeName": "SK", "AttributeType": "S"}],
+            KeySchema=[{"AttributeName": "PK", "KeyType": "HASH"}, {"AttributeName": "SK", "KeyType": "RANGE"}])
+        yield EumWorld(name, sms_voice)
+    finally:
+        emulator.kill()
+        emulator.wait(5)
+        server.shutdown()
+
+
+def test_end_user_messaging_numbers_get_the_stacks_two_way_channel_then_the_table(
+        eum_world: EumWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    assert eum_world.run() == 0
+    out = capsys.readouterr().out
+    for number in EUM_NUMBERS:
+        info = eum_world.sms_voice.numbers[number]
+        assert (info.two_way_enabled, info.two_way_channel_arn, info.self_managed_opt_outs) == (True, TOPIC, False)
+        item = provisioned(eum_world.table, number)
+        assert item is not None
+        assert (item["carrier"], item["carrierAccount"], item["dealerId"], item["optOutList"]) == (
+            "end-user-messaging", AWS_ACCOUNT, "demo-dealer", "Default")
+        assert item["originationArn"] in out  # what EndUserMessagingOriginationArns must hold
+    assert "2 set, 0 already set" in out
+    assert eum_world.run() == 0
+    assert "0 set, 2 already set" in capsys.readouterr().out
+
+
+def test_an_end_user_messaging_number_the_account_lacks_stops_the_run_before_anything_changes(
+        eum_world: EumWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    assert eum_world.run(EUM_NUMBERS[0], "+16465550150") == 1
+    assert "+16465550150" in capsys.readouterr().err
+    assert not eum_world.sms_voice.numbers[EUM_NUMBERS[0]].two_way_enabled
+    assert provisioned(eum_world.table, EUM_NUMBERS[0]) is None
+
+
+def test_end_user_messaging_bad_input_is_refused_and_writes_nothing(
+        eum_world: EumWorld, capsys: pytest.CaptureFixture[str]) -> None:
+    for argv in (["--account", "AC" + "d" * 32], ["--base-url", "https://api.example.com"],
+                 ["--two-way-topic-arn", "texting-replies"]):
+        full = ["--table", eum_world.table, "--carrier", "end-user-messaging", "--account", AWS_ACCOUNT,
+                "--dealer", "demo-dealer", *argv, EUM_NUMBERS[0]]
+        assert provision.main(full, env={}) == 2, argv
+    assert provisioned(eum_world.table, EUM_NUMBERS[0]) is None
+    # Without a topic: provisioned, the channel left as it is, and the output says so.
+    assert eum_world.run(EUM_NUMBERS[0], extra=()) == 0
+    assert "NOT changed" in capsys.readouterr().out
+    assert provisioned(eum_world.table, EUM_NUMBERS[0]) is not None
+    assert not eum_world.sms_voice.numbers[EUM_NUMBERS[0]].two_way_enabled
