@@ -169,6 +169,7 @@ impl World {
             work: s.clone(),
             inbound: s.clone(),
             numbers: s.clone(),
+            opt_outs: Arc::new(consent::fakes::FakeOptOuts::new()),
             end_user_messaging: None,
         };
         let queues = queues::App {

@@ -183,6 +183,8 @@ impl World {
             work: Arc::new(store.clone()),
             inbound: Arc::new(store.clone()),
             numbers: Arc::new(store.clone()),
+            opt_outs: Arc::new(consent::fakes::FakeOptOuts::new()),
+            end_user_messaging: None,
         };
         World {
             store,
@@ -328,7 +330,7 @@ impl World {
         for webhook in stored {
             let body = serde_json::to_string(&webhook).unwrap();
             if !handed_back.is_empty()
-                || webhooks::process_record(&self.acting, &body, noon()).await
+                || webhooks::process_record(&self.acting, None, &body, noon()).await
                     == webhooks::RecordOutcome::Retry
             {
                 handed_back.push(webhook);

@@ -20,8 +20,8 @@ use chrono::{DateTime, Utc};
 use tracing::Instrument;
 
 use consent::ports::{
-    ConsentReader, ConsentWriter, ContactStore, DealerStore, EventPublisher, InboundLog,
-    MessageStore, NumberDirectory, OutboundQueue, PendingStore, WorkQueue,
+    CarrierOptOuts, ConsentReader, ConsentWriter, ContactStore, DealerStore, EventPublisher,
+    InboundLog, MessageStore, NumberDirectory, OutboundQueue, PendingStore, WorkQueue,
 };
 use consent::service::replies::{self, InboundPorts, InboundSms, StatusPorts, StatusReport};
 use consent::webhook::CarrierWebhook;
@@ -40,6 +40,8 @@ pub struct App {
     pub work: Arc<dyn WorkQueue>,
     pub inbound: Arc<dyn InboundLog>,
     pub numbers: Arc<dyn NumberDirectory>,
+    /// The carriers' opt-out lists: a START lifts the person off the number's.
+    pub opt_outs: Arc<dyn CarrierOptOuts>,
     /// End User Messaging's queue (its two topics deliver there) and the topics; `None`:
     /// this stack has no End User Messaging.
     pub end_user_messaging: Option<EumSource>,
@@ -129,6 +131,7 @@ pub async fn process_record(
                 work: app.work.as_ref(),
                 inbound: app.inbound.as_ref(),
                 numbers: app.numbers.as_ref(),
+                opt_outs: app.opt_outs.as_ref(),
             };
             // Decided as of when the person texted, however late this delivery is.
             replies::handle_inbound(&ports, &sms, *received_at)

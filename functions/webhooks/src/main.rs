@@ -1,8 +1,10 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::SqsEvent;
+use consent_adapters::carriers::{OptOutList, OptOutLists};
 use consent_adapters::config;
 use consent_adapters::eum::events::Topics;
+use consent_adapters::eum::EumOptOutList;
 use consent_adapters::{cache, CachedDealers, EventBridgePublisher, SqsOutboundQueue};
 use lambda_runtime::{run, service_fn, Error, LambdaEvent};
 use webhooks::config::Config;
@@ -12,7 +14,13 @@ use webhooks::{handle, App, EumSource};
 async fn main() -> Result<(), Error> {
     let (config, aws) = config::start(Config::from_env).await?;
     let store = Arc::new(config.table.store(&aws));
+    // A START lifts End User Messaging's opt-out list of the number (Twilio lifts its own).
+    let lists = config
+        .end_user_messaging
+        .as_ref()
+        .map(|_| Arc::new(EumOptOutList::new(&aws)) as Arc<dyn OptOutList>);
     let app = App {
+        opt_outs: Arc::new(OptOutLists::new(lists, store.clone())),
         dealers: Arc::new(CachedDealers::new((*store).clone(), cache::DEALER_TTL)),
         contacts: store.clone(),
         consent: store.clone(),

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-use consent::fakes::{FakeBus, FakeQueue, InMemoryStore};
+use consent::fakes::{FakeBus, FakeOptOuts, FakeQueue, InMemoryStore};
 use consent::ledger::{Actor, ConsentEvent, ConsentState, ConsentStatus, LedgerEntry};
 use consent::ports::{ConsentChange, ConsentReader, ConsentWriter, Dealer, DealerStore};
 use consent::{Category, DealerId, PhoneNumber};
@@ -95,6 +95,7 @@ impl World {
             work: Arc::new(store.clone()),
             inbound: Arc::new(store.clone()),
             numbers: Arc::new(store.clone()),
+            opt_outs: Arc::new(FakeOptOuts::new()),
             end_user_messaging: Some(EumSource {
                 queue_arn: EUM_QUEUE.into(),
                 topics: topics(),

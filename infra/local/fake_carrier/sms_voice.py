@@ -10,8 +10,9 @@ It behaves as AWS documents, not as we would like:
   configuration set the account has (`EUM_CONFIGURATION_SETS`); anything else is ResourceNotFoundException;
 - above the account's concurrent requests a send is ThrottlingException (HTTP 400), never processed;
 - a person on the number's opt-out list is refused: ConflictException, Reason
-  DESTINATION_PHONE_NUMBER_OPTED_OUT (a STOP to the number puts them there, as AWS does while the number's
-  opt-outs are not self-managed); `DeleteOptedOutNumber` takes them off it;
+  DESTINATION_PHONE_NUMBER_OPTED_OUT. A text beginning with an opt-out keyword puts them there and is
+  answered by the service itself, as a HELP is, while the number's opt-outs are not self-managed; nothing
+  takes them off but `DeleteOptedOutNumber`, which lifts a person once in 30 days;
 - the injected failures of the fake's controls apply as they do to Twilio's API (a send taken, then
   answered 500 or never answered, is at the phone all the same).
 """
@@ -35,8 +36,13 @@ CONTENT_TYPE = "application/x-amz-json-1.0"
 ACCOUNT = "123456789012"  # the emulator's account (infra.local.enforcer.ACCOUNT)
 OPTED_OUT = "DESTINATION_PHONE_NUMBER_OPTED_OUT"
 DEFAULT_OPT_OUT_LIST = "Default"
-OPT_OUT_KEYWORDS = {"STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT", "OPTOUT", "OPT-OUT", "REVOKE"}
-OPT_IN_KEYWORDS = {"START", "UNSTOP", "YES"}
+# AWS's required opt-out keywords (US and Canada); a text that begins with one opts the person out.
+OPT_OUT_KEYWORDS = {"ARRET", "CANCEL", "END", "OPT-OUT", "OPTOUT", "QUIT", "REMOVE", "STOP", "TD", "UNSUBSCRIBE"}
+# What the service answers by itself while opt-outs are not self-managed (the number's keyword messages).
+STOP_ANSWER = "You have been unsubscribed and will receive no further messages. Reply HELP for help."
+HELP_ANSWER = "Reply STOP to unsubscribe. Msg&data rates may apply."
+# DeleteOptedOutNumber takes a person off a list once in this many days.
+RELIST_DAYS = 30
 
 
 def phone_number_id(number: str) -> str:
@@ -95,6 +101,7 @@ class SmsVoice:
         # Each configuration set's event destinations: name -> SNS topic ARN.
         self.configuration_sets: dict[str, dict[str, str]] = {name: {} for name in configuration_sets}
         self.opt_outs: dict[str, dict[str, datetime]] = {DEFAULT_OPT_OUT_LIST: {}}
+        self.lifted: dict[tuple[str, str], datetime] = {}  # (list, person): last DeleteOptedOutNumber
         # How a notification reaches an SNS topic (AWS's part): the emulator's SNS, else nowhere.
         self.publish = publish
 
@@ -292,11 +299,17 @@ class SmsVoice:
 
     def delete_opted_out_number(self, p: dict[str, Any]) -> dict[str, Any]:
         number = p.get("OptedOutNumber") or ""
+        now = datetime.now(timezone.utc)
         with self.lock:
             entries = self.opt_out_list(p)
             if number not in entries:
                 raise not_found("opted-out-number", number)
+            last = self.lifted.get((p["OptOutListName"], number))
+            if last is not None and (now - last).days < RELIST_DAYS:
+                raise SmsVoiceError(400, "ValidationException",
+                                    f"{number} can only be deleted once every {RELIST_DAYS} days.", Reason="OTHER")
             at = entries.pop(number)
+            self.lifted[(p["OptOutListName"], number)] = now
         return {"OptOutListName": p["OptOutListName"], "OptedOutNumber": number,
                 "OptedOutTimestamp": at.timestamp(), "EndUserOptedOut": True}
 
@@ -309,19 +322,26 @@ class SmsVoice:
         number = self.numbers.get(to)
         if number is None:
             return None
-        word = body.strip().upper()
+        words = body.strip().upper().split()
+        first = words[0] if words else ""
+        answer = None
         with self.lock:
             if not number.self_managed_opt_outs:
-                entries = self.opt_outs.setdefault(number.opt_out_list, {})
-                if word in OPT_OUT_KEYWORDS:
-                    entries.setdefault(from_, datetime.now(timezone.utc))
-                elif word in OPT_IN_KEYWORDS:
-                    entries.pop(from_, None)
+                if first in OPT_OUT_KEYWORDS:
+                    self.opt_outs.setdefault(number.opt_out_list, {}).setdefault(from_, datetime.now(timezone.utc))
+                    answer = STOP_ANSWER
+                elif first == "HELP":
+                    answer = HELP_ANSWER
             channel = number.two_way_channel_arn if number.two_way_enabled else ""
         message = Message(sid=message_id, to=to, from_=from_, body=body, direction="inbound", status="received",
                           api="end-user-messaging")
         message.sent = message.created
         self.carrier.add(message)
+        if answer:
+            auto = Message(sid=str(uuid.uuid4()), to=from_, from_=to, body=answer, direction="outbound-reply",
+                           status="delivered", api="end-user-messaging")
+            auto.sent = auto.created
+            self.carrier.add(auto)
         if not channel:
             log(f"end-user-messaging: {to} has no two-way channel: the text from {from_} goes nowhere")
             return False

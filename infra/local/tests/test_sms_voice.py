@@ -128,12 +128,24 @@ def test_a_stop_puts_the_person_on_the_opt_out_list_and_a_send_is_refused_until_
     admin = world.client("test")
     listed = admin.describe_opted_out_numbers(OptOutListName="Default")["OptedOutNumbers"]
     assert person in {n["OptedOutNumber"] for n in listed}
+    # The service answered the STOP itself; a START changes nothing on the list.
+    answers = [m for m in world.carrier.list(person) if m["direction"] == "outbound-reply"]
+    assert [a["body"] for a in answers] == [sms_voice_module.STOP_ANSWER]
+    world.sms_voice.heard(person, DEALER, "START", "m-start")
+    with pytest.raises(ClientError) as e:
+        world.send(to=person)
+    assert e.value.response["Reason"] == "DESTINATION_PHONE_NUMBER_OPTED_OUT"
     admin.delete_opted_out_number(OptOutListName="Default", OptedOutNumber=person)
     world.send(to=person)
     assert len(sent_to(world, person)) == 1
     with pytest.raises(ClientError) as e:  # not on the list any more
         admin.delete_opted_out_number(OptOutListName="Default", OptedOutNumber=person)
     assert e.value.response["Error"]["Code"] == "ResourceNotFoundException"
+    # Opted out again within 30 days: the list keeps them this time.
+    world.sms_voice.heard(person, DEALER, "Stop please", "m-stop-2")
+    with pytest.raises(ClientError) as e:
+        admin.delete_opted_out_number(OptOutListName="Default", OptedOutNumber=person)
+    assert e.value.response["Error"]["Code"] == "ValidationException"
 
 
 def test_above_the_account_concurrency_a_send_is_throttled_and_not_processed(world: World) -> None:
@@ -260,3 +272,9 @@ def test_the_templates_policies_let_deliver_alone_send_and_only_from_the_named_n
         with pytest.raises(ClientError) as e:
             call(as_function("deliver"))
         assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+    # A START: the webhooks function takes the person off the stack's opt-out list, and no other.
+    world.sms_voice.heard(PHONE, DEALER, "STOP", "m-iam-stop")
+    as_function("webhooks").delete_opted_out_number(OptOutListName="Default", OptedOutNumber=PHONE)
+    with pytest.raises(ClientError) as e:
+        as_function("webhooks").delete_opted_out_number(OptOutListName="another", OptedOutNumber=PHONE)
+    assert e.value.response["Error"]["Code"] == "AccessDeniedException"

@@ -204,9 +204,15 @@ def test_end_user_messaging_is_granted_only_on_what_the_operator_names(doc: dict
         "arn:aws:sms-voice:us-east-1:123456789012:configuration-set/texting", number, pool]
     # Only the functions that text hold it.
     resolver = _resolver(doc, {"EndUserMessagingConfigurationSet": "t", "EndUserMessagingOriginationArns": number})
-    holders = {name for name, policies in tpl.function_policies(doc, resolver).items()
-               if "sms-voice:" in json.dumps(policies)}
+    policies = tpl.function_policies(doc, resolver)
+    holders = {name for name, p in policies.items() if "sms-voice:SendTextMessage" in json.dumps(p)}
     assert holders == {"deliver"}
+    # A START lifts the opt-out list: the webhooks function alone, on the stack's list alone.
+    lifting = [st for name, p in policies.items() for policy in p for st in policy["Statement"]
+               if "sms-voice:" in json.dumps(st["Action"]) and name != "deliver"]
+    assert lifting == [{"Effect": "Allow", "Action": "sms-voice:DeleteOptedOutNumber",
+                        "Resource": "arn:aws:sms-voice:us-east-1:123456789012:opt-out-list/Default"}]
+    assert "webhooks" in {name for name, p in policies.items() if "DeleteOptedOutNumber" in json.dumps(p)}
 
 
 def test_stream_sources_and_their_filters(doc: dict) -> None:

@@ -1,6 +1,7 @@
 //! The carrier per texting number: a text goes through the carrier its `from` number is
-//! on, as the operator provisioned it ([`CarrierKind`]). A number the directory does not
-//! hold (a local stack's pool) is on Twilio, as every number was before there were two.
+//! on, as the operator provisioned it ([`CarrierKind`]), and a START lifts the opt-out
+//! list of the carrier the number is on. A number the directory does not hold (a local
+//! stack's pool) is on Twilio, as every number was before there were two.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -10,7 +11,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use consent::ports::{
-    Carrier, CarrierError, CarrierKind, CarrierReceipt, CarrierSend, NumberDirectory,
+    Carrier, CarrierError, CarrierKind, CarrierOptOuts, CarrierReceipt, CarrierSend,
+    NumberDirectory,
 };
 use consent::PhoneNumber;
 
@@ -104,6 +106,64 @@ impl Carrier for Carriers {
     }
 }
 
+/// A carrier's opt-out list, by name (End User Messaging's `DeleteOptedOutNumber`).
+#[async_trait]
+pub trait OptOutList: Send + Sync {
+    /// Takes `person` off the list `list` (not on it: done already).
+    async fn delete(&self, list: &str, person: &PhoneNumber) -> Result<(), CarrierError>;
+}
+
+/// The list End User Messaging puts a number on unless the operator chose another.
+pub const DEFAULT_OPT_OUT_LIST: &str = "Default";
+
+/// The carriers' opt-out lists, by the number a START was texted to: a number on End User
+/// Messaging has its list lifted; Twilio lifts its own block when the person texts START,
+/// so there is nothing to do for a number on it.
+pub struct OptOutLists {
+    end_user_messaging: Option<Arc<dyn OptOutList>>,
+    numbers: Arc<dyn NumberDirectory>,
+}
+
+impl OptOutLists {
+    pub fn new(
+        end_user_messaging: Option<Arc<dyn OptOutList>>,
+        numbers: Arc<dyn NumberDirectory>,
+    ) -> Self {
+        Self {
+            end_user_messaging,
+            numbers,
+        }
+    }
+}
+
+#[async_trait]
+impl CarrierOptOuts for OptOutLists {
+    async fn lift(&self, number: &PhoneNumber, person: &PhoneNumber) -> Result<(), CarrierError> {
+        let provisioned =
+            self.numbers
+                .provisioned(number)
+                .await
+                .map_err(|e| CarrierError::Retryable {
+                    reason: format!("the number's carrier could not be read: {e}"),
+                    retry_after: None,
+                })?;
+        let Some(provisioned) = provisioned.filter(|p| p.carrier == CarrierKind::EndUserMessaging)
+        else {
+            return Ok(());
+        };
+        let Some(lists) = &self.end_user_messaging else {
+            // deliver refuses this number too: nothing is sent from it here.
+            tracing::warn!(number = %number.redacted(), "a START to a number on End User Messaging, which this stack does not reach; its opt-out list is left");
+            return Ok(());
+        };
+        let list = provisioned
+            .opt_out_list
+            .as_deref()
+            .unwrap_or(DEFAULT_OPT_OUT_LIST);
+        lists.delete(list, person).await
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -172,5 +232,51 @@ mod tests {
             "{got:?}"
         );
         assert!(twilio.sent().is_empty(), "never through another carrier");
+    }
+
+    #[derive(Default)]
+    struct Lists(std::sync::Mutex<Vec<(String, PhoneNumber)>>);
+
+    #[async_trait]
+    impl OptOutList for Lists {
+        async fn delete(&self, list: &str, person: &PhoneNumber) -> Result<(), CarrierError> {
+            self.0
+                .lock()
+                .unwrap()
+                .push((list.to_owned(), person.clone()));
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_start_lifts_the_list_of_the_carrier_its_number_is_on_only() {
+        let store = InMemoryStore::new();
+        let dealer = DealerId::parse("demo-dealer").unwrap();
+        let on_eum = PhoneNumber::parse("+12025550101").unwrap();
+        store.provision_on(
+            CarrierKind::EndUserMessaging,
+            &on_eum,
+            "123456789012",
+            &dealer,
+        );
+        let on_twilio = PhoneNumber::parse("+12025550100").unwrap();
+        store.provision(&on_twilio, "AC1", &dealer);
+        let lists = Arc::new(Lists::default());
+        let opt_outs = OptOutLists::new(Some(lists.clone()), Arc::new(store));
+        let person = PhoneNumber::parse("+12025550143").unwrap();
+
+        for number in [
+            &on_eum,
+            &on_twilio,
+            &PhoneNumber::parse("+12025550199").unwrap(),
+        ] {
+            opt_outs.lift(number, &person).await.unwrap();
+        }
+
+        // Only End User Messaging keeps a list to lift; Twilio lifts its own block.
+        assert_eq!(
+            *lists.0.lock().unwrap(),
+            vec![(DEFAULT_OPT_OUT_LIST.to_owned(), person)]
+        );
     }
 }

@@ -63,4 +63,8 @@ pub struct ProvisionedNumber {
     /// The dealer it was provisioned for: only that dealer may text from it (None: an
     /// item from before numbers named their dealer, which no dealer may take).
     pub dealer: Option<DealerId>,
+    /// The carrier's opt-out list the number is on (End User Messaging's; None: the
+    /// carrier's default, or a carrier without lists).
+    #[serde(default)]
+    pub opt_out_list: Option<String>,
 }

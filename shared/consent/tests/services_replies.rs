@@ -380,6 +380,51 @@ async fn start_restores_what_stop_removed_but_not_a_portal_unsubscribe() {
 }
 
 #[tokio::test]
+async fn only_the_persons_start_lifts_the_carriers_opt_out_list_and_a_failed_lift_records_nothing_yet(
+) {
+    // GIVEN accounting authorized, then a STOP (the carrier's list has the person too)
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    w.reply("SM-stop", "STOP", noon() + mins(1)).await;
+
+    // WHEN staff try to authorize again in the portal
+    let again = w.request(Category::Accounting, noon() + mins(2)).await;
+    // THEN it is refused until the person texts START, and the carrier's list stays
+    assert!(
+        matches!(again, Err(consent::DomainError::OptedOut { .. })),
+        "{again:?}"
+    );
+    assert!(w.opt_outs.lifted().is_empty());
+
+    // WHEN the person texts START while the carrier's list cannot be reached
+    w.opt_outs.fail_next(1);
+    let failed = replies::handle_inbound(
+        &w.inbound(),
+        &InboundSms {
+            carrier_message_id: "SM-start".into(),
+            from: w.phone.clone(),
+            to: phone(DEALER_NUMBER),
+            body: "START".into(),
+        },
+        noon() + mins(4),
+    )
+    .await;
+    // THEN nothing is recorded yet: the START is acted on again, list first
+    assert!(failed.is_err(), "{failed:?}");
+    assert!(!w
+        .consent()
+        .await
+        .may_send(Category::Accounting)
+        .is_allowed());
+    let outcome = w.reply("SM-start", "START", noon() + mins(5)).await;
+    assert_eq!(outcome, ReplyOutcome::OptedIn(vec![Category::Accounting]));
+    assert_eq!(
+        w.opt_outs.lifted(),
+        vec![(phone(DEALER_NUMBER), w.phone.clone())]
+    );
+}
+
+#[tokio::test]
 async fn help_answers_with_the_dealer_name_and_how_to_stop() {
     // GIVEN a known dealer number
     let w = World::new().await;
@@ -560,6 +605,8 @@ async fn a_stop_to_a_number_we_hold_that_no_dealer_texts_from_blocks_it_until_st
         ReplyOutcome::NumberOptedIn
     );
     assert!(!w.store.opted_out(&phone(spare), &w.phone).await.unwrap());
+    // AND the carrier's list of that number too
+    assert_eq!(w.opt_outs.lifted(), vec![(phone(spare), w.phone.clone())]);
 }
 
 #[tokio::test]

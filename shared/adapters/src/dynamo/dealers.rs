@@ -31,6 +31,7 @@ impl NumberDirectory for DynamoStore {
                 .get("dealerId")
                 .and_then(|d| d.as_s().ok())
                 .and_then(|d| DealerId::parse(d).ok()),
+            opt_out_list: item.get("optOutList").and_then(|l| l.as_s().ok()).cloned(),
         }))
     }
 }

@@ -129,3 +129,54 @@ impl Carrier for FakeCarrier {
             }))
     }
 }
+
+/// The carriers' opt-out lists in memory: records each lift; can fail the next ones.
+#[derive(Clone, Default)]
+pub struct FakeOptOuts {
+    inner: Arc<Mutex<OptOutState>>,
+}
+
+#[derive(Default)]
+struct OptOutState {
+    lifted: Vec<(PhoneNumber, PhoneNumber)>,
+    failures: u32,
+}
+
+impl FakeOptOuts {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Each lift so far: (number, person).
+    pub fn lifted(&self) -> Vec<(PhoneNumber, PhoneNumber)> {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .lifted
+            .clone()
+    }
+
+    /// The next `n` lifts fail (the carrier is unavailable).
+    pub fn fail_next(&self, n: u32) {
+        self.inner
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .failures = n;
+    }
+}
+
+#[async_trait]
+impl CarrierOptOuts for FakeOptOuts {
+    async fn lift(&self, number: &PhoneNumber, person: &PhoneNumber) -> Result<(), CarrierError> {
+        let mut state = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        if state.failures > 0 {
+            state.failures -= 1;
+            return Err(CarrierError::Retryable {
+                reason: "opt-out list unavailable (scripted)".into(),
+                retry_after: None,
+            });
+        }
+        state.lifted.push((number.clone(), person.clone()));
+        Ok(())
+    }
+}

@@ -57,6 +57,7 @@ impl InMemoryStore {
                 carrier,
                 carrier_account: carrier_account.to_owned(),
                 dealer: Some(dealer.clone()),
+                opt_out_list: None,
             },
         );
     }

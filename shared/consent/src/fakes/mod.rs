@@ -38,7 +38,7 @@ use crate::ports::*;
 use crate::template::DealerTemplate;
 
 pub use bus::FakeBus;
-pub use carrier::{CarrierScript, FakeCarrier};
+pub use carrier::{CarrierScript, FakeCarrier, FakeOptOuts};
 pub use queue::{FakeInbox, FakeQueue};
 pub use scenario::{authorization_ports, code_in, grant_by_code, request_code};
 pub use world::{

@@ -8,7 +8,7 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Map, Value};
 
-use super::{authorization_ports, FakeBus, FakeCarrier, FakeQueue, InMemoryStore};
+use super::{authorization_ports, FakeBus, FakeCarrier, FakeOptOuts, FakeQueue, InMemoryStore};
 use crate::approval::{ApprovalCode, CodeHasher};
 use crate::ledger::{ConsentState, ConsentStatus, LedgerEntry};
 use crate::message::{Idempotency, Message, MessageKind, MessageStatus, Origin, OutboundEnvelope};
@@ -100,6 +100,8 @@ pub struct World {
     pub queue: FakeQueue,
     pub bus: FakeBus,
     pub carrier: FakeCarrier,
+    /// The carriers' opt-out lists (what a START lifts).
+    pub opt_outs: FakeOptOuts,
     pub hasher: CodeHasher,
     pub dealer: DealerId,
     pub contact: ContactId,
@@ -176,6 +178,7 @@ impl World {
             queue: FakeQueue::new(),
             bus: FakeBus::new(),
             carrier: FakeCarrier::new(),
+            opt_outs: FakeOptOuts::new(),
             hasher: CodeHasher::new("test-key-0123456789abcdef").unwrap(),
             dealer: seed.dealer.id.clone(),
             contact: seed.contact.id.clone(),
@@ -216,6 +219,7 @@ impl World {
             work: &self.store,
             inbound: &self.store,
             numbers: &self.store,
+            opt_outs: &self.opt_outs,
         }
     }
 

@@ -68,3 +68,15 @@ pub trait Carrier: Send + Sync {
         since: DateTime<Utc>,
     ) -> Result<Option<CarrierReceipt>, CarrierError>;
 }
+
+/// A carrier's own list of the people who opted out of a number. End User Messaging keeps
+/// one and refuses to text anyone on it; Twilio lifts its block itself when the person
+/// texts START. Our ledger and such a list agree both ways: a STOP the carrier took is on
+/// the ledger (the person's text, or the carrier's refusal), and the list is lifted only
+/// when the person said START, never because staff authorized again.
+#[async_trait]
+pub trait CarrierOptOuts: Send + Sync {
+    /// The person said START to `number`: take them off its carrier's list (nothing on it
+    /// is done already).
+    async fn lift(&self, number: &PhoneNumber, person: &PhoneNumber) -> Result<(), CarrierError>;
+}

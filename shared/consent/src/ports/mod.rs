@@ -50,7 +50,7 @@ pub use crate::dealer::{CarrierKind, Dealer, ProvisionedNumber};
 pub use crate::work::{Handling, ItemPage, ItemQuery, WorkItem, WorkItemStatus, WorkQueueName};
 
 pub use bus::{BusEvent, EventPublisher};
-pub use carrier::{Carrier, CarrierError, CarrierReceipt, CarrierSend};
+pub use carrier::{Carrier, CarrierError, CarrierOptOuts, CarrierReceipt, CarrierSend};
 pub use code_key::CodeKey;
 pub use contacts::{ContactLink, ContactStore};
 pub use dealers::{AutomationStore, DealerStore, NumberDirectory, TemplateStore};

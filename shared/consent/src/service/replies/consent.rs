@@ -10,7 +10,7 @@ use crate::error::{DomainError, StoreError};
 use crate::ledger::{Actor, ConsentEvent, ConsentState, LedgerEntry};
 use crate::message::{MessageKind, MessageStatus, StatusReason};
 use crate::phone::PhoneNumber;
-use crate::ports::{Dealer, MessageStore, PendingKey};
+use crate::ports::{CarrierError, Dealer, MessageStore, PendingKey};
 use crate::reply::{agree_scope, AgreeScope, Language};
 use crate::service::update_consent_acting;
 
@@ -265,6 +265,30 @@ pub async fn suppress_waiting(
     Ok(count)
 }
 
+/// The person said START to the number: off its carrier's opt-out list first (a lift
+/// that could not be made now leaves the reply to be acted on again, nothing recorded yet;
+/// lifting twice is harmless), then off ours. A carrier that refuses to lift (End User
+/// Messaging lifts a number once in 30 days) does not stop the START: it is on the ledger,
+/// and the carrier's refusals of later texts are recorded as its blocks.
+pub(super) async fn lift_blocks(
+    ports: &InboundPorts<'_>,
+    sms: &InboundSms,
+    now: DateTime<Utc>,
+) -> Result<(), DomainError> {
+    match ports.opt_outs.lift(&sms.to, &sms.from).await {
+        Ok(()) => {}
+        Err(e @ CarrierError::Permanent { .. }) => {
+            tracing::warn!(to = %sms.to.redacted(), error = %e, "the carrier refused to lift its opt-out; the START is recorded all the same");
+        }
+        Err(e) => return Err(StoreError::unavailable("the carrier's opt-out list", e).into()),
+    }
+    ports
+        .consent_writer
+        .set_opted_out(&sms.to, &sms.from, false, now)
+        .await?;
+    Ok(())
+}
+
 pub(super) async fn opt_in(
     ports: &InboundPorts<'_>,
     dealer: &Dealer,
@@ -273,10 +297,7 @@ pub(super) async fn opt_in(
     now: DateTime<Utc>,
 ) -> Result<Option<ReplyOutcome>, DomainError> {
     // START lifts the carrier's block of this number for the person, whatever it restores.
-    ports
-        .consent_writer
-        .set_opted_out(&sms.to, &sms.from, false, now)
-        .await?;
+    lift_blocks(ports, sms, now).await?;
     let restored = change_by_reply(ports, dealer, sms, &[], |state| {
         state
             .categories_to_restore()

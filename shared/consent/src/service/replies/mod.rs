@@ -29,8 +29,8 @@ use crate::category::Category;
 use crate::ids::{derived_ulid, MessageId};
 use crate::phone::PhoneNumber;
 use crate::ports::{
-    ConsentReader, ConsentWriter, ContactStore, DealerStore, EventPublisher, InboundLog,
-    MessageStore, NumberDirectory, OutboundQueue, PendingStore, WorkQueue,
+    CarrierOptOuts, ConsentReader, ConsentWriter, ContactStore, DealerStore, EventPublisher,
+    InboundLog, MessageStore, NumberDirectory, OutboundQueue, PendingStore, WorkQueue,
 };
 
 /// Source of the events this service publishes.
@@ -50,6 +50,8 @@ pub struct InboundPorts<'a> {
     pub inbound: &'a dyn InboundLog,
     /// The numbers we hold: a text to one no dealer owns now is still ours to honour.
     pub numbers: &'a dyn NumberDirectory,
+    /// The carriers' own opt-out lists: a START lifts the person off the number's.
+    pub opt_outs: &'a dyn CarrierOptOuts,
 }
 
 /// An inbound SMS, as the carrier reported it.

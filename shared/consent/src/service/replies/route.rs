@@ -8,7 +8,7 @@ use crate::ports::{Dealer, InboundText};
 use crate::reply::{classify_reply, Classified, ReplyKind};
 
 use super::answer::{help_text, reply};
-use super::consent::{agree, agreed, opt_in, opt_out};
+use super::consent::{agree, agreed, lift_blocks, opt_in, opt_out};
 use super::pay::{confirm, pay};
 use super::staff::to_staff;
 use super::{InboundPorts, InboundSms, ReplyOutcome};
@@ -75,10 +75,7 @@ async fn no_dealer(
             ReplyOutcome::NumberOptedOut
         }
         ReplyKind::OptIn => {
-            ports
-                .consent_writer
-                .set_opted_out(&sms.to, &sms.from, false, now)
-                .await?;
+            lift_blocks(ports, sms, now).await?;
             ReplyOutcome::NumberOptedIn
         }
         _ => {
