@@ -1,7 +1,7 @@
 """The emulator's state kept across a restart (`--state FILE`).
 
 AWS keeps DynamoDB items and SQS messages through anything; moto keeps them in memory.
-With `--state FILE` the emulator writes its DynamoDB, SQS, EventBridge, Secrets Manager and Cognito
+With `--state FILE` the emulator writes its DynamoDB, SQS, EventBridge, Secrets Manager, Cognito and SNS
 state (and the registered function identities) to FILE when it is stopped (SIGTERM or
 SIGINT) and reads it back when it starts, so a restart loses nothing: queued and in-flight
 messages keep their visibility timers and receive counts. A kill -9 loses what changed
@@ -24,7 +24,7 @@ from infra.local import enforcer
 from infra.local.emulator.serialized import _DYNAMODB
 
 # The services whose state outlives a restart (the ones the template uses).
-PERSISTED = ("dynamodb", "sqs", "events", "secretsmanager", "cognito-idp")
+PERSISTED = ("dynamodb", "sqs", "events", "secretsmanager", "cognito-idp", "sns")
 _IDENTITIES_KEY = "_local_iam"  # the enforcer's registered identities, beside the backends
 
 

@@ -73,6 +73,11 @@ def test_state_survives_a_restart(restartable: Emulator) -> None:
     bus = unique("bus")
     events.create_event_bus(Name=bus)
     events.put_rule(Name="r", EventBusName=bus, EventPattern=json.dumps({"source": ["dms"]}))
+    # End User Messaging's topics and their queue subscription (the two-way channel).
+    sns = restartable.client("sns")
+    topic = sns.create_topic(Name=unique("replies"))["TopicArn"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue_arn)
 
     err = restartable.stop()
     assert "state saved" in err
@@ -102,6 +107,10 @@ def test_state_survives_a_restart(restartable: Emulator) -> None:
     sqs.send_message(QueueUrl=queue, MessageBody="after")
     got = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=2)["Messages"]
     assert got[0]["Body"] == "after"
+    # A topic still delivers to the queue it was subscribed to.
+    restartable.client("sns").publish(TopicArn=topic, Message="a reply")
+    got = sqs.receive_message(QueueUrl=queue, WaitTimeSeconds=2)["Messages"]
+    assert json.loads(got[0]["Body"])["Message"] == "a reply"
 
 
 def test_no_acknowledged_write_is_lost_across_a_restart(restartable: Emulator) -> None:
