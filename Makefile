@@ -120,9 +120,9 @@ fuzz: ## long property-based fuzzing (parsers, signature, classifier, phones, te
 # The fault run (tests/src/chaos.rs): texts and replies through the local stack while DynamoDB
 # throttles and fails, indexes lag, the carrier answers 429/500 or never, instances are killed
 # and the emulator restarts once; fails if a guarantee broke. `make test` runs a short one.
-chaos: venv ## fault run: ~2,000 texts, ~300 replies under injected faults, seeded (SEED=N; SHORT=1) -> target/chaos/latest.json
+chaos: venv ## fault run: ~2,000 texts, ~300 replies under injected faults, seeded (SEED=N; SHORT=1; CARRIER=end-user-messaging) -> target/chaos/latest.json
 	$(CARGO) build $(CARGO_FEATURES)
-	timeout 3000 target/debug/chaos $(if $(SEED),--seed $(SEED)) $(if $(SHORT),--short)
+	timeout 3000 target/debug/chaos $(if $(SEED),--seed $(SEED)) $(if $(SHORT),--short) $(if $(CARRIER),--carrier $(CARRIER))
 
 bench-lib: ## criterion benchmarks of the consent library
 	$(CARGO) bench -p consent --bench domain

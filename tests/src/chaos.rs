@@ -27,6 +27,25 @@ use serde_json::{json, Value};
 use crate::portal::{code_in, daytime_zone, Portal};
 use crate::{sdk_config, LocalStack, RestartableEmulator};
 
+/// The carrier the dealer's number is on: every fault of the fake carrier (429 above its
+/// concurrency, a text taken then answered 500 or never answered) is played on either API.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ChaosCarrier {
+    Twilio,
+    EndUserMessaging,
+}
+
+impl ChaosCarrier {
+    /// The dealer's texting number: Twilio's pool, or End User Messaging's (EUM_NUMBERS).
+    pub fn dealer_number(self) -> &'static str {
+        match self {
+            ChaosCarrier::Twilio => "+12025550100",
+            ChaosCarrier::EndUserMessaging => "+16465550100",
+        }
+    }
+}
+
 /// How big and how rough a run is.
 #[derive(Debug, Clone)]
 pub struct ChaosConfig {
@@ -51,6 +70,8 @@ pub struct ChaosConfig {
     pub accepted_then_silent: u32,
     /// Restart the emulator once, halfway.
     pub restart: bool,
+    /// The carrier the dealer's number is on.
+    pub carrier: ChaosCarrier,
     /// The whole run, drain included, ends by then.
     pub budget: Duration,
 }
@@ -71,8 +92,14 @@ impl ChaosConfig {
             accepted_then_500: 10,
             accepted_then_silent: 5,
             restart: true,
+            carrier: ChaosCarrier::Twilio,
             budget: Duration::from_secs(40 * 60),
         }
+    }
+
+    /// The same run with the dealer's number on `carrier`.
+    pub fn on(self, carrier: ChaosCarrier) -> Self {
+        Self { carrier, ..self }
     }
 
     /// The same run with no fault injected (the fault run's reference).
@@ -125,6 +152,8 @@ impl ChaosConfig {
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ChaosReport {
     pub seed: u64,
+    /// The carrier the dealer's number was on.
+    pub carrier: Option<ChaosCarrier>,
     pub texts_requested: usize,
     pub texts_accepted: usize,
     pub texts_at_phones: usize,
@@ -187,7 +216,6 @@ impl Rng {
 }
 
 const DEALER: &str = "chaos-motors";
-const DEALER_NUMBER: &str = "+12025550100";
 
 fn phone_of(i: usize) -> String {
     format!("+1415555{:04}", 100 + i)
@@ -226,13 +254,10 @@ pub async fn run(config: &ChaosConfig) -> ChaosReport {
         .timeout(Duration::from_secs(30))
         .build()
         .expect("http client");
-    let portal = Portal {
-        http: http.clone(),
-        base: stack.gateway.clone(),
-        carrier: stack.carrier.clone(),
-        token: stack.token(DEALER, "staff-chaos"),
-        dealer_number: DEALER_NUMBER.into(),
-    };
+    if config.carrier == ChaosCarrier::EndUserMessaging {
+        stack.provision_on_end_user_messaging(DEALER, config.carrier.dealer_number());
+    }
+    let portal = portal_for(&stack, &http, config.carrier);
     let zone = daytime_zone(Utc::now());
     set_up(&portal, config, &zone).await;
 
@@ -242,6 +267,7 @@ pub async fn run(config: &ChaosConfig) -> ChaosReport {
 
     let mut report = ChaosReport {
         seed: config.seed,
+        carrier: Some(config.carrier),
         texts_requested: config.texts,
         ..Default::default()
     };
@@ -256,7 +282,7 @@ pub async fn run(config: &ChaosConfig) -> ChaosReport {
     let mut dynamodb_before_restart = Value::Null;
     for n in 0..config.texts {
         let contact = rng.below(config.contacts);
-        let sender = portal_for(&stack, &http);
+        let sender = portal_for(&stack, &http, config.carrier);
         sends.spawn(async move { send_with_retries(&sender, n, contact).await });
         while sends.len() >= 8 {
             if let Some(Ok(accepted)) = sends.join_next().await {
@@ -275,7 +301,7 @@ pub async fn run(config: &ChaosConfig) -> ChaosReport {
                 let body = choose_reply(person, &mut rng);
                 report.stops_sent += usize::from(body == "STOP");
                 busy.insert(who);
-                let replier = portal_for(&stack, &http);
+                let replier = portal_for(&stack, &http, config.carrier);
                 replies.spawn(async move { reply(&replier, who, body).await });
                 replies_sent += 1;
             }
@@ -347,13 +373,13 @@ pub async fn run(config: &ChaosConfig) -> ChaosReport {
 }
 
 /// A portal of its own for a spawned task.
-fn portal_for(stack: &LocalStack, http: &Client) -> Portal {
+fn portal_for(stack: &LocalStack, http: &Client, carrier: ChaosCarrier) -> Portal {
     Portal {
         http: http.clone(),
         base: stack.gateway.clone(),
         carrier: stack.carrier.clone(),
         token: stack.token(DEALER, "staff-chaos"),
-        dealer_number: DEALER_NUMBER.into(),
+        dealer_number: carrier.dealer_number().into(),
     }
 }
 
@@ -364,7 +390,7 @@ async fn set_up(portal: &Portal, config: &ChaosConfig, zone: &str) {
         .ok(
             Method::PUT,
             "/v1/dealer",
-            Some(json!({"name": "Chaos Motors", "textingNumber": DEALER_NUMBER, "helpContact": "(202) 555-0199"})),
+            Some(json!({"name": "Chaos Motors", "textingNumber": portal.dealer_number, "helpContact": "(202) 555-0199"})),
             StatusCode::OK,
         )
         .await;
@@ -494,7 +520,7 @@ async fn post_reply(portal: &Portal, phone: &str, body: &str) -> Vec<String> {
         let res = portal
             .http
             .post(format!("{}/reply", portal.carrier))
-            .json(&json!({"from": phone, "to": DEALER_NUMBER, "body": body}))
+            .json(&json!({"from": phone, "to": portal.dealer_number, "body": body}))
             .send()
             .await;
         if let Ok(r) = &res {

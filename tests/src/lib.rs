@@ -475,6 +475,39 @@ impl LocalStack {
 
     /// A portal token of a dealer admin (manages the dealer's settings), from the stack's
     /// user pool exactly as `make token` gets it.
+    /// `make provision-numbers CARRIER=end-user-messaging` for `dealer`: `number` (one of
+    /// EUM_NUMBERS) on End User Messaging, its two-way channel the stack's replies topic.
+    pub fn provision_on_end_user_messaging(&self, dealer: &str, number: &str) {
+        let out = Command::new(venv_bin("python"))
+            .current_dir(repo_root())
+            .args([
+                "-m",
+                "infra.provision",
+                "--table",
+                &self.resources["TABLE_NAME"],
+            ])
+            .args([
+                "--carrier",
+                "end-user-messaging",
+                "--account",
+                "123456789012",
+            ])
+            .args(["--dealer", dealer, "--two-way-topic-arn"])
+            .arg(&self.resources["EUM_REPLIES_TOPIC_ARN"])
+            .arg(number)
+            .env("AWS_ENDPOINT_URL", &self.emulator)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .output()
+            .expect("python -m infra.provision");
+        assert!(
+            out.status.success(),
+            "provision: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn token(&self, dealer: &str, user: &str) -> String {
         self.token_with_roles(dealer, user, &["dealer-admin"])
     }

@@ -20,7 +20,7 @@ const ANN: &str = "+13125550142";
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dealer_on_end_user_messaging_texts_with_the_same_guarantees() {
     let stack = LocalStack::start("journey-eum", &[]);
-    provision(&stack);
+    stack.provision_on_end_user_messaging(DEALER, NUMBER);
     let portal = Portal {
         http: Client::builder()
             .timeout(Duration::from_secs(30))
@@ -115,34 +115,6 @@ async fn a_dealer_on_end_user_messaging_texts_with_the_same_guarantees() {
             "{event}: {history:?}"
         );
     }
-}
-
-/// `make provision-numbers CARRIER=end-user-messaging` for the dealer, with the stack's
-/// replies topic as the number's two-way channel.
-fn provision(stack: &LocalStack) {
-    let table = &stack.resources["TABLE_NAME"];
-    let topic = &stack.resources["EUM_REPLIES_TOPIC_ARN"];
-    let out = Command::new(repo_root().join(".venv/bin/python"))
-        .current_dir(repo_root())
-        .args(["-m", "infra.provision", "--table", table])
-        .args([
-            "--carrier",
-            "end-user-messaging",
-            "--account",
-            "123456789012",
-        ])
-        .args(["--dealer", DEALER, "--two-way-topic-arn", topic, NUMBER])
-        .env("AWS_ENDPOINT_URL", &stack.emulator)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .output()
-        .expect("python -m infra.provision");
-    assert!(
-        out.status.success(),
-        "provision: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 /// What the dealer's number sent Ann through the API (not the service's own STOP/HELP

@@ -1,11 +1,12 @@
 //! `make chaos`: the fault run (`stack_tests::chaos`) at full size. Prints its figures and
 //! writes them to `target/chaos/latest.json`; exits non-zero when a guarantee broke.
 //!
-//! `chaos [--seed N] [--short]` (the seed defaults to the clock; it is printed).
+//! `chaos [--seed N] [--short] [--carrier end-user-messaging]` (the seed defaults to the
+//! clock; it is printed; the dealer's number is on Twilio unless `--carrier` says otherwise).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use stack_tests::chaos::{run, ChaosConfig};
+use stack_tests::chaos::{run, ChaosCarrier, ChaosConfig};
 use stack_tests::repo_root;
 
 #[tokio::main(flavor = "multi_thread", worker_threads = 2)]
@@ -22,11 +23,25 @@ async fn main() {
                 .map(|d| d.as_secs())
                 .unwrap_or(1)
         });
+    let carrier = match args
+        .iter()
+        .position(|a| a == "--carrier")
+        .and_then(|i| args.get(i + 1))
+        .map(String::as_str)
+    {
+        None | Some("twilio") => ChaosCarrier::Twilio,
+        Some("end-user-messaging") => ChaosCarrier::EndUserMessaging,
+        Some(other) => {
+            eprintln!("chaos: --carrier twilio or end-user-messaging, not {other:?}");
+            std::process::exit(2);
+        }
+    };
     let config = if args.iter().any(|a| a == "--short") {
         ChaosConfig::short(seed)
     } else {
         ChaosConfig::full(seed)
-    };
+    }
+    .on(carrier);
     let report = run(&config).await;
     let text = serde_json::to_string_pretty(&report).unwrap_or_default();
     println!("{text}");
