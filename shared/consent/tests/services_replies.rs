@@ -425,6 +425,38 @@ async fn only_the_persons_start_lifts_the_carriers_opt_out_list_and_a_failed_lif
 }
 
 #[tokio::test]
+async fn a_start_delivered_after_a_later_stop_does_not_undo_it() {
+    // GIVEN accounting authorized; the person texts START, then STOP a minute later, and a
+    // carrier that keeps no order delivers the STOP first
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    w.reply("SM-stop-first", "STOP", noon() + mins(2)).await;
+    assert!(!w
+        .consent()
+        .await
+        .may_send(Category::Accounting)
+        .is_allowed());
+
+    // WHEN the START, texted before that STOP, arrives
+    let outcome = w.reply("SM-start-late", "START", noon() + mins(1)).await;
+
+    // THEN the person's last word stands: nothing is restored
+    assert_ne!(outcome, ReplyOutcome::OptedIn(vec![Category::Accounting]));
+    assert!(!w
+        .consent()
+        .await
+        .may_send(Category::Accounting)
+        .is_allowed());
+    assert!(!w
+        .ledger()
+        .iter()
+        .any(|e| e.event == ConsentEvent::RestoredByStart));
+    // AND a START texted after the STOP restores, as always
+    let outcome = w.reply("SM-start", "START", noon() + mins(3)).await;
+    assert_eq!(outcome, ReplyOutcome::OptedIn(vec![Category::Accounting]));
+}
+
+#[tokio::test]
 async fn help_answers_with_the_dealer_name_and_how_to_stop() {
     // GIVEN a known dealer number
     let w = World::new().await;

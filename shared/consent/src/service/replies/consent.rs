@@ -302,6 +302,9 @@ pub(super) async fn opt_in(
         state
             .categories_to_restore()
             .into_iter()
+            // Never a STOP the person texted after this START (a carrier that does not keep
+            // a person's texts in order delivers them late): `now` is when they texted.
+            .filter(|c| state.get(*c).since.is_none_or(|since| since <= now))
             .map(|c| by_reply(dealer, sms, c, ConsentEvent::RestoredByStart, now, None))
             .collect()
     })
