@@ -29,3 +29,12 @@ pub const SECRETS_USD_PER_CALL: f64 = 0.05 / 1e4;
 /// Twilio, US long code or toll-free, outbound SMS: per segment (list price, before
 /// carrier pass-through fees, which only add to it).
 pub const CARRIER_USD_PER_SEGMENT: f64 = 0.0083;
+
+/// SNS standard topic: per publish request (64 KB chunk); deliveries to SQS are free. End
+/// User Messaging publishes each reply and delivery event to the stack's topics.
+pub const SNS_USD_PER_PUBLISH: f64 = 0.50 / 1e6;
+/// AWS End User Messaging SMS, US outbound from a 10DLC number: the AWS fee per message part
+/// plus the US carriers' pass-through fee taken at its most common value (AT&T's 10DLC
+/// registered fee). Not read from the price page here (no network to it): an assumption to
+/// check against aws.amazon.com/end-user-messaging/pricing before quoting a figure.
+pub const EUM_USD_PER_SEGMENT: f64 = 0.00581 + 0.002;

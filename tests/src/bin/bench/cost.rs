@@ -90,6 +90,79 @@ fn cost_per_text(requests: &Value, work: &Value, dispatch_ms_per_text: f64) -> V
     })
 }
 
+/// AWS requests of one status report's queue hop, by carrier (counted from the path, not
+/// measured here: one each): Twilio's callback is stored by `inbound` (SQS SendMessage) after
+/// an HTTP API request; End User Messaging publishes its event to SNS (a publish), which
+/// delivers to the queue for free. Either way the mapping receives and deletes it, as it does
+/// an outbound record (measured).
+fn queue_hop(carrier: &str) -> (f64, f64, f64) {
+    // (SQS sends, SNS publishes, HTTP API requests) per report
+    match carrier {
+        "twilio" => (1.0, 0.0, 1.0),
+        _ => (0.0, 1.0, 0.0),
+    }
+}
+
+/// Requests and AWS cost per 1,000 immediate texts on each carrier: the texts' own requests
+/// (measured), each carrier's two status reports acted on by the webhooks function (measured
+/// per carrier) with their queue hop, End User Messaging's `SendTextMessage` (one a text, an
+/// AWS request with no fee of its own), and the carrier's price.
+fn by_carrier(requests: &Value, immediate_usd: f64) -> Value {
+    use stack_tests::prices::*;
+    let imm = &requests["immediate"];
+    let own = imm["total"].as_f64().unwrap_or(f64::NAN);
+    let mapping_per_record = imm["event_source_mapping"]["total"].as_f64().unwrap_or(0.0);
+    let mut out = serde_json::Map::new();
+    for (carrier, price) in [
+        ("twilio", CARRIER_USD_PER_SEGMENT),
+        ("end-user-messaging", EUM_USD_PER_SEGMENT),
+    ] {
+        let status = &requests["status_path_per_text"][carrier];
+        let mut dynamodb = 0.0;
+        for (op, count) in status["by_operation"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default()
+        {
+            if let Some(("DynamoDB", name)) = op.split_once('.') {
+                let (w, r) = dynamodb_units(name);
+                dynamodb += count.as_f64().unwrap_or(0.0)
+                    * (w * DYNAMODB_USD_PER_WRU + r * DYNAMODB_USD_PER_RRU);
+            }
+        }
+        let reports = 2.0;
+        let (sqs_sends, publishes, http) = queue_hop(carrier);
+        let send_call = if carrier == "twilio" { 0.0 } else { 1.0 };
+        let aws_requests = own
+            + mapping_per_record
+            + status["total"].as_f64().unwrap_or(0.0)
+            + reports * (sqs_sends + publishes + mapping_per_record)
+            + send_call;
+        let status_usd = dynamodb
+            + reports
+                * ((sqs_sends + mapping_per_record) * SQS_USD_PER_REQUEST
+                    + publishes * SNS_USD_PER_PUBLISH
+                    + http * HTTP_API_USD_PER_REQUEST);
+        // The immediate model already prices Twilio's callbacks on the HTTP API and the
+        // functions' time; End User Messaging's events take no HTTP API request.
+        let twilio_http = if carrier == "twilio" {
+            0.0
+        } else {
+            -reports * HTTP_API_USD_PER_REQUEST
+        };
+        let aws = immediate_usd / 1000.0 + status_usd + twilio_http;
+        out.insert(carrier.into(), json!({
+            "aws_requests_per_text": round(aws_requests, 2),
+            "status_path_requests_per_report": round(status["total"].as_f64().unwrap_or(0.0) / reports, 2),
+            "aws_usd_per_1000_texts": round(aws * 1000.0, 5),
+            "carrier_usd_per_1000_texts": round(price * 1000.0, 2),
+            "total_usd_per_1000_texts": round((aws + price) * 1000.0, 3),
+            "aws_share_of_total": round(aws / (aws + price), 5),
+        }));
+    }
+    Value::Object(out)
+}
+
 pub(crate) fn cost(requests: &Value, throughput: &Value, burst: Option<&Value>) -> Value {
     use stack_tests::prices::*;
     let work = &throughput["function_work"];
@@ -114,6 +187,34 @@ pub(crate) fn cost(requests: &Value, throughput: &Value, burst: Option<&Value>) 
         "scheduled": scheduled,
         "reference": {"carrier_usd_per_1000_texts": round(carrier, 2), "carrier": "Twilio US SMS list price per segment, one segment a text, before carrier fees"},
         "ratio_to_carrier": {"immediate": round(imm / carrier, 5), "scheduled": round(sch / carrier, 5)},
+        "by_carrier": by_carrier(requests, imm),
+        "by_carrier_method": "immediate texts: their own AWS requests and the mapping's receive/delete per record (measured), each carrier's two status reports acted on by the webhooks function with the real adapters (measured per carrier), one queue hop per report (Twilio: the HTTP API and inbound's SQS send; End User Messaging: an SNS publish, delivered to SQS for free), End User Messaging's SendTextMessage (one a text); carrier prices in tests/src/prices.rs (End User Messaging's is an assumption to check)",
         "goal": "below 2% of the carrier's price",
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_carrier_adds_its_status_hops_and_end_user_messaging_its_send_call() {
+        let status = json!({"by_operation": {"DynamoDB.GetItem": 3.0, "DynamoDB.PutItem": 1.0}, "total": 4.0});
+        let requests = json!({
+            "immediate": {"total": 6.0, "event_source_mapping": {"total": 0.2}},
+            "status_path_per_text": {"twilio": status, "end-user-messaging": status},
+        });
+        let got = by_carrier(&requests, 0.03);
+        // 6 + 0.2 (the text's own) + 4 (status) + 2 x (1 hop + 0.2 mapping) [+ 1 SendTextMessage]
+        assert_eq!(got["twilio"]["aws_requests_per_text"], 12.6);
+        assert_eq!(got["end-user-messaging"]["aws_requests_per_text"], 13.6);
+        assert_eq!(got["twilio"]["carrier_usd_per_1000_texts"], 8.3);
+        let aws = |c: &str| got[c]["aws_usd_per_1000_texts"].as_f64().unwrap();
+        assert!(
+            aws("twilio") > 0.03 && aws("end-user-messaging") > 0.0,
+            "{got}"
+        );
+        // No HTTP API request for End User Messaging's events, an SNS publish instead.
+        assert!(aws("end-user-messaging") < aws("twilio"), "{got}");
+    }
 }

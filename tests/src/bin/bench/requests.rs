@@ -17,10 +17,14 @@ use serde_json::{json, Map, Value};
 use consent::fakes::FakeCarrier;
 use consent::ledger::{Actor, ConsentEvent, ConsentState, LedgerEntry};
 use consent::message::{Origin, OutboundEnvelope};
-use consent::ports::{ConsentChange, ConsentWriter, Contact, ContactStore, Dealer, DealerStore};
+use consent::ports::{
+    ConsentChange, ConsentWriter, Contact, ContactStore, Dealer, DealerStore, MessageReader,
+};
 use consent::service::delivery::{deliver_envelope, DeliverPorts};
 use consent::service::sending::{dispatch, request_send, DispatchPorts, SendPorts, SendRequest};
-use consent::{Category, ContactId, DealerId, PhoneNumber, StaffUserId};
+use consent::webhook::CarrierWebhook;
+use consent::{Category, ContactId, DealerId, MessageId, PhoneNumber, StaffUserId};
+use consent_adapters::eum::events::Topics;
 use consent_adapters::{DynamoStore, SqsOutboundQueue};
 use stack_tests::portal::daytime_zone;
 use stack_tests::Stack;
@@ -271,10 +275,11 @@ impl Counted {
 
     /// Plays the SQS event source mapping (receive 10, invoke deliver, delete) until
     /// `count` messages were delivered.
+    /// Also the ids of the messages delivered.
     pub(crate) async fn deliver_all(
         &self,
         count: usize,
-    ) -> (BTreeMap<String, u64>, BTreeMap<String, u64>) {
+    ) -> (BTreeMap<String, u64>, BTreeMap<String, u64>, Vec<MessageId>) {
         let carrier = FakeCarrier::new();
         let codes = bench_code_key();
         let ports = self.deliver_ports(&carrier, &codes);
@@ -290,9 +295,88 @@ impl Counted {
             add(&mut mapping, self.counter.take());
         }
         assert_eq!(carrier.sent().len(), count, "every message delivered once");
-        (function, mapping)
+        let ids = carrier.sent().into_iter().map(|m| m.message_id).collect();
+        (function, mapping, ids)
+    }
+
+    /// The webhooks function over the counted store, as its `main` wires it.
+    fn webhooks(&self, topics: Topics) -> ::webhooks::App {
+        let store = Arc::new(self.store.clone());
+        ::webhooks::App {
+            dealers: store.clone(),
+            contacts: store.clone(),
+            consent: store.clone(),
+            consent_writer: store.clone(),
+            pending: store.clone(),
+            messages: store.clone(),
+            queue: Arc::new(self.queue.clone()),
+            events: Arc::new(consent::fakes::FakeBus::new()),
+            work: store.clone(),
+            inbound: store.clone(),
+            numbers: store.clone(),
+            opt_outs: Arc::new(consent::fakes::FakeOptOuts::new()),
+            end_user_messaging: Some(::webhooks::EumSource {
+                queue_arn: EUM_QUEUE.into(),
+                topics,
+            }),
+        }
+    }
+
+    /// The requests a carrier's status reports of one delivered text make, acted on by the
+    /// webhooks function with the real adapters: Twilio's two callbacks (sent, delivered)
+    /// as `inbound` stores them, End User Messaging's two events (successful, delivered) as
+    /// SNS delivers them. Per text, by operation; each carrier on texts of its own.
+    pub(crate) async fn status_requests(&self, carrier: &str, sent: &[MessageId]) -> Value {
+        let topics = Topics {
+            replies: "arn:aws:sns:us-east-1:000000000000:bench-EumRepliesTopic".into(),
+            events: "arn:aws:sns:us-east-1:000000000000:bench-EumEventsTopic".into(),
+        };
+        let app = self.webhooks(topics.clone());
+        let now = Utc::now();
+        self.counter.take();
+        {
+            for id in sent {
+                let message = self
+                    .store
+                    .message(id)
+                    .await
+                    .unwrap_or_else(|e| panic!("{e}"))
+                    .unwrap_or_else(|| panic!("message {id} is gone"));
+                let carrier_id = message.carrier_message_id.unwrap_or_default();
+                for (status, event) in
+                    [("sent", "TEXT_SUCCESSFUL"), ("delivered", "TEXT_DELIVERED")]
+                {
+                    let (source, body) = if carrier == "twilio" {
+                        let webhook = CarrierWebhook::Status {
+                            message_id: id.clone(),
+                            carrier_message_id: carrier_id.clone(),
+                            status: status.into(),
+                            error_code: None,
+                            received_at: now,
+                        };
+                        (None, serde_json::to_string(&webhook).unwrap_or_default())
+                    } else {
+                        let event = json!({"eventType": event, "messageId": carrier_id, "context": {"messageId": id.as_str()}});
+                        let envelope = json!({"Type": "Notification", "TopicArn": topics.events, "Message": event.to_string(), "Timestamp": now});
+                        (Some(EUM_QUEUE), envelope.to_string())
+                    };
+                    let outcome = ::webhooks::process_record(&app, source, &body, now).await;
+                    assert_eq!(
+                        outcome,
+                        ::webhooks::RecordOutcome::Done,
+                        "{carrier} {status}"
+                    );
+                }
+            }
+        }
+        let (ops, total) = per_message(&self.counter.take(), sent.len());
+        json!({"by_operation": ops, "total": total})
     }
 }
+
+/// The End User Messaging queue the bench's webhooks function reads (a name: nothing is sent
+/// to it; the records are handed to the function as the mapping would).
+const EUM_QUEUE: &str = "arn:aws:sqs:us-east-1:000000000000:bench-EumQueue";
 
 pub(crate) fn bench_code_key() -> consent::approval::CodeHasher {
     consent::approval::CodeHasher::new("bench-code-key-0123456789")
@@ -327,7 +411,16 @@ pub(crate) async fn requests_per_message() -> Value {
         c.send(i, false).await;
     }
     let send_counts = c.counter.take();
-    let (deliver_counts, mapping_immediate) = c.deliver_all(N).await;
+    let (deliver_counts, mapping_immediate, delivered) = c.deliver_all(N).await;
+    // Each carrier's status path (the webhooks function's requests), on texts of its own: a
+    // report for a text already delivered changes nothing and would cost less.
+    let twilio_status = c.status_requests("twilio", &delivered).await;
+    for i in 0..N {
+        c.send(N + i, false).await;
+    }
+    let (_, _, more) = c.deliver_all(N).await;
+    let eum_status = c.status_requests("end-user-messaging", &more).await;
+    let status = json!({"twilio": twilio_status, "end-user-messaging": eum_status});
     // Scheduled: send, then the dispatch run when due, then deliver.
     for i in 0..DUE {
         c.send(i, true).await;
@@ -348,7 +441,7 @@ pub(crate) async fn requests_per_message() -> Value {
         "dispatch queued every due message: {report:?}"
     );
     let dispatch_counts = c.counter.take();
-    let (scheduled_deliver, mapping_scheduled) = c.deliver_all(DUE).await;
+    let (scheduled_deliver, mapping_scheduled, _) = c.deliver_all(DUE).await;
 
     let mut immediate = BTreeMap::new();
     add(&mut immediate, send_counts.clone());
@@ -378,6 +471,7 @@ pub(crate) async fn requests_per_message() -> Value {
             "deliver_function": per_message(&scheduled_deliver, DUE).1,
             "event_source_mapping": {"by_operation": sch_map, "total": sch_map_total},
         },
+        "status_path_per_text": status,
         "reference": {
             "design_minimum": {
                 "immediate": 6,
