@@ -138,8 +138,9 @@ class Stack:
         passed)."""
         deadline = time.monotonic() + within
         while True:
+            # What the service sent (not a carrier's own answers to STOP and HELP).
             inbox = [m for m in self.call("GET", f"/messages?to={phone.replace('+', '%2B')}", base=self.carrier)[1]
-                     if m["from"] == sender]
+                     if m["from"] == sender and m["direction"] != "outbound-reply"]
             if len(inbox) > seen or time.monotonic() > deadline:
                 return inbox
             time.sleep(0.3)

@@ -13,7 +13,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
 import re
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -33,7 +36,9 @@ CHROMEDRIVER = Path("/usr/bin/chromedriver")
 AXE = Path(__file__).with_name("vendor") / "axe-core" / "axe.min.js"
 SHOTS = REPO_ROOT / "target" / "portal-screenshots"
 SEED = json.loads((REPO_ROOT / "infra" / "local" / "seed.json").read_text())
-DEALER_NUMBER = "+12025550101"
+# The dealer's texting number: on Twilio (the pool's), or on End User Messaging (EUM_NUMBERS,
+# provisioned for the dealer as the operator does).
+NUMBERS = {"twilio": "+12025550101", "end-user-messaging": "+16465550101"}
 ALEX = "+13125550142"  # C-3001 in the seed, (312) 555-0142
 SAM = "+14155550144"  # C-3003 in the seed (deal D-2001 only), where it is 1 AM in this test
 
@@ -60,7 +65,8 @@ def browser(tmp_path: Path) -> Any:
 class Portal:
     """The page, with waits bounded in time, axe checks, and a screenshot when a step fails."""
 
-    def __init__(self, driver: Any, stack: Stack) -> None:
+    def __init__(self, driver: Any, stack: Stack, number: str) -> None:
+        self.number = number
         self.driver, self.stack = driver, stack
 
     @contextlib.contextmanager
@@ -143,14 +149,14 @@ class Portal:
         return self.wait_text("#announcer", pattern)
 
     def code_texted(self, seen: int) -> str:
-        (*_, latest) = self.stack.texts(seen, within=30, phone=ALEX, sender=DEALER_NUMBER)
+        (*_, latest) = self.stack.texts(seen, within=30, phone=ALEX, sender=self.number)
         return re.search(r"\b(\d{6})\b", latest["body"]).group(1)  # type: ignore[union-attr]
 
 
-def seed(stack: Stack) -> None:
+def seed(stack: Stack, number: str) -> None:
     """The seed's dealer and contacts: the account's in a zone where it is afternoon (no quiet
     hours), Sam Patel (deal D-2001 only) where it is 1 AM (quiet hours hold his texts)."""
-    settings = dict(SEED["dealer"]["settings"], textingNumber=DEALER_NUMBER)
+    settings = dict(SEED["dealer"]["settings"], textingNumber=number)
     stack.ok("PUT", "/v1/dealer", settings, 200)
     for contact in SEED["contacts"]:
         body = {k: v for k, v in contact.items() if k != "id"}
@@ -158,14 +164,30 @@ def seed(stack: Stack) -> None:
         stack.ok("PUT", f"/v1/contacts/{contact['id']}", dict(body, timeZone=zone), 201)
 
 
-@pytest.fixture
-def portal(tmp_path: Path) -> Iterator[Portal]:
+def provision_on_end_user_messaging(stack: Stack, number: str) -> None:
+    """`make provision-numbers CARRIER=end-user-messaging` for the seed's dealer, on the stack's emulator."""
+    resources = stack.resources
+    env = {**os.environ, "AWS_ENDPOINT_URL": stack.emulator, "AWS_ACCESS_KEY_ID": "test",
+           "AWS_SECRET_ACCESS_KEY": "test", "AWS_REGION": "us-east-1"}
+    done = subprocess.run([sys.executable, "-m", "infra.provision", "--table", resources["TABLE_NAME"],
+                           "--carrier", "end-user-messaging", "--account", "123456789012",
+                           "--dealer", SEED["dealer"]["id"], "--two-way-topic-arn",
+                           resources["EUM_REPLIES_TOPIC_ARN"], number],
+                          cwd=REPO_ROOT, env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+
+
+@pytest.fixture(params=sorted(NUMBERS))
+def portal(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Portal]:
     stack = Stack(tmp_path, tpl.TEMPLATE_PATH, dealer=SEED["dealer"]["id"])
+    number = NUMBERS[request.param]
     driver = None
     try:
-        seed(stack)
+        if request.param == "end-user-messaging":
+            provision_on_end_user_messaging(stack, number)
+        seed(stack, number)
         driver = browser(tmp_path)
-        yield Portal(driver, stack)
+        yield Portal(driver, stack, number)
     finally:
         if driver is not None:
             driver.quit()
@@ -236,7 +258,7 @@ def test_staff_authorize_text_schedule_and_work_the_queue_in_the_browser(portal:
         p.driver.save_screenshot(str(SHOTS / "send-a-text.png"))
         p.button("Complete").click()
         p.wait_text("#send-result", r"^(Sent|Delivered) to Alex Rivera, \(312\) 555-0142 at ", within=40)
-        inbox = stack.texts(texts_seen, within=30, phone=ALEX, sender=DEALER_NUMBER)
+        inbox = stack.texts(texts_seen, within=30, phone=ALEX, sender=p.number)
         texts_seen = len(inbox)
         assert "$412.50" in inbox[-1]["body"] and "Dec 15, 2026" in inbox[-1]["body"], inbox[-1]
         p.driver.save_screenshot(str(SHOTS / "sent.png"))
@@ -263,7 +285,7 @@ def test_staff_authorize_text_schedule_and_work_the_queue_in_the_browser(portal:
         refusal = p.wait_text("#send-result", "has not authorized marketing texts")
         assert "Add/Change Texting Authorization" in refusal and "Agree" in refusal, refusal
         assert "refused" in p.css("#send-result").get_attribute("class")
-        assert len(stack.texts(texts_seen, within=2, phone=ALEX, sender=DEALER_NUMBER)) == texts_seen
+        assert len(stack.texts(texts_seen, within=2, phone=ALEX, sender=p.number)) == texts_seen
 
     with p.step("agree-updates-the-dialog"):
         p.driver.execute_script("window.stillTheSamePage = true")
@@ -272,7 +294,7 @@ def test_staff_authorize_text_schedule_and_work_the_queue_in_the_browser(portal:
         p.wait_text("#auth-service-status", "Waiting for approval")
         p.code_texted(texts_seen)
         texts_seen += 1
-        status, answer = stack.call("POST", "/reply", {"from": ALEX, "to": DEALER_NUMBER, "body": "Agree"},
+        status, answer = stack.call("POST", "/reply", {"from": ALEX, "to": p.number, "body": "Agree"},
                                     base=stack.carrier)
         assert status == 200, answer
         p.wait_text("#auth-service-status", "^Authorized$", within=30)
@@ -288,7 +310,7 @@ def test_staff_authorize_text_schedule_and_work_the_queue_in_the_browser(portal:
         assert p.badge("C-3001", "service") == "Authorized"
 
     with p.step("conversation"):
-        status, answer = stack.call("POST", "/reply", {"from": ALEX, "to": DEALER_NUMBER,
+        status, answer = stack.call("POST", "/reply", {"from": ALEX, "to": p.number,
                                                        "body": "Can I move my due date to the 20th?"},
                                     base=stack.carrier)
         assert status == 200, answer
@@ -334,7 +356,7 @@ def test_staff_authorize_text_schedule_and_work_the_queue_in_the_browser(portal:
         p.button("Add/Change Texting Authorization for Sam Patel").click()
         p.button("Authorize Accounting", "#auth-dialog").click()
         p.wait_text("#auth-accounting-status", "Waiting for approval")
-        (code_text,) = stack.texts(0, within=30, phone=SAM, sender=DEALER_NUMBER)
+        (code_text,) = stack.texts(0, within=30, phone=SAM, sender=p.number)
         code = re.search(r"\b(\d{6})\b", code_text["body"]).group(1)  # type: ignore[union-attr]
         p.css("#auth-accounting-code").send_keys(code)
         p.button("Verify", "#auth-dialog").click()
@@ -353,7 +375,7 @@ def test_staff_authorize_text_schedule_and_work_the_queue_in_the_browser(portal:
         p.button("Complete").click()
         held = p.wait_text("#send-result", r"^Held until .+ 8:00 AM .+ because of the contact's quiet hours")
         assert "Sam Patel" in held, held
-        assert len(stack.texts(1, within=2, phone=SAM, sender=DEALER_NUMBER)) == 1, "only the code text went"
+        assert len(stack.texts(1, within=2, phone=SAM, sender=p.number)) == 1, "only the code text went"
 
     with p.step("sign-out-and-sign-in"):
         # Staff who come to the portal itself sign in with the user pool (moto's Cognito): a wrong
