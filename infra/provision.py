@@ -297,28 +297,28 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
                                                     "not changed")
     parser.add_argument("numbers", nargs="+", help="E.164 numbers or ranges (+12025550100..+12025550199)")
     args = parser.parse_args(argv)
-    if args.carrier == EUM:
-        return provision_eum(args)
     try:
         numbers = list(dict.fromkeys(expand(",".join(args.numbers))))
     except PoolError as e:
         print(f"provision: {e}", file=sys.stderr)
-        return 2
-    if not args.remove and not args.account:
-        print("provision: --account is required to provision", file=sys.stderr)
-        return 2
-    if not args.remove and not (args.dealer and _DEALER_ID.fullmatch(args.dealer)):
-        print("provision: --dealer (a dealer id: letters, digits, - and _, up to 64) is required to provision",
-              file=sys.stderr)
         return 2
     table = boto3.resource("dynamodb", region_name=region(os.environ)).Table(args.table)
     if args.remove:
         with table.batch_writer() as batch:
             for number in numbers:
                 batch.delete_item(Key={"PK": f"NUMBER#{number}", "SK": "PROVISIONED"})
-        print(f"provision: removed {len(numbers)} number(s) from {args.table}; their webhooks are left as they are "
-              "(release a number at the carrier to stop its texts)")
+        print(f"provision: removed {len(numbers)} number(s) from {args.table}; their webhooks (or two-way channels) "
+              "are left as they are (release a number at the carrier to stop its texts)")
         return 0
+    if args.carrier == EUM:
+        return provision_eum(args, numbers, table)
+    if not args.account:
+        print("provision: --account is required to provision", file=sys.stderr)
+        return 2
+    if not (args.dealer and _DEALER_ID.fullmatch(args.dealer)):
+        print("provision: --dealer (a dealer id: letters, digits, - and _, up to 64) is required to provision",
+              file=sys.stderr)
+        return 2
     if args.base_url:
         problem = check_base_url(args.base_url)
         if problem is None and not _ACCOUNT_SID.fullmatch(args.account):
@@ -363,26 +363,12 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
     return 0
 
 
-def provision_eum(args: argparse.Namespace) -> int:
+def provision_eum(args: argparse.Namespace, numbers: list[str], table: Any) -> int:
     """--carrier end-user-messaging: look the numbers up, set their two-way channel, write them."""
-    try:
-        numbers = list(dict.fromkeys(expand(",".join(args.numbers))))
-    except PoolError as e:
-        print(f"provision: {e}", file=sys.stderr)
-        return 2
-    if args.base_url:
-        print("provision: --base-url is Twilio's webhook; End User Messaging's numbers take --two-way-topic-arn",
-              file=sys.stderr)
-        return 2
-    table = boto3.resource("dynamodb", region_name=region(os.environ)).Table(args.table)
-    if args.remove:
-        with table.batch_writer() as batch:
-            for number in numbers:
-                batch.delete_item(Key={"PK": f"NUMBER#{number}", "SK": "PROVISIONED"})
-        print(f"provision: removed {len(numbers)} number(s) from {args.table}; their two-way channels are left")
-        return 0
     problem = None
-    if not (args.account and _AWS_ACCOUNT.fullmatch(args.account)):
+    if args.base_url:
+        problem = "--base-url is Twilio's webhook; End User Messaging's numbers take --two-way-topic-arn"
+    elif not (args.account and _AWS_ACCOUNT.fullmatch(args.account)):
         problem = "--account is the AWS account id (12 digits) the End User Messaging numbers are in"
     elif not (args.dealer and _DEALER_ID.fullmatch(args.dealer)):
         problem = "--dealer (a dealer id: letters, digits, - and _, up to 64) is required to provision"

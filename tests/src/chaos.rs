@@ -148,6 +148,41 @@ impl ChaosConfig {
     }
 }
 
+/// The seed `CHAOS_SEED` names (to repeat a run), else the clock's.
+pub fn seed_from_env() -> u64 {
+    std::env::var("CHAOS_SEED")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or_else(|| {
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(1)
+        })
+}
+
+/// Runs `config` and fails unless every guarantee's count is 0 (the report is printed, the
+/// evidence of a broken one with it).
+pub async fn hold(config: &ChaosConfig) {
+    let report = run(config).await;
+    eprintln!(
+        "chaos: {}",
+        serde_json::to_string(&report).unwrap_or_default()
+    );
+    assert!(
+        report.texts_at_phones > 0,
+        "nothing was delivered: {report:?}"
+    );
+    assert!(report.stops_sent > 0, "the run sent no STOP: {report:?}");
+    let violations = report.violations();
+    assert!(
+        violations.is_empty(),
+        "seed {}: {}",
+        report.seed,
+        violations.join("; ")
+    );
+}
+
 /// What a run saw.
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct ChaosReport {
