@@ -155,10 +155,28 @@ async fn a_provisioned_number_names_its_carrier_and_the_items_of_before_are_on_t
             .item("carrierAccount", V::S("AC1".into()))
             .item("dealerId", V::S(dealer_id().as_str().into()));
         if let Some(c) = carrier {
-            put = put.item("carrier", V::S(c.into()));
+            put = put
+                .item("carrier", V::S(c.into()))
+                .item("optOutList", V::S("texting-opt-outs".into()));
         }
         put.send().await.unwrap();
     }
+    // An End User Messaging number's opt-out list (what a START lifts); none on Twilio's.
+    let list_of = |n: &'static str| {
+        let s = &s;
+        async move {
+            s.provisioned(&phone(n))
+                .await
+                .unwrap()
+                .unwrap()
+                .opt_out_list
+        }
+    };
+    assert_eq!(
+        list_of("+12025550101").await.as_deref(),
+        Some("texting-opt-outs")
+    );
+    assert_eq!(list_of("+12025550100").await, None);
     let carrier_of = |n: &'static str| {
         let s = &s;
         async move { s.provisioned(&phone(n)).await.map(|p| p.unwrap().carrier) }
