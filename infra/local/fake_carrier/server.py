@@ -265,10 +265,11 @@ class CarrierHandler(JsonHandler):
         # The reply's sid, whatever the webhook's fate: a test finds what the service did with it.
         sid = new_sid()
         if self.sms_voice is not None and self.sms_voice.holds(spec["to"]):
-            # A number on End User Messaging: the text goes to its two-way channel (SNS), not a webhook.
+            # A number on End User Messaging: the text goes to its two-way channel (SNS), not a webhook;
+            # once the service took it, getting it there is the service's job (it retries).
             sid = str(uuid.uuid4())
-            published = self.sms_voice.heard(spec["from"], spec["to"], spec["body"], sid)
-            self.send_json(200 if published else 502, {"sid": sid, "published": bool(published)},
+            accepted = self.sms_voice.heard(spec["from"], spec["to"], spec["body"], sid)
+            self.send_json(200 if accepted else 502, {"sid": sid, "accepted": bool(accepted)},
                            headers={"X-Message-Sid": sid})
             return
         try:

@@ -43,6 +43,9 @@ STOP_ANSWER = "You have been unsubscribed and will receive no further messages. 
 HELP_ANSWER = "Reply STOP to unsubscribe. Msg&data rates may apply."
 # DeleteOptedOutNumber takes a person off a list once in this many days.
 RELIST_DAYS = 30
+# How often End User Messaging tries to publish a text or an event to a topic that does not answer
+# (0.25 s doubling to 10 s: about two minutes).
+PUBLISH_ATTEMPTS = 16
 
 
 def phone_number_id(number: str) -> str:
@@ -211,16 +214,23 @@ class SmsVoice:
 
         threading.Thread(target=go, daemon=True).start()
 
-    def notify(self, topic: str, payload: dict[str, Any]) -> bool:
-        """Publish to an SNS topic as End User Messaging does; False if it could not."""
+    def notify(self, topic: str, payload: dict[str, Any], *, attempts: int = PUBLISH_ATTEMPTS) -> bool:
+        """Publish to an SNS topic as End User Messaging does: a text or an event it took is its to deliver,
+        so a topic that does not answer (SNS briefly away) is tried again, with backoff, for about two
+        minutes. False if it never could (or nothing publishes here)."""
         if self.publish is None:
             return False
-        try:
-            self.publish(topic, payload)
-            return True
-        except Exception as e:  # noqa: BLE001 - the emulator's SNS refused or is down: said, not raised
-            log(f"end-user-messaging: publishing to {topic} failed: {e}")
-            return False
+        delay = 0.25
+        for attempt in range(1, attempts + 1):
+            try:
+                self.publish(topic, payload)
+                return True
+            except Exception as e:  # noqa: BLE001 - the emulator's SNS refused or is down: said, tried again
+                log(f"end-user-messaging: publishing to {topic} failed (attempt {attempt}): {e}")
+                if attempt < attempts:
+                    time.sleep(delay)
+                    delay = min(delay * 2, 10.0)
+        return False
 
     def describe_phone_numbers(self, p: dict[str, Any]) -> dict[str, Any]:
         wanted = p.get("PhoneNumberIds")
@@ -318,7 +328,8 @@ class SmsVoice:
     def heard(self, from_: str, to: str, body: str, message_id: str) -> bool | None:
         """A person texted one of its numbers. A STOP puts them on the number's opt-out list and a START takes
         them off it, as End User Messaging does unless the number manages its opt-outs itself; the text goes
-        to the number's two-way channel. None: not one of its numbers; else whether the text was published."""
+        to the number's two-way channel (published in the background, tried again while SNS does not
+        answer). None: not one of its numbers; else whether the text was taken for a channel."""
         number = self.numbers.get(to)
         if number is None:
             return None
@@ -345,9 +356,13 @@ class SmsVoice:
         if not channel:
             log(f"end-user-messaging: {to} has no two-way channel: the text from {from_} goes nowhere")
             return False
-        return self.notify(channel, {"originationNumber": from_, "destinationNumber": to,
-                                     "messageKeyword": "KEYWORD_" + ACCOUNT, "messageBody": body,
-                                     "inboundMessageId": message_id, "previousPublishedMessageId": None})
+        if self.publish is None:
+            return False
+        # The person's text is taken; getting it to the topic is the service's job from here.
+        payload = {"originationNumber": from_, "destinationNumber": to, "messageKeyword": "KEYWORD_" + ACCOUNT,
+                   "messageBody": body, "inboundMessageId": message_id, "previousPublishedMessageId": None}
+        threading.Thread(target=self.notify, args=(channel, payload), daemon=True).start()
+        return True
 
 
 def injected(status: int) -> SmsVoiceError:

@@ -278,3 +278,29 @@ def test_the_templates_policies_let_deliver_alone_send_and_only_from_the_named_n
     with pytest.raises(ClientError) as e:
         as_function("webhooks").delete_opted_out_number(OptOutListName="another", OptedOutNumber=PHONE)
     assert e.value.response["Error"]["Code"] == "AccessDeniedException"
+
+
+def test_a_text_taken_while_sns_is_away_is_published_once_it_answers(world: World) -> None:
+    """AWS's own publishing is durable: a topic that does not answer for a moment (the emulator
+    restarting) gets the person's text when it is back, not never."""
+    published: list[tuple[str, dict[str, Any]]] = []
+    failures = [ConnectionError("SNS away")] * 2
+
+    def flaky(topic: str, payload: dict[str, Any]) -> None:
+        if failures:
+            raise failures.pop()
+        published.append((topic, payload))
+
+    number = world.sms_voice.numbers[DEALER]
+    channel = (number.two_way_enabled, number.two_way_channel_arn)
+    number.two_way_enabled, number.two_way_channel_arn = True, "arn:aws:sns:us-east-1:123456789012:replies"
+    world.sms_voice.publish = flaky
+    try:
+        assert world.sms_voice.heard("+13125550166", DEALER, "Agree", "m-away") is True
+        deadline = time.monotonic() + 10
+        while not published and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        world.sms_voice.publish = None
+        number.two_way_enabled, number.two_way_channel_arn = channel
+    assert [p["inboundMessageId"] for _, p in published] == ["m-away"]
