@@ -135,6 +135,8 @@ def without(template: dict[str, Any], function: str, action: str | None = None,
     """A copy of the template whose `function` policy lacks `action` (or `resource`, given in Sub form)."""
     doc = copy.deepcopy(template)
     for statement in doc["Resources"][function]["Properties"]["Policies"][0]["Statement"]:
+        if "Action" not in statement:  # a conditional statement (Fn::If: End User Messaging's grants)
+            continue
         actions = statement["Action"] if isinstance(statement["Action"], list) else [statement["Action"]]
         if action in actions:
             statement["Action"] = [a for a in actions if a != action] or ["none:None"]

@@ -85,7 +85,7 @@ def stack(moto_endpoint: str, monkeypatch: pytest.MonkeyPatch) -> Stack:
 
 def test_the_template_has_the_dead_letter_queues_the_tool_knows() -> None:
     assert SOURCES == {"OutboundDLQ": "OutboundQueue", "AutomationDLQ": "AutomationQueue",
-                       "InboundDLQ": "InboundQueue", "StatusDLQ": "StatusQueue"}
+                       "InboundDLQ": "InboundQueue", "StatusDLQ": "StatusQueue", "EumDLQ": "EumQueue"}
 
 
 @pytest.mark.parametrize("dlq", sorted(SOURCES))
@@ -187,7 +187,7 @@ def test_by_name_and_the_move_task_method_where_it_is_missing(stack: Stack,
 
 @pytest.mark.parametrize("args, problem", [
     (["NoSuchDLQ"], "there is no queue 'NoSuchDLQ'; give a dead-letter queue's logical id (AutomationDLQ, "
-                    "InboundDLQ, OutboundDLQ, StatusDLQ) with STACK=, or its URL or name"),
+                    "EumDLQ, InboundDLQ, OutboundDLQ, StatusDLQ) with STACK=, or its URL or name"),
     (["InboundDLQ"], "QUEUE=InboundDLQ is the template's logical id: give the stack too"),
     (["InboundDLQ", "--stack", "no-such-stack"], "no stack no-such-stack: CloudFormation does not know it, and "
                                                  "there is no local stack's queue no-such-stack-InboundDLQ.fifo"),
