@@ -12,7 +12,7 @@ use chrono::{DateTime, Utc};
 
 use consent::ports::{
     Carrier, CarrierError, CarrierKind, CarrierOptOuts, CarrierReceipt, CarrierSend,
-    NumberDirectory,
+    NumberDirectory, ProvisionedNumber,
 };
 use consent::PhoneNumber;
 
@@ -55,14 +55,8 @@ impl Carriers {
         let kind = match cached {
             Some(kind) => kind,
             None => {
-                let kind = self
-                    .numbers
-                    .provisioned(from)
-                    .await
-                    .map_err(|e| CarrierError::Retryable {
-                        reason: format!("the number's carrier could not be read: {e}"),
-                        retry_after: None,
-                    })?
+                let kind = provisioned(self.numbers.as_ref(), from)
+                    .await?
                     .map_or(CarrierKind::Twilio, |p| p.carrier);
                 if let Ok(mut known) = self.known.lock() {
                     known.insert(from.clone(), (kind, Instant::now()));
@@ -106,6 +100,21 @@ impl Carrier for Carriers {
     }
 }
 
+/// How `number` was provisioned; a directory that cannot be read is a retry (nothing was
+/// done at any carrier).
+async fn provisioned(
+    numbers: &dyn NumberDirectory,
+    number: &PhoneNumber,
+) -> Result<Option<ProvisionedNumber>, CarrierError> {
+    numbers
+        .provisioned(number)
+        .await
+        .map_err(|e| CarrierError::Retryable {
+            reason: format!("the number's carrier could not be read: {e}"),
+            retry_after: None,
+        })
+}
+
 /// A carrier's opt-out list, by name (End User Messaging's `DeleteOptedOutNumber`).
 #[async_trait]
 pub trait OptOutList: Send + Sync {
@@ -139,14 +148,7 @@ impl OptOutLists {
 #[async_trait]
 impl CarrierOptOuts for OptOutLists {
     async fn lift(&self, number: &PhoneNumber, person: &PhoneNumber) -> Result<(), CarrierError> {
-        let provisioned =
-            self.numbers
-                .provisioned(number)
-                .await
-                .map_err(|e| CarrierError::Retryable {
-                    reason: format!("the number's carrier could not be read: {e}"),
-                    retry_after: None,
-                })?;
+        let provisioned = provisioned(self.numbers.as_ref(), number).await?;
         let Some(provisioned) = provisioned.filter(|p| p.carrier == CarrierKind::EndUserMessaging)
         else {
             return Ok(());
