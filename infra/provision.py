@@ -275,6 +275,25 @@ class EumNumbers:
         return changed, unchanged
 
 
+def write_provisioned(table: Any, name: str, items: list[dict[str, Any]], failure: CarrierError | None,
+                      what_stays: str, how: str = "") -> int | None:
+    """Writes the numbers made ready (only those: a number whose replies would go elsewhere is never
+    provisioned), then says what a failure left: the exit code, or None when all went well."""
+    try:
+        with table.batch_writer() as batch:
+            for item in items:
+                batch.put_item(Item=item)
+    except (ClientError, BotoCoreError) as e:
+        print(f"provision: writing {name} failed: {e}; {what_stays} stay set: run again", file=sys.stderr)
+        return 1
+    if failure is not None:
+        done = f" {len(items)} number(s) before it were {how}provisioned;" if items else ""
+        print(f"provision: {str(failure).rstrip('.')}.{done} Run again once the cause is fixed (a run mends a "
+              "partial one).", file=sys.stderr)
+        return 1
+    return None
+
+
 def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) -> int:
     env = os.environ if env is None else env
     # No abbreviations: `--token <value>` must not be taken for --token-secret-arn (a token is never an argument).
@@ -346,19 +365,11 @@ def main(argv: list[str] | None = None, env: Mapping[str, str] | None = None) ->
         ready = numbers
         summary = (f"; webhooks NOT changed (no --base-url / BASE_URL): texts to these numbers reach the stack only "
                    f"once each number's SmsUrl is <stack base URL>{INBOUND_PATH}{RETRY_FRAGMENT} (POST)")
-    try:
-        with table.batch_writer() as batch:
-            for number in ready:
-                batch.put_item(Item={"PK": f"NUMBER#{number}", "SK": "PROVISIONED", "carrierAccount": args.account,
-                                     "dealerId": args.dealer, "provisionedAt": now})
-    except (ClientError, BotoCoreError) as e:
-        print(f"provision: writing {args.table} failed: {e}; the webhooks set stay set: run again", file=sys.stderr)
-        return 1
-    if failure is not None:
-        done = f" {len(ready)} number(s) before it were pointed at the stack and provisioned;" if ready else ""
-        print(f"provision: {str(failure).rstrip('.')}.{done} Run again once the cause is fixed (a run mends a "
-              "partial one).", file=sys.stderr)
-        return 1
+    items = [{"PK": f"NUMBER#{number}", "SK": "PROVISIONED", "carrierAccount": args.account,
+              "dealerId": args.dealer, "provisionedAt": now} for number in ready]
+    failed = write_provisioned(table, args.table, items, failure, "the webhooks set", "pointed at the stack and ")
+    if failed is not None:
+        return failed
     print(f"provision: provisioned {len(ready)} number(s) for {args.dealer} in {args.table}{summary}")
     return 0
 
@@ -394,21 +405,12 @@ def provision_eum(args: argparse.Namespace, numbers: list[str], table: Any) -> i
                        "reach the stack only once each number's two-way channel is its EumRepliesTopic")
     except CarrierError as e:
         failure = e
-    try:
-        with table.batch_writer() as batch:
-            for number in ready:
-                batch.put_item(Item={"PK": f"NUMBER#{number}", "SK": "PROVISIONED", "carrier": EUM,
-                                     "carrierAccount": args.account, "dealerId": args.dealer, "provisionedAt": now,
-                                     "originationArn": found[number]["PhoneNumberArn"],
-                                     "optOutList": found[number].get("OptOutListName") or "Default"})
-    except (ClientError, BotoCoreError) as e:
-        print(f"provision: writing {args.table} failed: {e}; the channels set stay set: run again", file=sys.stderr)
-        return 1
-    if failure is not None:
-        done = f" {len(ready)} number(s) before it were provisioned;" if ready else ""
-        print(f"provision: {str(failure).rstrip('.')}.{done} Run again once the cause is fixed (a run mends a "
-              "partial one).", file=sys.stderr)
-        return 1
+    items = [{"PK": f"NUMBER#{number}", "SK": "PROVISIONED", "carrier": EUM, "carrierAccount": args.account,
+              "dealerId": args.dealer, "provisionedAt": now, "originationArn": found[number]["PhoneNumberArn"],
+              "optOutList": found[number].get("OptOutListName") or "Default"} for number in ready]
+    failed = write_provisioned(table, args.table, items, failure, "the channels set")
+    if failed is not None:
+        return failed
     arns = ",".join(found[n]["PhoneNumberArn"] for n in ready)
     print(f"provision: provisioned {len(ready)} End User Messaging number(s) for {args.dealer} in {args.table}"
           f"{summary}. deliver may send from them once EndUserMessagingOriginationArns holds {arns}")
