@@ -7,7 +7,6 @@ use std::time::Duration;
 
 use crate::category::Category;
 use crate::phone::PhoneNumber;
-use crate::template::RenderError;
 
 /// An infrastructure failure behind a port. The adapter keeps the SDK error as the source.
 #[derive(Debug, thiserror::Error)]
@@ -41,6 +40,9 @@ impl StoreError {
         }
     }
 }
+
+/// What a port answers.
+pub type StoreResult<T> = Result<T, StoreError>;
 
 /// What the rules refuse, plus infrastructure failures passed through.
 #[derive(Debug, thiserror::Error)]
@@ -79,4 +81,21 @@ pub enum DomainError {
     NumberTaken,
     #[error(transparent)]
     Store(#[from] StoreError),
+}
+
+/// Why a template could not be rendered. Messages name variables, never values.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum RenderError {
+    #[error("missing template variables: {}", .0.join(", "))]
+    MissingVariables(Vec<String>),
+    #[error(
+        "unknown template variables: {} (only the template's placeholders are accepted; \
+         dealerName is filled in by the system)",
+        .0.join(", ")
+    )]
+    UnknownVariables(Vec<String>),
+    #[error("invalid value for template variable {name}: {reason}")]
+    InvalidVariable { name: String, reason: String },
+    #[error("rendered text is longer than {max} characters (6 SMS segments)")]
+    TooLong { max: usize },
 }

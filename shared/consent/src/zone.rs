@@ -188,20 +188,6 @@ pub mod optional {
     }
 }
 
-/// What people type for a zone: an IANA name, parsed once where it comes in.
-pub fn parse_given(field: &str, given: Option<&str>) -> Result<Option<Zone>, crate::DomainError> {
-    given
-        .map(|name| {
-            Zone::named(name).map_err(|_| {
-                crate::DomainError::Invalid(format!(
-                    "{field} {:?} is not an IANA time zone",
-                    name.chars().take(60).collect::<String>()
-                ))
-            })
-        })
-        .transpose()
-}
-
 impl fmt::Display for Zone {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         fmt::Debug::fmt(self, f)
@@ -240,13 +226,6 @@ mod tests {
         );
         // A zone on its own is strict.
         assert!(serde_json::from_str::<Zone>(r#""Mars/Olympus""#).is_err());
-        // What people type is parsed once, with a clear refusal.
-        let refused = super::parse_given("timeZone", Some("Mars/Olympus")).unwrap_err();
-        assert!(
-            refused.to_string().contains("not an IANA time zone"),
-            "{refused}"
-        );
-        assert_eq!(super::parse_given("timeZone", None).unwrap(), None);
     }
 
     fn at(y: i32, m: u32, d: u32, h: u32, mi: u32) -> chrono::NaiveDateTime {

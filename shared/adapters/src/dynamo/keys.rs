@@ -1,6 +1,14 @@
 //! Every key format of the table, in one place (docs/data-model.md).
 
-use super::*;
+use std::collections::HashMap;
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use chrono::{DateTime, Utc};
+use consent::approval::PendingAuthorization;
+use consent::ports::{Contact, ContactLink, WorkQueueName};
+use consent::{DealerId, MessageId, PhoneNumber};
+
+use crate::attr::{s, Item};
 
 pub(super) fn phone_pk(dealer: &DealerId, phone: &PhoneNumber) -> String {
     format!("DEALER#{dealer}#PHONE#{phone}")
@@ -56,4 +64,8 @@ pub(super) fn link_pks(contact: &Contact) -> Vec<String> {
         .chain(contact.deal_ids.iter().cloned().map(ContactLink::Deal))
         .map(|l| link_pk(&contact.dealer_id, &l))
         .collect()
+}
+
+pub(super) fn key(pk: String, sk: impl Into<String>) -> Item {
+    HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))])
 }

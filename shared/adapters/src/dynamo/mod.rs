@@ -95,10 +95,6 @@ fn epoch(at: DateTime<Utc>) -> i64 {
     at.timestamp()
 }
 
-fn key(pk: String, sk: impl Into<String>) -> Item {
-    HashMap::from([("PK".to_owned(), s(pk)), ("SK".to_owned(), s(sk))])
-}
-
 /// A cursor: the last evaluated key, as URL-safe base64 of its string attributes.
 pub(super) fn encode_key_cursor(key: &Item) -> String {
     use base64::Engine;

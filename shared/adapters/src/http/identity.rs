@@ -5,7 +5,7 @@ use lambda_http::{Request, RequestExt};
 
 use consent::{DealerId, StaffUserId};
 
-use super::Problem;
+use super::problem::Problem;
 
 /// Who is calling: the dealer, the staff user and their roles, from the JWT
 /// authorizer's claims.

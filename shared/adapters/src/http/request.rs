@@ -5,7 +5,7 @@ use lambda_http::request::RequestContext;
 use lambda_http::{Body, Request, RequestExt};
 use serde::de::DeserializeOwned;
 
-use super::Problem;
+use super::problem::Problem;
 
 /// Largest JSON body accepted from the portal.
 pub const MAX_JSON_BODY: usize = 64 * 1024;

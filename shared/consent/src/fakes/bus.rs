@@ -1,6 +1,10 @@
 //! The event bus in memory.
 
-use super::*;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use crate::ports::*;
 
 /// The event bus in memory.
 #[derive(Clone, Default)]

@@ -1,6 +1,13 @@
 //! The carrier in memory, with scripted failures.
 
-use super::*;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use crate::phone::PhoneNumber;
+use crate::ports::*;
 
 /// How the fake carrier answers the next sends.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -16,11 +16,11 @@ mod messages;
 mod pending;
 mod queue;
 mod scenario;
+mod store;
 mod work;
 mod world;
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Arc, Mutex, MutexGuard};
+use std::collections::HashMap;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -32,7 +32,7 @@ use crate::category::Category;
 use crate::error::StoreError;
 use crate::ids::{AccountId, ContactId, DealId, DealerId, MessageId};
 use crate::ledger::{ConsentState, LedgerEntry};
-use crate::message::{Message, MessageStatus, Outbound};
+use crate::message::{Message, MessageStatus};
 use crate::phone::PhoneNumber;
 use crate::ports::*;
 use crate::template::DealerTemplate;
@@ -41,195 +41,9 @@ pub use bus::FakeBus;
 pub use carrier::{CarrierScript, FakeCarrier, FakeOptOuts};
 pub use queue::{FakeInbox, FakeQueue};
 pub use scenario::{authorization_ports, code_in, grant_by_code, request_code};
+pub use store::InMemoryStore;
+use store::{foreign_cursor, hex_cursor, unhex_cursor};
 pub use world::{
     late_evening, mins, noon, offer_vars, past_due_vars, phone, queued_alert, reminder_vars, vars,
     wrong, Seed, World, CUSTOMER, DEALER, DEALER_NAME, DEALER_NUMBER,
 };
-
-#[derive(Default)]
-struct State {
-    dealers: HashMap<DealerId, Dealer>,
-    numbers: HashMap<PhoneNumber, DealerId>,
-    contacts: BTreeMap<(DealerId, ContactId), Contact>,
-    consent: HashMap<(DealerId, PhoneNumber), Versioned<ConsentState>>,
-    ledger: HashMap<(DealerId, PhoneNumber), Vec<LedgerEntry>>,
-    pending: HashMap<(DealerId, PhoneNumber, Category), PendingAuthorization>,
-    rates: HashMap<(String, i64), u32>,
-    messages: BTreeMap<MessageId, Message>,
-    idempotency: HashMap<(DealerId, String), IdempotencyRecord>,
-    /// Carrier message ids acted on in full.
-    inbound: HashMap<String, DateTime<Utc>>,
-    /// Replies' acted marks, written with their consent change.
-    acted: HashMap<String, ActedMark>,
-    /// Pay requests confirmed, with the CONFIRM's carrier message id.
-    confirmations: HashMap<MessageId, String>,
-    /// Writes left before the store "crashes" (every later write fails), when set.
-    writes_left: Option<usize>,
-    /// Dealers' own templates by (dealer, name).
-    templates: BTreeMap<(DealerId, String), crate::template::DealerTemplate>,
-    /// Dealers' automations by (dealer, event type).
-    automations: BTreeMap<(DealerId, String), crate::automation::Automation>,
-    /// Inbound texts by carrier message id.
-    texts: HashMap<String, InboundText>,
-    work: Vec<WorkItem>,
-    followed_up: std::collections::HashSet<String>,
-    /// The operator's texting numbers.
-    provisioned: HashMap<PhoneNumber, ProvisionedNumber>,
-    /// (texting number, person) pairs the person opted out of.
-    opted_out: std::collections::HashSet<(PhoneNumber, PhoneNumber)>,
-    /// The newest message of a kind noted for each (dealer, number, kind).
-    latest: HashMap<(DealerId, PhoneNumber, String), MessageId>,
-    /// Cap books: (version, listed message ids) by dealer, number and category.
-    cap_books: HashMap<(DealerId, PhoneNumber, Category), (u64, Vec<MessageId>)>,
-}
-
-impl State {
-    /// The book's version is still the one `write` read (then it moves on), or
-    /// `Conflict`.
-    fn book_version(&self, write: &CapBookWrite) -> u64 {
-        let key = (write.dealer.clone(), write.phone.clone(), write.category);
-        self.cap_books.get(&key).map_or(0, |(v, _)| *v)
-    }
-
-    fn move_book(&mut self, write: &CapBookWrite) -> StoreResult<()> {
-        let key = (write.dealer.clone(), write.phone.clone(), write.category);
-        let version = self.book_version(write);
-        if version != write.read {
-            return Err(StoreError::Conflict("cap book moved on"));
-        }
-        self.cap_books.insert(key, (version + 1, write.ids.clone()));
-        Ok(())
-    }
-
-    /// A new message and its idempotency key (`Conflict` when either exists).
-    fn insert_message(
-        &mut self,
-        message: &Message,
-        idempotency: Option<&IdempotencyRecord>,
-    ) -> StoreResult<()> {
-        if self.messages.contains_key(&message.id) {
-            return Err(StoreError::Conflict("message exists"));
-        }
-        if let Some(r) = idempotency {
-            let k = (r.dealer_id.clone(), r.key.clone());
-            if self
-                .idempotency
-                .get(&k)
-                .is_some_and(|old| r.created_at <= old.created_at + IDEMPOTENCY_TTL)
-            {
-                return Err(StoreError::Conflict("idempotency key exists"));
-            }
-            self.idempotency.insert(k, r.clone());
-        }
-        self.messages.insert(message.id.clone(), message.clone());
-        Ok(())
-    }
-}
-
-impl State {
-    fn take_write(&mut self) -> StoreResult<()> {
-        match &mut self.writes_left {
-            None => Ok(()),
-            Some(0) => Err(StoreError::unavailable(
-                "in-memory store: crashed",
-                std::io::Error::other("the instance was killed"),
-            )),
-            Some(n) => {
-                *n -= 1;
-                Ok(())
-            }
-        }
-    }
-}
-
-/// Every storage port in one in-memory store.
-#[derive(Clone, Default)]
-pub struct InMemoryStore {
-    state: Arc<Mutex<State>>,
-}
-
-impl InMemoryStore {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    fn lock(&self) -> MutexGuard<'_, State> {
-        // A panic in another test thread must not hide this test's result.
-        self.state.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    /// All messages, oldest id first.
-    pub fn messages(&self) -> Vec<Message> {
-        self.lock().messages.values().cloned().collect()
-    }
-
-    pub fn work_items(&self) -> Vec<WorkItem> {
-        self.lock().work.clone()
-    }
-
-    pub fn ledger(&self, dealer: &DealerId, phone: &PhoneNumber) -> Vec<LedgerEntry> {
-        self.lock()
-            .ledger
-            .get(&(dealer.clone(), phone.clone()))
-            .cloned()
-            .unwrap_or_default()
-    }
-
-    /// From now on the store takes `n` more writes, then fails every write as an
-    /// instance killed mid-invocation would leave its work: tests of redelivery after a
-    /// crash at each point.
-    pub fn crash_after_writes(&self, n: usize) {
-        self.lock().writes_left = Some(n);
-    }
-
-    /// Writes work again (the next delivery runs on a live instance).
-    pub fn recover(&self) {
-        self.lock().writes_left = None;
-    }
-
-    /// Spends one write of the crash budget (other fakes in a test's port set call this to
-    /// crash with the store): `Unavailable` once it is spent.
-    pub fn take_write(&self) -> StoreResult<()> {
-        self.lock().take_write()
-    }
-
-    /// Changes a stored message behind the services' back (tests of races).
-    pub fn put_message_raw(&self, message: Message) {
-        self.lock().messages.insert(message.id.clone(), message);
-    }
-}
-
-/// The fakes' cursors: `|`-joined parts in hex, so a tampered or foreign cursor is refused
-/// as DynamoDB's are (`Corrupt` with key `cursor`).
-fn hex_cursor(parts: &[&str]) -> String {
-    parts
-        .join("|")
-        .bytes()
-        .map(|b| format!("{b:02x}"))
-        .collect()
-}
-
-fn unhex_cursor(cursor: &str) -> StoreResult<Vec<String>> {
-    let bad = || StoreError::Corrupt {
-        key: "cursor".into(),
-        reason: "not a cursor of this list".into(),
-    };
-    let bytes = (0..cursor.len())
-        .step_by(2)
-        .map(|i| {
-            cursor
-                .get(i..i + 2)
-                .and_then(|h| u8::from_str_radix(h, 16).ok())
-        })
-        .collect::<Option<Vec<u8>>>()
-        .ok_or_else(bad)?;
-    let text = String::from_utf8(bytes).map_err(|_| bad())?;
-    Ok(text.split('|').map(str::to_owned).collect())
-}
-
-fn foreign_cursor() -> StoreError {
-    StoreError::Corrupt {
-        key: "cursor".into(),
-        reason: "not a cursor of this list".into(),
-    }
-}

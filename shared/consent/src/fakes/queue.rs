@@ -1,6 +1,14 @@
 //! The outbound queue in memory.
 
-use super::*;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+
+use crate::error::StoreError;
+use crate::ids::MessageId;
+use crate::message::Outbound;
+use crate::ports::*;
 
 #[derive(Clone, Default)]
 pub struct FakeQueue {

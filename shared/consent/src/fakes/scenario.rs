@@ -1,6 +1,14 @@
 //! Shared scenario steps: authorization ports, request a code, grant by code.
 
-use super::*;
+use chrono::{DateTime, Utc};
+
+use super::queue::FakeQueue;
+use super::store::InMemoryStore;
+use crate::category::Category;
+use crate::ids::ContactId;
+use crate::ids::DealerId;
+use crate::message::Message;
+use crate::ports::*;
 
 /// The authorization ports over one in-memory store and queue (no number pool), as the
 /// authorize function wires them.

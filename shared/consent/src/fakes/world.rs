@@ -8,7 +8,11 @@
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Map, Value};
 
-use super::{authorization_ports, FakeBus, FakeCarrier, FakeOptOuts, FakeQueue, InMemoryStore};
+use super::bus::FakeBus;
+use super::carrier::{FakeCarrier, FakeOptOuts};
+use super::queue::FakeQueue;
+use super::scenario::authorization_ports;
+use super::store::InMemoryStore;
 use crate::approval::{ApprovalCode, CodeHasher};
 use crate::ledger::{ConsentState, ConsentStatus, LedgerEntry};
 use crate::message::{Idempotency, Message, MessageKind, MessageStatus, Origin, OutboundEnvelope};

@@ -3,7 +3,7 @@
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 
-use super::StoreResult;
+use crate::error::StoreResult;
 
 /// An event published to the bus, in an envelope (`detail` carries id, version, time).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

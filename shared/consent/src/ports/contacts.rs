@@ -2,8 +2,8 @@
 
 use async_trait::async_trait;
 
-use super::StoreResult;
 use crate::contact::Contact;
+use crate::error::StoreResult;
 use crate::ids::{AccountId, ContactId, DealId, DealerId};
 use crate::phone::PhoneNumber;
 

@@ -3,9 +3,9 @@
 
 use async_trait::async_trait;
 
-use super::StoreResult;
 use crate::automation::Automation;
 use crate::dealer::{Dealer, ProvisionedNumber};
+use crate::error::StoreResult;
 use crate::ids::DealerId;
 use crate::phone::PhoneNumber;
 use crate::template::DealerTemplate;

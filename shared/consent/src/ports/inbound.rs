@@ -5,9 +5,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::StoreResult;
 use crate::category::Category;
 use crate::conversation::{ConversationPage, InboundText};
+use crate::error::StoreResult;
 use crate::ids::{DealerId, MessageId};
 use crate::phone::PhoneNumber;
 

@@ -7,8 +7,8 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::StoreResult;
 use crate::category::Category;
+use crate::error::StoreResult;
 use crate::ids::DealerId;
 use crate::ledger::{ConsentState, LedgerEntry};
 use crate::phone::PhoneNumber;

@@ -5,7 +5,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::StoreResult;
+use crate::error::StoreResult;
 
 /// The outcome of taking one unit of a rate limit.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -6,8 +6,8 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
-use super::StoreResult;
 use crate::category::Category;
+use crate::error::StoreResult;
 use crate::ids::{DealerId, MessageId};
 use crate::message::{Message, MessageStatus};
 use crate::phone::PhoneNumber;

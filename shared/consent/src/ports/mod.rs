@@ -40,9 +40,7 @@ mod pending;
 mod queue;
 mod work;
 
-use crate::error::StoreError;
-
-pub type StoreResult<T> = Result<T, StoreError>;
+pub use crate::error::StoreResult;
 
 pub use crate::contact::Contact;
 pub use crate::conversation::{ConversationEntry, ConversationPage, InboundText};

@@ -4,9 +4,9 @@
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::StoreResult;
 use crate::approval::PendingAuthorization;
 use crate::category::Category;
+use crate::error::StoreResult;
 use crate::ids::DealerId;
 use crate::phone::PhoneNumber;
 

@@ -3,7 +3,7 @@
 
 use async_trait::async_trait;
 
-use super::StoreResult;
+use crate::error::StoreResult;
 use crate::ids::MessageId;
 use crate::message::Outbound;
 

@@ -2,7 +2,7 @@
 
 use async_trait::async_trait;
 
-use super::StoreResult;
+use crate::error::StoreResult;
 use crate::ids::DealerId;
 use crate::work::{ItemPage, ItemQuery, WorkItem, WorkItemStatus, WorkQueueName};
 

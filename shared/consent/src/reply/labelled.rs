@@ -4,7 +4,7 @@
 
 use std::sync::LazyLock;
 
-use super::{Language, ReplyKind};
+use super::types::{Language, ReplyKind};
 use crate::data::DataError;
 
 static EXAMPLES_TSV: &str = include_str!("../../data/reply-examples.tsv");

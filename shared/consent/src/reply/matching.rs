@@ -4,8 +4,7 @@
 use super::normalize::normalize;
 use super::rules::{AgreeFor, Pattern, Rules, Tok, GUARD_WINDOW, W, WHOLE_KINDS};
 use super::types::{AgreeScope, Classified, Language, ReplyKind};
-use super::typos::COMMA;
-use super::BREAK;
+use super::types::{BREAK, COMMA};
 
 impl Rules {
     /// The body's words as the rules read them (normalised, typos repaired).

@@ -65,9 +65,6 @@ pub fn agree_scope(body: &str) -> AgreeScope {
     RULES.agree_scope(body)
 }
 
-/// Sentence break marker in the normalised text.
-const BREAK: &str = "|";
-
 /// Classifies an inbound reply. Never panics.
 pub fn classify(body: &str) -> ReplyKind {
     classify_reply(body).kind

@@ -1,7 +1,7 @@
 //! Normalisation: a reply's body reduced to lowercase words and sentence and clause
 //! breaks, as the rules read it (see the module doc of `reply`).
 
-use super::typos::COMMA;
+use super::types::COMMA;
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Sep {

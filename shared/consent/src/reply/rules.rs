@@ -5,8 +5,9 @@
 use std::collections::HashMap;
 use std::sync::LazyLock;
 
+use super::types::COMMA;
 use super::types::{Language, ReplyKind};
-use super::typos::{Typos, COMMA};
+use super::typos::Typos;
 use crate::category::Category;
 use crate::data::{rows, DataError};
 

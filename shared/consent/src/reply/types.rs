@@ -71,6 +71,12 @@ pub enum AgreeScope {
     All,
 }
 
+/// Sentence break marker in the normalised text.
+pub(super) const BREAK: &str = "|";
+
+/// The marker of a comma in the normalised text: a clause break inside a sentence.
+pub(super) const COMMA: &str = ",";
+
 #[cfg(test)]
 mod tests {
     use super::*;

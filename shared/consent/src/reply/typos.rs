@@ -13,10 +13,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use super::BREAK;
-
-/// The marker of a comma in the normalised text: a clause break inside a sentence.
-pub(super) const COMMA: &str = ",";
+use super::types::{BREAK, COMMA};
 
 /// The longest word considered for a correction.
 const MAX_LEN: usize = 24;

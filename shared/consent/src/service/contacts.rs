@@ -67,7 +67,7 @@ pub async fn upsert(
     let name = ContactName::parse("name", &input.name)?.into_inner();
     let phone = PhoneNumber::parse(&input.phone)
         .map_err(|e| DomainError::Invalid(format!("phone: {e}")))?;
-    let time_zone = crate::zone::parse_given("timeZone", input.time_zone.as_deref())?;
+    let time_zone = super::parse_zone("timeZone", input.time_zone.as_deref())?;
     let Links { accounts, deals } = Links::parse(input.account_ids, input.deal_ids)?;
     let previous = contacts.contact(dealer_id, &id).await?;
     let contact = Contact {

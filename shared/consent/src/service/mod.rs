@@ -27,10 +27,25 @@ use crate::ports::{
     ConsentChange, ConsentReader, ConsentWriter, Dealer, DealerStore, MessageWriter, OutboundQueue,
     PendingKey,
 };
+use crate::zone::Zone;
 
 /// The first `n` characters of `s` (for words quoted in a refusal or a staff item).
 pub(crate) fn truncate(s: &str, n: usize) -> String {
     s.chars().take(n).collect()
+}
+
+/// What people type for a time zone: an IANA name, parsed once where it comes in.
+pub(crate) fn parse_zone(field: &str, given: Option<&str>) -> Result<Option<Zone>, DomainError> {
+    given
+        .map(|name| {
+            Zone::named(name).map_err(|_| {
+                DomainError::Invalid(format!(
+                    "{field} {:?} is not an IANA time zone",
+                    truncate(name, 60)
+                ))
+            })
+        })
+        .transpose()
 }
 
 /// Whether a write made the resource or replaced one (201 or 200 at the HTTP edge).
@@ -215,4 +230,25 @@ pub async fn queue_stored(
         )));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn a_typed_zone_is_parsed_once_with_a_clear_refusal() {
+        let refused = super::parse_zone("timeZone", Some("Mars/Olympus")).unwrap_err();
+        assert!(
+            refused
+                .to_string()
+                .contains("timeZone \"Mars/Olympus\" is not an IANA time zone"),
+            "{refused}"
+        );
+        assert_eq!(super::parse_zone("timeZone", None).unwrap(), None);
+        assert_eq!(
+            super::parse_zone("timeZone", Some("America/Chicago"))
+                .unwrap()
+                .map(|z| z.to_string()),
+            Some("America/Chicago".to_owned())
+        );
+    }
 }

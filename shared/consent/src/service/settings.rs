@@ -12,7 +12,6 @@ use crate::ids::{DealerId, StaffUserId};
 use crate::phone::PhoneNumber;
 use crate::ports::{AutomationStore, Dealer, DealerStore, NumberDirectory, TemplateStore};
 use crate::template::{self, DealerTemplate, PlaceholderKind};
-use crate::zone;
 
 use super::{require_dealer, truncate, Written};
 
@@ -46,7 +45,7 @@ pub async fn put_dealer(
     input: DealerInput,
 ) -> Result<Dealer, DomainError> {
     let name = DealerLabel::parse("name", &input.name)?.into_inner();
-    let time_zone = zone::parse_given("timeZone", input.time_zone.as_deref())?;
+    let time_zone = super::parse_zone("timeZone", input.time_zone.as_deref())?;
     let help_contact = input
         .help_contact
         .as_deref()

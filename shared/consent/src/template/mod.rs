@@ -67,22 +67,7 @@ pub struct Rendered {
     pub segments: u32,
 }
 
-/// Why a template could not be rendered. Messages name variables, never values.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RenderError {
-    #[error("missing template variables: {}", .0.join(", "))]
-    MissingVariables(Vec<String>),
-    #[error(
-        "unknown template variables: {} (only the template's placeholders are accepted; \
-         dealerName is filled in by the system)",
-        .0.join(", ")
-    )]
-    UnknownVariables(Vec<String>),
-    #[error("invalid value for template variable {name}: {reason}")]
-    InvalidVariable { name: String, reason: String },
-    #[error("rendered text is longer than {max} characters (6 SMS segments)")]
-    TooLong { max: usize },
-}
+pub use crate::error::RenderError;
 
 #[cfg(test)]
 mod tests;
