@@ -12,14 +12,14 @@ use consent_adapters::sqs::Visibility;
 use futures::stream::{self, StreamExt};
 use tracing::Instrument;
 
-use consent::brand;
-use consent::message::{MessageStatus, Outbound, OutboundEnvelope, StatusReason};
+use consent::message::{MessageStatus, Outbound, OutboundEnvelope};
 use consent::ports::{
     Carrier, CodeKey, ConsentReader, ConsentWriter, DealerStore, MessageStore, OutboundQueue,
-    PendingStore, RateDecision, RateLimiter, WorkQueue,
+    PendingStore, RateLimiter, WorkQueue,
 };
 use consent::service::delivery::{
-    deliver_envelope, Admission, DeliverOutcome, DeliverPorts, SendGate, WaitReason, STALE_CLAIM,
+    deliver_envelope, Admission, CarrierLimits, DeliverOutcome, DeliverPorts, SendGate, WaitReason,
+    STALE_CLAIM,
 };
 
 #[derive(Clone)]
@@ -58,13 +58,8 @@ pub struct App {
 /// The longest a text waits in the queue between two tries of its number's rate.
 pub const MAX_RATE_WAIT: Duration = Duration::from_secs(16);
 
-/// The rate counter of a texting number.
-fn rate_key(from: &consent::PhoneNumber) -> String {
-    format!("SEND#{from}")
-}
-
-/// The carrier's limits, asked by a delivery whose claim won (so a duplicate record never
-/// spends them): the number's second, then the brand's day.
+/// The carrier's limits (the domain's rules over this function's settings), asked by a
+/// delivery whose claim won, so a duplicate record never spends them.
 #[async_trait::async_trait]
 impl SendGate for App {
     async fn admit(
@@ -72,44 +67,13 @@ impl SendGate for App {
         envelope: &OutboundEnvelope,
         now: DateTime<Utc>,
     ) -> Result<Admission, consent::StoreError> {
-        let Some(snap) = &envelope.delivery else {
-            return Ok(Admission::Go);
-        };
-        if let Some(rate) = self.send_rate {
-            let second = Duration::from_secs(1);
-            if let RateDecision::Limited { .. } = self
-                .limits
-                .acquire(&rate_key(&snap.from), rate, second, now)
-                .await?
-            {
-                return Ok(Admission::Wait);
-            }
+        CarrierLimits {
+            send_rate: self.send_rate,
+            brand_daily_segments: self.brand_daily_segments,
+            limits: self.limits.as_ref(),
         }
-        // Only texts under consent count against the brand's day (codes and required
-        // answers go regardless). The count runs ahead of what the carrier took (a call
-        // that then failed), never behind.
-        let Some(cap) = self
-            .brand_daily_segments
-            .filter(|_| snap.kind.is_under_consent())
-        else {
-            return Ok(Admission::Go);
-        };
-        let (clock, next_day) = brand::carrier_day(now);
-        let segments = consent::sms::segments(&snap.body).max(1);
-        let key = brand::brand_key(&envelope.dealer_id);
-        Ok(
-            match self
-                .limits
-                .acquire_units(&key, segments, cap, brand::CARRIER_DAY, clock)
-                .await?
-            {
-                RateDecision::Allowed => Admission::Go,
-                RateDecision::Limited { .. } => Admission::HoldUntil {
-                    until: next_day,
-                    reason: StatusReason::BrandDailyCap,
-                },
-            },
-        )
+        .admit(envelope, now)
+        .await
     }
 }
 

@@ -1,7 +1,8 @@
 //! Approval codes: the six digits a person reads back to staff to authorize a category.
 //!
-//! Rules (DESIGN.md): 6 random digits from a CSPRNG, stored only as a keyed hash,
-//! valid 10 minutes, at most 5 wrong tries, compared in constant time, never logged.
+//! Rules (their tests are in docs/reliability.md): 6 random digits from a CSPRNG, stored
+//! only as a keyed hash, valid 10 minutes, at most 5 wrong tries, compared in constant
+//! time, never logged.
 
 use std::fmt;
 use std::time::Duration;

@@ -1,7 +1,7 @@
 //! Delivery-claim checks: a claim holds only for what is stored, and stops at an
 //! opt-out, a deleted contact, or a dealer that changed its texting number.
 
-use super::*;
+use super::support::*;
 
 /// A claim holds only for what is stored; a code text's sealed code goes once it went.
 pub async fn claims_check_the_stored_message<S: Store>(s: &S, ctx: &Ctx) {

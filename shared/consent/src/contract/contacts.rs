@@ -1,7 +1,7 @@
 //! Contact checks: lists page in order, a deleted contact leaves its ledger, and edits
 //! from one read conflict.
 
-use super::*;
+use super::support::*;
 
 /// Contact lists and a number's ledger page in order, one bounded read per page.
 pub async fn lists_page_in_order<S: Store>(s: &S, ctx: &Ctx) {

@@ -1,6 +1,6 @@
 //! Dealer checks: a dealer's automations and own templates.
 
-use super::*;
+use super::support::*;
 
 /// A dealer's automations are theirs alone, one per event type.
 pub async fn automations_are_per_dealer_and_event_type<S: Store>(s: &S, ctx: &Ctx) {

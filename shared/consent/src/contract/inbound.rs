@@ -1,7 +1,7 @@
 //! Inbound checks: conversations both ways, carrier message ids acted on once, a
 //! reply's acted mark written with its consent change, and a pay request confirmed once.
 
-use super::*;
+use super::support::*;
 
 /// The conversation of a number: outbound messages and inbound texts, newest first,
 /// across pages; an inbound text is kept once however often its webhook is retried; a

@@ -1,7 +1,7 @@
 //! Ledger checks: a number's ledger comes back whole, and the dealer-wide export pages
 //! a period of one dealer.
 
-use super::*;
+use super::support::*;
 
 /// A long ledger comes back whole, however many pages it takes.
 pub async fn a_long_ledger_comes_back_whole<S: Store>(s: &S, ctx: &Ctx) {

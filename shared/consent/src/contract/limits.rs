@@ -1,6 +1,6 @@
 //! Rate-limit checks: units within the window, never past it in parallel.
 
-use super::*;
+use super::support::*;
 
 /// Units are taken whole or not at all, a window never holds more than its limit however
 /// many ask at once, and the next window starts from nothing.

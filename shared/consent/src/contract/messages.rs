@@ -2,7 +2,7 @@
 //! newest message of a kind reads back at once, and cap books move on only from the
 //! version read.
 
-use super::*;
+use super::support::*;
 
 async fn due_everywhere<S: Store>(s: &S, ctx: &Ctx, until: DateTime<Utc>) -> Vec<MessageId> {
     let mut ids = Vec::new();

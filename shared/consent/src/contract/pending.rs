@@ -1,7 +1,7 @@
 //! Pending-authorization checks: a request is made once, its tries are counted
 //! however many race, and a resend or a void takes only the same request.
 
-use super::*;
+use super::support::*;
 
 fn pending(ctx: &Ctx, request_id: &str) -> PendingAuthorization {
     PendingAuthorization {

@@ -1,6 +1,6 @@
 //! Work-queue checks: open counts, and items added once per id.
 
-use super::*;
+use super::support::*;
 
 /// The open count counts every open item, however many pages it takes.
 pub async fn open_counts_count_every_item<S: Store>(s: &S, ctx: &Ctx) {

@@ -9,7 +9,7 @@ use chrono::{
 
 use super::numbering::{area_info, AreaInfo};
 use super::rules::STATE_RULES_TSV;
-use super::rules::{DayWindow, StateRule, StateWindowScope, Window};
+use super::rules::{DayWindow, RulesTable, StateRule, StateWindowScope, Window};
 use crate::data::DataError;
 use crate::holidays::Holidays;
 use crate::zone::Zone;
@@ -53,6 +53,20 @@ pub struct QuietHours {
 }
 
 impl QuietHours {
+    /// Parses a rules table in the format of `state-texting-rules.tsv`. It must have
+    /// exactly one federal (`*`) row, open every day, and a `# last-reviewed:` date.
+    /// Holidays are added with [`QuietHours::with_holidays`].
+    pub fn from_tsv(text: &str) -> Result<QuietHours, DataError> {
+        let table = RulesTable::parse(text)?;
+        Ok(QuietHours {
+            federal: table.federal,
+            states: table.states,
+            scope: StateWindowScope::default(),
+            holidays: Holidays::default(),
+            last_reviewed: table.last_reviewed,
+        })
+    }
+
     /// The policy from the embedded `state-texting-rules.tsv`.
     pub fn standard() -> &'static QuietHours {
         &STANDARD

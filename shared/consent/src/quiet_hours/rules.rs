@@ -3,9 +3,7 @@
 
 use chrono::{NaiveDate, Weekday};
 
-use super::QuietHours;
 use crate::data::{rows, DataError};
-use crate::holidays::Holidays;
 use crate::Category;
 
 pub(super) static STATE_RULES_TSV: &str = include_str!("../../data/state-texting-rules.tsv");
@@ -143,12 +141,18 @@ pub enum StateWindowScope {
     RuleCategoryOnly,
 }
 
-// Reading the rules table into the policy the engine (`engine.rs`) answers from.
-impl QuietHours {
-    /// Parses a rules table in the format of `state-texting-rules.tsv`. It must have
+/// The rules table as read: the federal row, the states' rows, and when it was last
+/// reviewed. The engine (`engine.rs`) answers from it.
+pub(super) struct RulesTable {
+    pub(super) federal: StateRule,
+    pub(super) states: Vec<StateRule>,
+    pub(super) last_reviewed: NaiveDate,
+}
+
+impl RulesTable {
+    /// Reads a rules table in the format of `state-texting-rules.tsv`. It must have
     /// exactly one federal (`*`) row, open every day, and a `# last-reviewed:` date.
-    /// Holidays are added with [`QuietHours::with_holidays`].
-    pub fn from_tsv(text: &str) -> Result<QuietHours, DataError> {
+    pub(super) fn parse(text: &str) -> Result<RulesTable, DataError> {
         let mut federal = None;
         let mut states: Vec<StateRule> = Vec::new();
         let last_reviewed = text
@@ -235,11 +239,9 @@ impl QuietHours {
             }
         }
         let federal = federal.ok_or_else(|| DataError::new(0, "no federal (*) row"))?;
-        Ok(QuietHours {
+        Ok(RulesTable {
             federal,
             states,
-            scope: StateWindowScope::default(),
-            holidays: Holidays::default(),
             last_reviewed,
         })
     }

@@ -3,8 +3,9 @@
 use serde::Serialize;
 use serde_json::{Map, Value};
 
+use super::parts::{Placeholder, PlaceholderKind, Rendered};
 use super::values::render_body;
-use super::{Placeholder, PlaceholderKind, RenderError, Rendered};
+use crate::error::RenderError;
 use crate::Category;
 
 /// A named, versioned message template of one category.

@@ -5,8 +5,9 @@ use serde::Serialize;
 use serde_json::{Map, Value};
 
 use super::catalog::{find, Template};
+use super::parts::{PlaceholderKind, Rendered, DEALER_NAME, MAX_RENDERED_CHARS};
 use super::values::{check_text_str, render_body};
-use super::{PlaceholderKind, RenderError, Rendered, DEALER_NAME, MAX_RENDERED_CHARS};
+use crate::error::RenderError;
 use crate::Category;
 
 /// A dealer's own template, kept per dealer; the built-ins stay read-only. Its

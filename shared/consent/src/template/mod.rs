@@ -19,53 +19,19 @@
 //! longer than 918 characters (6 GSM-7 segments). Missing values are errors, never
 //! empty strings.
 //!
-//! This file holds what both kinds of template share (placeholders, the rendered text,
-//! render errors); `catalog.rs` holds the built-ins, `dealer.rs` a dealer's own
+//! `parts.rs` holds what both kinds of template share (placeholders, the rendered text);
+//! `catalog.rs` holds the built-ins, `dealer.rs` a dealer's own
 //! templates and what a send resolves a name to, `values.rs` the checking, formatting
 //! and substitution of variables.
 
 mod catalog;
 mod dealer;
+mod parts;
 mod values;
-
-use serde::Serialize;
-
-use crate::sms::Encoding;
 
 pub use catalog::{catalog, find, Template};
 pub use dealer::{DealerTemplate, Resolved, MAX_DEALER_PLACEHOLDERS};
-
-/// The placeholder the system fills with the dealer's name.
-pub const DEALER_NAME: &str = "dealerName";
-
-/// Longest rendered body, in characters: 6 GSM-7 segments of 153.
-pub const MAX_RENDERED_CHARS: usize = 918;
-
-/// What a placeholder holds, which decides how it is checked and formatted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum PlaceholderKind {
-    Text,
-    Money,
-    Date,
-    Time,
-    Url,
-}
-
-/// A typed variable of a template.
-#[derive(Debug, Clone, Serialize)]
-pub struct Placeholder {
-    pub name: &'static str,
-    pub kind: PlaceholderKind,
-}
-
-/// A rendered text, ready to send.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct Rendered {
-    pub body: String,
-    pub encoding: Encoding,
-    pub segments: u32,
-}
+pub use parts::{Placeholder, PlaceholderKind, Rendered, DEALER_NAME, MAX_RENDERED_CHARS};
 
 pub use crate::error::RenderError;
 

@@ -10,7 +10,7 @@ use super::catalog::*;
 use super::values::*;
 use super::PlaceholderKind::{Date, Money, Text, Time, Url};
 use super::*;
-use crate::sms;
+use crate::sms::{self, Encoding};
 use crate::Category;
 
 fn vars(v: Value) -> Map<String, Value> {

@@ -7,7 +7,8 @@ use std::fmt::Write as _;
 use chrono::{Datelike, NaiveDate, NaiveTime, Timelike};
 use serde_json::{Map, Value};
 
-use super::{PlaceholderKind, RenderError, Rendered, DEALER_NAME, MAX_RENDERED_CHARS};
+use super::parts::{PlaceholderKind, Rendered, DEALER_NAME, MAX_RENDERED_CHARS};
+use crate::error::RenderError;
 use crate::sms;
 
 /// Longest text value, in characters.

@@ -10,9 +10,10 @@ use crate::message::{DeliverySnapshot, MessageStatus, OutboundEnvelope, StatusRe
 use crate::ports::{ClaimExpectation, ConsentGuard, DeliveryClaim};
 use crate::service::sending::{earliest_send, Recipient, CLAIM_ATTEMPTS};
 
+use super::outcome::DeliverOutcome;
 use super::outcome::{hold_until, suppress_queued, to_failed_sends};
+use super::ports::DeliverPorts;
 use super::stale::{stale_claim, Stale};
-use super::{DeliverOutcome, DeliverPorts};
 
 /// How a claim ended.
 pub(super) enum Claim {

@@ -2,6 +2,8 @@
 //! held back to the time index, released to wait in the queue. Each write is
 //! conditional on the status the text was in; one that finds it moved on is skipped.
 
+use std::time::Duration as StdDuration;
+
 use chrono::{DateTime, Utc};
 
 use crate::error::{DomainError, StoreError};
@@ -10,7 +12,67 @@ use crate::message::{DeliverySnapshot, Message, MessageStatus, OutboundEnvelope,
 use crate::ports::{DeliveryRecord, MessageStore, WorkItem, WorkItemStatus, WorkQueueName};
 
 use super::gate::WaitReason;
-use super::{DeliverOutcome, DeliverPorts};
+use super::ports::DeliverPorts;
+
+/// What happened to one queued record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeliverOutcome {
+    Sent {
+        carrier_message_id: String,
+    },
+    /// Consent was gone at the moment of sending.
+    Suppressed {
+        reason: String,
+    },
+    /// Held back to the time index until `until`: quiet hours, a frequency cap, the
+    /// brand's daily cap (`reason`, as the message's status reason).
+    Deferred {
+        until: DateTime<Utc>,
+        reason: String,
+    },
+    /// Nothing to do (already handled, canceled, or unknown).
+    Skipped {
+        status: Option<MessageStatus>,
+    },
+    /// Try the record again after this long (the SQS record is reported failed).
+    RetryLater {
+        after: StdDuration,
+    },
+    /// Back to `queued`, to go in a few seconds: the consumer puts a new, delayed record
+    /// on the queue (waiting is never a failed receive, so it never dead-letters).
+    WaitInQueue {
+        why: WaitReason,
+    },
+    Failed {
+        reason: String,
+    },
+}
+
+impl DeliverOutcome {
+    /// What became of the text, in a word the dashboard counts by: sent, suppressed,
+    /// deferred, failed, skipped, retry or waiting.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            DeliverOutcome::Sent { .. } => "sent",
+            DeliverOutcome::Suppressed { .. } => "suppressed",
+            DeliverOutcome::Deferred { .. } => "deferred",
+            DeliverOutcome::Skipped { .. } => "skipped",
+            DeliverOutcome::RetryLater { .. } => "retry",
+            DeliverOutcome::WaitInQueue { .. } => "waiting",
+            DeliverOutcome::Failed { .. } => "failed",
+        }
+    }
+
+    /// Why, for the outcomes that have a reason (`opted-out`, `quiet-hours`, ...).
+    pub fn reason(&self) -> Option<&str> {
+        match self {
+            DeliverOutcome::Suppressed { reason }
+            | DeliverOutcome::Deferred { reason, .. }
+            | DeliverOutcome::Failed { reason } => Some(reason),
+            _ => None,
+        }
+    }
+}
 
 /// A claimed text that waits in the queue: back to `queued` (its requeue time pushed on,
 /// so dispatch leaves it to the new record), attempts unchanged.

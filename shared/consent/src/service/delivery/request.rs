@@ -10,7 +10,7 @@ use crate::ids::MessageId;
 use crate::message::DeliverySnapshot;
 use crate::ports::CarrierSend;
 
-use super::DeliverPorts;
+use super::ports::DeliverPorts;
 
 /// How far before the claim the carrier's message list is searched for an unknown outcome.
 pub const LIST_CLOCK_SKEW: Duration = Duration::seconds(10);

@@ -13,11 +13,12 @@ use crate::service::replies::revoke_by_carrier;
 
 use super::claim::{claim, Claim};
 use super::gate::{Admission, WaitReason};
+use super::outcome::DeliverOutcome;
 use super::outcome::{
     fail_to_staff, hold_from, recorded, release, status_record, to_failed_sends, void_code_request,
 };
+use super::ports::DeliverPorts;
 use super::request::{carrier_send, text_of, LIST_CLOCK_SKEW};
-use super::{DeliverOutcome, DeliverPorts};
 
 /// Carrier attempts before a retryable failure becomes permanent (the queue's
 /// maxReceiveCount is higher, so the message fails here, visibly, before the DLQ).

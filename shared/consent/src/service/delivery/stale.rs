@@ -9,9 +9,10 @@ use crate::ids::MessageId;
 use crate::message::{DeliverySnapshot, MessageStatus, StatusReason};
 use crate::ports::DeliveryRecord;
 
+use super::outcome::DeliverOutcome;
 use super::outcome::{fail_for_staff, recorded, status_record};
+use super::ports::DeliverPorts;
 use super::request::{carrier_send, text_of, LIST_CLOCK_SKEW};
-use super::{DeliverOutcome, DeliverPorts};
 
 /// A claim older than this with no result means a worker died mid-call.
 pub const STALE_CLAIM: Duration = Duration::minutes(5);

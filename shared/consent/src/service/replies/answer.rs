@@ -11,7 +11,7 @@ use crate::ports::Dealer;
 use crate::reply::Language;
 use crate::service::Outbox;
 
-use super::{InboundPorts, InboundSms};
+use super::inbound::{InboundPorts, InboundSms};
 
 /// The answer to HELP, in the person's language.
 pub fn help_text(dealer: &Dealer, language: Language) -> String {

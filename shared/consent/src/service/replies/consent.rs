@@ -15,7 +15,7 @@ use crate::reply::{agree_scope, AgreeScope, Language};
 use crate::service::update_consent_acting;
 
 use super::answer::reply;
-use super::{InboundPorts, InboundSms, ReplyOutcome};
+use super::inbound::{InboundPorts, InboundSms, ReplyOutcome};
 
 fn by_reply(
     dealer: &Dealer,

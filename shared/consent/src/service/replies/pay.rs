@@ -13,7 +13,7 @@ use crate::ports::{BusEvent, Dealer};
 use crate::service::system_message;
 
 use super::answer::{answer, reply};
-use super::{InboundPorts, InboundSms, ReplyOutcome, EVENT_SOURCE};
+use super::inbound::{InboundPorts, InboundSms, ReplyOutcome, EVENT_SOURCE};
 
 /// Template name of the Text to Pay reminder a PAY answers.
 pub const TEXT_TO_PAY_TEMPLATE: &str = "text-to-pay-reminder";

@@ -9,9 +9,9 @@ use crate::reply::{classify_reply, Classified, ReplyKind};
 
 use super::answer::{help_text, reply};
 use super::consent::{agree, agreed, lift_blocks, opt_in, opt_out};
+use super::inbound::{InboundPorts, InboundSms, ReplyOutcome};
 use super::pay::{confirm, pay};
 use super::staff::to_staff;
-use super::{InboundPorts, InboundSms, ReplyOutcome};
 
 /// Acts on an inbound text exactly once per carrier message id, however often it is
 /// delivered and wherever an earlier delivery stopped.

@@ -6,7 +6,7 @@ use chrono::{DateTime, Utc};
 use crate::error::{DomainError, StoreError};
 use crate::ports::{Contact, Dealer, WorkItem, WorkItemStatus, WorkQueueName};
 
-use super::{InboundPorts, InboundSms};
+use super::inbound::{InboundPorts, InboundSms};
 
 pub(super) async fn to_staff(
     ports: &InboundPorts<'_>,

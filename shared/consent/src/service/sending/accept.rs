@@ -16,9 +16,17 @@ use crate::ports::IdempotencyRecord;
 use crate::template::Resolved;
 
 use super::compose::{compose, resolve, Content};
+use super::ports::SendPorts;
 use super::send_time::{earliest_send, Recipient, CLAIM_ATTEMPTS};
-use super::{SendAccepted, SendPorts};
 use crate::service::require_dealer;
+
+/// The confirmation staff see.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SendAccepted {
+    pub message: Message,
+    /// The same Idempotency-Key was seen before: this is the first answer again.
+    pub replayed: bool,
+}
 
 /// How far ahead a text may be scheduled.
 pub const MAX_SCHEDULE_AHEAD_DAYS: i64 = 365;

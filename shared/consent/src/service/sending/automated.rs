@@ -11,9 +11,10 @@ use crate::ports::{
 };
 use crate::template::Resolved;
 
-use super::accept::replay;
+use super::accept::{replay, request_send, SendAccepted, SendRequest};
 use super::compose::resolve_template;
-use super::{request_send, truncate, SendAccepted, SendPorts, SendRequest};
+use super::ports::SendPorts;
+use crate::service::truncate;
 
 /// The template an automated-task event sends.
 pub fn template_for_event(detail_type: &str) -> Option<&'static str> {

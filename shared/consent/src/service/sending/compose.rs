@@ -9,8 +9,9 @@ use crate::ids::DealerId;
 use crate::message::MessageKind;
 use crate::template::{self, Resolved};
 
-use super::{truncate, SendPorts};
+use super::ports::SendPorts;
 use crate::service::require_dealer;
+use crate::service::truncate;
 
 /// Longest free text staff may send (ten GSM-7 segments).
 pub const MAX_TEXT_CHARS: usize = 1530;
