@@ -11,15 +11,13 @@ use lambda_http::{Body, Request, Response};
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use consent::approval::{ApprovalCode, CodeHasher};
-use consent::fakes::{FakeBus, FakeInbox, FakeQueue, InMemoryStore};
+use consent::approval::ApprovalCode;
+use consent::fakes::{self, FakeInbox};
 use consent::ports::{
-    Contact, ContactStore, Dealer, DealerStore, WorkItem, WorkItemStatus, WorkQueue, WorkQueueName,
+    Contact, Dealer, DealerStore, WorkItem, WorkItemStatus, WorkQueue, WorkQueueName,
 };
 use consent::{Category, ContactId, DealerId, PhoneNumber};
 
-/// The approval-code key the authorize function is given here.
-const CODE_KEY: &str = "security-code-hash-key-0123";
 const A: &str = "dealer-a";
 const B: &str = "dealer-b";
 const A_PHONE: &str = "+12025550143";
@@ -29,9 +27,10 @@ fn noon() -> DateTime<Utc> {
     Utc.with_ymd_and_hms(2026, 6, 10, 16, 0, 0).unwrap()
 }
 
+/// The one test world (its store, queue, bus, opt-out lists and code key) with the
+/// portal's functions over it.
 struct World {
-    store: InMemoryStore,
-    queue: FakeQueue,
+    world: fakes::World,
     authorize: authorize::App,
     send: send::App,
     settings: settings::App,
@@ -45,6 +44,24 @@ struct World {
 }
 
 const TWILIO_TOKEN: &str = "security-twilio-token";
+
+impl std::ops::Deref for World {
+    type Target = fakes::World;
+
+    fn deref(&self) -> &fakes::World {
+        &self.world
+    }
+}
+
+fn dealer(id: &str, number: &str) -> Dealer {
+    Dealer {
+        id: DealerId::parse(id).unwrap(),
+        name: format!("{id} motors"),
+        texting_number: PhoneNumber::from_e164(number).unwrap(),
+        help_contact: None,
+        time_zone: None,
+    }
+}
 
 impl World {
     /// A carrier webhook: `inbound` stores it and answers, then `webhooks` acts on what
@@ -62,39 +79,26 @@ impl World {
     }
 
     async fn new() -> World {
-        let store = InMemoryStore::new();
-        let queue = FakeQueue::new();
-        let s = Arc::new(store.clone());
-        let q = Arc::new(queue.clone());
-        for (id, number) in [(A, "+12025550100"), (B, "+12025550101")] {
-            store
-                .put_dealer(
-                    &Dealer {
-                        id: DealerId::parse(id).unwrap(),
-                        name: format!("{id} motors"),
-                        texting_number: PhoneNumber::from_e164(number).unwrap(),
-                        help_contact: None,
-                        time_zone: None,
-                    },
-                    None,
-                )
-                .await
-                .unwrap();
-        }
-        store
-            .put_contact(
-                &Contact {
-                    id: ContactId::parse("C-1").unwrap(),
-                    dealer_id: DealerId::parse(A).unwrap(),
-                    name: A_NAME.into(),
-                    phone: PhoneNumber::from_e164(A_PHONE).unwrap(),
-                    account_ids: vec![consent::AccountId::parse("A-1").unwrap()],
-                    deal_ids: vec![consent::DealId::parse("D-1").unwrap()],
-                    time_zone: None,
-                    updated_at: noon(),
-                },
-                None,
-            )
+        // Dealer A and its contact C-1 are the world's seed; dealer B is beside them.
+        let world = fakes::World::seeded(fakes::Seed {
+            dealer: dealer(A, "+12025550100"),
+            contact: Contact {
+                id: ContactId::parse("C-1").unwrap(),
+                dealer_id: DealerId::parse(A).unwrap(),
+                name: A_NAME.into(),
+                phone: PhoneNumber::from_e164(A_PHONE).unwrap(),
+                account_ids: vec![consent::AccountId::parse("A-1").unwrap()],
+                deal_ids: vec![consent::DealId::parse("D-1").unwrap()],
+                time_zone: None,
+                updated_at: noon(),
+            },
+        })
+        .await;
+        let s = Arc::new(world.store.clone());
+        let q = Arc::new(world.queue.clone());
+        world
+            .store
+            .put_dealer(&dealer(B, "+12025550101"), None)
             .await
             .unwrap();
         // Dealer A's own template.
@@ -125,7 +129,7 @@ impl World {
             limits: s.clone(),
             messages: s.clone(),
             queue: q.clone(),
-            hasher: Arc::new(CodeHasher::new(CODE_KEY).unwrap()),
+            hasher: Arc::new(world.hasher.clone()),
             number_pool: vec![],
             numbers: s.clone(),
             ledger: s.clone(),
@@ -165,11 +169,11 @@ impl World {
             pending: s.clone(),
             messages: s.clone(),
             queue: q.clone(),
-            events: Arc::new(FakeBus::new()),
+            events: Arc::new(world.bus.clone()),
             work: s.clone(),
             inbound: s.clone(),
             numbers: s.clone(),
-            opt_outs: Arc::new(consent::fakes::FakeOptOuts::new()),
+            opt_outs: Arc::new(world.opt_outs.clone()),
             end_user_messaging: None,
         };
         let queues = queues::App {
@@ -177,8 +181,7 @@ impl World {
             desk: s.clone(),
         };
         let mut w = World {
-            store,
-            queue,
+            world,
             authorize,
             send,
             settings,
@@ -252,10 +255,7 @@ impl World {
             .max_by_key(|m| m.id.clone())
             .unwrap();
         let sealed = text.code.expect("a code text carries its sealed code");
-        CodeHasher::new(CODE_KEY)
-            .unwrap()
-            .open(&sealed.sealed, text.id.as_str())
-            .unwrap()
+        self.hasher.open(&sealed.sealed, text.id.as_str()).unwrap()
     }
 
     async fn call(

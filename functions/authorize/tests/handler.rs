@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 
 use authorize::{handle, App};
 use consent::approval::{ApprovalCode, CodeHasher};
-use consent::fakes::{FakeQueue, InMemoryStore};
+use consent::fakes;
 use consent::ledger::{ConsentEvent, ConsentStatus};
 use consent::message::{MessageKind, MessageStatus};
 use consent::ports::{ConsentReader, ContactStore, MessageReader};
@@ -88,18 +88,28 @@ fn contact_body(name: &str, phone: &str, accounts: &[&str]) -> Value {
 
 // ------------------------------------------------------------------ world
 
+/// The one test world, unseeded (its store, queue and code key), with the authorize
+/// function over it.
 struct World {
-    store: InMemoryStore,
-    queue: FakeQueue,
+    world: fakes::World,
     app: App,
     /// The settings function over the same store (dealer, templates, automations).
     settings: settings::App,
 }
 
+impl std::ops::Deref for World {
+    type Target = fakes::World;
+
+    fn deref(&self) -> &fakes::World {
+        &self.world
+    }
+}
+
 impl World {
+    /// No dealer or contact yet (`seeded` creates them through the handlers).
     fn new() -> Self {
-        let store = InMemoryStore::new();
-        let queue = FakeQueue::new();
+        let world = fakes::World::unseeded(&fakes::Seed::demo());
+        let store = &world.store;
         let app = App {
             claims: Default::default(),
             dealers: Arc::new(store.clone()),
@@ -109,8 +119,8 @@ impl World {
             pending: Arc::new(store.clone()),
             limits: Arc::new(store.clone()),
             messages: Arc::new(store.clone()),
-            queue: Arc::new(queue.clone()),
-            hasher: Arc::new(CodeHasher::new("handler-test-code-hash-key").unwrap()),
+            queue: Arc::new(world.queue.clone()),
+            hasher: Arc::new(world.hasher.clone()),
             number_pool: Vec::new(),
             numbers: Arc::new(store.clone()),
             ledger: Arc::new(store.clone()),
@@ -136,8 +146,7 @@ impl World {
             number_pool: Vec::new(),
         };
         World {
-            store,
-            queue,
+            world,
             app,
             settings,
         }
@@ -1312,7 +1321,7 @@ async fn a_code_hashed_under_a_newer_key_verifies_where_the_old_key_is_still_hel
     w.app.hasher = Arc::new(new.clone());
     let code = w.request_code("accounting", noon()).await;
     let stale = Arc::new(ReadBeforeTheRotation {
-        old: CodeHasher::new("handler-test-code-hash-key").unwrap(),
+        old: w.hasher.clone(),
         new,
         rereads: Default::default(),
     });

@@ -11,6 +11,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use consent::automation;
+use consent::message::EventKey;
 use consent::ports::{
     AutomationStore, ConsentReader, ContactStore, DealerStore, MessageStore, OutboundQueue,
     TemplateStore, WorkQueue,
@@ -49,36 +50,13 @@ pub struct TaskDetail {
     /// The DMS's own id of the business event (a payment attempt, a service appointment):
     /// the same on every PutEvents retry, which EventBridge gives a new event id. Automated
     /// sends de-duplicate on it (docs/events/README.md). Required.
-    pub idempotency_key: IdempotencyKey,
+    pub idempotency_key: EventKey,
     pub dealer_id: DealerId,
     pub contact_id: ContactId,
     pub account_id: Option<AccountId>,
     pub deal_id: Option<DealId>,
     #[serde(default)]
     pub variables: Map<String, Value>,
-}
-
-/// A producer's idempotency key: 1 to 200 printable ASCII characters.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdempotencyKey(String);
-
-impl IdempotencyKey {
-    pub fn as_str(&self) -> &str {
-        &self.0
-    }
-}
-
-impl<'de> Deserialize<'de> for IdempotencyKey {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        if (1..=200).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_graphic() || b == b' ') {
-            Ok(Self(s))
-        } else {
-            Err(serde::de::Error::custom(
-                "idempotencyKey: 1 to 200 printable ASCII characters",
-            ))
-        }
-    }
 }
 
 /// What happened to one record.
@@ -137,7 +115,7 @@ pub async fn process_record(app: &App, body: &str, now: DateTime<Utc>) -> Record
         app.work.as_ref(),
         &event.detail.dealer_id,
         &event.detail_type,
-        event.detail.idempotency_key.as_str(),
+        &event.detail.idempotency_key,
         request,
         now,
     )

@@ -13,6 +13,7 @@ use serde_json::{json, Value};
 use automate::{handle, App};
 use consent::automation::Automation;
 use consent::fakes::{self, grant_by_code, FakeQueue, InMemoryStore};
+use consent::message::StatusReason;
 use consent::message::{Message, MessageKind, MessageStatus, Origin};
 use consent::ports::{AutomationStore, Contact, ContactStore, StoreResult, WorkQueueName};
 use consent::{
@@ -198,8 +199,8 @@ async fn autopayfailed_without_consent_is_recorded_suppressed_and_not_retried() 
     let m = &messages[0];
     assert_eq!(m.status, MessageStatus::Suppressed);
     assert_eq!(
-        m.status_reason.as_deref(),
-        Some("consent-required: accounting")
+        m.status_reason,
+        Some(StatusReason::ConsentRequired(Category::Accounting))
     );
     assert_eq!(m.contact_id, Some(ContactId::parse("C-1001").unwrap()));
     assert!(w.queue.sent().is_empty());
@@ -333,8 +334,9 @@ async fn malformed_or_unmappable_records_are_dropped_not_failed() {
     assert_eq!(messages[0].status, MessageStatus::Suppressed);
     assert!(messages[0]
         .status_reason
-        .as_deref()
+        .as_ref()
         .unwrap()
+        .to_string()
         .contains("amount"));
     assert!(w.queue.sent().is_empty());
 }

@@ -192,7 +192,7 @@ async fn handle_record(
             .await
         {
             Ok(outcome) => {
-                tracing::warn!(message_id = %envelope.message_id, kind = outcome.kind(), reason = outcome.reason(), outcome = ?outcome, "dead-lettered message handed to staff");
+                tracing::warn!(message_id = %envelope.message_id, kind = outcome.kind(), reason = outcome.reason().map(tracing::field::display), outcome = ?outcome, "dead-lettered message handed to staff");
                 true
             }
             Err(e) => {
@@ -228,7 +228,7 @@ async fn handle_record(
             false
         }
         Ok(outcome) => {
-            tracing::info!(message_id = %envelope.message_id, kind = outcome.kind(), reason = outcome.reason(), outcome = ?outcome, "delivered record");
+            tracing::info!(message_id = %envelope.message_id, kind = outcome.kind(), reason = outcome.reason().map(tracing::field::display), outcome = ?outcome, "delivered record");
             true
         }
         Err(e) => {

@@ -11,15 +11,13 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent};
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
-use consent::approval::CodeHasher;
-use consent::fakes::{
-    self, authorization_ports, grant_by_code, CarrierScript, FakeCarrier, FakeQueue, InMemoryStore,
-};
+use consent::fakes::{self, grant_by_code, CarrierScript, FakeCarrier};
 use consent::ledger::{Actor, ConsentEvent};
+use consent::message::StatusReason;
 use consent::message::{Message, MessageStatus, Origin, OutboundEnvelope};
 use consent::ports::{Carrier, DeliveryClaims, MessageReader, WorkQueueName};
-use consent::service::authorization::{self as auth, AuthorizationPorts};
-use consent::service::sending::{self, SendPorts, SendRequest};
+use consent::service::authorization as auth;
+use consent::service::sending;
 use consent::{Category, ContactId, DealerId, PhoneNumber, StaffUserId};
 use consent_adapters::secrets::{Deferred, SecretError};
 use consent_adapters::sqs::{BoxFuture, Visibility};
@@ -111,21 +109,28 @@ impl Visibility for RecordingVisibility {
 
 // ------------------------------------------------------------------ world
 
+/// The one test world (its store, queue, carrier and code key) with the deliver
+/// function over it, and the visibility changes the function asks for.
 struct World {
-    store: InMemoryStore,
-    queue: FakeQueue,
-    carrier: FakeCarrier,
+    world: fakes::World,
     visibility: RecordingVisibility,
     dead_letter_visibility: RecordingVisibility,
     app: App,
+}
+
+impl std::ops::Deref for World {
+    type Target = fakes::World;
+
+    fn deref(&self) -> &fakes::World {
+        &self.world
+    }
 }
 
 impl World {
     /// The demo dealer and contact C-1001, who authorized accounting texts.
     async fn new() -> Self {
         let world = fakes::World::seeded(fakes::Seed::demo()).await;
-        let (store, queue) = (world.store.clone(), world.queue.clone());
-        let carrier = FakeCarrier::new();
+        let store = &world.store;
         let visibility = RecordingVisibility::default();
         let dead_letter_visibility = RecordingVisibility::default();
         let app = App {
@@ -133,10 +138,10 @@ impl World {
             consent: Arc::new(store.clone()),
             consent_writer: Arc::new(store.clone()),
             messages: Arc::new(store.clone()),
-            carrier: Arc::new(carrier.clone()),
+            carrier: Arc::new(world.carrier.clone()),
             work: Arc::new(store.clone()),
             pending: Arc::new(store.clone()),
-            codes: Arc::new(World::hasher()),
+            codes: Arc::new(world.hasher.clone()),
             visibility: Arc::new(visibility.clone()),
             dead_letter_visibility: Some(Arc::new(dead_letter_visibility.clone())),
             record_budget: std::time::Duration::from_secs(15),
@@ -145,26 +150,16 @@ impl World {
             send_rate: Some(3),
             brand_daily_segments: None,
             limits: Arc::new(store.clone()),
-            queue: Arc::new(queue.clone()),
+            queue: Arc::new(world.queue.clone()),
         };
         let w = World {
-            store,
-            queue,
-            carrier,
+            world,
             visibility,
             dead_letter_visibility,
             app,
         };
         w.grant(Category::Accounting).await;
         w
-    }
-
-    fn hasher() -> CodeHasher {
-        CodeHasher::new("handler-test-code-hash-key").unwrap()
-    }
-
-    fn auth_ports<'a>(&'a self, hasher: &'a CodeHasher) -> AuthorizationPorts<'a> {
-        authorization_ports(&self.store, &self.queue, hasher)
     }
 
     async fn grant(&self, category: Category) {
@@ -186,15 +181,6 @@ impl World {
     /// Staff send an Auto Pay Failure text now: stored queued; returns what went on the
     /// outbound queue.
     async fn queued_message(&self) -> OutboundEnvelope {
-        let ports = SendPorts {
-            dealers: &self.store,
-            contacts: &self.store,
-            templates: &self.store,
-            consent: &self.store,
-            messages: &self.store,
-            queue: &self.queue,
-            number_pool: &[],
-        };
         let variables = json!({
             "firstName": "Maria",
             "amount": "412.37",
@@ -202,18 +188,10 @@ impl World {
             "paymentUrl": "https://pay.demo-motors.example/p/7Hq2x",
         });
         let accepted = sending::request_send(
-            &ports,
+            &self.send_ports(),
             &dealer(),
             Origin::Staff { user: staff() },
-            SendRequest {
-                contact_id: ContactId::parse("C-1001").unwrap(),
-                template: "auto-pay-failure".into(),
-                variables: variables.as_object().cloned().unwrap(),
-                notes: None,
-                scheduled_at: None,
-                account_id: None,
-                deal_id: None,
-            },
+            self.request_for("auto-pay-failure", fakes::vars(variables), None),
             None,
             noon() - Duration::seconds(5),
         )
@@ -385,7 +363,10 @@ async fn a_retryable_carrier_failure_fails_the_record_and_requeues_the_message()
     assert!(w.carrier.sent().is_empty());
     let m = w.message(&envelope.message_id).await;
     assert_eq!(m.status, MessageStatus::Queued);
-    assert_eq!(m.status_reason.as_deref(), Some("retrying: HTTP 500"));
+    assert_eq!(
+        m.status_reason,
+        Some(StatusReason::CarrierRetrying("HTTP 500".into()))
+    );
     assert_eq!(m.attempts, 1);
 
     // AND SQS's redelivery (its receive count now 2) sends it
@@ -435,9 +416,8 @@ async fn the_same_record_twice_calls_the_carrier_once() {
 async fn a_message_whose_consent_was_revoked_after_queueing_is_suppressed() {
     let w = World::new().await;
     let envelope = w.queued_message().await;
-    let hasher = World::hasher();
     auth::unsubscribe(
-        &w.auth_ports(&hasher),
+        &w.auth(),
         &dealer(),
         &staff(),
         &ContactId::parse("C-1001").unwrap(),
@@ -453,7 +433,7 @@ async fn a_message_whose_consent_was_revoked_after_queueing_is_suppressed() {
     assert!(w.carrier.sent().is_empty());
     let m = w.message(&envelope.message_id).await;
     assert_eq!(m.status, MessageStatus::Suppressed);
-    assert_eq!(m.status_reason.as_deref(), Some("revoked"));
+    assert_eq!(m.status_reason, Some(StatusReason::Revoked));
 }
 
 #[tokio::test]
@@ -467,7 +447,7 @@ async fn a_carrier_opt_out_suppresses_and_revokes_by_carrier() {
     assert!(response.batch_item_failures.is_empty());
     let m = w.message(&envelope.message_id).await;
     assert_eq!(m.status, MessageStatus::Suppressed);
-    assert_eq!(m.status_reason.as_deref(), Some("carrier-opt-out (21610)"));
+    assert_eq!(m.status_reason, Some(StatusReason::CarrierOptOut(21610)));
     let ledger = w.store.ledger(&dealer(), &phone(CUSTOMER));
     let by_carrier: Vec<_> = ledger
         .iter()
@@ -695,8 +675,9 @@ async fn a_dead_lettered_record_fails_its_message_and_goes_to_staff() {
     assert_eq!(m.status, MessageStatus::Failed);
     assert!(m
         .status_reason
-        .as_deref()
-        .unwrap_or("")
+        .as_ref()
+        .map(ToString::to_string)
+        .unwrap_or_default()
         .contains("dead-lettered"));
     let items = w.store.work_items();
     assert_eq!(items.len(), 1);
@@ -916,8 +897,10 @@ async fn unreadable_carrier_credentials_send_nothing_and_the_retry_sends_once() 
     let m = w.message(&envelope.message_id).await;
     assert_eq!(m.status, MessageStatus::Queued);
     assert_eq!(
-        m.status_reason.as_deref(),
-        Some("retrying: carrier credentials unreadable")
+        m.status_reason,
+        Some(StatusReason::CarrierRetrying(
+            "carrier credentials unreadable".into()
+        ))
     );
 
     let mut again = record_for(&envelope, "sqs-1");
@@ -950,7 +933,7 @@ async fn texts_over_the_brands_daily_segments_wait_for_the_next_pacific_day_code
     for e in &envelopes {
         let m = w.message(&e.message_id).await;
         if m.status == MessageStatus::Deferred {
-            assert_eq!(m.status_reason.as_deref(), Some("brand-daily-cap"));
+            assert_eq!(m.status_reason, Some(StatusReason::BrandDailyCap));
             assert_eq!(
                 m.send_at,
                 Utc.with_ymd_and_hms(2026, 6, 11, 7, 0, 0).unwrap()
@@ -961,9 +944,8 @@ async fn texts_over_the_brands_daily_segments_wait_for_the_next_pacific_day_code
     assert_eq!(held.len(), 1, "nothing dropped, nothing failed");
 
     // AND an approval code text still goes the same day
-    let hasher = World::hasher();
     consent::service::authorization::request(
-        &w.auth_ports(&hasher),
+        &w.auth(),
         &dealer(),
         &staff(),
         &ContactId::parse("C-1001").unwrap(),

@@ -9,12 +9,12 @@ use aws_lambda_events::event::eventbridge::EventBridgeEvent;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 use serde_json::{json, Value};
 
-use consent::approval::CodeHasher;
-use consent::fakes::{self, authorization_ports, grant_by_code, FakeQueue, InMemoryStore};
+use consent::fakes::{self, grant_by_code};
+use consent::message::StatusReason;
 use consent::message::{Message, MessageStatus, Origin};
 use consent::ports::{Contact, ContactStore, MessageReader};
-use consent::service::authorization::{self as auth, AuthorizationPorts};
-use consent::service::sending::{self, SendPorts, SendRequest};
+use consent::service::authorization as auth;
+use consent::service::sending::{self, SendRequest};
 use consent::{Category, ContactId, DealerId, PhoneNumber, StaffUserId};
 use dispatch::{handle, App};
 
@@ -42,10 +42,18 @@ fn fired_at() -> DateTime<Utc> {
     event.time.expect("a scheduled event has a time")
 }
 
+/// The one test world (its store, queue and code key) with the dispatch function over it.
 struct World {
-    store: InMemoryStore,
-    queue: FakeQueue,
+    world: fakes::World,
     app: App,
+}
+
+impl std::ops::Deref for World {
+    type Target = fakes::World;
+
+    fn deref(&self) -> &fakes::World {
+        &self.world
+    }
 }
 
 impl World {
@@ -57,18 +65,18 @@ impl World {
         seed.contact.name = "Customer C-1001".into();
         seed.contact.updated_at = fired_at() - Duration::days(30);
         let world = fakes::World::seeded(seed.clone()).await;
-        let (store, queue) = (world.store.clone(), world.queue.clone());
+        let store = &world.store;
         let app = App {
             consent: Arc::new(store.clone()),
             messages: Arc::new(store.clone()),
-            queue: Arc::new(queue.clone()),
+            queue: Arc::new(world.queue.clone()),
             pending: Arc::new(store.clone()),
             work: Arc::new(store.clone()),
             shards: 16,
             page: 500,
             budget: StdDuration::from_secs(40),
         };
-        let w = World { store, queue, app };
+        let w = World { world, app };
         let second = Contact {
             id: ContactId::parse("C-1002").unwrap(),
             name: "Customer C-1002".into(),
@@ -80,14 +88,6 @@ impl World {
             w.grant(id, Category::Accounting).await;
         }
         w
-    }
-
-    fn hasher() -> CodeHasher {
-        CodeHasher::new("handler-test-code-hash-key").unwrap()
-    }
-
-    fn auth_ports<'a>(&'a self, hasher: &'a CodeHasher) -> AuthorizationPorts<'a> {
-        authorization_ports(&self.store, &self.queue, hasher)
     }
 
     async fn grant(&self, contact: &str, category: Category) {
@@ -112,28 +112,14 @@ impl World {
 
     /// Staff schedule a Text to Pay reminder an hour before the run.
     async fn schedule(&self, contact: &str, at: DateTime<Utc>) -> Message {
-        let ports = SendPorts {
-            dealers: &self.store,
-            contacts: &self.store,
-            templates: &self.store,
-            consent: &self.store,
-            messages: &self.store,
-            queue: &self.queue,
-            number_pool: &[],
-        };
         let variables = json!({"firstName": "Maria", "amount": "412.37", "dueDate": "2026-06-15"});
         let accepted = sending::request_send(
-            &ports,
+            &self.send_ports(),
             &dealer(),
             Origin::Staff { user: staff() },
             SendRequest {
                 contact_id: ContactId::parse(contact).unwrap(),
-                template: "text-to-pay-reminder".into(),
-                variables: variables.as_object().cloned().unwrap(),
-                notes: None,
-                scheduled_at: Some(at),
-                account_id: None,
-                deal_id: None,
+                ..self.request_for("text-to-pay-reminder", fakes::vars(variables), Some(at))
             },
             None,
             fired_at() - Duration::hours(1),
@@ -149,9 +135,8 @@ impl World {
     }
 
     async fn unsubscribe(&self, contact: &str, category: Category) {
-        let hasher = Self::hasher();
         auth::unsubscribe(
-            &self.auth_ports(&hasher),
+            &self.auth(),
             &dealer(),
             &staff(),
             &ContactId::parse(contact).unwrap(),
@@ -236,7 +221,7 @@ async fn a_due_message_whose_consent_was_revoked_is_suppressed_not_queued() {
     assert_eq!(queued[0].envelope.message_id, kept.id);
     let m = w.message(&revoked.id).await;
     assert_eq!(m.status, MessageStatus::Suppressed);
-    assert_eq!(m.status_reason.as_deref(), Some("revoked"));
+    assert_eq!(m.status_reason, Some(StatusReason::Revoked));
 }
 
 #[tokio::test]
@@ -254,7 +239,7 @@ async fn a_message_due_in_quiet_hours_is_deferred_to_the_window() {
     assert!(w.queue.sent().is_empty());
     let stored = w.message(&m.id).await;
     assert_eq!(stored.status, MessageStatus::Deferred);
-    assert_eq!(stored.status_reason.as_deref(), Some("quiet-hours"));
+    assert_eq!(stored.status_reason, Some(StatusReason::QuietHours));
     // 08:00 EDT next morning
     assert_eq!(
         stored.send_at,
@@ -299,8 +284,7 @@ async fn when_the_queue_refuses_the_message_a_later_run_requeues_it() {
 async fn an_authorization_request_never_completed_goes_to_staff_after_a_day_once() {
     // GIVEN a code texted to C-1001 for marketing that nobody ever verified
     let w = World::new().await;
-    let hasher = World::hasher();
-    let ports = w.auth_ports(&hasher);
+    let ports = w.auth();
     let asked_at = fired_at() - Duration::hours(2);
     auth::request(
         &ports,

@@ -18,17 +18,15 @@ use lambda_http::http::{header, StatusCode};
 use lambda_http::{Body, Request, Response};
 use serde_json::{json, Map, Value};
 
-use consent::approval::{ApprovalCode, CodeHasher};
-use consent::fakes::{
-    self, authorization_ports, request_code, FakeBus, FakeCarrier, FakeInbox, FakeQueue,
-    InMemoryStore,
-};
+use consent::approval::ApprovalCode;
+use consent::fakes::{self, request_code, FakeInbox};
 use consent::ledger::{Actor, ConsentEvent, ConsentStatus};
+use consent::message::StatusReason;
 use consent::message::{Message, MessageKind, MessageStatus, Origin};
 use consent::ports::{ConsentReader, MessageReader, WorkQueueName};
-use consent::service::authorization::{self as auth, AuthorizationPorts};
-use consent::service::delivery::{self, DeliverOutcome, DeliverPorts};
-use consent::service::sending::{self, SendPorts, SendRequest};
+use consent::service::authorization as auth;
+use consent::service::delivery::{self, DeliverOutcome};
+use consent::service::sending;
 use consent::webhook::twilio_signature;
 use consent::{AccountId, Category, ContactId, DealerId, MessageId, PhoneNumber, StaffUserId};
 use consent_adapters::secrets::{Deferred, Versions};
@@ -143,14 +141,22 @@ fn assert_forbidden(response: &Response<Body>) {
 
 // ------------------------------------------------------------------ world
 
+/// The one test world (its store, queues, bus, carrier and code key) with the inbound
+/// function and the inbound queue between it and its consumer.
 struct World {
-    store: InMemoryStore,
-    queue: FakeQueue,
-    bus: FakeBus,
+    world: fakes::World,
     inbox: FakeInbox,
     app: App,
     /// The consumer of the inbound queue.
     acting: webhooks::App,
+}
+
+impl std::ops::Deref for World {
+    type Target = fakes::World;
+
+    fn deref(&self) -> &fakes::World {
+        &self.world
+    }
 }
 
 impl World {
@@ -163,8 +169,7 @@ impl World {
             seed
         })
         .await;
-        let (store, queue) = (world.store.clone(), world.queue.clone());
-        let bus = FakeBus::new();
+        let store = &world.store;
         let inbox = FakeInbox::new();
         let app = App {
             inbox: Arc::new(inbox.clone()),
@@ -178,36 +183,28 @@ impl World {
             consent_writer: Arc::new(store.clone()),
             pending: Arc::new(store.clone()),
             messages: Arc::new(store.clone()),
-            queue: Arc::new(queue.clone()),
-            events: Arc::new(bus.clone()),
+            queue: Arc::new(world.queue.clone()),
+            events: Arc::new(world.bus.clone()),
             work: Arc::new(store.clone()),
             inbound: Arc::new(store.clone()),
             numbers: Arc::new(store.clone()),
-            opt_outs: Arc::new(consent::fakes::FakeOptOuts::new()),
+            opt_outs: Arc::new(world.opt_outs.clone()),
             end_user_messaging: None,
         };
         World {
-            store,
-            queue,
-            bus,
+            world,
             inbox,
             app,
             acting,
         }
     }
 
-    fn hasher() -> CodeHasher {
-        CodeHasher::new("handler-test-code-hash-key").unwrap()
-    }
-
     /// Staff click Authorize for `category` at `at`; returns the code texted (read
     /// from the newest queued text, as the person's phone would show it).
     async fn request_code(&self, category: Category, at: DateTime<Utc>) -> ApprovalCode {
-        let hasher = Self::hasher();
         let staff = (&dealer(), &staff());
-        let ports = self.auth_ports(&hasher);
         request_code(
-            &ports,
+            &self.auth(),
             &self.store,
             &self.queue,
             staff,
@@ -223,9 +220,8 @@ impl World {
     async fn grant(&self, category: Category) {
         let at = noon() - Duration::hours(1);
         let code = self.request_code(category, at).await;
-        let hasher = Self::hasher();
         auth::verify(
-            &self.auth_ports(&hasher),
+            &self.auth(),
             &dealer(),
             &staff(),
             &contact_id(),
@@ -238,35 +234,14 @@ impl World {
         self.queue.drain();
     }
 
-    fn auth_ports<'a>(&'a self, hasher: &'a CodeHasher) -> AuthorizationPorts<'a> {
-        authorization_ports(&self.store, &self.queue, hasher)
-    }
-
     /// Staff send a Text to Pay reminder (now or at `scheduled_at`).
     async fn send_reminder(&self, scheduled_at: Option<DateTime<Utc>>) -> Message {
-        let ports = SendPorts {
-            dealers: &self.store,
-            contacts: &self.store,
-            templates: &self.store,
-            consent: &self.store,
-            messages: &self.store,
-            queue: &self.queue,
-            number_pool: &[],
-        };
         let variables = json!({"firstName": "Maria", "amount": "412.37", "dueDate": "2026-06-15"});
         let accepted = sending::request_send(
-            &ports,
+            &self.send_ports(),
             &dealer(),
             Origin::Staff { user: staff() },
-            SendRequest {
-                contact_id: contact_id(),
-                template: "text-to-pay-reminder".into(),
-                variables: variables.as_object().cloned().unwrap(),
-                notes: None,
-                scheduled_at,
-                account_id: None,
-                deal_id: None,
-            },
+            self.request_for("text-to-pay-reminder", fakes::vars(variables), scheduled_at),
             None,
             noon() - Duration::minutes(10),
         )
@@ -279,23 +254,12 @@ impl World {
     /// A reminder sent now and handed to the (fake) carrier.
     async fn sent_reminder(&self) -> Message {
         let message = self.send_reminder(None).await;
-        let carrier = FakeCarrier::new();
-        let ports = DeliverPorts {
-            dealers: &self.store,
-            consent: &self.store,
-            consent_writer: &self.store,
-            messages: &self.store,
-            carrier: &carrier,
-            work: &self.store,
-            pending: &self.store,
-            codes: &Self::hasher(),
-            gate: None,
-        };
         let at = noon() - Duration::minutes(10);
         let envelope = consent::message::OutboundEnvelope::for_message(&message, at);
-        let outcome = delivery::deliver_envelope(&ports, &envelope, Some(BASE_URL), at)
-            .await
-            .unwrap();
+        let outcome =
+            delivery::deliver_envelope(&self.deliver_ports(), &envelope, Some(BASE_URL), at)
+                .await
+                .unwrap();
         assert!(
             matches!(outcome, DeliverOutcome::Sent { .. }),
             "{outcome:?}"
@@ -439,7 +403,7 @@ async fn stop_revokes_every_category_suppresses_waiting_texts_and_confirms_once(
     // AND the scheduled reminder is suppressed
     let m = w.message(&scheduled.id).await;
     assert_eq!(m.status, MessageStatus::Suppressed);
-    assert_eq!(m.status_reason.as_deref(), Some("opted-out"));
+    assert_eq!(m.status_reason, Some(StatusReason::OptedOut));
 
     // AND exactly one confirmation is queued
     let texts = w.queued_texts().await;
@@ -653,7 +617,7 @@ async fn a_21610_status_callback_revokes_by_carrier() {
     // AND the message failed with the carrier's code
     let m = w.message(&message.id).await;
     assert_eq!(m.status, MessageStatus::Failed);
-    assert_eq!(m.status_reason.as_deref(), Some("carrier error 21610"));
+    assert_eq!(m.status_reason, Some(StatusReason::CarrierError(21610)));
     assert!(w.bus.published().is_empty());
 }
 

@@ -10,7 +10,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde_json::{json, Value};
 
-use consent::fakes::InMemoryStore;
+use consent::fakes;
 use consent::ports::{Handling, WorkItem, WorkItemStatus, WorkQueue, WorkQueueName};
 use consent::{AccountId, ContactId, DealerId};
 use queues::{handle, App};
@@ -52,19 +52,21 @@ fn event(route: &str, path: &str, params: Value, dealer: Option<&str>, user: &st
     e
 }
 
+/// The one test world (the demo dealer and its contact C-1001) with the queues
+/// function over its store.
 struct World {
-    store: InMemoryStore,
+    world: fakes::World,
     app: App,
 }
 
 impl World {
-    fn new() -> Self {
-        let store = InMemoryStore::new();
+    async fn new() -> Self {
+        let world = fakes::World::seeded(fakes::Seed::demo()).await;
         let app = App {
             claims: Default::default(),
-            desk: Arc::new(store.clone()),
+            desk: Arc::new(world.store.clone()),
         };
-        World { store, app }
+        World { world, app }
     }
 
     /// An open item on `queue` of `dealer`, raised `minutes` after noon.
@@ -86,7 +88,7 @@ impl World {
             status: WorkItemStatus::Open,
             handling: Handling::default(),
         };
-        self.store.add_item(&item).await.unwrap();
+        self.world.store.add_item(&item).await.unwrap();
     }
 
     async fn call(&self, event: Value) -> Response<Body> {
@@ -128,7 +130,7 @@ impl World {
 
 #[tokio::test]
 async fn the_overview_counts_each_of_the_four_queues_open_items_of_the_dealer_only() {
-    let w = World::new();
+    let w = World::new().await;
     w.raise(DEALER, WorkQueueName::Replies, "01A", 0).await;
     w.raise(DEALER, WorkQueueName::Replies, "01B", 1).await;
     w.raise(DEALER, WorkQueueName::FailedSends, "01C", 2).await;
@@ -165,7 +167,7 @@ async fn the_overview_counts_each_of_the_four_queues_open_items_of_the_dealer_on
 
 #[tokio::test]
 async fn items_page_newest_first_with_filters_and_a_cursor() {
-    let w = World::new();
+    let w = World::new().await;
     for (i, id) in ["01A", "01B", "01C", "01D", "01E"].iter().enumerate() {
         w.raise(DEALER, WorkQueueName::Replies, id, i as i64).await;
     }
@@ -231,7 +233,7 @@ async fn items_page_newest_first_with_filters_and_a_cursor() {
 
 #[tokio::test]
 async fn one_staff_user_claims_an_item_and_resolves_it_with_a_note() {
-    let w = World::new();
+    let w = World::new().await;
     w.raise(DEALER, WorkQueueName::Replies, "01A", 0).await;
 
     // staff-1 claims it; staff-2 then cannot
@@ -286,7 +288,7 @@ async fn one_staff_user_claims_an_item_and_resolves_it_with_a_note() {
 
 #[tokio::test]
 async fn another_dealers_item_is_not_found_and_no_token_is_401() {
-    let w = World::new();
+    let w = World::new().await;
     w.raise("other-dealer", WorkQueueName::Replies, "01A", 0)
         .await;
 

@@ -340,7 +340,7 @@ async fn send(
         }
     };
     let m = &accepted.message;
-    tracing::info!(message_id = %m.id, status = %m.status, reason = m.status_reason.as_deref(), replayed = accepted.replayed, "send accepted");
+    tracing::info!(message_id = %m.id, status = %m.status, reason = m.status_reason.as_ref().map(tracing::field::display), replayed = accepted.replayed, "send accepted");
     let mut answer = json!({
         "messageId": m.id,
         "status": m.status,

@@ -11,7 +11,7 @@ use lambda_http::http::StatusCode;
 use lambda_http::{Body, Response};
 use serde_json::{json, Value};
 
-use consent::fakes::InMemoryStore;
+use consent::fakes;
 use consent::ports::DealerStore;
 use consent::{DealerId, PhoneNumber};
 use settings::{handle, App};
@@ -47,16 +47,26 @@ fn without_authorizer(mut event: Value) -> Value {
 
 // ------------------------------------------------------------------ world
 
+/// The one test world, unseeded (its store), with the settings function over it.
 struct World {
-    store: InMemoryStore,
+    world: fakes::World,
     app: App,
+}
+
+impl std::ops::Deref for World {
+    type Target = fakes::World;
+
+    fn deref(&self) -> &fakes::World {
+        &self.world
+    }
 }
 
 impl World {
     /// No dealer yet; the operator provisioned the fixture's number for the demo dealer,
     /// and one for a dealer that has not signed up.
     fn new() -> Self {
-        let store = InMemoryStore::new();
+        let world = fakes::World::unseeded(&fakes::Seed::demo());
+        let store = &world.store;
         let app = App {
             claims: Default::default(),
             dealers: Arc::new(store.clone()),
@@ -75,7 +85,7 @@ impl World {
             "AC-test",
             &DealerId::parse("later-dealer").unwrap(),
         );
-        World { store, app }
+        World { world, app }
     }
 
     /// The demo dealer, set through the handler itself.

@@ -6,9 +6,9 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::SqsEvent;
 use chrono::{DateTime, Duration, TimeZone, Utc};
 
-use consent::fakes::{FakeBus, FakeOptOuts, FakeQueue, InMemoryStore};
+use consent::fakes;
 use consent::ledger::{Actor, ConsentEvent, ConsentState, ConsentStatus, LedgerEntry};
-use consent::ports::{ConsentChange, ConsentReader, ConsentWriter, Dealer, DealerStore};
+use consent::ports::{ConsentChange, ConsentReader, ConsentWriter};
 use consent::{Category, DealerId, PhoneNumber};
 use consent_adapters::eum::events::Topics;
 use webhooks::{handle, process_record, App, EumSource, RecordOutcome};
@@ -36,30 +36,26 @@ fn person() -> PhoneNumber {
     PhoneNumber::parse("+12025550143").unwrap()
 }
 
+/// The one test world (its store, queue, bus and opt-out lists) with the webhooks
+/// function over it.
 struct World {
-    store: InMemoryStore,
-    queue: FakeQueue,
+    world: fakes::World,
     app: App,
 }
 
+impl std::ops::Deref for World {
+    type Target = fakes::World;
+
+    fn deref(&self) -> &fakes::World {
+        &self.world
+    }
+}
+
 impl World {
-    /// Demo Motors on +12025550100; the person authorized accounting.
+    /// Demo Motors on +12025550100 and its contact, the person, who authorized accounting.
     async fn new() -> Self {
-        let store = InMemoryStore::new();
-        let queue = FakeQueue::new();
-        store
-            .put_dealer(
-                &Dealer {
-                    id: dealer(),
-                    name: "Demo Motors".into(),
-                    texting_number: PhoneNumber::parse("+12025550100").unwrap(),
-                    help_contact: None,
-                    time_zone: None,
-                },
-                None,
-            )
-            .await
-            .unwrap();
+        let world = fakes::World::seeded(fakes::Seed::demo()).await;
+        let store = &world.store;
         let grant = LedgerEntry::new(
             &dealer(),
             &person(),
@@ -90,18 +86,18 @@ impl World {
             consent_writer: Arc::new(store.clone()),
             pending: Arc::new(store.clone()),
             messages: Arc::new(store.clone()),
-            queue: Arc::new(queue.clone()),
-            events: Arc::new(FakeBus::new()),
+            queue: Arc::new(world.queue.clone()),
+            events: Arc::new(world.bus.clone()),
             work: Arc::new(store.clone()),
             inbound: Arc::new(store.clone()),
             numbers: Arc::new(store.clone()),
-            opt_outs: Arc::new(FakeOptOuts::new()),
+            opt_outs: Arc::new(world.opt_outs.clone()),
             end_user_messaging: Some(EumSource {
                 queue_arn: EUM_QUEUE.into(),
                 topics: topics(),
             }),
         };
-        World { store, queue, app }
+        World { world, app }
     }
 
     async fn accounting(&self) -> ConsentStatus {

@@ -245,23 +245,6 @@ impl Decision {
     pub fn is_allowed(self) -> bool {
         self == Decision::Allowed
     }
-
-    /// A short machine-readable reason (message status reasons, logs).
-    pub fn reason(self) -> &'static str {
-        match self {
-            Decision::Allowed => "allowed",
-            Decision::NeverAuthorized => "not-authorized",
-            Decision::Revoked {
-                by: ConsentEvent::RevokedByReply,
-                ..
-            } => "revoked-by-reply",
-            Decision::Revoked {
-                by: ConsentEvent::RevokedByCarrier,
-                ..
-            } => "revoked-by-carrier",
-            Decision::Revoked { .. } => "revoked",
-        }
-    }
 }
 
 /// The position of a category's state in the stored form (`categories[i]`), for
@@ -376,6 +359,7 @@ impl ConsentState {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::message::StatusReason;
     use chrono::TimeZone;
     use proptest::prelude::*;
 
@@ -427,8 +411,8 @@ mod tests {
         let s = ConsentState::from_ledger(&ledger);
         assert_eq!(s.categories_to_restore(), vec![Category::Accounting]);
         assert_eq!(
-            s.may_send(Category::Accounting).reason(),
-            "revoked-by-reply"
+            StatusReason::refusing(s.may_send(Category::Accounting)),
+            Some(StatusReason::RevokedByReply)
         );
         let mut s2 = s.clone();
         s2.apply(&entry(
@@ -459,8 +443,8 @@ mod tests {
             3,
         ));
         assert_eq!(
-            s2.may_send(Category::Marketing).reason(),
-            "revoked-by-reply"
+            StatusReason::refusing(s2.may_send(Category::Marketing)),
+            Some(StatusReason::RevokedByReply)
         );
         // AND a carrier block after the STOP keeps accounting restorable
         let mut s3 = s.clone();

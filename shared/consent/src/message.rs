@@ -122,7 +122,7 @@ pub struct StatusChange {
     pub status: MessageStatus,
     pub at: DateTime<Utc>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
+    pub reason: Option<StatusReason>,
 }
 
 /// An outbound text.
@@ -169,7 +169,7 @@ pub struct Message {
     pub send_at: DateTime<Utc>,
     pub status: MessageStatus,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub status_reason: Option<String>,
+    pub status_reason: Option<StatusReason>,
     pub history: Vec<StatusChange>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub carrier_message_id: Option<String>,
@@ -218,7 +218,6 @@ impl Message {
         now: DateTime<Utc>,
     ) -> Message {
         let (encoding, segments) = sms::measure(&parts.body);
-        let reason = reason.map(String::from);
         Message {
             id: MessageId::generate(),
             dealer_id: parts.dealer_id,
@@ -255,7 +254,12 @@ impl Message {
     }
 
     /// Records a status change (the store makes it conditional on the previous status).
-    pub fn transition(&mut self, status: MessageStatus, at: DateTime<Utc>, reason: Option<String>) {
+    pub fn transition(
+        &mut self,
+        status: MessageStatus,
+        at: DateTime<Utc>,
+        reason: Option<StatusReason>,
+    ) {
         self.status = status;
         self.status_reason = reason.clone();
         self.history.push(StatusChange { status, at, reason });
@@ -462,9 +466,77 @@ impl Idempotency {
     }
 }
 
+/// Longest idempotency key a DMS event may carry.
+pub const MAX_EVENT_KEY: usize = 200;
+
+/// A DMS event's own idempotency key (`idempotencyKey` in its detail): the id of the
+/// business event, the same on every retry of it, 1 to [`MAX_EVENT_KEY`] printable ASCII
+/// characters. Read once where the event comes in; automated sends de-duplicate on it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventKey(String);
+
+/// An event key that is not 1 to [`MAX_EVENT_KEY`] printable ASCII characters.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("idempotencyKey: 1 to {MAX_EVENT_KEY} printable ASCII characters")]
+pub struct BadEventKey;
+
+impl EventKey {
+    pub fn parse(key: &str) -> Result<Self, BadEventKey> {
+        if (1..=MAX_EVENT_KEY).contains(&key.len())
+            && key.bytes().all(|b| b.is_ascii_graphic() || b == b' ')
+        {
+            Ok(Self(key.to_owned()))
+        } else {
+            Err(BadEventKey)
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// The idempotency of the automated send this event makes: one text per event and
+    /// dealer.
+    pub fn idempotency(&self) -> Idempotency {
+        Idempotency::of_event(format!("event:{}", self.0))
+    }
+}
+
+impl<'de> Deserialize<'de> for EventKey {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let key = String::deserialize(d)?;
+        EventKey::parse(&key).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{BadIdempotencyKey, Idempotency, MAX_IDEMPOTENCY_KEY};
+    use super::{BadEventKey, BadIdempotencyKey, EventKey, Idempotency, MAX_IDEMPOTENCY_KEY};
+
+    #[test]
+    fn an_event_key_is_read_once_and_names_one_send() {
+        let key = EventKey::parse("payments:autopay attempt 88412").unwrap();
+        assert_eq!(
+            key.idempotency(),
+            EventKey::parse("payments:autopay attempt 88412")
+                .unwrap()
+                .idempotency()
+        );
+        assert_eq!(
+            key.idempotency().key(),
+            "event:payments:autopay attempt 88412"
+        );
+        for bad in ["", "tab\there", "caf\u{e9}"] {
+            assert_eq!(EventKey::parse(bad), Err(BadEventKey), "{bad:?}");
+        }
+        assert!(EventKey::parse(&"k".repeat(200)).is_ok());
+        assert_eq!(EventKey::parse(&"k".repeat(201)), Err(BadEventKey));
+        let refused = serde_json::from_str::<EventKey>("\"\"").unwrap_err();
+        assert!(
+            refused.to_string().contains("idempotencyKey: 1 to 200"),
+            "{refused}"
+        );
+    }
 
     #[test]
     fn an_idempotency_key_is_read_once_with_its_requests_fingerprint() {

@@ -19,9 +19,9 @@ use consent::ledger::ConsentState;
 use consent::message::{MessageKind, MessageStatus, Origin};
 use consent::ports::{Contact, ContactStore, Dealer};
 use consent::service::authorization::{self as auth};
-use consent::service::delivery::{deliver_envelope, DeliverOutcome, DeliverPorts};
+use consent::service::delivery::{deliver_envelope, DeliverOutcome};
 use consent::service::replies::{self, InboundSms};
-use consent::service::sending::{self, DispatchPorts, SendRequest};
+use consent::service::sending::{self, SendRequest};
 use consent::{Category, ContactId, DealerId, PhoneNumber};
 
 /// xorshift64*: small, seeded, repeatable.
@@ -128,17 +128,7 @@ impl World {
     /// checks consent at every carrier call.
     async fn deliver(&mut self, rng: &mut Rng, all: bool) {
         let records = self.queue.drain();
-        let ports = DeliverPorts {
-            dealers: &self.store,
-            consent: &self.store,
-            consent_writer: &self.store,
-            messages: &self.store,
-            carrier: &self.carrier,
-            work: &self.store,
-            pending: &self.store,
-            codes: &self.hasher,
-            gate: None,
-        };
+        let ports = self.deliver_ports();
         let mut later = Vec::new();
         for r in records {
             if !all && rng.below(4) == 0 {
@@ -175,13 +165,7 @@ impl World {
     }
 
     async fn dispatch(&self) {
-        let ports = DispatchPorts {
-            consent: &self.store,
-            due: &self.store,
-            messages: &self.store,
-            queue: &self.queue,
-        };
-        sending::dispatch(&ports, 0..1, self.now, 1000)
+        sending::dispatch(&self.dispatch_ports(), 0..1, self.now, 1000)
             .await
             .unwrap();
     }

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use consent::fakes::{mins, noon, offer_vars, past_due_vars, World};
+use consent::message::StatusReason;
 use consent::message::{MessageKind, MessageStatus};
 use consent::service::delivery::DeliverOutcome;
 use consent::service::sending::{self};
@@ -49,7 +50,7 @@ async fn a_fourth_marketing_text_in_24_hours_to_florida_is_deferred_never_droppe
 
     // THEN it is deferred, with the reason, to 24 hours after the first: 12:00 next day
     assert_eq!(fourth.status, MessageStatus::Deferred);
-    assert_eq!(fourth.status_reason.as_deref(), Some("frequency-cap"));
+    assert_eq!(fourth.status_reason, Some(StatusReason::FrequencyCap));
     assert_eq!(fourth.send_at, miami(24));
     // AND an accounting text is not capped
     let bill = w
@@ -129,7 +130,7 @@ async fn texts_scheduled_ahead_count_against_the_cap() {
         .message;
     // THEN it waits until 24 hours after tomorrow's 09:00 text
     assert_eq!(now.status, MessageStatus::Deferred);
-    assert_eq!(now.status_reason.as_deref(), Some("frequency-cap"));
+    assert_eq!(now.status_reason, Some(StatusReason::FrequencyCap));
     assert_eq!(now.send_at, miami(21 + 24));
     // AND a canceled one stops counting: the next send goes now
     let first = w.messages_of(MessageKind::Template)[0].clone();
@@ -192,7 +193,7 @@ async fn delivery_checks_the_cap_again_and_defers_a_text_that_would_be_the_fourt
         .collect();
     assert_eq!(deferred.len(), 1, "{outcomes:?}");
     assert_eq!(deferred[0].send_at, miami(24));
-    assert_eq!(deferred[0].status_reason.as_deref(), Some("frequency-cap"));
+    assert_eq!(deferred[0].status_reason, Some(StatusReason::FrequencyCap));
     assert!(outcomes.contains(&DeliverOutcome::Deferred {
         until: miami(24),
         reason: "frequency-cap".into()

@@ -7,6 +7,7 @@ use consent::fakes::{
     DEALER_NUMBER,
 };
 use consent::ledger::{Actor, ConsentEvent};
+use consent::message::StatusReason;
 use consent::message::{MessageKind, MessageStatus};
 use consent::ports::WorkQueueName;
 use consent::service::authorization::{self as auth};
@@ -165,7 +166,7 @@ async fn a_text_reaching_the_worker_in_quiet_hours_is_deferred_not_sent() {
     // THEN it goes back to the time index until 08:00 local, without a carrier call
     let eight = Utc.with_ymd_and_hms(2026, 6, 11, 12, 0, 0).unwrap();
     assert!(
-        matches!(&outcome, DeliverOutcome::Deferred { until, reason } if *until == eight && reason == "quiet-hours"),
+        matches!(&outcome, DeliverOutcome::Deferred { until, reason } if *until == eight && *reason == StatusReason::QuietHours),
         "{outcome:?}"
     );
     let stored = w.message(&m.id);

@@ -3,6 +3,7 @@
 
 use chrono::{DateTime, Duration, Utc};
 use consent::fakes::{mins, noon, past_due_vars, FakeQueue, InMemoryStore, World};
+use consent::message::StatusReason;
 use consent::message::{Message, MessageKind, MessageStatus};
 use consent::service::sending::{self, DispatchPorts, DispatchReport};
 use consent::{Category, MessageId};
@@ -118,7 +119,7 @@ async fn dispatch_rechecks_consent_and_suppresses_after_a_portal_unsubscribe() {
     assert_eq!(report.queued, 0);
     let now = w.message(&m.id);
     assert_eq!(now.status, MessageStatus::Suppressed);
-    assert_eq!(now.status_reason.as_deref(), Some("revoked"));
+    assert_eq!(now.status_reason, Some(StatusReason::Revoked));
     assert!(!w.queued_ids().contains(&m.id));
 }
 

@@ -7,6 +7,7 @@ use consent::fakes::{
     DEALER_NUMBER,
 };
 use consent::ledger::{Actor, Channel, ConsentEvent, ConsentStatus};
+use consent::message::StatusReason;
 use consent::message::{Message, MessageKind, MessageStatus};
 use consent::ports::{
     ConsentReader, ConversationEntry, Conversations, PendingStore, WorkQueueName,
@@ -283,7 +284,7 @@ async fn opt_out_scenario(body: &str) {
     for m in [&scheduled, &deferred, &queued, &code_text] {
         let now = w.message(&m.id);
         assert_eq!(now.status, MessageStatus::Suppressed);
-        assert_eq!(now.status_reason.as_deref(), Some("opted-out"));
+        assert_eq!(now.status_reason, Some(StatusReason::OptedOut));
     }
     // The pending service request is void, and its code text never goes out.
     assert_eq!(
@@ -750,8 +751,8 @@ async fn a_carrier_opt_out_report_becomes_ledger_entries() {
         .all(|e| e.actor == Actor::Carrier
             && e.evidence.as_deref().is_some_and(|ev| ev.contains(&sid))));
     assert_eq!(
-        w.consent().await.may_send(Category::Accounting).reason(),
-        "revoked-by-carrier"
+        StatusReason::refusing(w.consent().await.may_send(Category::Accounting)),
+        Some(StatusReason::RevokedByCarrier)
     );
 }
 

@@ -6,6 +6,7 @@ use consent::fakes::{
     late_evening, mins, noon, offer_vars, past_due_vars, phone, reminder_vars, World, DEALER_NUMBER,
 };
 use consent::ledger::ConsentStatus;
+use consent::message::StatusReason;
 use consent::message::{MessageKind, MessageStatus, Origin};
 use consent::ports::WorkQueueName;
 use consent::service::delivery::{self, DeliverOutcome};
@@ -174,7 +175,7 @@ async fn a_send_at_23_00_local_is_deferred_to_08_00_the_next_morning() {
 
     // THEN it is deferred, visibly, to 08:00 local the next day, and not queued
     assert_eq!(m.status, MessageStatus::Deferred);
-    assert_eq!(m.status_reason.as_deref(), Some("quiet-hours"));
+    assert_eq!(m.status_reason, Some(StatusReason::QuietHours));
     assert_eq!(
         m.send_at,
         consent::Zone::named("America/New_York")
@@ -337,7 +338,7 @@ async fn a_queue_failure_leaves_an_immediate_send_scheduled_not_lost() {
 
     // THEN the message waits in the time index, due now
     assert_eq!(m.status, MessageStatus::Scheduled);
-    assert_eq!(m.status_reason.as_deref(), Some("queue-unavailable"));
+    assert_eq!(m.status_reason, Some(StatusReason::QueueUnavailable));
     assert_eq!(w.message(&m.id).status, MessageStatus::Scheduled);
     assert!(!w.queued_ids().contains(&m.id));
     // AND the next dispatch run queues it
@@ -360,7 +361,7 @@ async fn an_automated_send_without_consent_is_recorded_suppressed_once() {
                 work,
                 &dealer,
                 "AutoPayFailed",
-                "evt-42",
+                &consent::message::EventKey::parse("evt-42").unwrap(),
                 event(),
                 now,
             )
@@ -375,8 +376,8 @@ async fn an_automated_send_without_consent_is_recorded_suppressed_once() {
     // THEN one suppressed message records why, and the redelivery replays it
     assert_eq!(first.message.status, MessageStatus::Suppressed);
     assert_eq!(
-        first.message.status_reason.as_deref(),
-        Some("consent-required: accounting")
+        first.message.status_reason,
+        Some(StatusReason::ConsentRequired(Category::Accounting))
     );
     assert!(
         matches!(first.message.origin, Origin::Automation { ref event_id, .. } if event_id == "evt-42")
@@ -420,15 +421,14 @@ async fn deleting_a_contact_cancels_its_waiting_texts_and_voids_its_requests() {
     w.request(Category::Marketing, noon()).await.unwrap();
 
     // WHEN staff delete the contact
-    let ports = consent::service::contacts::ContactsPorts {
-        contacts: &w.store,
-        pending: &w.store,
-        messages: &w.store,
-    };
-    let removed =
-        consent::service::contacts::remove(&ports, &w.dealer, &w.contact, noon() + mins(1))
-            .await
-            .unwrap();
+    let removed = consent::service::contacts::remove(
+        &w.contacts_ports(),
+        &w.dealer,
+        &w.contact,
+        noon() + mins(1),
+    )
+    .await
+    .unwrap();
 
     // THEN its scheduled text is canceled and its request void, in that operation
     assert_eq!((removed.canceled, removed.voided), (1, 1));

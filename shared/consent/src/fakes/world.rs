@@ -20,6 +20,7 @@ use crate::ports::{CarrierSend, ConsentReader, Contact, ContactStore, Dealer, De
 use crate::service::authorization::{
     self as auth, AuthorizationPorts, AuthorizationView, Requested,
 };
+use crate::service::contacts::ContactsPorts;
 use crate::service::delivery::{self, DeliverOutcome, DeliverPorts};
 use crate::service::replies::InboundSms;
 use crate::service::replies::{self, InboundPorts, ReplyOutcome, StatusPorts};
@@ -177,7 +178,16 @@ impl World {
 
     /// A world of `seed`'s dealer and contact, stored through the ports.
     pub async fn seeded(seed: Seed) -> Self {
-        let w = World {
+        let w = Self::unseeded(&seed);
+        w.store.put_dealer(&seed.dealer, None).await.unwrap();
+        w.store.put_contact(&seed.contact, None).await.unwrap();
+        w
+    }
+
+    /// The ports and names of `seed`'s world with nothing stored yet: for tests that
+    /// create the dealer and contact themselves (through a handler).
+    pub fn unseeded(seed: &Seed) -> Self {
+        World {
             store: InMemoryStore::new(),
             queue: FakeQueue::new(),
             bus: FakeBus::new(),
@@ -188,10 +198,7 @@ impl World {
             contact: seed.contact.id.clone(),
             phone: seed.contact.phone.clone(),
             staff: StaffUserId::parse("jane@sunrise.example").unwrap(),
-        };
-        w.store.put_dealer(&seed.dealer, None).await.unwrap();
-        w.store.put_contact(&seed.contact, None).await.unwrap();
-        w
+        }
     }
 
     // ---- ports ----
@@ -244,6 +251,23 @@ impl World {
             messages: &self.store,
             queue: &self.queue,
             number_pool: &[],
+        }
+    }
+
+    pub fn dispatch_ports(&self) -> DispatchPorts<'_> {
+        DispatchPorts {
+            consent: &self.store,
+            due: &self.store,
+            messages: &self.store,
+            queue: &self.queue,
+        }
+    }
+
+    pub fn contacts_ports(&self) -> ContactsPorts<'_> {
+        ContactsPorts {
+            contacts: &self.store,
+            pending: &self.store,
+            messages: &self.store,
         }
     }
 
@@ -443,13 +467,9 @@ impl World {
     }
 
     pub async fn dispatch(&self, now: DateTime<Utc>) -> DispatchReport {
-        let ports = DispatchPorts {
-            consent: &self.store,
-            due: &self.store,
-            messages: &self.store,
-            queue: &self.queue,
-        };
-        sending::dispatch(&ports, 0..4, now, 100).await.unwrap()
+        sending::dispatch(&self.dispatch_ports(), 0..4, now, 100)
+            .await
+            .unwrap()
     }
 
     /// The deliver worker receiving the message's queue record once more (the envelope

@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 use crate::category::Category;
-use crate::ledger::Decision;
+use crate::ledger::{ConsentEvent, Decision};
 
 /// Why a message is in its status: kept as its status reason and in its history, in
 /// the words below (the stored form; a message stores the string, so what was stored
@@ -204,10 +204,22 @@ impl From<StatusReason> for String {
     }
 }
 
-/// Why consent refuses a text, in the words [`Decision::reason`] gives it.
-impl From<Decision> for StatusReason {
-    fn from(d: Decision) -> Self {
-        StatusReason::parse(d.reason())
+impl StatusReason {
+    /// Why consent refuses a text; `None` when it allows it.
+    pub fn refusing(decision: Decision) -> Option<StatusReason> {
+        Some(match decision {
+            Decision::Allowed => return None,
+            Decision::NeverAuthorized => StatusReason::NotAuthorized,
+            Decision::Revoked {
+                by: ConsentEvent::RevokedByReply,
+                ..
+            } => StatusReason::RevokedByReply,
+            Decision::Revoked {
+                by: ConsentEvent::RevokedByCarrier,
+                ..
+            } => StatusReason::RevokedByCarrier,
+            Decision::Revoked { .. } => StatusReason::Revoked,
+        })
     }
 }
 
@@ -354,8 +366,7 @@ mod tests {
                 StatusReason::Revoked,
             ),
         ] {
-            assert_eq!(StatusReason::from(decision), reason);
-            assert_eq!(reason.to_string(), decision.reason());
+            assert_eq!(StatusReason::refusing(decision), Some(reason));
         }
     }
 }

@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::category::Category;
 use crate::error::StoreResult;
 use crate::ids::{DealerId, MessageId};
-use crate::message::{Message, MessageStatus};
+use crate::message::{Message, MessageStatus, StatusReason};
 use crate::phone::PhoneNumber;
 
 /// How long an idempotency key answers with its first result.
@@ -101,7 +101,7 @@ pub enum DeliveryClaim {
 pub struct DeliveryRecord {
     pub status: MessageStatus,
     pub at: DateTime<Utc>,
-    pub reason: Option<String>,
+    pub reason: Option<StatusReason>,
     pub carrier_message_id: Option<String>,
     /// A new send time (deferral).
     pub send_at: Option<DateTime<Utc>>,

@@ -210,7 +210,7 @@ pub async fn remove(
         m.transition(
             MessageStatus::Canceled,
             now,
-            Some(StatusReason::ContactDeleted.into()),
+            Some(StatusReason::ContactDeleted),
         );
         match ports.messages.save(&m, expected).await {
             Ok(()) => removed.canceled += 1,

@@ -112,7 +112,11 @@ pub(super) async fn claim(
                     .await?
                     .value
                     .may_send(snap.category);
-                return suppress_queued(ports, envelope, snap, decision.into(), now)
+                // Consent given back since the claim was refused: the refusal stands (a
+                // text sent again goes on the new consent).
+                let refusal =
+                    StatusReason::refusing(decision).unwrap_or(StatusReason::NotAuthorized);
+                return suppress_queued(ports, envelope, snap, refusal, now)
                     .await
                     .map(Claim::Settled);
             }

@@ -22,13 +22,13 @@ pub enum DeliverOutcome {
     },
     /// Consent was gone at the moment of sending.
     Suppressed {
-        reason: String,
+        reason: StatusReason,
     },
     /// Held back to the time index until `until`: quiet hours, a frequency cap, the
     /// brand's daily cap (`reason`, as the message's status reason).
     Deferred {
         until: DateTime<Utc>,
-        reason: String,
+        reason: StatusReason,
     },
     /// Nothing to do (already handled, canceled, or unknown).
     Skipped {
@@ -44,7 +44,7 @@ pub enum DeliverOutcome {
         why: WaitReason,
     },
     Failed {
-        reason: String,
+        reason: StatusReason,
     },
 }
 
@@ -64,7 +64,7 @@ impl DeliverOutcome {
     }
 
     /// Why, for the outcomes that have a reason (`opted-out`, `quiet-hours`, ...).
-    pub fn reason(&self) -> Option<&str> {
+    pub fn reason(&self) -> Option<&StatusReason> {
         match self {
             DeliverOutcome::Suppressed { reason }
             | DeliverOutcome::Deferred { reason, .. }
@@ -114,9 +114,7 @@ pub(super) async fn fail_to_staff(
         .await?;
     void_code_request(ports, &envelope.dealer_id, snap).await?;
     to_failed_sends(ports, envelope, &reason, now).await?;
-    Ok(DeliverOutcome::Failed {
-        reason: reason.to_string(),
-    })
+    Ok(DeliverOutcome::Failed { reason })
 }
 
 /// A queued message the claim refused (consent gone, the number opted out): suppressed
@@ -134,12 +132,7 @@ pub(super) async fn suppress_queued(
         .record_delivery(&envelope.message_id, MessageStatus::Queued, &suppressed)
         .await;
     void_code_request(ports, &envelope.dealer_id, snap).await?;
-    recorded(
-        result,
-        DeliverOutcome::Suppressed {
-            reason: reason.to_string(),
-        },
-    )
+    recorded(result, DeliverOutcome::Suppressed { reason })
 }
 
 /// A code text that did not go (failed, suppressed): its request is void, so no code
@@ -173,7 +166,7 @@ pub(super) async fn fail_for_staff(
     now: DateTime<Utc>,
 ) -> Result<DeliverOutcome, DomainError> {
     let expected = message.status;
-    message.transition(MessageStatus::Failed, now, Some(reason.to_string()));
+    message.transition(MessageStatus::Failed, now, Some(reason.clone()));
     // The sealed code goes with the failure; its request is void.
     let before = message.snapshot();
     message.code = None;
@@ -190,9 +183,7 @@ pub(super) async fn fail_for_staff(
         now,
     )
     .await?;
-    Ok(DeliverOutcome::Failed {
-        reason: reason.to_string(),
-    })
+    Ok(DeliverOutcome::Failed { reason })
 }
 
 /// Puts a queued message back on the time index until `until` (dispatch queues it then),
@@ -222,13 +213,7 @@ pub(super) async fn hold_from(
         ..status_record(MessageStatus::Deferred, Some(reason.clone()), now)
     };
     let result = messages.record_delivery(id, from, &deferral).await;
-    recorded(
-        result,
-        DeliverOutcome::Deferred {
-            until,
-            reason: reason.to_string(),
-        },
-    )
+    recorded(result, DeliverOutcome::Deferred { until, reason })
 }
 
 /// A delivery record of `status` (and `reason`) at `now`, nothing else set.
@@ -240,7 +225,7 @@ pub(super) fn status_record(
     DeliveryRecord {
         status,
         at: now,
-        reason: reason.map(String::from),
+        reason,
         carrier_message_id: None,
         send_at: None,
         attempted: false,

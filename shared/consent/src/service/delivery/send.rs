@@ -127,9 +127,7 @@ async fn deliver_snapshot(
                 .await?;
             void_code_request(ports, &envelope.dealer_id, snap).await?;
             to_failed_sends(ports, envelope, &reason, now).await?;
-            return Ok(DeliverOutcome::Failed {
-                reason: reason.to_string(),
-            });
+            return Ok(DeliverOutcome::Failed { reason });
         }
     };
     let send = carrier_send(snap, id, body, public_base_url);
@@ -200,9 +198,7 @@ async fn deliver_snapshot(
             .await?;
             finish(record(MessageStatus::Suppressed, Some(reason.clone()))).await?;
             void_code_request(ports, &envelope.dealer_id, snap).await?;
-            Ok(DeliverOutcome::Suppressed {
-                reason: reason.to_string(),
-            })
+            Ok(DeliverOutcome::Suppressed { reason })
         }
         Err(e) => {
             // A refusal, or an outcome the carrier's list could not settle (the carrier may

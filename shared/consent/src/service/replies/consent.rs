@@ -254,7 +254,7 @@ pub async fn suppress_waiting(
     let mut count = 0;
     for mut m in waiting.into_iter().filter(|m| m.kind != MessageKind::Reply) {
         let expected = m.status;
-        m.transition(MessageStatus::Suppressed, now, Some(reason.to_string()));
+        m.transition(MessageStatus::Suppressed, now, Some(reason.clone()));
         match messages.save(&m, expected).await {
             Ok(()) => count += 1,
             // It moved on meanwhile (deliver claimed it): deliver's own re-check decides.

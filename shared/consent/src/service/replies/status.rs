@@ -66,9 +66,7 @@ pub async fn handle_status(
         return Ok(Some(message.status));
     }
     let expected = message.status;
-    let reason = report
-        .error_code
-        .map(|c| StatusReason::CarrierError(c).into());
+    let reason = report.error_code.map(StatusReason::CarrierError);
     message.transition(next, now, reason);
     match ports.messages.save(&message, expected).await {
         Ok(()) | Err(StoreError::Conflict(_)) => Ok(Some(next)),

@@ -247,7 +247,7 @@ async fn accept(
         attempt += 1;
         let plan = earliest_send(ports.messages, &recipient, wanted, &message.id, now).await?;
         let (status, reason) = if let Some(why) = &plan.waits {
-            (MessageStatus::Deferred, Some(why.to_string()))
+            (MessageStatus::Deferred, Some(why.clone()))
         } else if wanted > now + Duration::seconds(1) {
             (MessageStatus::Scheduled, None)
         } else {
@@ -317,7 +317,7 @@ async fn accept(
             message.transition(
                 MessageStatus::Scheduled,
                 now,
-                Some(StatusReason::QueueUnavailable.into()),
+                Some(StatusReason::QueueUnavailable),
             );
             ports.messages.save(&message, MessageStatus::Queued).await?;
         }

@@ -5,7 +5,9 @@ use chrono::{DateTime, Utc};
 
 use crate::error::{DomainError, StoreError};
 use crate::ids::{DealerId, MessageId};
-use crate::message::{Message, MessageKind, MessageStatus, NewMessage, Origin, StatusReason};
+use crate::message::{
+    EventKey, Message, MessageKind, MessageStatus, NewMessage, Origin, StatusReason,
+};
 use crate::ports::{
     Contact, IdempotencyRecord, WorkItem, WorkItemStatus, WorkQueue, WorkQueueName,
 };
@@ -32,18 +34,16 @@ pub async fn automated_send(
     work: &dyn WorkQueue,
     dealer_id: &DealerId,
     event: &str,
-    event_key: &str,
+    event_key: &EventKey,
     request: SendRequest,
     now: DateTime<Utc>,
 ) -> Result<SendAccepted, DomainError> {
     // The producer's key, not EventBridge's id: a DMS that retries PutEvents sends the same
     // key under a new event id, and must text once. The origin keeps it as the event's id.
-    let event_id = event_key;
-    let idempotency =
-        crate::message::Idempotency::of_event(format!("event:{}", truncate(event_id, 200)));
+    let idempotency = event_key.idempotency();
     let origin = Origin::Automation {
         event: event.to_owned(),
-        event_id: event_id.to_owned(),
+        event_id: event_key.as_str().to_owned(),
     };
     let contact_id = request.contact_id.clone();
     let template_name = request.template.clone();
@@ -90,7 +90,7 @@ pub async fn automated_send(
                 handling: Default::default(),
             };
             let (Some(contact), Some(dealer)) = (contact, dealer.as_ref()) else {
-                tracing::warn!(dealer = %dealer_id, event_id, reason = %reason, "automated send refused: unknown contact or dealer");
+                tracing::warn!(dealer = %dealer_id, event_id = event_key.as_str(), reason = %reason, "automated send refused: unknown contact or dealer");
                 if dealer.is_some() {
                     work.add_item(&failure(None, None)).await?;
                 }

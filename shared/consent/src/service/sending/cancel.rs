@@ -40,7 +40,7 @@ pub async fn cancel(
     message.transition(
         MessageStatus::Canceled,
         now,
-        Some(StatusReason::CanceledByStaff.into()),
+        Some(StatusReason::CanceledByStaff),
     );
     match messages.save(&message, expected).await {
         Ok(()) => Ok(message),

@@ -192,24 +192,16 @@ fn decide(
         if m.index_time().is_none_or(|t| t > now) {
             return None;
         }
-        m.transition(
-            MessageStatus::Queued,
-            now,
-            Some(StatusReason::NotPickedUp.into()),
-        );
+        m.transition(MessageStatus::Queued, now, Some(StatusReason::NotPickedUp));
         return Some((m, Verdict::Queue { requeued: true }));
     }
     if m.needs_consent() {
-        let allowed = consent
+        let decision = consent
             .get(&(m.dealer_id.clone(), m.to.clone()))
             .map(|s| s.may_send(m.category))
             .unwrap_or(crate::ledger::Decision::NeverAuthorized);
-        if !allowed.is_allowed() {
-            m.transition(
-                MessageStatus::Suppressed,
-                now,
-                Some(StatusReason::from(allowed).into()),
-            );
+        if let Some(refusal) = StatusReason::refusing(decision) {
+            m.transition(MessageStatus::Suppressed, now, Some(refusal));
             return Some((m, Verdict::Suppress));
         }
     }
@@ -219,11 +211,7 @@ fn decide(
         let allowed_at = QuietHours::standard().next_allowed(&m.to, tz.as_ref(), m.category, at);
         if allowed_at > at {
             m.send_at = allowed_at;
-            m.transition(
-                MessageStatus::Deferred,
-                now,
-                Some(StatusReason::QuietHours.into()),
-            );
+            m.transition(MessageStatus::Deferred, now, Some(StatusReason::QuietHours));
             return Some((m, Verdict::Defer));
         }
     }
