@@ -12,10 +12,9 @@ use consent::category::Category;
 use consent::contract::eventually;
 use consent::ledger::{Actor, ConsentEvent, ConsentState, LedgerEntry};
 use consent::message::{
-    Message, MessageKind, MessageStatus, Origin, Outbound, OutboundEnvelope, StatusChange,
+    Message, MessageKind, MessageStatus, NewMessage, Origin, Outbound, OutboundEnvelope,
 };
 use consent::ports::*;
-use consent::sms::Encoding;
 use consent::{
     AccountId, ContactId, DealId, DealerId, MessageId, PhoneNumber, StaffUserId, StoreError,
 };
@@ -58,40 +57,24 @@ async fn own_number(s: &DynamoStore) {
 }
 
 fn message(id: &str, status: MessageStatus, send_at: DateTime<Utc>) -> Message {
-    Message {
-        id: MessageId::parse(id).unwrap(),
+    let parts = NewMessage {
         dealer_id: dealer_id(),
         kind: MessageKind::Template,
-        contact_id: None,
         to: phone("(202) 555-0143"),
         from: phone("(202) 555-0100"),
         category: Category::Accounting,
-        template: Some("auto-pay-failure".into()),
-        template_version: Some(1),
         body: "Demo Motors: your auto pay failed.".into(),
-        variables: None,
-        encoding: Encoding::Gsm7,
-        segments: 1,
-        notes: Some("called twice".into()),
         origin: Origin::Staff {
             user: StaffUserId::parse("staff-1").unwrap(),
         },
-        account_id: None,
-        deal_id: None,
-        recipient_time_zone: None,
-        created_at: t(12, 0),
-        requested_at: None,
+    };
+    Message {
+        id: MessageId::parse(id).unwrap(),
+        template: Some("auto-pay-failure".into()),
+        template_version: Some(1),
+        notes: Some("called twice".into()),
         send_at,
-        status,
-        status_reason: None,
-        history: vec![StatusChange {
-            status,
-            at: t(12, 0),
-            reason: None,
-        }],
-        carrier_message_id: None,
-        attempts: 0,
-        code: None,
+        ..Message::new(parts, status, None, t(12, 0))
     }
 }
 

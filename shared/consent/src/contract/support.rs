@@ -9,7 +9,7 @@ pub(super) use crate::error::StoreError;
 pub(super) use crate::ids::{AccountId, ContactId, DealerId, MessageId, StaffUserId};
 pub(super) use crate::ledger::{Actor, ConsentEvent, ConsentState, LedgerEntry};
 pub(super) use crate::message::{
-    Message, MessageKind, MessageStatus, Origin, SealedCode, StatusChange, REQUEUE_AFTER,
+    Message, MessageKind, MessageStatus, NewMessage, Origin, SealedCode, REQUEUE_AFTER,
 };
 pub(super) use crate::phone::PhoneNumber;
 pub(super) use crate::ports::*;
@@ -125,38 +125,20 @@ pub(crate) fn sample_message() -> Message {
 }
 
 pub(super) fn message(ctx: &Ctx, n: u32, status: MessageStatus, at: DateTime<Utc>) -> Message {
-    Message {
-        id: ctx.id(n),
+    let parts = NewMessage {
         dealer_id: ctx.dealer.clone(),
         kind: MessageKind::Template,
-        contact_id: None,
         to: phone("+12025550143"),
         from: ctx.number(),
         category: Category::Accounting,
+        body: "Your payment is past due.".into(),
+        origin: Origin::System,
+    };
+    Message {
+        id: ctx.id(n),
         template: Some("past-due-alert".into()),
         template_version: Some(1),
-        body: "Your payment is past due.".into(),
-        variables: None,
-        encoding: crate::sms::Encoding::Gsm7,
-        segments: 1,
-        notes: None,
-        origin: Origin::System,
-        account_id: None,
-        deal_id: None,
-        recipient_time_zone: None,
-        created_at: at,
-        requested_at: None,
-        send_at: at,
-        status,
-        status_reason: None,
-        history: vec![StatusChange {
-            status,
-            at,
-            reason: None,
-        }],
-        carrier_message_id: None,
-        attempts: 0,
-        code: None,
+        ..Message::new(parts, status, None, at)
     }
 }
 

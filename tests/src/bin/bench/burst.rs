@@ -6,10 +6,10 @@ use std::time::{Duration, Instant};
 use chrono::Utc;
 use serde_json::{json, Value};
 
-use consent::message::{Message, MessageKind, MessageStatus, Origin, StatusChange};
+use consent::message::{Message, MessageKind, MessageStatus, NewMessage, Origin};
 use consent::ports::MessageWriter;
 use consent::service::sending::{dispatch, DispatchPorts};
-use consent::{Category, DealerId, MessageId, PhoneNumber};
+use consent::{Category, DealerId, PhoneNumber};
 use stack_tests::portal::daytime_zone;
 use stack_tests::Stack;
 
@@ -138,39 +138,22 @@ async fn dispatch_burst(n: usize) -> Value {
 }
 
 fn burst_message(dealer: &DealerId, phone: &PhoneNumber, at: chrono::DateTime<Utc>) -> Message {
-    let body = "Bench Motors: your automatic payment did not go through. Reply STOP to opt out."
-        .to_owned();
-    Message {
-        id: MessageId::generate(),
+    let parts = NewMessage {
         dealer_id: dealer.clone(),
         kind: MessageKind::Template,
-        contact_id: None,
         to: phone.clone(),
         from: PhoneNumber::from_e164("+12025550100").unwrap_or_else(|e| panic!("{e}")),
         category: Category::Accounting,
+        body: "Bench Motors: your automatic payment did not go through. Reply STOP to opt out."
+            .to_owned(),
+        origin: Origin::System,
+    };
+    Message {
         template: Some("auto-pay-failure".into()),
         template_version: Some(1),
-        encoding: consent::sms::encoding(&body),
-        segments: consent::sms::segments(&body),
-        body,
-        variables: None,
-        notes: None,
-        origin: Origin::System,
-        account_id: None,
-        deal_id: None,
         recipient_time_zone: consent::Zone::named(&daytime_zone(Utc::now())).ok(),
-        created_at: Utc::now(),
         requested_at: Some(at),
         send_at: at,
-        status: MessageStatus::Scheduled,
-        status_reason: None,
-        history: vec![StatusChange {
-            status: MessageStatus::Scheduled,
-            at: Utc::now(),
-            reason: None,
-        }],
-        carrier_message_id: None,
-        attempts: 0,
-        code: None,
+        ..Message::new(parts, MessageStatus::Scheduled, None, Utc::now())
     }
 }
