@@ -14,8 +14,6 @@ import sys
 import unicodedata
 from pathlib import Path
 
-from wordfreq import top_n_list, zipf_frequency
-
 ROOT = Path(__file__).resolve().parent.parent
 RULES = ROOT / "shared/consent/data/reply-rules.tsv"
 OUT = ROOT / "shared/consent/data/real-words.txt"
@@ -73,14 +71,16 @@ def fold(word: str) -> str:
 
 
 def osa(a: str, b: str, limit: int) -> int:
-    """Optimal string alignment distance, as reply/typos.rs computes it (capped at limit + 1)."""
+    """Optimal string alignment distance, as reply/typos.rs computes it (capped at limit + 1):
+    letters that sound alike (`SOUND`) substitute for free; a swap is of the letters as written."""
     if abs(len(a) - len(b)) > limit:
         return limit + 1
+    sa, sb = a.translate(SOUND), b.translate(SOUND)
     prev2, prev = None, list(range(len(b) + 1))
     for i in range(1, len(a) + 1):
         cur = [i] + [0] * len(b)
         for j in range(1, len(b) + 1):
-            cost = 0 if a[i - 1] == b[j - 1] else 1
+            cost = 0 if sa[i - 1] == sb[j - 1] else 1
             cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
             if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
                 cur[j] = min(cur[j], prev2[j - 2] + 1)
@@ -109,7 +109,7 @@ def is_candidate(word: str, target: str) -> bool:
         return len(word) == 3 and sorted(word) == sorted(target) and osa(word, target, 1) == 1
     if n == 2 and word[0] != target[0]:
         n = 1
-    return osa(word.translate(SOUND), target.translate(SOUND), n) <= n
+    return osa(word, target, n) <= n
 
 
 def deletes(word: str, n: int) -> set[str]:
@@ -122,6 +122,8 @@ def deletes(word: str, n: int) -> set[str]:
 
 
 def main() -> int:
+    from wordfreq import top_n_list, zipf_frequency  # only the generator needs the word lists
+
     text = RULES.read_text(encoding="utf-8")
     vocab = vocabulary(text)
     pre = prefixes(text)
@@ -144,7 +146,7 @@ def main() -> int:
             near = {t for key in deletes(w.translate(SOUND), 2) for t in index.get(key, ())}
             if any(len(w) > len(p) and w.startswith(p) for p in pre):
                 # reply/typos.rs: a word a prefix takes is only read as a rule word one edit away
-                near = {t for t in near if t in known and osa(w.translate(SOUND), t.translate(SOUND), 1) <= 1}
+                near = {t for t in near if t in known and osa(w, t, 1) <= 1}
             if any(is_candidate(w, t) for t in near):
                 real.add(w)
     header = [

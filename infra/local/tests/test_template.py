@@ -267,7 +267,7 @@ def test_the_dashboard_queries_only_what_the_functions_log(doc: dict) -> None:
     assert len(queries) >= 5
     lines = _log_lines()
     assert "delivered record" in lines and "kind" in lines["delivered record"], "the reader of the Rust code works"
-    delivery = (tpl.REPO_ROOT / "shared" / "consent" / "src" / "service" / "delivery" / "mod.rs").read_text()
+    delivery = (tpl.REPO_ROOT / "shared" / "consent" / "src" / "service" / "delivery" / "outcome.rs").read_text()
     kind_fn = delivery[delivery.index("pub fn kind(&self)"):]
     kinds = set(re.findall(r'=> "(\w+)"', kind_fn[:kind_fn.index("\n    }\n")]))
     assert {"sent", "suppressed", "deferred", "failed"} <= kinds, kinds

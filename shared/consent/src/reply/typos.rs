@@ -455,6 +455,31 @@ mod tests {
         Typos::new(vocabulary.iter().copied(), &["escrib"], real)
     }
 
+    /// The table both implementations of the rule answer from (this one and
+    /// tools/real_words.py's `is_candidate`, tested in infra/local/tests/test_real_words.py).
+    #[test]
+    fn near_answers_as_the_shared_table_of_candidates_says() {
+        let table = include_str!("../../data/typo-candidates.tsv");
+        let mut rows = 0;
+        for line in table.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+            let [word, target, candidate, why] = line.split('\t').collect::<Vec<_>>()[..] else {
+                panic!("a row is word, target, yes|no, why: {line:?}");
+            };
+            let expected = match candidate {
+                "yes" => true,
+                "no" => false,
+                other => panic!("{other:?} is neither yes nor no: {line:?}"),
+            };
+            assert_eq!(
+                near(word, target).is_some(),
+                expected,
+                "{word} as a typo of {target}: {why}"
+            );
+            rows += 1;
+        }
+        assert!(rows >= 30, "{rows} rows");
+    }
+
     #[test]
     fn distances_count_swaps_as_one_edit() {
         assert_eq!(osa(b"stpo", b"stop", 2), 1);
