@@ -461,7 +461,10 @@ mod tests {
     fn near_answers_as_the_shared_table_of_candidates_says() {
         let table = include_str!("../../data/typo-candidates.tsv");
         let mut rows = 0;
-        for line in table.lines().filter(|l| !l.starts_with('#') && !l.is_empty()) {
+        for line in table
+            .lines()
+            .filter(|l| !l.starts_with('#') && !l.is_empty())
+        {
             let [word, target, candidate, why] = line.split('\t').collect::<Vec<_>>()[..] else {
                 panic!("a row is word, target, yes|no, why: {line:?}");
             };
