@@ -208,6 +208,10 @@ pub struct ChaosReport {
     /// history, the person's replies as the phone saw them and their ledger.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<Value>,
+    /// The texts that took longest from being queued to the phone, with their history: what
+    /// a throughput figure's tail is made of.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub slowest: Vec<Value>,
 }
 
 impl ChaosReport {
@@ -389,6 +393,7 @@ pub async fn run(config: &ChaosConfig) -> ChaosReport {
     )
     .await;
     report.statuses = count_statuses(&mut messages);
+    report.slowest = slowest(&messages, &inbox, 5);
     report.seconds = started.elapsed().as_secs_f64();
     let last_text = inbox
         .iter()
@@ -855,6 +860,54 @@ fn count_statuses(messages: &mut [HashMap<String, AttributeValue>]) -> BTreeMap<
     counts
 }
 
+/// A message's history as `[at, status, reason]` lines.
+fn history_lines(m: &HashMap<String, AttributeValue>) -> Vec<(String, String, String)> {
+    let field = |h: &HashMap<String, AttributeValue>, k: &str| {
+        h.get(k)
+            .and_then(|v| v.as_s().ok())
+            .cloned()
+            .unwrap_or_default()
+    };
+    m.get("history")
+        .and_then(|h| h.as_l().ok())
+        .into_iter()
+        .flatten()
+        .filter_map(|h| h.as_m().ok())
+        .map(|h| (field(h, "at"), field(h, "status"), field(h, "reason")))
+        .collect()
+}
+
+/// The `n` template texts with the longest time from their first status (queued or
+/// scheduled) to the phone, each with its history as `[at, status, reason]` lines.
+fn slowest(messages: &[HashMap<String, AttributeValue>], inbox: &[Value], n: usize) -> Vec<Value> {
+    let by_body: HashMap<&str, &HashMap<String, AttributeValue>> = messages
+        .iter()
+        .filter_map(|m| Some((m.get("body")?.as_s().ok()?.as_str(), m)))
+        .collect();
+    let mut late: Vec<(i64, Value)> = inbox
+        .iter()
+        .filter(|t| is_template_text(t))
+        .filter_map(|t| {
+            let m = by_body.get(t["body"].as_str()?)?;
+            let lines = history_lines(m);
+            let queued = lines.first()?.0.parse::<DateTime<Utc>>().ok()?;
+            let at_phone = t["at"].as_str()?.parse::<DateTime<Utc>>().ok()?;
+            let took = (at_phone - queued).num_milliseconds();
+            Some((
+                took,
+                json!({
+                    "message": m.get("PK").and_then(|v| v.as_s().ok()),
+                    "seconds_to_phone": took as f64 / 1000.0,
+                    "at_phone": at_phone,
+                    "history": lines,
+                }),
+            ))
+        })
+        .collect();
+    late.sort_by_key(|(took, _)| std::cmp::Reverse(*took));
+    late.into_iter().take(n).map(|(_, v)| v).collect()
+}
+
 async fn carrier_messages(portal: &Portal) -> Vec<Value> {
     portal
         .http
@@ -882,7 +935,15 @@ async fn measure(
     portal: &Portal,
 ) {
     let now = Utc::now();
-    report.stuck = messages.iter().filter(|m| in_flight(m, now)).count();
+    for m in messages.iter().filter(|m| in_flight(m, now)) {
+        report.stuck += 1;
+        report.evidence.push(json!({
+            "violation": "text stuck",
+            "message": m.get("PK").and_then(|v| v.as_s().ok()),
+            "status": status_of(m),
+            "history": history_lines(m),
+        }));
+    }
     // Template texts at the phones: each body once.
     let mut bodies: HashMap<&str, usize> = HashMap::new();
     for m in inbox.iter().filter(|m| is_template_text(m)) {

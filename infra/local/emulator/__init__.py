@@ -13,8 +13,9 @@ The emulator, one idea per file: `serialized.py` (one DynamoDB request at a time
 (moto's costs per request removed: SendMessage, the service lookup, the access log, GetRecords),
 `transactions.py` (TransactWriteItems' rollback and streams), `gsi_lag.py` (indexes that lag behind
 their table), `faults.py` (DynamoDB faults for chaos runs), `operations.py` (`GET /_local/operations`),
-`persistence.py` (`--state FILE`), `sms_voice.py` (End User Messaging SMS, handed to the fake carrier:
-`--sms-voice-url`); IAM is `infra.local.enforcer`'s. Each file's docstring says why.
+`persistence.py` (`--state FILE`), `stopping.py` (a stop answers nothing the saved state lacks),
+`sms_voice.py` (End User Messaging SMS, handed to the fake carrier: `--sms-voice-url`); IAM is
+`infra.local.enforcer`'s. Each file's docstring says why.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ from infra.local.emulator.operations import OPERATIONS_PATH, OperationClock, ope
 from infra.local.emulator.persistence import PERSISTED, restore, save, snapshot
 from infra.local.emulator.serialized import _DYNAMODB, SerializedDynamoDB
 from infra.local.emulator.sms_voice import SmsVoiceProxy
+from infra.local.emulator.stopping import StopGate
 from infra.local.emulator.speedups import QuietRequestHandler, patch_dispatch, patch_sqs, patch_stream_records
 from infra.local.emulator.transactions import patch_dynamodb_transactions
 
@@ -55,6 +57,10 @@ def _probability_option(text: str, name: str) -> float:
     except ValueError:
         raise ValueError(f"{name} {text!r}: want a probability from 0 to 1") from None
     return _rate(value, name)
+
+
+# How long a stop waits for the requests already let in before it saves the state.
+_STOP_WAIT_S = 5.0
 
 
 def _stop(signum: int, frame: Any) -> None:
@@ -120,9 +126,14 @@ def main(argv: list[str] | None = None) -> None:
     try:
         faults = DynamoDBFaults(SerializedDynamoDB(app), throttle_rate, error_rate, seed)
         services = SmsVoiceProxy(faults, args.sms_voice_url)
-        run_simple(args.host, args.port, OperationClock(enforcer.IamEnforcer(services)), threaded=True,
+        gate = StopGate(OperationClock(enforcer.IamEnforcer(services)))
+        run_simple(args.host, args.port, gate, threaded=True,
                    request_handler=MotoRequestHandler if args.access_log else QuietRequestHandler)
     finally:
         if args.state:
+            unfinished = gate.close(timeout=_STOP_WAIT_S)
+            if unfinished:
+                print(f"emulator: {unfinished} requests still running after {_STOP_WAIT_S} s; saving without "
+                      "waiting for them", file=sys.stderr, flush=True)
             save(args.state)
             print(f"emulator: state saved to {args.state}", file=sys.stderr, flush=True)

@@ -1,8 +1,9 @@
 //! `make chaos`: the fault run (`stack_tests::chaos`) at full size. Prints its figures and
 //! writes them to `target/chaos/latest.json`; exits non-zero when a guarantee broke.
 //!
-//! `chaos [--seed N] [--short] [--carrier end-user-messaging]` (the seed defaults to the
-//! clock; it is printed; the dealer's number is on Twilio unless `--carrier` says otherwise).
+//! `chaos [--seed N] [--short | --medium] [--carrier end-user-messaging]` (the seed defaults
+//! to the clock; it is printed; the dealer's number is on Twilio unless `--carrier` says
+//! otherwise; `--medium` is the bench's fault run with faults).
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -38,6 +39,8 @@ async fn main() {
     };
     let config = if args.iter().any(|a| a == "--short") {
         ChaosConfig::short(seed)
+    } else if args.iter().any(|a| a == "--medium") {
+        ChaosConfig::medium(seed)
     } else {
         ChaosConfig::full(seed)
     }
