@@ -58,7 +58,7 @@ pub struct ChaosConfig {
     pub throttle_rate: f64,
     pub error_rate: f64,
     /// Share of invocations whose instance is killed mid-way, and of which functions (None:
-    /// all). A killed deliver leaves its claim `sending` until the claim is stale (5 min) and
+    /// all). A killed deliver leaves its claim `sending` until the claim is stale (90 s) and
     /// its record invisible for the queue's 6-minute visibility timeout: the full run kills
     /// it, the short one kills the functions that recover within a minute.
     pub kill_rate: f64,

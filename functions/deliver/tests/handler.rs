@@ -565,7 +565,11 @@ async fn a_worker_died(when: DiedWhen) -> (World, OutboundEnvelope, SqsBatchResp
     let delays = w.visibility.delays.lock().unwrap().clone();
     assert_eq!(delays.len(), 1);
     assert_eq!(delays[0].0, "receipt-sqs-1");
-    assert!(delays[0].1 >= StdDuration::from_secs(4 * 60), "{delays:?}");
+    assert!(
+        claimed_at + Duration::seconds(60) + Duration::from_std(delays[0].1).unwrap()
+            >= claimed_at + consent::service::delivery::STALE_CLAIM,
+        "{delays:?}"
+    );
     assert_eq!(
         w.message(&envelope.message_id).await.status,
         MessageStatus::Sending

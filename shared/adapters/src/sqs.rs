@@ -158,20 +158,110 @@ impl SqsVisibility {
     }
 }
 
+/// Pauses before the second and third ChangeMessageVisibility, after the SDK's own retries:
+/// a record comes back in seconds rather than after the queue's visibility timeout (6
+/// minutes for the outbound queue) when SQS was away for a moment, as a store outage often
+/// is with it.
+const VISIBILITY_RETRY_PAUSES: [std::time::Duration; 2] = [
+    std::time::Duration::from_secs(1),
+    std::time::Duration::from_secs(3),
+];
+
 impl Visibility for SqsVisibility {
     fn delay<'a>(&'a self, receipt_handle: &'a str, by: std::time::Duration) -> BoxFuture<'a> {
         Box::pin(async move {
-            let result = self
-                .client
-                .change_message_visibility()
-                .queue_url(&self.queue_url)
-                .receipt_handle(receipt_handle)
-                .visibility_timeout(by.as_secs().min(43_200) as i32)
-                .send()
-                .await;
-            if let Err(e) = result {
-                tracing::warn!(error = %e, "ChangeMessageVisibility failed; the queue's timeout applies");
+            let mut pauses = VISIBILITY_RETRY_PAUSES.iter();
+            loop {
+                let result = self
+                    .client
+                    .change_message_visibility()
+                    .queue_url(&self.queue_url)
+                    .receipt_handle(receipt_handle)
+                    .visibility_timeout(by.as_secs().min(43_200) as i32)
+                    .send()
+                    .await;
+                let Err(e) = result else { return };
+                match pauses.next() {
+                    Some(pause) => tokio::time::sleep(*pause).await,
+                    None => {
+                        tracing::warn!(error = %e, "ChangeMessageVisibility failed; the queue's timeout applies");
+                        return;
+                    }
+                }
             }
         })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use aws_sdk_sqs::config::{BehaviorVersion, Credentials, Region};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    /// An SQS endpoint on loopback that answers 500 to the first `failures` requests, then
+    /// 200; returns its URL and the count of requests it saw.
+    async fn flaky_sqs(failures: usize) -> (String, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let seen = Arc::new(AtomicUsize::new(0));
+        let counter = seen.clone();
+        tokio::spawn(async move {
+            while let Ok((mut socket, _)) = listener.accept().await {
+                let n = counter.fetch_add(1, Ordering::SeqCst);
+                let mut buf = vec![0u8; 16 * 1024];
+                let _ = socket.read(&mut buf).await;
+                let (status, body) = if n < failures {
+                    ("500 Internal Server Error", r#"{"__type":"InternalError"}"#)
+                } else {
+                    ("200 OK", "{}")
+                };
+                let answer = format!(
+                    "HTTP/1.1 {status}\r\ncontent-type: application/x-amz-json-1.0\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(answer.as_bytes()).await;
+            }
+        });
+        (url, seen)
+    }
+
+    fn client(url: &str) -> Client {
+        let config = aws_sdk_sqs::Config::builder()
+            .behavior_version(BehaviorVersion::latest())
+            .region(Region::new("us-east-1"))
+            .credentials_provider(Credentials::for_tests())
+            .endpoint_url(url)
+            // One attempt per call: what the adapter adds is seen alone.
+            .retry_config(aws_sdk_sqs::config::retry::RetryConfig::disabled())
+            .build();
+        Client::from_conf(config)
+    }
+
+    #[tokio::test]
+    async fn a_visibility_change_sqs_refused_is_asked_again_before_the_queue_timeout_applies() {
+        // GIVEN an SQS that fails the first request
+        let (url, seen) = flaky_sqs(1).await;
+        let visibility = SqsVisibility::new(client(&url), format!("{url}/000000000000/q"));
+
+        // WHEN a record's visibility is changed
+        visibility
+            .delay("receipt-1", std::time::Duration::from_secs(15))
+            .await;
+
+        // THEN it was asked again, and the second answer took
+        assert_eq!(seen.load(Ordering::SeqCst), 2);
+    }
+
+    #[tokio::test]
+    async fn a_visibility_change_is_asked_three_times_at_most() {
+        let (url, seen) = flaky_sqs(usize::MAX).await;
+        let visibility = SqsVisibility::new(client(&url), format!("{url}/000000000000/q"));
+        visibility
+            .delay("receipt-1", std::time::Duration::from_secs(15))
+            .await;
+        assert_eq!(seen.load(Ordering::SeqCst), 3);
     }
 }

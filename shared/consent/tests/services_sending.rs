@@ -81,15 +81,73 @@ async fn the_same_idempotency_key_and_body_replays_the_first_message() {
         .await
         .unwrap();
 
-    // THEN it is the first message again; one message is stored and queued
+    // THEN it is the first message again; one message is stored
     assert!(second.replayed);
     assert_eq!(second.message.id, first.message.id);
     assert_eq!(w.messages_of(MessageKind::Template).len(), 1);
+    // AND it goes to the person once, though the retry handed it to the queue again (the
+    // first request may have died before it did)
     let queued = w.queued_ids();
     assert_eq!(
         queued.iter().filter(|id| **id == first.message.id).count(),
-        1
+        2
     );
+    let outcomes = [
+        w.deliver(&first.message.id, noon() + mins(2)).await,
+        w.deliver(&first.message.id, noon() + mins(2)).await,
+    ];
+    assert!(
+        matches!(outcomes[0], DeliverOutcome::Sent { .. }),
+        "{outcomes:?}"
+    );
+    assert_eq!(
+        outcomes[1],
+        DeliverOutcome::Skipped {
+            status: Some(MessageStatus::Sent)
+        }
+    );
+    assert_eq!(w.carrier_copies(&first.message).len(), 1);
+}
+
+#[tokio::test]
+async fn a_retried_send_whose_first_request_died_before_the_queue_queues_it_at_once() {
+    // GIVEN a send stored `queued` by a request that died before it reached the queue
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    let key = Some(("K-1", "body-a"));
+    let first = w
+        .send_with_key("past-due-alert", past_due_vars(), None, key, noon())
+        .await
+        .unwrap();
+    w.queue.drain();
+
+    // WHEN the portal retries it with the same key
+    let again = w
+        .send_with_key("past-due-alert", past_due_vars(), None, key, noon())
+        .await
+        .unwrap();
+
+    // THEN the text is on the queue now, not after dispatch's five-minute requeue, and goes
+    assert!(again.replayed);
+    assert_eq!(w.queued_ids(), vec![first.message.id.clone()]);
+    let sent = w.deliver(&first.message.id, noon()).await;
+    assert!(matches!(sent, DeliverOutcome::Sent { .. }), "{sent:?}");
+
+    // AND a retry once the text is on its way queues nothing more
+    w.queue.drain();
+    let late = w
+        .send_with_key(
+            "past-due-alert",
+            past_due_vars(),
+            None,
+            key,
+            noon() + mins(1),
+        )
+        .await
+        .unwrap();
+    assert!(late.replayed);
+    assert!(w.queued_ids().is_empty());
+    assert_eq!(w.carrier_copies(&first.message).len(), 1);
 }
 
 #[tokio::test]

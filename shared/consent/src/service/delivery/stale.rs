@@ -14,8 +14,13 @@ use super::outcome::{fail_for_staff, recorded, status_record};
 use super::ports::DeliverPorts;
 use super::request::{carrier_send, text_of, LIST_CLOCK_SKEW};
 
-/// A claim older than this with no result means a worker died mid-call.
-pub const STALE_CLAIM: Duration = Duration::minutes(5);
+/// A claim older than this with no result means a worker died mid-call: no worker lives
+/// longer than deliver's Lambda timeout (60 s, `infra/template.yaml`; Lambda ends an
+/// invocation there), and 30 s more lets a request it made just before it died reach the
+/// carrier's message list. A claim can be this old only when its holder is gone. (It was 5
+/// minutes: a record that met a store error after its claim, as around a storage outage,
+/// came back in 15 s to its own claim and waited out the rest.)
+pub const STALE_CLAIM: Duration = Duration::seconds(90);
 
 /// What became of a message left in `sending`.
 pub(super) enum Stale {

@@ -145,7 +145,7 @@ async fn request(
         Err(DomainError::Store(e)) => Err(DomainError::Store(e)),
         Err(refusal) => {
             if let Some(idempotency) = &idempotency {
-                if let Some(found) = replay(ports, dealer_id, idempotency, now).await? {
+                if let Some(found) = retried(ports, dealer_id, idempotency, now).await? {
                     return Ok(found);
                 }
             }
@@ -275,7 +275,7 @@ async fn accept(
             Err(StoreError::Conflict(_)) => {
                 // Another request with the same key won the race: answer as it did.
                 if let Some(idempotency) = idempotency {
-                    if let Some(found) = replay(ports, dealer_id, idempotency, now).await? {
+                    if let Some(found) = retried(ports, dealer_id, idempotency, now).await? {
                         return Ok(found);
                     }
                 }
@@ -326,6 +326,43 @@ async fn accept(
         message,
         replayed: false,
     })
+}
+
+/// A retry: the first answer to its idempotency key, and what the first request
+/// may not have finished. A retry follows an answer that never came or was a 5xx, so the
+/// first request may have died between storing its text and queueing it (an instance
+/// killed, a timeout): a text still `queued` and never claimed is handed to the queue
+/// again rather than left for dispatch's requeue five minutes later. If the first did
+/// queue it, the second record finds it claimed or sent: the claim keeps it one text. A DMS
+/// event delivered twice is most often not a retry of a failure: an automated text only
+/// replays, and dispatch's requeue covers one whose automate instance died before queueing.
+async fn retried(
+    ports: &SendPorts<'_>,
+    dealer_id: &DealerId,
+    idempotency: &Idempotency,
+    now: DateTime<Utc>,
+) -> Result<Option<SendAccepted>, DomainError> {
+    let found = replay(ports, dealer_id, idempotency, now).await?;
+    if let Some(first) = &found {
+        let message = &first.message;
+        let portal = !matches!(message.origin, Origin::Automation { .. });
+        if portal && message.status == MessageStatus::Queued && message.history.len() == 1 {
+            let outbound = Outbound {
+                envelope: OutboundEnvelope::for_message(message, now),
+                delay_seconds: 0,
+            };
+            match ports.queue.enqueue(&[outbound]).await {
+                Ok(failed) if failed.is_empty() => {
+                    tracing::info!(message_id = %message.id, "a retried send handed its queued text to the queue again");
+                }
+                // Dispatch's requeue still finds it in the due index.
+                Ok(_) | Err(_) => {
+                    tracing::warn!(message_id = %message.id, "a retried send could not hand its queued text to the queue; dispatch requeues it");
+                }
+            }
+        }
+    }
+    Ok(found)
 }
 
 /// The first answer to an idempotency key, if it was given (a key reused for another
