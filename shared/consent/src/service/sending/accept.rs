@@ -347,17 +347,13 @@ async fn retried(
         let message = &first.message;
         let portal = !matches!(message.origin, Origin::Automation { .. });
         if portal && message.status == MessageStatus::Queued && message.history.len() == 1 {
-            let outbound = Outbound {
-                envelope: OutboundEnvelope::for_message(message, now),
-                delay_seconds: 0,
-            };
-            match ports.queue.enqueue(&[outbound]).await {
-                Ok(failed) if failed.is_empty() => {
+            match crate::service::queue_stored(ports.queue, message, now).await {
+                Ok(()) => {
                     tracing::info!(message_id = %message.id, "a retried send handed its queued text to the queue again");
                 }
                 // Dispatch's requeue still finds it in the due index.
-                Ok(_) | Err(_) => {
-                    tracing::warn!(message_id = %message.id, "a retried send could not hand its queued text to the queue; dispatch requeues it");
+                Err(e) => {
+                    tracing::warn!(message_id = %message.id, error = %e, "a retried send could not hand its queued text to the queue; dispatch requeues it");
                 }
             }
         }
