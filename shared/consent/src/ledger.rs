@@ -327,16 +327,48 @@ impl ConsentState {
         }
     }
 
-    /// Categories a revocation `by` (a STOP reply or a carrier block) records an entry
-    /// for: every category whose latest event is not already that revocation. A STOP
-    /// after a portal unsubscribe is still recorded (it is the person's own word), and a
-    /// STOP from a number that never consented gets an entry per category, so a later
-    /// grant needs a new, explicit consent; a repeated STOP records nothing.
+    /// Categories a carrier block (`by`) records an entry for: every category whose
+    /// latest event is not already that revocation; a repeated block records nothing.
     pub fn categories_to_revoke(&self, by: ConsentEvent) -> Vec<Category> {
         Category::ALL
             .into_iter()
             .filter(|c| self.get(*c).last_event != Some(by))
             .collect()
+    }
+
+    /// Categories a STOP the person texted at `at` records an entry for: every category
+    /// but those a STOP texted at or after it already revoked. A STOP after a portal
+    /// unsubscribe is recorded (it is the person's own word); a STOP from a number that
+    /// never consented gets an entry per category, so a later grant needs a new, explicit
+    /// consent. A second STOP is recorded too: a carrier that keeps no order may still
+    /// deliver a START the person texted between the two, and that START must find the
+    /// later STOP on the ledger. A STOP delivered after a later one (or delivered again)
+    /// records nothing: the later word stands.
+    pub fn categories_a_stop_revokes(&self, at: DateTime<Utc>) -> Vec<Category> {
+        Category::ALL
+            .into_iter()
+            .filter(|c| {
+                let c = self.get(*c);
+                !(c.last_event == Some(ConsentEvent::RevokedByReply)
+                    && c.since.is_some_and(|since| since >= at))
+            })
+            .collect()
+    }
+
+    /// Whether `entry` only repeats the revocation its category already has (a second
+    /// STOP, a second carrier block): on the ledger, but no change the person is told of.
+    pub fn repeats(&self, entry: &LedgerEntry) -> bool {
+        matches!(
+            entry.event,
+            ConsentEvent::RevokedByReply | ConsentEvent::RevokedByCarrier
+        ) && self.get(entry.category).last_event == Some(entry.event)
+    }
+
+    /// Whether the person texted a STOP after `at`.
+    pub fn stopped_after(&self, at: DateTime<Utc>) -> bool {
+        self.categories.iter().any(|c| {
+            c.last_event == Some(ConsentEvent::RevokedByReply) && c.since.is_some_and(|s| s > at)
+        })
     }
 
     /// Categories a START would restore.
@@ -363,6 +395,11 @@ mod tests {
     use chrono::TimeZone;
     use proptest::prelude::*;
 
+    fn at(minute: u32) -> DateTime<Utc> {
+        Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
+            + chrono::Duration::minutes(minute.into())
+    }
+
     fn entry(category: Category, event: ConsentEvent, minute: u32) -> LedgerEntry {
         LedgerEntry {
             id: format!("e{minute:05}"),
@@ -371,8 +408,7 @@ mod tests {
             category,
             event,
             actor: Actor::Phone,
-            at: Utc.with_ymd_and_hms(2026, 1, 1, 0, 0, 0).unwrap()
-                + chrono::Duration::minutes(minute.into()),
+            at: at(minute),
             evidence: None,
             disclosure_version: None,
             disclosure: None,
@@ -457,28 +493,67 @@ mod tests {
     }
 
     #[test]
-    fn stop_records_every_category_once() {
-        // GIVEN sales granted, marketing unsubscribed in the portal, service already stopped
+    fn a_stop_records_every_category_it_does_not_already_cover() {
+        // GIVEN sales granted, marketing unsubscribed in the portal, service stopped at minute 3
         let s = ConsentState::from_ledger(&[
             entry(Category::Sales, ConsentEvent::GrantedByReply, 1),
             entry(Category::Marketing, ConsentEvent::RevokedByPortal, 2),
             entry(Category::Service, ConsentEvent::RevokedByReply, 3),
         ]);
-        // THEN a STOP records the person's word for every category but the one it already covers
+        // THEN a STOP texted at minute 2 (delivered late) records the person's word for
+        // every category but the one a later STOP covers
         assert_eq!(
-            s.categories_to_revoke(ConsentEvent::RevokedByReply),
+            s.categories_a_stop_revokes(at(2)),
             vec![Category::Accounting, Category::Sales, Category::Marketing]
         );
-        // AND after it, a repeated STOP records nothing
+        // AND after a STOP at minute 4, the same STOP again records nothing
         let mut after = s.clone();
-        for c in s.categories_to_revoke(ConsentEvent::RevokedByReply) {
+        for c in s.categories_a_stop_revokes(at(4)) {
             after.apply(&entry(c, ConsentEvent::RevokedByReply, 4));
         }
-        assert!(after
-            .categories_to_revoke(ConsentEvent::RevokedByReply)
-            .is_empty());
+        assert!(after.categories_a_stop_revokes(at(4)).is_empty());
+        assert!(after.categories_a_stop_revokes(at(3)).is_empty());
         // AND START restores only sales, the one the STOP took away
         assert_eq!(after.categories_to_restore(), vec![Category::Sales]);
+    }
+
+    #[test]
+    fn a_second_stop_is_recorded_so_a_start_texted_between_finds_it() {
+        // GIVEN sales granted, then a STOP at minute 2 (every category)
+        let mut s =
+            ConsentState::from_ledger(&[entry(Category::Sales, ConsentEvent::GrantedByReply, 1)]);
+        for c in s.categories_a_stop_revokes(at(2)) {
+            s.apply(&entry(c, ConsentEvent::RevokedByReply, 2));
+        }
+        // WHEN the person's second STOP (minute 5) comes before their START (minute 4)
+        let second: Vec<_> = s
+            .categories_a_stop_revokes(at(5))
+            .into_iter()
+            .map(|c| entry(c, ConsentEvent::RevokedByReply, 5))
+            .collect();
+        // THEN it is recorded for every category, though it changes no status
+        assert_eq!(second.len(), Category::ALL.len());
+        assert!(second.iter().all(|e| s.repeats(e)));
+        for e in &second {
+            s.apply(e);
+        }
+        // AND sales is still START's to restore, but the START texted before it finds it
+        assert_eq!(s.categories_to_restore(), vec![Category::Sales]);
+        assert_eq!(s.get(Category::Sales).since, Some(at(5)));
+        assert!(!s.may_send(Category::Sales).is_allowed());
+    }
+
+    #[test]
+    fn only_a_revocation_over_the_same_revocation_repeats() {
+        let s = ConsentState::from_ledger(&[
+            entry(Category::Sales, ConsentEvent::GrantedByReply, 1),
+            entry(Category::Service, ConsentEvent::RevokedByReply, 2),
+            entry(Category::Marketing, ConsentEvent::RevokedByPortal, 3),
+        ]);
+        assert!(s.repeats(&entry(Category::Service, ConsentEvent::RevokedByReply, 4)));
+        assert!(!s.repeats(&entry(Category::Marketing, ConsentEvent::RevokedByReply, 4)));
+        assert!(!s.repeats(&entry(Category::Service, ConsentEvent::RevokedByCarrier, 4)));
+        assert!(!s.repeats(&entry(Category::Sales, ConsentEvent::GrantedByReply, 4)));
     }
 
     fn arb_event() -> impl Strategy<Value = ConsentEvent> {

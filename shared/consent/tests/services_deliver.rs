@@ -328,9 +328,9 @@ async fn stop_after_a_portal_unsubscribe_is_recorded_and_confirmed_once() {
         .count();
     assert_eq!(by_reply, 4);
     assert_eq!(w.messages_of(MessageKind::Reply).len(), 1);
-    // AND a second STOP records and sends nothing more
+    // AND a second STOP is on the ledger (four more entries) but sends nothing more
     w.reply("SM-stop-2", "stop", noon() + mins(2)).await;
-    assert_eq!(w.ledger().len(), 8);
+    assert_eq!(w.ledger().len(), 12);
     assert_eq!(w.messages_of(MessageKind::Reply).len(), 1);
     // AND START restores nothing the portal removed
     w.reply("SM-start", "START", noon() + mins(3)).await;

@@ -316,7 +316,8 @@ async fn opt_out_scenario(body: &str) {
     );
     assert!(w.carrier_copies(&code_text).is_empty());
 
-    // AND a second STOP changes nothing and is not answered again
+    // AND a second STOP changes no status and is not answered again, but is on the
+    // ledger: the person's own word, which a START they texted before it cannot undo
     let again = w.reply("SM-stop-2", "STOP", noon() + mins(6)).await;
     assert_eq!(
         again,
@@ -326,7 +327,12 @@ async fn opt_out_scenario(body: &str) {
         }
     );
     assert_eq!(w.messages_of(MessageKind::Reply).len(), 1);
-    assert_eq!(w.ledger().len(), ledger.len());
+    let after = w.ledger();
+    assert_eq!(after.len(), ledger.len() + Category::ALL.len());
+    assert!(after[ledger.len()..]
+        .iter()
+        .all(|e| e.event == ConsentEvent::RevokedByReply
+            && e.evidence.as_deref() == Some("SM-stop-2")));
 }
 
 #[tokio::test]
@@ -455,6 +461,62 @@ async fn a_start_delivered_after_a_later_stop_does_not_undo_it() {
     // AND a START texted after the STOP restores, as always
     let outcome = w.reply("SM-start", "START", noon() + mins(3)).await;
     assert_eq!(outcome, ReplyOutcome::OptedIn(vec![Category::Accounting]));
+}
+
+#[tokio::test]
+async fn a_start_between_two_stops_delivered_after_the_second_does_not_undo_it() {
+    // GIVEN accounting authorized, then stopped
+    let w = World::new().await;
+    w.grant(Category::Accounting, noon()).await;
+    w.reply("SM-stop-1", "STOP", noon() + mins(1)).await;
+    let answers = w.messages_of(MessageKind::Reply).len();
+
+    // WHEN the person texts START, then STOP again, and a carrier that keeps no order
+    // delivers the second STOP first
+    let second = w.reply("SM-stop-2", "STOP", noon() + mins(3)).await;
+
+    // THEN the second STOP is on the ledger on its own evidence, though it changes no
+    // status, and the person is not told of an opt-out twice
+    assert_eq!(
+        second,
+        ReplyOutcome::OptedOut {
+            revoked: vec![],
+            suppressed: 0
+        }
+    );
+    let recorded = |sid: &str| {
+        w.ledger()
+            .iter()
+            .filter(|e| e.event == ConsentEvent::RevokedByReply)
+            .filter(|e| e.evidence.as_deref() == Some(sid))
+            .count()
+    };
+    assert_eq!(recorded("SM-stop-2"), Category::ALL.len());
+    assert_eq!(w.messages_of(MessageKind::Reply).len(), answers);
+    // AND delivered again, it is neither recorded nor answered again
+    w.reply("SM-stop-2", "STOP", noon() + mins(3)).await;
+    assert_eq!(recorded("SM-stop-2"), Category::ALL.len());
+    assert_eq!(w.messages_of(MessageKind::Reply).len(), answers);
+
+    // WHEN the START, texted between the two STOPs, arrives
+    let outcome = w.reply("SM-start-between", "START", noon() + mins(2)).await;
+
+    // THEN the person's last word stands: nothing restored, the carrier's list kept
+    assert_ne!(outcome, ReplyOutcome::OptedIn(vec![Category::Accounting]));
+    assert!(!w
+        .consent()
+        .await
+        .may_send(Category::Accounting)
+        .is_allowed());
+    assert!(w.opt_outs.lifted().is_empty());
+    assert!(!w
+        .ledger()
+        .iter()
+        .any(|e| e.event == ConsentEvent::RestoredByStart));
+    // AND a START texted after both restores what the first STOP took away
+    let outcome = w.reply("SM-start", "START", noon() + mins(4)).await;
+    assert_eq!(outcome, ReplyOutcome::OptedIn(vec![Category::Accounting]));
+    assert_eq!(w.opt_outs.lifted().len(), 1);
 }
 
 #[tokio::test]

@@ -190,12 +190,12 @@ impl ConsentWriter for DynamoStore {
                 .map_err(unavailable("building Delete"))?;
             items.push(TransactWriteItem::builder().delete(delete).build());
         }
-        if let Some(sid) = acted {
-            let mark = ActedMark {
-                categories: entries.iter().map(|e| e.category).collect(),
-            };
-            let mut item = to_item(&mark).map_err(corrupt("acted mark"))?;
-            item.extend(key(format!("INBOUND#{sid}"), super::inbound::ACTED_SK));
+        if let Some(acted) = acted {
+            let mut item = to_item(acted.mark).map_err(corrupt("acted mark"))?;
+            item.extend(key(
+                format!("INBOUND#{}", acted.carrier_message_id),
+                super::inbound::ACTED_SK,
+            ));
             items.push(put(&self.table, item, Some("attribute_not_exists(PK)"))?);
         }
         transact(&self.client, items, "consent changed concurrently").await

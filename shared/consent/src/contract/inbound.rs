@@ -100,7 +100,8 @@ pub async fn inbound_ids_never_expire<S: Store>(s: &S, ctx: &Ctx) {
 }
 
 /// A reply's consent change and its acted mark are written together, once: a second
-/// change under the same mark is refused whole, and the mark says what the first changed.
+/// change under the same mark is refused whole, and the mark is the one the change gave
+/// (what the reply changed, which the service decides: here less than its entries).
 pub async fn a_replys_consent_change_carries_its_acted_mark_once<S: Store>(s: &S, ctx: &Ctx) {
     let p = phone("+12025550183");
     let sid = format!("SM-acted-{}", ctx.dealer);
@@ -118,6 +119,13 @@ pub async fn a_replys_consent_change_carries_its_acted_mark_once<S: Store>(s: &S
     };
     let entries = vec![revoke(Category::Service), revoke(Category::Sales)];
     let state = ConsentState::from_ledger(entries.iter());
+    let mark = ActedMark {
+        categories: vec![Category::Sales],
+    };
+    let acted = |carrier_message_id| Acted {
+        carrier_message_id,
+        mark: &mark,
+    };
     s.append(
         &ctx.dealer,
         &p,
@@ -126,17 +134,12 @@ pub async fn a_replys_consent_change_carries_its_acted_mark_once<S: Store>(s: &S
             entries: &entries,
             new_state: &state,
             consumed: &[],
-            acted: Some(&sid),
+            acted: Some(acted(&sid)),
         },
     )
     .await
     .unwrap();
-    assert_eq!(
-        s.acted(&sid).await.unwrap(),
-        Some(ActedMark {
-            categories: vec![Category::Service, Category::Sales]
-        })
-    );
+    assert_eq!(s.acted(&sid).await.unwrap(), Some(mark.clone()));
     // The same reply again, at the version it now reads: the mark refuses it, nothing written.
     let again = vec![revoke(Category::Marketing)];
     let mut next = state.clone();
@@ -152,7 +155,7 @@ pub async fn a_replys_consent_change_carries_its_acted_mark_once<S: Store>(s: &S
                 entries: &again,
                 new_state: &next,
                 consumed: &[],
-                acted: Some(&sid),
+                acted: Some(acted(&sid)),
             },
         )
         .await,
@@ -169,7 +172,7 @@ pub async fn a_replys_consent_change_carries_its_acted_mark_once<S: Store>(s: &S
             entries: &again,
             new_state: &next,
             consumed: &[],
-            acted: Some(&format!("{sid}-2")),
+            acted: Some(acted(&format!("{sid}-2"))),
         },
     )
     .await

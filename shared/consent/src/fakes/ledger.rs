@@ -89,7 +89,7 @@ impl ConsentWriter for InMemoryStore {
         if current != expected_version {
             return Err(StoreError::Conflict("consent version changed"));
         }
-        if acted.is_some_and(|sid| s.acted.contains_key(sid)) {
+        if acted.is_some_and(|a| s.acted.contains_key(a.carrier_message_id)) {
             return Err(StoreError::Conflict("the reply has acted"));
         }
 
@@ -100,13 +100,9 @@ impl ConsentWriter for InMemoryStore {
                 _ => return Err(StoreError::Conflict("pending authorization changed")),
             }
         }
-        if let Some(sid) = acted {
-            s.acted.insert(
-                sid.to_owned(),
-                ActedMark {
-                    categories: entries.iter().map(|e| e.category).collect(),
-                },
-            );
+        if let Some(a) = acted {
+            s.acted
+                .insert(a.carrier_message_id.to_owned(), a.mark.clone());
         }
         for k in consumed {
             s.pending

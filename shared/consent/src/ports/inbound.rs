@@ -29,7 +29,7 @@ pub trait Conversations: Send + Sync {
 /// The consent change a reply made: written in the transaction of the change itself
 /// ([`ConsentWriter::append`](super::ConsentWriter::append) with `acted`), so a
 /// redelivered reply finds what it did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct ActedMark {
     pub categories: Vec<Category>,

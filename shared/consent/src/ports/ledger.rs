@@ -13,6 +13,8 @@ use crate::ids::DealerId;
 use crate::ledger::{ConsentState, LedgerEntry};
 use crate::phone::PhoneNumber;
 
+use super::inbound::ActedMark;
+
 /// Consent state with the version it was read at (optimistic concurrency).
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct Versioned<T> {
@@ -115,8 +117,18 @@ pub struct ConsentChange<'a> {
     pub new_state: &'a ConsentState,
     /// Pending authorizations the change consumes (deleted with it, if still the same request).
     pub consumed: &'a [PendingKey],
-    /// The carrier message id of the reply whose effect this is, if a reply's.
-    pub acted: Option<&'a str>,
+    /// The reply whose effect this is, if a reply's, and what it changed.
+    pub acted: Option<Acted<'a>>,
+}
+
+/// A reply's acted mark, written with the consent change it made.
+#[derive(Debug, Clone, Copy)]
+pub struct Acted<'a> {
+    /// The reply's carrier message id.
+    pub carrier_message_id: &'a str,
+    /// What the person is told the reply changed (a repeated STOP is on the ledger but
+    /// changes nothing).
+    pub mark: &'a ActedMark,
 }
 
 #[async_trait]
@@ -124,7 +136,7 @@ pub trait ConsentWriter: Send + Sync {
     /// Appends ledger entries and stores the state they fold to, in one transaction,
     /// only if the stored version is still `expected_version` (else `Conflict`).
     /// Pending authorizations named in `consumed` are deleted in the same transaction.
-    /// With `acted`, the reply's acted mark (the categories changed) is written in the
+    /// With `acted`, the reply's acted mark is written in the
     /// same transaction, only if it is not there yet (else `Conflict`): the effect and its
     /// mark exist together or not at all.
     async fn append(

@@ -54,7 +54,8 @@ pub use contacts::{ContactLink, ContactStore};
 pub use dealers::{AutomationStore, DealerStore, NumberDirectory, TemplateStore};
 pub use inbound::{ActedMark, Conversations, InboundLog};
 pub use ledger::{
-    ConsentChange, ConsentReader, ConsentWriter, LedgerExport, LedgerPage, PendingKey, Versioned,
+    Acted, ConsentChange, ConsentReader, ConsentWriter, LedgerExport, LedgerPage, PendingKey,
+    Versioned,
 };
 pub use limits::{window_left, RateDecision, RateLimiter};
 pub use messages::{

@@ -24,8 +24,8 @@ use crate::message::{
 };
 use crate::phone::PhoneNumber;
 use crate::ports::{
-    ConsentChange, ConsentReader, ConsentWriter, Dealer, DealerStore, MessageWriter, OutboundQueue,
-    PendingKey,
+    Acted, ActedMark, ConsentChange, ConsentReader, ConsentWriter, Dealer, DealerStore,
+    MessageWriter, OutboundQueue, PendingKey,
 };
 use crate::zone::Zone;
 
@@ -73,14 +73,34 @@ pub async fn update_consent<F>(
 where
     F: FnMut(&ConsentState) -> Vec<LedgerEntry>,
 {
-    update_consent_acting(reader, writer, dealer, phone, consumed, None, decide).await
+    let (entries, state, _) =
+        append_decided(reader, writer, dealer, phone, consumed, None, decide).await?;
+    Ok((entries, state))
 }
 
 /// [`update_consent`] for the effect of a reply: the reply's acted mark (`acted`, its
 /// carrier message id) is written in the same transaction as the entries, and a second
 /// writer of the same mark loses with `Conflict` (retried here: it then finds the change
-/// made and decides nothing).
+/// made and decides nothing). Returns the entries written and the mark: what they
+/// changed (an entry that only repeats its category's revocation is not in it).
 pub async fn update_consent_acting<F>(
+    reader: &dyn ConsentReader,
+    writer: &dyn ConsentWriter,
+    dealer: &DealerId,
+    phone: &PhoneNumber,
+    consumed: &[PendingKey],
+    acted: &str,
+    decide: F,
+) -> Result<(Vec<LedgerEntry>, ActedMark), DomainError>
+where
+    F: FnMut(&ConsentState) -> Vec<LedgerEntry>,
+{
+    let (entries, _, mark) =
+        append_decided(reader, writer, dealer, phone, consumed, Some(acted), decide).await?;
+    Ok((entries, mark))
+}
+
+async fn append_decided<F>(
     reader: &dyn ConsentReader,
     writer: &dyn ConsentWriter,
     dealer: &DealerId,
@@ -88,7 +108,7 @@ pub async fn update_consent_acting<F>(
     consumed: &[PendingKey],
     acted: Option<&str>,
     mut decide: F,
-) -> Result<(Vec<LedgerEntry>, ConsentState), DomainError>
+) -> Result<(Vec<LedgerEntry>, ConsentState, ActedMark), DomainError>
 where
     F: FnMut(&ConsentState) -> Vec<LedgerEntry>,
 {
@@ -96,7 +116,7 @@ where
         let current = reader.consent(dealer, phone).await?;
         let mut entries = decide(&current.value);
         if entries.is_empty() && consumed.is_empty() {
-            return Ok((entries, current.value));
+            return Ok((entries, current.value, ActedMark::default()));
         }
         // Ordered within the number's ledger: the state's version after this change, and
         // each entry's place in it.
@@ -108,6 +128,13 @@ where
         for e in &entries {
             next.apply(e);
         }
+        let mark = ActedMark {
+            categories: entries
+                .iter()
+                .filter(|e| !current.value.repeats(e))
+                .map(|e| e.category)
+                .collect(),
+        };
         match writer
             .append(
                 dealer,
@@ -117,12 +144,17 @@ where
                     entries: &entries,
                     new_state: &next,
                     consumed,
-                    acted: acted.filter(|_| !entries.is_empty()),
+                    acted: acted
+                        .filter(|_| !entries.is_empty())
+                        .map(|carrier_message_id| Acted {
+                            carrier_message_id,
+                            mark: &mark,
+                        }),
                 },
             )
             .await
         {
-            Ok(()) => return Ok((entries, next)),
+            Ok(()) => return Ok((entries, next, mark)),
             Err(StoreError::Conflict(_)) => continue,
             Err(e) => return Err(e.into()),
         }

@@ -111,9 +111,10 @@ pub(super) async fn agree(
 }
 
 /// Writes the consent change `decide` makes, with this reply's acted mark and the
-/// pending requests it consumes, and says what it changed: the categories just
-/// written, or, when a concurrent delivery of the same reply wrote first, those of its
-/// mark. `None`: nothing changed.
+/// pending requests it consumes, and says what it changed: the categories of the mark
+/// just written (a repeated STOP is written but changes none), or, when an earlier or
+/// concurrent delivery of the same reply wrote first, those of its mark. `None`: nothing
+/// written.
 async fn change_by_reply<F>(
     ports: &InboundPorts<'_>,
     dealer: &Dealer,
@@ -130,14 +131,12 @@ where
         &dealer.id,
         &sms.from,
         consumed,
-        Some(&sms.carrier_message_id),
+        &sms.carrier_message_id,
         decide,
     )
     .await;
     match written {
-        Ok((entries, _)) if !entries.is_empty() => {
-            Ok(Some(entries.iter().map(|e| e.category).collect()))
-        }
+        Ok((entries, mark)) if !entries.is_empty() => Ok(Some(mark.categories)),
         Ok(_) | Err(DomainError::Conflict(_)) => {
             match ports.inbound.acted(&sms.carrier_message_id).await? {
                 Some(mark) => Ok(Some(mark.categories)),
@@ -191,7 +190,7 @@ pub(super) async fn opt_out(
     // revoked decides the one confirmation, as it did the first time.
     let revoked = change_by_reply(ports, dealer, sms, &consumed, |state| {
         state
-            .categories_to_revoke(ConsentEvent::RevokedByReply)
+            .categories_a_stop_revokes(now)
             .into_iter()
             .map(|c| by_reply(dealer, sms, c, ConsentEvent::RevokedByReply, now, None))
             .collect()
@@ -296,14 +295,20 @@ pub(super) async fn opt_in(
     language: Language,
     now: DateTime<Utc>,
 ) -> Result<Option<ReplyOutcome>, DomainError> {
+    // A START the person texted before a STOP already acted on (a carrier that keeps no
+    // order delivers it late) is past: the STOP stands, on the carrier's list as on ours.
+    let state = ports.consent.consent(&dealer.id, &sms.from).await?.value;
+    if state.stopped_after(now) {
+        return Ok(None);
+    }
     // START lifts the carrier's block of this number for the person, whatever it restores.
     lift_blocks(ports, sms, now).await?;
     let restored = change_by_reply(ports, dealer, sms, &[], |state| {
         state
             .categories_to_restore()
             .into_iter()
-            // Never a STOP the person texted after this START (a carrier that does not keep
-            // a person's texts in order delivers them late): `now` is when they texted.
+            // Never a STOP the person texted after this START, written since the read
+            // above: `now` is when they texted.
             .filter(|c| state.get(*c).since.is_none_or(|since| since <= now))
             .map(|c| by_reply(dealer, sms, c, ConsentEvent::RestoredByStart, now, None))
             .collect()
