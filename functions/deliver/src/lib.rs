@@ -203,7 +203,7 @@ async fn handle_record(
     }
     let outcome = deliver_envelope(ports, &envelope, app.public_base_url.as_deref(), now).await;
     match outcome {
-        Ok(DeliverOutcome::WaitInQueue { why }) => wait_in_queue(app, envelope, why).await,
+        Ok(DeliverOutcome::WaitInQueue { why }) => wait_in_queue(app, record, envelope, why).await,
         Ok(DeliverOutcome::RetryLater { after }) => {
             tracing::warn!(message_id = %envelope.message_id, retry_in_s = after.as_secs(), "carrier unavailable; retrying");
             if let Some(handle) = record.receipt_handle.as_deref() {
@@ -263,7 +263,12 @@ pub fn store_retry(record: &SqsMessage) -> Duration {
 /// delayed: a new record (with a fresh receive count, so waiting never counts toward the
 /// dead-letter queue), and this one done. Should both stay (a crash between the two), the
 /// claim sends it once.
-async fn wait_in_queue(app: &App, mut envelope: OutboundEnvelope, why: WaitReason) -> bool {
+async fn wait_in_queue(
+    app: &App,
+    record: &SqsMessage,
+    mut envelope: OutboundEnvelope,
+    why: WaitReason,
+) -> bool {
     let delay_seconds = rate_wait(&envelope);
     envelope.rate_waits += 1;
     let message_id = envelope.message_id.clone();
@@ -281,7 +286,14 @@ async fn wait_in_queue(app: &App, mut envelope: OutboundEnvelope, why: WaitReaso
             true
         }
         Ok(_) | Err(_) => {
-            tracing::warn!(message_id = %message_id, why = ?why, "must wait and was not re-queued; retrying");
+            // This record waits instead: it comes back after the same wait, not after
+            // the queue's 6-minute visibility timeout.
+            tracing::warn!(message_id = %message_id, why = ?why, wait_s = delay_seconds, "must wait and was not re-queued; its record waits instead");
+            if let Some(handle) = record.receipt_handle.as_deref() {
+                app.visibility
+                    .delay(handle, Duration::from_secs(delay_seconds.into()))
+                    .await;
+            }
             false
         }
     }

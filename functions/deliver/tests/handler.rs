@@ -819,6 +819,37 @@ async fn texts_over_the_numbers_rate_wait_in_the_queue_and_go_in_later_seconds()
     assert_eq!(sent, 6);
 }
 
+#[tokio::test]
+async fn a_text_over_the_rate_whose_requeue_fails_waits_on_its_own_record() {
+    // GIVEN four queued texts from the dealer's one number, at 3 a second, and a queue
+    // that refuses the next send (SQS throttled, or the emulator restarting)
+    let w = World::new().await;
+    let mut envelopes = Vec::new();
+    for _ in 0..4 {
+        envelopes.push(w.queued_message().await);
+    }
+    let records = records_for(&envelopes);
+    w.queue.fail_next(1);
+
+    // WHEN deliver works the batch
+    let response = handle(&w.app, sqs(records), noon()).await;
+
+    // THEN three go; the fourth could not go back on the queue as a new record, so its
+    // own record is reported failed and comes back after its wait (seconds), not after
+    // the queue's 6-minute visibility timeout
+    assert_eq!(w.carrier.sent().len(), 3);
+    assert!(w.queue.drain().is_empty());
+    let failed = failed_ids(&response);
+    assert_eq!(failed.len(), 1);
+    let delays = w.visibility.delays.lock().unwrap().clone();
+    assert_eq!(delays.len(), 1, "{delays:?}");
+    assert_eq!(delays[0].0, format!("receipt-{}", failed[0]));
+    assert!(
+        (StdDuration::from_secs(1)..=StdDuration::from_secs(3)).contains(&delays[0].1),
+        "{delays:?}"
+    );
+}
+
 /// A carrier that takes a while to answer and counts the calls in flight at once.
 struct SlowCarrier {
     inner: FakeCarrier,
