@@ -138,6 +138,19 @@ def test_function_settings_take_each_timeout_or_the_globals(doc: dict) -> None:
     assert settings["queues"].timeout == globals_timeout
 
 
+def test_a_claim_is_stale_only_after_deliver_can_no_longer_hold_it(doc: dict) -> None:
+    """`STALE_CLAIM` (shared/consent/src/service/delivery/stale.rs) says a claim that old has
+    no live holder: deliver's Timeout plus time for the dead worker's last request to reach the
+    carrier's message list. A longer Timeout here without a longer STALE_CLAIM there would let
+    a live worker's claim be taken as dead and its text sent twice."""
+    source = (tpl.REPO_ROOT / "shared/consent/src/service/delivery/stale.rs").read_text()
+    match = re.search(r"pub const STALE_CLAIM: Duration = Duration::seconds\((\d+)\);", source)
+    assert match, "STALE_CLAIM is no longer a plain number of seconds: update this check"
+    stale = int(match.group(1))
+    deliver = tpl.function_settings(doc)["deliver"].timeout
+    assert stale >= deliver + 30, f"STALE_CLAIM {stale} s against deliver's Timeout {deliver} s"
+
+
 def test_function_policies_resolve_to_arns(doc: dict) -> None:
     resolver = tpl.Resolver.from_template(doc, {"TwilioAccountSid": "AC1"}, stack="s1")
     for lid, res in doc["Resources"].items():
