@@ -12,14 +12,13 @@ use consent_adapters::sqs::Visibility;
 use futures::stream::{self, StreamExt};
 use tracing::Instrument;
 
-use consent::message::{MessageStatus, Outbound, OutboundEnvelope};
+use consent::message::{Outbound, OutboundEnvelope};
 use consent::ports::{
     Carrier, CodeKey, ConsentReader, ConsentWriter, DealerStore, MessageStore, OutboundQueue,
     PendingStore, RateLimiter, WorkQueue,
 };
 use consent::service::delivery::{
     deliver_envelope, Admission, CarrierLimits, DeliverOutcome, DeliverPorts, SendGate, WaitReason,
-    STALE_CLAIM,
 };
 
 #[derive(Clone)]
@@ -213,17 +212,15 @@ async fn handle_record(
             }
             false
         }
-        Ok(DeliverOutcome::Skipped {
-            status: Some(MessageStatus::Sending),
-        }) => {
+        Ok(DeliverOutcome::ClaimHeld { stale_in }) => {
             // A fresh claim by another worker, or by one that died mid-call. Dropping
             // the record would leave the message in `sending` for good in the second
-            // case: come back once the claim is stale, when the carrier's message list
-            // settles it.
-            tracing::warn!(message_id = %envelope.message_id, "message is claimed by another delivery; checking again later");
+            // case: come back once the claim is stale (a second later, as visibility
+            // counts whole seconds), when the carrier's message list settles it.
+            let after = Duration::from_secs(stale_in.as_secs() + 1);
+            tracing::warn!(message_id = %envelope.message_id, retry_in_s = after.as_secs(), "message is claimed by another delivery; checking again once the claim is stale");
             if let Some(handle) = record.receipt_handle.as_deref() {
-                let stale = STALE_CLAIM.to_std().unwrap_or(Duration::from_secs(300));
-                app.visibility.delay(handle, stale).await;
+                app.visibility.delay(handle, after).await;
             }
             false
         }

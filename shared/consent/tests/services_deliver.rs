@@ -197,8 +197,8 @@ async fn a_claim_older_than_its_holder_can_live_is_settled_by_the_carriers_list(
         let early = w.deliver(&m.id, noon() + Duration::seconds(80)).await;
         assert_eq!(
             early,
-            DeliverOutcome::Skipped {
-                status: Some(MessageStatus::Sending)
+            DeliverOutcome::ClaimHeld {
+                stale_in: std::time::Duration::from_secs(10)
             }
         );
         assert!(w.store.work_items().is_empty());

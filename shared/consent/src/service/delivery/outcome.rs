@@ -34,6 +34,11 @@ pub enum DeliverOutcome {
     Skipped {
         status: Option<MessageStatus>,
     },
+    /// Claimed by another delivery that may still be at work: look again once the claim
+    /// is stale (`stale_in`), when a dead holder's text is settled by the carrier's list.
+    ClaimHeld {
+        stale_in: StdDuration,
+    },
     /// Try the record again after this long (the SQS record is reported failed).
     RetryLater {
         after: StdDuration,
@@ -50,13 +55,14 @@ pub enum DeliverOutcome {
 
 impl DeliverOutcome {
     /// What became of the text, in a word the dashboard counts by: sent, suppressed,
-    /// deferred, failed, skipped, retry or waiting.
+    /// deferred, failed, skipped, held, retry or waiting.
     pub fn kind(&self) -> &'static str {
         match self {
             DeliverOutcome::Sent { .. } => "sent",
             DeliverOutcome::Suppressed { .. } => "suppressed",
             DeliverOutcome::Deferred { .. } => "deferred",
             DeliverOutcome::Skipped { .. } => "skipped",
+            DeliverOutcome::ClaimHeld { .. } => "held",
             DeliverOutcome::RetryLater { .. } => "retry",
             DeliverOutcome::WaitInQueue { .. } => "waiting",
             DeliverOutcome::Failed { .. } => "failed",

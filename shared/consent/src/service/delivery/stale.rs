@@ -19,7 +19,8 @@ use super::request::{carrier_send, text_of, LIST_CLOCK_SKEW};
 /// invocation there), and 30 s more lets a request it made just before it died reach the
 /// carrier's message list. A claim can be this old only when its holder is gone. (It was 5
 /// minutes: a record that met a store error after its claim, as around a storage outage,
-/// came back in 15 s to its own claim and waited out the rest.)
+/// came back in 15 s to its own claim and waited out the rest.) `infra/local/tests/
+/// test_template.py` holds it to deliver's Timeout plus 30 s.
 pub const STALE_CLAIM: Duration = Duration::seconds(90);
 
 /// What became of a message left in `sending`.
@@ -51,10 +52,16 @@ pub(super) async fn stale_claim(
         .last()
         .map(|h| h.at)
         .unwrap_or(message.created_at);
-    if message.status != MessageStatus::Sending || now - claimed_at < STALE_CLAIM {
+    if message.status != MessageStatus::Sending {
         return Ok(Stale::Settled(DeliverOutcome::Skipped {
             status: Some(message.status),
         }));
+    }
+    let age = now - claimed_at;
+    if age < STALE_CLAIM {
+        // Held by another delivery, alive or dead: look again the moment it is stale.
+        let stale_in = (STALE_CLAIM - age).to_std().unwrap_or_default();
+        return Ok(Stale::Settled(DeliverOutcome::ClaimHeld { stale_in }));
     }
     let Some(body) = text_of(ports, id, snap).await? else {
         let reason = StatusReason::InterruptedCodeUnreadable;
