@@ -205,12 +205,7 @@ async fn handle_record(
         Ok(DeliverOutcome::WaitInQueue { why }) => wait_in_queue(app, record, envelope, why).await,
         Ok(DeliverOutcome::RetryLater { after }) => {
             tracing::warn!(message_id = %envelope.message_id, retry_in_s = after.as_secs(), "carrier unavailable; retrying");
-            if let Some(handle) = record.receipt_handle.as_deref() {
-                app.visibility
-                    .delay(handle, after.min(Duration::from_secs(43_200)))
-                    .await;
-            }
-            false
+            hand_back(app, record, after).await
         }
         Ok(DeliverOutcome::ClaimHeld { stale_in }) => {
             // A fresh claim by another worker, or by one that died mid-call. Dropping
@@ -219,10 +214,7 @@ async fn handle_record(
             // counts whole seconds), when the carrier's message list settles it.
             let after = Duration::from_secs(stale_in.as_secs() + 1);
             tracing::warn!(message_id = %envelope.message_id, retry_in_s = after.as_secs(), "message is claimed by another delivery; checking again once the claim is stale");
-            if let Some(handle) = record.receipt_handle.as_deref() {
-                app.visibility.delay(handle, after).await;
-            }
-            false
+            hand_back(app, record, after).await
         }
         Ok(outcome) => {
             tracing::info!(message_id = %envelope.message_id, kind = outcome.kind(), reason = outcome.reason().map(tracing::field::display), outcome = ?outcome, "delivered record");
@@ -234,12 +226,18 @@ async fn handle_record(
             // queue's 6-minute visibility timeout, later each time it fails.
             let after = store_retry(record);
             tracing::error!(message_id = %envelope.message_id, error = %e, retry_in_s = after.as_secs(), "delivery failed; retrying");
-            if let Some(handle) = record.receipt_handle.as_deref() {
-                app.visibility.delay(handle, after).await;
-            }
-            false
+            hand_back(app, record, after).await
         }
     }
+}
+
+/// Hands the record back to the outbound queue, to come again after `after` (its
+/// visibility; the adapter holds it to SQS's 12 hours): reported failed, never dropped.
+async fn hand_back(app: &App, record: &SqsMessage, after: Duration) -> bool {
+    if let Some(handle) = record.receipt_handle.as_deref() {
+        app.visibility.delay(handle, after).await;
+    }
+    false
 }
 
 /// When a record that failed for a store or queue error comes back: 15 s after its first
@@ -286,12 +284,7 @@ async fn wait_in_queue(
             // This record waits instead: it comes back after the same wait, not after
             // the queue's 6-minute visibility timeout.
             tracing::warn!(message_id = %message_id, why = ?why, wait_s = delay_seconds, "must wait and was not re-queued; its record waits instead");
-            if let Some(handle) = record.receipt_handle.as_deref() {
-                app.visibility
-                    .delay(handle, Duration::from_secs(delay_seconds.into()))
-                    .await;
-            }
-            false
+            hand_back(app, record, Duration::from_secs(delay_seconds.into())).await
         }
     }
 }
