@@ -431,6 +431,20 @@ async fn only_the_persons_start_lifts_the_carriers_opt_out_list_and_a_failed_lif
     );
 }
 
+/// A START that came after a later STOP restored nothing: accounting stays stopped.
+async fn the_last_stop_stands(w: &World, outcome: &ReplyOutcome) {
+    assert_ne!(*outcome, ReplyOutcome::OptedIn(vec![Category::Accounting]));
+    assert!(!w
+        .consent()
+        .await
+        .may_send(Category::Accounting)
+        .is_allowed());
+    assert!(!w
+        .ledger()
+        .iter()
+        .any(|e| e.event == ConsentEvent::RestoredByStart));
+}
+
 #[tokio::test]
 async fn a_start_delivered_after_a_later_stop_does_not_undo_it() {
     // GIVEN accounting authorized; the person texts START, then STOP a minute later, and a
@@ -448,16 +462,7 @@ async fn a_start_delivered_after_a_later_stop_does_not_undo_it() {
     let outcome = w.reply("SM-start-late", "START", noon() + mins(1)).await;
 
     // THEN the person's last word stands: nothing is restored
-    assert_ne!(outcome, ReplyOutcome::OptedIn(vec![Category::Accounting]));
-    assert!(!w
-        .consent()
-        .await
-        .may_send(Category::Accounting)
-        .is_allowed());
-    assert!(!w
-        .ledger()
-        .iter()
-        .any(|e| e.event == ConsentEvent::RestoredByStart));
+    the_last_stop_stands(&w, &outcome).await;
     // AND a START texted after the STOP restores, as always
     let outcome = w.reply("SM-start", "START", noon() + mins(3)).await;
     assert_eq!(outcome, ReplyOutcome::OptedIn(vec![Category::Accounting]));
@@ -502,17 +507,8 @@ async fn a_start_between_two_stops_delivered_after_the_second_does_not_undo_it()
     let outcome = w.reply("SM-start-between", "START", noon() + mins(2)).await;
 
     // THEN the person's last word stands: nothing restored, the carrier's list kept
-    assert_ne!(outcome, ReplyOutcome::OptedIn(vec![Category::Accounting]));
-    assert!(!w
-        .consent()
-        .await
-        .may_send(Category::Accounting)
-        .is_allowed());
+    the_last_stop_stands(&w, &outcome).await;
     assert!(w.opt_outs.lifted().is_empty());
-    assert!(!w
-        .ledger()
-        .iter()
-        .any(|e| e.event == ConsentEvent::RestoredByStart));
     // AND a START texted after both restores what the first STOP took away
     let outcome = w.reply("SM-start", "START", noon() + mins(4)).await;
     assert_eq!(outcome, ReplyOutcome::OptedIn(vec![Category::Accounting]));

@@ -1,7 +1,7 @@
 //! Sending: consent and template checks, idempotency keys, schedules and quiet hours,
 //! cancelation, number changes, suppression, and deleting a contact's waiting texts.
 
-use chrono::{Duration, TimeZone, Utc};
+use chrono::{DateTime, Duration, TimeZone, Utc};
 use consent::fakes::{
     late_evening, mins, noon, offer_vars, past_due_vars, phone, reminder_vars, World, DEALER_NUMBER,
 };
@@ -11,7 +11,7 @@ use consent::message::{MessageKind, MessageStatus, Origin};
 use consent::ports::WorkQueueName;
 use consent::service::delivery::{self, DeliverOutcome};
 use consent::service::replies::ReplyOutcome;
-use consent::service::sending::{self};
+use consent::service::sending::{self, SendAccepted};
 use consent::{Category, DealerId, DomainError};
 
 #[tokio::test]
@@ -57,29 +57,29 @@ async fn missing_template_variables_are_a_render_error() {
     assert!(w.messages_of(MessageKind::Template).is_empty());
 }
 
+/// A Past Due Alert sent with idempotency key K-1 (the same body each time).
+async fn send_with_k1(w: &World, at: DateTime<Utc>) -> SendAccepted {
+    w.send_with_key(
+        "past-due-alert",
+        past_due_vars(),
+        None,
+        Some(("K-1", "body-a")),
+        at,
+    )
+    .await
+    .unwrap()
+}
+
 #[tokio::test]
 async fn the_same_idempotency_key_and_body_replays_the_first_message() {
     // GIVEN a send with key K
     let w = World::new().await;
     w.grant(Category::Accounting, noon()).await;
-    let key = Some(("K-1", "body-a"));
-    let first = w
-        .send_with_key("past-due-alert", past_due_vars(), None, key, noon())
-        .await
-        .unwrap();
+    let first = send_with_k1(&w, noon()).await;
     assert!(!first.replayed);
 
     // WHEN the same request comes again with K
-    let second = w
-        .send_with_key(
-            "past-due-alert",
-            past_due_vars(),
-            None,
-            key,
-            noon() + mins(1),
-        )
-        .await
-        .unwrap();
+    let second = send_with_k1(&w, noon() + mins(1)).await;
 
     // THEN it is the first message again; one message is stored
     assert!(second.replayed);
@@ -114,18 +114,11 @@ async fn a_retried_send_whose_first_request_died_before_the_queue_queues_it_at_o
     // GIVEN a send stored `queued` by a request that died before it reached the queue
     let w = World::new().await;
     w.grant(Category::Accounting, noon()).await;
-    let key = Some(("K-1", "body-a"));
-    let first = w
-        .send_with_key("past-due-alert", past_due_vars(), None, key, noon())
-        .await
-        .unwrap();
+    let first = send_with_k1(&w, noon()).await;
     w.queue.drain();
 
     // WHEN the portal retries it with the same key
-    let again = w
-        .send_with_key("past-due-alert", past_due_vars(), None, key, noon())
-        .await
-        .unwrap();
+    let again = send_with_k1(&w, noon()).await;
 
     // THEN the text is on the queue now, not after dispatch's five-minute requeue, and goes
     assert!(again.replayed);
@@ -135,16 +128,7 @@ async fn a_retried_send_whose_first_request_died_before_the_queue_queues_it_at_o
 
     // AND a retry once the text is on its way queues nothing more
     w.queue.drain();
-    let late = w
-        .send_with_key(
-            "past-due-alert",
-            past_due_vars(),
-            None,
-            key,
-            noon() + mins(1),
-        )
-        .await
-        .unwrap();
+    let late = send_with_k1(&w, noon() + mins(1)).await;
     assert!(late.replayed);
     assert!(w.queued_ids().is_empty());
     assert_eq!(w.carrier_copies(&first.message).len(), 1);
